@@ -1,0 +1,48 @@
+# keelson's build and test entry points. `make test` is the one test command:
+# it installs what the tests need on a fresh Debian machine, then runs them.
+
+GO       ?= go
+PKGS     ?= ./...
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
+COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS  := -X github.com/keelson/keelson/internal/version.Version=$(VERSION) \
+            -X github.com/keelson/keelson/internal/version.Commit=$(COMMIT)
+
+# Debian packages the tests run for real: etcd (external-etcd tests), containerd
+# and runc (agent), CNI plugins (pod networking), busybox (the test image).
+DEB_PKGS := containerd runc containernetworking-plugins etcd-server busybox-static
+DEB_BINS := /usr/bin/containerd /usr/sbin/runc /usr/lib/cni/bridge /usr/bin/etcd /bin/busybox
+
+.PHONY: all build test deps vet unit bench demo clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/keelson ./cmd/keelson
+
+deps:
+	@missing=""; for b in $(DEB_BINS); do [ -e $$b ] || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "make test needs$$missing: run it as root, or install: apt-get install -y $(DEB_PKGS)" >&2; exit 1; \
+	  fi; \
+	  echo "installing $(DEB_PKGS)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PKGS) >/dev/null; \
+	fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+unit:
+	$(GO) test -race -count=1 $(PKGS)
+
+test: deps vet unit
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./store/ | tee bench/results/store.txt
+
+demo:
+	@echo "make demo arrives with 'keelson up' (see README): not yet available" >&2; exit 1
+
+clean:
+	rm -rf bin

@@ -1,0 +1,38 @@
+// Command keelson is the one binary of keelson: control plane, node agent and
+// the tools people run. See `keelson --help`.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:]))
+}
+
+// run executes one command line and returns the process exit code.
+func run(ctx context.Context, args []string) int {
+	cmd := newRootCmd()
+	cmd.SetArgs(args)
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "keelson: %v\n", err)
+		if code, ok := err.(exitCoder); ok {
+			return code.ExitCode()
+		}
+		return 1
+	}
+	return 0
+}
+
+// exitCoder is an error that chooses the process exit code, for commands whose
+// codes carry meaning (validate, plan).
+type exitCoder interface {
+	error
+	ExitCode() int
+}

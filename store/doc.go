@@ -1,0 +1,28 @@
+// Package store is the only code in keelson that talks to etcd. It keeps typed
+// Kubernetes objects (k8s.io/api structs) as JSON under
+// /keelson/registry/<resource>/<namespace>/<name>, with resourceVersion = etcd
+// mod revision, and every write a compare-and-swap.
+//
+// Open starts an embedded etcd under a data dir, or connects to an external
+// cluster:
+//
+//	s, err := store.Open(ctx, store.Config{DataDir: "/var/lib/keelson"})
+//	if err != nil {
+//		return err
+//	}
+//	defer s.Close()
+//
+//	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"}}
+//	if err := s.Create(ctx, pod); err != nil { // sets uid, resourceVersion, …
+//		return err
+//	}
+//	pod.Labels = map[string]string{"app": "web"}
+//	err = s.Update(ctx, pod) // ErrConflict if someone wrote it since
+//
+//	pods, _ := store.ResourceByName("pods")
+//	list, err := s.List(ctx, pods, store.ListOptions{Selector: sel})
+//	w, err := s.Watch(ctx, pods, store.WatchOptions{ResourceVersion: list.ResourceVersion})
+//
+// Changes that must land together go through Txn, in one etcd transaction.
+// Tests start real etcd servers with package store/etcdtest.
+package store

@@ -1,0 +1,164 @@
+// Package etcdtest starts real etcd servers for tests: an embedded etcd shared by
+// a test package, or a separate etcd process (Debian's etcd binary) to prove the
+// store against an external cluster.
+//
+//	func TestMain(m *testing.M) { etcdtest.Main(m) }
+//
+//	func TestSomething(t *testing.T) {
+//		s := etcdtest.NewStore(t) // its own key prefix on the shared etcd
+//		...
+//	}
+package etcdtest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/keelson/keelson/store"
+)
+
+var shared struct {
+	once sync.Once
+	dir  string
+	e    *store.Embedded
+	err  error
+}
+
+// Main runs the package's tests and then stops the shared embedded etcd and
+// removes its data. Call it from TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	if shared.e != nil {
+		shared.e.Close()
+		os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
+
+// FreeURL returns an http URL on a loopback port that was free a moment ago.
+func FreeURL(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	defer l.Close()
+	return "http://" + l.Addr().String()
+}
+
+// Embedded returns the endpoints of the package's shared embedded etcd,
+// starting it on first use on a temp dir and free loopback ports.
+func Embedded(t testing.TB) []string {
+	t.Helper()
+	shared.once.Do(func() {
+		shared.dir, shared.err = os.MkdirTemp("", "keelson-etcdtest-")
+		if shared.err != nil {
+			return
+		}
+		cfg := store.EmbeddedConfig{ClientURL: FreeURL(t), PeerURL: FreeURL(t)}
+		shared.e, shared.err = store.StartEmbedded(context.Background(), shared.dir, cfg, quiet())
+	})
+	if shared.err != nil {
+		t.Fatalf("start embedded etcd: %v", shared.err)
+	}
+	return shared.e.ClientURLs()
+}
+
+// NewStore returns a store on the shared embedded etcd with a key prefix of its
+// own, so tests do not see each other's objects. It is closed at cleanup.
+func NewStore(t testing.TB) *store.Store {
+	t.Helper()
+	return NewStoreAt(t, Embedded(t))
+}
+
+// NewStoreAt returns a store on the given etcd endpoints with a key prefix of
+// its own, closed at cleanup.
+func NewStoreAt(t testing.TB, endpoints []string) *store.Store {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatalf("etcd client: %v", err)
+	}
+	prefix := fmt.Sprintf("/keelson-test/%s-%d/registry", strings.ReplaceAll(t.Name(), "/", "_"), time.Now().UnixNano())
+	s := store.New(cli, prefix, quiet())
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// External starts a separate etcd process from the etcd binary on the PATH, on
+// free loopback ports and a temp data dir, and returns its client endpoints. It
+// is killed at cleanup. Without an etcd binary the test is skipped, unless
+// KEELSON_REQUIRE_ETCD=1, where it fails.
+func External(t testing.TB) []string {
+	t.Helper()
+	bin, err := exec.LookPath("etcd")
+	if err != nil {
+		if os.Getenv("KEELSON_REQUIRE_ETCD") == "1" {
+			t.Fatalf("etcd binary not found on PATH and KEELSON_REQUIRE_ETCD=1: install Debian's etcd-server")
+		}
+		t.Skip("etcd binary not found on PATH: install Debian's etcd-server to run the external-etcd tests")
+	}
+	dir := t.TempDir()
+	client, peer := FreeURL(t), FreeURL(t)
+	cmd := exec.Command(bin,
+		"--name", "external", "--data-dir", filepath.Join(dir, "data"),
+		"--listen-client-urls", client, "--advertise-client-urls", client,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+		"--initial-cluster", "external="+peer, "--log-level", "error",
+		"--max-txn-ops", "16384", "--max-request-bytes", fmt.Sprint(64<<20))
+	logFile, err := os.Create(filepath.Join(dir, "etcd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		logFile.Close()
+	})
+	if err := waitReady(client, 30*time.Second); err != nil {
+		out, _ := os.ReadFile(logFile.Name())
+		t.Fatalf("external etcd at %s: %v\n%s", client, err, out)
+	}
+	return []string{client}
+}
+
+func waitReady(endpoint string, timeout time.Duration) error {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := cli.Get(ctx, "/health-probe")
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready after %s: %w", timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func quiet() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}

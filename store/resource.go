@@ -1,0 +1,141 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/scheme"
+)
+
+// Resource describes one kind of object the store keeps: its group, version and
+// kind, the lower-case plural resource name used in keys and URLs, and its scope.
+type Resource struct {
+	// GroupVersionKind of the objects stored under this resource. Required.
+	GVK schema.GroupVersionKind
+	// Plural is the lower-case plural resource name, e.g. "pods". Required.
+	Plural string
+	// Namespaced is false for cluster-scoped kinds such as Namespace and Node.
+	Namespaced bool
+	// ShortNames are the abbreviations kubectl accepts, e.g. "po" for pods.
+	ShortNames []string
+}
+
+// GroupResource is the resource name as it appears in storage keys: the plural,
+// group-qualified when the group is not core ("deployments.apps").
+func (r Resource) GroupResource() string {
+	if r.GVK.Group == "" {
+		return r.Plural
+	}
+	return r.Plural + "." + r.GVK.Group
+}
+
+// String returns the GroupResource.
+func (r Resource) String() string { return r.GroupResource() }
+
+func res(group, version, kind, plural string, namespaced bool, short ...string) Resource {
+	return Resource{
+		GVK:        schema.GroupVersionKind{Group: group, Version: version, Kind: kind},
+		Plural:     plural,
+		Namespaced: namespaced,
+		ShortNames: short,
+	}
+}
+
+// builtin is every kind keelson stores, in the order discovery lists them.
+var builtin = []Resource{
+	res("", "v1", "Namespace", "namespaces", false, "ns"),
+	res("", "v1", "Node", "nodes", false, "no"),
+	res("", "v1", "Pod", "pods", true, "po"),
+	res("", "v1", "ReplicationController", "replicationcontrollers", true, "rc"),
+	res("", "v1", "Service", "services", true, "svc"),
+	res("", "v1", "Endpoints", "endpoints", true, "ep"),
+	res("", "v1", "ConfigMap", "configmaps", true, "cm"),
+	res("", "v1", "Secret", "secrets", true),
+	res("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, "pvc"),
+	res("", "v1", "PersistentVolume", "persistentvolumes", false, "pv"),
+	res("", "v1", "ResourceQuota", "resourcequotas", true, "quota"),
+	res("", "v1", "LimitRange", "limitranges", true, "limits"),
+	res("", "v1", "ServiceAccount", "serviceaccounts", true, "sa"),
+	res("", "v1", "Event", "events", true, "ev"),
+	res("apps", "v1", "Deployment", "deployments", true, "deploy"),
+	res("apps", "v1", "ReplicaSet", "replicasets", true, "rs"),
+	res("apps", "v1", "StatefulSet", "statefulsets", true, "sts"),
+	res("apps", "v1", "DaemonSet", "daemonsets", true, "ds"),
+	res("apps", "v1", "ControllerRevision", "controllerrevisions", true),
+	res("batch", "v1", "Job", "jobs", true),
+	res("batch", "v1", "CronJob", "cronjobs", true, "cj"),
+	res("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, "hpa"),
+	res("networking.k8s.io", "v1", "Ingress", "ingresses", true, "ing"),
+	res("storage.k8s.io", "v1", "StorageClass", "storageclasses", false, "sc"),
+	res("coordination.k8s.io", "v1", "Lease", "leases", true),
+	res("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", true),
+}
+
+var (
+	byGVK    = map[schema.GroupVersionKind]Resource{}
+	byPlural = map[string]Resource{}
+)
+
+func init() {
+	for _, r := range builtin {
+		byGVK[r.GVK] = r
+		byPlural[r.GroupResource()] = r
+	}
+}
+
+// Resources returns every resource the store keeps. The slice is a copy.
+func Resources() []Resource {
+	return append([]Resource(nil), builtin...)
+}
+
+// ResourceFor returns the resource of a group/version/kind, or an error wrapping
+// ErrUnknownKind.
+func ResourceFor(gvk schema.GroupVersionKind) (Resource, error) {
+	r, ok := byGVK[gvk]
+	if !ok {
+		return Resource{}, fmt.Errorf("%w: %s", ErrUnknownKind, gvk)
+	}
+	return r, nil
+}
+
+// ResourceByName looks a resource up by its group-qualified plural name
+// ("pods", "deployments.apps"), as used in keys.
+func ResourceByName(groupResource string) (Resource, error) {
+	r, ok := byPlural[strings.ToLower(groupResource)]
+	if !ok {
+		return Resource{}, fmt.Errorf("%w: resource %q", ErrUnknownKind, groupResource)
+	}
+	return r, nil
+}
+
+// ResourceOf returns the resource of a typed object (a *corev1.Pod, …), found
+// through client-go's scheme; the object's TypeMeta is not consulted.
+func ResourceOf(obj runtime.Object) (Resource, error) {
+	gvks, _, err := scheme.Scheme.ObjectKinds(obj)
+	if err != nil {
+		return Resource{}, fmt.Errorf("%w: %T", ErrUnknownKind, obj)
+	}
+	for _, gvk := range gvks {
+		if r, ok := byGVK[gvk]; ok {
+			return r, nil
+		}
+	}
+	return Resource{}, fmt.Errorf("%w: %s", ErrUnknownKind, gvks[0])
+}
+
+// New returns a new, empty typed object of the resource's kind, with its TypeMeta
+// filled in.
+func (r Resource) New() (Object, error) {
+	o, err := scheme.Scheme.New(r.GVK)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownKind, r.GVK)
+	}
+	obj, ok := o.(Object)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s has no object metadata", ErrUnknownKind, r.GVK)
+	}
+	obj.GetObjectKind().SetGroupVersionKind(r.GVK)
+	return obj, nil
+}
