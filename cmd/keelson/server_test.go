@@ -1,0 +1,255 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/keelson/keelson/store"
+	"github.com/keelson/keelson/store/etcdtest"
+)
+
+// binary is the keelson binary built once for the tests that run it as a
+// process, so signals and exit codes are the real ones.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "keelson-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "keelson")
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build keelson: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// syncBuffer collects a process's output while it runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan error
+}
+
+func start(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(binary, args...), out: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+	})
+	return p
+}
+
+// stop sends SIGTERM and returns the exit code.
+func (p *proc) stop(t *testing.T) int {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		p.done <- nil // for the cleanup's receive
+	case <-time.After(30 * time.Second):
+		t.Fatalf("keelson did not stop within 30s of SIGTERM:\n%s", p.out)
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// wait returns the exit code of a process expected to exit by itself.
+func (p *proc) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-p.done:
+		p.done <- nil
+	case <-time.After(60 * time.Second):
+		t.Fatalf("keelson did not exit within 60s:\n%s", p.out)
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+func freeAddr(t *testing.T) string {
+	return strings.TrimPrefix(etcdtest.FreeURL(t), "http://")
+}
+
+// readyz polls /readyz until it answers want or the deadline passes, and
+// returns the last body.
+func readyz(t *testing.T, p *proc, addr string, want int) string {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/readyz?verbose")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			last = fmt.Sprintf("%d %s", resp.StatusCode, b)
+			if resp.StatusCode == want {
+				return string(b)
+			}
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("keelson exited while waiting for /readyz %d:\n%s", want, p.out)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	t.Fatalf("/readyz never answered %d; last: %s\n%s", want, last, p.out)
+	return ""
+}
+
+func TestServerRestartKeepsData(t *testing.T) {
+	dir := t.TempDir()
+	api, client, peer := freeAddr(t), etcdtest.FreeURL(t), etcdtest.FreeURL(t)
+	args := []string{"server", "--data-dir", dir, "--listen", api, "--etcd-listen-client", client, "--etcd-listen-peer", peer}
+
+	p := start(t, args...)
+	readyz(t, p, api, http.StatusOK)
+	var created []string
+	withStore(t, client, func(s *store.Store) {
+		for i := range 20 {
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("p%d", i)}}
+			if err := s.Create(t.Context(), pod); err != nil {
+				t.Fatal(err)
+			}
+			created = append(created, string(pod.UID))
+		}
+	})
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM:\n%s", code, p.out)
+	}
+
+	p = start(t, args...)
+	readyz(t, p, api, http.StatusOK)
+	withStore(t, client, func(s *store.Store) {
+		for i, uid := range created {
+			var pod corev1.Pod
+			if err := s.Get(t.Context(), "default", fmt.Sprintf("p%d", i), &pod); err != nil {
+				t.Fatalf("after restart: %v", err)
+			}
+			if string(pod.UID) != uid {
+				t.Fatalf("after restart p%d has uid %s, want %s", i, pod.UID, uid)
+			}
+		}
+	})
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM:\n%s", code, p.out)
+	}
+}
+
+func withStore(t *testing.T, endpoint string, f func(*store.Store)) {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := store.New(cli, "", nil)
+	defer s.Close()
+	f(s)
+}
+
+func TestServerUnreachableEtcd(t *testing.T) {
+	api, etcdURL := freeAddr(t), etcdtest.FreeURL(t) // nothing listens there
+	p := start(t, "server", "--data-dir", t.TempDir(), "--listen", api, "--etcd-endpoints", etcdURL)
+	body := readyz(t, p, api, http.StatusServiceUnavailable)
+	if !strings.Contains(body, "[-]etcd failed") {
+		t.Fatalf("/readyz body does not name etcd: %s", body)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(p.out.String(), "etcd not reachable") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no repeated retry lines in the log:\n%s", p.out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(p.out.String(), etcdURL) {
+		t.Fatalf("log does not say which endpoint was tried:\n%s", p.out)
+	}
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM:\n%s", code, p.out)
+	}
+}
+
+func TestServerStartupErrors(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"api port taken", []string{"--data-dir", t.TempDir(), "--listen", taken.Addr().String()}, "API address " + taken.Addr().String() + " is taken"},
+		{"etcd port taken", []string{"--data-dir", t.TempDir(), "--listen", freeAddr(t), "--etcd-listen-client", "http://" + taken.Addr().String(), "--etcd-listen-peer", etcdtest.FreeURL(t)}, "a port is taken"},
+		{"data dir not writable", []string{"--data-dir", filepath.Join(file, "sub"), "--listen", freeAddr(t)}, "is not writable"},
+		{"bad log format", []string{"--log-format", "xml"}, `--log-format "xml"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := start(t, append([]string{"server"}, tc.args...)...)
+			if code := p.wait(t); code != 1 {
+				t.Fatalf("exit code %d, want 1:\n%s", code, p.out)
+			}
+			lines := strings.Split(strings.TrimSpace(p.out.String()), "\n")
+			last := lines[len(lines)-1]
+			if !strings.HasPrefix(last, "keelson: ") || !strings.Contains(last, tc.want) {
+				t.Fatalf("last line %q does not say %q:\n%s", last, tc.want, p.out)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, err := exec.CommandContext(context.Background(), binary, "version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "keelson ") || !strings.Contains(string(out), "commit") {
+		t.Fatalf("keelson version: %v %q", err, out)
+	}
+}
