@@ -30,7 +30,7 @@ func (s *Store) Get(ctx context.Context, namespace, name string, into Object) (e
 		return fmt.Errorf("%s %s: %w", r, join(namespace, name), ErrNotFound)
 	}
 	kv := resp.Kvs[0]
-	return decodeInto(r, kv.Key, kv.Value, kv.ModRevision, into)
+	return s.cache.decodeInto(r, kv, into)
 }
 
 func join(namespace, name string) string {

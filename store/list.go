@@ -30,6 +30,11 @@ type ListOptions struct {
 	// ResourceVersion reads the list as of that etcd revision; empty reads the
 	// latest (a linearizable read).
 	ResourceVersion string
+	// Shared returns the store's cached objects themselves instead of copies,
+	// for readers that never modify them (informer caches, serializers): a list
+	// then costs about what etcd's range read costs. Modifying a shared item
+	// corrupts every later read; DeepCopy it first.
+	Shared bool
 }
 
 // List is one page of objects of one resource, all as of ResourceVersion.
@@ -101,7 +106,7 @@ func (s *Store) List(ctx context.Context, r Resource, opts ListOptions) (_ *List
 			// One more key than needed was read to learn whether more remain.
 			kvs = kvs[:opts.Limit-int64(len(out.Items))]
 		}
-		items, err := decodeAll(r, kvs, opts.Selector)
+		items, err := s.decodeAll(r, kvs, opts.Selector, opts.Shared)
 		if err != nil {
 			return nil, err
 		}
@@ -125,17 +130,16 @@ func (s *Store) List(ctx context.Context, r Resource, opts ListOptions) (_ *List
 }
 
 // decodeAll decodes every value and keeps those that match the selector.
-func decodeAll(r Resource, kvs []*mvccpb.KeyValue, sel labels.Selector) ([]Object, error) {
-	items := make([]Object, 0, len(kvs))
-	for _, kv := range kvs {
-		obj, err := decode(r, kv.Key, kv.Value, kv.ModRevision)
-		if err != nil {
-			return nil, err
+func (s *Store) decodeAll(r Resource, kvs []*mvccpb.KeyValue, sel labels.Selector, shared bool) ([]Object, error) {
+	objs, err := s.cache.decodeKVs(r, kvs, shared)
+	if err != nil || sel == nil || sel.Empty() {
+		return objs, err
+	}
+	items := objs[:0]
+	for _, obj := range objs {
+		if sel.Matches(labels.Set(obj.GetLabels())) {
+			items = append(items, obj)
 		}
-		if sel != nil && !sel.Matches(labels.Set(obj.GetLabels())) {
-			continue
-		}
-		items = append(items, obj)
 	}
 	return items, nil
 }

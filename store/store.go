@@ -76,6 +76,7 @@ type Store struct {
 	embed   *Embedded
 	log     *slog.Logger
 	metrics *metrics
+	cache   *decodeCache
 }
 
 // maxMessageBytes bounds a single request or response; sync transactions of
@@ -158,7 +159,13 @@ func New(cli *clientv3.Client, prefix string, log *slog.Logger) *Store {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Store{client: cli, prefix: strings.TrimSuffix(prefix, "/"), log: log, metrics: defaultMetrics}
+	return &Store{
+		client:  cli,
+		prefix:  strings.TrimSuffix(prefix, "/"),
+		log:     log,
+		metrics: defaultMetrics,
+		cache:   newDecodeCache(DefaultDecodeCacheSize),
+	}
 }
 
 // Client returns the underlying etcd client, for leader election and other

@@ -49,7 +49,7 @@ type prepared struct {
 	value   []byte
 	expect  int64 // mod revision the object must have; 0 for "must not exist", -1 for "must exist"
 	cur     *clientv3.GetResponse
-	created bool
+	cache   *decodeCache
 }
 
 // Create stores a new object. It sets uid, creationTimestamp, generation 1 and
@@ -133,6 +133,8 @@ func (s *Store) Txn(ctx context.Context, ops ...Op) (err error) {
 	for _, p := range ps {
 		if p.op.obj != nil {
 			p.op.obj.SetResourceVersion(rv)
+		} else {
+			s.cache.forget(p.key)
 		}
 	}
 	return nil
@@ -150,7 +152,7 @@ func (s *Store) prepare(op Op) (*prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &prepared{op: op, key: key}
+	p := &prepared{op: op, key: key, cache: s.cache}
 	switch op.kind {
 	case opCreate:
 		if op.obj.GetResourceVersion() != "" {
@@ -218,7 +220,7 @@ func (p *prepared) finish(now metav1.Time) error {
 		if op.kind == opUpdate && kv.ModRevision != p.expect {
 			return fmt.Errorf("%s %s: %w: resourceVersion %d is stale, the stored one is %d", op.res, op.describe(), ErrConflict, p.expect, kv.ModRevision)
 		}
-		old, err := decode(op.res, kv.Key, kv.Value, kv.ModRevision)
+		old, err := p.cache.decode(op.res, kv)
 		if err != nil {
 			return err
 		}

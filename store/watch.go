@@ -69,13 +69,14 @@ func (s *Store) Watch(ctx context.Context, r Resource, opts WatchOptions) (watch
 	}
 	wopts = append(wopts, clientv3.WithPrevKV())
 	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	w := &watcher{res: r, sel: opts.Selector, result: make(chan watch.Event, resultBuffer), cancel: cancel}
+	w := &watcher{cache: s.cache, res: r, sel: opts.Selector, result: make(chan watch.Event, resultBuffer), cancel: cancel}
 	wch := s.client.Watch(ctx, key, wopts...)
 	go w.run(ctx, wch)
 	return w, nil
 }
 
 type watcher struct {
+	cache  *decodeCache
 	res    Resource
 	sel    labels.Selector
 	result chan watch.Event
@@ -135,7 +136,7 @@ func (w *watcher) convert(ev *clientv3.Event) (watch.Event, bool, error) {
 	var cur, prev Object
 	var err error
 	if ev.Type == mvccpb.PUT {
-		if cur, err = decode(w.res, ev.Kv.Key, ev.Kv.Value, ev.Kv.ModRevision); err != nil {
+		if cur, err = w.cache.decode(w.res, ev.Kv); err != nil {
 			return watch.Event{}, false, err
 		}
 	}
