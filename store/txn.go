@@ -44,12 +44,12 @@ func DeleteOp(r Resource, namespace, name string, pre *metav1.Preconditions) Op 
 
 // prepared is an Op resolved to its key, comparisons and write.
 type prepared struct {
-	op      Op
-	key     string
-	value   []byte
-	expect  int64 // mod revision the object must have; 0 for "must not exist", -1 for "must exist"
-	cur     *clientv3.GetResponse
-	cache   *decodeCache
+	op     Op
+	key    string
+	value  []byte
+	expect int64 // mod revision the object must have; 0 for "must not exist", -1 for "must exist"
+	cur    *clientv3.GetResponse
+	cache  *decodeCache
 }
 
 // Create stores a new object. It sets uid, creationTimestamp, generation 1 and
