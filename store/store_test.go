@@ -534,3 +534,35 @@ func testTxnLarge(t *testing.T, s *store.Store) {
 		t.Fatalf("listed %d, want 2000", len(l.Items))
 	}
 }
+
+// TestOpenExternalTLS proves the client TLS flags: the store reaches an etcd
+// that demands client certificates only with the right files.
+func TestOpenExternalTLS(t *testing.T) {
+	eps, f := etcdtest.ExternalTLS(t)
+	ctx := t.Context()
+	s, err := store.Open(ctx, store.Config{Endpoints: eps, CertFile: f.ClientCert, KeyFile: f.ClientKey, CAFile: f.CA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Create(ctx, pod("default", "tls", nil)); err != nil {
+		t.Fatalf("create over TLS: %v", err)
+	}
+	if err := s.Get(ctx, "default", "tls", &corev1.Pod{}); err != nil {
+		t.Fatal(err)
+	}
+
+	noCert, err := store.Open(ctx, store.Config{Endpoints: eps, CAFile: f.CA, DialTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer noCert.Close()
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := noCert.Ping(pctx); err == nil {
+		t.Fatal("etcd accepted a client without a certificate")
+	}
+	if _, err := store.Open(ctx, store.Config{Endpoints: eps, CertFile: "/nonexistent.crt", KeyFile: f.ClientKey}); err == nil || !strings.Contains(err.Error(), "/nonexistent.crt") {
+		t.Fatalf("missing cert file: got %v, want an error naming it", err)
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -103,6 +104,19 @@ func NewStoreAt(t testing.TB, endpoints []string) *store.Store {
 // KEELSON_REQUIRE_ETCD=1, where it fails.
 func External(t testing.TB) []string {
 	t.Helper()
+	return startExternal(t, nil)
+}
+
+// ExternalTLS is External with client TLS required: etcd serves https and
+// accepts only clients with a certificate signed by the returned CA.
+func ExternalTLS(t testing.TB) ([]string, TLSFiles) {
+	t.Helper()
+	f := NewTLSFiles(t)
+	return startExternal(t, &f), f
+}
+
+func startExternal(t testing.TB, tlsFiles *TLSFiles) []string {
+	t.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
 		if os.Getenv("KEELSON_REQUIRE_ETCD") == "1" {
@@ -112,12 +126,17 @@ func External(t testing.TB) []string {
 	}
 	dir := t.TempDir()
 	client, peer := FreeURL(t), FreeURL(t)
-	cmd := exec.Command(bin,
-		"--name", "external", "--data-dir", filepath.Join(dir, "data"),
-		"--listen-client-urls", client, "--advertise-client-urls", client,
+	args := []string{"--name", "external", "--data-dir", filepath.Join(dir, "data"),
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "external="+peer, "--log-level", "error",
-		"--max-txn-ops", "16384", "--max-request-bytes", fmt.Sprint(64<<20))
+		"--initial-cluster", "external=" + peer, "--log-level", "error",
+		"--max-txn-ops", "16384", "--max-request-bytes", fmt.Sprint(64 << 20)}
+	if tlsFiles != nil {
+		client = "https://" + strings.TrimPrefix(client, "http://")
+		args = append(args, "--cert-file", tlsFiles.ServerCert, "--key-file", tlsFiles.ServerKey,
+			"--trusted-ca-file", tlsFiles.CA, "--client-cert-auth")
+	}
+	args = append(args, "--listen-client-urls", client, "--advertise-client-urls", client)
+	cmd := exec.Command(bin, args...)
 	logFile, err := os.Create(filepath.Join(dir, "etcd.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -131,15 +150,23 @@ func External(t testing.TB) []string {
 		cmd.Wait()
 		logFile.Close()
 	})
-	if err := waitReady(client, 30*time.Second); err != nil {
+	if err := waitReady(client, tlsFiles, 30*time.Second); err != nil {
 		out, _ := os.ReadFile(logFile.Name())
 		t.Fatalf("external etcd at %s: %v\n%s", client, err, out)
 	}
 	return []string{client}
 }
 
-func waitReady(endpoint string, timeout time.Duration) error {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: time.Second, Logger: zap.NewNop()})
+func waitReady(endpoint string, tlsFiles *TLSFiles, timeout time.Duration) error {
+	cfg := clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: time.Second, Logger: zap.NewNop()}
+	if tlsFiles != nil {
+		info := transport.TLSInfo{CertFile: tlsFiles.ClientCert, KeyFile: tlsFiles.ClientKey, TrustedCAFile: tlsFiles.CA}
+		var err error
+		if cfg.TLS, err = info.ClientConfig(); err != nil {
+			return err
+		}
+	}
+	cli, err := clientv3.New(cfg)
 	if err != nil {
 		return err
 	}
