@@ -39,7 +39,7 @@ unit:
 test: deps vet unit
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./store/ | tee bench/results/store.txt
+	bench/store.sh
 
 demo:
 	@echo "make demo arrives with 'keelson up' (see README): not yet available" >&2; exit 1
