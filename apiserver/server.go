@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/keelson/keelson/internal/version"
+	"github.com/keelson/keelson/store"
 )
 
 // Check is one readiness check: nil when the dependency it names answers.
@@ -32,13 +35,50 @@ type Config struct {
 	Gatherer prometheus.Gatherer
 	// Logger for the server's own lines.
 	Logger *slog.Logger
+
+	// Store serves the resource API (/api, /apis); without it only the
+	// endpoints above are served.
+	Store *store.Store
+	// Tokens authenticate bearer tokens; nil accepts none.
+	Tokens *Tokens
+	// AnonymousRead lets requests without a token read as system:anonymous.
+	AnonymousRead bool
+	// Grants limit who reads what; nil lets every authenticated user read
+	// everything but secret values.
+	Grants *Grants
+	// TLS, when set, serves HTTPS with it.
+	TLS *tls.Config
+	// Registerer receives the API's metrics; none are registered when nil.
+	Registerer prometheus.Registerer
+	// WatchCache tunes the watch caches; zero values take defaults.
+	WatchCache WatchCacheConfig
+}
+
+// WatchCacheConfig tunes the per-resource watch caches.
+type WatchCacheConfig struct {
+	// History is how many recent events a watch may resume from (4096).
+	History int
+	// WatcherBuffer is how far a client watch may fall behind before it is
+	// dropped with an ERROR event (1024 events).
+	WatcherBuffer int
+	// BookmarkInterval is how often watches that allow bookmarks get one (30s).
+	BookmarkInterval time.Duration
 }
 
 // Server is keelson's HTTP API server.
 type Server struct {
-	cfg Config
-	mux *http.ServeMux
-	log *slog.Logger
+	cfg     Config
+	mux     *http.ServeMux
+	handler http.Handler
+	log     *slog.Logger
+	metrics *metrics
+
+	// caches are started on first use and stopped by Close.
+	cachesMu sync.Mutex
+	caches   map[string]*cache
+	ctx      context.Context
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 // New returns a server with the health, readiness, metrics and version
@@ -47,13 +87,27 @@ func New(cfg Config) *Server {
 	if cfg.Gatherer == nil {
 		cfg.Gatherer = prometheus.DefaultGatherer
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger.With("component", "apiserver")}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger.With("component", "apiserver"),
+		metrics: newMetrics(cfg.Registerer), caches: map[string]*cache{}}
+	s.ctx, s.stop = context.WithCancel(context.Background())
 	s.mux.HandleFunc("GET /healthz", s.livez)
 	s.mux.HandleFunc("GET /livez", s.livez)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /version", s.version)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	if cfg.Store != nil {
+		s.registerDiscovery()
+		s.mux.HandleFunc("/api/", s.serveResource)
+		s.mux.HandleFunc("/apis/", s.serveResource)
+	}
+	s.handler = s.instrument(s.authenticate(s.mux))
 	return s
+}
+
+// Close stops the watch caches and ends every client watch.
+func (s *Server) Close() {
+	s.stop()
+	s.wg.Wait()
 }
 
 // Handle registers h for pattern (http.ServeMux syntax), for the parts of the
@@ -61,7 +115,7 @@ func New(cfg Config) *Server {
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 // Handler returns the server's root handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Listen opens the listen address, with an error that says what to do when the
 // port is taken.
@@ -79,20 +133,33 @@ func (s *Server) Listen() (net.Listener, error) {
 // Serve serves on l until ctx ends, then shuts down, letting requests in
 // flight finish for up to 10 seconds.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	defer s.Close()
 	srv := &http.Server{
-		Handler:           s.mux,
+		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		TLSConfig:         s.cfg.TLS,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
+	go func() {
+		if s.cfg.TLS != nil {
+			errc <- srv.ServeTLS(l, "", "")
+			return
+		}
+		errc <- srv.Serve(l)
+	}()
 	s.log.Info("serving", "address", l.Addr().String())
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve %s: %w", l.Addr(), err)
 	case <-ctx.Done():
 	}
+	// Watches never finish by themselves: end them first so Shutdown does
+	// not wait the whole grace period for them.
+	s.Close()
 	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdown); err != nil {

@@ -1,0 +1,153 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/duration"
+
+	"github.com/keelson/keelson/store"
+)
+
+// column is one Table column: its definition and how to fill it.
+type column struct {
+	name     string
+	typ      string // string, integer, date
+	priority int32  // 0 is shown by default, 1 only with -o wide
+	cell     func(o store.Object) any
+}
+
+func col(name string, cell func(o store.Object) any) column {
+	return column{name: name, typ: "string", cell: cell}
+}
+
+func wide(c column) column { c.priority = 1; return c }
+
+var (
+	nameCol = column{name: "Name", typ: "string", cell: func(o store.Object) any { return o.GetName() }}
+	ageCol  = col("Age", func(o store.Object) any { return age(o.GetCreationTimestamp()) })
+)
+
+func age(t metav1.Time) string {
+	if t.IsZero() {
+		return "<unknown>"
+	}
+	return duration.HumanDuration(time.Since(t.Time))
+}
+
+// columnsFor are the columns `kubectl get` shows for a kind.
+func columnsFor(res store.Resource) []column {
+	if cols, ok := tableColumns[res.GVK.Kind]; ok {
+		return cols
+	}
+	return []column{nameCol, ageCol}
+}
+
+var tableColumns = map[string][]column{
+	"Pod":        podColumns,
+	"Deployment": deploymentColumns,
+	"ReplicaSet": {nameCol,
+		col("Desired", func(o store.Object) any { return int64(ptrOr(o.(*appsv1.ReplicaSet).Spec.Replicas, 1)) }),
+		col("Current", func(o store.Object) any { return int64(o.(*appsv1.ReplicaSet).Status.Replicas) }),
+		col("Ready", func(o store.Object) any { return int64(o.(*appsv1.ReplicaSet).Status.ReadyReplicas) }),
+		ageCol},
+	"StatefulSet": {nameCol,
+		col("Ready", func(o store.Object) any {
+			s := o.(*appsv1.StatefulSet)
+			return fmt.Sprintf("%d/%d", s.Status.ReadyReplicas, ptrOr(s.Spec.Replicas, 1))
+		}), ageCol},
+	"DaemonSet": {nameCol,
+		col("Desired", func(o store.Object) any { return int64(o.(*appsv1.DaemonSet).Status.DesiredNumberScheduled) }),
+		col("Current", func(o store.Object) any { return int64(o.(*appsv1.DaemonSet).Status.CurrentNumberScheduled) }),
+		col("Ready", func(o store.Object) any { return int64(o.(*appsv1.DaemonSet).Status.NumberReady) }),
+		col("Up-to-date", func(o store.Object) any { return int64(o.(*appsv1.DaemonSet).Status.UpdatedNumberScheduled) }),
+		col("Available", func(o store.Object) any { return int64(o.(*appsv1.DaemonSet).Status.NumberAvailable) }),
+		ageCol},
+	"Service":   serviceColumns,
+	"Node":      nodeColumns,
+	"Namespace": {nameCol, col("Status", func(o store.Object) any { return string(o.(*corev1.Namespace).Status.Phase) }), ageCol},
+	"Event":     eventColumns,
+	"ConfigMap": {nameCol, col("Data", func(o store.Object) any {
+		c := o.(*corev1.ConfigMap)
+		return int64(len(c.Data) + len(c.BinaryData))
+	}), ageCol},
+	"Secret": {nameCol,
+		col("Type", func(o store.Object) any { return string(o.(*corev1.Secret).Type) }),
+		col("Data", func(o store.Object) any { return int64(len(o.(*corev1.Secret).Data)) }), ageCol},
+	"Job": {nameCol,
+		col("Status", func(o store.Object) any { return jobStatus(o.(*batchv1.Job)) }),
+		col("Completions", func(o store.Object) any {
+			j := o.(*batchv1.Job)
+			return fmt.Sprintf("%d/%d", j.Status.Succeeded, ptrOr(j.Spec.Completions, 1))
+		}), ageCol},
+	"Lease": {nameCol, col("Holder", func(o store.Object) any { return ptrOr(o.(*coordinationv1.Lease).Spec.HolderIdentity, "") }), ageCol},
+	"Endpoints": {nameCol, col("Endpoints", func(o store.Object) any {
+		var addrs []string
+		for _, s := range o.(*corev1.Endpoints).Subsets {
+			for _, a := range s.Addresses {
+				for _, p := range s.Ports {
+					addrs = append(addrs, fmt.Sprintf("%s:%d", a.IP, p.Port))
+				}
+			}
+		}
+		return orNone(strings.Join(addrs, ","))
+	}), ageCol},
+}
+
+func ptrOr[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "<none>"
+	}
+	return s
+}
+
+// tableOf builds the Table of entries, each row carrying the object's
+// metadata so kubectl can name its namespace.
+func (v *view) tableOf(entries []*entry) (*metav1.Table, error) {
+	cols := columnsFor(v.res)
+	t := &metav1.Table{TypeMeta: metav1.TypeMeta{Kind: "Table", APIVersion: "meta.k8s.io/v1"}}
+	for _, c := range cols {
+		t.ColumnDefinitions = append(t.ColumnDefinitions, metav1.TableColumnDefinition{Name: c.name, Type: c.typ, Priority: c.priority, Format: formatOf(c)})
+	}
+	t.Rows = make([]metav1.TableRow, 0, len(entries))
+	for _, e := range entries {
+		row := metav1.TableRow{Cells: make([]any, len(cols))}
+		for i, c := range cols {
+			row.Cells[i] = c.cell(e.obj)
+		}
+		meta := metav1.PartialObjectMetadata{
+			TypeMeta:   metav1.TypeMeta{Kind: "PartialObjectMetadata", APIVersion: "meta.k8s.io/v1"},
+			ObjectMeta: *e.obj.(metav1.ObjectMetaAccessor).GetObjectMeta().(*metav1.ObjectMeta),
+		}
+		meta.ManagedFields = nil
+		b, err := json.Marshal(&meta)
+		if err != nil {
+			return nil, err
+		}
+		row.Object = runtime.RawExtension{Raw: b}
+		t.Rows = append(t.Rows, row)
+	}
+	return t, nil
+}
+
+func formatOf(c column) string {
+	if c.name == "Name" {
+		return "name"
+	}
+	return ""
+}
