@@ -13,7 +13,7 @@ LDFLAGS  := -X github.com/keelson/keelson/internal/version.Version=$(VERSION) \
 DEB_PKGS := containerd runc containernetworking-plugins etcd-server busybox-static
 DEB_BINS := /usr/bin/containerd /usr/sbin/runc /usr/lib/cni/bridge /usr/bin/etcd /bin/busybox
 
-.PHONY: all build test deps vet unit bench demo clean
+.PHONY: all build test deps vet unit bench demo images clean
 
 all: build
 
@@ -40,6 +40,11 @@ test: deps vet unit
 
 bench:
 	bench/store.sh
+
+# The busybox image tests and examples run (localhost/busybox:latest), built from
+# Debian's busybox-static; import it with `keelson image import bin/images/busybox.tar`.
+images: deps
+	$(GO) run ./hack/busybox-image -o bin/images/busybox.tar
 
 demo:
 	@echo "make demo arrives with 'keelson up' (see README): not yet available" >&2; exit 1

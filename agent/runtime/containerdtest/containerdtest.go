@@ -1,0 +1,129 @@
+// Package containerdtest starts a private containerd for tests: its own root,
+// state and socket under a temp dir, the machine's containerd and runc, and
+// nothing shared with a containerd the machine may already run.
+//
+//	sock := containerdtest.Start(t) // skips, or fails under KEELSON_REQUIRE_CONTAINERD=1
+//	rt, err := containerd.New(t.Context(), sock, "")
+package containerdtest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Start runs a containerd for this test and returns its socket. Without root,
+// containerd or runc, the test is skipped with the reason, unless
+// KEELSON_REQUIRE_CONTAINERD=1 (CI), where it fails.
+func Start(t testing.TB) string {
+	t.Helper()
+	if why := missing(); why != "" {
+		if os.Getenv("KEELSON_REQUIRE_CONTAINERD") == "1" {
+			t.Fatalf("containerd tests cannot run: %s (KEELSON_REQUIRE_CONTAINERD=1)", why)
+		}
+		t.Skipf("containerd tests skipped: %s", why)
+	}
+	// Unix socket paths are limited to 108 bytes: keep the dir short.
+	dir, err := os.MkdirTemp("", "kctd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(dir, "config.toml")
+	// The CRI plugin is kubelet's and sets up CNI of its own: keelson does not use it.
+	if err := os.WriteFile(config, []byte("version = 2\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "containerd.sock")
+	log, err := os.Create(filepath.Join(dir, "containerd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("containerd", "--config", config, "--root", filepath.Join(dir, "root"),
+		"--state", filepath.Join(dir, "state"), "--address", sock)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start containerd: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		log.Close()
+		unmountAll(filepath.Join(dir, "root"))
+		unmountAll(filepath.Join(dir, "state"))
+		os.RemoveAll(dir)
+	})
+	if err := waitSocket(sock, done, 30*time.Second); err != nil {
+		out, _ := os.ReadFile(log.Name())
+		t.Fatalf("containerd at %s: %v\n%s", sock, err, out)
+	}
+	return sock
+}
+
+func missing() string {
+	if os.Geteuid() != 0 {
+		return "they need root"
+	}
+	for _, bin := range []string{"containerd", "runc"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			return bin + " not found on PATH (apt-get install containerd runc)"
+		}
+	}
+	return ""
+}
+
+func waitSocket(sock string, exited <-chan struct{}, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		select {
+		case <-exited:
+			return fmt.Errorf("containerd exited while starting")
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "unix", sock)
+		cancel()
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("socket not ready after %s: %w", timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// unmountAll lazily unmounts whatever containerd left mounted below dir
+// (snapshots, task rootfs), so the temp dir can be removed.
+func unmountAll(dir string) {
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return
+	}
+	var targets []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], dir) {
+			targets = append(targets, f[1])
+		}
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(targets))) // deepest first
+	for _, m := range targets {
+		_ = syscall.Unmount(m, syscall.MNT_DETACH)
+	}
+}

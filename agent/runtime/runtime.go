@@ -1,0 +1,130 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Sentinel errors; methods wrap them with context. Compare with errors.Is.
+var (
+	// ErrNotFound means no container has that id.
+	ErrNotFound = errors.New("runtime: container not found")
+	// ErrImageNotFound means the image is not on the node (and, for Pull, not
+	// in any registry the node reaches).
+	ErrImageNotFound = errors.New("runtime: image not found")
+	// ErrStartFailed means the runtime could not start the container's process:
+	// its command does not exist or cannot be executed. Kubernetes reports this
+	// as the StartError / RunContainerError state.
+	ErrStartFailed = errors.New("runtime: container failed to start")
+	// ErrInvalid means the spec cannot describe a container (no image, no name).
+	ErrInvalid = errors.New("runtime: invalid container spec")
+)
+
+// Label keys the runtime puts on every container it creates, so the agent can
+// rebuild its view of the node from the runtime alone after a restart.
+const (
+	LabelManaged      = "keelson.dev/managed"
+	LabelPodUID       = "keelson.dev/pod-uid"
+	LabelPodNamespace = "keelson.dev/pod-namespace"
+	LabelPodName      = "keelson.dev/pod-name"
+	LabelContainer    = "keelson.dev/container"
+	LabelAttempt      = "keelson.dev/attempt"
+	LabelStartedAt    = "keelson.dev/started-at"
+)
+
+// ContainerSpec is what the agent asks the runtime to create.
+type ContainerSpec struct {
+	// PodUID, PodNamespace and PodName identify the pod. Required.
+	PodUID, PodNamespace, PodName string
+	// Name is the container's name within the pod. Required.
+	Name string
+	// Attempt counts the container's restarts; 0 for the first run.
+	Attempt int
+	// Image is the image reference. Required; it must be on the node.
+	Image string
+	// Command replaces the image's entrypoint and Args its command, as in
+	// Kubernetes: with only Args set, the image's entrypoint runs with them.
+	Command, Args []string
+	// Env is KEY=VALUE pairs, on top of the image's environment.
+	Env []string
+	// WorkingDir replaces the image's working directory.
+	WorkingDir string
+	// NetNSPath is the network namespace to join (the pod's); empty gives the
+	// container a namespace of its own with only loopback.
+	NetNSPath string
+	// HostNetwork runs the container in the node's network namespace.
+	HostNetwork bool
+	// LogPath receives stdout and stderr; empty discards them.
+	LogPath string
+}
+
+// State is where a container is in its life.
+type State string
+
+// The states a container can be in.
+const (
+	StateCreated State = "created"
+	StateRunning State = "running"
+	StateExited  State = "exited"
+	StateUnknown State = "unknown"
+)
+
+// Container is a container as the runtime sees it now.
+type Container struct {
+	ID    string
+	Spec  ContainerSpec // identity fields and Image only
+	State State
+	// ImageID is the digest of the image the container was created from.
+	ImageID string
+	// Pid of the main process while running.
+	Pid uint32
+	// ExitCode is set once State is StateExited.
+	ExitCode                         int32
+	CreatedAt, StartedAt, FinishedAt time.Time
+}
+
+// Containers runs containers. Every method is safe for concurrent use.
+type Containers interface {
+	// Create makes a container from spec without starting it and returns its
+	// id. Errors: ErrImageNotFound, ErrInvalid.
+	Create(ctx context.Context, spec ContainerSpec) (string, error)
+	// Start runs the container's process. Errors: ErrNotFound, ErrStartFailed.
+	Start(ctx context.Context, id string) error
+	// Stop sends SIGTERM, waits up to grace for the process to exit, then
+	// sends SIGKILL. Stopping an exited container is not an error.
+	// Errors: ErrNotFound.
+	Stop(ctx context.Context, id string, grace time.Duration) error
+	// Remove deletes the container, killing it first if it runs, and its
+	// filesystem. Errors: ErrNotFound.
+	Remove(ctx context.Context, id string) error
+	// Inspect reports one container. Errors: ErrNotFound.
+	Inspect(ctx context.Context, id string) (Container, error)
+	// List reports every container keelson created on this node.
+	List(ctx context.Context) ([]Container, error)
+}
+
+// Image is an image on the node.
+type Image struct {
+	// Ref is the name it was stored under, e.g. localhost/busybox:latest.
+	Ref string
+	// ID is the digest of its configuration, Kubernetes' imageID.
+	ID string
+}
+
+// Images keeps the node's images.
+type Images interface {
+	// Image reports an image on the node. Errors: ErrImageNotFound.
+	Image(ctx context.Context, ref string) (Image, error)
+	// Pull fetches an image from its registry. Errors: ErrImageNotFound.
+	Pull(ctx context.Context, ref string) (Image, error)
+	// Import loads an OCI or Docker image archive and returns what it held.
+	Import(ctx context.Context, archive io.Reader) ([]Image, error)
+}
+
+// Runtime is a node's container runtime: containers and images.
+type Runtime interface {
+	Containers
+	Images
+}

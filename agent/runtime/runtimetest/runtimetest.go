@@ -1,0 +1,197 @@
+// Package runtimetest is the suite every runtime.Runtime must pass, so the
+// simulated runtime cannot drift from what containerd really does.
+//
+//	func TestSuite(t *testing.T) {
+//		runtimetest.Run(t, func(t *testing.T) runtime.Runtime { … with BusyboxRef on it … })
+//	}
+package runtimetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/keelson/keelson/agent/runtime"
+	"github.com/keelson/keelson/agent/runtime/ociarchive"
+)
+
+// Image is the image the suite runs; the factory must put it on the node.
+const Image = ociarchive.BusyboxRef
+
+// Run runs the suite; newRuntime returns a runtime with Image on it and no
+// containers.
+func Run(t *testing.T, newRuntime func(t *testing.T) runtime.Runtime) {
+	cases := []struct {
+		name string
+		run  func(t *testing.T, rt runtime.Runtime)
+	}{
+		{"Lifecycle", testLifecycle},
+		{"ExitCode", testExitCode},
+		{"MissingImage", testMissingImage},
+		{"StartFailure", testStartFailure},
+		{"List", testList},
+		{"Images", testImages},
+		{"Invalid", testInvalid},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, newRuntime(t)) })
+	}
+}
+
+// Spec returns a container spec of a pod named after the test.
+func Spec(name string, command ...string) runtime.ContainerSpec {
+	return runtime.ContainerSpec{
+		PodUID: "uid-" + name, PodNamespace: "default", PodName: "pod-" + name,
+		Name: name, Image: Image, Command: command,
+	}
+}
+
+// WaitState polls Inspect until the container is in state want.
+func WaitState(t *testing.T, rt runtime.Runtime, id string, want runtime.State) runtime.Container {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := rt.Inspect(t.Context(), id)
+		if err != nil {
+			t.Fatalf("inspect %s: %v", id, err)
+		}
+		if c.State == want {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("container %s is %s after 20s, want %s", id, c.State, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func mustCreate(t *testing.T, rt runtime.Runtime, spec runtime.ContainerSpec) string {
+	t.Helper()
+	id, err := rt.Create(t.Context(), spec)
+	if err != nil {
+		t.Fatalf("create %s: %v", spec.Name, err)
+	}
+	t.Cleanup(func() { _ = rt.Remove(context.Background(), id) })
+	return id
+}
+
+func testLifecycle(t *testing.T, rt runtime.Runtime) {
+	ctx := t.Context()
+	spec := Spec("life", "sleep", "3600")
+	spec.Attempt = 2
+	id := mustCreate(t, rt, spec)
+	c, err := rt.Inspect(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != runtime.StateCreated {
+		t.Fatalf("new container is %s, want created", c.State)
+	}
+	if c.Spec.PodUID != spec.PodUID || c.Spec.PodName != spec.PodName || c.Spec.PodNamespace != "default" ||
+		c.Spec.Name != "life" || c.Spec.Attempt != 2 || c.Spec.Image != Image {
+		t.Fatalf("identity did not survive: %+v", c.Spec)
+	}
+	if c.ImageID == "" {
+		t.Fatal("no image id")
+	}
+	if err := rt.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	c = WaitState(t, rt, id, runtime.StateRunning)
+	if c.StartedAt.IsZero() || c.Pid == 0 {
+		t.Fatalf("running container without start time or pid: %+v", c)
+	}
+	// sleep as the container's init process ignores SIGTERM: it is killed.
+	if err := rt.Stop(ctx, id, 200*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	c = WaitState(t, rt, id, runtime.StateExited)
+	if c.ExitCode != 137 || c.FinishedAt.IsZero() {
+		t.Fatalf("stopped container: exit %d finished %v, want 137 and a time", c.ExitCode, c.FinishedAt)
+	}
+	if err := rt.Stop(ctx, id, time.Second); err != nil {
+		t.Fatalf("stopping an exited container: %v", err)
+	}
+	if err := rt.Remove(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Inspect(ctx, id); !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatalf("inspect after remove: got %v, want ErrNotFound", err)
+	}
+	if err := rt.Remove(ctx, id); !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatalf("second remove: got %v, want ErrNotFound", err)
+	}
+	if err := rt.Start(ctx, id); !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatalf("start after remove: got %v, want ErrNotFound", err)
+	}
+}
+
+func testExitCode(t *testing.T, rt runtime.Runtime) {
+	for _, code := range []int32{0, 3, 42} {
+		id := mustCreate(t, rt, Spec(fmt.Sprint("exit", code), "sh", "-c", fmt.Sprintf("exit %d", code)))
+		if err := rt.Start(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+		if c := WaitState(t, rt, id, runtime.StateExited); c.ExitCode != code {
+			t.Fatalf("exit code %d, want %d", c.ExitCode, code)
+		}
+	}
+}
+
+func testMissingImage(t *testing.T, rt runtime.Runtime) {
+	spec := Spec("noimage", "true")
+	spec.Image = "localhost/does-not-exist:1.0"
+	if _, err := rt.Create(t.Context(), spec); !errors.Is(err, runtime.ErrImageNotFound) {
+		t.Fatalf("got %v, want ErrImageNotFound", err)
+	}
+}
+
+func testStartFailure(t *testing.T, rt runtime.Runtime) {
+	id := mustCreate(t, rt, Spec("nocmd", "/no/such/binary"))
+	err := rt.Start(t.Context(), id)
+	if !errors.Is(err, runtime.ErrStartFailed) {
+		t.Fatalf("got %v, want ErrStartFailed", err)
+	}
+	if _, err := rt.Inspect(t.Context(), id); err != nil {
+		t.Fatalf("a container that failed to start must still be inspectable: %v", err)
+	}
+}
+
+func testList(t *testing.T, rt runtime.Runtime) {
+	a := mustCreate(t, rt, Spec("a", "sleep", "3600"))
+	b := mustCreate(t, rt, Spec("b", "true"))
+	cs, err := rt.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, c := range cs {
+		got[c.ID] = c.Spec.Name
+	}
+	if got[a] != "a" || got[b] != "b" || len(got) != 2 {
+		t.Fatalf("list gave %v, want %s=a and %s=b", got, a, b)
+	}
+}
+
+func testImages(t *testing.T, rt runtime.Runtime) {
+	img, err := rt.Image(t.Context(), Image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Ref != Image || img.ID == "" {
+		t.Fatalf("image %+v", img)
+	}
+	if _, err := rt.Image(t.Context(), "localhost/nope:1"); !errors.Is(err, runtime.ErrImageNotFound) {
+		t.Fatalf("got %v, want ErrImageNotFound", err)
+	}
+}
+
+func testInvalid(t *testing.T, rt runtime.Runtime) {
+	spec := Spec("x", "true")
+	spec.Name = ""
+	if _, err := rt.Create(t.Context(), spec); !errors.Is(err, runtime.ErrInvalid) {
+		t.Fatalf("got %v, want ErrInvalid", err)
+	}
+}

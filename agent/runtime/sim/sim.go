@@ -1,0 +1,257 @@
+// Package sim is a simulated runtime.Runtime: containers are records, not
+// processes, so thousands start at once. It is for scale and controller tests,
+// never instead of containerd in the agent's own tests. It passes the same
+// runtimetest suite as the containerd runtime.
+//
+// Processes follow a small, documented model of their command line:
+//   - sh -c "exit N" exits with N as soon as it starts; true exits 0, false 1;
+//   - sleep N exits 0 after N seconds;
+//   - anything else runs until stopped, and then exits 137 (killed), as a
+//     container's init process that does not handle SIGTERM does;
+//   - a command whose base name is not in Config.Commands fails to start.
+package sim
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keelson/keelson/agent/runtime"
+)
+
+// Config tunes the simulation.
+type Config struct {
+	// StartLatency is how long Start takes.
+	StartLatency time.Duration
+	// Images are on the node from the start.
+	Images []string
+	// Commands are the executables images hold; DefaultCommands when nil.
+	Commands []string
+}
+
+// DefaultCommands are busybox's common applets.
+var DefaultCommands = []string{"sh", "sleep", "true", "false", "httpd", "cat", "echo", "ls", "env", "nc", "wget", "date", "busybox"}
+
+// Runtime is the simulated runtime.
+type Runtime struct {
+	cfg        Config
+	mu         sync.Mutex
+	containers map[string]*container
+	images     map[string]runtime.Image
+}
+
+type container struct {
+	c     runtime.Container
+	argv  []string
+	timer *time.Timer
+}
+
+var _ runtime.Runtime = (*Runtime)(nil)
+
+// New returns a simulated runtime.
+func New(cfg Config) *Runtime {
+	if cfg.Commands == nil {
+		cfg.Commands = DefaultCommands
+	}
+	r := &Runtime{cfg: cfg, containers: map[string]*container{}, images: map[string]runtime.Image{}}
+	for _, ref := range cfg.Images {
+		r.images[ref] = runtime.Image{Ref: ref, ID: "sha256:" + hash(ref)}
+	}
+	return r
+}
+
+func hash(s string) string {
+	b := make([]byte, 32)
+	copy(b, s)
+	return hex.EncodeToString(b)
+}
+
+func newID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Create implements runtime.Containers.
+func (r *Runtime) Create(_ context.Context, spec runtime.ContainerSpec) (string, error) {
+	if spec.Image == "" || spec.Name == "" || spec.PodUID == "" {
+		return "", fmt.Errorf("%w: image, container name and pod uid are required", runtime.ErrInvalid)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	img, ok := r.images[spec.Image]
+	if !ok {
+		return "", fmt.Errorf("image %s: %w", spec.Image, runtime.ErrImageNotFound)
+	}
+	argv := append(append([]string(nil), spec.Command...), spec.Args...)
+	if len(spec.Command) == 0 && len(spec.Args) == 0 {
+		argv = []string{"sh"}
+	}
+	id := newID()
+	identity := runtime.ContainerSpec{PodUID: spec.PodUID, PodNamespace: spec.PodNamespace, PodName: spec.PodName,
+		Name: spec.Name, Attempt: spec.Attempt, Image: spec.Image}
+	r.containers[id] = &container{
+		c:    runtime.Container{ID: id, Spec: identity, State: runtime.StateCreated, ImageID: img.ID, CreatedAt: time.Now()},
+		argv: argv,
+	}
+	return id, nil
+}
+
+// Start implements runtime.Containers.
+func (r *Runtime) Start(ctx context.Context, id string) error {
+	if r.cfg.StartLatency > 0 {
+		select {
+		case <-time.After(r.cfg.StartLatency):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.containers[id]
+	if !ok {
+		return fmt.Errorf("container %s: %w", id, runtime.ErrNotFound)
+	}
+	if c.c.State != runtime.StateCreated {
+		return fmt.Errorf("start container %s: %w: it is %s", id, runtime.ErrStartFailed, c.c.State)
+	}
+	if !slices.Contains(r.cfg.Commands, path.Base(c.argv[0])) {
+		return fmt.Errorf("start container %s: %w: exec %q: no such file or directory", id, runtime.ErrStartFailed, c.argv[0])
+	}
+	c.c.State, c.c.StartedAt, c.c.Pid = runtime.StateRunning, time.Now(), 1
+	if code, after, exits := model(c.argv); exits {
+		c.timer = time.AfterFunc(after, func() { r.exit(id, code) })
+	}
+	return nil
+}
+
+// model says how the simulated process of argv ends: with which code, after
+// how long, or not by itself.
+func model(argv []string) (code int32, after time.Duration, exits bool) {
+	switch path.Base(argv[0]) {
+	case "true":
+		return 0, 0, true
+	case "false":
+		return 1, 0, true
+	case "sleep":
+		if len(argv) > 1 {
+			if s, err := strconv.ParseFloat(argv[1], 64); err == nil {
+				return 0, time.Duration(s * float64(time.Second)), true
+			}
+		}
+	case "sh":
+		if len(argv) == 3 && argv[1] == "-c" {
+			if n, ok := strings.CutPrefix(strings.TrimSpace(argv[2]), "exit "); ok {
+				if v, err := strconv.Atoi(strings.TrimSpace(n)); err == nil {
+					return int32(v), 0, true
+				}
+			}
+		}
+	}
+	return 0, 0, false
+}
+
+func (r *Runtime) exit(id string, code int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c, ok := r.containers[id]; ok && c.c.State == runtime.StateRunning {
+		c.c.State, c.c.ExitCode, c.c.FinishedAt, c.c.Pid = runtime.StateExited, code, time.Now(), 0
+	}
+}
+
+// Stop implements runtime.Containers: a running process is killed (137).
+func (r *Runtime) Stop(_ context.Context, id string, _ time.Duration) error {
+	r.mu.Lock()
+	c, ok := r.containers[id]
+	if ok && c.timer != nil {
+		c.timer.Stop()
+	}
+	r.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("container %s: %w", id, runtime.ErrNotFound)
+	}
+	r.exit(id, 137)
+	return nil
+}
+
+// Remove implements runtime.Containers.
+func (r *Runtime) Remove(_ context.Context, id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.containers[id]
+	if !ok {
+		return fmt.Errorf("container %s: %w", id, runtime.ErrNotFound)
+	}
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	delete(r.containers, id)
+	return nil
+}
+
+// Inspect implements runtime.Containers.
+func (r *Runtime) Inspect(_ context.Context, id string) (runtime.Container, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.containers[id]
+	if !ok {
+		return runtime.Container{}, fmt.Errorf("container %s: %w", id, runtime.ErrNotFound)
+	}
+	return c.c, nil
+}
+
+// List implements runtime.Containers.
+func (r *Runtime) List(_ context.Context) ([]runtime.Container, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]runtime.Container, 0, len(r.containers))
+	for _, c := range r.containers {
+		out = append(out, c.c)
+	}
+	return out, nil
+}
+
+// Image implements runtime.Images.
+func (r *Runtime) Image(_ context.Context, ref string) (runtime.Image, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	img, ok := r.images[ref]
+	if !ok {
+		return runtime.Image{}, fmt.Errorf("image %s: %w", ref, runtime.ErrImageNotFound)
+	}
+	return img, nil
+}
+
+// Pull implements runtime.Images: the simulation reaches no registry.
+func (r *Runtime) Pull(ctx context.Context, ref string) (runtime.Image, error) {
+	if img, err := r.Image(ctx, ref); err == nil {
+		return img, nil
+	}
+	return runtime.Image{}, fmt.Errorf("pull %s: %w: the simulated runtime reaches no registry", ref, runtime.ErrImageNotFound)
+}
+
+// Import implements runtime.Images: it reads the image names from the
+// archive's index and records them.
+func (r *Runtime) Import(_ context.Context, archive io.Reader) ([]runtime.Image, error) {
+	refs, err := archiveRefs(archive)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []runtime.Image
+	for _, ref := range refs {
+		img := runtime.Image{Ref: ref, ID: "sha256:" + hash(ref)}
+		r.images[ref] = img
+		out = append(out, img)
+	}
+	return out, nil
+}
