@@ -33,6 +33,7 @@ it through a read-only API that kubectl understands.`,
 	root.AddCommand(
 		newServerCmd(g),
 		newVersionCmd(),
+		newImageCmd(),
 	)
 	return root
 }
