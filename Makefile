@@ -10,8 +10,8 @@ LDFLAGS  := -X github.com/keelson/keelson/internal/version.Version=$(VERSION) \
 
 # Debian packages the tests run for real: etcd (external-etcd tests), containerd
 # and runc (agent), CNI plugins (pod networking), busybox (the test image).
-DEB_PKGS := containerd runc containernetworking-plugins etcd-server busybox-static
-DEB_BINS := /usr/bin/containerd /usr/sbin/runc /usr/lib/cni/bridge /usr/bin/etcd /bin/busybox
+DEB_PKGS := containerd runc containernetworking-plugins etcd-server busybox-static iptables iproute2
+DEB_BINS := /usr/bin/containerd /usr/sbin/runc /usr/lib/cni/bridge /usr/bin/etcd /bin/busybox /usr/sbin/iptables /usr/sbin/ip
 
 .PHONY: all build test deps vet unit bench demo images clean
 
@@ -51,3 +51,16 @@ demo:
 
 clean:
 	rm -rf bin
+
+.PHONY: schema schema-check
+
+# schema regenerates the CUE type definitions in schema/cue/cue.mod/gen from the
+# Kubernetes Go types (see hack/schemagen/gen.sh for why in a separate module).
+schema:
+	hack/schemagen/gen.sh
+
+# schema-check fails when the committed generated definitions are out of date.
+schema-check: schema
+	@git diff --exit-code --stat -- schema/cue/cue.mod/gen && \
+	test -z "$$(git status --porcelain -- schema/cue/cue.mod/gen)" || \
+	{ echo "schema/cue/cue.mod/gen is out of date: run make schema and commit" >&2; exit 1; }

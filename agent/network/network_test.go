@@ -1,0 +1,130 @@
+package network_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/keelson/keelson/agent/network"
+	"github.com/keelson/keelson/agent/runtime"
+	"github.com/keelson/keelson/agent/runtime/containerd"
+	"github.com/keelson/keelson/agent/runtime/containerdtest"
+	"github.com/keelson/keelson/agent/runtime/ociarchive"
+	"github.com/keelson/keelson/agent/runtime/runtimetest"
+)
+
+// testNetwork is a pod network on a bridge and subnet of the test's own, so it
+// never meets a real keelson0.
+func testNetwork(t *testing.T, cidr string) *network.Network {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(network.DefaultPluginDir, "bridge")); err != nil {
+		if os.Getenv("KEELSON_REQUIRE_CONTAINERD") == "1" {
+			t.Fatalf("CNI plugins missing (apt-get install containernetworking-plugins): %v", err)
+		}
+		t.Skipf("CNI plugins missing (apt-get install containernetworking-plugins): %v", err)
+	}
+	bridge := fmt.Sprintf("kt%d", os.Getpid()%100000)
+	n, err := network.New(network.Config{PodCIDR: cidr, Bridge: bridge, DataDir: t.TempDir(), NoMasquerade: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exec.Command("ip", "link", "del", bridge).Run() })
+	return n
+}
+
+type pod struct {
+	id, netns string
+	ip        net.IP
+}
+
+func newPod(t *testing.T, n *network.Network, id string) pod {
+	t.Helper()
+	p := pod{id: id, netns: filepath.Join(t.TempDir(), "netns-"+id)}
+	if err := network.NewNetNS(p.netns); err != nil {
+		t.Fatal(err)
+	}
+	ip, err := n.Setup(t.Context(), id, p.netns, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ip = ip
+	t.Cleanup(func() {
+		if err := n.Teardown(context.Background(), id, p.netns, nil); err != nil {
+			t.Errorf("teardown: %v", err)
+		}
+		if err := network.RemoveNetNS(p.netns); err != nil {
+			t.Errorf("remove netns: %v", err)
+		}
+	})
+	return p
+}
+
+// run starts a container of pod p and returns its id.
+func run(t *testing.T, rt runtime.Runtime, p pod, name string, cmd ...string) string {
+	t.Helper()
+	spec := runtimetest.Spec(name, cmd...)
+	spec.PodUID, spec.PodName, spec.NetNSPath = p.id, p.id, p.netns
+	id, err := rt.Create(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Remove(context.Background(), id) })
+	if err := rt.Start(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestPodNetworking(t *testing.T) {
+	sock := containerdtest.Start(t)
+	rt, err := containerd.New(t.Context(), sock, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	var archive bytes.Buffer
+	if err := ociarchive.BuildBusybox(&archive, "/bin/busybox", ociarchive.BusyboxRef); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Import(t.Context(), &archive); err != nil {
+		t.Fatal(err)
+	}
+	n := testNetwork(t, "10.99.7.0/24")
+	a, b := newPod(t, n, "pod-a"), newPod(t, n, "pod-b")
+	if a.ip.Equal(b.ip) || !(&net.IPNet{IP: net.IPv4(10, 99, 7, 0), Mask: net.CIDRMask(24, 32)}).Contains(a.ip) {
+		t.Fatalf("pod IPs %s and %s: want two addresses of 10.99.7.0/24", a.ip, b.ip)
+	}
+	run(t, rt, a, "web", "httpd", "-f", "-p", "8080", "-h", "/etc")
+
+	// A sidecar in the same pod reaches the main container on localhost.
+	side := run(t, rt, a, "sidecar", "sh", "-c",
+		"for i in $(seq 50); do wget -q -O /dev/null http://127.0.0.1:8080/passwd && exit 0; sleep 0.1; done; exit 1")
+	if c := runtimetest.WaitState(t, rt, side, runtime.StateExited); c.ExitCode != 0 {
+		t.Fatalf("sidecar could not reach the main container on localhost (exit %d)", c.ExitCode)
+	}
+	// Another pod reaches it by pod IP, across the bridge.
+	client := run(t, rt, b, "client", "sh", "-c",
+		fmt.Sprintf("for i in $(seq 50); do wget -q -O /dev/null http://%s:8080/passwd && exit 0; sleep 0.1; done; exit 1", a.ip))
+	if c := runtimetest.WaitState(t, rt, client, runtime.StateExited); c.ExitCode != 0 {
+		t.Fatalf("pod-b could not reach pod-a at %s:8080 (exit %d)", a.ip, c.ExitCode)
+	}
+	// And not on localhost: pods do not share a network.
+	lonely := run(t, rt, b, "lonely", "sh", "-c", "wget -q -T 2 -O /dev/null http://127.0.0.1:8080/passwd")
+	if c := runtimetest.WaitState(t, rt, lonely, runtime.StateExited); c.ExitCode == 0 {
+		t.Fatal("pod-b reached pod-a's server on its own localhost")
+	}
+}
+
+func TestNewBadConfig(t *testing.T) {
+	if _, err := network.New(network.Config{PodCIDR: "10.42.0.0", DataDir: t.TempDir()}); err == nil {
+		t.Fatal("a pod CIDR without a prefix length was accepted")
+	}
+	if _, err := network.New(network.Config{PodCIDR: "10.42.0.0/24"}); err == nil {
+		t.Fatal("no data dir was accepted")
+	}
+}
