@@ -1,0 +1,68 @@
+package reconciler
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/keelson/keelson/store"
+)
+
+// manager runs the informers and every controller of one leader term.
+type manager struct {
+	st   *store.Store
+	log  *slog.Logger
+	opts Options
+	inf  *Informers
+	rec  *Recorder
+	runs []func(ctx context.Context)
+}
+
+func newManager(st *store.Store, log *slog.Logger, opts Options) *manager {
+	opts = opts.withDefaults()
+	m := &manager{st: st, log: log, opts: opts, inf: NewInformers(st, opts.Resync)}
+	m.rec = NewRecorder(st, "controller-manager", log)
+	rs := NewReplicaSetController(st, m.inf, m.rec, opts.Queue, log)
+	rc := NewReplicationControllerController(st, m.inf, m.rec, opts.Queue, log)
+	m.runs = append(m.runs, rs.Run, rc.Run, m.rec.Run)
+	return m
+}
+
+// run starts the informers, waits for their first list, then runs the
+// controllers until ctx ends.
+func (m *manager) run(ctx context.Context) {
+	m.inf.Start(ctx)
+	if !m.inf.WaitForSync(ctx) {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, run := range m.runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run(ctx)
+		}()
+	}
+	wg.Wait()
+}
+
+// Options tune the controllers; zero values take defaults.
+type Options struct {
+	// Queue tunes every controller's work queue.
+	Queue QueueOptions
+	// Resync makes every informer hand every cached object to the
+	// controllers again this often, a safety net for missed events. Default
+	// 10 minutes; negative disables.
+	Resync time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.Resync == 0 {
+		o.Resync = 10 * time.Minute
+	}
+	if o.Resync < 0 {
+		o.Resync = 0
+	}
+	return o
+}
