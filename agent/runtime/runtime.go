@@ -58,6 +58,43 @@ type ContainerSpec struct {
 	HostNetwork bool
 	// LogPath receives stdout and stderr; empty discards them.
 	LogPath string
+	// Mounts are bind mounts into the container: volumes, the pod's
+	// /etc/hosts and /etc/resolv.conf.
+	Mounts []Mount
+	// Resources become the container's cgroup settings.
+	Resources Resources
+	// Security is the process's identity and privileges.
+	Security Security
+}
+
+// Mount is a bind mount of a host path into the container.
+type Mount struct {
+	Source, Destination string
+	ReadOnly            bool
+}
+
+// Resources are cgroup settings; zero values leave the runtime's defaults.
+type Resources struct {
+	// CPUShares is the relative CPU weight (cgroup v1 shares; 1024 = 1 CPU).
+	CPUShares uint64
+	// CPUQuota over CPUPeriod (µs) caps CPU time: 50000/100000 is half a CPU.
+	CPUQuota  int64
+	CPUPeriod uint64
+	// MemoryLimit in bytes; the kernel kills the container beyond it.
+	MemoryLimit int64
+}
+
+// Security is a container's identity and privileges.
+type Security struct {
+	// RunAsUser and RunAsGroup replace the image's user when set.
+	RunAsUser, RunAsGroup *int64
+	// ReadOnlyRootFS mounts the image's filesystem read-only.
+	ReadOnlyRootFS bool
+	// Privileged gives every capability and device; only when asked.
+	Privileged bool
+	// CapAdd and CapDrop change the default capability set ("NET_ADMIN" or
+	// "CAP_NET_ADMIN"; "ALL" in CapDrop drops all).
+	CapAdd, CapDrop []string
 }
 
 // State is where a container is in its life.

@@ -107,6 +107,11 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (strin
 	case spec.NetNSPath != "":
 		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: spec.NetNSPath}))
 	}
+	opts = append(opts, resourceOpts(spec.Resources)...)
+	opts = append(opts, securityOpts(spec.Security)...)
+	if len(spec.Mounts) > 0 {
+		opts = append(opts, oci.WithMounts(mounts(spec.Mounts)))
+	}
 	id := newID()
 	_, err = r.client.NewContainer(ctx, id,
 		containerd.WithImage(image),

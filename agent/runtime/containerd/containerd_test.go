@@ -3,8 +3,10 @@ package containerd_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,4 +131,81 @@ func TestReadopt(t *testing.T) {
 	if v, err := again.Version(ctx); err != nil || v == "" {
 		t.Fatalf("containerd version: %q %v", v, err)
 	}
+}
+
+// TestResourcesSecurityMounts checks that the spec's cgroup limits (read from
+// the host, through the process's cgroup), user, read-only root and bind
+// mounts are what runc applied.
+func TestResourcesSecurityMounts(t *testing.T) {
+	rt, _ := newRuntime(t)
+	ctx := t.Context()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "greeting"), []byte("hi from the host"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(t.TempDir(), "c.log")
+	uid, gid := int64(65534), int64(65534)
+	spec := runtimetest.Spec("limits", "sh", "-c", `
+		echo "uid=$(id -u) gid=$(id -g)"
+		echo "data=$(cat /data/greeting)"
+		touch /rootfs-write 2>/dev/null && echo "root=writable" || echo "root=readonly"
+		touch /data/x 2>/dev/null && echo "data=writable" || echo "data=readonly"
+		echo done; exec sleep 3600`)
+	spec.LogPath = logPath
+	spec.Resources = runtime.Resources{MemoryLimit: 64 << 20, CPUShares: 512, CPUQuota: 50000}
+	spec.Security = runtime.Security{RunAsUser: &uid, RunAsGroup: &gid, ReadOnlyRootFS: true, CapDrop: []string{"ALL"}}
+	spec.Mounts = []runtime.Mount{{Source: dir, Destination: "/data", ReadOnly: true}}
+	id, err := rt.Create(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Remove(context.Background(), id)
+	if err := rt.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	c := runtimetest.WaitState(t, rt, id, runtime.StateRunning)
+	var out string
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out, "done") && time.Now().Before(deadline) {
+		b, _ := os.ReadFile(logPath)
+		out = string(b)
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, want := range []string{"uid=65534 gid=65534", "data=hi from the host", "root=readonly", "data=readonly"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("container output lacks %q:\n%s", want, out)
+		}
+	}
+	for file, want := range map[string]string{
+		"memory/memory.limit_in_bytes": "67108864", "cpu/cpu.shares": "512", "cpu/cpu.cfs_quota_us": "50000",
+	} {
+		if got := cgroupValue(t, c.Pid, file); got != want {
+			t.Errorf("%s = %q, want %q", file, got, want)
+		}
+	}
+}
+
+// cgroupValue reads a cgroup v1 file of the process's own cgroup, from the host.
+func cgroupValue(t *testing.T, pid uint32, file string) string {
+	t.Helper()
+	if _, err := os.Stat("/sys/fs/cgroup/memory"); err != nil {
+		t.Skip("cgroup v1 hierarchy not mounted; the v2 check is not written yet")
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	controller := strings.SplitN(file, "/", 2)[0]
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) == 3 && slices.Contains(strings.Split(f[1], ","), controller) {
+			v, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", controller, f[2], strings.SplitN(file, "/", 2)[1]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return strings.TrimSpace(string(v))
+		}
+	}
+	t.Fatalf("no %s cgroup for pid %d in:\n%s", controller, pid, b)
+	return ""
 }
