@@ -56,6 +56,8 @@ type ContainerSpec struct {
 	NetNSPath string
 	// HostNetwork runs the container in the node's network namespace.
 	HostNetwork bool
+	// Hostname is the container's hostname; PodName when empty.
+	Hostname string
 	// LogPath receives stdout and stderr; empty discards them.
 	LogPath string
 	// Mounts are bind mounts into the container: volumes, the pod's

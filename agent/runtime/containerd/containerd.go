@@ -4,6 +4,7 @@
 package containerd
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -96,7 +97,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (strin
 		oci.WithImageConfig(image),
 		oci.WithProcessArgs(argv...),
 		oci.WithEnv(spec.Env),
-		oci.WithHostname(spec.PodName),
+		oci.WithHostname(cmp.Or(spec.Hostname, spec.PodName)),
 	}
 	if spec.WorkingDir != "" {
 		opts = append(opts, oci.WithProcessCwd(spec.WorkingDir))

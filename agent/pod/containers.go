@@ -1,0 +1,205 @@
+package pod
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/distribution/reference"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/keelson/keelson/agent/runtime"
+)
+
+// syncState is one Sync's view of a pod: its sandbox, the runtime's
+// containers, and why containers that should run do not.
+type syncState struct {
+	pod        *corev1.Pod
+	sandbox    *sandbox
+	sandboxErr error
+	have       []runtime.Container
+	waiting    map[string]corev1.ContainerStateWaiting
+}
+
+// latest is the newest attempt of the named container, if any.
+func (st *syncState) latest(name string) (runtime.Container, bool) {
+	var out runtime.Container
+	found := false
+	for _, c := range st.have {
+		if c.Spec.Name == name && (!found || c.Spec.Attempt > out.Spec.Attempt) {
+			out, found = c, true
+		}
+	}
+	return out, found
+}
+
+// previous is the attempt before the newest, kept for `logs --previous`.
+func (st *syncState) previous(name string, attempt int) (runtime.Container, bool) {
+	for _, c := range st.have {
+		if c.Spec.Name == name && c.Spec.Attempt == attempt-1 {
+			return c, true
+		}
+	}
+	return runtime.Container{}, false
+}
+
+// startErrors remembers why a container could not start, by container id:
+// the runtime keeps such a container as created, without the reason.
+var startErrors sync.Map
+
+// runContainers starts what should run now: the next init container while
+// any remain, then every app container, restarting exited ones as the
+// restart policy says, with back-off.
+func (r *Runner) runContainers(ctx context.Context, st *syncState) {
+	p := st.pod
+	for i := range p.Spec.InitContainers {
+		c := &p.Spec.InitContainers[i]
+		cur, ok := st.latest(c.Name)
+		switch {
+		case !ok:
+			r.start(ctx, st, c, 0)
+			return
+		case cur.State == runtime.StateExited && cur.ExitCode == 0:
+			continue
+		case cur.State == runtime.StateExited || failedToStart(cur):
+			if p.Spec.RestartPolicy != corev1.RestartPolicyNever {
+				r.restart(ctx, st, c, cur)
+			}
+			return
+		default:
+			return // running: wait for it
+		}
+	}
+	for i := range p.Spec.Containers {
+		c := &p.Spec.Containers[i]
+		cur, ok := st.latest(c.Name)
+		switch {
+		case !ok:
+			r.start(ctx, st, c, 0)
+		case (cur.State == runtime.StateExited || failedToStart(cur)) && restarts(p.Spec.RestartPolicy, cur):
+			r.restart(ctx, st, c, cur)
+		}
+	}
+}
+
+func failedToStart(c runtime.Container) bool {
+	_, failed := startErrors.Load(c.ID)
+	return c.State == runtime.StateCreated && failed
+}
+
+func restarts(policy corev1.RestartPolicy, c runtime.Container) bool {
+	switch policy {
+	case corev1.RestartPolicyNever:
+		return false
+	case corev1.RestartPolicyOnFailure:
+		return c.ExitCode != 0 || failedToStart(c)
+	}
+	return true
+}
+
+// Back-off between restarts: 10s doubling to 5 minutes, as the kubelet does.
+const (
+	backoffBase = 10 * time.Second
+	backoffMax  = 5 * time.Minute
+)
+
+func backoff(attempt int) time.Duration {
+	d := backoffBase
+	for range attempt {
+		d *= 2
+		if d >= backoffMax {
+			return backoffMax
+		}
+	}
+	return d
+}
+
+// restart starts the next attempt once the back-off since the last exit has
+// passed, keeping the last dead container (for its logs) and no older one.
+func (r *Runner) restart(ctx context.Context, st *syncState, c *corev1.Container, cur runtime.Container) {
+	ended := cur.FinishedAt
+	if ended.IsZero() {
+		ended = cur.CreatedAt
+	}
+	if wait := backoff(cur.Spec.Attempt) - time.Since(ended); wait > 0 {
+		st.waiting[c.Name] = corev1.ContainerStateWaiting{
+			Reason:  "CrashLoopBackOff",
+			Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", backoff(cur.Spec.Attempt), c.Name, st.pod.Name, st.pod.Namespace, st.pod.UID),
+		}
+		return
+	}
+	if old, ok := st.previous(c.Name, cur.Spec.Attempt); ok {
+		_ = r.cfg.Runtime.Remove(ctx, old.ID)
+		startErrors.Delete(old.ID)
+	}
+	r.start(ctx, st, c, cur.Spec.Attempt+1)
+}
+
+// start ensures the image, creates and starts one attempt of a container; what
+// goes wrong becomes the container's waiting reason.
+func (r *Runner) start(ctx context.Context, st *syncState, c *corev1.Container, attempt int) {
+	image, reason, err := r.ensureImage(ctx, c)
+	if err != nil {
+		st.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: reason, Message: err.Error()}
+		return
+	}
+	spec, err := r.containerSpec(ctx, st.pod, st.sandbox, c, attempt, image)
+	if err != nil {
+		st.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: err.Error()}
+		return
+	}
+	id, err := r.cfg.Runtime.Create(ctx, spec)
+	if err != nil {
+		st.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: "CreateContainerError", Message: err.Error()}
+		return
+	}
+	created := runtime.Container{ID: id, Spec: spec, State: runtime.StateCreated, CreatedAt: time.Now()}
+	if err := r.cfg.Runtime.Start(ctx, id); err != nil {
+		startErrors.Store(id, err.Error())
+		r.log.Warn("container failed to start", "pod", st.pod.Namespace+"/"+st.pod.Name, "container", c.Name, "err", err)
+	}
+	if now, err := r.cfg.Runtime.Inspect(ctx, id); err == nil {
+		created = now
+	}
+	st.have = append(st.have, created)
+}
+
+// ensureImage makes sure the container's image is on the node, following
+// imagePullPolicy. A node that cannot reach a registry still runs an image it
+// has when the policy says Always: Kubernetes would fail such a pod, which
+// helps no one on an air-gapped machine.
+func (r *Runner) ensureImage(ctx context.Context, c *corev1.Container) (string, string, error) {
+	named, err := reference.ParseDockerRef(c.Image)
+	if err != nil {
+		return "", "InvalidImageName", fmt.Errorf("image %q: %w", c.Image, err)
+	}
+	ref := named.String() // busybox → docker.io/library/busybox:latest
+	policy := c.ImagePullPolicy
+	if policy == "" {
+		policy = corev1.PullIfNotPresent
+		if tagged, ok := named.(reference.Tagged); ok && tagged.Tag() == "latest" {
+			policy = corev1.PullAlways
+		}
+	}
+	_, haveErr := r.cfg.Runtime.Image(ctx, ref)
+	have := haveErr == nil
+	switch {
+	case policy == corev1.PullNever && !have:
+		return "", "ErrImageNeverPull", fmt.Errorf("container image %q is not present with pull policy of Never", c.Image)
+	case policy == corev1.PullNever || (have && policy == corev1.PullIfNotPresent):
+		return ref, "", nil
+	}
+	if _, err := r.cfg.Runtime.Pull(ctx, ref); err != nil {
+		if have {
+			r.log.Warn("pull failed, running the image the node has", "image", ref, "err", err)
+			return ref, "", nil
+		}
+		if errors.Is(err, runtime.ErrImageNotFound) {
+			return "", "ErrImagePull", fmt.Errorf("image %q not found: %w", c.Image, err)
+		}
+		return "", "ErrImagePull", err
+	}
+	return ref, "", nil
+}

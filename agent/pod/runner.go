@@ -1,0 +1,174 @@
+package pod
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/keelson/keelson/agent/network"
+	"github.com/keelson/keelson/agent/runtime"
+)
+
+// Network is the part of package network a runner needs.
+type Network interface {
+	Setup(ctx context.Context, podID, netns string, ports []network.PortMapping) (net.IP, error)
+	Teardown(ctx context.Context, podID, netns string, ports []network.PortMapping) error
+}
+
+// Lookup reads the ConfigMaps and Secrets a pod's environment refers to.
+// Errors: one that wraps ErrRefNotFound when the object does not exist.
+type Lookup interface {
+	ConfigMap(ctx context.Context, namespace, name string) (*corev1.ConfigMap, error)
+	Secret(ctx context.Context, namespace, name string) (*corev1.Secret, error)
+}
+
+// ErrRefNotFound means a ConfigMap or Secret a pod refers to does not exist.
+var ErrRefNotFound = errors.New("pod: referenced object not found")
+
+// Config is what a Runner needs. Runtime, Network, Lookup, NodeName and
+// RootDir are required.
+type Config struct {
+	Runtime  runtime.Runtime
+	Network  Network
+	Lookup   Lookup
+	NodeName string
+	HostIP   string
+	// RootDir keeps each pod's files (hosts, resolv.conf, logs, IP) under
+	// RootDir/pods/<uid>.
+	RootDir string
+	// NetNSDir holds the pods' network namespaces; RootDir/netns when empty.
+	NetNSDir string
+	// ResolvConf is copied into pods; /etc/resolv.conf when empty.
+	ResolvConf string
+	Logger     *slog.Logger
+}
+
+// Runner runs the pods bound to this node. Safe for concurrent use on
+// different pods; Sync and Kill of one pod must not run at once (the agent's
+// per-pod queue guarantees it).
+type Runner struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New returns a runner.
+func New(cfg Config) (*Runner, error) {
+	if cfg.Runtime == nil || cfg.Network == nil || cfg.Lookup == nil || cfg.NodeName == "" || cfg.RootDir == "" {
+		return nil, fmt.Errorf("pod runner: runtime, network, lookup, node name and root dir are required")
+	}
+	if cfg.NetNSDir == "" {
+		cfg.NetNSDir = filepath.Join(cfg.RootDir, "netns")
+	}
+	if cfg.ResolvConf == "" {
+		cfg.ResolvConf = "/etc/resolv.conf"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Runner{cfg: cfg, log: cfg.Logger.With("component", "pod")}, nil
+}
+
+func (r *Runner) podDir(p *corev1.Pod) string {
+	return filepath.Join(r.cfg.RootDir, "pods", string(p.UID))
+}
+
+// Sync moves the pod one step towards running as its spec says and returns
+// the status it has now. It never blocks on a container: call it again when
+// something changed or after a short while (the agent requeues).
+func (r *Runner) Sync(ctx context.Context, p *corev1.Pod) (corev1.PodStatus, error) {
+	cs, err := r.containers(ctx, p)
+	if err != nil {
+		return p.Status, err
+	}
+	sb, sbErr := r.ensureSandbox(ctx, p)
+	st := &syncState{pod: p, sandbox: sb, have: cs, waiting: map[string]corev1.ContainerStateWaiting{}}
+	if sbErr == nil {
+		r.runContainers(ctx, st)
+	} else {
+		r.log.Warn("pod sandbox", "pod", p.Namespace+"/"+p.Name, "err", sbErr)
+		st.sandboxErr = sbErr
+	}
+	return r.status(st), nil
+}
+
+// containers returns the runtime's containers of this pod, newest attempt
+// last for each name.
+func (r *Runner) containers(ctx context.Context, p *corev1.Pod) ([]runtime.Container, error) {
+	all, err := r.cfg.Runtime.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	var out []runtime.Container
+	for _, c := range all {
+		if c.Spec.PodUID == string(p.UID) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// Kill stops every container of the pod, giving each the grace period to exit
+// after SIGTERM, then removes them and the pod's sandbox.
+func (r *Runner) Kill(ctx context.Context, p *corev1.Pod, grace time.Duration) error {
+	cs, err := r.containers(ctx, p)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(cs))
+	for i, c := range cs {
+		wg.Go(func() {
+			if err := r.cfg.Runtime.Stop(ctx, c.ID, grace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+				errs[i] = err
+				return
+			}
+			if err := r.cfg.Runtime.Remove(ctx, c.ID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+				errs[i] = err
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return r.removeSandbox(ctx, p)
+}
+
+// KillOrphans kills the containers of pods not in keep (by uid): pods that
+// left the API while the agent was away.
+func (r *Runner) KillOrphans(ctx context.Context, keep map[string]bool, grace time.Duration) error {
+	all, err := r.cfg.Runtime.List(ctx)
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	var errs []error
+	for _, c := range all {
+		uid := c.Spec.PodUID
+		if keep[uid] || seen[uid] {
+			continue
+		}
+		seen[uid] = true
+		orphan := &corev1.Pod{}
+		orphan.UID, orphan.Namespace, orphan.Name = typesUID(uid), c.Spec.PodNamespace, c.Spec.PodName
+		r.log.Info("killing containers of a pod that is gone", "pod", orphan.Namespace+"/"+orphan.Name, "uid", uid)
+		errs = append(errs, r.Kill(ctx, orphan, grace))
+	}
+	entries, _ := os.ReadDir(filepath.Join(r.cfg.RootDir, "pods"))
+	for _, e := range entries {
+		if !keep[e.Name()] && !seen[e.Name()] {
+			orphan := &corev1.Pod{}
+			orphan.UID = typesUID(e.Name())
+			errs = append(errs, r.removeSandbox(ctx, orphan))
+		}
+	}
+	return errors.Join(errs...)
+}

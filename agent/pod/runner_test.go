@@ -1,0 +1,354 @@
+package pod_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/keelson/keelson/agent/network"
+	"github.com/keelson/keelson/agent/pod"
+	"github.com/keelson/keelson/agent/runtime"
+	"github.com/keelson/keelson/agent/runtime/containerd"
+	"github.com/keelson/keelson/agent/runtime/containerdtest"
+	"github.com/keelson/keelson/agent/runtime/ociarchive"
+)
+
+// objects is a Lookup over ConfigMaps and Secrets held in memory: the API's
+// part in the agent, which these tests do not start.
+type objects struct {
+	cms     map[string]*corev1.ConfigMap
+	secrets map[string]*corev1.Secret
+}
+
+func (o objects) ConfigMap(_ context.Context, ns, name string) (*corev1.ConfigMap, error) {
+	if cm, ok := o.cms[ns+"/"+name]; ok {
+		return cm, nil
+	}
+	return nil, fmt.Errorf("configmap %s/%s: %w", ns, name, pod.ErrRefNotFound)
+}
+
+func (o objects) Secret(_ context.Context, ns, name string) (*corev1.Secret, error) {
+	if s, ok := o.secrets[ns+"/"+name]; ok {
+		return s, nil
+	}
+	return nil, fmt.Errorf("secret %s/%s: %w", ns, name, pod.ErrRefNotFound)
+}
+
+type env struct {
+	rt     *containerd.Runtime
+	runner *pod.Runner
+	cfg    pod.Config
+}
+
+const podCIDR = "10.99.8.0/24"
+
+func newEnv(t *testing.T, lookup pod.Lookup) *env {
+	t.Helper()
+	sock := containerdtest.Start(t)
+	rt, err := containerd.New(t.Context(), sock, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	var archive bytes.Buffer
+	if err := ociarchive.BuildBusybox(&archive, "/bin/busybox", ociarchive.BusyboxRef); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Import(t.Context(), &archive); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	bridge := fmt.Sprintf("kp%d", os.Getpid()%100000)
+	n, err := network.New(network.Config{PodCIDR: podCIDR, Bridge: bridge, DataDir: filepath.Join(root, "cni"), NoMasquerade: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exec.Command("ip", "link", "del", bridge).Run() })
+	if lookup == nil {
+		lookup = objects{}
+	}
+	cfg := pod.Config{Runtime: rt, Network: n, Lookup: lookup, NodeName: "node-1", HostIP: "192.0.2.10", RootDir: root}
+	runner, err := pod.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{rt: rt, runner: runner, cfg: cfg}
+}
+
+func newPod(name string, policy corev1.RestartPolicy, containers ...corev1.Container) *corev1.Pod {
+	for i := range containers {
+		if containers[i].Image == "" {
+			containers[i].Image = ociarchive.BusyboxRef
+		}
+		containers[i].ImagePullPolicy = corev1.PullIfNotPresent
+	}
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, UID: types.UID("uid-" + name)},
+		Spec:       corev1.PodSpec{NodeName: "node-1", RestartPolicy: policy, Containers: containers},
+	}
+}
+
+func ctr(name string, cmd ...string) corev1.Container {
+	return corev1.Container{Name: name, Command: cmd}
+}
+
+// syncUntil calls Sync until done says the status is what the test waits
+// for, checking each observed status with every, and returns the last.
+func (e *env) syncUntil(t *testing.T, p *corev1.Pod, done func(corev1.PodStatus) bool, every ...func(corev1.PodStatus)) corev1.PodStatus {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := e.runner.Sync(t.Context(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Status = st
+		for _, f := range every {
+			f(st)
+		}
+		if done(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pod %s never reached the awaited state; last status:\n%+v", p.Name, st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func phase(want corev1.PodPhase) func(corev1.PodStatus) bool {
+	return func(st corev1.PodStatus) bool { return st.Phase == want }
+}
+
+func cleanup(t *testing.T, e *env, p *corev1.Pod) {
+	t.Cleanup(func() {
+		if err := e.runner.Kill(context.Background(), p, time.Second); err != nil {
+			t.Errorf("kill %s: %v", p.Name, err)
+		}
+	})
+}
+
+func TestPodRunsAndReports(t *testing.T) {
+	e := newEnv(t, nil)
+	p := newPod("web", corev1.RestartPolicyAlways,
+		ctr("web", "httpd", "-f", "-p", "8080", "-h", "/etc"),
+		ctr("sidecar", "sh", "-c", "until wget -q -O /dev/null http://127.0.0.1:8080/hostname; do sleep 0.1; done; exec sleep 3600"))
+	cleanup(t, e, p)
+	st := e.syncUntil(t, p, func(st corev1.PodStatus) bool {
+		return st.Phase == corev1.PodRunning && len(st.ContainerStatuses) == 2 && st.ContainerStatuses[0].Ready && st.ContainerStatuses[1].Ready
+	})
+	ip := net.ParseIP(st.PodIP)
+	if _, cidr, _ := net.ParseCIDR(podCIDR); ip == nil || !cidr.Contains(ip) {
+		t.Fatalf("pod IP %q is not in %s", st.PodIP, podCIDR)
+	}
+	if st.HostIP != "192.0.2.10" || st.StartTime == nil {
+		t.Fatalf("hostIP %q startTime %v", st.HostIP, st.StartTime)
+	}
+	for _, cs := range st.ContainerStatuses {
+		if !strings.HasPrefix(cs.ContainerID, "containerd://") || cs.ImageID == "" || cs.RestartCount != 0 || cs.State.Running == nil {
+			t.Fatalf("container status %+v", cs)
+		}
+	}
+	want := map[corev1.PodConditionType]corev1.ConditionStatus{corev1.PodReady: "True", corev1.ContainersReady: "True", corev1.PodInitialized: "True"}
+	for _, c := range st.Conditions {
+		if w, ok := want[c.Type]; ok && c.Status != w {
+			t.Fatalf("condition %s is %s", c.Type, c.Status)
+		}
+	}
+
+	// A runner that starts afresh (the agent restarted) adopts what runs.
+	again, err := pod.New(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st2, err := again.Sync(t.Context(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st2.PodIP != st.PodIP || st2.ContainerStatuses[0].ContainerID != st.ContainerStatuses[0].ContainerID || st2.ContainerStatuses[0].RestartCount != 0 {
+		t.Fatalf("after restart: ip %s→%s, container %s→%s", st.PodIP, st2.PodIP, st.ContainerStatuses[0].ContainerID, st2.ContainerStatuses[0].ContainerID)
+	}
+	cs, _ := e.rt.List(t.Context())
+	if len(cs) != 2 {
+		t.Fatalf("%d containers after re-adoption, want 2 (no duplicates)", len(cs))
+	}
+}
+
+func TestExitCodesAndPhases(t *testing.T) {
+	e := newEnv(t, nil)
+	failed := newPod("fails", corev1.RestartPolicyNever, ctr("main", "sh", "-c", "exit 3"))
+	ok := newPod("succeeds", corev1.RestartPolicyOnFailure, ctr("main", "sh", "-c", "exit 0"))
+	cleanup(t, e, failed)
+	cleanup(t, e, ok)
+	st := e.syncUntil(t, failed, phase(corev1.PodFailed))
+	if term := st.ContainerStatuses[0].State.Terminated; term == nil || term.ExitCode != 3 || term.Reason != "Error" {
+		t.Fatalf("failed pod container state %+v", st.ContainerStatuses[0].State)
+	}
+	st = e.syncUntil(t, ok, phase(corev1.PodSucceeded))
+	if term := st.ContainerStatuses[0].State.Terminated; term == nil || term.ExitCode != 0 || term.Reason != "Completed" {
+		t.Fatalf("succeeded pod container state %+v", st.ContainerStatuses[0].State)
+	}
+}
+
+func TestRestartWithBackoff(t *testing.T) {
+	e := newEnv(t, nil)
+	p := newPod("crash", corev1.RestartPolicyAlways, ctr("main", "sh", "-c", "exit 2"))
+	cleanup(t, e, p)
+	st := e.syncUntil(t, p, func(st corev1.PodStatus) bool {
+		w := st.ContainerStatuses[0].State.Waiting
+		return w != nil && w.Reason == "CrashLoopBackOff"
+	})
+	last := st.ContainerStatuses[0].LastTerminationState.Terminated
+	if last == nil || last.ExitCode != 2 || st.Phase != corev1.PodRunning {
+		t.Fatalf("crash-looping pod: phase %s, last state %+v", st.Phase, st.ContainerStatuses[0].LastTerminationState)
+	}
+}
+
+func TestInitContainersInOrder(t *testing.T) {
+	e := newEnv(t, nil)
+	p := newPod("init", corev1.RestartPolicyAlways, ctr("app", "sleep", "3600"))
+	p.Spec.InitContainers = []corev1.Container{
+		{Name: "first", Image: ociarchive.BusyboxRef, Command: []string{"sleep", "0.5"}},
+		{Name: "second", Image: ociarchive.BusyboxRef, Command: []string{"true"}},
+	}
+	cleanup(t, e, p)
+	e.syncUntil(t, p, phase(corev1.PodRunning), func(st corev1.PodStatus) {
+		first, second := st.InitContainerStatuses[0], st.InitContainerStatuses[1]
+		if second.ContainerID != "" && (first.State.Terminated == nil || first.State.Terminated.ExitCode != 0) {
+			t.Fatalf("second init container exists while the first is %+v", first.State)
+		}
+		if st.ContainerStatuses[0].ContainerID != "" && (second.State.Terminated == nil || second.State.Terminated.ExitCode != 0) {
+			t.Fatalf("app container started before init finished: %+v", second.State)
+		}
+	})
+}
+
+func TestEnvironment(t *testing.T) {
+	lookup := objects{
+		cms:     map[string]*corev1.ConfigMap{"default/cfg": {Data: map[string]string{"color": "blue", "size": "L"}}},
+		secrets: map[string]*corev1.Secret{"default/creds": {Data: map[string][]byte{"password": []byte("s3cret")}}},
+	}
+	e := newEnv(t, lookup)
+	c := ctr("main", "sh", "-c", "env | sort; echo ARG=$(GREETING); exec sleep 3600")
+	c.Args = nil
+	c.Command = []string{"sh", "-c", "env | sort; echo ARG=$1; exec sleep 3600", "sh", "$(GREETING)"}
+	c.EnvFrom = []corev1.EnvFromSource{{Prefix: "CFG_", ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}}}
+	c.Env = []corev1.EnvVar{
+		{Name: "NAME", Value: "keelson"},
+		{Name: "GREETING", Value: "hello $(NAME)"},
+		{Name: "POD", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+		{Name: "NODE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}},
+		{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
+		{Name: "COLOR", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}, Key: "color"}}},
+		{Name: "PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "creds"}, Key: "password"}}},
+	}
+	p := newPod("env", corev1.RestartPolicyAlways, c)
+	cleanup(t, e, p)
+	st := e.syncUntil(t, p, phase(corev1.PodRunning))
+	logPath := filepath.Join(e.cfg.RootDir, "pods", string(p.UID), "logs", "main_0.log")
+	want := []string{"NAME=keelson", "GREETING=hello keelson", "POD=env", "NODE=node-1", "POD_IP=" + st.PodIP,
+		"COLOR=blue", "PASSWORD=s3cret", "CFG_color=blue", "CFG_size=L", "ARG=hello keelson", "HOSTNAME=env"}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(logPath)
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(string(b), w+"\n") {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("container environment lacks %q:\n%s", missing, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	bad := newPod("badref", corev1.RestartPolicyAlways, ctr("main", "true"))
+	bad.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "X", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "nope"}, Key: "k"}}}}
+	cleanup(t, e, bad)
+	st = e.syncUntil(t, bad, func(st corev1.PodStatus) bool {
+		w := st.ContainerStatuses[0].State.Waiting
+		return w != nil && w.Reason == "CreateContainerConfigError"
+	})
+	if msg := st.ContainerStatuses[0].State.Waiting.Message; !strings.Contains(msg, "nope") {
+		t.Fatalf("config error does not name the missing ConfigMap: %q", msg)
+	}
+}
+
+func TestBadImageAndCommand(t *testing.T) {
+	e := newEnv(t, nil)
+	noImage := newPod("noimage", corev1.RestartPolicyAlways, corev1.Container{Name: "main", Image: "localhost/does-not-exist:1"})
+	noImage.Spec.Containers[0].ImagePullPolicy = corev1.PullNever
+	cleanup(t, e, noImage)
+	st := e.syncUntil(t, noImage, func(st corev1.PodStatus) bool { return st.ContainerStatuses[0].State.Waiting != nil })
+	if w := st.ContainerStatuses[0].State.Waiting; w.Reason != "ErrImageNeverPull" || st.Phase != corev1.PodPending {
+		t.Fatalf("missing image: phase %s, waiting %+v", st.Phase, w)
+	}
+
+	noCmd := newPod("nocmd", corev1.RestartPolicyNever, ctr("main", "/no/such/binary"))
+	cleanup(t, e, noCmd)
+	st = e.syncUntil(t, noCmd, phase(corev1.PodFailed))
+	if term := st.ContainerStatuses[0].State.Terminated; term == nil || term.Reason != "StartError" || !strings.Contains(term.Message, "/no/such/binary") {
+		t.Fatalf("command not found: %+v", st.ContainerStatuses[0].State)
+	}
+}
+
+func TestKillHonoursGraceAndCleansUp(t *testing.T) {
+	e := newEnv(t, nil)
+	p := newPod("graceful", corev1.RestartPolicyAlways,
+		ctr("main", "sh", "-c", `trap "echo got TERM; exit 0" TERM; while true; do sleep 0.05; done`))
+	e.syncUntil(t, p, phase(corev1.PodRunning))
+	time.Sleep(200 * time.Millisecond) // the trap is set
+	if err := e.runner.Kill(t.Context(), p, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := e.rt.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 0 {
+		t.Fatalf("%d containers left after kill", len(cs))
+	}
+	if _, err := os.Stat(filepath.Join(e.cfg.RootDir, "pods", string(p.UID))); !os.IsNotExist(err) {
+		t.Fatalf("pod dir left after kill: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(e.cfg.RootDir, "netns", string(p.UID))); !os.IsNotExist(err) {
+		t.Fatalf("netns left after kill: %v", err)
+	}
+	if err := e.runner.Kill(t.Context(), p, time.Second); err != nil {
+		t.Fatalf("second kill: %v", err)
+	}
+}
+
+func TestKillOrphans(t *testing.T) {
+	e := newEnv(t, nil)
+	keep := newPod("keep", corev1.RestartPolicyAlways, ctr("main", "sleep", "3600"))
+	gone := newPod("gone", corev1.RestartPolicyAlways, ctr("main", "sleep", "3600"))
+	cleanup(t, e, keep)
+	e.syncUntil(t, keep, phase(corev1.PodRunning))
+	e.syncUntil(t, gone, phase(corev1.PodRunning))
+	if err := e.runner.KillOrphans(t.Context(), map[string]bool{string(keep.UID): true}, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	cs, _ := e.rt.List(t.Context())
+	if len(cs) != 1 || cs[0].Spec.PodName != "keep" {
+		t.Fatalf("after orphan clean-up: %+v", cs)
+	}
+}
+
+var _ = runtime.StateRunning
