@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Regenerates schema/cue/cue.mod/gen from the Kubernetes Go types (run by `make schema`).
+# It runs in this separate module because cue get go v0.17 mis-reads the embedded-field
+# tags of k8s.io/api v0.37 (json:"" instead of json:",inline", kubernetes#138260);
+# v0.36 has the same API fields for the kinds keelson supports and generates cleanly.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+out="$here/../../schema/cue/cue.mod/gen"
+pkgs=(
+	k8s.io/api/core/v1
+	k8s.io/api/apps/v1
+	k8s.io/api/batch/v1
+	k8s.io/api/autoscaling/v2
+	k8s.io/api/networking/v1
+	k8s.io/api/storage/v1
+)
+cd "$here"
+rm -rf cue.mod/gen
+go run cuelang.org/go/cmd/cue get go "${pkgs[@]}"
+rm -rf "$out"
+cp -r cue.mod/gen "$out"
+rm -rf cue.mod/gen

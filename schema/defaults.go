@@ -1,0 +1,5 @@
+package schema
+
+import "k8s.io/apimachinery/pkg/runtime"
+
+func setDefaults(obj runtime.Object) {}

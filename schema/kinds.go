@@ -1,0 +1,48 @@
+package schema
+
+import (
+	"cuelang.org/go/cue"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// kindInfo is one supported kind: where its definition is, which Go type it
+// decodes into, and whether it lives in a namespace.
+type kindInfo struct {
+	apiVersion string
+	kind       string
+	namespaced bool
+	newObj     func() runtime.Object
+	def        cue.Value
+}
+
+// supported lists the kinds keelson accepts; the CUE definition of each is
+// #<Kind> in cue/kinds.
+var supported = []kindInfo{
+	{apiVersion: "v1", kind: "Namespace", newObj: func() runtime.Object { return &corev1.Namespace{} }},
+	{apiVersion: "v1", kind: "Pod", namespaced: true, newObj: func() runtime.Object { return &corev1.Pod{} }},
+	{apiVersion: "v1", kind: "ReplicationController", namespaced: true, newObj: func() runtime.Object { return &corev1.ReplicationController{} }},
+	{apiVersion: "v1", kind: "Service", namespaced: true, newObj: func() runtime.Object { return &corev1.Service{} }},
+	{apiVersion: "v1", kind: "Endpoints", namespaced: true, newObj: func() runtime.Object { return &corev1.Endpoints{} }},
+	{apiVersion: "v1", kind: "ConfigMap", namespaced: true, newObj: func() runtime.Object { return &corev1.ConfigMap{} }},
+	{apiVersion: "v1", kind: "Secret", namespaced: true, newObj: func() runtime.Object { return &corev1.Secret{} }},
+	{apiVersion: "v1", kind: "PersistentVolumeClaim", namespaced: true, newObj: func() runtime.Object { return &corev1.PersistentVolumeClaim{} }},
+	{apiVersion: "v1", kind: "PersistentVolume", newObj: func() runtime.Object { return &corev1.PersistentVolume{} }},
+	{apiVersion: "v1", kind: "ResourceQuota", namespaced: true, newObj: func() runtime.Object { return &corev1.ResourceQuota{} }},
+	{apiVersion: "v1", kind: "LimitRange", namespaced: true, newObj: func() runtime.Object { return &corev1.LimitRange{} }},
+	{apiVersion: "v1", kind: "ServiceAccount", namespaced: true, newObj: func() runtime.Object { return &corev1.ServiceAccount{} }},
+	{apiVersion: "apps/v1", kind: "Deployment", namespaced: true, newObj: func() runtime.Object { return &appsv1.Deployment{} }},
+	{apiVersion: "apps/v1", kind: "ReplicaSet", namespaced: true, newObj: func() runtime.Object { return &appsv1.ReplicaSet{} }},
+	{apiVersion: "apps/v1", kind: "StatefulSet", namespaced: true, newObj: func() runtime.Object { return &appsv1.StatefulSet{} }},
+	{apiVersion: "apps/v1", kind: "DaemonSet", namespaced: true, newObj: func() runtime.Object { return &appsv1.DaemonSet{} }},
+	{apiVersion: "batch/v1", kind: "Job", namespaced: true, newObj: func() runtime.Object { return &batchv1.Job{} }},
+	{apiVersion: "batch/v1", kind: "CronJob", namespaced: true, newObj: func() runtime.Object { return &batchv1.CronJob{} }},
+	{apiVersion: "autoscaling/v2", kind: "HorizontalPodAutoscaler", namespaced: true, newObj: func() runtime.Object { return &autoscalingv2.HorizontalPodAutoscaler{} }},
+	{apiVersion: "networking.k8s.io/v1", kind: "Ingress", namespaced: true, newObj: func() runtime.Object { return &networkingv1.Ingress{} }},
+	{apiVersion: "storage.k8s.io/v1", kind: "StorageClass", newObj: func() runtime.Object { return &storagev1.StorageClass{} }},
+}

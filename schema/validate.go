@@ -1,0 +1,285 @@
+package schema
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"cuelang.org/go/cue"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// Object is one valid object read from a manifest, decoded into its
+// k8s.io/api type with Kubernetes' defaults filled in.
+type Object struct {
+	File       string
+	Doc        int // 1-based index of the document in File
+	Line       int // where the object starts
+	APIVersion string
+	Kind       string
+	Namespace  string // "" for cluster-scoped kinds, else defaulted to "default"
+	Name       string
+	// Object is the typed object, e.g. *appsv1.Deployment.
+	Object runtime.Object
+}
+
+// target is what one error is about: the object and how to find positions
+// inside it.
+type target struct {
+	file      string
+	doc       int
+	kind      string
+	namespace string
+	name      string
+	data      cue.Value      // the object as written
+	prefix    []cue.Selector // where the object sits in its document (kind: List items)
+}
+
+func (t *target) errorAt(path []cue.Selector, msg string) *Error {
+	e := &Error{File: t.file, Doc: t.doc, Kind: t.kind, Namespace: t.namespace, Name: t.name,
+		Path: formatPath(append(t.prefix[:len(t.prefix):len(t.prefix)], path...)), Msg: msg}
+	e.Line, e.Column = t.position(path)
+	return e
+}
+
+// position finds the line and column of the deepest part of path that exists
+// in the document as written.
+func (t *target) position(path []cue.Selector) (int, int) {
+	for n := len(path); n >= 0; n-- {
+		v := t.data.LookupPath(cue.MakePath(path[:n]...))
+		if !v.Exists() {
+			continue
+		}
+		if p := v.Pos(); p.IsValid() && p.Filename() == t.file {
+			return p.Line(), p.Column()
+		}
+	}
+	return 0, 0
+}
+
+// validateDocs checks every object of a file's documents.
+func (s *Schema) validateDocs(file string, docs []document) ([]*Object, ErrorList) {
+	var objs []*Object
+	var errs ErrorList
+	for _, d := range docs {
+		v := s.ctx.BuildExpr(d.expr)
+		if err := v.Err(); err != nil {
+			t := &target{file: file, doc: d.index, data: v}
+			errs = append(errs, t.fromCUE(err)...)
+			continue
+		}
+		for _, item := range objectsOf(v) {
+			t := &target{file: file, doc: d.index, data: item.v, prefix: item.path}
+			obj, oerrs := s.validateObject(t)
+			if obj != nil {
+				objs = append(objs, obj)
+			}
+			errs = append(errs, oerrs...)
+		}
+	}
+	return objs, errs
+}
+
+type located struct {
+	v    cue.Value
+	path []cue.Selector
+}
+
+// objectsOf expands a document into its objects: the items of a kind: List or
+// of a top-level list (in .cue files), else the document itself.
+func objectsOf(v cue.Value) []located {
+	var list cue.Value
+	var base []cue.Selector
+	switch {
+	case v.Kind() == cue.ListKind:
+		list = v
+	case stringAt(v, "kind") == "List" && strings.HasSuffix(stringAt(v, "apiVersion"), "v1"):
+		base = []cue.Selector{cue.Str("items")}
+		list = v.LookupPath(cue.MakePath(base...))
+	default:
+		return []located{{v: v}}
+	}
+	it, err := list.List()
+	if err != nil {
+		return []located{{v: v}}
+	}
+	var out []located
+	for i := 0; it.Next(); i++ {
+		out = append(out, located{v: it.Value(), path: append(base[:len(base):len(base)], cue.Index(i))})
+	}
+	return out
+}
+
+func stringAt(v cue.Value, path string) string {
+	s, err := v.LookupPath(cue.ParsePath(path)).String()
+	if err != nil {
+		return ""
+	}
+	return s
+}
+
+// validateObject checks one object against its kind's definition, then decodes
+// it, checks what CUE cannot express well, and fills in defaults.
+func (s *Schema) validateObject(t *target) (*Object, ErrorList) {
+	apiVersion, kind := stringAt(t.data, "apiVersion"), stringAt(t.data, "kind")
+	t.kind, t.name = kind, stringAt(t.data, "metadata.name")
+	t.namespace = stringAt(t.data, "metadata.namespace")
+	if t.data.Kind() != cue.StructKind {
+		return nil, ErrorList{t.errorAt(nil, fmt.Sprintf("must be an object with apiVersion and kind, got %s", describe(t.data)))}
+	}
+	if apiVersion == "" || kind == "" {
+		return nil, ErrorList{t.errorAt(nil, "apiVersion and kind are required (e.g. apiVersion: apps/v1, kind: Deployment)")}
+	}
+	ki := s.kinds[gvk{apiVersion, kind}]
+	if ki == nil {
+		return nil, ErrorList{t.errorAt([]cue.Selector{cue.Str("kind")}, s.unsupported(apiVersion, kind))}
+	}
+	if ki.namespaced && t.namespace == "" {
+		t.namespace = "default"
+	}
+	u := ki.def.Unify(t.data)
+	var errs ErrorList
+	if err := u.Validate(cue.Concrete(true)); err != nil {
+		// Validate reports some errors, not all: find every one by walking.
+		errs = append(t.walk(ki.def, u, t.data, nil), t.fromCUE(err)...)
+	}
+	if len(errs) > 0 {
+		return nil, dedupe(errs)
+	}
+	b, err := t.data.MarshalJSON()
+	if err != nil {
+		return nil, t.fromCUE(err)
+	}
+	obj := ki.newObj()
+	if err := json.Unmarshal(b, obj); err != nil {
+		return nil, ErrorList{t.errorAt(nil, "cannot decode: "+err.Error())}
+	}
+	for _, p := range check(obj) {
+		errs = append(errs, t.errorAt(p.path, p.msg))
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	setDefaults(obj)
+	line, _ := t.position(nil)
+	return &Object{File: t.file, Doc: t.doc, Line: line, APIVersion: apiVersion, Kind: kind,
+		Namespace: nsIf(ki.namespaced, t.namespace), Name: t.name, Object: obj}, nil
+}
+
+func nsIf(namespaced bool, ns string) string {
+	if namespaced {
+		return ns
+	}
+	return ""
+}
+
+func (s *Schema) unsupported(apiVersion, kind string) string {
+	for g := range s.kinds {
+		if g.kind == kind {
+			return fmt.Sprintf("%s is supported as apiVersion %s, not %s", kind, g.apiVersion, apiVersion)
+		}
+	}
+	return fmt.Sprintf("unsupported kind %s (apiVersion %s); keelson supports %s",
+		kind, apiVersion, strings.Join(s.Kinds(), ", "))
+}
+
+// walk checks data against the schema field by field: unknown fields (def
+// does not allow them), errors at each value of the unified object u, and
+// required fields that data lacks. cue.Value.Validate alone stops at the first
+// error inside a list element, and every mistake must be reported.
+func (t *target) walk(def, u, data cue.Value, path []cue.Selector) ErrorList {
+	var errs ErrorList
+	switch data.Kind() {
+	case cue.StructKind:
+		present := map[string]bool{}
+		it, err := data.Fields()
+		if err != nil {
+			return nil
+		}
+		for it.Next() {
+			sel := it.Selector()
+			present[sel.Unquoted()] = true
+			p := append(path[:len(path):len(path)], sel)
+			if def.Exists() && !def.Allows(sel) {
+				errs = append(errs, t.errorAt(p, "field not allowed (no such field in "+t.kind+")"))
+				continue
+			}
+			child, _ := lookupField(def, sel)
+			errs = append(errs, t.walk(child, u.LookupPath(cue.MakePath(sel)), it.Value(), p)...)
+		}
+		errs = append(errs, t.missing(u, present, path)...)
+	case cue.ListKind:
+		elem := def.LookupPath(cue.MakePath(cue.AnyIndex))
+		it, err := data.List()
+		if err != nil {
+			return nil
+		}
+		for i := 0; it.Next(); i++ {
+			p := append(path[:len(path):len(path)], cue.Index(i))
+			errs = append(errs, t.walk(elem, u.LookupPath(cue.MakePath(cue.Index(i))), it.Value(), p)...)
+		}
+	default:
+		if err := u.Err(); err != nil {
+			errs = append(errs, t.fromCUE(err)...)
+		} else if err := u.Validate(cue.Concrete(true)); err != nil {
+			errs = append(errs, t.fromCUE(err)...)
+		}
+	}
+	return errs
+}
+
+// missing reports the required fields of the struct u that the input lacks.
+func (t *target) missing(u cue.Value, present map[string]bool, path []cue.Selector) ErrorList {
+	var errs ErrorList
+	it, err := u.Fields(cue.Optional(true))
+	if err != nil {
+		return nil
+	}
+	for it.Next() {
+		sel := it.Selector()
+		if present[sel.Unquoted()] || sel.IsDefinition() || !sel.IsString() {
+			continue
+		}
+		required := sel.ConstraintType() == cue.RequiredConstraint
+		if !required && (sel.ConstraintType() == cue.OptionalConstraint || it.Value().IsConcrete()) {
+			continue
+		}
+		p := append(path[:len(path):len(path)], cue.Str(sel.Unquoted()))
+		errs = append(errs, t.errorAt(p, "required field is missing"))
+	}
+	return errs
+}
+
+// lookupField finds the schema of a field, whether the schema has it as a
+// regular, optional (name?) or required (name!) field, or through a pattern.
+func lookupField(def cue.Value, sel cue.Selector) (cue.Value, bool) {
+	if !def.Exists() {
+		return def, false
+	}
+	for _, s := range []cue.Selector{sel.Optional(), sel.Required(), sel, cue.AnyString} {
+		if v := def.LookupPath(cue.MakePath(s)); v.Exists() {
+			return v, true
+		}
+	}
+	return cue.Value{}, false
+}
+
+func dedupe(errs ErrorList) ErrorList {
+	seen := map[string]bool{}
+	out := errs[:0]
+	for _, e := range errs {
+		k := e.Path + "\x00" + e.Msg
+		if seen[e.Path+"\x00field not allowed"] && strings.HasPrefix(e.Msg, "field not allowed") {
+			continue
+		}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if strings.HasPrefix(e.Msg, "field not allowed") {
+			seen[e.Path+"\x00field not allowed"] = true
+		}
+		out = append(out, e)
+	}
+	return out
+}
