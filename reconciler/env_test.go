@@ -64,3 +64,5 @@ func copyStatus(dst, src store.Object) {
 		d.Set(reflect.ValueOf(src).Elem().FieldByName("Status"))
 	}
 }
+
+func storeListNS(ns string) store.ListOptions { return store.ListOptions{Namespace: ns} }

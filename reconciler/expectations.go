@@ -97,3 +97,12 @@ func (e *expectations) forget(key string) {
 	defer e.mu.Unlock()
 	delete(e.m, key)
 }
+
+// deleting reports whether the pod with uid was deleted by us and the
+// informer has not shown it gone yet: it no longer counts.
+func (e *expectations) deleting(key string, uid types.UID) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	x, ok := e.m[key]
+	return ok && x.dels[uid]
+}

@@ -25,7 +25,8 @@ func newManager(st *store.Store, log *slog.Logger, opts Options) *manager {
 	m.rec = NewRecorder(st, "controller-manager", log)
 	rs := NewReplicaSetController(st, m.inf, m.rec, opts.Queue, log)
 	rc := NewReplicationControllerController(st, m.inf, m.rec, opts.Queue, log)
-	m.runs = append(m.runs, rs.Run, rc.Run, m.rec.Run)
+	d := NewDeploymentController(st, m.inf, m.rec, opts.Queue, log)
+	m.runs = append(m.runs, rs.Run, rc.Run, d.Run, m.rec.Run)
 	return m
 }
 

@@ -158,7 +158,7 @@ func (c *ReplicaSetController) claim(ctx context.Context, owner store.Object, rs
 				return nil, err
 			}
 		case ref != nil && ref.UID == rs.UID:
-			if podActive(p) {
+			if podActive(p) && !c.exp.deleting(rs.Namespace+"/"+rs.Name, p.UID) {
 				owned = append(owned, p)
 			}
 		case ref == nil && match && podActive(p) && rs.DeletionTimestamp == nil:
