@@ -137,7 +137,14 @@ func fileExpr(f *ast.File) ast.Expr {
 	return s
 }
 
+// isNull reports an empty YAML document: null, or `*null | _` when it holds
+// only comments.
 func isNull(e ast.Expr) bool {
+	if b, ok := e.(*ast.BinaryExpr); ok && b.Op == token.OR {
+		if u, ok := b.X.(*ast.UnaryExpr); ok && u.Op == token.MUL {
+			e = u.X
+		}
+	}
 	l, ok := e.(*ast.BasicLit)
 	return ok && l.Kind == token.NULL
 }
@@ -154,8 +161,7 @@ func lineOf(n ast.Node) int {
 func syntaxErrors(name string, doc int, err error) ErrorList {
 	var out ErrorList
 	for _, e := range cueerrors.Errors(err) {
-		format, args := e.Msg()
-		msg := fmt.Sprintf(format, args...)
+		msg := e.Error()
 		line, col := 0, 0
 		if p := e.Position(); p.IsValid() {
 			line, col = p.Line(), p.Column()

@@ -17,6 +17,9 @@ pkgs=(
 cd "$here"
 rm -rf cue.mod/gen
 go run cuelang.org/go/cmd/cue get go "${pkgs[@]}"
+# Go []byte fields are base64 strings in YAML and JSON, which is what manifests
+# hold; cue get go types them as CUE bytes, which no manifest can satisfy.
+find cue.mod/gen -name '*.cue' -exec sed -i -E '/@go\(/ s/(: |\]: )bytes([} ])/\1string\2/' {} +
 rm -rf "$out"
 cp -r cue.mod/gen "$out"
 rm -rf cue.mod/gen

@@ -1,0 +1,225 @@
+package schema
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
+)
+
+// IgnoreFile names the files, in gitignore syntax, that list paths Load skips.
+// Like .gitignore, one in a subdirectory applies below it.
+const IgnoreFile = ".keelsonignore"
+
+// maxSymlinkHops bounds how many symlinks in a row are followed.
+const maxSymlinkHops = 16
+
+// Option changes how Load reads a tree.
+type Option func(*config)
+
+type config struct {
+	maxFileSize int64
+	cache       *Cache
+	workers     int
+}
+
+// WithMaxFileSize refuses files larger than n bytes (DefaultMaxFileSize
+// otherwise).
+func WithMaxFileSize(n int64) Option { return func(c *config) { c.maxFileSize = n } }
+
+// WithCache reuses the results of files whose content was validated before.
+func WithCache(c *Cache) Option { return func(cfg *config) { cfg.cache = c } }
+
+// WithWorkers validates n files at a time (GOMAXPROCS otherwise).
+func WithWorkers(n int) Option { return func(c *config) { c.workers = n } }
+
+// Load reads every manifest under the roots of fsys (all of it when roots is
+// empty; a root may be a file or a directory), skipping hidden directories and
+// paths listed in .keelsonignore files. It returns the valid objects in file
+// order and, as an ErrorList, every problem of every file; the error is nil
+// only when all of them are valid. It returns ctx.Err() when cancelled.
+func (s *Schema) Load(ctx context.Context, fsys fs.FS, roots []string, opts ...Option) ([]*Object, error) {
+	cfg := config{maxFileSize: DefaultMaxFileSize, workers: runtime.GOMAXPROCS(0)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if len(roots) == 0 {
+		roots = []string{"."}
+	}
+	var files []string
+	var errs ErrorList
+	for _, r := range roots {
+		f, e := listFiles(fsys, path.Clean(r))
+		files, errs = append(files, f...), append(errs, e...)
+	}
+	type result struct {
+		objs []*Object
+		errs ErrorList
+	}
+	results := make([]result, len(files))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range max(cfg.workers, 1) {
+		wg.Go(func() {
+			for i := range next {
+				results[i].objs, results[i].errs = s.loadFile(fsys, files[i], &cfg)
+			}
+		})
+	}
+feed:
+	for i := range files {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var objs []*Object
+	for _, r := range results {
+		objs, errs = append(objs, r.objs...), append(errs, r.errs...)
+	}
+	errs.Sort()
+	return objs, errs.Err()
+}
+
+func (s *Schema) loadFile(fsys fs.FS, name string, cfg *config) ([]*Object, ErrorList) {
+	if info, err := fs.Stat(fsys, name); err == nil && info.Size() > cfg.maxFileSize {
+		return nil, ErrorList{{File: name, Msg: fmt.Sprintf("file is %d bytes, over the limit of %d bytes (raise it with --max-file-size)", info.Size(), cfg.maxFileSize)}}
+	}
+	data, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		return nil, ErrorList{{File: name, Msg: "cannot read: " + unwrapPath(err)}}
+	}
+	if cfg.cache == nil {
+		return s.validateFile(name, data, cfg.maxFileSize)
+	}
+	return cfg.cache.validate(name, data, func() ([]*Object, ErrorList) {
+		return s.validateFile(name, data, cfg.maxFileSize)
+	})
+}
+
+func unwrapPath(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// listFiles walks root and returns the manifest files to read, sorted.
+func listFiles(fsys fs.FS, root string) ([]string, ErrorList) {
+	var files []string
+	var errs ErrorList
+	ign := newIgnorer(fsys)
+	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			errs = append(errs, &Error{File: p, Msg: "cannot read: " + unwrapPath(err)})
+			return nil
+		}
+		if p != root && ign.ignored(p, d.IsDir()) {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			if p != root && strings.HasPrefix(d.Name(), ".") {
+				return fs.SkipDir
+			}
+			ign.load(p)
+			return nil
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			isFile, err := checkSymlink(fsys, p)
+			if err != nil {
+				errs = append(errs, &Error{File: p, Msg: err.Error()})
+				return nil
+			}
+			if !isFile {
+				return nil // symlinked directories are not followed: no cycles
+			}
+		}
+		if p == root || IsManifest(p) {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		errs = append(errs, &Error{File: root, Msg: err.Error()})
+	}
+	sort.Strings(files)
+	return files, errs
+}
+
+// checkSymlink follows a symlink inside fsys and reports whether it ends at a
+// regular file. A link that leaves the tree is an error: the tree is what is
+// in Git, and a link out of it would read files of the machine.
+func checkSymlink(fsys fs.FS, p string) (bool, error) {
+	cur := p
+	for range maxSymlinkHops {
+		target, err := fs.ReadLink(fsys, cur)
+		if err != nil {
+			return false, fmt.Errorf("cannot read symlink: %s", unwrapPath(err))
+		}
+		if path.IsAbs(target) {
+			return false, fmt.Errorf("symlink points outside the tree (to %s): keelson reads only files inside it", target)
+		}
+		next := path.Join(path.Dir(cur), target)
+		if next == ".." || strings.HasPrefix(next, "../") {
+			return false, fmt.Errorf("symlink points outside the tree (to %s): keelson reads only files inside it", target)
+		}
+		info, err := fs.Lstat(fsys, next)
+		if err != nil {
+			return false, fmt.Errorf("broken symlink (to %s)", target)
+		}
+		if info.Mode()&fs.ModeSymlink == 0 {
+			return info.Mode().IsRegular(), nil
+		}
+		cur = next
+	}
+	return false, fmt.Errorf("more than %d symlinks in a row", maxSymlinkHops)
+}
+
+// ignorer applies the .keelsonignore files met so far.
+type ignorer struct {
+	fsys     fs.FS
+	patterns []gitignore.Pattern
+	m        gitignore.Matcher
+}
+
+func newIgnorer(fsys fs.FS) *ignorer { return &ignorer{fsys: fsys, m: gitignore.NewMatcher(nil)} }
+
+func (ig *ignorer) load(dir string) {
+	data, err := fs.ReadFile(ig.fsys, path.Join(dir, IgnoreFile))
+	if err != nil {
+		return
+	}
+	var domain []string
+	if dir != "." {
+		domain = strings.Split(dir, "/")
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimRight(line, "\r")
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		ig.patterns = append(ig.patterns, gitignore.ParsePattern(line, domain))
+	}
+	ig.m = gitignore.NewMatcher(ig.patterns)
+}
+
+func (ig *ignorer) ignored(p string, isDir bool) bool {
+	return len(ig.patterns) > 0 && ig.m.Match(strings.Split(p, "/"), isDir)
+}
