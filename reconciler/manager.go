@@ -26,7 +26,9 @@ func newManager(st *store.Store, log *slog.Logger, opts Options) *manager {
 	rs := NewReplicaSetController(st, m.inf, m.rec, opts.Queue, log)
 	rc := NewReplicationControllerController(st, m.inf, m.rec, opts.Queue, log)
 	d := NewDeploymentController(st, m.inf, m.rec, opts.Queue, log)
-	m.runs = append(m.runs, rs.Run, rc.Run, d.Run, m.rec.Run)
+	gc := NewGarbageCollector(st, m.inf, opts.Queue, log)
+	ns := NewNamespaceController(st, m.inf, opts.Queue, log)
+	m.runs = append(m.runs, rs.Run, rc.Run, d.Run, gc.Run, ns.Run, m.rec.Run)
 	return m
 }
 
