@@ -20,7 +20,7 @@ func (r *Runner) status(st *syncState) corev1.PodStatus {
 		QOSClass:  old.QOSClass,
 	}
 	if out.StartTime == nil {
-		now := metav1.Now()
+		now := apiTime(time.Now())
 		out.StartTime = &now
 	}
 	if r.cfg.HostIP != "" {
@@ -134,7 +134,7 @@ func (r *Runner) containerStatus(st *syncState, c corev1.Container, defaultWaiti
 func state(c runtime.Container) corev1.ContainerState {
 	switch c.State {
 	case runtime.StateRunning:
-		return corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(c.StartedAt)}}
+		return corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: apiTime(c.StartedAt)}}
 	case runtime.StateExited:
 		reason := "Completed"
 		if c.ExitCode != 0 {
@@ -142,13 +142,13 @@ func state(c runtime.Container) corev1.ContainerState {
 		}
 		return corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
 			ExitCode: c.ExitCode, Reason: reason, ContainerID: "containerd://" + c.ID,
-			StartedAt: metav1.NewTime(c.StartedAt), FinishedAt: metav1.NewTime(c.FinishedAt),
+			StartedAt: apiTime(c.StartedAt), FinishedAt: apiTime(c.FinishedAt),
 		}}
 	}
 	if msg, failed := startErrors.Load(c.ID); failed {
 		return corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
 			ExitCode: 128, Reason: "StartError", Message: msg.(string), ContainerID: "containerd://" + c.ID,
-			FinishedAt: metav1.NewTime(c.CreatedAt),
+			FinishedAt: apiTime(c.CreatedAt),
 		}}
 	}
 	return corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}
@@ -161,7 +161,7 @@ func conditions(old []corev1.PodCondition, want map[corev1.PodConditionType]bool
 	for _, c := range old {
 		prev[c.Type] = c
 	}
-	now := metav1.NewTime(time.Now())
+	now := apiTime(time.Now())
 	var out []corev1.PodCondition
 	for _, t := range []corev1.PodConditionType{corev1.PodInitialized, corev1.PodReady, corev1.ContainersReady, corev1.PodScheduled} {
 		status := corev1.ConditionFalse
@@ -189,4 +189,13 @@ func conditions(old []corev1.PodCondition, want map[corev1.PodConditionType]bool
 		out = append(out, c)
 	}
 	return out
+}
+
+// apiTime is t as the API keeps it, to the second, so a status read back
+// compares equal to the one computed from the same facts.
+func apiTime(t time.Time) metav1.Time {
+	if t.IsZero() {
+		return metav1.Time{}
+	}
+	return metav1.NewTime(t).Rfc3339Copy()
 }

@@ -1,0 +1,167 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/keelson/keelson/agent/pod"
+	"github.com/keelson/keelson/agent/runtime"
+)
+
+// Config is what an agent needs. Client, Runtime, Network, NodeName, RootDir
+// and PodCIDR are required.
+type Config struct {
+	// Client talks to keelson's API as this node (user system:node:<name>).
+	Client kubernetes.Interface
+	// Runtime runs the containers.
+	Runtime runtime.Runtime
+	// RuntimeVersion is reported in the Node's nodeInfo, e.g. "containerd://1.6.20".
+	RuntimeVersion string
+	// Network wires pods into the node's pod network.
+	Network pod.Network
+	// NodeName is this node's name.
+	NodeName string
+	// HostIP is the node's address, reported as InternalIP and hostIP.
+	HostIP string
+	// PodCIDR is the node's share of the cluster CIDR, e.g. 10.42.0.0/24.
+	PodCIDR string
+	// RootDir keeps the pods' files (hosts, logs) and network namespaces.
+	RootDir string
+	// LeaseDuration is how long the node's lease is valid; renewed every
+	// quarter of it. Default 40s (renewal every 10s), as the kubelet.
+	LeaseDuration time.Duration
+	// Resync is how often a running pod is checked when nothing happened; 2s.
+	Resync time.Duration
+	// Workers sync this many pods at once; default 4.
+	Workers int
+	Logger  *slog.Logger
+}
+
+// Agent runs the pods the scheduler binds to this node.
+type Agent struct {
+	cfg    Config
+	log    *slog.Logger
+	runner *pod.Runner
+	queue  workqueue.TypedRateLimitingInterface[string]
+	pods   cache.Indexer
+
+	mu    sync.Mutex
+	known map[string]*corev1.Pod // key → last pod seen, to clean up after it is gone
+}
+
+// New checks the configuration.
+func New(cfg Config) (*Agent, error) {
+	if cfg.Client == nil || cfg.Runtime == nil || cfg.Network == nil || cfg.NodeName == "" || cfg.RootDir == "" || cfg.PodCIDR == "" {
+		return nil, errors.New("agent: client, runtime, network, node name, root dir and pod CIDR are required")
+	}
+	if cfg.LeaseDuration <= 0 {
+		cfg.LeaseDuration = 40 * time.Second
+	}
+	if cfg.Resync <= 0 {
+		cfg.Resync = 2 * time.Second
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	a := &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent", "node", cfg.NodeName), known: map[string]*corev1.Pod{}}
+	runner, err := pod.New(pod.Config{
+		Runtime: cfg.Runtime, Network: cfg.Network, Lookup: apiLookup{cfg.Client},
+		NodeName: cfg.NodeName, HostIP: cfg.HostIP, RootDir: cfg.RootDir, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.runner = runner
+	return a, nil
+}
+
+// Run registers the node, keeps its lease and status fresh, and runs the pods
+// bound to it until ctx ends. Pods keep running when the agent stops.
+func (a *Agent) Run(ctx context.Context) error {
+	if err := a.registerNode(ctx); err != nil {
+		return err
+	}
+	go a.heartbeat(ctx)
+
+	factory := informers.NewSharedInformerFactoryWithOptions(a.cfg.Client, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = "spec.nodeName=" + a.cfg.NodeName }))
+	inf := factory.Core().V1().Pods().Informer()
+	a.pods = inf.GetIndexer()
+	a.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "pods"})
+	defer a.queue.ShutDown()
+	enqueue := func(obj any) {
+		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+			a.queue.Add(key)
+		}
+	}
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    enqueue,
+		UpdateFunc: func(_, obj any) { enqueue(obj) },
+		DeleteFunc: enqueue,
+	}); err != nil {
+		return err
+	}
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		return fmt.Errorf("agent: pod cache did not sync: %w", ctx.Err())
+	}
+	a.killOrphans(ctx)
+	var wg sync.WaitGroup
+	for range a.cfg.Workers {
+		wg.Go(func() {
+			for a.work(ctx) {
+			}
+		})
+	}
+	<-ctx.Done()
+	a.queue.ShutDown()
+	wg.Wait()
+	return nil
+}
+
+// killOrphans stops what the runtime runs for pods the API no longer binds
+// to this node: deleted while the agent was away.
+func (a *Agent) killOrphans(ctx context.Context) {
+	keep := map[string]bool{}
+	for _, obj := range a.pods.List() {
+		keep[string(obj.(*corev1.Pod).UID)] = true
+	}
+	if err := a.runner.KillOrphans(ctx, keep, 30*time.Second); err != nil {
+		a.log.Warn("cleaning up pods that are gone", "err", err)
+	}
+}
+
+func (a *Agent) work(ctx context.Context) bool {
+	key, quit := a.queue.Get()
+	if quit {
+		return false
+	}
+	defer a.queue.Done(key)
+	requeue, err := a.syncPod(ctx, key)
+	switch {
+	case err != nil:
+		a.log.Warn("sync pod", "pod", key, "err", err)
+		a.queue.AddRateLimited(key)
+	case requeue > 0:
+		a.queue.Forget(key)
+		a.queue.AddAfter(key, requeue)
+	default:
+		a.queue.Forget(key)
+	}
+	return true
+}

@@ -1,0 +1,205 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/keelson/keelson/agent"
+	"github.com/keelson/keelson/agent/network"
+	"github.com/keelson/keelson/agent/runtime/containerd"
+	"github.com/keelson/keelson/agent/runtime/containerdtest"
+	"github.com/keelson/keelson/agent/runtime/ociarchive"
+	"github.com/keelson/keelson/apiserver"
+	"github.com/keelson/keelson/store"
+	"github.com/keelson/keelson/store/etcdtest"
+)
+
+// node is one keelson node: an agent with real containerd and CNI, talking to
+// an in-process API over HTTP as system:node:<name>.
+type node struct {
+	store *store.Store
+	rt    *containerd.Runtime
+	name  string
+}
+
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func startNode(t *testing.T, name, podCIDR string) *node {
+	t.Helper()
+	st := etcdtest.NewStore(t)
+	tokens, err := apiserver.ParseTokens(strings.NewReader(fmt.Sprintf("node-token,system:node:%s,uid-node,\"system:nodes\"\n", name)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := apiserver.New(apiserver.Config{Store: st, Tokens: tokens, Logger: quietLogger()})
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	client, err := agent.NewClient(ts.URL, "node-token", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	sock := containerdtest.Start(t)
+	rt, err := containerd.New(t.Context(), sock, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	var archive bytes.Buffer
+	if err := ociarchive.BuildBusybox(&archive, "/bin/busybox", ociarchive.BusyboxRef); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Import(t.Context(), &archive); err != nil {
+		t.Fatal(err)
+	}
+	version, err := rt.Version(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	bridge := fmt.Sprintf("ke%d", os.Getpid()%100000)
+	n, err := network.New(network.Config{PodCIDR: podCIDR, Bridge: bridge, DataDir: filepath.Join(root, "cni"), NoMasquerade: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exec.Command("ip", "link", "del", bridge).Run() })
+	a, err := agent.New(agent.Config{
+		Client: client, Runtime: rt, RuntimeVersion: "containerd://" + version, Network: n,
+		NodeName: name, HostIP: "127.0.0.1", PodCIDR: podCIDR, RootDir: root,
+		Resync: 200 * time.Millisecond, LeaseDuration: 4 * time.Second, Logger: quietLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+		// What the test left running goes with the private containerd.
+		cs, _ := rt.List(context.Background())
+		for _, c := range cs {
+			rt.Remove(context.Background(), c.ID)
+		}
+	})
+	return &node{store: st, rt: rt, name: name}
+}
+
+// eventually polls f until it returns "" (satisfied) or 30s pass.
+func eventually(t *testing.T, what string, f func() string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		why := f()
+		if why == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %s", what, why)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestAgentRunsBoundPods(t *testing.T) {
+	n := startNode(t, "node-1", "10.99.9.0/24")
+	ctx := t.Context()
+
+	eventually(t, "node registers", func() string {
+		var node corev1.Node
+		if err := n.store.Get(ctx, "", "node-1", &node); err != nil {
+			return err.Error()
+		}
+		ready := false
+		for _, c := range node.Status.Conditions {
+			ready = ready || (c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue)
+		}
+		if !ready || node.Status.Capacity.Cpu().IsZero() || node.Status.Allocatable.Memory().IsZero() ||
+			node.Spec.PodCIDR != "10.99.9.0/24" || !strings.HasPrefix(node.Status.NodeInfo.ContainerRuntimeVersion, "containerd://") {
+			return fmt.Sprintf("node not complete yet: %+v", node.Status)
+		}
+		return ""
+	})
+	eventually(t, "lease renewed", func() string {
+		var l coordinationv1.Lease
+		if err := n.store.Get(ctx, "kube-node-lease", "node-1", &l); err != nil {
+			return err.Error()
+		}
+		if l.Spec.RenewTime == nil || *l.Spec.HolderIdentity != "node-1" {
+			return "lease without renew time"
+		}
+		return ""
+	})
+
+	web := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"},
+		Spec: corev1.PodSpec{NodeName: "node-1", RestartPolicy: corev1.RestartPolicyAlways, Containers: []corev1.Container{{
+			Name: "web", Image: ociarchive.BusyboxRef, ImagePullPolicy: corev1.PullIfNotPresent,
+			Command: []string{"httpd", "-f", "-p", "8080"},
+		}}},
+	}
+	other := web.DeepCopy()
+	other.Name, other.Spec.NodeName = "elsewhere", "node-2"
+	for _, p := range []*corev1.Pod{web, other} {
+		if err := n.store.Create(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "pod runs", func() string {
+		var p corev1.Pod
+		if err := n.store.Get(ctx, "default", "web", &p); err != nil {
+			return err.Error()
+		}
+		if p.Status.Phase != corev1.PodRunning || p.Status.PodIP == "" || len(p.Status.ContainerStatuses) != 1 || !p.Status.ContainerStatuses[0].Ready {
+			return fmt.Sprintf("status %+v", p.Status)
+		}
+		return ""
+	})
+	cs, err := n.rt.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 1 || cs[0].Spec.PodName != "web" {
+		t.Fatalf("containers on node-1: %+v (the pod bound to node-2 must not run here)", cs)
+	}
+
+	// A graceful deletion: the agent stops the pod, then confirms by deleting it.
+	var p corev1.Pod
+	if err := n.store.Get(ctx, "default", "web", &p); err != nil {
+		t.Fatal(err)
+	}
+	now := metav1.Now()
+	grace := int64(1)
+	p.DeletionTimestamp, p.DeletionGracePeriodSeconds = &now, &grace
+	if err := n.store.Update(ctx, &p); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "deleted pod leaves the API and the node", func() string {
+		if err := n.store.Get(ctx, "default", "web", &corev1.Pod{}); err == nil {
+			return "pod still in the store"
+		}
+		if cs, _ := n.rt.List(ctx); len(cs) != 0 {
+			return fmt.Sprintf("%d containers still on the node", len(cs))
+		}
+		return ""
+	})
+}
