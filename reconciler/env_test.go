@@ -3,6 +3,8 @@ package reconciler
 import (
 	"fmt"
 	"reflect"
+
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -66,3 +68,5 @@ func copyStatus(dst, src store.Object) {
 }
 
 func storeListNS(ns string) store.ListOptions { return store.ListOptions{Namespace: ns} }
+
+func intOrStr(n int32) intstr.IntOrString { return intstr.FromInt32(n) }

@@ -32,20 +32,22 @@ func testOptions() Options {
 }
 
 // startControllers runs every controller on st (no leader election) until the
-// test ends.
-func startControllers(t *testing.T, st *store.Store, opts Options) {
+// test ends or stop is called.
+func startControllers(t *testing.T, st *store.Store, opts Options) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	m := newManager(st, testLog(), opts)
+	opts.LeaderElection.Disabled = true
 	go func() {
 		defer close(done)
-		m.run(ctx)
+		Run(ctx, st, testLog(), opts)
 	}()
-	t.Cleanup(func() {
+	stop = func() {
 		cancel()
 		<-done
-	})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 func startFakeNode(t *testing.T, st *store.Store, opts fakenode.Options) {

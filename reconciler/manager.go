@@ -28,7 +28,9 @@ func newManager(st *store.Store, log *slog.Logger, opts Options) *manager {
 	d := NewDeploymentController(st, m.inf, m.rec, opts.Queue, log)
 	gc := NewGarbageCollector(st, m.inf, opts.Queue, log)
 	ns := NewNamespaceController(st, m.inf, opts.Queue, log)
-	m.runs = append(m.runs, rs.Run, rc.Run, d.Run, gc.Run, ns.Run, m.rec.Run)
+	m.runs = append(m.runs, rs.Run, rc.Run, d.Run, gc.Run, ns.Run, m.rec.Run, func(ctx context.Context) {
+		ExpireEvents(ctx, st, opts.EventTTL, opts.EventTTL/6, log)
+	})
 	return m
 }
 
@@ -54,6 +56,14 @@ func (m *manager) run(ctx context.Context) {
 type Options struct {
 	// Queue tunes every controller's work queue.
 	Queue QueueOptions
+	// LeaderElection tunes the election among control-plane processes.
+	LeaderElection LeaderElection
+	// EventTTL is how long Events are kept after they last happened. Default
+	// one hour.
+	EventTTL time.Duration
+	// OnLeading, when set, is called with true when this process starts
+	// running the controllers and with false when they have stopped.
+	OnLeading func(leading bool)
 	// Resync makes every informer hand every cached object to the
 	// controllers again this often, a safety net for missed events. Default
 	// 10 minutes; negative disables.
@@ -63,6 +73,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.Resync == 0 {
 		o.Resync = 10 * time.Minute
+	}
+	if o.EventTTL <= 0 {
+		o.EventTTL = time.Hour
 	}
 	if o.Resync < 0 {
 		o.Resync = 0
