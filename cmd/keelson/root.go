@@ -34,6 +34,7 @@ it through a read-only API that kubectl understands.`,
 		newServerCmd(g),
 		newVersionCmd(),
 		newImageCmd(),
+		newAgentCmd(g),
 	)
 	return root
 }

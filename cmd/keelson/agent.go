@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keelson/keelson/agent"
+	"github.com/keelson/keelson/agent/network"
+	"github.com/keelson/keelson/agent/runtime/containerd"
+)
+
+type agentOptions struct {
+	server       string
+	tokenFile    string
+	caFile       string
+	nodeName     string
+	hostIP       string
+	socket       string
+	dataDir      string
+	podCIDR      string
+	cniBinDir    string
+	noMasquerade bool
+}
+
+func newAgentCmd(g *globalFlags) *cobra.Command {
+	o := &agentOptions{}
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run a node agent: register this machine and run the pods bound to it",
+		Long: `Run a node agent. It joins a keelson server through its API with a node token
+(a line 'TOKEN,system:node:NAME,UID,"system:nodes"' in the server's token file),
+registers this machine as a Node, and runs the pods the scheduler binds to it
+with containerd and CNI.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			return runAgent(cmd.Context(), o, log)
+		},
+	}
+	host, _ := os.Hostname()
+	f := cmd.Flags()
+	f.StringVar(&o.server, "server", "https://127.0.0.1:7443", "keelson API URL")
+	f.StringVar(&o.tokenFile, "token-file", "", "file holding this node's bearer token (required)")
+	f.StringVar(&o.caFile, "ca-file", "", "CA that signed the API's certificate (empty: the system's roots)")
+	f.StringVar(&o.nodeName, "node-name", strings.ToLower(host), "this node's name")
+	f.StringVar(&o.hostIP, "host-ip", "", "this node's address (default: the first address of an interface that is up)")
+	f.StringVar(&o.socket, "containerd-socket", "/run/containerd/containerd.sock", "containerd's socket")
+	f.StringVar(&o.dataDir, "data-dir", filepath.Join(defaultDataDir(), "agent"), "where the agent keeps pods' files and network state")
+	f.StringVar(&o.podCIDR, "pod-cidr", "10.42.0.0/24", "this node's pod addresses, when its Node does not name them")
+	f.StringVar(&o.cniBinDir, "cni-bin-dir", network.DefaultPluginDir, "CNI plugin binaries")
+	f.BoolVar(&o.noMasquerade, "no-masquerade", false, "do not NAT pod traffic leaving the node")
+	return cmd
+}
+
+// runAgent wires the agent's parts and runs it until ctx ends.
+func runAgent(ctx context.Context, o *agentOptions, log *slog.Logger) error {
+	if o.tokenFile == "" {
+		return fmt.Errorf("--token-file is required: the node's token from the server's token file")
+	}
+	token, err := os.ReadFile(o.tokenFile)
+	if err != nil {
+		return fmt.Errorf("node token: %w", err)
+	}
+	client, err := agent.NewClient(o.server, string(token), o.caFile)
+	if err != nil {
+		return err
+	}
+	rt, err := containerd.New(ctx, o.socket, containerd.DefaultNamespace)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	ver, err := rt.Version(ctx)
+	if err != nil {
+		return fmt.Errorf("containerd at %s does not answer (is it running? --containerd-socket): %w", o.socket, err)
+	}
+	if err := os.MkdirAll(o.dataDir, 0o755); err != nil {
+		return fmt.Errorf("agent data dir %s is not writable (%w): choose another with --data-dir", o.dataDir, err)
+	}
+	n, err := network.New(network.Config{
+		PodCIDR: o.podCIDR, PluginDirs: []string{o.cniBinDir},
+		DataDir: filepath.Join(o.dataDir, "cni"), NoMasquerade: o.noMasquerade,
+	})
+	if err != nil {
+		return err
+	}
+	hostIP := o.hostIP
+	if hostIP == "" {
+		hostIP = firstAddress()
+	}
+	a, err := agent.New(agent.Config{
+		Client: client, Runtime: rt, RuntimeVersion: "containerd://" + ver, Network: n,
+		NodeName: o.nodeName, HostIP: hostIP, PodCIDR: o.podCIDR, RootDir: o.dataDir, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("agent starting", "node", o.nodeName, "server", o.server, "containerd", ver, "host_ip", hostIP)
+	return a.Run(ctx)
+}
+
+// firstAddress is the first IPv4 address of an interface that is up and not
+// loopback or keelson's own bridge: the node's address on its network.
+func firstAddress() string {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return "127.0.0.1"
+	}
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 || ifc.Name == network.DefaultBridge || strings.HasPrefix(ifc.Name, "veth") {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+				return ipn.IP.String()
+			}
+		}
+	}
+	return "127.0.0.1"
+}
