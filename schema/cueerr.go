@@ -25,6 +25,7 @@ func (t *target) fromCUE(err error) ErrorList {
 		}
 		path := selectors(parts)
 		ee := t.errorAt(path, t.message(path, format, args))
+		ee.Line, ee.Column = t.position(path, true)
 		for _, p := range cueerrors.Positions(e) {
 			if p.Filename() == t.file && p.IsValid() {
 				ee.Line, ee.Column = p.Line(), p.Column()
@@ -54,6 +55,9 @@ func selectors(parts []string) []cue.Selector {
 // message rewrites CUE's wording for the errors people meet most.
 func (t *target) message(path []cue.Selector, format string, args []any) string {
 	got := t.data.LookupPath(cue.MakePath(path...))
+	if !got.Exists() || got.Kind() == cue.BottomKind {
+		return fmt.Sprintf(format, args...)
+	}
 	switch {
 	case strings.HasPrefix(format, "conflicting values %s and %s (mismatched types"):
 		want := args[0]

@@ -104,12 +104,18 @@ func parseYAML(name string, data []byte) ([]document, ErrorList) {
 			break
 		}
 		if err != nil {
-			return docs, syntaxErrors(name, i, err)
+			errs := syntaxErrors(name, i, err)
+			for _, e := range errs {
+				if tabIndented(data, e.Line) {
+					e.Msg += " (YAML does not allow tabs for indentation: use spaces)"
+				}
+			}
+			return docs, errs
 		}
 		if isNull(expr) {
 			// An empty document: a stray `---`, or one holding only comments.
 			return docs, ErrorList{{File: name, Line: lineOf(expr), Doc: i,
-				Msg: "empty document: remove the `---` that starts it or add an object after it"}}
+				Msg: "empty document: it holds no object (a stray `---`, or only comments)"}}
 		}
 		docs = append(docs, document{index: i, expr: expr})
 	}
@@ -262,4 +268,17 @@ func duplicateKeys(name string, doc int, s *ast.StructLit) ErrorList {
 		seen[key] = f.Label.Pos()
 	}
 	return errs
+}
+
+// tabIndented reports whether the 1-based line of data starts with a tab.
+func tabIndented(data []byte, line int) bool {
+	if line < 1 {
+		return false
+	}
+	lines := bytes.SplitN(data, []byte("\n"), line+1)
+	if len(lines) < line {
+		return false
+	}
+	l := lines[line-1]
+	return len(l) > 0 && bytes.IndexByte(l[:len(l)-len(bytes.TrimLeft(l, " \t"))], '\t') >= 0
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -38,19 +39,23 @@ type target struct {
 func (t *target) errorAt(path []cue.Selector, msg string) *Error {
 	e := &Error{File: t.file, Doc: t.doc, Kind: t.kind, Namespace: t.namespace, Name: t.name,
 		Path: formatPath(append(t.prefix[:len(t.prefix):len(t.prefix)], path...)), Msg: msg}
-	e.Line, e.Column = t.position(path)
+	e.Line, e.Column = t.position(path, false)
 	return e
 }
 
 // position finds the line and column of the deepest part of path that exists
-// in the document as written.
-func (t *target) position(path []cue.Selector) (int, int) {
+// in the document as written: of its value when atValue, else of its key.
+func (t *target) position(path []cue.Selector, atValue bool) (int, int) {
 	for n := len(path); n >= 0; n-- {
 		v := t.data.LookupPath(cue.MakePath(path[:n]...))
 		if !v.Exists() {
 			continue
 		}
-		if p := v.Pos(); p.IsValid() && p.Filename() == t.file {
+		p := v.Pos()
+		if f, ok := v.Source().(*ast.Field); ok && atValue && n == len(path) {
+			p = f.Value.Pos()
+		}
+		if p.IsValid() && p.Filename() == t.file {
 			return p.Line(), p.Column()
 		}
 	}
@@ -161,7 +166,7 @@ func (s *Schema) validateObject(t *target) (*Object, ErrorList) {
 		return nil, errs
 	}
 	setDefaults(obj)
-	line, _ := t.position(nil)
+	line, _ := t.position(nil, false)
 	return &Object{File: t.file, Doc: t.doc, Line: line, APIVersion: apiVersion, Kind: kind,
 		Namespace: nsIf(ki.namespaced, t.namespace), Name: t.name, Object: obj}, nil
 }
