@@ -12,7 +12,12 @@ import (
 
 // NewNetNS makes a network namespace that lives without a process, held by a
 // bind mount at path (as `ip netns add` does), for a pod's containers to join.
-func NewNetNS(path string) error {
+func NewNetNS(path string) error { return newNS(path, unix.CLONE_NEWNET, "net") }
+
+// NewIPCNS makes an IPC namespace held at path, as NewNetNS does.
+func NewIPCNS(path string) error { return newNS(path, unix.CLONE_NEWIPC, "ipc") }
+
+func newNS(path string, flag int, kind string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("netns dir: %w", err)
 	}
@@ -23,16 +28,26 @@ func NewNetNS(path string) error {
 	f.Close()
 	errc := make(chan error, 1)
 	go func() {
-		// This thread's namespace changes for good: it stays locked, so Go
-		// discards it when the goroutine ends instead of reusing it.
+		// Only this thread changes namespace, and it goes back before it is
+		// unlocked; if it cannot, it stays locked and Go discards it.
 		goruntime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("unshare network namespace: %w", err)
+		self := fmt.Sprintf("/proc/%d/task/%d/ns/%s", os.Getpid(), unix.Gettid(), kind)
+		orig, err := os.Open(self)
+		if err != nil {
+			errc <- fmt.Errorf("open current %s namespace: %w", kind, err)
 			return
 		}
-		src := fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
-		if err := unix.Mount(src, path, "none", unix.MS_BIND, ""); err != nil {
-			errc <- fmt.Errorf("bind-mount network namespace at %s: %w", path, err)
+		defer orig.Close()
+		if err := unix.Unshare(flag); err != nil {
+			errc <- fmt.Errorf("unshare %s namespace: %w", kind, err)
+			return
+		}
+		err = unix.Mount(self, path, "none", unix.MS_BIND, "")
+		if serr := unix.Setns(int(orig.Fd()), flag); serr == nil {
+			goruntime.UnlockOSThread()
+		}
+		if err != nil {
+			errc <- fmt.Errorf("bind-mount %s namespace at %s: %w", kind, path, err)
 			return
 		}
 		errc <- nil
@@ -44,8 +59,8 @@ func NewNetNS(path string) error {
 	return nil
 }
 
-// RemoveNetNS releases a namespace made by NewNetNS. A path that is already
-// gone is not an error.
+// RemoveNetNS releases a namespace made by NewNetNS or NewIPCNS. A path that
+// is already gone is not an error.
 func RemoveNetNS(path string) error {
 	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("unmount netns %s: %w", path, err)

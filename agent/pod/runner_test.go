@@ -352,3 +352,56 @@ func TestKillOrphans(t *testing.T) {
 }
 
 var _ = runtime.StateRunning
+
+// nsOf starts the pod and returns, per container, the namespace link its
+// process printed ("net:[4026532...]").
+func nsOf(t *testing.T, e *env, p *corev1.Pod, kind string) map[string]string {
+	t.Helper()
+	for i := range p.Spec.Containers {
+		p.Spec.Containers[i].Command = []string{"sh", "-c", "readlink /proc/self/ns/" + kind + "; exec sleep 3600"}
+	}
+	cleanup(t, e, p)
+	e.syncUntil(t, p, phase(corev1.PodRunning))
+	out := map[string]string{}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, c := range p.Spec.Containers {
+		path := filepath.Join(e.cfg.RootDir, "pods", string(p.UID), "logs", c.Name+"_0.log")
+		for {
+			b, _ := os.ReadFile(path)
+			if s := strings.TrimSpace(string(b)); strings.HasPrefix(s, kind+":[") {
+				out[c.Name] = s
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("container %s printed no %s namespace", c.Name, kind)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return out
+}
+
+func TestNamespaces(t *testing.T) {
+	e := newEnv(t, nil)
+	a := nsOf(t, e, newPod("ipc-a", corev1.RestartPolicyAlways, ctr("one"), ctr("two")), "ipc")
+	b := nsOf(t, e, newPod("ipc-b", corev1.RestartPolicyAlways, ctr("one")), "ipc")
+	if a["one"] != a["two"] {
+		t.Fatalf("containers of one pod do not share IPC: %s vs %s", a["one"], a["two"])
+	}
+	if a["one"] == b["one"] {
+		t.Fatalf("two pods share an IPC namespace: %s", a["one"])
+	}
+	host, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hp := newPod("hostnet", corev1.RestartPolicyAlways, ctr("one"))
+	hp.Spec.HostNetwork = true
+	if got := nsOf(t, e, hp, "net")["one"]; got != host {
+		t.Fatalf("hostNetwork pod is in %s, the node in %s", got, host)
+	}
+	pp := newPod("podnet", corev1.RestartPolicyAlways, ctr("one"))
+	if got := nsOf(t, e, pp, "net")["one"]; got == host {
+		t.Fatal("a pod without hostNetwork runs in the node's network namespace")
+	}
+}

@@ -21,6 +21,7 @@ func typesUID(s string) types.UID { return types.UID(s) }
 type sandbox struct {
 	dir      string
 	netns    string // empty with hostNetwork
+	ipcns    string // empty with hostIPC
 	ip       string
 	hostname string
 }
@@ -34,6 +35,14 @@ func (r *Runner) ensureSandbox(ctx context.Context, p *corev1.Pod) (*sandbox, er
 	sb := &sandbox{dir: r.podDir(p), hostname: hostname(p)}
 	if err := os.MkdirAll(sb.file("logs"), 0o755); err != nil {
 		return nil, fmt.Errorf("pod dir: %w", err)
+	}
+	if !p.Spec.HostIPC {
+		sb.ipcns = filepath.Join(r.cfg.NetNSDir, string(p.UID)+".ipc")
+		if !exists(sb.ipcns) {
+			if err := network.NewIPCNS(sb.ipcns); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if p.Spec.HostNetwork {
 		sb.ip = r.cfg.HostIP
@@ -97,8 +106,10 @@ func (r *Runner) removeSandbox(ctx context.Context, p *corev1.Pod) error {
 			errs = append(errs, err)
 		}
 	}
-	if err := network.RemoveNetNS(netns); err != nil {
-		errs = append(errs, err)
+	for _, ns := range []string{netns, netns + ".ipc"} {
+		if err := network.RemoveNetNS(ns); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err // keep the dir: the next try needs the recorded IP

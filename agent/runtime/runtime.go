@@ -54,6 +54,9 @@ type ContainerSpec struct {
 	// NetNSPath is the network namespace to join (the pod's); empty gives the
 	// container a namespace of its own with only loopback.
 	NetNSPath string
+	// IPCNSPath is the IPC namespace to join (the pod's), so a pod's
+	// containers share System V IPC and POSIX message queues.
+	IPCNSPath string
 	// HostNetwork runs the container in the node's network namespace.
 	HostNetwork bool
 	// Hostname is the container's hostname; PodName when empty.

@@ -108,6 +108,9 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.ContainerSpec) (strin
 	case spec.NetNSPath != "":
 		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: spec.NetNSPath}))
 	}
+	if spec.IPCNSPath != "" {
+		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.IPCNamespace, Path: spec.IPCNSPath}))
+	}
 	opts = append(opts, resourceOpts(spec.Resources)...)
 	opts = append(opts, securityOpts(spec.Security)...)
 	if len(spec.Mounts) > 0 {
@@ -315,6 +318,11 @@ func (r *Runtime) inspect(ctx context.Context, c containerd.Container) (runtime.
 	}
 	task, err := c.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
+		if !out.StartedAt.IsZero() {
+			// Started once, and its task is gone: containerd's state did not
+			// survive (a reboot). The process is dead; how it ended is unknown.
+			out.State, out.ExitCode, out.FinishedAt = runtime.StateExited, 255, out.StartedAt
+		}
 		return out, nil
 	}
 	if err != nil {
