@@ -58,6 +58,13 @@ type Agent struct {
 
 	mu    sync.Mutex
 	known map[string]*corev1.Pod // key → last pod seen, to clean up after it is gone
+	alloc corev1.ResourceList    // the node's allocatable, as last posted
+}
+
+func (a *Agent) allocatable() corev1.ResourceList {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.alloc
 }
 
 // New checks the configuration.

@@ -74,6 +74,9 @@ func (a *Agent) fillNode(n *corev1.Node) {
 func (a *Agent) postStatus(ctx context.Context, node *corev1.Node) error {
 	n := node.DeepCopy()
 	n.Status = a.nodeStatus(node.Status.Conditions)
+	a.mu.Lock()
+	a.alloc = n.Status.Allocatable
+	a.mu.Unlock()
 	if equality.Semantic.DeepEqual(n.Status, node.Status) {
 		return nil
 	}

@@ -28,6 +28,14 @@ func (a *Agent) syncPod(ctx context.Context, key string) (time.Duration, error) 
 	if p.DeletionTimestamp != nil {
 		return 0, a.terminate(ctx, key, p)
 	}
+	if p.Status.Phase == corev1.PodFailed && p.Status.Reason != "" && len(p.Status.ContainerStatuses) == 0 {
+		return 0, nil // rejected at admission: nothing runs
+	}
+	if p.Status.Phase == "" || p.Status.Phase == corev1.PodPending && len(p.Status.ContainerStatuses) == 0 {
+		if reason, msg := admit(p, a.boundPods(), a.allocatable()); reason != "" {
+			return 0, a.reject(ctx, p, reason, msg)
+		}
+	}
 	status, err := a.runner.Sync(ctx, p)
 	if err != nil {
 		return 0, err
@@ -97,4 +105,23 @@ func gracePeriod(p *corev1.Pod) time.Duration {
 		return time.Duration(*p.Spec.TerminationGracePeriodSeconds) * time.Second
 	}
 	return 30 * time.Second
+}
+
+func (a *Agent) boundPods() []*corev1.Pod {
+	var out []*corev1.Pod
+	for _, obj := range a.pods.List() {
+		out = append(out, obj.(*corev1.Pod))
+	}
+	return out
+}
+
+// reject fails a pod the node cannot run, with the reason Kubernetes gives.
+func (a *Agent) reject(ctx context.Context, p *corev1.Pod, reason, msg string) error {
+	a.log.Warn("rejected pod", "pod", p.Namespace+"/"+p.Name, "reason", reason, "message", msg)
+	updated := p.DeepCopy()
+	updated.Status.Phase, updated.Status.Reason, updated.Status.Message = corev1.PodFailed, reason, msg
+	if _, err := a.cfg.Client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{}); err != nil && !apierrors.IsConflict(err) {
+		return fmt.Errorf("reject pod %s/%s: %w", p.Namespace, p.Name, err)
+	}
+	return nil
 }

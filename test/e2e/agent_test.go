@@ -16,6 +16,7 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/keelson/keelson/agent"
@@ -181,6 +182,24 @@ func TestAgentRunsBoundPods(t *testing.T) {
 	if len(cs) != 1 || cs[0].Spec.PodName != "web" {
 		t.Fatalf("containers on node-1: %+v (the pod bound to node-2 must not run here)", cs)
 	}
+
+	// A pod that asks for more memory than the node has is rejected, not run.
+	huge := web.DeepCopy()
+	huge.Name, huge.ResourceVersion, huge.UID = "huge", "", ""
+	huge.Spec.Containers[0].Resources.Requests = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Pi")}
+	if err := n.store.Create(ctx, huge); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "oversized pod rejected", func() string {
+		var p corev1.Pod
+		if err := n.store.Get(ctx, "default", "huge", &p); err != nil {
+			return err.Error()
+		}
+		if p.Status.Phase != corev1.PodFailed || p.Status.Reason != "OutOfmemory" {
+			return fmt.Sprintf("status %+v", p.Status)
+		}
+		return ""
+	})
 
 	// A graceful deletion: the agent stops the pod, then confirms by deleting it.
 	var p corev1.Pod
