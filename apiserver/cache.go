@@ -363,3 +363,15 @@ func tooLarge(rv int64) *apierrors.StatusError {
 	err.ErrStatus.Code = http.StatusGatewayTimeout
 	return err
 }
+
+// Watchers returns how many client watches of a resource ("pods",
+// "deployments.apps") are open, for tests and diagnostics.
+func (s *Server) Watchers(resource string) int {
+	s.cachesMu.Lock()
+	c := s.caches[resource]
+	s.cachesMu.Unlock()
+	if c == nil {
+		return 0
+	}
+	return c.watcherCount()
+}

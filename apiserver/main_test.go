@@ -15,7 +15,6 @@ import (
 	"github.com/keelson/keelson/store/etcdtest"
 )
 
-func TestMain(m *testing.M) { etcdtest.Main(m) }
 
 // testTokens are the users of the test servers.
 const testTokens = `

@@ -201,9 +201,6 @@ func (sw *streamWriter) status(se *apierrors.StatusError) {
 }
 
 func (sw *streamWriter) flush() error {
-	if sw.buf.Len() == 0 {
-		return nil
-	}
 	_, err := sw.w.Write(sw.buf.Bytes())
 	sw.buf.Reset()
 	if err != nil {
