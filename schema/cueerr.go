@@ -54,6 +54,9 @@ func selectors(parts []string) []cue.Selector {
 
 // message rewrites CUE's wording for the errors people meet most.
 func (t *target) message(path []cue.Selector, format string, args []any) string {
+	if strings.HasPrefix(format, "incomplete value") || strings.Contains(format, "field is required but not present") {
+		return msgMissing
+	}
 	got := t.data.LookupPath(cue.MakePath(path...))
 	if !got.Exists() || got.Kind() == cue.BottomKind {
 		return fmt.Sprintf(format, args...)
@@ -73,10 +76,8 @@ func (t *target) message(path []cue.Selector, format string, args []any) string 
 		return fmt.Sprintf("must be %v, got %s", want, describe(got))
 	case strings.HasPrefix(format, "invalid value %v (out of bound %s)"):
 		return fmt.Sprintf("must be %v, got %v", args[1], args[0])
-	case strings.HasPrefix(format, "invalid value %v (does not satisfy list.MinItems(1))"):
+	case strings.HasPrefix(format, "incompatible list lengths") && len(args) > 0 && fmt.Sprint(args[0]) == "0":
 		return "must not be empty"
-	case strings.HasPrefix(format, "incomplete value"), strings.Contains(format, "field is required but not present"):
-		return "required field is missing"
 	case format == "field not allowed":
 		return "field not allowed (no such field in " + t.kind + ")"
 	}

@@ -161,3 +161,26 @@ func TestInputFormats(t *testing.T) {
 		})
 	}
 }
+
+func TestRequiredFields(t *testing.T) {
+	tests := []struct{ name, src, want string }{
+		{"deployment without template", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n",
+			"x.yaml:4:1: Deployment default/web: spec.template: required field is missing"},
+		{"cronjob without jobTemplate", "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: web}\nspec:\n  schedule: '@daily'\n",
+			"x.yaml:4:1: CronJob default/web: spec.jobTemplate: required field is missing"},
+		{"pod without containers", "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec: {}\n",
+			"x.yaml:4:1: Pod default/web: spec.containers: required field is missing"},
+		{"pod with no containers", "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec: {containers: []}\n",
+			"x.yaml:4:20: Pod default/web: spec.containers: must not be empty"},
+		{"object without name", "apiVersion: v1\nkind: ConfigMap\nmetadata: {labels: {a: b}}\n",
+			"x.yaml:3:1: ConfigMap: metadata.name: required field is missing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, errs := validate(t, "x.yaml", tt.src)
+			if len(errs) != 1 || !strings.HasPrefix(errs[0], tt.want) {
+				t.Errorf("got %q\nwant one error starting %q", errs, tt.want)
+			}
+		})
+	}
+}

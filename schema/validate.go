@@ -24,6 +24,8 @@ type Object struct {
 	Object runtime.Object
 }
 
+const msgMissing = "required field is missing"
+
 // target is what one error is about: the object and how to find positions
 // inside it.
 type target struct {
@@ -234,6 +236,9 @@ func (t *target) walk(def, u, data cue.Value, path []cue.Selector) ErrorList {
 }
 
 // missing reports the required fields of the struct u that the input lacks.
+// A field the generated types hold as a regular struct or list (a Go field
+// without omitempty, like a Deployment's template) is missing when the schema
+// alone does not make it complete.
 func (t *target) missing(u cue.Value, present map[string]bool, path []cue.Selector) ErrorList {
 	var errs ErrorList
 	it, err := u.Fields(cue.Optional(true))
@@ -245,12 +250,17 @@ func (t *target) missing(u cue.Value, present map[string]bool, path []cue.Select
 		if present[sel.Unquoted()] || sel.IsDefinition() || !sel.IsString() {
 			continue
 		}
-		required := sel.ConstraintType() == cue.RequiredConstraint
-		if !required && (sel.ConstraintType() == cue.OptionalConstraint || it.Value().IsConcrete()) {
-			continue
-		}
 		p := append(path[:len(path):len(path)], cue.Str(sel.Unquoted()))
-		errs = append(errs, t.errorAt(p, "required field is missing"))
+		switch sel.ConstraintType() {
+		case cue.OptionalConstraint:
+			continue
+		case cue.RequiredConstraint:
+		default:
+			if it.Value().Validate(cue.Concrete(true)) == nil {
+				continue
+			}
+		}
+		errs = append(errs, t.errorAt(p, msgMissing))
 	}
 	return errs
 }
@@ -269,21 +279,31 @@ func lookupField(def cue.Value, sel cue.Selector) (cue.Value, bool) {
 	return cue.Value{}, false
 }
 
+// dedupe drops repeated errors, and errors inside a field already reported
+// as missing.
 func dedupe(errs ErrorList) ErrorList {
+	var missing []string
+	for _, e := range errs {
+		if e.Msg == msgMissing {
+			missing = append(missing, e.Path)
+		}
+	}
+	under := func(p string) bool {
+		for _, m := range missing {
+			if strings.HasPrefix(p, m) && len(p) > len(m) && (p[len(m)] == '.' || p[len(m)] == '[') {
+				return true
+			}
+		}
+		return false
+	}
 	seen := map[string]bool{}
 	out := errs[:0]
 	for _, e := range errs {
 		k := e.Path + "\x00" + e.Msg
-		if seen[e.Path+"\x00field not allowed"] && strings.HasPrefix(e.Msg, "field not allowed") {
-			continue
-		}
-		if seen[k] {
+		if seen[k] || under(e.Path) {
 			continue
 		}
 		seen[k] = true
-		if strings.HasPrefix(e.Msg, "field not allowed") {
-			seen[e.Path+"\x00field not allowed"] = true
-		}
 		out = append(out, e)
 	}
 	return out

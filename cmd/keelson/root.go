@@ -35,6 +35,7 @@ it through a read-only API that kubectl understands.`,
 		newVersionCmd(),
 		newImageCmd(),
 		newAgentCmd(g),
+		newValidateCmd(),
 	)
 	return root
 }
