@@ -47,7 +47,14 @@ func Delete(ctx context.Context, st *store.Store, obj store.Object, policy metav
 			if uid != "" {
 				pre.UID = &uid
 			}
-			return st.Delete(ctx, r, obj.GetNamespace(), obj.GetName(), pre)
+			var err error
+			for range 5 { // a uid check fails too when the object changes meanwhile
+				err = st.Delete(ctx, r, obj.GetNamespace(), obj.GetName(), pre)
+				if !errors.Is(err, store.ErrConflict) {
+					break
+				}
+			}
+			return err
 		}
 	default:
 		return fmt.Errorf("%w: propagation policy %q", store.ErrInvalid, policy)

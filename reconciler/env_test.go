@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/keelson/keelson/reconciler/fakenode"
 	"github.com/keelson/keelson/store"
@@ -70,3 +71,8 @@ func copyStatus(dst, src store.Object) {
 func storeListNS(ns string) store.ListOptions { return store.ListOptions{Namespace: ns} }
 
 func intOrStr(n int32) intstr.IntOrString { return intstr.FromInt32(n) }
+
+// fakenodeRefusing is a fake node on which pods of image never become ready.
+func fakenodeRefusing(image string) fakenode.Options {
+	return fakenode.Options{Ready: func(p *corev1.Pod) bool { return p.Spec.Containers[0].Image != image }}
+}

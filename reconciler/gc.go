@@ -245,13 +245,11 @@ func (g *GarbageCollector) dropFinalizer(ctx context.Context, obj store.Object, 
 }
 
 // deleteObject deletes exactly this object (uid precondition): a newer one
-// under the same name is left alone.
+// under the same name is left alone. ErrConflict (it changed, or was replaced,
+// while being deleted) is returned for the caller to retry from fresh state.
 func deleteObject(ctx context.Context, st *store.Store, r store.Resource, obj store.Object) error {
 	uid := obj.GetUID()
 	err := st.Delete(ctx, r, obj.GetNamespace(), obj.GetName(), &metav1.Preconditions{UID: &uid})
-	if errors.Is(err, store.ErrConflict) {
-		return nil
-	}
 	return ignoreNotFound(err)
 }
 

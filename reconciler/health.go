@@ -1,0 +1,192 @@
+package reconciler
+
+import (
+	"fmt"
+	"reflect"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/keelson/keelson/store"
+)
+
+// HealthStatus is the health of one object in the vocabulary Argo CD users
+// know.
+type HealthStatus string
+
+// Health statuses, from best to worst (see Worse).
+const (
+	// Healthy: the object does what its spec asks.
+	Healthy HealthStatus = "Healthy"
+	// Suspended: paused on purpose (a paused Deployment, a suspended Job).
+	Suspended HealthStatus = "Suspended"
+	// Progressing: not there yet, but moving (a rollout, pods starting).
+	Progressing HealthStatus = "Progressing"
+	// Missing: declared in Git, absent from the cluster.
+	Missing HealthStatus = "Missing"
+	// Degraded: failed or stuck (deadline exceeded, pods failing).
+	Degraded HealthStatus = "Degraded"
+	// Unknown: health cannot be told.
+	Unknown HealthStatus = "Unknown"
+)
+
+var healthRank = map[HealthStatus]int{Healthy: 0, Suspended: 1, Progressing: 2, Missing: 3, Degraded: 4, Unknown: 5}
+
+// Worse reports whether a is worse than b, in the order Healthy, Suspended,
+// Progressing, Missing, Degraded, Unknown (Argo CD's).
+func Worse(a, b HealthStatus) bool { return healthRank[a] > healthRank[b] }
+
+// Health is an object's health and a sentence saying why.
+type Health struct {
+	Status  HealthStatus
+	Message string
+}
+
+// HealthOf computes the health of one object from its spec and status; nil
+// is Missing. Kinds without a health rule are Healthy when they exist.
+func HealthOf(obj store.Object) Health {
+	if obj == nil || reflect.ValueOf(obj).IsNil() {
+		return Health{Missing, "not found in the cluster"}
+	}
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		return deploymentHealth(o)
+	case *appsv1.ReplicaSet:
+		return replicasHealth("replica set", o.Generation, o.Status.ObservedGeneration, replicasOf(o.Spec.Replicas), o.Status.AvailableReplicas, rsFailure(o.Status))
+	case *corev1.ReplicationController:
+		var failure string
+		for _, c := range o.Status.Conditions {
+			if c.Type == corev1.ReplicationControllerReplicaFailure && c.Status == corev1.ConditionTrue {
+				failure = c.Message
+			}
+		}
+		return replicasHealth("replication controller", o.Generation, o.Status.ObservedGeneration, replicasOf(o.Spec.Replicas), o.Status.AvailableReplicas, failure)
+	case *appsv1.StatefulSet:
+		return replicasHealth("stateful set", o.Generation, o.Status.ObservedGeneration, replicasOf(o.Spec.Replicas), o.Status.AvailableReplicas, "")
+	case *appsv1.DaemonSet:
+		return replicasHealth("daemon set", o.Generation, o.Status.ObservedGeneration, o.Status.DesiredNumberScheduled, o.Status.NumberAvailable, "")
+	case *batchv1.Job:
+		return jobHealth(o)
+	case *batchv1.CronJob:
+		if o.Spec.Suspend != nil && *o.Spec.Suspend {
+			return Health{Suspended, "CronJob is suspended"}
+		}
+	case *corev1.Pod:
+		return podHealth(o)
+	case *corev1.Namespace:
+		if o.Status.Phase == corev1.NamespaceTerminating {
+			return Health{Progressing, "Namespace is terminating"}
+		}
+	}
+	return Health{Status: Healthy}
+}
+
+func rsFailure(s appsv1.ReplicaSetStatus) string {
+	for _, c := range s.Conditions {
+		if c.Type == appsv1.ReplicaSetReplicaFailure && c.Status == corev1.ConditionTrue {
+			return c.Message
+		}
+	}
+	return ""
+}
+
+func deploymentHealth(d *appsv1.Deployment) Health {
+	if d.Spec.Paused {
+		return Health{Suspended, "Deployment is paused"}
+	}
+	s := d.Status
+	if d.Generation > s.ObservedGeneration {
+		return Health{Progressing, "Waiting for rollout to finish: observed deployment generation less than desired generation"}
+	}
+	if c := deployCondition(s, appsv1.DeploymentProgressing); c != nil && c.Reason == ReasonProgressDeadline {
+		return Health{Degraded, fmt.Sprintf("Deployment %q exceeded its progress deadline", d.Name)}
+	}
+	want := replicasOf(d.Spec.Replicas)
+	switch {
+	case s.UpdatedReplicas < want:
+		return Health{Progressing, fmt.Sprintf("Waiting for rollout to finish: %d out of %d new replicas have been updated...", s.UpdatedReplicas, want)}
+	case s.Replicas > s.UpdatedReplicas:
+		return Health{Progressing, fmt.Sprintf("Waiting for rollout to finish: %d old replicas are pending termination...", s.Replicas-s.UpdatedReplicas)}
+	case s.AvailableReplicas < s.UpdatedReplicas:
+		return Health{Progressing, fmt.Sprintf("Waiting for rollout to finish: %d of %d updated replicas are available...", s.AvailableReplicas, s.UpdatedReplicas)}
+	}
+	return Health{Status: Healthy}
+}
+
+func replicasHealth(what string, gen, observed int64, want, available int32, failure string) Health {
+	if gen > observed {
+		return Health{Progressing, fmt.Sprintf("Waiting for rollout to finish: observed %s generation less than desired generation", what)}
+	}
+	if failure != "" {
+		return Health{Degraded, failure}
+	}
+	if available < want {
+		return Health{Progressing, fmt.Sprintf("Waiting for rollout to finish: %d out of %d new replicas are available...", available, want)}
+	}
+	return Health{Status: Healthy}
+}
+
+func jobHealth(j *batchv1.Job) Health {
+	for _, c := range j.Status.Conditions {
+		if c.Status != corev1.ConditionTrue {
+			continue
+		}
+		switch c.Type {
+		case batchv1.JobFailed:
+			return Health{Degraded, c.Message}
+		case batchv1.JobComplete:
+			return Health{Healthy, c.Message}
+		case batchv1.JobSuspended:
+			return Health{Suspended, c.Message}
+		}
+	}
+	if j.Spec.Suspend != nil && *j.Spec.Suspend {
+		return Health{Suspended, "Job is suspended"}
+	}
+	return Health{Progressing, "Job is running"}
+}
+
+// crashReasons are container waiting reasons that mean the pod will not come
+// up on its own.
+var crashReasons = map[string]bool{"CrashLoopBackOff": true, "ImagePullBackOff": true, "ErrImagePull": true,
+	"CreateContainerConfigError": true, "InvalidImageName": true, "CreateContainerError": true}
+
+func podHealth(p *corev1.Pod) Health {
+	for _, cs := range append(append([]corev1.ContainerStatus(nil), p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+		if w := cs.State.Waiting; w != nil && crashReasons[w.Reason] {
+			return Health{Degraded, fmt.Sprintf("container %s: %s: %s", cs.Name, w.Reason, w.Message)}
+		}
+	}
+	switch p.Status.Phase {
+	case corev1.PodSucceeded:
+		return Health{Healthy, p.Status.Message}
+	case corev1.PodFailed:
+		msg := p.Status.Message
+		if msg == "" {
+			msg = "pod failed"
+		}
+		return Health{Degraded, msg}
+	case corev1.PodRunning:
+		if p.Spec.RestartPolicy != corev1.RestartPolicyAlways && p.Spec.RestartPolicy != "" {
+			return Health{Progressing, "pod is running"}
+		}
+		if podReady(p) {
+			return Health{Status: Healthy}
+		}
+		return Health{Progressing, "pod is running but not ready"}
+	}
+	return Health{Progressing, "pod is pending"}
+}
+
+// RollUp combines the health of several objects (the objects one Git source
+// declared): the worst status wins, with its message.
+func RollUp(hs ...Health) Health {
+	out := Health{Status: Healthy}
+	for _, h := range hs {
+		if Worse(h.Status, out.Status) {
+			out = h
+		}
+	}
+	return out
+}

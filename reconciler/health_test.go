@@ -1,0 +1,132 @@
+package reconciler
+
+import (
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/keelson/keelson/store"
+)
+
+func TestHealthOf(t *testing.T) {
+	deploy := func(mut func(*appsv1.Deployment)) *appsv1.Deployment {
+		d := newDeployment("web", 3, "web:1")
+		d.Generation = 2
+		d.Status = appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 3, UpdatedReplicas: 3, ReadyReplicas: 3, AvailableReplicas: 3}
+		if mut != nil {
+			mut(d)
+		}
+		return d
+	}
+	rs := func(avail int32, failure bool) *appsv1.ReplicaSet {
+		r := newRS("web", 2)
+		r.Status.AvailableReplicas = avail
+		if failure {
+			r.Status.Conditions = []appsv1.ReplicaSetCondition{{Type: appsv1.ReplicaSetReplicaFailure, Status: corev1.ConditionTrue, Message: "quota"}}
+		}
+		return r
+	}
+	pod := func(phase corev1.PodPhase, ready bool, waiting string) *corev1.Pod {
+		p := &corev1.Pod{Status: corev1.PodStatus{Phase: phase}}
+		if ready {
+			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+		}
+		if waiting != "" {
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "c", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: waiting}}}}
+		}
+		return p
+	}
+	tests := []struct {
+		name string
+		obj  store.Object
+		want HealthStatus
+	}{
+		{name: "missing", obj: nil, want: Missing},
+		{name: "typed nil is missing", obj: (*appsv1.Deployment)(nil), want: Missing},
+		{name: "deployment rolled out", obj: deploy(nil), want: Healthy},
+		{name: "deployment paused", obj: deploy(func(d *appsv1.Deployment) { d.Spec.Paused = true }), want: Suspended},
+		{name: "deployment generation not observed", obj: deploy(func(d *appsv1.Deployment) { d.Generation = 3 }), want: Progressing},
+		{name: "deployment updating", obj: deploy(func(d *appsv1.Deployment) { d.Status.UpdatedReplicas = 1 }), want: Progressing},
+		{name: "deployment old pods left", obj: deploy(func(d *appsv1.Deployment) { d.Status.Replicas = 4 }), want: Progressing},
+		{name: "deployment unavailable", obj: deploy(func(d *appsv1.Deployment) { d.Status.AvailableReplicas = 2 }), want: Progressing},
+		{name: "deployment deadline exceeded", obj: deploy(func(d *appsv1.Deployment) {
+			d.Status.UpdatedReplicas = 1
+			d.Status.Conditions = []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionFalse, Reason: ReasonProgressDeadline}}
+		}), want: Degraded},
+		{name: "replicaset available", obj: rs(2, false), want: Healthy},
+		{name: "replicaset short", obj: rs(1, false), want: Progressing},
+		{name: "replicaset failing", obj: rs(1, true), want: Degraded},
+		{name: "pod pending", obj: pod(corev1.PodPending, false, ""), want: Progressing},
+		{name: "pod ready", obj: pod(corev1.PodRunning, true, ""), want: Healthy},
+		{name: "pod running not ready", obj: pod(corev1.PodRunning, false, ""), want: Progressing},
+		{name: "pod crash looping", obj: pod(corev1.PodRunning, false, "CrashLoopBackOff"), want: Degraded},
+		{name: "pod failed", obj: pod(corev1.PodFailed, false, ""), want: Degraded},
+		{name: "pod succeeded", obj: pod(corev1.PodSucceeded, false, ""), want: Healthy},
+		{name: "job running", obj: &batchv1.Job{}, want: Progressing},
+		{name: "job suspended", obj: &batchv1.Job{Spec: batchv1.JobSpec{Suspend: ptr.To(true)}}, want: Suspended},
+		{name: "job failed", obj: &batchv1.Job{Status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{{Type: batchv1.JobFailed, Status: corev1.ConditionTrue}}}}, want: Degraded},
+		{name: "job complete", obj: &batchv1.Job{Status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}}}, want: Healthy},
+		{name: "configmap exists", obj: &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "x"}}, want: Healthy},
+		{name: "namespace terminating", obj: &corev1.Namespace{Status: corev1.NamespaceStatus{Phase: corev1.NamespaceTerminating}}, want: Progressing},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := HealthOf(tt.obj); got.Status != tt.want {
+				t.Errorf("HealthOf = %+v, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRollUp(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []HealthStatus
+		want HealthStatus
+	}{
+		{name: "empty is healthy", want: Healthy},
+		{name: "all healthy", in: []HealthStatus{Healthy, Healthy}, want: Healthy},
+		{name: "suspended beats healthy", in: []HealthStatus{Healthy, Suspended}, want: Suspended},
+		{name: "progressing beats suspended", in: []HealthStatus{Suspended, Progressing, Healthy}, want: Progressing},
+		{name: "missing beats progressing", in: []HealthStatus{Progressing, Missing}, want: Missing},
+		{name: "degraded beats missing", in: []HealthStatus{Degraded, Missing, Healthy}, want: Degraded},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var hs []Health
+			for _, s := range tt.in {
+				hs = append(hs, Health{Status: s})
+			}
+			if got := RollUp(hs...); got.Status != tt.want {
+				t.Errorf("RollUp = %s, want %s", got.Status, tt.want)
+			}
+		})
+	}
+}
+
+// TestDeploymentHealthFollowsRollout checks health against a live rollout:
+// Healthy when rolled out, Degraded past the deadline.
+func TestDeploymentHealthFollowsRollout(t *testing.T) {
+	env := newTestEnvWith(t, fakenodeRefusing("broken"))
+	d := newDeployment("web", 2, "web:1")
+	d.Spec.ProgressDeadlineSeconds = ptr.To(int32(1))
+	if err := env.st.Create(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	d = waitRolledOut(t, env, "web", "web:1")
+	if h := HealthOf(d); h.Status != Healthy {
+		t.Fatalf("rolled out deployment: %+v", h)
+	}
+	d.Spec.Template.Spec.Containers[0].Image = "broken"
+	if err := env.update(d); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "deployment Degraded", func() (bool, string) {
+		h := HealthOf(env.getDeployment("web"))
+		return h.Status == Degraded, string(h.Status) + ": " + h.Message
+	})
+}
