@@ -8,7 +8,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/yaml"
 
-	"github.com/keelson/keelson/store"
 )
 
 // Grants are the read grants of an authorization file:
@@ -111,5 +110,3 @@ func (s *Server) secretsView(u *User) func(string) bool {
 		return ok
 	}
 }
-
-var _ = store.Resource{}

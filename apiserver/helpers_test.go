@@ -1,6 +1,11 @@
 package apiserver_test
 
 import (
+	"errors"
+
+	"github.com/keelson/keelson/apiserver"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/fields"
@@ -26,4 +31,14 @@ func podsRes(t *testing.T) store.Resource {
 		t.Fatal(err)
 	}
 	return r
+}
+
+type configT = apiserver.Config
+
+// statusOf maps a store error to the API error a client would see.
+func statusOf(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return apierrors.NewNotFound(schema.GroupResource{}, "")
+	}
+	return err
 }

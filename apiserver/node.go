@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/keelson/keelson/store"
 )
@@ -28,7 +29,6 @@ func (s *Server) nodeWrite(w http.ResponseWriter, r *http.Request, q *request, n
 			fmt.Errorf("node %q may not %s %s: %s", node, q.verb, describe(q), why)))
 	}
 	ctx := r.Context()
-	gr := q.groupResource()
 	switch {
 	case q.res.Plural == "nodes" && q.res.GVK.Group == "":
 		if !(q.verb == "create" && q.name == "" || q.verb == "update" && q.name == node) {
@@ -70,7 +70,6 @@ func (s *Server) nodeWrite(w http.ResponseWriter, r *http.Request, q *request, n
 		}
 		s.finishWrite(w, q, obj, s.cfg.Store.Create(ctx, obj))
 	default:
-		_ = gr
 		forbid("nodes may write only their Node, lease, pod status and events")
 	}
 }
@@ -101,7 +100,7 @@ func (s *Server) nodePodWrite(w http.ResponseWriter, r *http.Request, q *request
 		pre := &metav1.Preconditions{UID: &cur.UID}
 		var opts metav1.DeleteOptions
 		if body, _ := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes)); len(body) > 0 {
-			if err := json.Unmarshal(body, &opts); err != nil {
+			if _, _, err := scheme.Codecs.UniversalDeserializer().Decode(body, nil, &opts); err != nil && json.Unmarshal(body, &opts) != nil {
 				writeStatus(w, apierrors.NewBadRequest(fmt.Sprintf("delete options: %v", err)))
 				return
 			}
@@ -161,10 +160,12 @@ func (s *Server) decodeBody(r *http.Request, q *request) (store.Object, error) {
 	if len(body) > maxBodyBytes {
 		return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("the body is over %d bytes", maxBodyBytes))
 	}
-	if err := json.Unmarshal(body, obj); err != nil {
+	// client-go sends protobuf or JSON; the scheme's deserializer reads both.
+	_, gvk, err := scheme.Codecs.UniversalDeserializer().Decode(body, &q.res.GVK, obj)
+	if err != nil {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("decode %s: %v", q.res.GVK.Kind, err))
 	}
-	if gvk := obj.GetObjectKind().GroupVersionKind(); !gvk.Empty() && gvk != q.res.GVK {
+	if gvk != nil && *gvk != q.res.GVK {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("the body is a %s, the path is for %s", gvk, q.res.GVK))
 	}
 	if obj.GetNamespace() == "" {

@@ -1,0 +1,211 @@
+package apiserver_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestPeoplesWritesGet405NamingTheSource(t *testing.T) {
+	ts := newTestServer(t)
+	ctx := t.Context()
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web",
+		Labels:      map[string]string{"keelson.dev/source": "main"},
+		Annotations: map[string]string{"keelson.dev/origin": "deploy/web.yaml:3"}}}
+	if err := ts.st.Create(ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+	cs := ts.client(t, "admin-token")
+	cms := cs.CoreV1().ConfigMaps("default")
+	_, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "new"}}, metav1.CreateOptions{})
+	if !apierrors.IsMethodNotSupported(err) || !strings.Contains(err.Error(), "GitOps") {
+		t.Fatalf("create: %v, want 405 saying keelson is GitOps", err)
+	}
+	_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
+	if !apierrors.IsMethodNotSupported(err) {
+		t.Fatalf("update: %v, want 405", err)
+	}
+	err = cms.Delete(ctx, "web", metav1.DeleteOptions{})
+	if !apierrors.IsMethodNotSupported(err) || !strings.Contains(err.Error(), `sync "main"`) || !strings.Contains(err.Error(), "deploy/web.yaml:3") {
+		t.Fatalf("delete: %v, want 405 naming sync main and deploy/web.yaml:3", err)
+	}
+	_, err = cms.Patch(ctx, "web", "application/merge-patch+json", []byte(`{"data":{"a":"b"}}`), metav1.PatchOptions{})
+	if !apierrors.IsMethodNotSupported(err) {
+		t.Fatalf("patch: %v, want 405", err)
+	}
+	if err := ts.st.Get(ctx, "default", "web", cm); err != nil || cm.Data != nil {
+		t.Fatalf("config map changed: %v %v", err, cm.Data)
+	}
+}
+
+func TestAuthentication(t *testing.T) {
+	ts := newTestServer(t)
+	ctx := t.Context()
+	for _, token := range []string{"", "wrong-token"} {
+		_, err := ts.client(t, token).CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+		if !apierrors.IsUnauthorized(err) {
+			t.Errorf("list with token %q: %v, want 401", token, err)
+		}
+	}
+	for _, path := range []string{"/healthz", "/version"} {
+		resp, err := http.Get(ts.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s without a token: %s, want 200", path, resp.Status)
+		}
+	}
+	anon := newTestServer(t, func(c *configT) { c.AnonymousRead = true })
+	if _, err := anon.client(t, "").CoreV1().Pods("").List(ctx, metav1.ListOptions{}); err != nil {
+		t.Fatalf("anonymous read with --anonymous-read: %v", err)
+	}
+	_, err := anon.client(t, "").CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "x"}}, metav1.CreateOptions{})
+	if !apierrors.IsMethodNotSupported(err) {
+		t.Fatalf("anonymous write: %v, want 405", err)
+	}
+}
+
+func TestReadGrants(t *testing.T) {
+	ts := newTestServer(t, withGrants(t))
+	ctx := t.Context()
+	for _, ns := range []string{"team-a", "team-b"} {
+		if err := ts.st.Create(ctx, pod(ns, "p", nil, "", "")); err != nil {
+			t.Fatal(err)
+		}
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "s"}, Data: map[string][]byte{"password": []byte("hunter2")}}
+		if err := ts.st.Create(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice := ts.client(t, "alice-token")
+	if _, err := alice.CoreV1().Pods("team-a").Get(ctx, "p", metav1.GetOptions{}); err != nil {
+		t.Fatalf("alice reads team-a: %v", err)
+	}
+	forbidden := map[string]error{}
+	_, forbidden["pod in team-b"] = alice.CoreV1().Pods("team-b").Get(ctx, "p", metav1.GetOptions{})
+	_, forbidden["pods everywhere"] = alice.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	_, forbidden["nodes"] = alice.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	_, forbidden["watch team-b"] = alice.CoreV1().Pods("team-b").Watch(ctx, metav1.ListOptions{})
+	for what, err := range forbidden {
+		if !apierrors.IsForbidden(err) {
+			t.Errorf("alice, %s: %v, want 403", what, err)
+		}
+	}
+	secretChecks := []struct {
+		token string
+		want  string
+	}{
+		{"reader-token", ""},       // every namespace, no secret grant
+		{"alice-token", ""},        // no secret grant either
+		{"admin-token", "hunter2"}, // system:masters
+	}
+	for _, c := range secretChecks {
+		s, err := ts.client(t, c.token).CoreV1().Secrets("team-a").Get(ctx, "s", metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("%s reads the secret: %v", c.token, err)
+		}
+		if got := string(s.Data["password"]); got != c.want {
+			t.Errorf("%s sees password %q, want %q", c.token, got, c.want)
+		}
+		if _, ok := s.Data["password"]; !ok {
+			t.Errorf("%s does not see the key", c.token)
+		}
+		if c.want == "" {
+			var sizes map[string]int
+			if err := json.Unmarshal([]byte(s.Annotations["keelson.dev/redacted-value-sizes"]), &sizes); err != nil || sizes["password"] != 7 {
+				t.Errorf("%s: redacted sizes %q, want password: 7", c.token, s.Annotations["keelson.dev/redacted-value-sizes"])
+			}
+		}
+	}
+	list, err := ts.client(t, "reader-token").CoreV1().Secrets("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range list.Items {
+		if len(s.Data["password"]) != 0 {
+			t.Errorf("reader lists secret %s/%s with its value", s.Namespace, s.Name)
+		}
+	}
+}
+
+func TestNodeRestriction(t *testing.T) {
+	ts := newTestServer(t)
+	ctx := t.Context()
+	node := ts.client(t, "node1-token")
+	// Its own Node: create, update, status.
+	n1, err := node.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create own node: %v", err)
+	}
+	n1.Labels = map[string]string{"zone": "a"}
+	if n1, err = node.CoreV1().Nodes().Update(ctx, n1, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("update own node: %v", err)
+	}
+	n1.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+	if _, err = node.CoreV1().Nodes().UpdateStatus(ctx, n1, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("update own node status: %v", err)
+	}
+	// Its lease.
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-node-lease", Name: "n1"}}
+	if lease, err = node.CoordinationV1().Leases("kube-node-lease").Create(ctx, lease, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create own lease: %v", err)
+	}
+	if _, err = node.CoordinationV1().Leases("kube-node-lease").Update(ctx, lease, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("update own lease: %v", err)
+	}
+	// Events.
+	ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "e1"}, Reason: "Started"}
+	if _, err = node.CoreV1().Events("default").Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create event: %v", err)
+	}
+	// Pods bound to it: status only, and deletion.
+	mine, other := pod("default", "mine", nil, "n1", ""), pod("default", "other", nil, "n2", "")
+	for _, p := range []*corev1.Pod{mine, other} {
+		if err := ts.st.Create(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	upd := mine.DeepCopy()
+	upd.Status.Phase = corev1.PodRunning
+	upd.Spec.Containers[0].Image = "evil"
+	got, err := node.CoreV1().Pods("default").UpdateStatus(ctx, upd, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatalf("update status of own pod: %v", err)
+	}
+	if got.Status.Phase != corev1.PodRunning || got.Spec.Containers[0].Image != "localhost/web:1" {
+		t.Fatalf("after status update: phase %s image %s, want Running and the spec unchanged", got.Status.Phase, got.Spec.Containers[0].Image)
+	}
+	forbidden := map[string]error{}
+	_, forbidden["create other node"] = node.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2"}}, metav1.CreateOptions{})
+	n2 := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2", ResourceVersion: "1"}}
+	_, forbidden["update other node"] = node.CoreV1().Nodes().Update(ctx, n2, metav1.UpdateOptions{})
+	_, forbidden["other node status"] = node.CoreV1().Nodes().UpdateStatus(ctx, n2, metav1.UpdateOptions{})
+	_, forbidden["other lease"] = node.CoordinationV1().Leases("kube-node-lease").Create(ctx,
+		&coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-node-lease", Name: "n2"}}, metav1.CreateOptions{})
+	_, forbidden["pod spec"] = node.CoreV1().Pods("default").Update(ctx, upd, metav1.UpdateOptions{})
+	o := other.DeepCopy()
+	o.Status.Phase = corev1.PodFailed
+	_, forbidden["other pod status"] = node.CoreV1().Pods("default").UpdateStatus(ctx, o, metav1.UpdateOptions{})
+	forbidden["delete other pod"] = node.CoreV1().Pods("default").Delete(ctx, "other", metav1.DeleteOptions{})
+	_, forbidden["create pod"] = node.CoreV1().Pods("default").Create(ctx, pod("default", "x", nil, "n1", ""), metav1.CreateOptions{})
+	_, forbidden["config map"] = node.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "c"}}, metav1.CreateOptions{})
+	for what, err := range forbidden {
+		if !apierrors.IsForbidden(err) {
+			t.Errorf("node n1, %s: %v, want 403", what, err)
+		}
+	}
+	if err := node.CoreV1().Pods("default").Delete(ctx, "mine", metav1.DeleteOptions{}); err != nil {
+		t.Fatalf("delete own stopped pod: %v", err)
+	}
+	if err := ts.st.Get(ctx, "default", "mine", &corev1.Pod{}); !apierrors.IsNotFound(statusOf(err)) {
+		t.Fatalf("own pod after delete: %v, want gone", err)
+	}
+}

@@ -1,0 +1,77 @@
+package apiserver_test
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+const tableAccept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
+
+func TestTableColumnsAsKubectlShows(t *testing.T) {
+	ts := newTestServer(t)
+	ctx := t.Context()
+	p := pod("default", "web-1", nil, "n1", corev1.PodRunning)
+	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "c", Ready: true, RestartCount: 2}}
+	if err := ts.st.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	replicas := int32(3)
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"},
+		Spec:   appsv1.DeploymentSpec{Replicas: &replicas},
+		Status: appsv1.DeploymentStatus{ReadyReplicas: 2, UpdatedReplicas: 3, AvailableReplicas: 2}}
+	if err := ts.st.Create(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	cs := ts.client(t, "admin-token")
+	cases := []struct {
+		path    string
+		columns []string
+		cells   []any
+	}{
+		{"/api/v1/namespaces/default/pods", []string{"Name", "Ready", "Status", "Restarts", "Age", "IP", "Node", "Nominated Node"},
+			[]any{"web-1", "1/1", "Running", "2"}},
+		{"/api/v1/namespaces/default/pods/web-1", nil, []any{"web-1", "1/1", "Running", "2"}},
+		{"/apis/apps/v1/deployments", []string{"Name", "Ready", "Up-to-date", "Available", "Age", "Containers", "Images", "Selector"},
+			[]any{"web", "2/3", float64(3), float64(2)}},
+	}
+	for _, c := range cases {
+		t.Run(c.path, func(t *testing.T) {
+			b, err := cs.CoreV1().RESTClient().Get().AbsPath(c.path).SetHeader("Accept", tableAccept).DoRaw(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var tbl metav1.Table
+			if err := json.Unmarshal(b, &tbl); err != nil {
+				t.Fatal(err)
+			}
+			if tbl.Kind != "Table" || len(tbl.Rows) != 1 {
+				t.Fatalf("got kind %q with %d rows: %s", tbl.Kind, len(tbl.Rows), b)
+			}
+			var cols []string
+			for _, d := range tbl.ColumnDefinitions {
+				cols = append(cols, d.Name)
+			}
+			if c.columns != nil && !slices.Equal(cols, c.columns) {
+				t.Errorf("columns %v, want %v", cols, c.columns)
+			}
+			for i, want := range c.cells {
+				if got := tbl.Rows[0].Cells[i]; got != want {
+					t.Errorf("cell %s = %#v, want %#v", cols[i], got, want)
+				}
+			}
+			if !strings.Contains(string(tbl.Rows[0].Object.Raw), `"namespace":"default"`) {
+				t.Errorf("row object %s lacks the namespace", tbl.Rows[0].Object.Raw)
+			}
+		})
+	}
+	pretty, err := cs.CoreV1().RESTClient().Get().AbsPath("/api/v1/namespaces/default/pods/web-1").Param("pretty", "true").DoRaw(ctx)
+	if err != nil || !strings.Contains(string(pretty), "\n  \"metadata\": {") {
+		t.Fatalf("pretty get: %v %s", err, pretty)
+	}
+}
