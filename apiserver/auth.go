@@ -43,7 +43,9 @@ func (u *User) NodeName() (string, bool) {
 
 type userKey struct{}
 
-func withUser(ctx context.Context, u *User) context.Context { return context.WithValue(ctx, userKey{}, u) }
+func withUser(ctx context.Context, u *User) context.Context {
+	return context.WithValue(ctx, userKey{}, u)
+}
 
 func userFrom(ctx context.Context) *User {
 	u, _ := ctx.Value(userKey{}).(*User)

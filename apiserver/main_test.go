@@ -15,7 +15,6 @@ import (
 	"github.com/keelson/keelson/store/etcdtest"
 )
 
-
 // testTokens are the users of the test servers.
 const testTokens = `
 admin-token,admin,1,"system:masters"
