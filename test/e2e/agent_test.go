@@ -41,7 +41,7 @@ func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func startNode(t *testing.T, name, podCIDR string) *node {
+func startNode(t testing.TB, name, podCIDR string) *node {
 	t.Helper()
 	st := etcdtest.NewStore(t)
 	tokens, err := apiserver.ParseTokens(strings.NewReader(fmt.Sprintf("node-token,system:node:%s,uid-node,\"system:nodes\"\n", name)))
@@ -100,6 +100,10 @@ func startNode(t *testing.T, name, podCIDR string) *node {
 		cs, _ := rt.List(context.Background())
 		for _, c := range cs {
 			rt.Remove(context.Background(), c.ID)
+		}
+		nss, _ := filepath.Glob(filepath.Join(root, "netns", "*"))
+		for _, ns := range nss {
+			network.RemoveNetNS(ns)
 		}
 	})
 	return &node{store: st, rt: rt, name: name}

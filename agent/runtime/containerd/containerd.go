@@ -316,7 +316,11 @@ func (r *Runtime) inspect(ctx context.Context, c containerd.Container) (runtime.
 			out.ImageID = cfg.Digest.String()
 		}
 	}
+	var st containerd.Status
 	task, err := c.Task(ctx, nil)
+	if err == nil {
+		st, err = task.Status(ctx) // the task may go between the two calls
+	}
 	if errdefs.IsNotFound(err) {
 		if !out.StartedAt.IsZero() {
 			// Started once, and its task is gone: containerd's state did not
@@ -327,10 +331,6 @@ func (r *Runtime) inspect(ctx context.Context, c containerd.Container) (runtime.
 	}
 	if err != nil {
 		return out, fmt.Errorf("container %s task: %w", c.ID(), err)
-	}
-	st, err := task.Status(ctx)
-	if err != nil {
-		return out, fmt.Errorf("container %s status: %w", c.ID(), err)
 	}
 	switch st.Status {
 	case containerd.Running, containerd.Paused, containerd.Pausing:
