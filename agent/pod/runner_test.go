@@ -405,3 +405,41 @@ func TestNamespaces(t *testing.T) {
 		t.Fatal("a pod without hostNetwork runs in the node's network namespace")
 	}
 }
+
+// flakyNetwork fails the first set-ups, as a CNI plugin does when the bridge
+// cannot be made yet, then passes through to the real network.
+type flakyNetwork struct {
+	pod.Network
+	failures int
+}
+
+func (f *flakyNetwork) Setup(ctx context.Context, podID, netns string, ports []network.PortMapping) (net.IP, error) {
+	if f.failures > 0 {
+		f.failures--
+		return nil, fmt.Errorf("plugin type=\"bridge\" failed (add): simulated failure")
+	}
+	return f.Network.Setup(ctx, podID, netns, ports)
+}
+
+func TestNetworkFailureKeepsPodPendingAndRetries(t *testing.T) {
+	e := newEnv(t, nil)
+	cfg := e.cfg
+	cfg.Network = &flakyNetwork{Network: e.cfg.Network, failures: 2}
+	runner, err := pod.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.runner = runner
+	p := newPod("flaky", corev1.RestartPolicyAlways, ctr("main", "sleep", "3600"))
+	cleanup(t, e, p)
+	st, err := e.runner.Sync(t.Context(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := st.ContainerStatuses[0].State.Waiting
+	if st.Phase != corev1.PodPending || w == nil || !strings.Contains(w.Message, "simulated failure") {
+		t.Fatalf("after a CNI failure: phase %s, waiting %+v", st.Phase, w)
+	}
+	p.Status = st
+	e.syncUntil(t, p, phase(corev1.PodRunning))
+}
