@@ -209,3 +209,47 @@ func cgroupValue(t *testing.T, pid uint32, file string) string {
 	t.Fatalf("no %s cgroup for pid %d in:\n%s", controller, pid, b)
 	return ""
 }
+
+// TestContainerdRestart: containerd restarted under a running client. The
+// container goes on (its shim outlives the daemon) and the same client, once
+// containerd is back, sees it running as before.
+func TestContainerdRestart(t *testing.T) {
+	d := containerdtest.StartDaemon(t)
+	rt, err := containerd.New(t.Context(), d.Socket, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	var archive bytes.Buffer
+	if err := ociarchive.BuildBusybox(&archive, "/bin/busybox", ociarchive.BusyboxRef); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Import(t.Context(), &archive); err != nil {
+		t.Fatal(err)
+	}
+	id, err := rt.Create(t.Context(), runtimetest.Spec("survivor", "sleep", "3600"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Remove(context.Background(), id)
+	if err := rt.Start(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	before := runtimetest.WaitState(t, rt, id, runtime.StateRunning)
+	d.Restart(t)
+	var after runtime.Container
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		after, err = rt.Inspect(t.Context(), id)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("client did not reconnect to the restarted containerd: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if after.State != runtime.StateRunning || after.Pid != before.Pid {
+		t.Fatalf("after containerd restart: %s pid %d, before: running pid %d", after.State, after.Pid, before.Pid)
+	}
+}

@@ -25,6 +25,22 @@ import (
 // KEELSON_REQUIRE_CONTAINERD=1 (CI), where it fails.
 func Start(t testing.TB) string {
 	t.Helper()
+	return StartDaemon(t).Socket
+}
+
+// Daemon is a private containerd.
+type Daemon struct {
+	// Socket is the containerd socket.
+	Socket string
+	dir    string
+	log    *os.File
+	cmd    *exec.Cmd
+	done   chan struct{}
+}
+
+// StartDaemon is Start, returning the daemon so a test can restart it.
+func StartDaemon(t testing.TB) *Daemon {
+	t.Helper()
 	if why := missing(); why != "" {
 		if os.Getenv("KEELSON_REQUIRE_CONTAINERD") == "1" {
 			t.Fatalf("containerd tests cannot run: %s (KEELSON_REQUIRE_CONTAINERD=1)", why)
@@ -36,42 +52,62 @@ func Start(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	config := filepath.Join(dir, "config.toml")
 	// The CRI plugin is kubelet's and sets up CNI of its own: keelson does not use it.
-	if err := os.WriteFile(config, []byte("version = 2\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte("version = 2\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(dir, "containerd.sock")
 	log, err := os.Create(filepath.Join(dir, "containerd.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("containerd", "--config", config, "--root", filepath.Join(dir, "root"),
-		"--state", filepath.Join(dir, "state"), "--address", sock)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start containerd: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
+	d := &Daemon{Socket: filepath.Join(dir, "containerd.sock"), dir: dir, log: log}
 	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
+		d.stop()
 		log.Close()
 		unmountAll(filepath.Join(dir, "root"))
 		unmountAll(filepath.Join(dir, "state"))
 		os.RemoveAll(dir)
 	})
-	if err := waitSocket(sock, done, 30*time.Second); err != nil {
-		out, _ := os.ReadFile(log.Name())
-		t.Fatalf("containerd at %s: %v\n%s", sock, err, out)
+	d.start(t)
+	return d
+}
+
+func (d *Daemon) start(t testing.TB) {
+	t.Helper()
+	d.cmd = exec.Command("containerd", "--config", filepath.Join(d.dir, "config.toml"), "--root", filepath.Join(d.dir, "root"),
+		"--state", filepath.Join(d.dir, "state"), "--address", d.Socket)
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	if err := d.cmd.Start(); err != nil {
+		t.Fatalf("start containerd: %v", err)
 	}
-	return sock
+	d.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(d.cmd, d.done)
+	if err := waitSocket(d.Socket, d.done, 30*time.Second); err != nil {
+		out, _ := os.ReadFile(d.log.Name())
+		t.Fatalf("containerd at %s: %v\n%s", d.Socket, err, out)
+	}
+}
+
+// stop ends the daemon; containers' shims, and so the containers, go on.
+func (d *Daemon) stop() {
+	if d.cmd == nil || d.cmd.Process == nil {
+		return
+	}
+	d.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-d.done:
+	case <-time.After(10 * time.Second):
+		d.cmd.Process.Kill()
+		<-d.done
+	}
+}
+
+// Restart stops containerd and starts it again on the same root, state and
+// socket, as a package upgrade or a crash and restart does.
+func (d *Daemon) Restart(t testing.TB) {
+	t.Helper()
+	d.stop()
+	d.start(t)
 }
 
 func missing() string {
