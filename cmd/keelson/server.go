@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -25,6 +26,11 @@ type serverOptions struct {
 	etcdCA           string
 	etcdListenClient string
 	etcdListenPeer   string
+	tls              bool
+	tlsSANs          []string
+	tokenFile        string
+	authzFile        string
+	anonymousRead    bool
 }
 
 func (o *serverOptions) addFlags(cmd *cobra.Command) {
@@ -37,6 +43,11 @@ func (o *serverOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.etcdCA, "etcd-ca", "", "CA bundle that signed the external etcd's certificates")
 	f.StringVar(&o.etcdListenClient, "etcd-listen-client", "http://127.0.0.1:2379", "embedded etcd: client URL")
 	f.StringVar(&o.etcdListenPeer, "etcd-listen-peer", "http://127.0.0.1:2380", "embedded etcd: peer URL")
+	f.BoolVar(&o.tls, "tls", true, "serve HTTPS with a CA and certificate generated in <data-dir>/tls; --tls=false only on a loopback address, for development")
+	f.StringSliceVar(&o.tlsSANs, "tls-san", nil, "more host names or IPs for the serving certificate (localhost and the --listen address are always in it)")
+	f.StringVar(&o.tokenFile, "token-auth-file", "", `bearer tokens, one "token,user,uid,\"group1,group2\"" per line; default <data-dir>/tokens.csv, made with an admin token on first start`)
+	f.StringVar(&o.authzFile, "authorization-file", "", "YAML read grants (users and groups to namespaces and secret values); without it every authenticated user reads all but secret values")
+	f.BoolVar(&o.anonymousRead, "anonymous-read", false, "let requests without a token read, as system:anonymous")
 }
 
 func newServerCmd(g *globalFlags) *cobra.Command {
@@ -65,16 +76,12 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 	reg.MustRegister(store.Collectors()...)
 
 	var st *store.Store
-	srv := apiserver.New(apiserver.Config{
-		Addr:     o.listen,
-		Gatherer: reg,
-		Logger:   log,
-		ReadyChecks: map[string]apiserver.Check{
-			"etcd": func(ctx context.Context) error { return st.Ping(ctx) },
-		},
-	})
+	ready := map[string]apiserver.Check{"etcd": func(ctx context.Context) error { return st.Ping(ctx) }}
+	if !o.tls && !isLoopback(o.listen) {
+		return fmt.Errorf("--tls=false is only for a loopback --listen address (got %s): tokens would cross the network in the clear", o.listen)
+	}
 	// Take the port before starting etcd, so a taken port fails at once.
-	l, err := srv.Listen()
+	l, err := apiserver.New(apiserver.Config{Addr: o.listen, Logger: log}).Listen()
 	if err != nil {
 		return err
 	}
@@ -96,6 +103,12 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 		}
 		log.Info("stopped")
 	}()
+	cfg, err := o.apiConfig(log)
+	if err != nil {
+		return err
+	}
+	cfg.Store, cfg.Gatherer, cfg.Registerer, cfg.ReadyChecks = st, reg, reg, ready
+	srv := apiserver.New(cfg)
 	go waitForEtcd(ctx, st, log)
 	err = srv.Serve(ctx, l)
 	log.Info("shutting down")

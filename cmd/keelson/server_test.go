@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -114,6 +115,10 @@ func freeAddr(t *testing.T) string {
 	return strings.TrimPrefix(etcdtest.FreeURL(t), "http://")
 }
 
+// insecureClient reaches the server's HTTPS port without knowing its CA,
+// which is generated on first start; /readyz needs no trust.
+var insecureClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+
 // readyz polls /readyz until it answers want or the deadline passes, and
 // returns the last body.
 func readyz(t *testing.T, p *proc, addr string, want int) string {
@@ -121,7 +126,7 @@ func readyz(t *testing.T, p *proc, addr string, want int) string {
 	deadline := time.Now().Add(60 * time.Second)
 	var last string
 	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + addr + "/readyz?verbose")
+		resp, err := insecureClient.Get("https://" + addr + "/readyz?verbose")
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
