@@ -58,7 +58,7 @@ func IsTerminal(err error) bool {
 // QueueOptions tunes a controller's work queue.
 type QueueOptions struct {
 	// Workers reconcile keys in parallel; a key is never given to two at
-	// once. Default 2.
+	// once. Default 5, as Kubernetes runs its ReplicaSet and Deployment controllers.
 	Workers int
 	// BaseDelay and MaxDelay bound the per-key exponential backoff of failed
 	// keys. Defaults 5ms and 1000s, client-go's.
@@ -71,7 +71,7 @@ type QueueOptions struct {
 
 func (o QueueOptions) withDefaults() QueueOptions {
 	if o.Workers <= 0 {
-		o.Workers = 2
+		o.Workers = 5
 	}
 	if o.BaseDelay <= 0 {
 		o.BaseDelay = 5 * time.Millisecond

@@ -147,18 +147,18 @@ func (c *DeploymentController) Reconcile(ctx context.Context, key string) (Resul
 // every ReplicaSet's status is of its current generation.
 func (c *DeploymentController) load(ctx context.Context, key string, d *appsv1.Deployment, sel labels.Selector) (*rollout, bool, error) {
 	r := &rollout{d: d, key: key}
-	for _, rs := range ByIndex[*appsv1.ReplicaSet](c.rss, IndexNamespace, d.Namespace) {
-		ref := metav1.GetControllerOfNoCopy(rs)
-		switch {
-		case ref != nil && ref.UID == d.UID:
-		case ref == nil && sel.Matches(labels.Set(rs.Labels)):
+	for _, rs := range ByIndex[*appsv1.ReplicaSet](c.rss, IndexOrphan, d.Namespace) {
+		if sel.Matches(labels.Set(rs.Labels)) {
 			cp := rs.DeepCopy()
 			cp.OwnerReferences = append(cp.OwnerReferences, ownerRef(d, deploymentGVK))
 			if err := c.write(ctx, cp); err != nil {
 				return nil, false, fmt.Errorf("adopt replicaset %s/%s: %w", rs.Namespace, rs.Name, err)
 			}
 			return nil, false, nil
-		default:
+		}
+	}
+	for _, rs := range ByIndex[*appsv1.ReplicaSet](c.rss, IndexOwner, string(d.UID)) {
+		if ref := metav1.GetControllerOfNoCopy(rs); ref == nil || ref.UID != d.UID {
 			continue
 		}
 		if !c.seen(rs) || rs.Status.ObservedGeneration < rs.Generation {

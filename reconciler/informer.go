@@ -28,6 +28,9 @@ const (
 	IndexNode = "node"
 	// IndexLabel keys objects by each "key=value" of their labels.
 	IndexLabel = "label"
+	// IndexOrphan keys objects that have no controller by namespace: the
+	// candidates for adoption.
+	IndexOrphan = "orphan"
 )
 
 // listWatch adapts the store to client-go's ListerWatcher, so a client-go
@@ -178,6 +181,13 @@ func indexers() cache.Indexers {
 				return []string{p.Spec.NodeName}, nil
 			}
 			return nil, nil
+		},
+		IndexOrphan: func(obj any) ([]string, error) {
+			m, err := metaOf(obj)
+			if err != nil || metav1.GetControllerOfNoCopy(m) != nil {
+				return nil, err
+			}
+			return []string{m.GetNamespace()}, nil
 		},
 		IndexLabel: func(obj any) ([]string, error) {
 			m, err := metaOf(obj)

@@ -149,26 +149,34 @@ func (c *ReplicaSetController) fail(ctx context.Context, obj any, rs *appsv1.Rep
 // orphans and releasing its pods that stopped matching.
 func (c *ReplicaSetController) claim(ctx context.Context, owner store.Object, rs *appsv1.ReplicaSet, sel labels.Selector) ([]*corev1.Pod, error) {
 	var owned []*corev1.Pod
-	for _, p := range ByIndex[*corev1.Pod](c.pods, IndexNamespace, rs.Namespace) {
+	for _, p := range ByIndex[*corev1.Pod](c.pods, IndexOwner, string(rs.UID)) {
 		ref := metav1.GetControllerOfNoCopy(p)
-		match := !sel.Empty() && sel.Matches(labels.Set(p.Labels))
-		switch {
-		case ref != nil && ref.UID == rs.UID && !match:
+		if ref == nil || ref.UID != rs.UID {
+			continue
+		}
+		if sel.Empty() || !sel.Matches(labels.Set(p.Labels)) {
 			if err := c.release(ctx, owner, rs, p); err != nil {
 				return nil, err
 			}
-		case ref != nil && ref.UID == rs.UID:
-			if podActive(p) && !c.exp.deleting(rs.Namespace+"/"+rs.Name, p.UID) {
-				owned = append(owned, p)
-			}
-		case ref == nil && match && podActive(p) && rs.DeletionTimestamp == nil:
-			adopted, err := c.adopt(ctx, owner, rs, p)
-			if err != nil {
-				return nil, err
-			}
-			if adopted != nil {
-				owned = append(owned, adopted)
-			}
+			continue
+		}
+		if podActive(p) && !c.exp.deleting(rs.Namespace+"/"+rs.Name, p.UID) {
+			owned = append(owned, p)
+		}
+	}
+	if rs.DeletionTimestamp != nil || sel.Empty() {
+		return owned, nil
+	}
+	for _, p := range ByIndex[*corev1.Pod](c.pods, IndexOrphan, rs.Namespace) {
+		if !podActive(p) || !sel.Matches(labels.Set(p.Labels)) {
+			continue
+		}
+		adopted, err := c.adopt(ctx, owner, rs, p)
+		if err != nil {
+			return nil, err
+		}
+		if adopted != nil {
+			owned = append(owned, adopted)
 		}
 	}
 	return owned, nil
