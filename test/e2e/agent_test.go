@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/keelson/keelson/agent"
 	"github.com/keelson/keelson/agent/network"
@@ -35,6 +38,50 @@ type node struct {
 	store *store.Store
 	rt    *containerd.Runtime
 	name  string
+	api   *gate
+}
+
+// gate stands in front of the API; closed, it cuts the requests in flight
+// (watches among them) and answers every new one with 503, as an API that is
+// down or unreachable does for the agent.
+type gate struct {
+	mu     sync.Mutex
+	closed bool
+	cut    context.CancelFunc
+	epoch  context.Context
+	next   http.Handler
+}
+
+func newGate(next http.Handler) *gate {
+	g := &gate{next: next}
+	g.epoch, g.cut = context.WithCancel(context.Background())
+	return g
+}
+
+func (g *gate) set(closed bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed = closed
+	if closed {
+		g.cut()
+	} else {
+		g.epoch, g.cut = context.WithCancel(context.Background())
+	}
+}
+
+func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	closed, epoch := g.closed, g.epoch
+	g.mu.Unlock()
+	if closed {
+		http.Error(w, "unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(epoch, cancel)
+	defer stop()
+	g.next.ServeHTTP(w, r.WithContext(ctx))
 }
 
 func quietLogger() *slog.Logger {
@@ -49,7 +96,8 @@ func startNode(t testing.TB, name, podCIDR string) *node {
 		t.Fatal(err)
 	}
 	srv := apiserver.New(apiserver.Config{Store: st, Tokens: tokens, Logger: quietLogger()})
-	ts := httptest.NewServer(srv.Handler())
+	g := newGate(srv.Handler())
+	ts := httptest.NewServer(g)
 	t.Cleanup(ts.Close)
 	client, err := agent.NewClient(ts.URL, "node-token", "")
 	if err != nil {
@@ -106,11 +154,11 @@ func startNode(t testing.TB, name, podCIDR string) *node {
 			network.RemoveNetNS(ns)
 		}
 	})
-	return &node{store: st, rt: rt, name: name}
+	return &node{store: st, rt: rt, name: name, api: g}
 }
 
 // eventually polls f until it returns "" (satisfied) or 30s pass.
-func eventually(t *testing.T, what string, f func() string) {
+func eventually(t testing.TB, what string, f func() string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -222,6 +270,53 @@ func TestAgentRunsBoundPods(t *testing.T) {
 		}
 		if cs, _ := n.rt.List(ctx); len(cs) != 0 {
 			return fmt.Sprintf("%d containers still on the node", len(cs))
+		}
+		return ""
+	})
+}
+
+func TestAgentRidesOutAnAPIOutage(t *testing.T) {
+	n := startNode(t, "node-1", "10.99.11.0/24")
+	ctx := t.Context()
+	first := sleeperPod("before")
+	if err := n.store.Create(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	waitRunning(t, n, "before")
+	cs, _ := n.rt.List(ctx)
+
+	n.api.set(true)
+	second := sleeperPod("during")
+	if err := n.store.Create(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	now, _ := n.rt.List(ctx)
+	if len(now) != len(cs) || now[0].State != "running" || now[0].ID != cs[0].ID {
+		t.Fatalf("while the API was down the node's containers changed: %+v → %+v", cs, now)
+	}
+	n.api.set(false)
+	waitRunning(t, n, "during") // the agent catches up: sees the new pod, reports it
+}
+
+func sleeperPod(name string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
+		Spec: corev1.PodSpec{NodeName: "node-1", TerminationGracePeriodSeconds: ptr.To[int64](0), Containers: []corev1.Container{{
+			Name: "main", Image: ociarchive.BusyboxRef, ImagePullPolicy: corev1.PullIfNotPresent, Command: []string{"sleep", "3600"},
+		}}},
+	}
+}
+
+func waitRunning(t testing.TB, n *node, name string) {
+	t.Helper()
+	eventually(t, name+" running", func() string {
+		var p corev1.Pod
+		if err := n.store.Get(t.Context(), "default", name, &p); err != nil {
+			return err.Error()
+		}
+		if p.Status.Phase != corev1.PodRunning {
+			return fmt.Sprintf("phase %q", p.Status.Phase)
 		}
 		return ""
 	})

@@ -8,24 +8,12 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/utils/ptr"
 
 	"github.com/keelson/keelson/agent/runtime"
-	"github.com/keelson/keelson/agent/runtime/ociarchive"
 	"github.com/keelson/keelson/agent/runtime/runtimetest"
 	"github.com/keelson/keelson/store"
 )
-
-func sleeper(name string) *corev1.Pod {
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
-		Spec: corev1.PodSpec{NodeName: "node-1", RestartPolicy: corev1.RestartPolicyAlways, TerminationGracePeriodSeconds: ptr.To[int64](0), Containers: []corev1.Container{{
-			Name: "main", Image: ociarchive.BusyboxRef, ImagePullPolicy: corev1.PullIfNotPresent, Command: []string{"sleep", "3600"},
-		}}},
-	}
-}
 
 // runningWatch reports, by pod name, when the store first shows it Running.
 func runningWatch(b *testing.B, s *store.Store) (<-chan string, func()) {
@@ -80,7 +68,7 @@ func BenchmarkPodStart(b *testing.B) {
 		}
 		for _, name := range names {
 			begin[name] = time.Now()
-			if err := n.store.Create(ctx, sleeper(name)); err != nil {
+			if err := n.store.Create(ctx, sleeperPod(name)); err != nil {
 				b.Fatal(err)
 			}
 		}
