@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/distribution/reference"
@@ -45,10 +44,6 @@ func (st *syncState) previous(name string, attempt int) (runtime.Container, bool
 	return runtime.Container{}, false
 }
 
-// startErrors remembers why a container could not start, by container id:
-// the runtime keeps such a container as created, without the reason.
-var startErrors sync.Map
-
 // runContainers starts what should run now: the next init container while
 // any remain, then every app container, restarting exited ones as the
 // restart policy says, with back-off.
@@ -63,7 +58,7 @@ func (r *Runner) runContainers(ctx context.Context, st *syncState) {
 			return
 		case cur.State == runtime.StateExited && cur.ExitCode == 0:
 			continue
-		case cur.State == runtime.StateExited || failedToStart(cur):
+		case cur.State == runtime.StateExited || r.failedToStart(cur):
 			if p.Spec.RestartPolicy != corev1.RestartPolicyNever {
 				r.restart(ctx, st, c, cur)
 			}
@@ -78,23 +73,23 @@ func (r *Runner) runContainers(ctx context.Context, st *syncState) {
 		switch {
 		case !ok:
 			r.start(ctx, st, c, 0)
-		case (cur.State == runtime.StateExited || failedToStart(cur)) && restarts(p.Spec.RestartPolicy, cur):
+		case (cur.State == runtime.StateExited || r.failedToStart(cur)) && r.restarts(p.Spec.RestartPolicy, cur):
 			r.restart(ctx, st, c, cur)
 		}
 	}
 }
 
-func failedToStart(c runtime.Container) bool {
-	_, failed := startErrors.Load(c.ID)
+func (r *Runner) failedToStart(c runtime.Container) bool {
+	_, failed := r.startErrors.Load(c.ID)
 	return c.State == runtime.StateCreated && failed
 }
 
-func restarts(policy corev1.RestartPolicy, c runtime.Container) bool {
+func (r *Runner) restarts(policy corev1.RestartPolicy, c runtime.Container) bool {
 	switch policy {
 	case corev1.RestartPolicyNever:
 		return false
 	case corev1.RestartPolicyOnFailure:
-		return c.ExitCode != 0 || failedToStart(c)
+		return c.ExitCode != 0 || r.failedToStart(c)
 	}
 	return true
 }
@@ -132,19 +127,42 @@ func (r *Runner) restart(ctx context.Context, st *syncState, c *corev1.Container
 	}
 	if old, ok := st.previous(c.Name, cur.Spec.Attempt); ok {
 		_ = r.cfg.Runtime.Remove(ctx, old.ID)
-		startErrors.Delete(old.ID)
+		r.startErrors.Delete(old.ID)
 	}
 	r.start(ctx, st, c, cur.Spec.Attempt+1)
+}
+
+type pullFailure struct {
+	at    time.Time
+	count int
+	err   string
 }
 
 // start ensures the image, creates and starts one attempt of a container; what
 // goes wrong becomes the container's waiting reason.
 func (r *Runner) start(ctx context.Context, st *syncState, c *corev1.Container, attempt int) {
+	pullKey := string(st.pod.UID) + "\x00" + c.Image
+	if v, ok := r.pullFailures.Load(pullKey); ok {
+		f := v.(pullFailure)
+		if time.Since(f.at) < backoff(f.count-1) {
+			st.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: "ImagePullBackOff",
+				Message: fmt.Sprintf("Back-off pulling image %q: %s", c.Image, f.err)}
+			return
+		}
+	}
 	image, reason, err := r.ensureImage(ctx, c)
 	if err != nil {
+		if reason == "ErrImagePull" {
+			f := pullFailure{at: time.Now(), count: 1, err: err.Error()}
+			if v, ok := r.pullFailures.Load(pullKey); ok {
+				f.count = v.(pullFailure).count + 1
+			}
+			r.pullFailures.Store(pullKey, f)
+		}
 		st.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: reason, Message: err.Error()}
 		return
 	}
+	r.pullFailures.Delete(pullKey)
 	spec, err := r.containerSpec(ctx, st.pod, st.sandbox, c, attempt, image)
 	if err != nil {
 		st.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: err.Error()}
@@ -157,7 +175,7 @@ func (r *Runner) start(ctx context.Context, st *syncState, c *corev1.Container, 
 	}
 	created := runtime.Container{ID: id, Spec: spec, State: runtime.StateCreated, CreatedAt: time.Now()}
 	if err := r.cfg.Runtime.Start(ctx, id); err != nil {
-		startErrors.Store(id, err.Error())
+		r.startErrors.Store(id, err.Error())
 		r.log.Warn("container failed to start", "pod", st.pod.Namespace+"/"+st.pod.Name, "container", c.Name, "err", err)
 	}
 	if now, err := r.cfg.Runtime.Inspect(ctx, id); err == nil {

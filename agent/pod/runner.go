@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,6 +58,13 @@ type Config struct {
 type Runner struct {
 	cfg Config
 	log *slog.Logger
+	// startErrors remembers why a container could not start, by container
+	// id: the runtime keeps such a container as created, without the reason.
+	startErrors sync.Map
+	// pullFailures remembers failed pulls by pod uid and image, so the next
+	// attempt waits out a back-off (ImagePullBackOff) instead of pulling on
+	// every sync.
+	pullFailures sync.Map
 }
 
 // New returns a runner.
@@ -133,9 +141,16 @@ func (r *Runner) Kill(ctx context.Context, p *corev1.Pod, grace time.Duration) e
 			if err := r.cfg.Runtime.Remove(ctx, c.ID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 				errs[i] = err
 			}
+			r.startErrors.Delete(c.ID)
 		})
 	}
 	wg.Wait()
+	r.pullFailures.Range(func(k, _ any) bool {
+		if strings.HasPrefix(k.(string), string(p.UID)+"\x00") {
+			r.pullFailures.Delete(k)
+		}
+		return true
+	})
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}

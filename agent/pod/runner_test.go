@@ -443,3 +443,23 @@ func TestNetworkFailureKeepsPodPendingAndRetries(t *testing.T) {
 	p.Status = st
 	e.syncUntil(t, p, phase(corev1.PodRunning))
 }
+
+func TestImagePullBackOff(t *testing.T) {
+	e := newEnv(t, nil)
+	p := newPod("pullfail", corev1.RestartPolicyAlways, corev1.Container{Name: "main", Image: "localhost:1/nothing-here:1"})
+	p.Spec.Containers[0].ImagePullPolicy = corev1.PullAlways
+	cleanup(t, e, p)
+	var reasons []string
+	e.syncUntil(t, p, func(st corev1.PodStatus) bool {
+		w := st.ContainerStatuses[0].State.Waiting
+		if w != nil && (len(reasons) == 0 || reasons[len(reasons)-1] != w.Reason) {
+			reasons = append(reasons, w.Reason)
+		}
+		return w != nil && w.Reason == "ImagePullBackOff"
+	})
+	if reasons[0] != "ErrImagePull" || st(p).Phase != corev1.PodPending {
+		t.Fatalf("reasons %v, phase %s: want ErrImagePull first, then ImagePullBackOff, pod Pending", reasons, p.Status.Phase)
+	}
+}
+
+func st(p *corev1.Pod) corev1.PodStatus { return p.Status }

@@ -67,7 +67,7 @@ func (r *Runner) status(st *syncState) corev1.PodStatus {
 			if t.ExitCode != 0 {
 				anyFailed = true
 			}
-			if cur, ok := st.latest(c.Name); ok && restarts(p.Spec.RestartPolicy, cur) {
+			if cur, ok := st.latest(c.Name); ok && r.restarts(p.Spec.RestartPolicy, cur) {
 				allDone = false
 			}
 		} else {
@@ -108,9 +108,9 @@ func (r *Runner) containerStatus(st *syncState, c corev1.Container, defaultWaiti
 		cs.ImageID = cur.ImageID
 		cs.RestartCount = int32(cur.Spec.Attempt)
 		if prev, ok := st.previous(c.Name, cur.Spec.Attempt); ok {
-			cs.LastTerminationState = state(prev)
+			cs.LastTerminationState = r.state(prev)
 		}
-		cs.State = state(cur)
+		cs.State = r.state(cur)
 	}
 	if w, ok := st.waiting[c.Name]; ok {
 		if cs.State.Terminated != nil && w.Reason == "CrashLoopBackOff" {
@@ -131,7 +131,7 @@ func (r *Runner) containerStatus(st *syncState, c corev1.Container, defaultWaiti
 }
 
 // state is a runtime container's state in the API's terms.
-func state(c runtime.Container) corev1.ContainerState {
+func (r *Runner) state(c runtime.Container) corev1.ContainerState {
 	switch c.State {
 	case runtime.StateRunning:
 		return corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: apiTime(c.StartedAt)}}
@@ -145,7 +145,7 @@ func state(c runtime.Container) corev1.ContainerState {
 			StartedAt: apiTime(c.StartedAt), FinishedAt: apiTime(c.FinishedAt),
 		}}
 	}
-	if msg, failed := startErrors.Load(c.ID); failed {
+	if msg, failed := r.startErrors.Load(c.ID); failed {
 		return corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
 			ExitCode: 128, Reason: "StartError", Message: msg.(string), ContainerID: "containerd://" + c.ID,
 			FinishedAt: apiTime(c.CreatedAt),
