@@ -120,14 +120,17 @@ func (c *DeploymentController) Reconcile(ctx context.Context, key string) (Resul
 		if err == nil {
 			err = errors.New("spec.selector selects nothing")
 		}
-		c.rec.Eventf(d, corev1.EventTypeWarning, "InvalidSelector", "%v", err)
-		return Result{}, Terminal(fmt.Errorf("deployment %s: %w", key, err))
+		return Result{}, c.invalid(ctx, d, "InvalidSelector", fmt.Errorf("spec.selector: %w", err))
 	}
 	r, settled, err := c.load(ctx, key, d, sel)
 	if err != nil || !settled {
 		return Result{}, err
 	}
 	if err := c.step(ctx, r); err != nil {
+		var inv invalidSpec
+		if errors.As(err, &inv) {
+			return Result{}, c.invalid(ctx, d, inv.reason, inv.err)
+		}
 		return Result{}, err
 	}
 	wait, err := c.writeStatus(ctx, r)
@@ -221,4 +224,26 @@ func splitNS(key string) string {
 func splitName(key string) string {
 	_, name, _ := cache.SplitMetaNamespaceKey(key)
 	return name
+}
+
+// invalidSpec is a spec the controller cannot act on until Git changes it.
+type invalidSpec struct {
+	reason string
+	err    error
+}
+
+func (e invalidSpec) Error() string { return e.err.Error() }
+
+// invalid marks the Deployment with ReplicaFailure=True and the reason, and
+// returns a terminal error: retrying cannot help, a new generation will.
+func (c *DeploymentController) invalid(ctx context.Context, d *appsv1.Deployment, reason string, err error) error {
+	s := *d.Status.DeepCopy()
+	s.ObservedGeneration = d.Generation
+	setDeployCondition(&s, appsv1.DeploymentReplicaFailure, corev1.ConditionTrue, reason, err.Error(), c.now(), false)
+	out := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: d.Namespace, Name: d.Name}, Status: s}
+	if werr := c.st.UpdateStatus(ctx, out); werr != nil && !errors.Is(werr, store.ErrNotFound) {
+		return werr
+	}
+	c.rec.Eventf(d, corev1.EventTypeWarning, reason, "%v", err)
+	return Terminal(fmt.Errorf("deployment %s/%s: %w", d.Namespace, d.Name, err))
 }

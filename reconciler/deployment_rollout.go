@@ -60,8 +60,7 @@ func (c *DeploymentController) recreate(ctx context.Context, r *rollout, replica
 func (c *DeploymentController) rolling(ctx context.Context, r *rollout, replicas int32) error {
 	surge, unavailable, err := surgeAndUnavailable(replicas, r.d.Spec.Strategy.RollingUpdate)
 	if err != nil {
-		c.rec.Eventf(r.d, corev1.EventTypeWarning, "InvalidStrategy", "%v", err)
-		return Terminal(fmt.Errorf("deployment %s: %w", r.key, err))
+		return invalidSpec{reason: "InvalidStrategy", err: err}
 	}
 	total := size(r.all)
 	if r.newRS == nil {

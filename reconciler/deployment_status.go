@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -65,6 +66,7 @@ func (c *DeploymentController) writeStatus(ctx context.Context, r *rollout) (tim
 		setDeployCondition(&s, appsv1.DeploymentAvailable, corev1.ConditionFalse, ReasonMinimumUnavailable, "Deployment does not have minimum availability.", now, false)
 	}
 	wait := c.progressing(r, &s, now)
+	removeDeployCondition(&s, appsv1.DeploymentReplicaFailure) // the spec is valid again
 	if equality.Semantic.DeepEqual(d.Status, s) {
 		return wait, nil
 	}
@@ -168,4 +170,11 @@ func (c *DeploymentController) cleanup(ctx context.Context, r *rollout) error {
 		}
 	}
 	return nil
+}
+
+func removeDeployCondition(s *appsv1.DeploymentStatus, t appsv1.DeploymentConditionType) {
+	s.Conditions = slices.DeleteFunc(s.Conditions, func(c appsv1.DeploymentCondition) bool { return c.Type == t })
+	if len(s.Conditions) == 0 {
+		s.Conditions = nil
+	}
 }
