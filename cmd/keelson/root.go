@@ -36,6 +36,9 @@ it through a read-only API that kubectl understands.`,
 		newImageCmd(),
 		newAgentCmd(g),
 		newValidateCmd(),
+		newKubeconfigCmd(),
+		newGetCmd(),
+		newDescribeCmd(),
 	)
 	return root
 }

@@ -7,8 +7,90 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
 	"github.com/keelson/keelson/apiserver"
 )
+
+func newKubeconfigCmd() *cobra.Command {
+	var dataDir, server, token, user, caFile string
+	cmd := &cobra.Command{
+		Use:   "kubeconfig",
+		Short: "Print a kubeconfig for the keelson API, so kubectl works with --kubeconfig",
+		Long: `Print a kubeconfig for the keelson API. The token is --token, or the token of
+--user in the server's token file (<data-dir>/tokens.csv); the CA is --ca-file, or
+the one the server generated in <data-dir>/tls/ca.crt.
+
+  keelson kubeconfig > ~/.kube/keelson && kubectl --kubeconfig ~/.kube/keelson get pods -A`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if token == "" {
+				path := filepath.Join(dataDir, "tokens.csv")
+				tokens, err := apiserver.LoadTokens(path)
+				if err != nil {
+					return fmt.Errorf("%w (pass --token, or --data-dir of the server)", err)
+				}
+				t, ok := tokens.TokenFor(user)
+				if !ok {
+					return fmt.Errorf("no token for user %q in %s: pass --token or another --user", user, path)
+				}
+				token = t
+			}
+			if caFile == "" {
+				caFile = apiserver.TLSFilesIn(dataDir).CACert
+			}
+			var caPEM []byte
+			if u := server; len(u) >= 8 && u[:8] == "https://" {
+				b, err := os.ReadFile(caFile)
+				if err != nil {
+					return fmt.Errorf("the API's CA: %w (pass --ca-file, or --data-dir of the server)", err)
+				}
+				caPEM = b
+			}
+			kc, err := apiserver.Kubeconfig(server, caPEM, user, token)
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(kc)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dataDir, "data-dir", defaultDataDir(), "the server's data dir, for its token file and CA")
+	f.StringVar(&server, "server", "https://127.0.0.1:7443", "the API's URL")
+	f.StringVar(&token, "token", "", "bearer token (default: --user's token from the token file)")
+	f.StringVar(&user, "user", apiserver.AdminUser, "user whose token to use, and the name in the kubeconfig")
+	f.StringVar(&caFile, "ca-file", "", "CA certificate to trust (default <data-dir>/tls/ca.crt)")
+	return cmd
+}
+
+// clientFlags are how the read-only commands reach the API.
+type clientFlags struct {
+	kubeconfig string
+	dataDir    string
+}
+
+func (c *clientFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig to use (default $KUBECONFIG, else <data-dir>/admin.kubeconfig)")
+	cmd.Flags().StringVar(&c.dataDir, "data-dir", defaultDataDir(), "the server's data dir, for its admin kubeconfig")
+}
+
+func (c *clientFlags) restConfig() (*rest.Config, error) {
+	path := c.kubeconfig
+	if path == "" {
+		path = os.Getenv("KUBECONFIG")
+	}
+	if path == "" {
+		path = adminKubeconfig(c.dataDir)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s: %w (make one with `keelson kubeconfig`)", path, err)
+	}
+	return cfg, nil
+}
 
 // adminKubeconfig is where `keelson server` writes a kubeconfig for the admin
 // token it made.

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/keelson/keelson/store"
+	"github.com/keelson/keelson/store/etcdtest"
+)
+
+// The read-only commands and kubectl's library against a real `keelson
+// server`: over HTTPS with the generated CA and admin token.
+func TestGetDescribeKubeconfigAgainstServer(t *testing.T) {
+	dir := t.TempDir()
+	api, client, peer := freeAddr(t), etcdtest.FreeURL(t), etcdtest.FreeURL(t)
+	p := start(t, "server", "--data-dir", dir, "--listen", api, "--etcd-listen-client", client, "--etcd-listen-peer", peer)
+	defer p.stop(t)
+	readyz(t, p, api, 200)
+	withStore(t, client, func(s *store.Store) {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-1", Labels: map[string]string{"app": "web"}},
+			Spec:       corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "web", Image: "localhost/web:1"}}},
+			Status:     corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.42.0.5"},
+		}
+		if err := s.Create(t.Context(), pod); err != nil {
+			t.Fatal(err)
+		}
+		ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-1.1"},
+			InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: "shop", Name: "web-1"},
+			Type:           "Normal", Reason: "Started", Message: "Started container web"}
+		if err := s.Create(t.Context(), ev); err != nil {
+			t.Fatal(err)
+		}
+	})
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(binary, append(args, "--data-dir", dir)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("keelson %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	out := run("get", "pods", "-A")
+	for _, want := range []string{"NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE", "shop", "web-1", "0/1", "Running"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("keelson get pods -A lacks %q:\n%s", want, out)
+		}
+	}
+	if out := run("get", "po", "-n", "shop", "-o", "wide", "-l", "app=web"); !strings.Contains(out, "10.42.0.5") || !strings.Contains(out, "n1") {
+		t.Errorf("keelson get po -o wide lacks the IP and node:\n%s", out)
+	}
+	if out := run("get", "pod", "web-1", "-n", "shop", "-o", "yaml"); !strings.Contains(out, "image: localhost/web:1") {
+		t.Errorf("keelson get -o yaml:\n%s", out)
+	}
+	if out := run("describe", "pod", "web-1", "-n", "shop"); !strings.Contains(out, "Started container web") || !strings.Contains(out, "app=web") {
+		t.Errorf("keelson describe lacks labels or events:\n%s", out)
+	}
+
+	kc := run("kubeconfig", "--server", "https://"+api)
+	rc, err := clientcmd.RESTConfigFromKubeConfig([]byte(kc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := cs.CoreV1().Pods("shop").List(t.Context(), metav1.ListOptions{})
+	if err != nil || len(list.Items) != 1 {
+		t.Fatalf("client-go with `keelson kubeconfig`: %v, %d pods", err, len(list.Items))
+	}
+	err = cs.CoreV1().Pods("shop").Delete(t.Context(), "web-1", metav1.DeleteOptions{})
+	if !apierrors.IsMethodNotSupported(err) {
+		t.Fatalf("delete through the API: %v, want 405", err)
+	}
+	if _, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "admin.kubeconfig")); err != nil {
+		t.Fatalf("the server's admin kubeconfig: %v", err)
+	}
+}
