@@ -97,6 +97,9 @@ func (r *Runner) Sync(ctx context.Context, p *corev1.Pod) (corev1.PodStatus, err
 		return p.Status, err
 	}
 	sb, sbErr := r.ensureSandbox(ctx, p)
+	if sbErr == nil {
+		sb.volumes, sbErr = r.setUpVolumes(ctx, p, sb)
+	}
 	st := &syncState{pod: p, sandbox: sb, have: cs, waiting: map[string]corev1.ContainerStateWaiting{}}
 	if sbErr == nil {
 		r.runContainers(ctx, st)

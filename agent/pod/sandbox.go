@@ -24,6 +24,7 @@ type sandbox struct {
 	ipcns    string // empty with hostIPC
 	ip       string
 	hostname string
+	volumes  map[string]string // volume name → host path
 }
 
 func (sb *sandbox) file(name string) string { return filepath.Join(sb.dir, name) }
@@ -110,6 +111,9 @@ func (r *Runner) removeSandbox(ctx context.Context, p *corev1.Pod) error {
 		if err := network.RemoveNetNS(ns); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := tearDownVolumes(dir); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err // keep the dir: the next try needs the recorded IP

@@ -19,6 +19,10 @@ func (r *Runner) containerSpec(ctx context.Context, p *corev1.Pod, sb *sandbox, 
 	if err != nil {
 		return runtime.ContainerSpec{}, err
 	}
+	volumeMounts, err := mounts(c, sb.volumes)
+	if err != nil {
+		return runtime.ContainerSpec{}, err
+	}
 	vars := map[string]string{}
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
@@ -36,10 +40,10 @@ func (r *Runner) containerSpec(ctx context.Context, p *corev1.Pod, sb *sandbox, 
 		HostNetwork: p.Spec.HostNetwork,
 		Hostname:    sb.hostname,
 		LogPath:     filepath.Join(sb.dir, "logs", fmt.Sprintf("%s_%d.log", c.Name, attempt)),
-		Mounts: []runtime.Mount{
+		Mounts: append([]runtime.Mount{
 			{Source: sb.file("hosts"), Destination: "/etc/hosts"},
 			{Source: sb.file("resolv.conf"), Destination: "/etc/resolv.conf"},
-		},
+		}, volumeMounts...),
 		Resources: resources(c.Resources),
 		Security:  security(p.Spec.SecurityContext, c.SecurityContext),
 	}
