@@ -53,7 +53,7 @@ func withGrants(t *testing.T) option {
 	}
 }
 
-func newTestServer(t *testing.T, opts ...option) *testServer {
+func newTestServer(t testing.TB, opts ...option) *testServer {
 	t.Helper()
 	st := etcdtest.NewStore(t)
 	tokens, err := apiserver.ParseTokens(strings.NewReader(testTokens))
@@ -82,7 +82,7 @@ func (ts *testServer) config(token string) *rest.Config {
 	return &rest.Config{Host: ts.url, BearerToken: token, QPS: -1}
 }
 
-func (ts *testServer) client(t *testing.T, token string) *kubernetes.Clientset {
+func (ts *testServer) client(t testing.TB, token string) *kubernetes.Clientset {
 	t.Helper()
 	cs, err := kubernetes.NewForConfig(ts.config(token))
 	if err != nil {
