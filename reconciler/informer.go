@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -14,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
 
 	"github.com/keelson/keelson/store"
 )
@@ -108,6 +111,7 @@ func (lw *listWatch) apiError(err error) error {
 // Objects in the caches are shared: never modify them, DeepCopy first.
 type Informers struct {
 	st     *store.Store
+	log    *slog.Logger
 	resync time.Duration
 	mu     sync.Mutex
 	m      map[string]cache.SharedIndexInformer
@@ -115,9 +119,13 @@ type Informers struct {
 }
 
 // NewInformers returns an empty set; resync is the period at which every
-// handler sees every cached object again (0: never).
-func NewInformers(st *store.Store, resync time.Duration) *Informers {
-	return &Informers{st: st, resync: resync, m: map[string]cache.SharedIndexInformer{}}
+// handler sees every cached object again (0: never). client-go's own log lines
+// (relists, watch restarts) go to log.
+func NewInformers(st *store.Store, resync time.Duration, log *slog.Logger) *Informers {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Informers{st: st, log: log, resync: resync, m: map[string]cache.SharedIndexInformer{}}
 }
 
 // For returns the informer of res, creating it on first use. An informer asked
@@ -144,6 +152,7 @@ func (f *Informers) For(res store.Resource) cache.SharedIndexInformer {
 func (f *Informers) Start(ctx context.Context) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	ctx = klog.NewContext(ctx, logr.FromSlogHandler(f.log.With("component", "informer").Handler()))
 	f.start = ctx
 	for _, inf := range f.m {
 		go inf.RunWithContext(ctx)

@@ -25,7 +25,7 @@ func TestInformerCacheAndIndexes(t *testing.T) {
 		}
 	}
 	mk("a", "before", "n1", "u1", map[string]string{"app": "web"})
-	inf := NewInformers(st, 0)
+	inf := NewInformers(st, 0, testLog())
 	pods := inf.For(mustResource("pods"))
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()

@@ -17,7 +17,12 @@ import (
 	"github.com/keelson/keelson/store/etcdtest"
 )
 
-func TestMain(m *testing.M) { etcdtest.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(serverEnv) != "" {
+		runTestServer()
+	}
+	etcdtest.Main(m)
+}
 
 func testLog() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))

@@ -21,7 +21,7 @@ type manager struct {
 
 func newManager(st *store.Store, log *slog.Logger, opts Options) *manager {
 	opts = opts.withDefaults()
-	m := &manager{st: st, log: log, opts: opts, inf: NewInformers(st, opts.Resync)}
+	m := &manager{st: st, log: log, opts: opts, inf: NewInformers(st, opts.Resync, log)}
 	m.rec = NewRecorder(st, "controller-manager", log)
 	rs := NewReplicaSetController(st, m.inf, m.rec, opts.Queue, log)
 	rc := NewReplicationControllerController(st, m.inf, m.rec, opts.Queue, log)
