@@ -247,3 +247,36 @@ func rsNames(rss []*appsv1.ReplicaSet) string {
 	}
 	return s
 }
+
+// TestDeploymentAdoptsReplicaSet: a ReplicaSet left without owner (an orphan
+// delete of its Deployment) is adopted by a Deployment that selects it and,
+// having the same template, carries on without new pods.
+func TestDeploymentAdoptsReplicaSet(t *testing.T) {
+	env := newTestEnv(t)
+	d := newDeployment("web", 2, "web:1")
+	if err := env.st.Create(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	d = waitRolledOut(t, env, "web", "web:1")
+	before := listPods(t, env.st, "default", labels.Everything())
+	if err := Delete(t.Context(), env.st, d, metav1.DeletePropagationOrphan); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "deployment gone, replicaset orphaned", func() (bool, string) {
+		l, _ := env.st.List(t.Context(), mustResource("deployments.apps"), storeListNS("default"))
+		rss, _ := env.st.List(t.Context(), mustResource("replicasets.apps"), storeListNS("default"))
+		return len(l.Items) == 0 && len(rss.Items) == 1 && len(rss.Items[0].GetOwnerReferences()) == 0, fmt.Sprint(len(l.Items), len(rss.Items))
+	})
+	d2 := newDeployment("web", 2, "web:1")
+	if err := env.st.Create(t.Context(), d2); err != nil {
+		t.Fatal(err)
+	}
+	d2 = waitRolledOut(t, env, "web", "web:1")
+	if rss := ownedReplicaSets(t, env, d2); len(rss) != 1 {
+		t.Fatalf("want the orphan adopted, got %s", rsNames(rss))
+	}
+	after := listPods(t, env.st, "default", labels.Everything())
+	if describePods(after) != describePods(before) {
+		t.Errorf("pods replaced on adoption:\nbefore %s\nafter  %s", describePods(before), describePods(after))
+	}
+}

@@ -130,3 +130,29 @@ func TestDeploymentHealthFollowsRollout(t *testing.T) {
 		return h.Status == Degraded, string(h.Status) + ": " + h.Message
 	})
 }
+
+func TestHealthOfObjects(t *testing.T) {
+	env := newTestEnv(t)
+	d := newDeployment("web", 2, "web:1")
+	if err := env.st.Create(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	waitRolledOut(t, env, "web", "web:1")
+	deployGVK := appsv1.SchemeGroupVersion.WithKind("Deployment")
+	refs := []ObjectRef{{GVK: deployGVK, Namespace: "default", Name: "web"}}
+	all, each, err := HealthOfObjects(t.Context(), env.st, refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all.Status != Healthy || len(each) != 1 || each[0].Status != Healthy {
+		t.Fatalf("rolled-out deployment: %+v %+v", all, each)
+	}
+	refs = append(refs, ObjectRef{GVK: corev1.SchemeGroupVersion.WithKind("ConfigMap"), Namespace: "default", Name: "absent"})
+	all, each, err = HealthOfObjects(t.Context(), env.st, refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all.Status != Missing || each[1].Status != Missing {
+		t.Fatalf("with an absent object: %+v %+v", all, each)
+	}
+}
