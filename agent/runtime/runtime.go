@@ -147,6 +147,15 @@ type Containers interface {
 	List(ctx context.Context) ([]Container, error)
 }
 
+// Execer runs a command inside a running container, for exec probes and
+// lifecycle hooks.
+type Execer interface {
+	// Exec runs cmd in the container with its environment and user, waits up
+	// to timeout, and returns its combined output (at most 10 KiB) and exit
+	// code. Errors: ErrNotFound; a timeout kills the command and is an error.
+	Exec(ctx context.Context, id string, cmd []string, timeout time.Duration) ([]byte, int, error)
+}
+
 // Image is an image on the node.
 type Image struct {
 	// Ref is the name it was stored under, e.g. localhost/busybox:latest.
@@ -165,8 +174,9 @@ type Images interface {
 	Import(ctx context.Context, archive io.Reader) ([]Image, error)
 }
 
-// Runtime is a node's container runtime: containers and images.
+// Runtime is a node's container runtime: containers, exec and images.
 type Runtime interface {
 	Containers
+	Execer
 	Images
 }

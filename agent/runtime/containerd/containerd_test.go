@@ -253,3 +253,24 @@ func TestContainerdRestart(t *testing.T) {
 		t.Fatalf("after containerd restart: %s pid %d, before: running pid %d", after.State, after.Pid, before.Pid)
 	}
 }
+
+func TestExecOutputAndTimeout(t *testing.T) {
+	rt, _ := newRuntime(t)
+	ctx := t.Context()
+	id, err := rt.Create(ctx, runtimetest.Spec("execout", "sleep", "3600"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Remove(context.Background(), id)
+	if err := rt.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	runtimetest.WaitState(t, rt, id, runtime.StateRunning)
+	out, code, err := rt.Exec(ctx, id, []string{"sh", "-c", "echo hello; echo oops >&2"}, 10*time.Second)
+	if err != nil || code != 0 || !strings.Contains(string(out), "hello") || !strings.Contains(string(out), "oops") {
+		t.Fatalf("exec: %q code %d err %v", out, code, err)
+	}
+	if _, _, err := rt.Exec(ctx, id, []string{"sleep", "30"}, 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("a command past its timeout: got %v", err)
+	}
+}

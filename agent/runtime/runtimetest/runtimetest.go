@@ -34,6 +34,7 @@ func Run(t *testing.T, newRuntime func(t *testing.T) runtime.Runtime) {
 		{"List", testList},
 		{"Images", testImages},
 		{"Invalid", testInvalid},
+		{"Exec", testExec},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newRuntime(t)) })
@@ -193,5 +194,27 @@ func testInvalid(t *testing.T, rt runtime.Runtime) {
 	spec.Name = ""
 	if _, err := rt.Create(t.Context(), spec); !errors.Is(err, runtime.ErrInvalid) {
 		t.Fatalf("got %v, want ErrInvalid", err)
+	}
+}
+
+func testExec(t *testing.T, rt runtime.Runtime) {
+	ctx := t.Context()
+	id := mustCreate(t, rt, Spec("exec", "sleep", "3600"))
+	if _, _, err := rt.Exec(ctx, id, []string{"true"}, time.Second); !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatalf("exec before start: got %v, want ErrNotFound", err)
+	}
+	if err := rt.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	WaitState(t, rt, id, runtime.StateRunning)
+	for cmd, want := range map[string]int{"true": 0, "false": 1, "exit 3": 3} {
+		argv := []string{cmd}
+		if cmd == "exit 3" {
+			argv = []string{"sh", "-c", cmd}
+		}
+		_, code, err := rt.Exec(ctx, id, argv, 10*time.Second)
+		if err != nil || code != want {
+			t.Fatalf("exec %v: code %d err %v, want %d", argv, code, err, want)
+		}
 	}
 }

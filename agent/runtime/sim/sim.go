@@ -255,3 +255,21 @@ func (r *Runtime) Import(_ context.Context, archive io.Reader) ([]runtime.Image,
 	}
 	return out, nil
 }
+
+// Exec implements runtime.Execer: the model's commands exit as they would
+// (true 0, false 1, sh -c "exit N" N); anything else succeeds with no output.
+func (r *Runtime) Exec(_ context.Context, id string, cmd []string, _ time.Duration) ([]byte, int, error) {
+	r.mu.Lock()
+	c, ok := r.containers[id]
+	r.mu.Unlock()
+	if !ok || c.c.State != runtime.StateRunning {
+		return nil, 0, fmt.Errorf("exec in container %s: it is not running: %w", id, runtime.ErrNotFound)
+	}
+	if len(cmd) == 0 {
+		return nil, 0, fmt.Errorf("%w: exec of an empty command", runtime.ErrInvalid)
+	}
+	if code, _, exits := model(cmd); exits {
+		return nil, int(code), nil
+	}
+	return nil, 0, nil
+}
