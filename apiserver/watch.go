@@ -2,12 +2,14 @@ package apiserver
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
@@ -24,23 +26,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, q *request, v *vi
 		return
 	}
 	c := s.cacheFor(q.res)
-	start := watchStart{from: o.rvNum}
-	switch {
-	case o.initial || o.rv == "":
-		// With no version, a watch starts with the current state, as fresh
-		// as a quorum read; so does a watch-list (sendInitialEvents).
-		start.initial = true
-		if o.rv == "" {
-			err = c.waitFresh(r.Context())
-		} else {
-			err = s.waitNotOlder(r.Context(), c, o.rvNum)
-		}
-	case o.rv == "0":
-		start.initial = true
-		err = s.waitNotOlder(r.Context(), c, 0)
-	default:
-		err = s.waitNotOlder(r.Context(), c, o.rvNum)
-	}
+	start, err := s.watchStart(r, c, o)
 	if err != nil {
 		writeStatus(w, statusError(err, q.groupResource(), q.name))
 		return
@@ -54,88 +40,123 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, q *request, v *vi
 	gauge := s.metrics.watchers.WithLabelValues(q.res.String())
 	gauge.Inc()
 	defer gauge.Dec()
-	sent := s.metrics.watchEvents.WithLabelValues(q.res.String())
 
-	timeout := o.timeout
-	if timeout <= 0 || timeout > maxWatchTimeout {
-		timeout = maxWatchTimeout/2 + rand.N(maxWatchTimeout/2)
-	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	interval := s.cfg.WatchCache.BookmarkInterval
-	if interval <= 0 {
-		interval = 30 * time.Second
-	}
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
-
-	sw := &streamWriter{w: w, v: v}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
+	st := &stream{sw: &streamWriter{w: w, v: v}, c: c, cw: cw, sent: s.metrics.watchEvents.WithLabelValues(q.res.String())}
 	for _, e := range first {
-		if typ, ok := cw.translate(e); ok && sw.event(typ, e.cur) != nil {
-			return
-		}
-		sent.Inc()
-	}
-	if o.initial {
-		if sw.bookmark(rv, true) != nil {
+		if st.send(e) != nil {
 			return
 		}
 	}
-	if sw.flush() != nil {
+	if o.initial && st.sw.bookmark(rv, true) != nil {
 		return
 	}
-	lastBookmark := rv
+	if st.sw.flush() != nil {
+		return
+	}
+	st.run(r.Context(), s.watchTimeout(o), s.bookmarkInterval(), o.bookmark, rv)
+}
+
+// watchStart resolves where a watch begins, waiting for the cache to be as
+// fresh as the request asks.
+func (s *Server) watchStart(r *http.Request, c *cache, o *readOptions) (watchStart, error) {
+	start := watchStart{from: o.rvNum}
+	switch {
+	case o.initial || o.rv == "":
+		// With no version, a watch starts with the current state, as fresh
+		// as a quorum read; so does a watch-list (sendInitialEvents).
+		start.initial = true
+		if o.rv == "" {
+			return start, c.waitFresh(r.Context())
+		}
+		return start, s.waitNotOlder(r.Context(), c, o.rvNum)
+	case o.rv == "0":
+		start.initial = true
+		return start, s.waitNotOlder(r.Context(), c, 0)
+	}
+	return start, s.waitNotOlder(r.Context(), c, o.rvNum)
+}
+
+func (s *Server) watchTimeout(o *readOptions) time.Duration {
+	if o.timeout <= 0 || o.timeout > maxWatchTimeout {
+		return maxWatchTimeout/2 + rand.N(maxWatchTimeout/2)
+	}
+	return o.timeout
+}
+
+func (s *Server) bookmarkInterval() time.Duration {
+	if i := s.cfg.WatchCache.BookmarkInterval; i > 0 {
+		return i
+	}
+	return 30 * time.Second
+}
+
+// stream is one client watch being written out.
+type stream struct {
+	sw   *streamWriter
+	c    *cache
+	cw   *watcher
+	sent prometheus.Counter
+}
+
+// send writes e as this watcher sees it, if it sees it at all.
+func (st *stream) send(e event) error {
+	typ, ok := st.cw.translate(e)
+	if !ok {
+		return nil
+	}
+	if err := st.sw.event(typ, e.cur); err != nil {
+		return err
+	}
+	st.sent.Inc()
+	return nil
+}
+
+// run writes events until the client leaves, the timeout passes, or the cache
+// drops the watch (then with an ERROR event saying why).
+func (st *stream) run(ctx context.Context, timeout, bookmarkEvery time.Duration, bookmarks bool, lastBookmark int64) {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	ticker := time.NewTicker(bookmarkEvery)
+	defer ticker.Stop()
 	for {
 		select {
-		case e := <-cw.events:
-			typ, ok := cw.translate(e)
-			if !ok {
-				continue
-			}
-			if sw.event(typ, e.cur) != nil {
+		case e := <-st.cw.events:
+			if st.send(e) != nil {
 				return
 			}
-			sent.Inc()
 			// Write what is queued before flushing, to spare syscalls.
-			for len(cw.events) > 0 && sw.buf.Len() < 1<<20 {
-				e := <-cw.events
-				if typ, ok := cw.translate(e); ok {
-					if sw.event(typ, e.cur) != nil {
-						return
-					}
-					sent.Inc()
+			for len(st.cw.events) > 0 && st.sw.buf.Len() < 1<<20 {
+				if st.send(<-st.cw.events) != nil {
+					return
 				}
 			}
-			if sw.flush() != nil {
+			if st.sw.flush() != nil {
 				return
 			}
-		case <-cw.done:
+		case <-st.cw.done:
 			// Events still queued came before the drop; send them first.
-			for len(cw.events) > 0 {
-				e := <-cw.events
-				if typ, ok := cw.translate(e); ok {
-					sw.event(typ, e.cur)
-				}
+			for len(st.cw.events) > 0 {
+				st.send(<-st.cw.events)
 			}
-			sw.status(cw.err)
-			sw.flush()
+			st.sw.status(st.cw.err)
+			st.sw.flush()
 			return
 		case <-ticker.C:
-			if !o.bookmark {
+			if !bookmarks {
 				continue
 			}
-			if rv, ok := c.bookmarkRV(cw); ok && rv > lastBookmark {
+			if rv, ok := st.c.bookmarkRV(st.cw); ok && rv > lastBookmark {
 				lastBookmark = rv
-				if sw.bookmark(rv, false) != nil || sw.flush() != nil {
+				if st.sw.bookmark(rv, false) != nil || st.sw.flush() != nil {
 					return
 				}
 			}
 		case <-timer.C:
 			return
-		case <-r.Context().Done():
+		case <-ctx.Done():
 			return
 		}
 	}

@@ -262,3 +262,30 @@ func TestWatchClientGoingAwayLeaksNothing(t *testing.T) {
 		t.Fatalf("%d watchers still registered after every client left", n)
 	}
 }
+
+func TestWatchSendsBookmarksWhenAllowed(t *testing.T) {
+	ts := newTestServer(t, func(c *apiserver.Config) { c.WatchCache.BookmarkInterval = 20 * time.Millisecond })
+	ctx := t.Context()
+	pods := ts.client(t, "admin-token").CoreV1().Pods("default")
+	list, err := pods.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pods.Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion, AllowWatchBookmarks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	p := pod("default", "a", nil, "", "")
+	if err := ts.st.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, w); ev.Type != watch.Added {
+		t.Fatalf("got %s, want ADDED", ev.Type)
+	}
+	ev := next(t, w)
+	bm, ok := ev.Object.(*corev1.Pod)
+	if ev.Type != watch.Bookmark || !ok || bm.ResourceVersion != p.ResourceVersion {
+		t.Fatalf("got %s %#v, want a BOOKMARK at %s", ev.Type, ev.Object, p.ResourceVersion)
+	}
+}
