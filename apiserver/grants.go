@@ -17,7 +17,8 @@ import (
 //	  namespaces: [team-a, shared]   # or ["*"] for every namespace
 //	  secrets: true                  # may read secret values there
 //
-// Group system:masters has every grant. Cluster-scoped kinds need "*".
+// Group system:masters has every grant, and so do node agents (users
+// system:node:<name> in group system:nodes). Cluster-scoped kinds need "*".
 type Grants struct {
 	Grants []Grant `json:"grants"`
 }
@@ -71,9 +72,13 @@ func (s *Server) canRead(u *User, namespace string) (read, secrets bool) {
 	if u.InGroup(GroupMasters) {
 		return true, true
 	}
+	if _, ok := u.NodeName(); ok {
+		// Agents read the pods bound to them and the config maps and secret
+		// values those pods use, wherever they are.
+		return true, true
+	}
 	if s.cfg.Grants == nil {
-		// Agents need secret values for the pods they run.
-		return true, u.InGroup(GroupNodes)
+		return true, false
 	}
 	for _, g := range s.cfg.Grants.Grants {
 		if g.applies(u) && g.covers(namespace) {
