@@ -106,6 +106,7 @@ func TestReadGrants(t *testing.T) {
 		{"reader-token", ""},       // every namespace, no secret grant
 		{"alice-token", ""},        // no secret grant either
 		{"admin-token", "hunter2"}, // system:masters
+		{"node1-token", "hunter2"}, // an agent runs pods that use it
 	}
 	for _, c := range secretChecks {
 		s, err := ts.client(t, c.token).CoreV1().Secrets("team-a").Get(ctx, "s", metav1.GetOptions{})
