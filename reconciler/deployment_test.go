@@ -280,3 +280,22 @@ func TestDeploymentAdoptsReplicaSet(t *testing.T) {
 		t.Errorf("pods replaced on adoption:\nbefore %s\nafter  %s", describePods(before), describePods(after))
 	}
 }
+
+func TestDeploymentScale(t *testing.T) {
+	env := newTestEnv(t)
+	d := newDeployment("web", 3, "web:1")
+	if err := env.st.Create(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	d = waitRolledOut(t, env, "web", "web:1")
+	for _, n := range []int32{7, 2, 0, 4} {
+		d.Spec.Replicas = ptr.To(n)
+		if err := env.update(d); err != nil {
+			t.Fatal(err)
+		}
+		d = waitRolledOut(t, env, "web", "web:1")
+		if rss := ownedReplicaSets(t, env, d); len(rss) != 1 {
+			t.Fatalf("scaling to %d made a new ReplicaSet: %s", n, rsNames(rss))
+		}
+	}
+}
