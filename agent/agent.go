@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -88,6 +89,7 @@ func New(cfg Config) (*Agent, error) {
 	runner, err := pod.New(pod.Config{
 		Runtime: cfg.Runtime, Network: cfg.Network, Lookup: apiLookup{cfg.Client},
 		NodeName: cfg.NodeName, HostIP: cfg.HostIP, RootDir: cfg.RootDir, Logger: cfg.Logger,
+		OnProbeChange: a.probeChanged,
 	})
 	if err != nil {
 		return nil, err
@@ -171,4 +173,16 @@ func (a *Agent) work(ctx context.Context) bool {
 		a.queue.Forget(key)
 	}
 	return true
+}
+
+// probeChanged syncs a pod again as soon as one of its probes flips, so its
+// readiness reaches the API without waiting for the next resync.
+func (a *Agent) probeChanged(uid types.UID) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for key, p := range a.known {
+		if p.UID == uid && a.queue != nil {
+			a.queue.Add(key)
+		}
+	}
 }

@@ -94,14 +94,13 @@ func (r *Runner) restarts(policy corev1.RestartPolicy, c runtime.Container) bool
 	return true
 }
 
-// Back-off between restarts: 10s doubling to 5 minutes, as the kubelet does.
-const (
-	backoffBase = 10 * time.Second
-	backoffMax  = 5 * time.Minute
-)
+// backoffMax caps the restart back-off, as the kubelet's.
+const backoffMax = 5 * time.Minute
 
-func backoff(attempt int) time.Duration {
-	d := backoffBase
+// backoff is the wait before restart number attempt+1: the base (10s)
+// doubling to 5 minutes.
+func backoff(base time.Duration, attempt int) time.Duration {
+	d := base
 	for range attempt {
 		d *= 2
 		if d >= backoffMax {
@@ -118,10 +117,15 @@ func (r *Runner) restart(ctx context.Context, st *syncState, c *corev1.Container
 	if ended.IsZero() {
 		ended = cur.CreatedAt
 	}
-	if wait := backoff(cur.Spec.Attempt) - time.Since(ended); wait > 0 {
+	attempt := cur.Spec.Attempt
+	if !cur.StartedAt.IsZero() && ended.Sub(cur.StartedAt) >= 10*time.Minute {
+		attempt = 0 // it ran well for a while: the back-off starts over
+	}
+	delay := backoff(r.cfg.BackoffBase, attempt)
+	if wait := delay - time.Since(ended); wait > 0 {
 		st.waiting[c.Name] = corev1.ContainerStateWaiting{
 			Reason:  "CrashLoopBackOff",
-			Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", backoff(cur.Spec.Attempt), c.Name, st.pod.Name, st.pod.Namespace, st.pod.UID),
+			Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", delay, c.Name, st.pod.Name, st.pod.Namespace, st.pod.UID),
 		}
 		return
 	}
@@ -144,7 +148,7 @@ func (r *Runner) start(ctx context.Context, st *syncState, c *corev1.Container, 
 	pullKey := string(st.pod.UID) + "\x00" + c.Image
 	if v, ok := r.pullFailures.Load(pullKey); ok {
 		f := v.(pullFailure)
-		if time.Since(f.at) < backoff(f.count-1) {
+		if time.Since(f.at) < backoff(r.cfg.BackoffBase, f.count-1) {
 			st.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: "ImagePullBackOff",
 				Message: fmt.Sprintf("Back-off pulling image %q: %s", c.Image, f.err)}
 			return
@@ -182,6 +186,26 @@ func (r *Runner) start(ctx context.Context, st *syncState, c *corev1.Container, 
 		created = now
 	}
 	st.have = append(st.have, created)
+	if created.State == runtime.StateRunning && c.Lifecycle != nil && c.Lifecycle.PostStart != nil {
+		t := probeTarget{rt: r.cfg.Runtime, id: id, ip: st.sandbox.ip, container: c}
+		if err := t.hook(ctx, c.Lifecycle.PostStart, gracePeriod(st.pod)); err != nil {
+			// As the kubelet: a failed postStart hook kills the container.
+			r.log.Warn("postStart hook failed, killing the container", "pod", st.pod.Namespace+"/"+st.pod.Name, "container", c.Name, "err", err)
+			_ = r.cfg.Runtime.Stop(ctx, id, gracePeriod(st.pod))
+			if now, err := r.cfg.Runtime.Inspect(ctx, id); err == nil {
+				st.replace(now)
+			}
+		}
+	}
+}
+
+// replace puts a fresher view of a container into the state.
+func (st *syncState) replace(c runtime.Container) {
+	for i := range st.have {
+		if st.have[i].ID == c.ID {
+			st.have[i] = c
+		}
+	}
 }
 
 // ensureImage makes sure the container's image is on the node, following

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/keelson/keelson/agent/network"
 	"github.com/keelson/keelson/agent/runtime"
@@ -49,7 +50,13 @@ type Config struct {
 	NetNSDir string
 	// ResolvConf is copied into pods; /etc/resolv.conf when empty.
 	ResolvConf string
-	Logger     *slog.Logger
+	// OnProbeChange is called when a probe's result changes, so the caller
+	// syncs the pod again at once.
+	OnProbeChange func(types.UID)
+	// BackoffBase is the first restart back-off, doubling to 5 minutes;
+	// 10s, as the kubelet, when zero.
+	BackoffBase time.Duration
+	Logger      *slog.Logger
 }
 
 // Runner runs the pods bound to this node. Safe for concurrent use on
@@ -65,6 +72,8 @@ type Runner struct {
 	// attempt waits out a back-off (ImagePullBackOff) instead of pulling on
 	// every sync.
 	pullFailures sync.Map
+	// probes holds the probe results of running containers, by container id.
+	probes sync.Map
 }
 
 // New returns a runner.
@@ -80,6 +89,9 @@ func New(cfg Config) (*Runner, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.BackoffBase <= 0 {
+		cfg.BackoffBase = 10 * time.Second
 	}
 	return &Runner{cfg: cfg, log: cfg.Logger.With("component", "pod")}, nil
 }
@@ -103,6 +115,7 @@ func (r *Runner) Sync(ctx context.Context, p *corev1.Pod) (corev1.PodStatus, err
 	st := &syncState{pod: p, sandbox: sb, have: cs, waiting: map[string]corev1.ContainerStateWaiting{}}
 	if sbErr == nil {
 		r.runContainers(ctx, st)
+		r.probeContainers(ctx, st)
 	} else {
 		r.log.Warn("pod sandbox", "pod", p.Namespace+"/"+p.Name, "err", sbErr)
 		st.sandboxErr = sbErr
@@ -133,11 +146,13 @@ func (r *Runner) Kill(ctx context.Context, p *corev1.Pod, grace time.Duration) e
 	if err != nil {
 		return err
 	}
+	r.stopProbes(p.UID, nil)
 	var wg sync.WaitGroup
 	errs := make([]error, len(cs))
 	for i, c := range cs {
 		wg.Go(func() {
-			if err := r.cfg.Runtime.Stop(ctx, c.ID, grace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			left := r.preStop(ctx, p, c, grace)
+			if err := r.cfg.Runtime.Stop(ctx, c.ID, left); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 				errs[i] = err
 				return
 			}
@@ -189,4 +204,56 @@ func (r *Runner) KillOrphans(ctx context.Context, keep map[string]bool, grace ti
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// probeContainers runs the probes of the pod's running containers and stops
+// those whose liveness or startup probe failed: the restart policy then
+// brings them back.
+func (r *Runner) probeContainers(ctx context.Context, st *syncState) {
+	p := st.pod
+	running := map[string]bool{}
+	for i := range p.Spec.Containers {
+		c := &p.Spec.Containers[i]
+		cur, ok := st.latest(c.Name)
+		if !ok || cur.State != runtime.StateRunning || !hasProbes(c) {
+			continue
+		}
+		running[cur.ID] = true
+		pr := r.ensureProbes(p, c, cur, st.sandbox.ip)
+		if _, _, failed := pr.get(); failed != "" {
+			r.log.Info("container failed its probe, restarting", "pod", p.Namespace+"/"+p.Name, "container", c.Name, "reason", failed)
+			if err := r.cfg.Runtime.Stop(ctx, cur.ID, gracePeriod(p)); err != nil {
+				r.log.Warn("stop container", "container", c.Name, "err", err)
+			}
+			delete(running, cur.ID)
+			if now, err := r.cfg.Runtime.Inspect(ctx, cur.ID); err == nil {
+				st.replace(now)
+			}
+		}
+	}
+	r.stopProbes(p.UID, running)
+}
+
+// preStop runs the container's preStop hook within the grace period and
+// returns what is left of it for the stop.
+func (r *Runner) preStop(ctx context.Context, p *corev1.Pod, c runtime.Container, grace time.Duration) time.Duration {
+	spec := containerNamed(p, c.Spec.Name)
+	if spec == nil || spec.Name != c.Spec.Name || spec.Lifecycle == nil || spec.Lifecycle.PreStop == nil || c.State != runtime.StateRunning {
+		return grace
+	}
+	start := time.Now()
+	ip, _ := os.ReadFile(filepath.Join(r.podDir(p), "ip"))
+	t := probeTarget{rt: r.cfg.Runtime, id: c.ID, ip: string(ip), container: spec}
+	if err := t.hook(ctx, spec.Lifecycle.PreStop, grace); err != nil {
+		r.log.Warn("preStop hook failed", "pod", p.Namespace+"/"+p.Name, "container", c.Spec.Name, "err", err)
+	}
+	return max(grace-time.Since(start), time.Second)
+}
+
+// gracePeriod is the pod's terminationGracePeriodSeconds, 30s when unset.
+func gracePeriod(p *corev1.Pod) time.Duration {
+	if g := p.Spec.TerminationGracePeriodSeconds; g != nil {
+		return time.Duration(*g) * time.Second
+	}
+	return 30 * time.Second
 }

@@ -56,7 +56,7 @@ func TestResources(t *testing.T) {
 func TestBackoff(t *testing.T) {
 	want := []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second, 80 * time.Second, 160 * time.Second, 5 * time.Minute, 5 * time.Minute}
 	for attempt, w := range want {
-		if got := backoff(attempt); got != w {
+		if got := backoff(10*time.Second, attempt); got != w {
 			t.Errorf("backoff(%d) = %s, want %s", attempt, got, w)
 		}
 	}

@@ -125,8 +125,17 @@ func (r *Runner) containerStatus(st *syncState, c corev1.Container, defaultWaiti
 		}
 	}
 	running := cs.State.Running != nil
-	cs.Ready = running // readiness probes refine this
-	cs.Started = &running
+	ready, started := running, running
+	if ok && running {
+		if v, found := r.probes.Load(cur.ID); found {
+			pr, st, _ := v.(*probes).get()
+			ready, started = pr && st, st
+		} else if hasProbes(&c) {
+			ready, started = c.ReadinessProbe == nil && c.StartupProbe == nil, c.StartupProbe == nil
+		}
+	}
+	cs.Ready = ready
+	cs.Started = &started
 	return cs
 }
 
