@@ -41,7 +41,7 @@ type DeploymentController struct {
 	rec     *Recorder
 	now     func() time.Time
 	mu      sync.Mutex
-	written map[string]int64 // ReplicaSet key → resourceVersion of our last write
+	written map[string]pendingWrite // ReplicaSet key → our last write of it
 }
 
 // NewDeploymentController returns the Deployment controller, registered on
@@ -49,7 +49,7 @@ type DeploymentController struct {
 func NewDeploymentController(st *store.Store, inf *Informers, rec *Recorder, opts QueueOptions, log *slog.Logger) *DeploymentController {
 	c := &DeploymentController{
 		st: st, deploys: inf.For(mustResource("deployments.apps")), rss: inf.For(mustResource("replicasets.apps")),
-		pods: inf.For(mustResource("pods")), rec: rec, now: time.Now, written: map[string]int64{},
+		pods: inf.For(mustResource("pods")), rec: rec, now: time.Now, written: map[string]pendingWrite{},
 	}
 	c.Controller = NewController("deployment", c, opts, log)
 	c.deploys.AddEventHandler(c.Handler(SelfKeys))
@@ -190,11 +190,17 @@ func (c *DeploymentController) seen(rs *appsv1.ReplicaSet) bool {
 	if !ok {
 		return true
 	}
-	if rv >= w {
+	if rv >= w.rv || c.now().Sub(w.at) > expectationsTTL {
 		delete(c.written, key)
 		return true
 	}
 	return false
+}
+
+// pendingWrite is a ReplicaSet write the cache must show before the next decision.
+type pendingWrite struct {
+	rv int64
+	at time.Time
 }
 
 // write updates (or with no resourceVersion, creates) a ReplicaSet and
@@ -210,9 +216,17 @@ func (c *DeploymentController) write(ctx context.Context, rs *appsv1.ReplicaSet)
 		return err
 	}
 	rv, _ := strconv.ParseInt(rs.ResourceVersion, 10, 64)
+	now := c.now()
 	c.mu.Lock()
-	c.written[rs.Namespace+"/"+rs.Name] = rv
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	c.written[rs.Namespace+"/"+rs.Name] = pendingWrite{rv: rv, at: now}
+	if len(c.written) > 10000 { // entries of ReplicaSets deleted before the cache saw our write
+		for k, w := range c.written {
+			if now.Sub(w.at) > expectationsTTL {
+				delete(c.written, k)
+			}
+		}
+	}
 	return nil
 }
 
