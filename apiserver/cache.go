@@ -98,6 +98,8 @@ type cache struct {
 	oldest   int64   // a watch from rv >= oldest misses nothing in history
 	watchers map[*watcher]struct{}
 	progress func(context.Context) error
+	// cancelWatch ends the current etcd watch, making the cache start over.
+	cancelWatch context.CancelFunc
 }
 
 func newCache(res store.Resource, st *store.Store, cfg cacheConfig, log *slog.Logger, m *metrics) *cache {
@@ -143,12 +145,15 @@ func (c *cache) listAndWatch(ctx context.Context) error {
 		objs[e.key] = e
 	}
 	rv, _ := strconv.ParseInt(list.ResourceVersion, 10, 64)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	w, err := c.st.WatchWithProgress(ctx, c.res, store.WatchOptions{ResourceVersion: list.ResourceVersion})
 	if err != nil {
 		return err
 	}
 	defer w.Stop()
 	c.mu.Lock()
+	c.cancelWatch = cancel
 	c.objs, c.sorted, c.rv, c.oldest, c.history = objs, nil, rv, rv, nil
 	c.ready, c.progress = true, w.RequestProgress
 	c.notifyLocked()
@@ -168,11 +173,22 @@ func (c *cache) listAndWatch(ctx context.Context) error {
 	return errors.New("etcd watch closed")
 }
 
+// restart drops the etcd watch as a failure would: client watches end with
+// 410 and the cache lists and watches again.
+func (c *cache) restart() {
+	c.mu.Lock()
+	cancel := c.cancelWatch
+	c.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
 // reset marks the cache unready and ends every client watch with err.
 func (c *cache) reset(err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.ready, c.progress = false, nil
+	c.ready, c.progress, c.cancelWatch = false, nil, nil
 	status := apierrors.NewResourceExpired(fmt.Sprintf("watch cache of %s restarted: list again (%v)", c.res, err))
 	for w := range c.watchers {
 		c.dropLocked(w, status)

@@ -76,3 +76,34 @@ func TestSlowWatcherIsDroppedOthersContinue(t *testing.T) {
 		t.Fatalf("%d watchers registered, want only the fast one", n)
 	}
 }
+
+// When the cache loses its etcd watch, every client watch ends with 410 so the
+// client lists again, and the cache lists and watches anew.
+func TestCacheRestartEndsClientWatchesWithGone(t *testing.T) {
+	st := etcdtest.NewStore(t)
+	ctx := t.Context()
+	pods, _ := store.ResourceByName("pods")
+	c := newCache(pods, st, cacheConfig{}, slog.Default(), newMetrics(nil))
+	go c.run(ctx)
+	if err := c.waitFresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w, _, _, err := c.watch(ctx, watchStart{initial: true}, func(*entry) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.restart()
+	<-w.done
+	if !apierrors.IsResourceExpired(w.err) && !apierrors.IsGone(w.err) {
+		t.Fatalf("client watch ended with %v, want 410", w.err)
+	}
+	if err := st.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "after"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.waitFresh(ctx); err != nil {
+		t.Fatalf("cache after reset: %v", err)
+	}
+	if e, _ := c.get("default/after"); e == nil {
+		t.Fatal("the cache does not hold a pod written after its reset")
+	}
+}

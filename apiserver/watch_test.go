@@ -289,3 +289,27 @@ func TestWatchSendsBookmarksWhenAllowed(t *testing.T) {
 		t.Fatalf("got %s %#v, want a BOOKMARK at %s", ev.Type, ev.Object, p.ResourceVersion)
 	}
 }
+
+func TestWatchEndsAtItsTimeout(t *testing.T) {
+	ts := newTestServer(t)
+	ctx := t.Context()
+	one := int64(1)
+	w, err := ts.client(t, "admin-token").CoreV1().Pods("").Watch(ctx, metav1.ListOptions{TimeoutSeconds: &one})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	for {
+		select {
+		case _, ok := <-w.ResultChan():
+			if !ok {
+				if n := ts.srv.Watchers("pods"); n != 0 {
+					t.Fatalf("%d watchers left after the timeout", n)
+				}
+				return
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("the watch outlived timeoutSeconds=1 by far")
+		}
+	}
+}
