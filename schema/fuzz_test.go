@@ -6,8 +6,9 @@ import (
 )
 
 // FuzzValidateFile feeds arbitrary bytes to the loader as YAML, JSON and CUE.
-// Whatever the input, it must not panic, and every problem must name its file
-// and carry a message. The seeds run as a normal test; fuzz by hand with
+// Whatever the input, it must not panic, every problem must name its file and
+// carry a message, and the fast path must agree with whole-document
+// unification. The seeds run as a normal test; fuzz by hand with
 // go test -run '^$' -fuzz FuzzValidateFile ./schema
 func FuzzValidateFile(f *testing.F) {
 	for _, seed := range []string{
@@ -27,11 +28,14 @@ func FuzzValidateFile(f *testing.F) {
 		f.Add(seed, uint8(1))
 		f.Add(seed, uint8(2))
 	}
-	s := testSchema(f)
+	s, slow := testSchema(f), slowSchema(f)
 	exts := []string{"f.yaml", "f.json", "f.cue"}
 	f.Fuzz(func(t *testing.T, src string, ext uint8) {
 		name := exts[int(ext)%len(exts)]
 		objs, errs := s.validateFile(name, []byte(src), 64<<10)
+		if sobjs, serrs := slow.validateFile(name, []byte(src), 64<<10); len(sobjs) != len(objs) || len(serrs) != len(errs) {
+			t.Errorf("fast path: %d objects, %v; unification: %d objects, %v", len(objs), errs, len(sobjs), serrs)
+		}
 		for _, e := range errs {
 			if e.File != name || e.Msg == "" {
 				t.Errorf("error without file or message: %+v", *e)

@@ -1,6 +1,8 @@
 package schema
 
 import (
+	"sync"
+
 	"cuelang.org/go/cue"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -19,6 +21,9 @@ type kindInfo struct {
 	namespaced bool
 	newObj     func() runtime.Object
 	def        cue.Value
+
+	fastOnce sync.Once
+	fast     *fastNode
 }
 
 // supported lists the kinds keelson accepts; the CUE definition of each is

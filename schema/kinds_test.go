@@ -228,9 +228,9 @@ func TestEveryKindHasCases(t *testing.T) {
 	for _, c := range kindCases {
 		have[c.kind] = true
 	}
-	for _, k := range supported {
-		if !have[k.kind] {
-			t.Errorf("kind %s has no test case", k.kind)
+	for i := range supported {
+		if k := supported[i].kind; !have[k] {
+			t.Errorf("kind %s has no test case", k)
 		}
 	}
 }

@@ -29,6 +29,9 @@ const cueRoot = "/keelson-schema"
 type Schema struct {
 	ctx   *cue.Context
 	kinds map[gvk]*kindInfo
+	// noFast turns the fast path off, for tests that compare it with
+	// unification.
+	noFast bool
 }
 
 type gvk struct{ apiVersion, kind string }
@@ -73,14 +76,14 @@ func New() (*Schema, error) {
 		return nil, fmt.Errorf("schema: build embedded definitions: %w", err)
 	}
 	s := &Schema{ctx: ctx, kinds: map[gvk]*kindInfo{}}
-	for _, k := range supported {
+	for i := range supported {
+		k := &supported[i]
 		def := pkg.LookupPath(cue.ParsePath("#" + k.kind))
 		if err := def.Err(); err != nil {
 			return nil, fmt.Errorf("schema: definition #%s: %w", k.kind, err)
 		}
-		k := k
-		k.def = def
-		s.kinds[gvk{k.apiVersion, k.kind}] = &k
+		s.kinds[gvk{k.apiVersion, k.kind}] = &kindInfo{apiVersion: k.apiVersion, kind: k.kind,
+			namespaced: k.namespaced, newObj: k.newObj, def: def}
 	}
 	return s, nil
 }

@@ -69,6 +69,12 @@ func (s *Schema) validateDocs(file string, docs []document) ([]*Object, ErrorLis
 	var objs []*Object
 	var errs ErrorList
 	for _, d := range docs {
+		if !s.noFast && fileKind(file) != "cue" {
+			if fast, ok := s.fastDoc(file, d); ok {
+				objs = append(objs, fast...)
+				continue
+			}
+		}
 		v := s.ctx.BuildExpr(d.expr)
 		if err := v.Err(); err != nil {
 			t := &target{file: file, doc: d.index, data: v}
@@ -216,14 +222,13 @@ func (t *target) walk(def, u, data cue.Value, path []cue.Selector) ErrorList {
 		}
 		errs = append(errs, t.missing(u, present, path)...)
 	case cue.ListKind:
-		elem := def.LookupPath(cue.MakePath(cue.AnyIndex))
 		it, err := data.List()
 		if err != nil {
 			return nil
 		}
 		for i := 0; it.Next(); i++ {
 			p := append(path[:len(path):len(path)], cue.Index(i))
-			errs = append(errs, t.walk(elem, u.LookupPath(cue.MakePath(cue.Index(i))), it.Value(), p)...)
+			errs = append(errs, t.walk(listElem(def, min(i, 1)), u.LookupPath(cue.MakePath(cue.Index(i))), it.Value(), p)...)
 		}
 	default:
 		if err := u.Err(); err != nil {
@@ -263,6 +268,24 @@ func (t *target) missing(u cue.Value, present map[string]bool, path []cue.Select
 		errs = append(errs, t.errorAt(p, msgMissing))
 	}
 	return errs
+}
+
+// listElem returns the schema of element i of a list schema. CUE's AnyIndex
+// lookup finds nothing when the list type is a conjunction ([...A] & [...B]),
+// as it is where the kinds package narrows a generated list, so the element
+// is found by unifying with a list of i+1 elements instead.
+func listElem(def cue.Value, i int) cue.Value {
+	if !def.Exists() {
+		return def
+	}
+	if v := def.LookupPath(cue.MakePath(cue.AnyIndex)); v.Exists() {
+		return v
+	}
+	elems := make([]ast.Expr, i+1)
+	for j := range elems {
+		elems[j] = ast.NewIdent("_")
+	}
+	return def.Unify(def.Context().BuildExpr(ast.NewList(elems...))).LookupPath(cue.MakePath(cue.Index(i)))
 }
 
 // lookupField finds the schema of a field, whether the schema has it as a
