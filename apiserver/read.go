@@ -186,6 +186,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, q *request, v *vie
 }
 
 func (s *Server) listEtcd(w http.ResponseWriter, r *http.Request, q *request, v *view, o *readOptions) {
+	s.cacheFor(q.res) // a watch is likely to follow
 	rv := o.rv
 	if rv == "0" {
 		rv = ""

@@ -134,6 +134,13 @@ func (s *Server) Listen() (net.Listener, error) {
 // flight finish for up to 10 seconds.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	defer s.Close()
+	if s.cfg.Store != nil {
+		// Caches that exist before any client lists can resume every watch
+		// from a list's resourceVersion, even one read straight from etcd.
+		for _, r := range store.Resources() {
+			s.cacheFor(r)
+		}
+	}
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
