@@ -51,7 +51,35 @@ type fastNode struct {
 }
 
 func (s *Schema) newFastNode(def cue.Value) *fastNode {
+	if def.Err() != nil {
+		// Some definitions reached through list elements evaluate to
+		// "field not allowed" on their own (though not when unified with
+		// a document). Where the field is a plain reference, the definition
+		// it refers to evaluates fine.
+		if d := rebuild(def); d.Err() == nil {
+			def = d
+		}
+	}
 	return &fastNode{s: s, def: def, top: def.IncompleteKind() == cue.TopKind && def.Validate() == nil && isTop(def)}
+}
+
+// rebuild evaluates a definition again from the definitions it is made of,
+// each taken where it was declared rather than where it was reached.
+func rebuild(def cue.Value) cue.Value {
+	op, args := def.Expr()
+	if op != cue.AndOp {
+		return cue.Dereference(def)
+	}
+	var u cue.Value
+	for i, a := range args {
+		a = cue.Dereference(a)
+		if i == 0 {
+			u = a
+		} else {
+			u = u.Unify(a)
+		}
+	}
+	return u
 }
 
 // isTop reports whether def accepts any value: _ (Quantity, IntOrString and
