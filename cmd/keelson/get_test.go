@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -64,6 +67,8 @@ func TestGetDescribeKubeconfigAgainstServer(t *testing.T) {
 		t.Errorf("keelson describe lacks labels or events:\n%s", out)
 	}
 
+	watchGet(t, dir, client)
+
 	kc := run("kubeconfig", "--server", "https://"+api)
 	rc, err := clientcmd.RESTConfigFromKubeConfig([]byte(kc))
 	if err != nil {
@@ -74,7 +79,7 @@ func TestGetDescribeKubeconfigAgainstServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	list, err := cs.CoreV1().Pods("shop").List(t.Context(), metav1.ListOptions{})
-	if err != nil || len(list.Items) != 1 {
+	if err != nil || len(list.Items) != 2 {
 		t.Fatalf("client-go with `keelson kubeconfig`: %v, %d pods", err, len(list.Items))
 	}
 	err = cs.CoreV1().Pods("shop").Delete(t.Context(), "web-1", metav1.DeleteOptions{})
@@ -84,4 +89,83 @@ func TestGetDescribeKubeconfigAgainstServer(t *testing.T) {
 	if _, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "admin.kubeconfig")); err != nil {
 		t.Fatalf("the server's admin kubeconfig: %v", err)
 	}
+}
+
+func TestServerAPIFlagErrors(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "authz.yaml")
+	if err := os.WriteFile(bad, []byte("grants:\n- users: [a]\n  namespacez: [x]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"plain HTTP off loopback", []string{"--tls=false", "--listen", "0.0.0.0:" + strings.Split(freeAddr(t), ":")[1]}, "--tls=false is only for a loopback"},
+		{"missing token file", []string{"--token-auth-file", filepath.Join(t.TempDir(), "none.csv")}, "token file"},
+		{"bad authorization file", []string{"--authorization-file", bad}, "namespacez"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"server", "--data-dir", t.TempDir(), "--listen", freeAddr(t),
+				"--etcd-listen-client", etcdtest.FreeURL(t), "--etcd-listen-peer", etcdtest.FreeURL(t)}
+			p := start(t, append(args, tc.args...)...)
+			if code := p.wait(t); code != 1 {
+				t.Fatalf("exit code %d, want 1:\n%s", code, p.out)
+			}
+			if !strings.Contains(p.out.String(), tc.want) {
+				t.Fatalf("output does not say %q:\n%s", tc.want, p.out)
+			}
+		})
+	}
+}
+
+// watchGet runs `keelson get pods -w` and sees a pod written after it started.
+func watchGet(t *testing.T, dir, etcdURL string) {
+	t.Helper()
+	cmd := exec.Command(binary, "get", "pods", "-n", "shop", "-w", "--data-dir", dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	waitLine := func(want string) {
+		t.Helper()
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("keelson get -w ended before showing %q", want)
+				}
+				if strings.Contains(l, want) {
+					return
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("keelson get -w never showed %q", want)
+			}
+		}
+	}
+	waitLine("web-1")
+	withStore(t, etcdURL, func(s *store.Store) {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-2"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "localhost/web:1"}}}}
+		if err := s.Create(t.Context(), p); err != nil {
+			t.Fatal(err)
+		}
+	})
+	waitLine("web-2")
 }
