@@ -14,3 +14,4 @@ for i in $(seq "${COUNT:-6}"); do
     | grep -E '^(Benchmark|goos|goarch|pkg|cpu)' >> "$out"
 done
 go run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da "$out"
+awk -f bench/ratios.awk "$out" | sort
