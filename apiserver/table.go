@@ -20,7 +20,7 @@ import (
 // column is one Table column: its definition and how to fill it.
 type column struct {
 	name     string
-	typ      string // string, integer, date
+	typ      string // string; integer when the cells are int64
 	priority int32  // 0 is shown by default, 1 only with -o wide
 	cell     func(o store.Object) any
 }
@@ -123,6 +123,13 @@ func (v *view) tableOf(entries []*entry) (*metav1.Table, error) {
 	t := &metav1.Table{TypeMeta: metav1.TypeMeta{Kind: "Table", APIVersion: "meta.k8s.io/v1"}}
 	for _, c := range cols {
 		t.ColumnDefinitions = append(t.ColumnDefinitions, metav1.TableColumnDefinition{Name: c.name, Type: c.typ, Priority: c.priority, Format: formatOf(c)})
+	}
+	if len(entries) > 0 {
+		for i, c := range cols {
+			if _, ok := c.cell(entries[0].obj).(int64); ok {
+				t.ColumnDefinitions[i].Type = "integer"
+			}
+		}
 	}
 	t.Rows = make([]metav1.TableRow, 0, len(entries))
 	for _, e := range entries {

@@ -37,7 +37,7 @@ func (s *Server) gitOpsRefusal(r *http.Request, q *request) *apierrors.StatusErr
 				if origin := obj.GetAnnotations()[originAnnotation]; origin != "" {
 					msg += fmt.Sprintf(", file %s", origin)
 				}
-				msg += fmt.Sprintf(" (see its status: keelson get syncs %s)", src)
+				msg += "; the sync's status names the repository and path it reads"
 			} else {
 				msg += fmt.Sprintf("; %s is made by keelson's controllers, from objects in Git", q.name)
 			}
