@@ -75,7 +75,11 @@ func runAgent(ctx context.Context, o *agentOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	rt, err := containerd.New(ctx, o.socket, containerd.DefaultNamespace)
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find keelson's own binary, the containers' logging binary: %w", err)
+	}
+	rt, err := containerd.New(ctx, o.socket, containerd.DefaultNamespace, containerd.WithLogDriver(self))
 	if err != nil {
 		return err
 	}

@@ -8,9 +8,15 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/keelson/keelson/agent/logs"
 )
 
 func main() {
+	// containerd's shim runs keelson as each container's logging binary.
+	if logs.IsDriver(os.Args[1:]) {
+		os.Exit(logs.DriverMain(os.Args[1:]))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:]))

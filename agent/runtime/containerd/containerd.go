@@ -22,6 +22,7 @@ import (
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/keelson/keelson/agent/logs"
 	"github.com/keelson/keelson/agent/runtime"
 )
 
@@ -34,13 +35,23 @@ type Runtime struct {
 	client      *containerd.Client
 	namespace   string
 	snapshotter string
+	logDriver   string
 }
+
+// Option configures a Runtime.
+type Option func(*Runtime)
+
+// WithLogDriver makes binary (keelson itself) the logging binary containerd's
+// shim runs for each container: output is kept in the CRI log format, rotated
+// by size, and logging goes on while the agent restarts. Without it, the shim
+// appends raw output to the log file.
+func WithLogDriver(binary string) Option { return func(r *Runtime) { r.logDriver = binary } }
 
 var _ runtime.Runtime = (*Runtime)(nil)
 
 // New connects to the containerd socket; containers and images live in the
 // given containerd namespace (DefaultNamespace when empty).
-func New(ctx context.Context, socket, namespace string) (*Runtime, error) {
+func New(ctx context.Context, socket, namespace string, opts ...Option) (*Runtime, error) {
 	if namespace == "" {
 		namespace = DefaultNamespace
 	}
@@ -48,7 +59,11 @@ func New(ctx context.Context, socket, namespace string) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to containerd at %s: %w", socket, err)
 	}
-	return &Runtime{client: client, namespace: namespace, snapshotter: "overlayfs"}, nil
+	r := &Runtime{client: client, namespace: namespace, snapshotter: "overlayfs"}
+	for _, o := range opts {
+		o(r)
+	}
+	return r, nil
 }
 
 // Close closes the connection to containerd; containers keep running.
@@ -198,6 +213,9 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	creator := cio.NullIO
 	if path := info.Labels[labelLogPath]; path != "" {
 		creator = cio.LogFile(path)
+		if r.logDriver != "" {
+			creator = cio.BinaryIO(r.logDriver, logs.DriverArgs(path, logs.DefaultMaxSize, logs.DefaultMaxFiles))
+		}
 	}
 	task, err := c.NewTask(ctx, creator)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keelson/keelson/agent/logs"
 	"github.com/keelson/keelson/agent/runtime"
 	"github.com/keelson/keelson/agent/runtime/containerd"
 	"github.com/keelson/keelson/agent/runtime/containerdtest"
@@ -18,11 +19,24 @@ import (
 	"github.com/keelson/keelson/agent/runtime/runtimetest"
 )
 
+// TestMain lets this test binary serve as the containers' logging binary, as
+// the keelson binary does in production.
+func TestMain(m *testing.M) {
+	if logs.IsDriver(os.Args[1:]) {
+		os.Exit(logs.DriverMain(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
 // newRuntime starts a private containerd with the busybox image imported.
 func newRuntime(t *testing.T) (*containerd.Runtime, string) {
 	t.Helper()
 	sock := containerdtest.Start(t)
-	rt, err := containerd.New(t.Context(), sock, "")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := containerd.New(t.Context(), sock, "", containerd.WithLogDriver(self))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +87,7 @@ func TestEnvAndLogs(t *testing.T) {
 	rt, _ := newRuntime(t)
 	ctx := t.Context()
 	logPath := filepath.Join(t.TempDir(), "c.log")
-	spec := runtimetest.Spec("env", "sh", "-c", `echo "hello $WHO from $(hostname)"; exit $CODE`)
+	spec := runtimetest.Spec("env", "sh", "-c", `echo "hello $WHO from $(hostname)"; echo "to stderr" >&2; exit $CODE`)
 	spec.Env = []string{"WHO=keelson", "CODE=5"}
 	spec.LogPath = logPath
 	id, err := rt.Create(ctx, spec)
@@ -88,15 +102,27 @@ func TestEnvAndLogs(t *testing.T) {
 		t.Fatalf("exit code %d, want 5 from $CODE", c.ExitCode)
 	}
 	deadline := time.Now().Add(10 * time.Second)
+	var b []byte
 	for {
-		b, _ := os.ReadFile(logPath)
-		if strings.Contains(string(b), "hello keelson from pod-env") {
+		b, _ = os.ReadFile(logPath)
+		if strings.Contains(string(b), "hello keelson from pod-env") && strings.Contains(string(b), "to stderr") {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("log %q does not hold the container's output", b)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	streams := map[string]string{}
+	for _, raw := range strings.SplitAfter(strings.TrimSpace(string(b)), "\n") {
+		l, err := logs.Parse([]byte(raw))
+		if err != nil {
+			t.Fatalf("the log is not in the CRI format: %v\n%s", err, b)
+		}
+		streams[string(l.Content)] = l.Stream
+	}
+	if streams["hello keelson from pod-env"] != "stdout" || streams["to stderr"] != "stderr" {
+		t.Fatalf("streams %v", streams)
 	}
 }
 
