@@ -325,8 +325,15 @@ func (c *cache) waitFresh(ctx context.Context) error {
 	if err := c.waitReady(ctx); err != nil {
 		return err
 	}
+	return c.catchUp(ctx, rev)
+}
+
+// catchUp waits until the cache has seen revision rev, asking etcd for
+// progress when it has not: rev may come from a write to another resource,
+// which this cache's watch never reports.
+func (c *cache) catchUp(ctx context.Context, rev int64) error {
 	c.mu.Lock()
-	fresh, progress := c.rv >= rev, c.progress
+	fresh, progress := c.ready && c.rv >= rev, c.progress
 	c.mu.Unlock()
 	if fresh {
 		return nil

@@ -144,7 +144,11 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, q *request, v *view
 func (s *Server) waitNotOlder(ctx context.Context, c *cache, rv int64) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.FreshWait)
 	defer cancel()
-	if err := c.waitFor(ctx, rv); err != nil {
+	err := c.waitReady(ctx)
+	if err == nil {
+		err = c.catchUp(ctx, rv)
+	}
+	if err != nil {
 		if rv > 0 && errors.Is(err, context.DeadlineExceeded) {
 			return tooLarge(rv)
 		}

@@ -313,3 +313,29 @@ func TestWatchEndsAtItsTimeout(t *testing.T) {
 		}
 	}
 }
+
+// A list read from etcd carries etcd's current revision, which may be newer
+// than anything of its resource; a watch from it must start at once.
+func TestWatchFromRevisionOfAnotherResource(t *testing.T) {
+	ts := newTestServer(t)
+	ctx := t.Context()
+	cs := ts.client(t, "admin-token")
+	if _, err := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.st.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "c"}}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := cs.CoreV1().Pods("default").Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		t.Fatalf("watch from %s: %v", list.ResourceVersion, err)
+	}
+	defer w.Stop()
+	if _, err := cs.CoreV1().Pods("default").Get(ctx, "x", metav1.GetOptions{ResourceVersion: list.ResourceVersion}); !apierrors.IsNotFound(err) {
+		t.Fatalf("get at %s: %v, want 404", list.ResourceVersion, err)
+	}
+}
