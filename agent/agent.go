@@ -46,7 +46,10 @@ type Config struct {
 	Resync time.Duration
 	// Workers sync this many pods at once; default 4.
 	Workers int
-	Logger  *slog.Logger
+	// Port is where the agent's endpoint (Handler) listens, reported in the
+	// Node's daemonEndpoints for the API server to reach; 0 when not served.
+	Port   int32
+	Logger *slog.Logger
 }
 
 // Agent runs the pods the scheduler binds to this node.

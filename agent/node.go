@@ -102,10 +102,11 @@ func (a *Agent) nodeStatus(old []corev1.NodeCondition) corev1.NodeStatus {
 	allocatable[corev1.ResourceMemory] = mem
 
 	st := corev1.NodeStatus{
-		Capacity:    capacity,
-		Allocatable: allocatable,
-		Phase:       corev1.NodeRunning,
-		Addresses:   []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: a.cfg.NodeName}},
+		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: a.cfg.Port}},
+		Capacity:        capacity,
+		Allocatable:     allocatable,
+		Phase:           corev1.NodeRunning,
+		Addresses:       []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: a.cfg.NodeName}},
 		NodeInfo: corev1.NodeSystemInfo{
 			MachineID:               readTrim("/etc/machine-id"),
 			BootID:                  readTrim("/proc/sys/kernel/random/boot_id"),

@@ -13,7 +13,8 @@ import (
 
 // ReadOptions are the kubelet's log options.
 type ReadOptions struct {
-	// TailLines keeps only the last lines; 0 or less keeps all.
+	// TailLines keeps only the last lines; 0 keeps all, and a negative
+	// value none (the API's tailLines=0).
 	TailLines int64
 	// Since drops lines older than it; zero keeps all.
 	Since time.Time
@@ -57,6 +58,9 @@ func Parse(b []byte) (Line, error) {
 func Read(ctx context.Context, path string, w io.Writer, opts ReadOptions) error {
 	var lines [][]byte
 	keep := func(b []byte) {
+		if opts.TailLines < 0 {
+			return // tailLines=0: none of what is there, only what follows
+		}
 		if opts.TailLines > 0 && int64(len(lines)) == opts.TailLines {
 			lines = lines[1:]
 		}

@@ -257,3 +257,31 @@ func gracePeriod(p *corev1.Pod) time.Duration {
 	}
 	return 30 * time.Second
 }
+
+// ErrNoLogs means the container has no log to show: it never ran, or
+// previous was asked of its first run.
+var ErrNoLogs = errors.New("pod: no logs")
+
+// LogPath is the log file of a container of the pod: its current attempt, or
+// the one before with previous. running says whether the attempt still runs,
+// so a follower knows when the log is complete.
+func (r *Runner) LogPath(ctx context.Context, p *corev1.Pod, container string, previous bool) (string, bool, error) {
+	cs, err := r.containers(ctx, p)
+	if err != nil {
+		return "", false, err
+	}
+	st := &syncState{pod: p, have: cs}
+	cur, ok := st.latest(container)
+	if !ok {
+		return "", false, fmt.Errorf("container %q in pod %s/%s has not started: %w", container, p.Namespace, p.Name, ErrNoLogs)
+	}
+	if previous {
+		prev, ok := st.previous(container, cur.Spec.Attempt)
+		if !ok {
+			return "", false, fmt.Errorf("previous terminated container %q in pod %s/%s not found: %w", container, p.Namespace, p.Name, ErrNoLogs)
+		}
+		cur = prev
+	}
+	path := filepath.Join(r.podDir(p), "logs", fmt.Sprintf("%s_%d.log", container, cur.Spec.Attempt))
+	return path, cur.State == runtime.StateRunning, nil
+}

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -27,6 +29,7 @@ type agentOptions struct {
 	podCIDR      string
 	cniBinDir    string
 	noMasquerade bool
+	listen       string
 }
 
 func newAgentCmd(g *globalFlags) *cobra.Command {
@@ -59,6 +62,7 @@ with containerd and CNI.`,
 	f.StringVar(&o.podCIDR, "pod-cidr", "10.42.0.0/24", "this node's pod addresses, when its Node does not name them")
 	f.StringVar(&o.cniBinDir, "cni-bin-dir", network.DefaultPluginDir, "CNI plugin binaries")
 	f.BoolVar(&o.noMasquerade, "no-masquerade", false, "do not NAT pod traffic leaving the node")
+	f.StringVar(&o.listen, "listen", ":10250", "the agent's HTTPS endpoint (container logs), which only the API server calls")
 	return cmd
 }
 
@@ -102,15 +106,30 @@ func runAgent(ctx context.Context, o *agentOptions, log *slog.Logger) error {
 	if hostIP == "" {
 		hostIP = firstAddress()
 	}
+	_, portStr, err := net.SplitHostPort(o.listen)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %w", o.listen, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return fmt.Errorf("--listen %q: the port must be a number", o.listen)
+	}
 	a, err := agent.New(agent.Config{
 		Client: client, Runtime: rt, RuntimeVersion: "containerd://" + ver, Network: n,
 		NodeName: o.nodeName, HostIP: hostIP, PodCIDR: o.podCIDR, RootDir: o.dataDir, Logger: log,
+		Port: int32(port),
 	})
 	if err != nil {
 		return err
 	}
-	log.Info("agent starting", "node", o.nodeName, "server", o.server, "containerd", ver, "host_ip", hostIP)
-	return a.Run(ctx)
+	log.Info("agent starting", "node", o.nodeName, "server", o.server, "containerd", ver, "host_ip", hostIP, "listen", o.listen)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- agent.Serve(ctx, o.listen, o.nodeName, a.Handler(string(token))) }()
+	runErr := a.Run(ctx)
+	cancel()
+	return errors.Join(runErr, <-serveErr)
 }
 
 // firstAddress is the first IPv4 address of an interface that is up and not

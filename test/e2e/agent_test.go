@@ -39,6 +39,7 @@ type node struct {
 	rt    *containerd.Runtime
 	name  string
 	api   *gate
+	agent *agent.Agent
 }
 
 // gate stands in front of the API; closed, it cuts the requests in flight
@@ -105,7 +106,11 @@ func startNode(t testing.TB, name, podCIDR string) *node {
 	}
 
 	sock := containerdtest.Start(t)
-	rt, err := containerd.New(t.Context(), sock, "")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := containerd.New(t.Context(), sock, "", containerd.WithLogDriver(self))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +159,7 @@ func startNode(t testing.TB, name, podCIDR string) *node {
 			network.RemoveNetNS(ns)
 		}
 	})
-	return &node{store: st, rt: rt, name: name, api: g}
+	return &node{store: st, rt: rt, name: name, api: g, agent: a}
 }
 
 // eventually polls f until it returns "" (satisfied) or 30s pass.
@@ -320,4 +325,49 @@ func waitRunning(t testing.TB, n *node, name string) {
 		}
 		return ""
 	})
+}
+
+func TestAgentServesLogs(t *testing.T) {
+	n := startNode(t, "node-1", "10.99.12.0/24")
+	ctx := t.Context()
+	p := sleeperPod("talker")
+	p.Spec.Containers[0].Command = []string{"sh", "-c", "for i in 1 2 3; do echo line $i; done; echo oops >&2; exec sleep 3600"}
+	if err := n.store.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	waitRunning(t, n, "talker")
+	srv := httptest.NewServer(n.agent.Handler("node-token"))
+	defer srv.Close()
+	get := func(query, token string) (int, string) {
+		req, _ := http.NewRequest("GET", srv.URL+"/containerLogs/default/talker/main"+query, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	eventually(t, "logs", func() string {
+		code, body := get("?tailLines=2", "node-token")
+		if code != 200 || body != "line 3\noops\n" {
+			return fmt.Sprintf("%d %q", code, body)
+		}
+		return ""
+	})
+	if code, _ := get("", ""); code != http.StatusUnauthorized {
+		t.Fatalf("logs without the node's token: %d", code)
+	}
+	if code, _ := get("", "another-token"); code != http.StatusUnauthorized {
+		t.Fatalf("logs with a wrong token: %d", code)
+	}
+	if code, body := get("?previous=true", "node-token"); code != http.StatusBadRequest || !strings.Contains(body, "previous") {
+		t.Fatalf("previous logs of a first run: %d %q", code, body)
+	}
+	if code, body := get("?timestamps=true&tailLines=1", "node-token"); code != 200 || !strings.HasSuffix(body, "Z oops\n") {
+		t.Fatalf("timestamps: %d %q", code, body)
+	}
 }
