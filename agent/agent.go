@@ -46,6 +46,9 @@ type Config struct {
 	Resync time.Duration
 	// Workers sync this many pods at once; default 4.
 	Workers int
+	// StatsInterval is how often containers' and the node's usage is
+	// sampled for /stats/summary; 10s when zero.
+	StatsInterval time.Duration
 	// Port is where the agent's endpoint (Handler) listens, reported in the
 	// Node's daemonEndpoints for the API server to reach; 0 when not served.
 	Port   int32
@@ -63,6 +66,7 @@ type Agent struct {
 	mu    sync.Mutex
 	known map[string]*corev1.Pod // key → last pod seen, to clean up after it is gone
 	alloc corev1.ResourceList    // the node's allocatable, as last posted
+	stats *sampler
 }
 
 func (a *Agent) allocatable() corev1.ResourceList {
@@ -85,10 +89,13 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
 	}
+	if cfg.StatsInterval <= 0 {
+		cfg.StatsInterval = 10 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent", "node", cfg.NodeName), known: map[string]*corev1.Pod{}}
+	a := &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent", "node", cfg.NodeName), known: map[string]*corev1.Pod{}, stats: newSampler()}
 	runner, err := pod.New(pod.Config{
 		Runtime: cfg.Runtime, Network: cfg.Network, Lookup: apiLookup{cfg.Client},
 		NodeName: cfg.NodeName, HostIP: cfg.HostIP, RootDir: cfg.RootDir, Logger: cfg.Logger,
@@ -108,6 +115,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	go a.heartbeat(ctx)
+	go a.sampleLoop(ctx, a.cfg.StatsInterval)
 
 	factory := informers.NewSharedInformerFactoryWithOptions(a.cfg.Client, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = "spec.nodeName=" + a.cfg.NodeName }))

@@ -18,12 +18,14 @@ import (
 
 // Handler serves the agent's own endpoint, which only keelson's API server
 // calls: GET /containerLogs/{namespace}/{pod}/{container} with the kubelet's
-// query (follow, tailLines, sinceSeconds, sinceTime, timestamps, previous).
+// query (follow, tailLines, sinceSeconds, sinceTime, timestamps, previous),
+// and GET /stats/summary, the node's and its containers' CPU and memory.
 // A caller proves it is the API server with the node's own token, which only
 // the server's token file and this node hold.
 func (a *Agent) Handler(token string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", a.containerLogs)
+	mux.HandleFunc("GET /stats/summary", a.statsSummary)
 	want := []byte("Bearer " + strings.TrimSpace(token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := []byte(r.Header.Get("Authorization"))

@@ -156,6 +156,22 @@ type Execer interface {
 	Exec(ctx context.Context, id string, cmd []string, timeout time.Duration) ([]byte, int, error)
 }
 
+// Usage is a container's resource use at one moment, from its cgroup.
+type Usage struct {
+	Time time.Time
+	// CPUNanos is the CPU time used since the container started.
+	CPUNanos uint64
+	// MemoryWorkingSet is memory in use less inactive file cache, the figure
+	// the kubelet reports and evicts by.
+	MemoryWorkingSet uint64
+}
+
+// Statser reads running containers' resource use.
+type Statser interface {
+	// Stats reads the container's usage now. Errors: ErrNotFound (not running).
+	Stats(ctx context.Context, id string) (Usage, error)
+}
+
 // Image is an image on the node.
 type Image struct {
 	// Ref is the name it was stored under, e.g. localhost/busybox:latest.
@@ -178,5 +194,6 @@ type Images interface {
 type Runtime interface {
 	Containers
 	Execer
+	Statser
 	Images
 }

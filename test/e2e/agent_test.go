@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -136,7 +137,7 @@ func startNode(t testing.TB, name, podCIDR string) *node {
 	a, err := agent.New(agent.Config{
 		Client: client, Runtime: rt, RuntimeVersion: "containerd://" + version, Network: n,
 		NodeName: name, HostIP: "127.0.0.1", PodCIDR: podCIDR, RootDir: root,
-		Resync: 200 * time.Millisecond, LeaseDuration: 4 * time.Second, Logger: quietLogger(),
+		Resync: 200 * time.Millisecond, LeaseDuration: 4 * time.Second, StatsInterval: 200 * time.Millisecond, Logger: quietLogger(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -370,4 +371,44 @@ func TestAgentServesLogs(t *testing.T) {
 	if code, body := get("?timestamps=true&tailLines=1", "node-token"); code != 200 || !strings.HasSuffix(body, "Z oops\n") {
 		t.Fatalf("timestamps: %d %q", code, body)
 	}
+}
+
+func TestAgentReportsUsage(t *testing.T) {
+	n := startNode(t, "node-1", "10.99.13.0/24")
+	p := sleeperPod("burner")
+	p.Spec.Containers[0].Command = []string{"sh", "-c", "while true; do :; done"}
+	if err := n.store.Create(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	waitRunning(t, n, "burner")
+	srv := httptest.NewServer(n.agent.Handler("node-token"))
+	defer srv.Close()
+	eventually(t, "usage of the busy container", func() string {
+		req, _ := http.NewRequest("GET", srv.URL+"/stats/summary", nil)
+		req.Header.Set("Authorization", "Bearer node-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		var s agent.Summary
+		if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+			return err.Error()
+		}
+		if s.Node.CPU == nil || s.Node.CPU.UsageNanoCores == nil || s.Node.Memory == nil || *s.Node.Memory.WorkingSetBytes == 0 {
+			return fmt.Sprintf("node stats incomplete: %+v", s.Node)
+		}
+		for _, ps := range s.Pods {
+			if ps.PodRef.Name != "burner" {
+				continue
+			}
+			c := ps.Containers[0]
+			// A busy loop uses most of a core: well over a tenth.
+			if c.CPU != nil && c.CPU.UsageNanoCores != nil && *c.CPU.UsageNanoCores > 100_000_000 && c.Memory != nil && *c.Memory.WorkingSetBytes > 0 {
+				return ""
+			}
+			return fmt.Sprintf("container stats %+v", c)
+		}
+		return "no stats for the pod yet"
+	})
 }

@@ -202,6 +202,9 @@ func TestResourcesSecurityMounts(t *testing.T) {
 			t.Errorf("container output lacks %q:\n%s", want, out)
 		}
 	}
+	if u, err := rt.Stats(ctx, id); err != nil || u.MemoryWorkingSet == 0 || u.MemoryWorkingSet > 64<<20 {
+		t.Errorf("stats of a running container: %+v %v (want memory in use, under its 64Mi limit)", u, err)
+	}
 	for file, want := range map[string]string{
 		"memory/memory.limit_in_bytes": "67108864", "cpu/cpu.shares": "512", "cpu/cpu.cfs_quota_us": "50000",
 	} {

@@ -35,6 +35,7 @@ func Run(t *testing.T, newRuntime func(t *testing.T) runtime.Runtime) {
 		{"Images", testImages},
 		{"Invalid", testInvalid},
 		{"Exec", testExec},
+		{"Stats", testStats},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newRuntime(t)) })
@@ -216,5 +217,29 @@ func testExec(t *testing.T, rt runtime.Runtime) {
 		if err != nil || code != want {
 			t.Fatalf("exec %v: code %d err %v, want %d", argv, code, err, want)
 		}
+	}
+}
+
+func testStats(t *testing.T, rt runtime.Runtime) {
+	ctx := t.Context()
+	id := mustCreate(t, rt, Spec("busy", "sh", "-c", "while true; do :; done"))
+	if _, err := rt.Stats(ctx, id); !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatalf("stats before start: got %v, want ErrNotFound", err)
+	}
+	if err := rt.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	WaitState(t, rt, id, runtime.StateRunning)
+	first, err := rt.Stats(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	second, err := rt.Stats(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.CPUNanos <= first.CPUNanos || !second.Time.After(first.Time) {
+		t.Fatalf("a busy container's CPU time did not grow: %+v then %+v", first, second)
 	}
 }

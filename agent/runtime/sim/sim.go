@@ -273,3 +273,16 @@ func (r *Runtime) Exec(_ context.Context, id string, cmd []string, _ time.Durati
 	}
 	return nil, 0, nil
 }
+
+// Stats implements runtime.Statser: a running simulated container uses 1ms of
+// CPU per second it has run and no memory.
+func (r *Runtime) Stats(_ context.Context, id string) (runtime.Usage, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.containers[id]
+	if !ok || c.c.State != runtime.StateRunning {
+		return runtime.Usage{}, fmt.Errorf("stats of container %s: it is not running: %w", id, runtime.ErrNotFound)
+	}
+	now := time.Now()
+	return runtime.Usage{Time: now, CPUNanos: uint64(now.Sub(c.c.StartedAt) / 1000)}, nil
+}
