@@ -32,7 +32,7 @@ import (
 const maxScalarMemo = 4096
 
 type fastNode struct {
-	s   *Schema
+	s   *engine
 	def cue.Value
 	top bool // the definition allows anything here (e.g. IntOrString)
 
@@ -49,7 +49,7 @@ type fastNode struct {
 	numScalars atomic.Int32
 }
 
-func (s *Schema) newFastNode(def cue.Value) *fastNode {
+func (s *engine) newFastNode(def cue.Value) *fastNode {
 	if def.Err() != nil {
 		// Some definitions reached through list elements evaluate to
 		// "field not allowed" on their own (though not when unified with
@@ -258,14 +258,14 @@ func (n *fastNode) check(e ast.Expr, w *bytes.Buffer) bool {
 }
 
 // fastRoot returns the node of a kind's definition.
-func (s *Schema) fastRoot(k *kindInfo) *fastNode {
+func (s *engine) fastRoot(k *kindInfo) *fastNode {
 	k.fastOnce.Do(func() { k.fast = s.newFastNode(k.def) })
 	return k.fast
 }
 
 // fastDoc validates a YAML or JSON document on the fast path. It returns false
 // when any object of it is invalid or not understood.
-func (s *Schema) fastDoc(file string, d document) ([]*Object, bool) {
+func (s *engine) fastDoc(file string, d document) ([]*Object, bool) {
 	root, ok := d.expr.(*ast.StructLit)
 	if !ok {
 		return nil, false

@@ -61,7 +61,11 @@ func TestFastPathAgreesWithUnify(t *testing.T) {
 }
 
 func TestFastPathTakesValidDocuments(t *testing.T) {
-	s := testSchema(t)
+	s, err := testSchema(t).get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer testSchema(t).put(s)
 	for _, c := range kindCases {
 		docs, errs := parseFile("k.yaml", []byte(c.valid), DefaultMaxFileSize)
 		if len(errs) > 0 {

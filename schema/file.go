@@ -11,5 +11,10 @@ func (s *Schema) validateFile(name string, data []byte, maxSize int64) ([]*Objec
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	return s.validateDocs(name, docs)
+	e, err := s.get()
+	if err != nil {
+		return nil, ErrorList{{File: name, Msg: err.Error()}}
+	}
+	defer s.put(e)
+	return e.validateDocs(name, docs)
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 )
@@ -152,4 +153,20 @@ func TestLoadCancelled(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("got %v", err)
 	}
+}
+
+// TestLoadConcurrently runs loads side by side (run with -race): CUE values
+// are not safe to evaluate from several goroutines, so each takes an engine.
+func TestLoadConcurrently(t *testing.T) {
+	s, fsys := testSchema(t), benchRepo(40)
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			objs, err := s.Load(t.Context(), fsys, nil, WithWorkers(4))
+			if err != nil || len(objs) != 160 {
+				t.Errorf("%d objects, %v", len(objs), err)
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"runtime"
+	"slices"
 	"sort"
 	"sync"
 
@@ -27,10 +29,25 @@ const cueRoot = "/keelson-schema"
 // Schema is the compiled set of definitions, one per supported kind. Build it
 // once with New (or use Default); it is safe for concurrent use.
 type Schema struct {
-	ctx   *cue.Context
-	kinds map[gvk]*kindInfo
+	kinds []string
+	// engines holds compiled definitions not in use. CUE evaluates
+	// definitions lazily and, in v0.17, not race-free when one value is
+	// looked into from several goroutines, so each goroutine validating a
+	// file takes an engine of its own; there are at most GOMAXPROCS.
+	engines chan *engine
+	// made counts the engines built; it is guarded by mu.
+	mu   sync.Mutex
+	made int
 	// noFast turns the fast path off, for tests that compare it with
 	// unification.
+	noFast bool
+}
+
+// engine is one compiled copy of the definitions, used by one goroutine at
+// a time.
+type engine struct {
+	ctx    *cue.Context
+	kinds  map[gvk]*kindInfo
 	noFast bool
 }
 
@@ -51,6 +68,49 @@ func Default() (*Schema, error) {
 // New compiles the embedded definitions. It fails only when the embedded CUE is
 // broken, which the package tests rule out.
 func New() (*Schema, error) {
+	e, err := newEngine()
+	if err != nil {
+		return nil, err
+	}
+	s := &Schema{kinds: kindNames(e.kinds), engines: make(chan *engine, runtime.GOMAXPROCS(0)), made: 1}
+	s.engines <- e
+	return s, nil
+}
+
+// get takes an engine, building one when none is free and fewer than
+// GOMAXPROCS exist, else waiting for one.
+func (s *Schema) get() (*engine, error) {
+	select {
+	case e := <-s.engines:
+		e.noFast = s.noFast
+		return e, nil
+	default:
+	}
+	s.mu.Lock()
+	build := s.made < cap(s.engines)
+	if build {
+		s.made++
+	}
+	s.mu.Unlock()
+	if !build {
+		e := <-s.engines
+		e.noFast = s.noFast
+		return e, nil
+	}
+	e, err := newEngine()
+	if err != nil {
+		s.mu.Lock()
+		s.made--
+		s.mu.Unlock()
+		return nil, err
+	}
+	e.noFast = s.noFast
+	return e, nil
+}
+
+func (s *Schema) put(e *engine) { s.engines <- e }
+
+func newEngine() (*engine, error) {
 	overlay := map[string]load.Source{}
 	err := fs.WalkDir(cueFiles, "cue", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -75,23 +135,25 @@ func New() (*Schema, error) {
 	if err := pkg.Err(); err != nil {
 		return nil, fmt.Errorf("schema: build embedded definitions: %w", err)
 	}
-	s := &Schema{ctx: ctx, kinds: map[gvk]*kindInfo{}}
+	e := &engine{ctx: ctx, kinds: map[gvk]*kindInfo{}}
 	for i := range supported {
 		k := &supported[i]
 		def := pkg.LookupPath(cue.ParsePath("#" + k.kind))
 		if err := def.Err(); err != nil {
 			return nil, fmt.Errorf("schema: definition #%s: %w", k.kind, err)
 		}
-		s.kinds[gvk{k.apiVersion, k.kind}] = &kindInfo{apiVersion: k.apiVersion, kind: k.kind,
+		e.kinds[gvk{k.apiVersion, k.kind}] = &kindInfo{apiVersion: k.apiVersion, kind: k.kind,
 			namespaced: k.namespaced, newObj: k.newObj, def: def}
 	}
-	return s, nil
+	return e, nil
 }
 
 // Kinds lists the supported kinds as "apiVersion/Kind", sorted.
-func (s *Schema) Kinds() []string {
-	out := make([]string, 0, len(s.kinds))
-	for g := range s.kinds {
+func (s *Schema) Kinds() []string { return slices.Clone(s.kinds) }
+
+func kindNames(kinds map[gvk]*kindInfo) []string {
+	out := make([]string, 0, len(kinds))
+	for g := range kinds {
 		out = append(out, g.apiVersion+"/"+g.kind)
 	}
 	sort.Strings(out)

@@ -65,7 +65,7 @@ func (t *target) position(path []cue.Selector, atValue bool) (int, int) {
 }
 
 // validateDocs checks every object of a file's documents.
-func (s *Schema) validateDocs(file string, docs []document) ([]*Object, ErrorList) {
+func (s *engine) validateDocs(file string, docs []document) ([]*Object, ErrorList) {
 	var objs []*Object
 	var errs ErrorList
 	for _, d := range docs {
@@ -133,7 +133,7 @@ func stringAt(v cue.Value, path string) string {
 
 // validateObject checks one object against its kind's definition, then decodes
 // it, checks what CUE cannot express well, and fills in defaults.
-func (s *Schema) validateObject(t *target) (*Object, ErrorList) {
+func (s *engine) validateObject(t *target) (*Object, ErrorList) {
 	apiVersion, kind := stringAt(t.data, "apiVersion"), stringAt(t.data, "kind")
 	t.kind, t.name = kind, stringAt(t.data, "metadata.name")
 	t.namespace = stringAt(t.data, "metadata.namespace")
@@ -186,14 +186,14 @@ func nsIf(namespaced bool, ns string) string {
 	return ""
 }
 
-func (s *Schema) unsupported(apiVersion, kind string) string {
+func (s *engine) unsupported(apiVersion, kind string) string {
 	for g := range s.kinds {
 		if g.kind == kind {
 			return fmt.Sprintf("%s is supported as apiVersion %s, not %s", kind, g.apiVersion, apiVersion)
 		}
 	}
 	return fmt.Sprintf("unsupported kind %s (apiVersion %s); keelson supports %s",
-		kind, apiVersion, strings.Join(s.Kinds(), ", "))
+		kind, apiVersion, strings.Join(kindNames(s.kinds), ", "))
 }
 
 // walk checks data against the schema field by field: unknown fields (def
