@@ -69,7 +69,9 @@ func (a *Agent) containerLogs(w http.ResponseWriter, r *http.Request) {
 		opts.Done = done
 	}
 	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(http.StatusOK)
 	fw := flushWriter{w}
+	fw.Flush() // a follower learns at once that the log is there
 	if err := logs.Read(r.Context(), path, fw, opts); err != nil {
 		a.log.Warn("serving logs", "pod", ns+"/"+name, "container", container, "err", err)
 	}

@@ -22,6 +22,14 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 	u := userFrom(r.Context())
 	switch q.verb {
 	case "get", "list", "watch":
+		if q.subresource == "log" && q.verb == "get" {
+			if err := s.authorizeRead(u, q); err != nil {
+				writeStatus(w, err)
+				return
+			}
+			s.podLog(w, r, q)
+			return
+		}
 		if q.subresource != "" && q.subresource != "status" {
 			writeStatus(w, apierrors.NewNotFound(q.groupResource(), q.name))
 			return

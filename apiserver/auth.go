@@ -108,6 +108,20 @@ func ParseTokens(r io.Reader) (*Tokens, error) {
 }
 
 // lookup finds a token's user, comparing in constant time.
+// tokenOf returns a token of the named user, for the API server to speak to a
+// node's agent as that node.
+func (t *Tokens) tokenOf(user string) (string, bool) {
+	if t == nil {
+		return "", false
+	}
+	for tok, u := range t.users {
+		if u.Name == user {
+			return tok, true
+		}
+	}
+	return "", false
+}
+
 func (t *Tokens) lookup(token string) *User {
 	var found *User
 	for tok, u := range t.users {

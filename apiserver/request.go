@@ -82,7 +82,8 @@ func parseRequest(r *http.Request) (*request, error) {
 	if !res.Namespaced && q.namespace != "" {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("%s is cluster-scoped: drop namespaces/%s from the path", res.Plural, q.namespace))
 	}
-	if q.subresource != "" && q.subresource != "status" {
+	podLog := q.subresource == "log" && res.Plural == "pods" && res.GVK.Group == ""
+	if q.subresource != "" && q.subresource != "status" && !podLog {
 		return nil, apierrors.NewNotFound(schema.GroupResource{Group: group, Resource: res.Plural + "/" + q.subresource}, q.name)
 	}
 	q.verb = verbOf(r, q.name, legacyWatch)

@@ -85,6 +85,9 @@ func Read(ctx context.Context, path string, w io.Writer, opts ReadOptions) error
 	if !opts.Follow {
 		return nil
 	}
+	if f, ok := w.(interface{ Flush() }); ok {
+		f.Flush()
+	}
 	for {
 		n, err := scan(path, offset, func(b []byte) { _ = emit(w, b, opts) })
 		if err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
 	"github.com/keelson/keelson/agent"
@@ -41,6 +44,7 @@ type node struct {
 	name  string
 	api   *gate
 	agent *agent.Agent
+	admin kubernetes.Interface // a client of the API as an admin user
 }
 
 // gate stands in front of the API; closed, it cuts the requests in flight
@@ -93,7 +97,8 @@ func quietLogger() *slog.Logger {
 func startNode(t testing.TB, name, podCIDR string) *node {
 	t.Helper()
 	st := etcdtest.NewStore(t)
-	tokens, err := apiserver.ParseTokens(strings.NewReader(fmt.Sprintf("node-token,system:node:%s,uid-node,\"system:nodes\"\n", name)))
+	tokens, err := apiserver.ParseTokens(strings.NewReader(fmt.Sprintf(
+		"node-token,system:node:%s,uid-node,\"system:nodes\"\nadmin-token,admin,uid-admin,\"system:masters\"\n", name)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +139,11 @@ func startNode(t testing.TB, name, podCIDR string) *node {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { exec.Command("ip", "link", "del", bridge).Run() })
+	agentAddr := strings.TrimPrefix(etcdtest.FreeURL(t), "http://")
+	_, portStr, _ := net.SplitHostPort(agentAddr)
+	port, _ := strconv.Atoi(portStr)
 	a, err := agent.New(agent.Config{
+		Port:   int32(port),
 		Client: client, Runtime: rt, RuntimeVersion: "containerd://" + version, Network: n,
 		NodeName: name, HostIP: "127.0.0.1", PodCIDR: podCIDR, RootDir: root,
 		Resync: 200 * time.Millisecond, LeaseDuration: 4 * time.Second, StatsInterval: 200 * time.Millisecond, Logger: quietLogger(),
@@ -145,6 +154,7 @@ func startNode(t testing.TB, name, podCIDR string) *node {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
+	go agent.Serve(ctx, agentAddr, name, a.Handler("node-token"))
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -160,7 +170,11 @@ func startNode(t testing.TB, name, podCIDR string) *node {
 			network.RemoveNetNS(ns)
 		}
 	})
-	return &node{store: st, rt: rt, name: name, api: g, agent: a}
+	admin, err := agent.NewClient(ts.URL, "admin-token", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &node{store: st, rt: rt, name: name, api: g, agent: a, admin: admin}
 }
 
 // eventually polls f until it returns "" (satisfied) or 30s pass.
@@ -411,4 +425,45 @@ func TestAgentReportsUsage(t *testing.T) {
 		}
 		return "no stats for the pod yet"
 	})
+}
+
+// TestLogsThroughTheAPI is kubectl logs' path: client-go asks the API server,
+// which proxies to the agent of the pod's node.
+func TestLogsThroughTheAPI(t *testing.T) {
+	n := startNode(t, "node-1", "10.99.14.0/24")
+	p := sleeperPod("chatty")
+	p.Spec.Containers[0].Command = []string{"sh", "-c", "echo first; echo second; exec sleep 3600"}
+	if err := n.store.Create(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	waitRunning(t, n, "chatty")
+	eventually(t, "logs through the API", func() string {
+		b, err := n.admin.CoreV1().Pods("default").GetLogs("chatty", &corev1.PodLogOptions{TailLines: ptr.To[int64](1)}).DoRaw(t.Context())
+		if err != nil {
+			return err.Error()
+		}
+		if string(b) != "second\n" {
+			return fmt.Sprintf("got %q", b)
+		}
+		return ""
+	})
+	_, err := n.admin.CoreV1().Pods("default").GetLogs("chatty", &corev1.PodLogOptions{Container: "nope"}).Stream(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "container nope is not valid for pod chatty") {
+		t.Fatalf("logs of a container the pod lacks: %v", err)
+	}
+	// Following: the stream carries what the container writes later.
+	stream, err := n.admin.CoreV1().Pods("default").GetLogs("chatty", &corev1.PodLogOptions{Follow: true}).Stream(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	buf := make([]byte, 64)
+	got := ""
+	for !strings.Contains(got, "second") {
+		k, err := stream.Read(buf)
+		if err != nil {
+			t.Fatalf("follow: %v after %q", err, got)
+		}
+		got += string(buf[:k])
+	}
 }
