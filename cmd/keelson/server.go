@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keelson/keelson/apiserver"
+	"github.com/keelson/keelson/reconciler"
 	"github.com/keelson/keelson/store"
 )
 
@@ -110,9 +111,17 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 	cfg.Store, cfg.Gatherer, cfg.Registerer, cfg.ReadyChecks = st, reg, reg, ready
 	srv := apiserver.New(cfg)
 	go waitForEtcd(ctx, st, log)
+
+	// The controllers run while the API serves; a leader is elected among the
+	// servers that share this etcd. They stop before the store closes.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	controllers := make(chan error, 1)
+	go func() { controllers <- reconciler.Run(ctx, st, log, reconciler.Options{}) }()
 	err = srv.Serve(ctx, l)
 	log.Info("shutting down")
-	return err
+	cancel()
+	return errors.Join(err, <-controllers)
 }
 
 // waitForEtcd logs, with growing pauses, until etcd first answers, so that an
