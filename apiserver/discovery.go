@@ -37,7 +37,15 @@ func servedGroups() []*groupVersion {
 		}
 		g.resources = append(g.resources, r)
 	}
-	return out
+	return append(out, &groupVersion{group: metricsGV.Group, version: metricsGV.Version, resources: []store.Resource{metricsNodes, metricsPods}})
+}
+
+// verbsOf are the verbs discovery lists for a group.
+func verbsOf(group string) []string {
+	if group == metricsGV.Group {
+		return metricsVerbs
+	}
+	return readVerbs
 }
 
 func (s *Server) registerDiscovery() {
@@ -122,7 +130,7 @@ func (s *Server) discoverResources(w http.ResponseWriter, r *http.Request) {
 		for _, res := range g.resources {
 			list.APIResources = append(list.APIResources, metav1.APIResource{
 				Name: res.Plural, SingularName: strings.ToLower(res.GVK.Kind), Namespaced: res.Namespaced,
-				Kind: res.GVK.Kind, Verbs: readVerbs, ShortNames: res.ShortNames,
+				Kind: res.GVK.Kind, Verbs: verbsOf(g.group), ShortNames: res.ShortNames,
 			})
 		}
 		writeJSON(w, http.StatusOK, list)
@@ -145,7 +153,7 @@ func writeAggregated(w http.ResponseWriter, groups []*groupVersion) {
 			gvk := metav1.GroupVersionKind{Group: res.GVK.Group, Version: res.GVK.Version, Kind: res.GVK.Kind}
 			v.Resources = append(v.Resources, apidiscoveryv2.APIResourceDiscovery{
 				Resource: res.Plural, ResponseKind: &gvk, Scope: scope,
-				SingularResource: strings.ToLower(res.GVK.Kind), Verbs: readVerbs, ShortNames: res.ShortNames,
+				SingularResource: strings.ToLower(res.GVK.Kind), Verbs: verbsOf(g.group), ShortNames: res.ShortNames,
 			})
 		}
 		list.Items = append(list.Items, apidiscoveryv2.APIGroupDiscovery{

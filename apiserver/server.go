@@ -97,6 +97,7 @@ func New(cfg Config) *Server {
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
 	if cfg.Store != nil {
 		s.registerDiscovery()
+		s.registerMetricsAPI()
 		s.mux.HandleFunc("/api/", s.serveResource)
 		s.mux.HandleFunc("/apis/", s.serveResource)
 	}

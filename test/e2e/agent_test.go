@@ -24,6 +24,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 	"k8s.io/utils/ptr"
 
 	"github.com/keelson/keelson/agent"
@@ -39,12 +41,13 @@ import (
 // node is one keelson node: an agent with real containerd and CNI, talking to
 // an in-process API over HTTP as system:node:<name>.
 type node struct {
-	store *store.Store
-	rt    *containerd.Runtime
-	name  string
-	api   *gate
-	agent *agent.Agent
-	admin kubernetes.Interface // a client of the API as an admin user
+	store  *store.Store
+	rt     *containerd.Runtime
+	name   string
+	api    *gate
+	agent  *agent.Agent
+	admin  kubernetes.Interface // a client of the API as an admin user
+	apiURL string
 }
 
 // gate stands in front of the API; closed, it cuts the requests in flight
@@ -174,7 +177,7 @@ func startNode(t testing.TB, name, podCIDR string) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &node{store: st, rt: rt, name: name, api: g, agent: a, admin: admin}
+	return &node{store: st, rt: rt, name: name, api: g, agent: a, admin: admin, apiURL: ts.URL}
 }
 
 // eventually polls f until it returns "" (satisfied) or 30s pass.
@@ -424,6 +427,30 @@ func TestAgentReportsUsage(t *testing.T) {
 			return fmt.Sprintf("container stats %+v", c)
 		}
 		return "no stats for the pod yet"
+	})
+
+	// The same figures through the API's metrics.k8s.io, as kubectl top reads them.
+	mc, err := metricsclient.NewForConfig(&rest.Config{Host: n.apiURL, BearerToken: "admin-token",
+		ContentConfig: rest.ContentConfig{ContentType: "application/json"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "pod and node metrics through the API", func() string {
+		pm, err := mc.MetricsV1beta1().PodMetricses("default").Get(t.Context(), "burner", metav1.GetOptions{})
+		if err != nil {
+			return err.Error()
+		}
+		if len(pm.Containers) != 1 || pm.Containers[0].Usage.Cpu().MilliValue() < 100 || pm.Containers[0].Usage.Memory().IsZero() {
+			return fmt.Sprintf("pod metrics %+v", pm.Containers)
+		}
+		nm, err := mc.MetricsV1beta1().NodeMetricses().List(t.Context(), metav1.ListOptions{})
+		if err != nil {
+			return err.Error()
+		}
+		if len(nm.Items) != 1 || nm.Items[0].Name != "node-1" || nm.Items[0].Usage.Cpu().IsZero() {
+			return fmt.Sprintf("node metrics %+v", nm.Items)
+		}
+		return ""
 	})
 }
 
