@@ -5,7 +5,8 @@
 # v0.36 has the same API fields for the kinds keelson supports and generates cleanly.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-out="$here/../../schema/cue/cue.mod/gen"
+# SCHEMA_GEN_OUT lets a test generate elsewhere and compare with what is committed.
+out="${SCHEMA_GEN_OUT:-$here/../../schema/cue/cue.mod/gen}"
 pkgs=(
 	k8s.io/api/core/v1
 	k8s.io/api/apps/v1
@@ -14,7 +15,10 @@ pkgs=(
 	k8s.io/api/networking/v1
 	k8s.io/api/storage/v1
 )
-cd "$here"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cp -r "$here/go.mod" "$here/go.sum" "$here/tools.go" "$here/cue.mod" "$work/"
+cd "$work"
 rm -rf cue.mod/gen
 go run cuelang.org/go/cmd/cue get go "${pkgs[@]}"
 # Go []byte fields are base64 strings in YAML and JSON, which is what manifests
@@ -22,4 +26,3 @@ go run cuelang.org/go/cmd/cue get go "${pkgs[@]}"
 find cue.mod/gen -name '*.cue' -exec sed -i -E '/@go\(/ s/(: |\]: )bytes([} ])/\1string\2/' {} +
 rm -rf "$out"
 cp -r cue.mod/gen "$out"
-rm -rf cue.mod/gen
