@@ -143,6 +143,7 @@ func TestInputFormats(t *testing.T) {
 		{"json", "a.json", `{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "v"}}`, []string{"ConfigMap/a"}},
 		{"list", "a.yaml", "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n- {apiVersion: v1, kind: Secret, metadata: {name: b}, stringData: {k: v}}\n", []string{"ConfigMap/a", "Secret/b"}},
 		{"cue object", "a.cue", "apiVersion: \"v1\"\nkind: \"ConfigMap\"\nmetadata: name: \"a\"\ndata: k: \"v\"\n", []string{"ConfigMap/a"}},
+		{"cue with imports", "a.cue", "import \"strings\"\n_n: \"WEB\"\napiVersion: \"v1\"\nkind: \"ConfigMap\"\nmetadata: name: strings.ToLower(_n)\n", []string{"ConfigMap/web"}},
 		{"cue list", "a.cue", "_app: \"web\"\n[for n in [\"a\", \"b\"] {apiVersion: \"v1\", kind: \"ConfigMap\", metadata: {name: n, labels: app: _app}}]\n", []string{"ConfigMap/a", "ConfigMap/b"}},
 	}
 	for _, tt := range tests {
