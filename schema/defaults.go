@@ -54,6 +54,14 @@ func setDefaults(obj runtime.Object) {
 				}
 			}
 		}
+	case *corev1.Namespace:
+		if o.Status.Phase == "" {
+			o.Status.Phase = corev1.NamespaceActive
+		}
+	case *corev1.LimitRange:
+		for i := range o.Spec.Limits {
+			defaultLimitRangeItem(&o.Spec.Limits[i])
+		}
 	case *corev1.Secret:
 		if o.Type == "" {
 			o.Type = corev1.SecretTypeOpaque
@@ -101,6 +109,30 @@ func orInt32(p *int32, v int32) *int32 {
 		return p
 	}
 	return &v
+}
+
+// defaultLimitRangeItem: for containers, the default limit falls back to the
+// max, and the default request to the default limit, then to the min.
+func defaultLimitRangeItem(item *corev1.LimitRangeItem) {
+	if item.Type != corev1.LimitTypeContainer {
+		return
+	}
+	if item.Default == nil {
+		item.Default = corev1.ResourceList{}
+	}
+	if item.DefaultRequest == nil {
+		item.DefaultRequest = corev1.ResourceList{}
+	}
+	fill := func(dst, src corev1.ResourceList) {
+		for k, v := range src {
+			if _, ok := dst[k]; !ok {
+				dst[k] = v.DeepCopy()
+			}
+		}
+	}
+	fill(item.Default, item.Max)
+	fill(item.DefaultRequest, item.Default)
+	fill(item.DefaultRequest, item.Min)
 }
 
 func defaultDeployment(o *appsv1.Deployment) {

@@ -42,7 +42,10 @@ var kindCases = []struct {
 	{kind: "Namespace",
 		valid:   "apiVersion: v1\nkind: Namespace\nmetadata: {name: team-a}\n",
 		invalid: "apiVersion: v1\nkind: Namespace\nmetadata: {name: team.a}\n",
-		wantErr: "metadata.name: must be a DNS label"},
+		wantErr: "metadata.name: must be a DNS label",
+		defaults: func(o runtime.Object) []string {
+			return diffs("phase", o.(*corev1.Namespace).Status.Phase, corev1.NamespaceActive)
+		}},
 	{kind: "Pod",
 		valid:   "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: app, image: nginx, ports: [{containerPort: 80}], livenessProbe: {httpGet: {port: 80}}}\n  volumes: [{name: cfg, configMap: {name: c}}, {name: scratch}]\n",
 		invalid: "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: app, image: nginx}\n  - {name: app, image: nginx}\n",
@@ -123,9 +126,16 @@ var kindCases = []struct {
 		invalid: "apiVersion: v1\nkind: ResourceQuota\nmetadata: {name: q}\nspec: {hard: {pods: lots}}\n",
 		wantErr: "spec.hard.pods: must be a quantity"},
 	{kind: "LimitRange",
-		valid:   "apiVersion: v1\nkind: LimitRange\nmetadata: {name: l}\nspec: {limits: [{type: Container, default: {cpu: 500m}}]}\n",
+		valid:   "apiVersion: v1\nkind: LimitRange\nmetadata: {name: l}\nspec: {limits: [{type: Container, max: {memory: 1Gi}, default: {cpu: 500m}, min: {memory: 16Mi}}]}\n",
 		invalid: "apiVersion: v1\nkind: LimitRange\nmetadata: {name: l}\nspec: {limits: [{default: {cpu: 500m}}]}\n",
-		wantErr: "spec.limits[0].type: required field is missing"},
+		wantErr: "spec.limits[0].type: required field is missing",
+		defaults: func(o runtime.Object) []string {
+			l := o.(*corev1.LimitRange).Spec.Limits[0]
+			mem, cpu := l.Default[corev1.ResourceMemory], l.DefaultRequest[corev1.ResourceCPU]
+			reqMem := l.DefaultRequest[corev1.ResourceMemory]
+			return diffs("default memory from max", mem.String(), "1Gi", "defaultRequest cpu from default", cpu.String(), "500m",
+				"defaultRequest memory from default", reqMem.String(), "1Gi")
+		}},
 	{kind: "ServiceAccount",
 		valid:   "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: robot}\n",
 		invalid: "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: robot, labels: {\"-x\": y}}\n",
