@@ -30,6 +30,7 @@ type agentOptions struct {
 	cniBinDir    string
 	noMasquerade bool
 	listen       string
+	bridge       string
 }
 
 func newAgentCmd(g *globalFlags) *cobra.Command {
@@ -62,6 +63,7 @@ with containerd and CNI.`,
 	f.StringVar(&o.podCIDR, "pod-cidr", "10.42.0.0/24", "this node's pod addresses, when its Node does not name them")
 	f.StringVar(&o.cniBinDir, "cni-bin-dir", network.DefaultPluginDir, "CNI plugin binaries")
 	f.BoolVar(&o.noMasquerade, "no-masquerade", false, "do not NAT pod traffic leaving the node")
+	f.StringVar(&o.bridge, "cni-bridge", network.DefaultBridge, "the node's bridge for pod networking")
 	f.StringVar(&o.listen, "listen", ":10250", "the agent's HTTPS endpoint (container logs), which only the API server calls")
 	return cmd
 }
@@ -96,7 +98,7 @@ func runAgent(ctx context.Context, o *agentOptions, log *slog.Logger) error {
 		return fmt.Errorf("agent data dir %s is not writable (%w): choose another with --data-dir", o.dataDir, err)
 	}
 	n, err := network.New(network.Config{
-		PodCIDR: o.podCIDR, PluginDirs: []string{o.cniBinDir},
+		PodCIDR: o.podCIDR, PluginDirs: []string{o.cniBinDir}, Bridge: o.bridge,
 		DataDir: filepath.Join(o.dataDir, "cni"), NoMasquerade: o.noMasquerade,
 	})
 	if err != nil {

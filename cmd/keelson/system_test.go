@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/keelson/keelson/agent/network"
+	"github.com/keelson/keelson/agent/runtime/containerd"
+	"github.com/keelson/keelson/agent/runtime/containerdtest"
+	"github.com/keelson/keelson/agent/runtime/ociarchive"
+	"github.com/keelson/keelson/store"
+	"github.com/keelson/keelson/store/etcdtest"
+)
+
+// TestServerAndAgentProcesses runs keelson as people run it: a server and an
+// agent process, a private containerd, the busybox image imported with
+// keelson image import, then keelson get, logs and top against a pod bound to
+// the node (written to etcd directly: gitsync and the scheduler are not part
+// of this test).
+func TestServerAndAgentProcesses(t *testing.T) {
+	d := containerdtest.StartDaemon(t)
+	dir := t.TempDir()
+	archive := filepath.Join(dir, "busybox.tar")
+	f, err := os.Create(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ociarchive.BuildBusybox(f, "/bin/busybox", ociarchive.BusyboxRef); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if out, err := exec.Command(binary, "image", "import", "--containerd-socket", d.Socket, archive).CombinedOutput(); err != nil {
+		t.Fatalf("image import: %v\n%s", err, out)
+	}
+
+	tokens := filepath.Join(dir, "tokens.csv")
+	if err := os.WriteFile(tokens, []byte("admin-token,admin,uid-admin,\"system:masters\"\nnode-token,system:node:node-a,uid-node,\"system:nodes\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "node.token"), []byte("node-token\n"), 0o600)
+	data := filepath.Join(dir, "server")
+	api, etcdClient := freeAddr(t), etcdtest.FreeURL(t)
+	server := start(t, "server", "--data-dir", data, "--listen", api, "--token-auth-file", tokens,
+		"--etcd-listen-client", etcdClient, "--etcd-listen-peer", etcdtest.FreeURL(t))
+	waitHTTPS(t, server, "https://"+api+"/readyz")
+
+	bridge := fmt.Sprintf("ks%d", os.Getpid()%100000)
+	t.Cleanup(func() { exec.Command("ip", "link", "del", bridge).Run() })
+	agentAddr := freeAddr(t)
+	t.Cleanup(func() { cleanNode(t, d.Socket, filepath.Join(dir, "agent")) })
+	start(t, "agent", "--server", "https://"+api, "--ca-file", filepath.Join(data, "tls", "ca.crt"),
+		"--token-file", filepath.Join(dir, "node.token"), "--node-name", "node-a", "--host-ip", "127.0.0.1",
+		"--containerd-socket", d.Socket, "--data-dir", filepath.Join(dir, "agent"), "--pod-cidr", "10.99.30.0/24",
+		"--cni-bridge", bridge, "--no-masquerade", "--listen", agentAddr)
+
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	out, err := exec.Command(binary, "kubeconfig", "--server", "https://"+api, "--token", "admin-token", "--data-dir", data).Output()
+	if err != nil {
+		t.Fatalf("keelson kubeconfig: %v", err)
+	}
+	os.WriteFile(kubeconfig, out, 0o600)
+	keelson := func(args ...string) (string, error) {
+		out, err := exec.Command(binary, append(args, "--kubeconfig", kubeconfig)...).CombinedOutput()
+		return string(out), err
+	}
+	eventuallyOut(t, "node registered", func() (string, bool) {
+		out, err := keelson("get", "nodes")
+		return out, err == nil && strings.Contains(out, "node-a") && strings.Contains(out, "Ready")
+	})
+
+	withStore(t, etcdClient, func(s *store.Store) {
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "hello"},
+			Spec: corev1.PodSpec{NodeName: "node-a", TerminationGracePeriodSeconds: ptr.To[int64](1), Containers: []corev1.Container{{
+				Name: "main", Image: ociarchive.BusyboxRef, ImagePullPolicy: corev1.PullIfNotPresent,
+				Command: []string{"sh", "-c", "echo hello from keelson; while true; do :; done"},
+			}}},
+		}
+		if err := s.Create(t.Context(), p); err != nil {
+			t.Fatal(err)
+		}
+	})
+	eventuallyOut(t, "pod running", func() (string, bool) {
+		out, err := keelson("get", "pods")
+		return out, err == nil && strings.Contains(out, "hello") && strings.Contains(out, "Running")
+	})
+	eventuallyOut(t, "keelson logs", func() (string, bool) {
+		out, err := keelson("logs", "hello", "--tail", "5")
+		return out, err == nil && out == "hello from keelson\n"
+	})
+	eventuallyOut(t, "keelson top pods", func() (string, bool) {
+		out, err := keelson("top", "pods")
+		return out, err == nil && strings.Contains(out, "hello") && !strings.Contains(out, "\thello\t0m")
+	})
+	eventuallyOut(t, "keelson top nodes", func() (string, bool) {
+		out, err := keelson("top", "nodes")
+		return out, err == nil && strings.Contains(out, "node-a") && strings.Contains(out, "%")
+	})
+}
+
+func eventuallyOut(t *testing.T, what string, ok func() (string, bool)) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, done := ok()
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: last output:\n%s", what, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func waitHTTPS(t *testing.T, p *proc, url string) {
+	t.Helper()
+	client := insecureClient
+	eventuallyOut(t, url, func() (string, bool) {
+		select {
+		case <-p.done:
+			t.Fatalf("keelson exited:\n%s", p.out)
+		default:
+		}
+		resp, err := client.Get(url)
+		if err != nil {
+			return err.Error(), false
+		}
+		resp.Body.Close()
+		return resp.Status, resp.StatusCode == http.StatusOK
+	})
+}
+
+// cleanNode removes what the agent left running (it is killed, as a crash
+// would): containers, and the namespaces held by mounts in its data dir.
+func cleanNode(t *testing.T, socket, agentDir string) {
+	rt, err := containerd.New(context.Background(), socket, "")
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer rt.Close()
+	cs, _ := rt.List(context.Background())
+	for _, c := range cs {
+		rt.Remove(context.Background(), c.ID)
+	}
+	nss, _ := filepath.Glob(filepath.Join(agentDir, "netns", "*"))
+	for _, ns := range nss {
+		network.RemoveNetNS(ns)
+	}
+}
