@@ -46,6 +46,9 @@ type Config struct {
 	Resync time.Duration
 	// Workers sync this many pods at once; default 4.
 	Workers int
+	// BackoffBase is the first restart back-off of crashed containers,
+	// doubling to 5 minutes; 10s when zero.
+	BackoffBase time.Duration
 	// StatsInterval is how often containers' and the node's usage is
 	// sampled for /stats/summary; 10s when zero.
 	StatsInterval time.Duration
@@ -99,7 +102,7 @@ func New(cfg Config) (*Agent, error) {
 	runner, err := pod.New(pod.Config{
 		Runtime: cfg.Runtime, Network: cfg.Network, Lookup: apiLookup{cfg.Client},
 		NodeName: cfg.NodeName, HostIP: cfg.HostIP, RootDir: cfg.RootDir, Logger: cfg.Logger,
-		OnProbeChange: a.probeChanged,
+		OnProbeChange: a.probeChanged, BackoffBase: cfg.BackoffBase,
 	})
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,4 +130,26 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted %q", b)
 		}
 	})
+}
+
+// TestFollowEndsWhenClientGoes: a follower whose client goes away returns, so
+// nothing is left reading the file.
+func TestFollowEndsWhenClientGoes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.log")
+	w, _ := Open(path, 1<<20, 2)
+	defer w.Close()
+	w.Copy("stdout", strings.NewReader("line\n"))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Read(ctx, path, io.Discard, ReadOptions{Follow: true, Done: make(chan struct{})}) }()
+	time.Sleep(150 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a follower kept reading after its client went away")
+	}
 }

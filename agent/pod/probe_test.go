@@ -123,3 +123,34 @@ func TestLifecycleHooks(t *testing.T) {
 		t.Fatalf("the preStop hook did not run before the stop: %q %v", b, err)
 	}
 }
+
+// TestCrashLoopBackOffTiming: each restart waits at least the back-off, which
+// doubles: base, 2×base, 4×base after each exit. Times are the runtime's own
+// (nanosecond) start and exit times of each attempt.
+func TestCrashLoopBackOffTiming(t *testing.T) {
+	e := fastEnv(t) // base 100ms
+	p := newPod("crashloop", corev1.RestartPolicyAlways, ctr("main", "sh", "-c", "exit 1"))
+	cleanup(t, e, p)
+	started, exited := map[int]time.Time{}, map[int]time.Time{}
+	e.syncUntil(t, p, func(st corev1.PodStatus) bool { return len(started) >= 4 }, func(corev1.PodStatus) {
+		cs, err := e.rt.List(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs {
+			if c.Spec.PodName == p.Name && !c.StartedAt.IsZero() {
+				started[c.Spec.Attempt] = c.StartedAt
+				if !c.FinishedAt.IsZero() {
+					exited[c.Spec.Attempt] = c.FinishedAt
+				}
+			}
+		}
+	})
+	for attempt := 1; attempt < 4; attempt++ {
+		want := (100 * time.Millisecond) << (attempt - 1)
+		gap := started[attempt].Sub(exited[attempt-1])
+		if exited[attempt-1].IsZero() || gap < want {
+			t.Errorf("attempt %d started %s after attempt %d exited, want at least %s", attempt, gap, attempt-1, want)
+		}
+	}
+}

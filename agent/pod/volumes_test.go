@@ -53,6 +53,7 @@ func TestVolumes(t *testing.T) {
 			echo "secret=$(cat /creds/password)"
 			echo "labels=$(cat /info/labels)"
 			echo "host=$(ls -d /host)"
+			echo "creds-fs=$(awk '$2 == "/creds" {print $3}' /proc/mounts)"
 			echo done; exec sleep 3600`))
 	p.Labels = map[string]string{"app": "vols"}
 	p.Spec.Volumes = []corev1.Volume{
@@ -75,7 +76,7 @@ func TestVolumes(t *testing.T) {
 	}
 	cleanup(t, e, p)
 	e.syncUntil(t, p, phase(corev1.PodRunning))
-	waitLog(t, e, p, "reader", "note=shared\n", "page=<h1>v1</h1>\n", "mode=600\n", "secret=s3cret\n", `labels=app="vols"`, "host=/host\n", "done\n")
+	waitLog(t, e, p, "reader", "note=shared\n", "page=<h1>v1</h1>\n", "mode=600\n", "secret=s3cret\n", `labels=app="vols"`, "host=/host\n", "creds-fs=tmpfs\n", "done\n")
 
 	// The secret's files are in memory only.
 	var fs unix.Statfs_t

@@ -149,7 +149,8 @@ func startNode(t testing.TB, name, podCIDR string) *node {
 		Port:   int32(port),
 		Client: client, Runtime: rt, RuntimeVersion: "containerd://" + version, Network: n,
 		NodeName: name, HostIP: "127.0.0.1", PodCIDR: podCIDR, RootDir: root,
-		Resync: 200 * time.Millisecond, LeaseDuration: 4 * time.Second, StatsInterval: 200 * time.Millisecond, Logger: quietLogger(),
+		Resync: 200 * time.Millisecond, LeaseDuration: 4 * time.Second, StatsInterval: 200 * time.Millisecond,
+		BackoffBase: 200 * time.Millisecond, Logger: quietLogger(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -493,4 +494,32 @@ func TestLogsThroughTheAPI(t *testing.T) {
 		}
 		got += string(buf[:k])
 	}
+}
+
+// TestPreviousLogsAfterARestart: logs of the run before the current one.
+func TestPreviousLogsAfterARestart(t *testing.T) {
+	n := startNode(t, "node-1", "10.99.15.0/24")
+	p := sleeperPod("second-try")
+	p.Spec.Volumes = []corev1.Volume{{Name: "d", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+	p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "d", MountPath: "/d"}}
+	p.Spec.Containers[0].Command = []string{"sh", "-c",
+		`n=$(cat /d/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /d/n; echo "run $n"; [ $n -ge 2 ] && exec sleep 3600; exit 1`}
+	if err := n.store.Create(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	logs := func(previous bool) (string, error) {
+		b, err := n.admin.CoreV1().Pods("default").GetLogs("second-try", &corev1.PodLogOptions{Previous: previous}).DoRaw(t.Context())
+		return string(b), err
+	}
+	eventually(t, "current and previous logs", func() string {
+		cur, err := logs(false)
+		if err != nil || cur != "run 2\n" {
+			return fmt.Sprintf("current: %q %v", cur, err)
+		}
+		prev, err := logs(true)
+		if err != nil || prev != "run 1\n" {
+			return fmt.Sprintf("previous: %q %v", prev, err)
+		}
+		return ""
+	})
 }
