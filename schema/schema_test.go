@@ -81,7 +81,7 @@ spec:
     matchLabels: {app: web}
   template:
     metadata:
-      labels: {app: web}
+      labels: {app: api}
     spec:
       containers:
       - name: web
@@ -183,5 +183,17 @@ func TestRequiredFields(t *testing.T) {
 				t.Errorf("got %q\nwant one error starting %q", errs, tt.want)
 			}
 		})
+	}
+}
+
+func TestCrossFieldRulesReportedWithFieldErrors(t *testing.T) {
+	src := "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replcas: 2\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: api}}\n    spec: {containers: [{name: web, image: nginx}]}\n"
+	_, errs := validate(t, "x.yaml", src)
+	want := []string{
+		"x.yaml:5:3: Deployment default/web: spec.replcas: field not allowed (no such field in Deployment)",
+		`x.yaml:6:3: Deployment default/web: spec.selector: selector "app=web" does not match the template's labels "app=api": set spec.template.metadata.labels to match`,
+	}
+	if strings.Join(errs, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(errs, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -156,27 +156,47 @@ func (s *engine) validateObject(t *target) (*Object, ErrorList) {
 		// Validate reports some errors, not all: find every one by walking.
 		errs = append(t.walk(ki.def, u, t.data, nil), t.fromCUE(err)...)
 	}
-	if len(errs) > 0 {
-		return nil, dedupe(errs)
-	}
-	b, err := t.data.MarshalJSON()
-	if err != nil {
-		return nil, t.fromCUE(err)
-	}
-	obj := ki.newObj()
-	if err := json.Unmarshal(b, obj); err != nil {
+	obj, err := decodeTyped(ki, t.data)
+	if err != nil && len(errs) == 0 {
 		return nil, ErrorList{t.errorAt(nil, "cannot decode: "+err.Error())}
 	}
-	for _, p := range check(obj) {
-		errs = append(errs, t.errorAt(p.path, p.msg))
+	if err == nil && !hasMissing(errs) {
+		// Run the cross-field rules even when fields are wrong elsewhere (an
+		// unknown field does not stop decoding), so one run reports both; not
+		// when a field they compare is missing, which would only repeat it.
+		for _, p := range check(obj) {
+			errs = append(errs, t.errorAt(p.path, p.msg))
+		}
 	}
 	if len(errs) > 0 {
-		return nil, errs
+		return nil, dedupe(errs)
 	}
 	setDefaults(obj)
 	line, _ := t.position(nil, false)
 	return &Object{File: t.file, Doc: t.doc, Line: line, APIVersion: apiVersion, Kind: kind,
 		Namespace: nsIf(ki.namespaced, t.namespace), Name: t.name, Object: obj}, nil
+}
+
+func hasMissing(errs ErrorList) bool {
+	for _, e := range errs {
+		if e.Msg == msgMissing {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeTyped decodes an object as written into its k8s.io/api type.
+func decodeTyped(ki *kindInfo, data cue.Value) (runtime.Object, error) {
+	b, err := data.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	obj := ki.newObj()
+	if err := json.Unmarshal(b, obj); err != nil {
+		return nil, err
+	}
+	return obj, nil
 }
 
 func nsIf(namespaced bool, ns string) string {
