@@ -35,7 +35,8 @@ func BenchmarkDeploymentsAppear(b *testing.B) {
 		runtime.GC()
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)
-		opts := Options{LeaderElection: LeaderElection{Disabled: true}}
+		opts := Options{LeaderElection: LeaderElection{Disabled: true},
+			Scheduler: SchedulerOptions{Disabled: true}, NodeLifecycle: NodeLifecycleOptions{Disabled: true}}
 		done := make(chan struct{})
 		go func() {
 			defer close(done)

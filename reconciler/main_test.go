@@ -28,11 +28,15 @@ func testLog() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 }
 
-// testOptions are small timings so scenarios finish quickly.
+// testOptions are small timings so scenarios finish quickly. The fake node
+// binds pods itself, so the scheduler and the node lifecycle controller
+// (which would find no registered node) are off; their own tests turn them on.
 func testOptions() Options {
 	return Options{
-		Queue:  QueueOptions{Workers: 2, BaseDelay: 5 * time.Millisecond, MaxDelay: 200 * time.Millisecond},
-		Resync: 0,
+		Queue:         QueueOptions{Workers: 2, BaseDelay: 5 * time.Millisecond, MaxDelay: 200 * time.Millisecond},
+		Resync:        0,
+		Scheduler:     SchedulerOptions{Disabled: true},
+		NodeLifecycle: NodeLifecycleOptions{Disabled: true},
 	}
 }
 

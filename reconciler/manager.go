@@ -28,6 +28,12 @@ func newManager(st *store.Store, log *slog.Logger, opts Options) *manager {
 	d := NewDeploymentController(st, m.inf, m.rec, opts.Queue, log)
 	gc := NewGarbageCollector(st, m.inf, opts.Queue, log)
 	ns := NewNamespaceController(st, m.inf, opts.Queue, log)
+	if !opts.Scheduler.Disabled {
+		m.runs = append(m.runs, NewScheduler(st, m.inf, m.rec, opts.Scheduler, opts.Queue, log).Run)
+	}
+	if !opts.NodeLifecycle.Disabled {
+		m.runs = append(m.runs, NewNodeLifecycleController(st, m.inf, m.rec, opts.NodeLifecycle, opts.Queue, log).Run)
+	}
 	m.runs = append(m.runs, rs.Run, rc.Run, d.Run, gc.Run, ns.Run, m.rec.Run, func(ctx context.Context) {
 		ExpireEvents(ctx, st, opts.EventTTL, opts.EventTTL/6, log)
 	})
@@ -64,6 +70,10 @@ type Options struct {
 	// OnLeading, when set, is called with true when this process starts
 	// running the controllers and with false when they have stopped.
 	OnLeading func(leading bool)
+	// Scheduler tunes the scheduler.
+	Scheduler SchedulerOptions
+	// NodeLifecycle tunes node health, eviction and pod CIDRs.
+	NodeLifecycle NodeLifecycleOptions
 	// Resync makes every informer hand every cached object to the
 	// controllers again this often, a safety net for missed events. Default
 	// 10 minutes; negative disables.

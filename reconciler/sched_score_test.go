@@ -1,0 +1,152 @@
+package reconciler
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	apitypes "k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+)
+
+func testRand() *rand.Rand { return rand.New(rand.NewPCG(1, 2)) }
+
+func ownedPod(name, owner string, mutate ...func(*corev1.Pod)) *corev1.Pod {
+	return testPod(name, append([]func(*corev1.Pod){func(p *corev1.Pod) {
+		p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: owner,
+			UID: apitypes.UID("rs-" + owner), Controller: ptr.To(true)}}
+	}}, mutate...)...)
+}
+
+// TestScores checks each score on its own: which of two nodes it prefers.
+func TestScores(t *testing.T) {
+	zone := func(z string) func(*corev1.Node) {
+		return func(n *corev1.Node) { n.Labels[zoneLabel] = z }
+	}
+	tests := []struct {
+		name       string
+		score      func(c *candidate, nodes []scored)
+		pod        *corev1.Pod
+		better     *nodeInfo
+		worse      *nodeInfo
+		equalAllow bool
+	}{
+		{
+			name:   "least allocated prefers the emptier node",
+			score:  each(leastAllocatedScore),
+			pod:    testPod("p", requests("1", "1Gi")),
+			better: infoWith(testNode("a")),
+			worse:  infoWith(testNode("b"), testPod("x", requests("2", "4Gi"))),
+		},
+		{
+			name:   "balanced prefers equal shares of cpu and memory",
+			score:  each(balancedScore),
+			pod:    testPod("p", requests("1", "2Gi")),
+			better: infoWith(testNode("a")),
+			worse:  infoWith(testNode("b"), testPod("x", requests("3", "100Mi"))),
+		},
+		{
+			name:  "image locality prefers the node with the image",
+			score: each(imageScore),
+			pod:   testPod("p"),
+			better: infoWith(testNode("a", func(n *corev1.Node) {
+				n.Status.Images = []corev1.ContainerImage{{Names: []string{"docker.io/library/web:1"}, SizeBytes: 500 << 20}}
+			})),
+			worse: infoWith(testNode("b")),
+		},
+		{
+			name: "preferred node affinity",
+			score: func(c *candidate, nodes []scored) {
+				normalize(c, nodes, make([]int64, len(nodes)), preferredAffinityRaw, 1, false)
+			},
+			pod: testPod("p", func(p *corev1.Pod) {
+				p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+					PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{{Weight: 10,
+						Preference: corev1.NodeSelectorTerm{MatchExpressions: []corev1.NodeSelectorRequirement{
+							{Key: "disk", Operator: corev1.NodeSelectorOpIn, Values: []string{"ssd"}}}}}},
+				}}
+			}),
+			better: infoWith(testNode("a", func(n *corev1.Node) { n.Labels["disk"] = "ssd" })),
+			worse:  infoWith(testNode("b")),
+		},
+		{
+			name: "PreferNoSchedule taint is avoided",
+			score: func(c *candidate, nodes []scored) {
+				normalize(c, nodes, make([]int64, len(nodes)), preferNoScheduleRaw, 1, true)
+			},
+			pod:    testPod("p"),
+			better: infoWith(testNode("a")),
+			worse: infoWith(testNode("b", func(n *corev1.Node) {
+				n.Spec.Taints = []corev1.Taint{{Key: "spot", Effect: corev1.TaintEffectPreferNoSchedule}}
+			})),
+		},
+		{
+			name:   "spreading prefers the node without a sibling",
+			score:  func(c *candidate, nodes []scored) { spreadScores(c, nodes, make([]int64, len(nodes))) },
+			pod:    ownedPod("p", "web"),
+			better: infoWith(testNode("a"), ownedPod("x", "other")),
+			worse:  infoWith(testNode("b"), ownedPod("y", "web")),
+		},
+		{
+			name: "spreading prefers the zone without a sibling",
+			score: func(c *candidate, nodes []scored) {
+				spreadScores(c, append(nodes, scored{n: infoWith(testNode("c", zone("z1")), ownedPod("w", "web"))}), make([]int64, 3))
+			},
+			pod: ownedPod("p", "web"),
+			// a and b hold no sibling; a's zone z1 holds one on node c.
+			better: infoWith(testNode("b", zone("z2"))),
+			worse:  infoWith(testNode("a", zone("z1"))),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nodes := make([]scored, 2, 3) // room for a third node a score may add
+			nodes[0], nodes[1] = scored{n: tt.better}, scored{n: tt.worse}
+			tt.score(mustCandidate(t, tt.pod), nodes)
+			if nodes[0].score <= nodes[1].score {
+				t.Errorf("score of %s = %d, of %s = %d: want the first higher", tt.better.name, nodes[0].score, tt.worse.name, nodes[1].score)
+			}
+		})
+	}
+}
+
+func each(f func(*candidate, *nodeInfo) int64) func(*candidate, []scored) {
+	return func(c *candidate, nodes []scored) {
+		for i := range nodes {
+			nodes[i].score += f(c, nodes[i].n)
+		}
+	}
+}
+
+func TestScheduleSpreadsReplicas(t *testing.T) {
+	c := newSchedCache()
+	for _, name := range []string{"a", "b", "c"} {
+		c.setNode(name, testNode(name))
+	}
+	for i := range 6 {
+		if _, err := c.schedule(mustCandidate(t, ownedPod(string(rune('p'+i)), "web")), testRand()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		if got := len(c.nodes[name].pods); got != 2 {
+			t.Errorf("node %s holds %d of 6 replicas, want 2", name, got)
+		}
+	}
+}
+
+func TestNormalizeImage(t *testing.T) {
+	for in, want := range map[string]string{
+		"nginx":                         "docker.io/library/nginx:latest",
+		"nginx:1.27":                    "docker.io/library/nginx:1.27",
+		"team/app:2":                    "docker.io/team/app:2",
+		"localhost/app:1":               "localhost/app:1",
+		"registry.example.com:5000/app": "registry.example.com:5000/app:latest",
+		"docker.io/library/nginx:1":     "docker.io/library/nginx:1",
+	} {
+		if got := normalizeImage(in); got != want {
+			t.Errorf("normalizeImage(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,183 @@
+package reconciler
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/keelson/keelson/store"
+	"github.com/keelson/keelson/store/etcdtest"
+)
+
+// schedTestOptions run the scheduler with quick retries; nodes of these
+// tests never heartbeat, so the grace period stays long.
+func schedTestOptions() Options {
+	o := testOptions()
+	o.Scheduler = SchedulerOptions{RetryDelay: 50 * time.Millisecond}
+	o.NodeLifecycle = NodeLifecycleOptions{}
+	return o
+}
+
+func createObj(t *testing.T, st *store.Store, obj store.Object) {
+	t.Helper()
+	if err := st.Create(t.Context(), obj); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pendingPod is an unscheduled pod as a controller or Git would create it.
+func pendingPod(name string, mutate ...func(*corev1.Pod)) *corev1.Pod {
+	p := testPod(name, mutate...)
+	p.UID = ""
+	return p
+}
+
+func getPod(t *testing.T, st *store.Store, name string) *corev1.Pod {
+	t.Helper()
+	p := &corev1.Pod{}
+	if err := st.Get(t.Context(), "default", name, p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func podScheduled(p *corev1.Pod) *corev1.PodCondition {
+	for i := range p.Status.Conditions {
+		if p.Status.Conditions[i].Type == corev1.PodScheduled {
+			return &p.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func waitBound(t *testing.T, st *store.Store, name string) *corev1.Pod {
+	t.Helper()
+	var p *corev1.Pod
+	eventually(t, "pod "+name+" bound", func() (bool, string) {
+		p = getPod(t, st, name)
+		return p.Spec.NodeName != "", fmt.Sprintf("conditions %+v", p.Status.Conditions)
+	})
+	return p
+}
+
+func TestSchedulerExplainsUnschedulableAndRetries(t *testing.T) {
+	st := etcdtest.NewStore(t)
+	for i := range 5 {
+		n := testNode(fmt.Sprintf("node-%d", i))
+		if i >= 3 {
+			n.Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "db", Effect: corev1.TaintEffectNoSchedule}}
+		}
+		createObj(t, st, n)
+	}
+	startControllers(t, st, schedTestOptions())
+	createObj(t, st, pendingPod("big", requests("6", "")))
+	want := "0/5 nodes are available: 3 Insufficient cpu, 2 node(s) had untolerated taint {dedicated: db}."
+	eventually(t, "pod marked unschedulable", func() (bool, string) {
+		c := podScheduled(getPod(t, st, "big"))
+		if c == nil {
+			return false, "no PodScheduled condition"
+		}
+		return c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable && c.Message == want, c.Message
+	})
+	eventually(t, "FailedScheduling event", func() (bool, string) {
+		l, err := st.List(t.Context(), mustResource("events"), store.ListOptions{Namespace: "default"})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, o := range l.Items {
+			ev := o.(*corev1.Event)
+			if ev.InvolvedObject.Name == "big" && ev.Reason == "FailedScheduling" && ev.Message == want {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d events", len(l.Items))
+	})
+	// A node with room appears: the waiting pod is tried again.
+	createObj(t, st, testNode("large", func(n *corev1.Node) { n.Status.Allocatable[corev1.ResourceCPU] = resource.MustParse("16") }))
+	p := waitBound(t, st, "big")
+	if p.Spec.NodeName != "large" {
+		t.Errorf("pod bound to %s, want large", p.Spec.NodeName)
+	}
+	if c := podScheduled(p); c == nil || c.Status != corev1.ConditionTrue {
+		t.Errorf("PodScheduled = %+v, want True", c)
+	}
+}
+
+func TestSchedulerTaintsSelectorsAndNames(t *testing.T) {
+	st := etcdtest.NewStore(t)
+	createObj(t, st, testNode("db", func(n *corev1.Node) {
+		n.Labels["role"] = "db"
+		n.Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "db", Effect: corev1.TaintEffectNoSchedule}}
+	}))
+	createObj(t, st, testNode("web", func(n *corev1.Node) { n.Labels["role"] = "web" }))
+	createObj(t, st, testNode("cordoned", func(n *corev1.Node) { n.Spec.Unschedulable = true }))
+	startControllers(t, st, schedTestOptions())
+
+	createObj(t, st, pendingPod("postgres", func(p *corev1.Pod) {
+		p.Spec.NodeSelector = map[string]string{"role": "db"}
+		p.Spec.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "db", Effect: corev1.TaintEffectNoSchedule}}
+	}))
+	for i := range 4 {
+		createObj(t, st, pendingPod(fmt.Sprintf("web-%d", i)))
+	}
+	createObj(t, st, pendingPod("custom", func(p *corev1.Pod) { p.Spec.SchedulerName = "my-scheduler" }))
+	createObj(t, st, pendingPod("keelson-named", func(p *corev1.Pod) { p.Spec.SchedulerName = "keelson" }))
+
+	if got := waitBound(t, st, "postgres").Spec.NodeName; got != "db" {
+		t.Errorf("postgres on %s, want db", got)
+	}
+	for i := range 4 {
+		if got := waitBound(t, st, fmt.Sprintf("web-%d", i)).Spec.NodeName; got != "web" {
+			t.Errorf("web-%d on %s, want web (db is tainted, cordoned is cordoned)", i, got)
+		}
+	}
+	waitBound(t, st, "keelson-named")
+	// Everything the scheduler had to do is done; the other scheduler's pod
+	// must still be waiting for it.
+	if p := getPod(t, st, "custom"); p.Spec.NodeName != "" || len(p.Status.Conditions) != 0 {
+		t.Errorf("pod for my-scheduler was touched: node %q, conditions %+v", p.Spec.NodeName, p.Status.Conditions)
+	}
+}
+
+func TestSchedulerSpreadsReplicasAcrossZones(t *testing.T) {
+	st := etcdtest.NewStore(t)
+	for i := range 6 {
+		createObj(t, st, testNode(fmt.Sprintf("node-%d", i), func(n *corev1.Node) {
+			n.Labels[zoneLabel] = fmt.Sprintf("zone-%d", i%3)
+		}))
+	}
+	startControllers(t, st, schedTestOptions())
+	rs := newRS("web", 6)
+	createObj(t, st, rs)
+	eventually(t, "6 replicas bound", func() (bool, string) {
+		bound := 0
+		for _, p := range listPods(t, st, "default", labels.Everything()) {
+			if p.Spec.NodeName != "" {
+				bound++
+			}
+		}
+		return bound == 6, fmt.Sprintf("%d bound", bound)
+	})
+	perNode := map[string]int{}
+	for _, p := range listPods(t, st, "default", labels.Everything()) {
+		perNode[p.Spec.NodeName]++
+	}
+	zones := map[string]int{}
+	for n, c := range perNode {
+		var i int
+		fmt.Sscanf(n, "node-%d", &i)
+		zones[fmt.Sprintf("zone-%d", i%3)] += c
+		if c != 1 {
+			t.Errorf("node %s holds %d replicas, want 1: %v", n, c, perNode)
+		}
+	}
+	for z, c := range zones {
+		if c != 2 {
+			t.Errorf("zone %s holds %d replicas, want 2: %v", z, c, zones)
+		}
+	}
+}
