@@ -49,6 +49,10 @@ type Config struct {
 	// BackoffBase is the first restart back-off of crashed containers,
 	// doubling to 5 minutes; 10s when zero.
 	BackoffBase time.Duration
+	// EvictionMemoryAvailable: below this much available memory the node is
+	// under memory pressure and evicts pods. 100Mi, the kubelet's default
+	// hard threshold, when zero.
+	EvictionMemoryAvailable int64
 	// StatsInterval is how often containers' and the node's usage is
 	// sampled for /stats/summary; 10s when zero.
 	StatsInterval time.Duration
@@ -70,6 +74,9 @@ type Agent struct {
 	known map[string]*corev1.Pod // key → last pod seen, to clean up after it is gone
 	alloc corev1.ResourceList    // the node's allocatable, as last posted
 	stats *sampler
+	// evicting holds the pods chosen for eviction until their sync evicts them.
+	evicting map[types.UID]bool
+	evicted  map[types.UID]bool
 }
 
 func (a *Agent) allocatable() corev1.ResourceList {
@@ -95,10 +102,13 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.StatsInterval <= 0 {
 		cfg.StatsInterval = 10 * time.Second
 	}
+	if cfg.EvictionMemoryAvailable <= 0 {
+		cfg.EvictionMemoryAvailable = evictionMemory.Value()
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent", "node", cfg.NodeName), known: map[string]*corev1.Pod{}, stats: newSampler()}
+	a := &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent", "node", cfg.NodeName), known: map[string]*corev1.Pod{}, stats: newSampler(), evicting: map[types.UID]bool{}, evicted: map[types.UID]bool{}}
 	runner, err := pod.New(pod.Config{
 		Runtime: cfg.Runtime, Network: cfg.Network, Lookup: apiLookup{cfg.Client},
 		NodeName: cfg.NodeName, HostIP: cfg.HostIP, RootDir: cfg.RootDir, Logger: cfg.Logger,
@@ -119,6 +129,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	go a.heartbeat(ctx)
 	go a.sampleLoop(ctx, a.cfg.StatsInterval)
+	go a.evictionLoop(ctx, a.cfg.StatsInterval)
 
 	factory := informers.NewSharedInformerFactoryWithOptions(a.cfg.Client, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = "spec.nodeName=" + a.cfg.NodeName }))

@@ -121,7 +121,7 @@ func (a *Agent) nodeStatus(old []corev1.NodeCondition) corev1.NodeStatus {
 	if a.cfg.HostIP != "" {
 		st.Addresses = append([]corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: a.cfg.HostIP}}, st.Addresses...)
 	}
-	memPressure := memAvailable() < evictionMemory.Value()
+	memPressure := memAvailable() < a.cfg.EvictionMemoryAvailable
 	diskPressure := fs.Blocks > 0 && fs.Bavail*10 < fs.Blocks // under 10% free, the kubelet's nodefs threshold
 	st.Conditions = nodeConditions(old, []corev1.NodeCondition{
 		{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", Message: "keelson agent is posting ready status"},

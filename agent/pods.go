@@ -28,8 +28,19 @@ func (a *Agent) syncPod(ctx context.Context, key string) (time.Duration, error) 
 	if p.DeletionTimestamp != nil {
 		return 0, a.terminate(ctx, key, p)
 	}
-	if p.Status.Phase == corev1.PodFailed && p.Status.Reason != "" && len(p.Status.ContainerStatuses) == 0 {
-		return 0, nil // rejected at admission: nothing runs
+	a.mu.Lock()
+	evicting, evicted := a.evicting[p.UID], a.evicted[p.UID]
+	a.mu.Unlock()
+	switch {
+	case evicted && p.Status.Reason != "Evicted":
+		return 0, a.evict(ctx, p) // the status did not get through: again
+	case evicted:
+		return 0, nil
+	case evicting:
+		return 0, a.evict(ctx, p)
+	}
+	if p.Status.Phase == corev1.PodFailed && (p.Status.Reason == "Evicted" || p.Status.Reason != "" && len(p.Status.ContainerStatuses) == 0) {
+		return 0, nil // rejected at admission or evicted: nothing runs
 	}
 	if p.Status.Phase == "" || p.Status.Phase == corev1.PodPending && len(p.Status.ContainerStatuses) == 0 {
 		if reason, msg := admit(p, a.boundPods(), a.allocatable()); reason != "" {
@@ -92,6 +103,10 @@ func (a *Agent) podGone(ctx context.Context, key string) error {
 
 func (a *Agent) forget(key string) {
 	a.mu.Lock()
+	if p, ok := a.known[key]; ok {
+		delete(a.evicted, p.UID)
+		delete(a.evicting, p.UID)
+	}
 	delete(a.known, key)
 	a.mu.Unlock()
 }

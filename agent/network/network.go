@@ -8,10 +8,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
 	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/cni/pkg/version"
 )
 
 // Defaults, as DESIGN.md sets them.
@@ -93,7 +96,12 @@ func New(cfg Config) (*Network, error) {
 		return nil, fmt.Errorf("loopback config: %w", err)
 	}
 	return &Network{
-		cni:      libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, filepath.Join(cfg.DataDir, "cache"), nil),
+		// An explicit exec: libcni makes its default one lazily, unsafely for
+		// concurrent first use by several pods.
+		cni: libcni.NewCNIConfigWithCacheDir(cfg.PluginDirs, filepath.Join(cfg.DataDir, "cache"), &invoke.DefaultExec{
+			RawExec:       &invoke.RawExec{Stderr: os.Stderr},
+			PluginDecoder: version.PluginDecoder{},
+		}),
 		pod:      pod,
 		loopback: lo,
 	}, nil

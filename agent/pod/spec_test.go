@@ -61,3 +61,28 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+func TestQOSClass(t *testing.T) {
+	q := resource.MustParse
+	mk := func(req, lim corev1.ResourceList) *corev1.Pod {
+		return &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Resources: corev1.ResourceRequirements{Requests: req, Limits: lim}}}}}
+	}
+	both := corev1.ResourceList{"cpu": q("100m"), "memory": q("64Mi")}
+	cases := []struct {
+		name string
+		pod  *corev1.Pod
+		want corev1.PodQOSClass
+	}{
+		{"nothing", mk(nil, nil), corev1.PodQOSBestEffort},
+		{"limits only", mk(nil, both), corev1.PodQOSGuaranteed},
+		{"equal", mk(both, both), corev1.PodQOSGuaranteed},
+		{"requests only", mk(both, nil), corev1.PodQOSBurstable},
+		{"lower requests", mk(corev1.ResourceList{"cpu": q("50m"), "memory": q("64Mi")}, both), corev1.PodQOSBurstable},
+		{"memory limit only", mk(nil, corev1.ResourceList{"memory": q("64Mi")}), corev1.PodQOSBurstable},
+	}
+	for _, tc := range cases {
+		if got := QOSClass(tc.pod); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}

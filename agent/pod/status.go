@@ -17,7 +17,7 @@ func (r *Runner) status(st *syncState) corev1.PodStatus {
 	out := corev1.PodStatus{
 		HostIP:    r.cfg.HostIP,
 		StartTime: old.StartTime,
-		QOSClass:  old.QOSClass,
+		QOSClass:  QOSClass(p),
 	}
 	if out.StartTime == nil {
 		now := apiTime(time.Now())

@@ -97,7 +97,7 @@ func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func startNode(t testing.TB, name, podCIDR string) *node {
+func startNode(t testing.TB, name, podCIDR string, tune ...func(*agent.Config)) *node {
 	t.Helper()
 	st := etcdtest.NewStore(t)
 	tokens, err := apiserver.ParseTokens(strings.NewReader(fmt.Sprintf(
@@ -145,13 +145,17 @@ func startNode(t testing.TB, name, podCIDR string) *node {
 	agentAddr := strings.TrimPrefix(etcdtest.FreeURL(t), "http://")
 	_, portStr, _ := net.SplitHostPort(agentAddr)
 	port, _ := strconv.Atoi(portStr)
-	a, err := agent.New(agent.Config{
+	cfg := agent.Config{
 		Port:   int32(port),
 		Client: client, Runtime: rt, RuntimeVersion: "containerd://" + version, Network: n,
 		NodeName: name, HostIP: "127.0.0.1", PodCIDR: podCIDR, RootDir: root,
 		Resync: 200 * time.Millisecond, LeaseDuration: 4 * time.Second, StatsInterval: 200 * time.Millisecond,
 		BackoffBase: 200 * time.Millisecond, Logger: quietLogger(),
-	})
+	}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	a, err := agent.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -522,4 +526,53 @@ func TestPreviousLogsAfterARestart(t *testing.T) {
 		}
 		return ""
 	})
+}
+
+// TestEvictionUnderMemoryPressure: with the threshold above what the machine
+// has free, the node is under pressure; the BestEffort pod goes, the
+// Guaranteed one stays.
+func TestEvictionUnderMemoryPressure(t *testing.T) {
+	n := startNode(t, "node-1", "10.99.16.0/24", func(c *agent.Config) { c.EvictionMemoryAvailable = 1 << 60 })
+	ctx := t.Context()
+	besteffort := sleeperPod("besteffort")
+	guaranteed := sleeperPod("guaranteed")
+	small := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")}
+	guaranteed.Spec.Containers[0].Resources = corev1.ResourceRequirements{Requests: small, Limits: small}
+	for _, p := range []*corev1.Pod{guaranteed, besteffort} {
+		if err := n.store.Create(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the BestEffort pod evicted", func() string {
+		var p corev1.Pod
+		if err := n.store.Get(ctx, "default", "besteffort", &p); err != nil {
+			return err.Error()
+		}
+		if p.Status.Phase != corev1.PodFailed || p.Status.Reason != "Evicted" || !strings.Contains(p.Status.Message, "low on resource: memory") {
+			return fmt.Sprintf("status %s %s", p.Status.Phase, p.Status.Reason)
+		}
+		return ""
+	})
+	var g corev1.Pod
+	if err := n.store.Get(ctx, "default", "guaranteed", &g); err != nil {
+		t.Fatal(err)
+	}
+	if g.Status.Phase != corev1.PodRunning || g.Status.QOSClass != corev1.PodQOSGuaranteed {
+		t.Fatalf("the Guaranteed pod: %s (%s)", g.Status.Phase, g.Status.QOSClass)
+	}
+	var node corev1.Node
+	if err := n.store.Get(ctx, "", "node-1", &node); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range node.Status.Conditions {
+		if c.Type == corev1.NodeMemoryPressure && c.Status != corev1.ConditionTrue {
+			t.Fatalf("MemoryPressure is %s under pressure", c.Status)
+		}
+	}
+	cs, _ := n.rt.List(ctx)
+	for _, c := range cs {
+		if c.Spec.PodName == "besteffort" {
+			t.Fatal("the evicted pod's container is still on the node")
+		}
+	}
 }
