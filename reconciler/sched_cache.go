@@ -98,6 +98,7 @@ func controllerRef(p *corev1.Pod) types.UID {
 type nodeInfo struct {
 	name        string
 	node        *corev1.Node // nil while pods name a node that is not registered
+	ready       bool         // the node's Ready condition is True
 	allocatable resources
 	images      map[string]int64 // image name → size
 	pods        map[types.UID]*podInfo
@@ -115,6 +116,7 @@ func (n *nodeInfo) setNode(node *corev1.Node) {
 	if node == nil {
 		return
 	}
+	n.ready = nodeReadyStatus(node) == corev1.ConditionTrue
 	n.allocatable = resourcesOf(node.Status.Allocatable, node.Status.Allocatable.Pods().Value())
 	n.images = nil
 	for _, img := range node.Status.Images {

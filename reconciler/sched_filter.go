@@ -66,16 +66,13 @@ func fits(c *candidate, n *nodeInfo) []string {
 	return nil
 }
 
+var notReady = []string{reasonNotReady}
+
 func filterReady(_ *candidate, n *nodeInfo) []string {
-	for _, cond := range n.node.Status.Conditions {
-		if cond.Type == corev1.NodeReady {
-			if cond.Status == corev1.ConditionTrue {
-				return nil
-			}
-			break
-		}
+	if n.ready {
+		return nil
 	}
-	return []string{reasonNotReady}
+	return notReady
 }
 
 var unschedulableTaint = corev1.Taint{Key: corev1.TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule}

@@ -25,7 +25,8 @@ type SchedulerOptions struct {
 	// Names are the spec.schedulerName values this scheduler takes; empty is
 	// always taken. Default "default-scheduler" and "keelson".
 	Names []string
-	// Workers bind in parallel; decisions are taken one at a time. Default 16.
+	// Workers bind in parallel; decisions are taken one at a time. Default
+	// 64: a binding waits on etcd far longer than a decision takes.
 	Workers int
 	// RetryDelay gathers the cluster changes that may let unschedulable pods
 	// fit before they are tried again. Default 1s.
@@ -40,7 +41,7 @@ func (o SchedulerOptions) withDefaults() SchedulerOptions {
 		o.Names = []string{corev1.DefaultSchedulerName, "keelson"}
 	}
 	if o.Workers <= 0 {
-		o.Workers = 16
+		o.Workers = 64
 	}
 	if o.RetryDelay <= 0 {
 		o.RetryDelay = time.Second
