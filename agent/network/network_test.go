@@ -42,19 +42,19 @@ type pod struct {
 	ip        net.IP
 }
 
-func newPod(t *testing.T, n *network.Network, id string) pod {
+func newPod(t *testing.T, n *network.Network, id string, ports ...network.PortMapping) pod {
 	t.Helper()
 	p := pod{id: id, netns: filepath.Join(t.TempDir(), "netns-"+id)}
 	if err := network.NewNetNS(p.netns); err != nil {
 		t.Fatal(err)
 	}
-	ip, err := n.Setup(t.Context(), id, p.netns, nil)
+	ip, err := n.Setup(t.Context(), id, p.netns, ports)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.ip = ip
 	t.Cleanup(func() {
-		if err := n.Teardown(context.Background(), id, p.netns, nil); err != nil {
+		if err := n.Teardown(context.Background(), id, p.netns, ports); err != nil {
 			t.Errorf("teardown: %v", err)
 		}
 		if err := network.RemoveNetNS(p.netns); err != nil {
@@ -126,5 +126,32 @@ func TestNewBadConfig(t *testing.T) {
 	}
 	if _, err := network.New(network.Config{PodCIDR: "10.42.0.0/24"}); err == nil {
 		t.Fatal("no data dir was accepted")
+	}
+}
+
+// TestHostPort: a pod's hostPort is mapped on the node (portmap): another pod
+// reaches it through the node's address on the pod network, the bridge's.
+func TestHostPort(t *testing.T) {
+	sock := containerdtest.Start(t)
+	rt, err := containerd.New(t.Context(), sock, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	var archive bytes.Buffer
+	if err := ociarchive.BuildBusybox(&archive, "/bin/busybox", ociarchive.BusyboxRef); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Import(t.Context(), &archive); err != nil {
+		t.Fatal(err)
+	}
+	n := testNetwork(t, "10.99.17.0/24")
+	server := newPod(t, n, "hp-server", network.PortMapping{HostPort: 18080, ContainerPort: 8080, Protocol: "tcp"})
+	client := newPod(t, n, "hp-client")
+	run(t, rt, server, "web", "httpd", "-f", "-p", "8080", "-h", "/etc")
+	c := run(t, rt, client, "client", "sh", "-c",
+		"for i in $(seq 50); do wget -q -O /dev/null http://10.99.17.1:18080/passwd && exit 0; sleep 0.1; done; exit 1")
+	if st := runtimetest.WaitState(t, rt, c, runtime.StateExited); st.ExitCode != 0 {
+		t.Fatalf("hostPort 18080 on the node did not reach the pod's port 8080 (exit %d)", st.ExitCode)
 	}
 }

@@ -1,12 +1,18 @@
 package pod_test
 
 import (
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -153,4 +159,57 @@ func TestCrashLoopBackOffTiming(t *testing.T) {
 			t.Errorf("attempt %d started %s after attempt %d exited, want at least %s", attempt, gap, attempt-1, want)
 		}
 	}
+}
+
+// TestGRPCProbeAndHTTPHook: a hostNetwork pod (its IP is the node's,
+// 127.0.0.1 here) probed over gRPC health and given an httpGet postStart hook,
+// both served by this test on loopback.
+func TestGRPCProbeAndHTTPHook(t *testing.T) {
+	e := fastEnv(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(gs, hs)
+	hs.SetServingStatus("app", healthpb.HealthCheckResponse_NOT_SERVING)
+	go gs.Serve(l)
+	defer gs.Stop()
+	hooked := make(chan string, 1)
+	hookSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case hooked <- r.URL.Path:
+		default:
+		}
+	}))
+	defer hookSrv.Close()
+	_, hookPort, _ := net.SplitHostPort(strings.TrimPrefix(hookSrv.URL, "http://"))
+
+	c := ctr("main", "sleep", "3600")
+	c.ReadinessProbe = &corev1.Probe{PeriodSeconds: 1, FailureThreshold: 1,
+		ProbeHandler: corev1.ProbeHandler{GRPC: &corev1.GRPCAction{Port: int32(l.Addr().(*net.TCPAddr).Port), Service: ptr.To("app")}}}
+	c.Lifecycle = &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{
+		Path: "/started", Port: intstr.Parse(hookPort)}}}
+	p := newPod("grpc", corev1.RestartPolicyAlways, c)
+	p.Spec.HostNetwork = true
+	e.cfg.HostIP = "127.0.0.1"
+	r, _ := pod.New(e.cfg)
+	e.runner = r
+	cleanup(t, e, p)
+	e.syncUntil(t, p, phase(corev1.PodRunning))
+	select {
+	case path := <-hooked:
+		if path != "/started" {
+			t.Fatalf("postStart hook asked for %s", path)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the httpGet postStart hook never came")
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if st, _ := e.runner.Sync(t.Context(), p); ready(st) {
+		t.Fatal("Ready while the gRPC health service says NOT_SERVING")
+	}
+	hs.SetServingStatus("app", healthpb.HealthCheckResponse_SERVING)
+	e.syncUntil(t, p, ready)
 }
