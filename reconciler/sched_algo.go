@@ -59,6 +59,9 @@ func feasibleToFind(all int) int {
 func (sc *schedCache) scheduleLocked(c *candidate, rnd *rand.Rand) (string, error) {
 	all := len(sc.order)
 	want := feasibleToFind(all)
+	if len(sc.anti) > 0 || len(c.podAff)+len(c.antiAffinity)+len(c.preferredPods) > 0 {
+		c.podAffinity = sc.podAffinityStateLocked(c, sc.nsLabels)
+	}
 	feasible := make([]scored, 0, want)
 	ferr := &fitError{nodes: all, reasons: map[string]int{}}
 	start := sc.next

@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	resourcehelper "k8s.io/component-helpers/resource"
 )
@@ -53,6 +54,7 @@ type podInfo struct {
 	nonzero resources // as the scores count them
 	ports   []hostPort
 	owner   types.UID
+	anti    []*podTerm // required anti-affinity terms
 	assumed bool
 }
 
@@ -64,7 +66,7 @@ func newPodInfo(p *corev1.Pod, node string) *podInfo {
 			corev1.ResourceMemory: *resource.NewQuantity(defaultMemoryRequest, resource.BinarySI),
 		},
 	}), 1)
-	pi := &podInfo{pod: p, node: node, req: req, nonzero: nz}
+	pi := &podInfo{pod: p, node: node, req: req, nonzero: nz, anti: requiredAntiAffinity(p)}
 	if ref := controllerRef(p); ref != "" {
 		pi.owner = ref
 	}
@@ -187,10 +189,18 @@ type schedCache struct {
 	order []*nodeInfo // registered nodes, in a stable order for the round robin
 	pods  map[types.UID]*podInfo
 	next  int // where the next search starts
+	// byLabel indexes the bound pods by each "key=value" of their labels.
+	byLabel map[string]map[types.UID]*podInfo
+	// anti groups the bound pods' required anti-affinity terms.
+	anti map[string]*antiGroup
+	// nsLabels returns a namespace's labels, for namespace selectors.
+	nsLabels func(string) labels.Set
 }
 
 func newSchedCache() *schedCache {
-	return &schedCache{nodes: map[string]*nodeInfo{}, pods: map[types.UID]*podInfo{}}
+	return &schedCache{nodes: map[string]*nodeInfo{}, pods: map[types.UID]*podInfo{},
+		byLabel: map[string]map[types.UID]*podInfo{}, anti: map[string]*antiGroup{},
+		nsLabels: func(string) labels.Set { return nil }}
 }
 
 func (c *schedCache) nodeLocked(name string) *nodeInfo {
@@ -244,6 +254,45 @@ func (c *schedCache) setPod(uid types.UID, p *corev1.Pod) {
 func (c *schedCache) addLocked(pi *podInfo) {
 	c.nodeLocked(pi.node).addPod(pi, 1)
 	c.pods[pi.pod.UID] = pi
+	c.indexLocked(pi, 1)
+}
+
+// indexLocked adds (sign 1) or removes (-1) a pod from the label index and
+// the anti-affinity groups.
+func (c *schedCache) indexLocked(pi *podInfo, sign int) {
+	uid := pi.pod.UID
+	for k, v := range pi.pod.Labels {
+		key := k + "=" + v
+		if sign > 0 {
+			if c.byLabel[key] == nil {
+				c.byLabel[key] = map[types.UID]*podInfo{}
+			}
+			c.byLabel[key][uid] = pi
+		} else if m := c.byLabel[key]; m != nil {
+			delete(m, uid)
+			if len(m) == 0 {
+				delete(c.byLabel, key)
+			}
+		}
+	}
+	for _, t := range pi.anti {
+		key := t.key()
+		g := c.anti[key]
+		if g == nil {
+			if sign < 0 {
+				continue
+			}
+			g = &antiGroup{term: t, nodes: map[string]int{}}
+			c.anti[key] = g
+		}
+		g.nodes[pi.node] += sign
+		if g.nodes[pi.node] <= 0 {
+			delete(g.nodes, pi.node)
+		}
+		if len(g.nodes) == 0 {
+			delete(c.anti, key)
+		}
+	}
 }
 
 func (c *schedCache) removeLocked(uid types.UID) {
@@ -252,6 +301,7 @@ func (c *schedCache) removeLocked(uid types.UID) {
 		return
 	}
 	delete(c.pods, uid)
+	c.indexLocked(pi, -1)
 	n := c.nodes[pi.node]
 	if n == nil {
 		return

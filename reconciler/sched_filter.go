@@ -31,6 +31,11 @@ type candidate struct {
 	// preferred is nil when the pod has no preferred node affinity.
 	preferred *nodeaffinity.PreferredSchedulingTerms
 	images    []string
+	// podAff, antiAffinity and preferredPods are the pod's inter-pod terms.
+	podAff, antiAffinity, preferredPods []*podTerm
+	// podAffinity is computed against the snapshot when the pod has terms or
+	// bound pods have anti-affinity; nil otherwise.
+	podAffinity *podAffinityState
 }
 
 func newCandidate(p *corev1.Pod) (*candidate, error) {
@@ -42,10 +47,40 @@ func newCandidate(p *corev1.Pod) (*candidate, error) {
 		}
 		c.preferred = terms
 	}
+	if err := c.parsePodTerms(); err != nil {
+		return nil, err
+	}
 	for _, ct := range p.Spec.Containers {
 		c.images = append(c.images, normalizeImage(ct.Image))
 	}
 	return c, nil
+}
+
+func (c *candidate) parsePodTerms() error {
+	a := c.pod.Spec.Affinity
+	if a == nil {
+		return nil
+	}
+	var err error
+	if pa := a.PodAffinity; pa != nil {
+		if c.podAff, err = podTerms(c.pod, pa.RequiredDuringSchedulingIgnoredDuringExecution); err != nil {
+			return fmt.Errorf("spec.affinity.podAffinity: %w", err)
+		}
+		if c.preferredPods, err = weightedTerms(c.pod, pa.PreferredDuringSchedulingIgnoredDuringExecution, 1); err != nil {
+			return fmt.Errorf("spec.affinity.podAffinity: %w", err)
+		}
+	}
+	if pa := a.PodAntiAffinity; pa != nil {
+		if c.antiAffinity, err = podTerms(c.pod, pa.RequiredDuringSchedulingIgnoredDuringExecution); err != nil {
+			return fmt.Errorf("spec.affinity.podAntiAffinity: %w", err)
+		}
+		anti, err := weightedTerms(c.pod, pa.PreferredDuringSchedulingIgnoredDuringExecution, -1)
+		if err != nil {
+			return fmt.Errorf("spec.affinity.podAntiAffinity: %w", err)
+		}
+		c.preferredPods = append(c.preferredPods, anti...)
+	}
+	return nil
 }
 
 // filter is one check of whether a pod may go to a node; it returns the
@@ -54,7 +89,7 @@ type filter func(c *candidate, n *nodeInfo) []string
 
 // filters run in kube-scheduler's order; the first that fails decides the
 // node's reasons.
-var filters = []filter{filterReady, filterUnschedulable, filterTaints, filterNodeAffinity, filterPorts, filterResources}
+var filters = []filter{filterReady, filterUnschedulable, filterTaints, filterNodeAffinity, filterPorts, filterResources, filterPodAffinity}
 
 // fits runs every filter; nil means the node fits.
 func fits(c *candidate, n *nodeInfo) []string {

@@ -18,6 +18,7 @@ const (
 	weightTaints      = 3
 	weightSpread      = 2
 	weightImage       = 1
+	weightPodAff      = 2
 	imageMinThreshold = 23 << 20
 	imageMaxThreshold = 1000 << 20
 )
@@ -138,6 +139,9 @@ func scoreNodes(c *candidate, nodes []scored) {
 	}
 	normalize(c, nodes, raw, preferredAffinityRaw, weightNodeAff, false)
 	normalize(c, nodes, raw, preferNoScheduleRaw, weightTaints, true)
+	if c.podAffinity != nil && len(c.podAffinity.preferred) > 0 {
+		normalizeMinMax(c, nodes, raw, preferredPodAffinityRaw, weightPodAff)
+	}
 	if c.info.owner != "" {
 		spreadScores(c, nodes, raw)
 	}
@@ -162,6 +166,27 @@ func normalize(c *candidate, nodes []scored, raw []int64, f func(*candidate, *no
 			s = 0
 		}
 		nodes[i].score += weight * s
+	}
+}
+
+// normalizeMinMax scales a raw score that may be negative to 0..maxScore
+// between its lowest and highest value over the feasible nodes.
+func normalizeMinMax(c *candidate, nodes []scored, raw []int64, f func(*candidate, *nodeInfo) int64, weight int64) {
+	lo, hi := int64(0), int64(0)
+	for i := range nodes {
+		raw[i] = f(c, nodes[i].n)
+		if i == 0 || raw[i] < lo {
+			lo = raw[i]
+		}
+		if i == 0 || raw[i] > hi {
+			hi = raw[i]
+		}
+	}
+	if hi == lo {
+		return
+	}
+	for i := range nodes {
+		nodes[i].score += weight * (raw[i] - lo) * maxScore / (hi - lo)
 	}
 }
 

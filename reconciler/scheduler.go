@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/keelson/keelson/store"
@@ -88,6 +89,13 @@ func NewScheduler(st *store.Store, inf *Informers, rec *Recorder, opts Scheduler
 	}
 	for _, n := range opts.Names {
 		s.names[n] = true
+	}
+	namespaces := inf.For(mustResource("namespaces"))
+	s.cache.nsLabels = func(name string) labels.Set {
+		if ns, ok := GetCached[*corev1.Namespace](namespaces, "", name); ok {
+			return ns.Labels
+		}
+		return nil
 	}
 	queue.Workers = opts.Workers
 	s.Controller = NewController("scheduler", s, queue, log)

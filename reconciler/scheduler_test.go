@@ -181,3 +181,36 @@ func TestSchedulerSpreadsReplicasAcrossZones(t *testing.T) {
 		}
 	}
 }
+
+func TestSchedulerPodAntiAffinity(t *testing.T) {
+	st := etcdtest.NewStore(t)
+	createObj(t, st, testNode("a"))
+	createObj(t, st, testNode("b"))
+	startControllers(t, st, schedTestOptions())
+	rs := newRS("web", 3)
+	rs.Spec.Template.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{term("app", "web", corev1.LabelHostname)},
+	}}
+	createObj(t, st, rs)
+	want := "0/2 nodes are available: 2 node(s) didn't satisfy existing pods anti-affinity rules."
+	eventually(t, "two replicas bound, one explained", func() (bool, string) {
+		nodes, msgs := map[string]bool{}, []string{}
+		for _, p := range listPods(t, st, "default", labels.Everything()) {
+			if p.Spec.NodeName != "" {
+				nodes[p.Spec.NodeName] = true
+			} else if c := podScheduled(p); c != nil && c.Status == corev1.ConditionFalse {
+				msgs = append(msgs, c.Message)
+			}
+		}
+		return len(nodes) == 2 && len(msgs) == 1 && msgs[0] == want, fmt.Sprintf("nodes %v, messages %q", nodes, msgs)
+	})
+	// A third node lets the last replica in.
+	createObj(t, st, testNode("c"))
+	eventually(t, "third replica on the new node", func() (bool, string) {
+		nodes := map[string]int{}
+		for _, p := range listPods(t, st, "default", labels.Everything()) {
+			nodes[p.Spec.NodeName]++
+		}
+		return nodes["a"] == 1 && nodes["b"] == 1 && nodes["c"] == 1, fmt.Sprint(nodes)
+	})
+}
