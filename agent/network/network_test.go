@@ -1,7 +1,6 @@
 package network_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -12,9 +11,7 @@ import (
 
 	"github.com/keelson/keelson/agent/network"
 	"github.com/keelson/keelson/agent/runtime"
-	"github.com/keelson/keelson/agent/runtime/containerd"
 	"github.com/keelson/keelson/agent/runtime/containerdtest"
-	"github.com/keelson/keelson/agent/runtime/ociarchive"
 	"github.com/keelson/keelson/agent/runtime/runtimetest"
 )
 
@@ -81,19 +78,7 @@ func run(t *testing.T, rt runtime.Runtime, p pod, name string, cmd ...string) st
 }
 
 func TestPodNetworking(t *testing.T) {
-	sock := containerdtest.Start(t)
-	rt, err := containerd.New(t.Context(), sock, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
-	var archive bytes.Buffer
-	if err := ociarchive.BuildBusybox(&archive, "/bin/busybox", ociarchive.BusyboxRef); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rt.Import(t.Context(), &archive); err != nil {
-		t.Fatal(err)
-	}
+	rt, _ := containerdtest.NewRuntime(t)
 	n := testNetwork(t, "10.99.7.0/24")
 	a, b := newPod(t, n, "pod-a"), newPod(t, n, "pod-b")
 	if a.ip.Equal(b.ip) || !(&net.IPNet{IP: net.IPv4(10, 99, 7, 0), Mask: net.CIDRMask(24, 32)}).Contains(a.ip) {
@@ -132,19 +117,7 @@ func TestNewBadConfig(t *testing.T) {
 // TestHostPort: a pod's hostPort is mapped on the node (portmap): another pod
 // reaches it through the node's address on the pod network, the bridge's.
 func TestHostPort(t *testing.T) {
-	sock := containerdtest.Start(t)
-	rt, err := containerd.New(t.Context(), sock, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
-	var archive bytes.Buffer
-	if err := ociarchive.BuildBusybox(&archive, "/bin/busybox", ociarchive.BusyboxRef); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rt.Import(t.Context(), &archive); err != nil {
-		t.Fatal(err)
-	}
+	rt, _ := containerdtest.NewRuntime(t)
 	n := testNetwork(t, "10.99.17.0/24")
 	server := newPod(t, n, "hp-server", network.PortMapping{HostPort: 18080, ContainerPort: 8080, Protocol: "tcp"})
 	client := newPod(t, n, "hp-client")

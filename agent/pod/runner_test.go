@@ -1,7 +1,6 @@
 package pod_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -55,19 +54,7 @@ const podCIDR = "10.99.8.0/24"
 
 func newEnv(t *testing.T, lookup pod.Lookup) *env {
 	t.Helper()
-	sock := containerdtest.Start(t)
-	rt, err := containerd.New(t.Context(), sock, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.Close() })
-	var archive bytes.Buffer
-	if err := ociarchive.BuildBusybox(&archive, "/bin/busybox", ociarchive.BusyboxRef); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rt.Import(t.Context(), &archive); err != nil {
-		t.Fatal(err)
-	}
+	rt, _ := containerdtest.NewRuntime(t)
 	root := t.TempDir()
 	bridge := fmt.Sprintf("kp%d", os.Getpid()%100000)
 	n, err := network.New(network.Config{PodCIDR: podCIDR, Bridge: bridge, DataDir: filepath.Join(root, "cni"), NoMasquerade: true})

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -114,23 +113,11 @@ func startNode(t testing.TB, name, podCIDR string, tune ...func(*agent.Config)) 
 		t.Fatal(err)
 	}
 
-	sock := containerdtest.Start(t)
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := containerd.New(t.Context(), sock, "", containerd.WithLogDriver(self))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.Close() })
-	var archive bytes.Buffer
-	if err := ociarchive.BuildBusybox(&archive, "/bin/busybox", ociarchive.BusyboxRef); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rt.Import(t.Context(), &archive); err != nil {
-		t.Fatal(err)
-	}
+	rt, _ := containerdtest.NewRuntime(t, containerd.WithLogDriver(self))
 	version, err := rt.Version(t.Context())
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package containerd_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -15,7 +14,6 @@ import (
 	"github.com/keelson/keelson/agent/runtime"
 	"github.com/keelson/keelson/agent/runtime/containerd"
 	"github.com/keelson/keelson/agent/runtime/containerdtest"
-	"github.com/keelson/keelson/agent/runtime/ociarchive"
 	"github.com/keelson/keelson/agent/runtime/runtimetest"
 )
 
@@ -31,28 +29,12 @@ func TestMain(m *testing.M) {
 // newRuntime starts a private containerd with the busybox image imported.
 func newRuntime(t *testing.T) (*containerd.Runtime, string) {
 	t.Helper()
-	sock := containerdtest.Start(t)
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := containerd.New(t.Context(), sock, "", containerd.WithLogDriver(self))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.Close() })
-	var archive bytes.Buffer
-	if err := ociarchive.BuildBusybox(&archive, "/bin/busybox", ociarchive.BusyboxRef); err != nil {
-		t.Fatalf("build busybox image (apt-get install busybox-static): %v", err)
-	}
-	imgs, err := rt.Import(t.Context(), &archive)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(imgs) != 1 || imgs[0].Ref != ociarchive.BusyboxRef {
-		t.Fatalf("import gave %+v", imgs)
-	}
-	return rt, sock
+	rt, d := containerdtest.NewRuntime(t, containerd.WithLogDriver(self))
+	return rt, d.Socket
 }
 
 func TestSuite(t *testing.T) {
@@ -243,19 +225,7 @@ func cgroupValue(t *testing.T, pid uint32, file string) string {
 // container goes on (its shim outlives the daemon) and the same client, once
 // containerd is back, sees it running as before.
 func TestContainerdRestart(t *testing.T) {
-	d := containerdtest.StartDaemon(t)
-	rt, err := containerd.New(t.Context(), d.Socket, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
-	var archive bytes.Buffer
-	if err := ociarchive.BuildBusybox(&archive, "/bin/busybox", ociarchive.BusyboxRef); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rt.Import(t.Context(), &archive); err != nil {
-		t.Fatal(err)
-	}
+	rt, d := containerdtest.NewRuntime(t)
 	id, err := rt.Create(t.Context(), runtimetest.Spec("survivor", "sleep", "3600"))
 	if err != nil {
 		t.Fatal(err)
