@@ -48,13 +48,14 @@ type env struct {
 	rt     *containerd.Runtime
 	runner *pod.Runner
 	cfg    pod.Config
+	socket string
 }
 
 const podCIDR = "10.99.8.0/24"
 
 func newEnv(t *testing.T, lookup pod.Lookup) *env {
 	t.Helper()
-	rt, _ := containerdtest.NewRuntime(t)
+	rt, d := containerdtest.NewRuntime(t)
 	root := t.TempDir()
 	bridge := fmt.Sprintf("kp%d", os.Getpid()%100000)
 	n, err := network.New(network.Config{PodCIDR: podCIDR, Bridge: bridge, DataDir: filepath.Join(root, "cni"), NoMasquerade: true})
@@ -70,7 +71,7 @@ func newEnv(t *testing.T, lookup pod.Lookup) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{rt: rt, runner: runner, cfg: cfg}
+	return &env{rt: rt, runner: runner, cfg: cfg, socket: d.Socket}
 }
 
 func newPod(name string, policy corev1.RestartPolicy, containers ...corev1.Container) *corev1.Pod {
@@ -450,3 +451,41 @@ func TestImagePullBackOff(t *testing.T) {
 }
 
 func st(p *corev1.Pod) corev1.PodStatus { return p.Status }
+
+// TestAfterReboot: a reboot leaves containerd's containers but not their
+// tasks, and no network namespace. The pod comes back: a new attempt runs in
+// a new sandbox.
+func TestAfterReboot(t *testing.T) {
+	e := fastEnv(t)
+	p := newPod("reboot", corev1.RestartPolicyAlways, ctr("main", "sleep", "3600"))
+	cleanup(t, e, p)
+	st := e.syncUntil(t, p, phase(corev1.PodRunning))
+	id := strings.TrimPrefix(st.ContainerStatuses[0].ContainerID, "containerd://")
+
+	// What a reboot does: every process gone, containerd's state dir (tmpfs)
+	// empty, the namespaces' bind mounts gone.
+	for _, args := range [][]string{{"tasks", "kill", "-s", "SIGKILL", id}, {"tasks", "delete", "-f", id}} {
+		out, err := exec.Command("ctr", append([]string{"--address", e.socket, "--namespace", "keelson"}, args...)...).CombinedOutput()
+		if err != nil && !strings.Contains(string(out), "not found") {
+			t.Fatalf("ctr %v: %v\n%s", args, err, out)
+		}
+	}
+	nsDir := filepath.Join(e.cfg.RootDir, "netns")
+	nss, _ := filepath.Glob(filepath.Join(nsDir, "*"))
+	for _, ns := range nss {
+		if err := network.RemoveNetNS(ns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Status = st
+	st = e.syncUntil(t, p, func(st corev1.PodStatus) bool {
+		cs := st.ContainerStatuses[0]
+		return cs.RestartCount >= 1 && cs.State.Running != nil
+	})
+	if _, err := os.Stat(filepath.Join(nsDir, string(p.UID))); err != nil {
+		t.Fatalf("the pod's network namespace was not made again: %v", err)
+	}
+	if st.PodIP == "" {
+		t.Fatal("the pod has no IP after coming back")
+	}
+}
