@@ -62,6 +62,9 @@ func (sc *schedCache) scheduleLocked(c *candidate, rnd *rand.Rand) (string, erro
 	if len(sc.anti) > 0 || len(c.podAff)+len(c.antiAffinity)+len(c.preferredPods) > 0 {
 		c.podAffinity = sc.podAffinityStateLocked(c, sc.nsLabels)
 	}
+	if len(c.spread) > 0 {
+		sc.spreadStateLocked(c)
+	}
 	feasible := make([]scored, 0, want)
 	ferr := &fitError{nodes: all, reasons: map[string]int{}}
 	start := sc.next

@@ -36,6 +36,8 @@ type candidate struct {
 	// podAffinity is computed against the snapshot when the pod has terms or
 	// bound pods have anti-affinity; nil otherwise.
 	podAffinity *podAffinityState
+	// spread are the DoNotSchedule topology spread constraints.
+	spread []*spreadConstraint
 }
 
 func newCandidate(p *corev1.Pod) (*candidate, error) {
@@ -50,6 +52,11 @@ func newCandidate(p *corev1.Pod) (*candidate, error) {
 	if err := c.parsePodTerms(); err != nil {
 		return nil, err
 	}
+	spread, err := parseSpread(p)
+	if err != nil {
+		return nil, err
+	}
+	c.spread = spread
 	for _, ct := range p.Spec.Containers {
 		c.images = append(c.images, normalizeImage(ct.Image))
 	}
@@ -89,7 +96,7 @@ type filter func(c *candidate, n *nodeInfo) []string
 
 // filters run in kube-scheduler's order; the first that fails decides the
 // node's reasons.
-var filters = []filter{filterReady, filterUnschedulable, filterTaints, filterNodeAffinity, filterPorts, filterResources, filterPodAffinity}
+var filters = []filter{filterReady, filterUnschedulable, filterTaints, filterNodeAffinity, filterPorts, filterResources, filterPodAffinity, filterSpread}
 
 // fits runs every filter; nil means the node fits.
 func fits(c *candidate, n *nodeInfo) []string {

@@ -214,3 +214,32 @@ func TestSchedulerPodAntiAffinity(t *testing.T) {
 		return nodes["a"] == 1 && nodes["b"] == 1 && nodes["c"] == 1, fmt.Sprint(nodes)
 	})
 }
+
+func TestSchedulerTopologySpread(t *testing.T) {
+	st := etcdtest.NewStore(t)
+	// Zone z1's nodes are four times larger: by free resources alone every
+	// pod would go there.
+	for i, zone := range []string{"z1", "z1", "z1", "z2"} {
+		createObj(t, st, testNode(fmt.Sprintf("node-%d", i), func(n *corev1.Node) {
+			n.Labels[zoneLabel] = zone
+			if zone == "z1" {
+				n.Status.Allocatable[corev1.ResourceCPU] = resource.MustParse("16")
+			}
+		}))
+	}
+	startControllers(t, st, schedTestOptions())
+	for i := range 4 {
+		createObj(t, st, pendingPod(fmt.Sprintf("web-%d", i), labeled("app", "web"), requests("1", ""), spreadBy(zoneLabel, 1)))
+	}
+	eventually(t, "pods spread 2/2 over the zones", func() (bool, string) {
+		zones := map[string]int{}
+		for _, p := range listPods(t, st, "default", labels.Everything()) {
+			if p.Spec.NodeName == "node-3" {
+				zones["z2"]++
+			} else if p.Spec.NodeName != "" {
+				zones["z1"]++
+			}
+		}
+		return zones["z1"] == 2 && zones["z2"] == 2, fmt.Sprint(zones)
+	})
+}
