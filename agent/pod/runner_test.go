@@ -12,120 +12,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/keelson/keelson/agent/network"
 	"github.com/keelson/keelson/agent/pod"
-	"github.com/keelson/keelson/agent/runtime"
-	"github.com/keelson/keelson/agent/runtime/containerd"
-	"github.com/keelson/keelson/agent/runtime/containerdtest"
 	"github.com/keelson/keelson/agent/runtime/ociarchive"
 )
-
-// objects is a Lookup over ConfigMaps and Secrets held in memory: the API's
-// part in the agent, which these tests do not start.
-type objects struct {
-	cms     map[string]*corev1.ConfigMap
-	secrets map[string]*corev1.Secret
-}
-
-func (o objects) ConfigMap(_ context.Context, ns, name string) (*corev1.ConfigMap, error) {
-	if cm, ok := o.cms[ns+"/"+name]; ok {
-		return cm, nil
-	}
-	return nil, fmt.Errorf("configmap %s/%s: %w", ns, name, pod.ErrRefNotFound)
-}
-
-func (o objects) Secret(_ context.Context, ns, name string) (*corev1.Secret, error) {
-	if s, ok := o.secrets[ns+"/"+name]; ok {
-		return s, nil
-	}
-	return nil, fmt.Errorf("secret %s/%s: %w", ns, name, pod.ErrRefNotFound)
-}
-
-type env struct {
-	rt     *containerd.Runtime
-	runner *pod.Runner
-	cfg    pod.Config
-	socket string
-}
-
-const podCIDR = "10.99.8.0/24"
-
-func newEnv(t *testing.T, lookup pod.Lookup) *env {
-	t.Helper()
-	rt, d := containerdtest.NewRuntime(t)
-	root := t.TempDir()
-	bridge := fmt.Sprintf("kp%d", os.Getpid()%100000)
-	n, err := network.New(network.Config{PodCIDR: podCIDR, Bridge: bridge, DataDir: filepath.Join(root, "cni"), NoMasquerade: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { exec.Command("ip", "link", "del", bridge).Run() })
-	if lookup == nil {
-		lookup = objects{}
-	}
-	cfg := pod.Config{Runtime: rt, Network: n, Lookup: lookup, NodeName: "node-1", HostIP: "192.0.2.10", RootDir: root}
-	runner, err := pod.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{rt: rt, runner: runner, cfg: cfg, socket: d.Socket}
-}
-
-func newPod(name string, policy corev1.RestartPolicy, containers ...corev1.Container) *corev1.Pod {
-	for i := range containers {
-		if containers[i].Image == "" {
-			containers[i].Image = ociarchive.BusyboxRef
-		}
-		containers[i].ImagePullPolicy = corev1.PullIfNotPresent
-	}
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, UID: types.UID("uid-" + name)},
-		Spec:       corev1.PodSpec{NodeName: "node-1", RestartPolicy: policy, Containers: containers},
-	}
-}
-
-func ctr(name string, cmd ...string) corev1.Container {
-	return corev1.Container{Name: name, Command: cmd}
-}
-
-// syncUntil calls Sync until done says the status is what the test waits
-// for, checking each observed status with every, and returns the last.
-func (e *env) syncUntil(t *testing.T, p *corev1.Pod, done func(corev1.PodStatus) bool, every ...func(corev1.PodStatus)) corev1.PodStatus {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		st, err := e.runner.Sync(t.Context(), p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.Status = st
-		for _, f := range every {
-			f(st)
-		}
-		if done(st) {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pod %s never reached the awaited state; last status:\n%+v", p.Name, st)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func phase(want corev1.PodPhase) func(corev1.PodStatus) bool {
-	return func(st corev1.PodStatus) bool { return st.Phase == want }
-}
-
-func cleanup(t *testing.T, e *env, p *corev1.Pod) {
-	t.Cleanup(func() {
-		if err := e.runner.Kill(context.Background(), p, time.Second); err != nil {
-			t.Errorf("kill %s: %v", p.Name, err)
-		}
-	})
-}
 
 func TestPodRunsAndReports(t *testing.T) {
 	e := newEnv(t, nil)
@@ -339,8 +230,6 @@ func TestKillOrphans(t *testing.T) {
 	}
 }
 
-var _ = runtime.StateRunning
-
 // nsOf starts the pod and returns, per container, the namespace link its
 // process printed ("net:[4026532...]").
 func nsOf(t *testing.T, e *env, p *corev1.Pod, kind string) map[string]string {
@@ -445,12 +334,10 @@ func TestImagePullBackOff(t *testing.T) {
 		}
 		return w != nil && w.Reason == "ImagePullBackOff"
 	})
-	if reasons[0] != "ErrImagePull" || st(p).Phase != corev1.PodPending {
+	if reasons[0] != "ErrImagePull" || p.Status.Phase != corev1.PodPending {
 		t.Fatalf("reasons %v, phase %s: want ErrImagePull first, then ImagePullBackOff, pod Pending", reasons, p.Status.Phase)
 	}
 }
-
-func st(p *corev1.Pod) corev1.PodStatus { return p.Status }
 
 // TestAfterReboot: a reboot leaves containerd's containers but not their
 // tasks, and no network namespace. The pod comes back: a new attempt runs in
