@@ -1,0 +1,151 @@
+package gitsync
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"reflect"
+
+	"github.com/keelson/keelson/store"
+)
+
+// Action is what a sync does to one object.
+type Action string
+
+// The actions of a diff.
+const (
+	Create    Action = "create"
+	Update    Action = "update"
+	Delete    Action = "delete"
+	Unchanged Action = "unchanged"
+)
+
+// Change is one entry of a diff.
+type Change struct {
+	Action Action
+	// Object is "<resource> <namespace>/<name>", e.g. "deployments.apps default/web".
+	Object string
+	// Origin is the manifest's file:line; for a deletion, where it was.
+	Origin string
+
+	res   store.Resource
+	obj   store.Object // what to write; nil for a deletion
+	cur   store.Object // what the store holds; nil for a creation
+	size  int
+	order int
+}
+
+// metaFields are the top-level fields that are not the spec: the store and
+// controllers own metadata and status, and the type is implied by the key.
+var metaFields = map[string]bool{"TypeMeta": true, "ObjectMeta": true, "Status": true}
+
+// plan compares one desired object with the stored one (nil when absent).
+// Git owns the spec, the labels and the annotations; .status and the store's
+// metadata (uid, generation, resourceVersion, …) stay as they are.
+func plan(d *desired, cur store.Object, adopt bool) (*Change, error) {
+	c := &Change{Object: d.key.String(), Origin: d.origin, res: d.res, cur: cur, order: kindOrder(d.res.GVK.Kind)}
+	if cur == nil {
+		c.Action, c.obj = Create, d.obj
+		return c, nil
+	}
+	same, err := sameFromGit(d.obj, cur)
+	if err != nil {
+		return nil, fmt.Errorf("compare %s: %w", c.Object, err)
+	}
+	if same && !adopt {
+		c.Action = Unchanged
+		return c, nil
+	}
+	out, ok := cur.DeepCopyObject().(store.Object)
+	if !ok {
+		return nil, fmt.Errorf("compare %s: %T has no object metadata", c.Object, cur)
+	}
+	dv, ov := reflect.ValueOf(d.obj).Elem(), reflect.ValueOf(out).Elem()
+	if dv.Type() != ov.Type() {
+		return nil, fmt.Errorf("compare %s: stored %s, desired %s", c.Object, ov.Type(), dv.Type())
+	}
+	for i := range dv.NumField() {
+		if !metaFields[dv.Type().Field(i).Name] {
+			ov.Field(i).Set(dv.Field(i))
+		}
+	}
+	out.SetLabels(d.obj.GetLabels())
+	out.SetAnnotations(d.obj.GetAnnotations())
+	c.Action, c.obj = Update, out
+	return c, nil
+}
+
+// sameFromGit reports whether the stored object already holds what Git says:
+// the same spec, labels and annotations, except the revision annotation, which
+// records the commit that last wrote the object.
+func sameFromGit(want, cur store.Object) (bool, error) {
+	if !maps.Equal(want.GetLabels(), cur.GetLabels()) {
+		return false, nil
+	}
+	wa, ca := want.GetAnnotations(), cur.GetAnnotations()
+	if len(wa) != len(ca) {
+		return false, nil
+	}
+	for k, v := range wa {
+		if cv, ok := ca[k]; !ok || (cv != v && k != AnnotationRevision) {
+			return false, nil
+		}
+	}
+	a, err := specOf(want)
+	if err != nil {
+		return false, err
+	}
+	b, err := specOf(cur)
+	if err != nil {
+		return false, err
+	}
+	if len(a) != len(b) {
+		return false, nil
+	}
+	for k, v := range a {
+		if !bytes.Equal(v, b[k]) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// specOf returns the encoded top-level fields of obj other than metadata,
+// status and the type.
+func specOf(obj store.Object) (map[string]json.RawMessage, error) {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for _, k := range []string{"metadata", "status", "apiVersion", "kind"} {
+		delete(m, k)
+	}
+	return m, nil
+}
+
+// kindOrder ranks kinds as Kubernetes applies them (Helm's install order):
+// namespaces and policies first, then configuration, services, workloads, and
+// what refers to workloads last. Deletions run in the reverse order.
+func kindOrder(kind string) int {
+	switch kind {
+	case "Namespace":
+		return 0
+	case "ResourceQuota", "LimitRange":
+		return 1
+	case "StorageClass", "PersistentVolume":
+		return 2
+	case "ServiceAccount", "Secret", "ConfigMap", "PersistentVolumeClaim":
+		return 3
+	case "Service", "Endpoints", "EndpointSlice":
+		return 4
+	case "Pod", "ReplicationController", "ReplicaSet", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob":
+		return 5
+	default: // HorizontalPodAutoscaler, Ingress, …
+		return 6
+	}
+}

@@ -1,0 +1,277 @@
+package gitsync
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/keelson/keelson/schema"
+	"github.com/keelson/keelson/store"
+)
+
+// Defaults of a Syncer.
+const (
+	DefaultNamespace = "default"
+	// DefaultMaxTxnOps is etcd's own default --max-txn-ops, so that a sync
+	// works against any etcd; keelson's embedded etcd allows 16,384.
+	DefaultMaxTxnOps = 128
+	// DefaultMaxTxnBytes stays under etcd's default request limit (1.5 MiB).
+	DefaultMaxTxnBytes = 1 << 20
+)
+
+// Syncer applies revisions of one source to the store: one sync, one name.
+// A Syncer is not safe for concurrent Apply calls; the Loop serializes them.
+type Syncer struct {
+	// Name is the sync's name, the value of LabelSource on its objects.
+	// Required; a valid label value.
+	Name string
+	// Store is where objects are written. Required.
+	Store *store.Store
+	// Schema validates the manifests. Required.
+	Schema *schema.Schema
+	// Cache keeps validation results of unchanged files across revisions.
+	// Optional.
+	Cache *schema.Cache
+	// Path is the folder of the repository to read, slash-separated; empty or
+	// "." reads the whole tree.
+	Path string
+	// TargetNamespace is given to namespaced objects that name none;
+	// DefaultNamespace when empty.
+	TargetNamespace string
+	// Prune deletes objects of this sync that left Git, except those
+	// annotated keelson.dev/prune: disabled.
+	Prune bool
+	// AllowEmpty lets a revision with no objects delete every object of the
+	// sync; without it such a revision (an empty path, a wrong branch) is
+	// refused.
+	AllowEmpty bool
+	// MaxTxnOps and MaxTxnBytes bound one etcd transaction; a revision that
+	// does not fit is applied in several, in kind order. Zero takes
+	// DefaultMaxTxnOps and DefaultMaxTxnBytes.
+	MaxTxnOps   int
+	MaxTxnBytes int
+}
+
+// Result is what one Apply did.
+type Result struct {
+	Revision                             Revision
+	Created, Updated, Deleted, Unchanged int
+	// Changes lists every object of the revision and every deletion, in the
+	// order they were applied; Unchanged entries last.
+	Changes []Change
+	// Errors are the problems that stopped the revision, each with file:line
+	// where there is one.
+	Errors schema.ErrorList
+	// Transactions is how many etcd transactions the writes took.
+	Transactions int
+}
+
+func (s *Syncer) targetNamespace() string {
+	if s.TargetNamespace == "" {
+		return DefaultNamespace
+	}
+	return s.TargetNamespace
+}
+
+// Apply makes the store hold revision rev, whose files are fsys: it loads and
+// validates every manifest under Path, and when all are valid and no other
+// sync owns any of the objects, creates, updates and (with Prune) deletes this
+// sync's objects so that they match. Objects that already match are not
+// written, so their resourceVersion stays.
+//
+// Atomicity: when the changes fit in one transaction (MaxTxnOps, MaxTxnBytes)
+// they land together or not at all. Otherwise they are applied in several
+// transactions, creations and updates first in kind order (namespaces first),
+// then deletions in reverse kind order; each transaction is atomic, and a
+// failure leaves the earlier ones applied and returns ErrApply. The next Apply
+// computes the diff afresh from the store, so it finishes the revision
+// without manual action.
+//
+// Errors: ErrInvalid (Result.Errors holds every problem with file:line;
+// nothing was written), ErrApply, or ctx.Err().
+func (s *Syncer) Apply(ctx context.Context, rev Revision, fsys fs.FS) (*Result, error) {
+	res := &Result{Revision: rev}
+	var roots []string
+	if s.Path != "" {
+		roots = []string{s.Path}
+	}
+	var opts []schema.Option
+	if s.Cache != nil {
+		opts = append(opts, schema.WithCache(s.Cache))
+	}
+	objs, err := s.Schema.Load(ctx, fsys, roots, opts...)
+	var problems schema.ErrorList
+	if errors.As(err, &problems) {
+		return res, s.invalid(res, rev, problems)
+	}
+	if err != nil {
+		return res, err
+	}
+	list, byKey, problems := s.buildDesired(objs, rev)
+	if len(problems) > 0 {
+		return res, s.invalid(res, rev, problems)
+	}
+	owned, err := s.owned(ctx)
+	if err != nil {
+		return res, fmt.Errorf("%w: list objects of sync %s: %v", ErrApply, s.Name, err)
+	}
+	changes, problems, err := s.diff(ctx, list, byKey, owned)
+	if err != nil {
+		return res, err
+	}
+	if len(list) == 0 && len(owned) > 0 && !s.AllowEmpty {
+		problems = append(problems, &schema.Error{File: s.pathOrRoot(), Msg: fmt.Sprintf(
+			"no objects under %s, which would delete all %d objects of sync %s; check the path and ref, or set allowEmpty", s.pathOrRoot(), len(owned), s.Name)})
+	}
+	if len(problems) > 0 {
+		return res, s.invalid(res, rev, problems)
+	}
+	return res, s.write(ctx, res, changes)
+}
+
+func (s *Syncer) pathOrRoot() string {
+	if s.Path == "" {
+		return "."
+	}
+	return s.Path
+}
+
+func (s *Syncer) invalid(res *Result, rev Revision, problems schema.ErrorList) error {
+	problems.Sort()
+	res.Errors = problems
+	return fmt.Errorf("%w: revision %s: %d problems, nothing applied:\n%w", ErrInvalid, rev.Short(), len(problems), problems)
+}
+
+// owned lists every object labelled as this sync's.
+func (s *Syncer) owned(ctx context.Context) (map[key]store.Object, error) {
+	sel := labels.SelectorFromSet(labels.Set{LabelSource: s.Name})
+	out := map[key]store.Object{}
+	for _, r := range store.Resources() {
+		l, err := s.Store.List(ctx, r, store.ListOptions{Selector: sel, Shared: true})
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range l.Items {
+			out[key{r.GroupResource(), o.GetNamespace(), o.GetName()}] = o
+		}
+	}
+	return out, nil
+}
+
+// diff plans every change of the revision. Objects the sync does not own yet
+// are read from the store: one owned by another sync, or made by a
+// controller, is a problem at its file:line; one nobody owns (made before
+// keelson managed it) is adopted.
+func (s *Syncer) diff(ctx context.Context, list []*desired, byKey map[key]*desired, owned map[key]store.Object) ([]*Change, schema.ErrorList, error) {
+	var fresh []*desired
+	for _, d := range list {
+		if owned[d.key] == nil {
+			fresh = append(fresh, d)
+		}
+	}
+	existing, err := s.readAll(ctx, fresh)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrApply, err)
+	}
+	var problems schema.ErrorList
+	var changes []*Change
+	adopted := map[key]bool{}
+	for i, d := range fresh {
+		cur := existing[i]
+		if cur == nil {
+			continue
+		}
+		if other := cur.GetLabels()[LabelSource]; other != "" {
+			problems = append(problems, errAt(d.src, fmt.Sprintf("%s is already owned by sync %q (from its file %s); sync %q cannot take it: remove it from one of the two",
+				d.key, other, cur.GetAnnotations()[AnnotationOrigin], s.Name)))
+			continue
+		}
+		if refs := cur.GetOwnerReferences(); len(refs) > 0 {
+			problems = append(problems, errAt(d.src, fmt.Sprintf("%s exists and is managed by %s %s; give the object from Git another name",
+				d.key, refs[0].Kind, refs[0].Name)))
+			continue
+		}
+		owned[d.key] = cur
+		adopted[d.key] = true
+		c, err := plan(d, cur, true)
+		if err != nil {
+			return nil, nil, err
+		}
+		changes = append(changes, c)
+	}
+	for _, d := range list {
+		if adopted[d.key] {
+			continue
+		}
+		c, err := plan(d, owned[d.key], false)
+		if err != nil {
+			return nil, nil, err
+		}
+		changes = append(changes, c)
+	}
+	if s.Prune {
+		for k, cur := range owned {
+			if byKey[k] != nil || cur.GetAnnotations()[AnnotationPrune] == "disabled" {
+				continue
+			}
+			r, err := store.ResourceByName(k.res)
+			if err != nil {
+				return nil, nil, err
+			}
+			changes = append(changes, &Change{Action: Delete, Object: k.String(), Origin: cur.GetAnnotations()[AnnotationOrigin],
+				res: r, cur: cur, order: kindOrder(r.GVK.Kind)})
+		}
+	}
+	return changes, problems, nil
+}
+
+// readAll reads the objects of ds from the store, nil where absent, a few at a
+// time.
+func (s *Syncer) readAll(ctx context.Context, ds []*desired) ([]store.Object, error) {
+	out := make([]store.Object, len(ds))
+	errs := make([]error, len(ds))
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	for i, d := range ds {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			o, err := d.res.New()
+			if err == nil {
+				err = s.Store.Get(ctx, d.key.namespace, d.key.name, o)
+			}
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+			case err != nil:
+				errs[i] = err
+			default:
+				out[i] = o
+			}
+		})
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
+// sortChanges puts writes first in kind order, then deletions in reverse kind
+// order, then the unchanged; by object name within a kind, so runs repeat.
+func sortChanges(cs []*Change) {
+	rank := func(c *Change) int {
+		switch c.Action {
+		case Create, Update:
+			return c.order
+		case Delete:
+			return 100 - c.order
+		}
+		return 1000
+	}
+	slices.SortStableFunc(cs, func(a, b *Change) int {
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(a.Object, b.Object))
+	})
+}

@@ -1,0 +1,103 @@
+package gitsync
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/keelson/keelson/store"
+)
+
+// write applies the changes in as few transactions as the limits allow and
+// fills in res.
+func (s *Syncer) write(ctx context.Context, res *Result, changes []*Change) error {
+	sortChanges(changes)
+	var pending []*Change
+	for _, c := range changes {
+		if c.Action == Unchanged {
+			res.Unchanged++
+			continue
+		}
+		if c.obj != nil {
+			b, err := json.Marshal(c.obj)
+			if err != nil {
+				return fmt.Errorf("%w: encode %s: %v", ErrApply, c.Object, err)
+			}
+			c.size = len(b)
+		}
+		pending = append(pending, c)
+	}
+	chunks := s.chunk(pending)
+	for i, ch := range chunks {
+		ops := make([]store.Op, len(ch))
+		for j, c := range ch {
+			ops[j] = op(c)
+		}
+		if err := s.Store.Txn(ctx, ops...); err != nil {
+			if len(chunks) > 1 {
+				return fmt.Errorf("%w: revision %s: transaction %d of %d (the earlier ones are applied; the next sync finishes the revision): %v",
+					ErrApply, res.Revision.Short(), i+1, len(chunks), err)
+			}
+			return fmt.Errorf("%w: revision %s: nothing applied: %v", ErrApply, res.Revision.Short(), err)
+		}
+		res.Transactions++
+		for _, c := range ch {
+			switch c.Action {
+			case Create:
+				res.Created++
+			case Update:
+				res.Updated++
+			case Delete:
+				res.Deleted++
+			}
+		}
+	}
+	for _, c := range changes {
+		res.Changes = append(res.Changes, *c)
+	}
+	return nil
+}
+
+// chunk splits the ordered changes into transactions within MaxTxnOps and
+// MaxTxnBytes; an object larger than MaxTxnBytes goes alone.
+func (s *Syncer) chunk(cs []*Change) [][]*Change {
+	maxOps, maxBytes := s.MaxTxnOps, s.MaxTxnBytes
+	if maxOps <= 0 {
+		maxOps = DefaultMaxTxnOps
+	}
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxTxnBytes
+	}
+	var out [][]*Change
+	var cur []*Change
+	size := 0
+	for _, c := range cs {
+		if len(cur) > 0 && (len(cur) >= maxOps || size+c.size > maxBytes) {
+			out = append(out, cur)
+			cur, size = nil, 0
+		}
+		cur = append(cur, c)
+		size += c.size
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// op is the store write of one change, compare-and-swap on what the diff
+// read: an object changed since then fails the transaction instead of being
+// overwritten blindly.
+func op(c *Change) store.Op {
+	switch c.Action {
+	case Create:
+		return store.CreateOp(c.obj)
+	case Update:
+		return store.UpdateOp(c.obj)
+	default:
+		rv := c.cur.GetResourceVersion()
+		return store.DeleteOp(c.res, c.cur.GetNamespace(), c.cur.GetName(), &metav1.Preconditions{ResourceVersion: &rv})
+	}
+}
