@@ -134,6 +134,20 @@ func TestAgentRidesOutAnAPIOutage(t *testing.T) {
 	waitRunning(t, n, "before")
 	cs, _ := n.rt.List(ctx)
 
+	// Status is written only when something changed: ten resyncs of a
+	// running pod leave it as it was.
+	var before, after corev1.Pod
+	if err := n.store.Get(ctx, "default", "before", &before); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	if err := n.store.Get(ctx, "default", "before", &after); err != nil {
+		t.Fatal(err)
+	}
+	if after.ResourceVersion != before.ResourceVersion {
+		t.Fatalf("a steady pod's status was rewritten: resourceVersion %s → %s", before.ResourceVersion, after.ResourceVersion)
+	}
+
 	n.api.set(true)
 	second := sleeperPod("during")
 	if err := n.store.Create(ctx, second); err != nil {
