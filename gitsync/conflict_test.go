@@ -1,0 +1,149 @@
+package gitsync
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestOwnershipConflict(t *testing.T) {
+	ctx := t.Context()
+	a := newSyncer(t, "team-a")
+	b := &Syncer{Name: "team-b", Store: a.Store, Schema: a.Schema, Prune: true}
+	ra, rb := newRepo(t), newRepo(t)
+	ra.commit(map[string]string{"cm.yaml": configMap("shared", "from-a")})
+	rb.commit(map[string]string{"mine.yaml": configMap("b-only", "b"), "x/shared.yaml": configMap("shared", "from-b")})
+
+	mustApply(t, a, NewLocalGit(ra.dir, "main"))
+	res, err := syncNow(t, b, NewLocalGit(rb.dir, "main"))
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("err = %v, want ErrInvalid", err)
+	}
+	if len(res.Errors) != 1 {
+		t.Fatalf("errors = %v, want one", res.Errors)
+	}
+	msg := res.Errors[0].Error()
+	for _, want := range []string{"x/shared.yaml:1", `"team-a"`, `"team-b"`, "cm.yaml:1"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("conflict %q does not name %s", msg, want)
+		}
+	}
+	var cm corev1.ConfigMap
+	if err := a.Store.Get(ctx, "default", "shared", &cm); err != nil {
+		t.Fatal(err)
+	}
+	if cm.Data["key"] != "from-a" || cm.Labels[LabelSource] != "team-a" {
+		t.Errorf("shared was overwritten: %v %v", cm.Data, cm.Labels)
+	}
+	if err := a.Store.Get(ctx, "default", "b-only", &cm); err == nil {
+		t.Error("b-only was created although team-b's revision has a conflict")
+	}
+}
+
+func TestControllerObjectsAreNotTaken(t *testing.T) {
+	s := newSyncer(t, "apps")
+	made := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "made", Namespace: "default",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "u1"}}}}
+	if err := s.Store.Create(t.Context(), made); err != nil {
+		t.Fatal(err)
+	}
+	adopt := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "old", Namespace: "default"}, Data: map[string]string{"key": "before"}}
+	if err := s.Store.Create(t.Context(), adopt); err != nil {
+		t.Fatal(err)
+	}
+	r := newRepo(t)
+	r.commit(map[string]string{"a.yaml": configMap("made", "x")})
+	if _, err := syncNow(t, s, NewLocalGit(r.dir, "main")); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "managed by Deployment web") {
+		t.Fatalf("err = %v, want ErrInvalid naming the owner", err)
+	}
+
+	r.commit(map[string]string{"a.yaml": configMap("old", "after")})
+	res := mustApply(t, s, NewLocalGit(r.dir, "main"))
+	wantCounts(t, res, 0, 1, 0, 0)
+	var cm corev1.ConfigMap
+	if err := s.Store.Get(t.Context(), "default", "old", &cm); err != nil {
+		t.Fatal(err)
+	}
+	if cm.Data["key"] != "after" || cm.Labels[LabelSource] != "apps" || cm.UID != adopt.UID {
+		t.Errorf("adopted object: data %v labels %v uid %s (was %s)", cm.Data, cm.Labels, cm.UID, adopt.UID)
+	}
+}
+
+func TestRevisionProblems(t *testing.T) {
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  []string
+	}{
+		{"defined twice", map[string]string{"a.yaml": configMap("x", "1"), "b/c.yaml": configMap("x", "2")},
+			[]string{"b/c.yaml:1", "defined twice", "also at a.yaml:1"}},
+		{"source label set by hand", map[string]string{"a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  labels:\n    keelson.dev/source: other\n"},
+			[]string{"a.yaml:1", "keelson.dev/source=other"}},
+		{"every file broken, all reported", map[string]string{"a.yaml": "kind: Nope\n", "b.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  replicas: three\n"},
+			[]string{"a.yaml:1", "b.yaml:5"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSyncer(t, "apps")
+			r := newRepo(t)
+			r.commit(tc.files)
+			_, err := syncNow(t, s, NewLocalGit(r.dir, "main"))
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("err = %v, want ErrInvalid", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not contain %q:\n%v", w, err)
+				}
+			}
+			if v := versions(t, s); len(v) != 0 {
+				t.Errorf("objects written: %v", v)
+			}
+		})
+	}
+}
+
+func TestEmptyRevisionIsRefused(t *testing.T) {
+	s := newSyncer(t, "apps")
+	r := newRepo(t)
+	src := NewLocalGit(r.dir, "main")
+	r.commit(map[string]string{"a.yaml": configMap("a", "1")})
+	mustApply(t, s, src)
+	r.commit(map[string]string{"a.yaml": ""})
+	if _, err := syncNow(t, s, src); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "allowEmpty") {
+		t.Fatalf("err = %v, want a refusal naming allowEmpty", err)
+	}
+	if len(versions(t, s)) != 1 {
+		t.Fatal("the object was deleted")
+	}
+	s.AllowEmpty = true
+	wantCounts(t, mustApply(t, s, src), 0, 0, 1, 0)
+}
+
+func TestLargeRevisionInKindOrderedChunks(t *testing.T) {
+	s := newSyncer(t, "big")
+	s.MaxTxnOps = 7
+	s.TargetNamespace = "team"
+	files := map[string]string{"ns.yaml": namespace("team")}
+	for i := range 20 {
+		files[fmt.Sprintf("cm/%02d.yaml", i)] = configMap(fmt.Sprintf("cm-%02d", i), "v")
+	}
+	r := newRepo(t)
+	r.commit(files)
+	res := mustApply(t, s, NewLocalGit(r.dir, "main"))
+	wantCounts(t, res, 21, 0, 0, 0)
+	if res.Transactions != 3 {
+		t.Errorf("transactions = %d, want 3", res.Transactions)
+	}
+	if res.Changes[0].Object != "namespaces team" {
+		t.Errorf("first change %s, want the namespace", res.Changes[0].Object)
+	}
+	var cm corev1.ConfigMap
+	if err := s.Store.Get(t.Context(), "team", "cm-07", &cm); err != nil {
+		t.Errorf("object without a namespace is not in the target namespace: %v", err)
+	}
+}
