@@ -120,20 +120,29 @@ type antiGroup struct {
 	nodes map[string]int
 }
 
-// topology is a set of (topology key, value) domains.
-type topology map[string]map[string]bool
+// topology is a set of (topology key, value) domains; a slice, since pods
+// name few keys and it is read for every node visited.
+type topology []domains
 
-func (t topology) add(key, value string) {
-	if t[key] == nil {
-		t[key] = map[string]bool{}
+type domains struct {
+	key    string
+	values map[string]bool
+}
+
+func (t *topology) add(key, value string) {
+	for _, d := range *t {
+		if d.key == key {
+			d.values[value] = true
+			return
+		}
 	}
-	t[key][value] = true
+	*t = append(*t, domains{key: key, values: map[string]bool{value: true}})
 }
 
 // hits reports whether the node lies in one of the domains.
 func (t topology) hits(n *corev1.Node) bool {
-	for key, values := range t {
-		if v, ok := n.Labels[key]; ok && values[v] {
+	for _, d := range t {
+		if v, ok := n.Labels[d.key]; ok && d.values[v] {
 			return true
 		}
 	}
@@ -190,7 +199,7 @@ type preferredCounts struct {
 // podAffinityStateLocked computes the domains the candidate may not or must
 // go to; the caller holds sc.mu.
 func (sc *schedCache) podAffinityStateLocked(c *candidate, nsLabels func(string) labels.Set) *podAffinityState {
-	st := &podAffinityState{forbiddenByExisting: topology{}, forbiddenByPod: topology{}}
+	st := &podAffinityState{}
 	for _, g := range sc.anti {
 		if !g.term.matches(c.pod, nsLabels) {
 			continue
@@ -211,7 +220,7 @@ func (sc *schedCache) podAffinityStateLocked(c *candidate, nsLabels func(string)
 		}
 	}
 	for _, t := range c.podAff {
-		allowed := topology{}
+		var allowed topology
 		for _, pi := range sc.podsMatching(t, nsLabels) {
 			if v, ok := sc.domainOf(pi, t.topologyKey); ok {
 				allowed.add(t.topologyKey, v)

@@ -53,6 +53,9 @@ func (o SchedulerOptions) withDefaults() SchedulerOptions {
 	return o
 }
 
+// bindWriters is how many binding transactions may be in flight at once.
+const bindWriters = 4
+
 // Scheduler binds pods that have no node to a node that fits them: it filters
 // the nodes (readiness, cordon, taints, node affinity, host ports, resources),
 // scores those that pass (free and balanced resources, preferred affinity,
@@ -68,6 +71,7 @@ type Scheduler struct {
 	pods  cache.SharedIndexInformer
 	cache *schedCache
 	rec   *Recorder
+	bnd   *binder
 	opts  SchedulerOptions
 	names map[string]bool
 
@@ -83,7 +87,7 @@ type Scheduler struct {
 func NewScheduler(st *store.Store, inf *Informers, rec *Recorder, opts SchedulerOptions, queue QueueOptions, log *slog.Logger) *Scheduler {
 	opts = opts.withDefaults()
 	s := &Scheduler{
-		st: st, pods: inf.For(mustResource("pods")), cache: newSchedCache(), rec: rec, opts: opts,
+		st: st, pods: inf.For(mustResource("pods")), cache: newSchedCache(), rec: rec, opts: opts, bnd: newBinder(st),
 		names: map[string]bool{"": true}, rnd: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		waiting: map[string]bool{},
 	}
@@ -121,6 +125,7 @@ func NewScheduler(st *store.Store, inf *Informers, rec *Recorder, opts Scheduler
 
 // Run schedules until ctx ends.
 func (s *Scheduler) Run(ctx context.Context) {
+	s.bnd.run(ctx, bindWriters)
 	go func() {
 		t := time.NewTicker(s.opts.RetryPeriod)
 		defer t.Stop()
@@ -276,7 +281,7 @@ func (s *Scheduler) bind(ctx context.Context, p *corev1.Pod, node string) error 
 	cp := p.DeepCopy()
 	cp.Spec.NodeName = node
 	setPodCondition(&cp.Status, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue})
-	if err := s.st.Update(ctx, cp); err != nil {
+	if err := s.bnd.bind(ctx, cp); err != nil {
 		return fmt.Errorf("bind pod %s/%s to %s: %w", p.Namespace, p.Name, node, err)
 	}
 	return nil
