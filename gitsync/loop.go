@@ -1,0 +1,209 @@
+package gitsync
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/keelson/keelson/schema"
+)
+
+// Reasons of a sync attempt, as the Sync status conditions will carry them.
+const (
+	ReasonSucceeded        = "Succeeded"
+	ReasonValidationFailed = "ValidationFailed"
+	ReasonFetchFailed      = "FetchFailed"
+	ReasonApplyFailed      = "ApplyFailed"
+)
+
+// DefaultInterval is how often a Loop polls its source.
+const DefaultInterval = 30 * time.Second
+
+// Status is what a Loop reports after each attempt.
+type Status struct {
+	// Name is the sync's name; Source describes where it reads.
+	Name, Source string
+	// LastAttempted is the last revision a sync was tried for; LastApplied
+	// the last one that is in the store. They differ while a revision fails.
+	LastAttempted, LastApplied Revision
+	// LastAttemptTime and LastAppliedTime are when those ended.
+	LastAttemptTime, LastAppliedTime time.Time
+	// Duration is how long the last attempt took.
+	Duration time.Duration
+	// Reason is one of the Reason constants; Message says why, for people.
+	Reason, Message string
+	// Errors are the problems of the last attempt, "file:line: message" each.
+	Errors []string
+	// Counts of the last attempt.
+	Created, Updated, Deleted, Unchanged int
+	// Attempts counts syncs tried since start; a poll that finds the applied
+	// revision again is not an attempt.
+	Attempts int
+}
+
+// Loop keeps one source synced: it polls at Interval, syncs when the
+// revision differs from the last applied one, and reports a Status.
+type Loop struct {
+	// Source is polled. Required.
+	Source Source
+	// Syncer applies revisions. Required.
+	Syncer *Syncer
+	// Interval between polls; DefaultInterval when zero.
+	Interval time.Duration
+	// Resync, when positive, re-applies an unchanged revision once the last
+	// apply is that old, which puts back objects changed behind Git's back.
+	Resync time.Duration
+	// OnStatus, when set, is called after every attempt with the new status
+	// (from the loop's goroutine: keep it short).
+	OnStatus func(Status)
+	// Log gets one line per failed attempt. Optional.
+	Log *slog.Logger
+
+	trigger chan struct{}
+	once    sync.Once
+	mu      sync.Mutex
+	status  Status
+}
+
+func (l *Loop) init() {
+	l.once.Do(func() { l.trigger = make(chan struct{}, 1) })
+}
+
+// Trigger asks the running loop to poll now, without waiting for the
+// interval; calls while one is pending collapse into it.
+func (l *Loop) Trigger() {
+	l.init()
+	select {
+	case l.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Status returns the status after the last attempt.
+func (l *Loop) Status() Status {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.status
+	s.Errors = append([]string(nil), s.Errors...)
+	return s
+}
+
+// Run polls until ctx is done: once at start, then at every Interval or
+// Trigger. After a failed attempt it retries sooner, from 1 s doubling up to
+// Interval. It returns ctx.Err().
+func (l *Loop) Run(ctx context.Context) error {
+	l.init()
+	interval := l.Interval
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	backoff := time.Second
+	for {
+		wait := interval
+		if err := l.SyncOnce(ctx); err != nil && ctx.Err() == nil {
+			if l.Log != nil {
+				l.Log.Error("sync failed", "component", "gitsync", "sync", l.Syncer.Name, "err", err)
+			}
+			wait, backoff = min(backoff, interval), min(2*backoff, interval)
+		} else {
+			backoff = time.Second
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-l.trigger:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// SyncOnce polls the source once and syncs when its revision is new. A
+// revision that failed validation is not tried again until the source moves:
+// the same files fail the same way. Errors: those of Source and Syncer.Apply.
+func (l *Loop) SyncOnce(ctx context.Context) error {
+	start := time.Now()
+	rev, err := l.Source.Resolve(ctx)
+	if err != nil {
+		l.record(start, Revision{}, nil, err)
+		return err
+	}
+	if l.skip(rev, start) {
+		return nil
+	}
+	fsys, err := l.Source.Files(ctx, rev)
+	if err != nil {
+		l.record(start, rev, nil, err)
+		return err
+	}
+	res, err := l.Syncer.Apply(ctx, rev, fsys)
+	l.record(start, rev, res, err)
+	return err
+}
+
+func (l *Loop) skip(rev Revision, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := l.status
+	if rev.ID == st.LastApplied.ID {
+		return l.Resync <= 0 || now.Sub(st.LastAppliedTime) < l.Resync
+	}
+	return rev.ID == st.LastAttempted.ID && st.Reason == ReasonValidationFailed
+}
+
+func (l *Loop) record(start time.Time, rev Revision, res *Result, err error) {
+	l.mu.Lock()
+	st := &l.status
+	st.Name, st.Source = l.Syncer.Name, l.Source.String()
+	st.Attempts++
+	st.LastAttempted, st.LastAttemptTime = rev, time.Now()
+	st.Duration = st.LastAttemptTime.Sub(start)
+	st.Errors, st.Message = nil, ""
+	st.Created, st.Updated, st.Deleted, st.Unchanged = 0, 0, 0, 0
+	if res != nil {
+		st.Created, st.Updated, st.Deleted, st.Unchanged = res.Created, res.Updated, res.Deleted, res.Unchanged
+		for _, e := range res.Errors {
+			st.Errors = append(st.Errors, e.Error())
+		}
+	}
+	switch {
+	case err == nil:
+		st.Reason = ReasonSucceeded
+		st.LastApplied, st.LastAppliedTime = rev, st.LastAttemptTime
+		st.Message = "applied revision " + rev.Short()
+	case errors.Is(err, ErrInvalid):
+		st.Reason = ReasonValidationFailed
+	case errors.Is(err, ErrFetch):
+		st.Reason = ReasonFetchFailed
+	default:
+		st.Reason = ReasonApplyFailed
+	}
+	if err != nil {
+		st.Message = firstLine(err.Error())
+		if len(st.Errors) == 0 {
+			var list schema.ErrorList
+			if !errors.As(err, &list) {
+				st.Errors = []string{err.Error()}
+			}
+		}
+	}
+	out := *st
+	out.Errors = append([]string(nil), st.Errors...)
+	l.mu.Unlock()
+	if l.OnStatus != nil {
+		l.OnStatus(out)
+	}
+}
+
+func firstLine(s string) string {
+	for i := range len(s) {
+		if s[i] == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}
