@@ -50,18 +50,24 @@ func (a *cidrAllocator) index(cidr string) (int, bool) {
 }
 
 // occupy records a CIDR a node already has (set by its agent or earlier).
-func (a *cidrAllocator) occupy(node, cidr string) {
+// When another node holds the same subnet, it keeps it and occupy returns
+// that node's name.
+func (a *cidrAllocator) occupy(node, cidr string) (conflict string) {
 	i, ok := a.index(cidr)
 	if !ok {
-		return
+		return ""
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if holder, taken := a.used[i]; taken && holder != node {
+		return holder
+	}
 	if old, had := a.byNode[node]; had && old != i {
 		delete(a.used, old)
 	}
 	a.used[i] = node
 	a.byNode[node] = i
+	return ""
 }
 
 // allocate returns the node's subnet, taking a free one if it has none.

@@ -9,6 +9,9 @@ func TestCIDRAllocator(t *testing.T) {
 	}
 	a.occupy("agent-set", "10.42.1.0/24")
 	a.occupy("foreign", "192.168.0.0/24") // outside the cluster CIDR: ignored
+	if other := a.occupy("copycat", "10.42.1.0/24"); other != "agent-set" {
+		t.Errorf("a second node claiming 10.42.1.0/24: conflict with %q, want agent-set", other)
+	}
 	steps := []struct {
 		node, want string
 	}{

@@ -124,7 +124,10 @@ func NewNodeLifecycleController(st *store.Store, inf *Informers, rec *Recorder, 
 
 func (c *NodeLifecycleController) observe(n *corev1.Node) {
 	if c.cidrs != nil && n.Spec.PodCIDR != "" {
-		c.cidrs.occupy(n.Name, n.Spec.PodCIDR)
+		if other := c.cidrs.occupy(n.Name, n.Spec.PodCIDR); other != "" {
+			c.rec.Eventf(n, corev1.EventTypeWarning, "CIDRConflict",
+				"Node %s has pod CIDR %s, already node %s's: pods of the two nodes will get the same addresses; leave the agent's --pod-cidr unset so that each node is given its own", n.Name, n.Spec.PodCIDR, other)
+		}
 	}
 	c.Enqueue(n.Name)
 }

@@ -49,7 +49,8 @@ func (o LeaderElection) withDefaults(st *store.Store) LeaderElection {
 }
 
 // Run runs keelson's controllers (ReplicaSet, ReplicationController,
-// Deployment, garbage collector, namespace, event expiry) on st until ctx
+// Deployment, garbage collector, namespace, event expiry, the scheduler, node
+// lifecycle with pod CIDRs) on st until ctx
 // ends. Several processes may call Run on the same etcd: they elect one
 // leader, which alone runs the controllers; when it dies or loses etcd,
 // another takes over within about LeaderElection.TTL. Run returns nil when
