@@ -147,3 +147,31 @@ func TestLargeRevisionInKindOrderedChunks(t *testing.T) {
 		t.Errorf("object without a namespace is not in the target namespace: %v", err)
 	}
 }
+
+func TestSchedulerBindingIsKept(t *testing.T) {
+	ctx := t.Context()
+	s := newSyncer(t, "apps")
+	r := newRepo(t)
+	src := NewLocalGit(r.dir, "main")
+	pod := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: c\n    image: localhost/p:1\n"
+	r.commit(map[string]string{"pod.yaml": pod})
+	mustApply(t, s, src)
+	var p corev1.Pod
+	if err := s.Store.Get(ctx, "default", "p", &p); err != nil {
+		t.Fatal(err)
+	}
+	p.Spec.NodeName = "node-1"
+	if err := s.Store.Update(ctx, &p); err != nil {
+		t.Fatal(err)
+	}
+	r.commit(map[string]string{"cm.yaml": configMap("c", "1")})
+	wantCounts(t, mustApply(t, s, src), 1, 0, 0, 1)
+	if err := s.Store.Get(ctx, "default", "p", &p); err != nil || p.Spec.NodeName != "node-1" {
+		t.Fatalf("nodeName %q, %v: the binding was reverted", p.Spec.NodeName, err)
+	}
+	r.commit(map[string]string{"pod.yaml": strings.Replace(pod, "name: p\n", "name: p\n  labels: {tier: web}\n", 1)})
+	wantCounts(t, mustApply(t, s, src), 0, 1, 0, 1)
+	if err := s.Store.Get(ctx, "default", "p", &p); err != nil || p.Spec.NodeName != "node-1" || p.Labels["tier"] != "web" {
+		t.Fatalf("nodeName %q labels %v, %v after a label change", p.Spec.NodeName, p.Labels, err)
+	}
+}

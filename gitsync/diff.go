@@ -49,6 +49,7 @@ func plan(d *desired, cur store.Object, adopt bool) (*Change, error) {
 		c.Action, c.obj = Create, d.obj
 		return c, nil
 	}
+	keepOthersFields(d.obj, cur)
 	same, err := sameFromGit(d.obj, cur)
 	if err != nil {
 		return nil, fmt.Errorf("compare %s: %w", c.Object, err)
