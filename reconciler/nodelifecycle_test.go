@@ -153,3 +153,24 @@ func TestEvictionHonoursTolerations(t *testing.T) {
 		getPod(t, st, name) // fails the test when gone
 	}
 }
+
+// TestEvictionIsRateLimited: with a budget of one eviction, one pod of the
+// dead node goes and the others wait for the next token.
+func TestEvictionIsRateLimited(t *testing.T) {
+	st := etcdtest.NewStore(t)
+	createObj(t, st, testNode("alive"))
+	createObj(t, st, testNode("gone"))
+	heartbeat(t, st, "alive")
+	for i := range 3 {
+		createObj(t, st, pendingPod(fmt.Sprintf("p%d", i), func(p *corev1.Pod) { p.Spec.NodeName = "gone" }))
+	}
+	opts := schedTestOptions()
+	opts.NodeLifecycle = NodeLifecycleOptions{GracePeriod: time.Second, TolerationSeconds: 1, EvictionQPS: 0.001, EvictionBurst: 1}
+	startControllers(t, st, opts)
+	left := func() int { return len(listPods(t, st, "default", labels.Everything())) }
+	eventually(t, "one pod evicted", func() (bool, string) { return left() == 2, fmt.Sprint(left(), " pods left") })
+	time.Sleep(500 * time.Millisecond)
+	if n := left(); n != 2 {
+		t.Errorf("%d pods left, want 2: the eviction budget was one", n)
+	}
+}

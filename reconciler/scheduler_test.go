@@ -243,3 +243,51 @@ func TestSchedulerTopologySpread(t *testing.T) {
 		return zones["z1"] == 2 && zones["z2"] == 2, fmt.Sprint(zones)
 	})
 }
+
+// TestSchedulerUnschedulableIsNotAHotLoop: a pod that fits nowhere is tried
+// again when a node changes, not when unrelated pods change.
+func TestSchedulerUnschedulableIsNotAHotLoop(t *testing.T) {
+	st := etcdtest.NewStore(t)
+	createObj(t, st, testNode("a"))
+	startControllers(t, st, schedTestOptions())
+	createObj(t, st, pendingPod("small"))
+	createObj(t, st, pendingPod("big", requests("6", "")))
+	eventually(t, "big unschedulable", func() (bool, string) {
+		c := podScheduled(getPod(t, st, "big"))
+		return c != nil && c.Reason == corev1.PodReasonUnschedulable, fmt.Sprintf("%+v", c)
+	})
+	failures := func() int32 {
+		l, err := st.List(t.Context(), mustResource("events"), store.ListOptions{Namespace: "default"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int32
+		for _, o := range l.Items {
+			if ev := o.(*corev1.Event); ev.InvolvedObject.Name == "big" && ev.Reason == "FailedScheduling" {
+				n += ev.Count
+			}
+		}
+		return n
+	}
+	eventually(t, "FailedScheduling recorded", func() (bool, string) { return failures() > 0, "" })
+	before := failures()
+	small := waitBound(t, st, "small")
+	for i := range 20 { // an agent posting status of another pod
+		small.Status.Message = fmt.Sprint(i)
+		if err := st.UpdateStatus(t.Context(), small); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Long enough for many retry delays (50ms) to pass.
+	time.Sleep(500 * time.Millisecond)
+	if after := failures(); after != before {
+		t.Errorf("FailedScheduling count went from %d to %d while nothing relevant changed", before, after)
+	}
+	// A relevant change: the node grows.
+	n := getNode(t, st, "a")
+	n.Status.Allocatable[corev1.ResourceCPU] = resource.MustParse("8")
+	if err := st.UpdateStatus(t.Context(), n); err != nil {
+		t.Fatal(err)
+	}
+	waitBound(t, st, "big")
+}
