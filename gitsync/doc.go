@@ -1,5 +1,48 @@
-// Package gitsync turns commits into desired state: it fetches sources (remote
-// Git, local Git, plain directories), loads and validates the manifests, diffs
-// them against the store, applies a revision atomically, prunes what left Git,
-// reports Sync status, and computes `keelson plan`.
+// Package gitsync turns commits into desired state: it reads sources (a local
+// Git repository, a plain directory), loads and validates the manifests with
+// package schema, diffs them against the store, applies a revision, prunes
+// what left Git, and reports the status of each sync.
+//
+// One sync of one revision (Syncer.Apply):
+//
+//   - every manifest under the path is loaded and validated; if anything is
+//     invalid, an object is defined twice, or an object belongs to another
+//     sync or to a controller, nothing is written and every problem comes
+//     back with its file:line (ErrInvalid, Result.Errors);
+//   - the sync's objects are those labelled keelson.dev/source=<name>. An
+//     object is created when absent, updated when its spec, labels or
+//     annotations differ from Git (a change in Git, or drift in the store),
+//     and left alone otherwise, so its resourceVersion stays; .status and the
+//     store's metadata are never touched, nor the scheduler's pod binding.
+//     With Prune, objects that left Git are deleted, except those annotated
+//     keelson.dev/prune: disabled. A revision with no objects that would
+//     delete all of them is refused unless AllowEmpty is set;
+//   - written objects carry keelson.dev/revision (the commit that last
+//     changed them) and keelson.dev/origin (file:line); namespaced objects
+//     without a namespace get TargetNamespace ("default").
+//
+// Atomicity: a revision whose writes fit in one etcd transaction (MaxTxnOps,
+// MaxTxnBytes) lands all at once or not at all, every write compare-and-swap
+// on the resourceVersion the diff read. A larger revision is written in
+// several transactions: creations and updates first in Kubernetes' kind order
+// (namespaces, quotas, storage, config, services, workloads, the rest), then
+// deletions in reverse order. Each transaction is atomic; between them the
+// store holds part of the new revision. If one fails, the next Apply diffs
+// afresh from the store and finishes the revision. Validation always covers
+// the whole revision before the first write.
+//
+// Usage, one sync polling a local repository:
+//
+//	sch, err := schema.Default()
+//	if err != nil {
+//		return err
+//	}
+//	loop, err := gitsync.New(gitsync.Config{
+//		Name: "default", Repo: "/srv/deploy", Ref: "main", Path: "cluster",
+//		Interval: 30 * time.Second, Prune: true,
+//	}, st, sch, schema.NewCache(100_000), log)
+//	if err != nil {
+//		return err
+//	}
+//	go loop.Run(ctx) // loop.Trigger() syncs now; loop.Status() reports
 package gitsync

@@ -58,7 +58,8 @@ type Loop struct {
 	// OnStatus, when set, is called after every attempt with the new status
 	// (from the loop's goroutine: keep it short).
 	OnStatus func(Status)
-	// Log gets one line per failed attempt. Optional.
+	// Log gets one line per failed attempt; New tags it with the component
+	// and the sync's name. Optional.
 	Log *slog.Logger
 
 	trigger chan struct{}
@@ -104,7 +105,7 @@ func (l *Loop) Run(ctx context.Context) error {
 		wait := interval
 		if err := l.SyncOnce(ctx); err != nil && ctx.Err() == nil {
 			if l.Log != nil {
-				l.Log.Error("sync failed", "component", "gitsync", "sync", l.Syncer.Name, "err", err)
+				l.Log.Error("sync failed", "revision", l.Status().LastAttempted.Short(), "err", err)
 			}
 			wait, backoff = min(backoff, interval), min(2*backoff, interval)
 		} else {

@@ -1,0 +1,112 @@
+package gitsync
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/keelson/keelson/schema"
+	"github.com/keelson/keelson/store"
+)
+
+// ErrConfig marks a sync configuration that cannot work.
+var ErrConfig = errors.New("gitsync: invalid configuration")
+
+// Config is one sync as `keelson server --repo --ref --path` describes it.
+type Config struct {
+	// Name of the sync, the value of label keelson.dev/source on its objects;
+	// "default" when empty. Must not change for a repository once synced:
+	// objects are owned by name.
+	Name string
+	// Repo is the path of a local Git repository (work tree or bare), or of a
+	// plain directory, which is synced as it is, without Git. Required.
+	Repo string
+	// Ref is the branch, tag or commit to sync; HEAD when empty. Must be empty
+	// for a plain directory.
+	Ref string
+	// Path is the folder inside the repository to read; the whole tree when
+	// empty.
+	Path string
+	// Interval between polls; DefaultInterval when zero.
+	Interval time.Duration
+	// Resync re-applies an unchanged revision this often (drift correction);
+	// never when zero.
+	Resync time.Duration
+	// TargetNamespace, Prune, AllowEmpty, MaxTxnOps and MaxTxnBytes: see Syncer.
+	TargetNamespace string
+	Prune           bool
+	AllowEmpty      bool
+	MaxTxnOps       int
+	MaxTxnBytes     int
+}
+
+// New returns the loop of one sync; run it with Loop.Run. cache may be nil.
+// Errors: ErrConfig (naming the field).
+func New(cfg Config, st *store.Store, sch *schema.Schema, cache *schema.Cache, log *slog.Logger) (*Loop, error) {
+	if cfg.Name == "" {
+		cfg.Name = "default"
+	}
+	if errs := validation.IsValidLabelValue(cfg.Name); len(errs) > 0 || strings.Contains(cfg.Name, ".") {
+		return nil, fmt.Errorf("%w: sync name %q: must be a label value without dots: %s", ErrConfig, cfg.Name, strings.Join(errs, "; "))
+	}
+	if errs := validation.IsDNS1123Label(targetOrDefault(cfg.TargetNamespace)); len(errs) > 0 {
+		return nil, fmt.Errorf("%w: target namespace %q: %s", ErrConfig, cfg.TargetNamespace, strings.Join(errs, "; "))
+	}
+	src, err := sourceFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Loop{
+		Source:   src,
+		Interval: cfg.Interval,
+		Resync:   cfg.Resync,
+		Log:      log.With("component", "gitsync", "sync", cfg.Name),
+		Syncer: &Syncer{
+			Name: cfg.Name, Store: st, Schema: sch, Cache: cache,
+			Path: strings.Trim(filepath.ToSlash(cfg.Path), "/"), TargetNamespace: cfg.TargetNamespace,
+			Prune: cfg.Prune, AllowEmpty: cfg.AllowEmpty, MaxTxnOps: cfg.MaxTxnOps, MaxTxnBytes: cfg.MaxTxnBytes,
+		},
+	}, nil
+}
+
+func targetOrDefault(ns string) string {
+	if ns == "" {
+		return DefaultNamespace
+	}
+	return ns
+}
+
+// sourceFor picks the source of cfg.Repo: a local Git repository when go-git
+// opens it, else a plain directory. Remote URLs are not supported yet.
+func sourceFor(cfg Config) (Source, error) {
+	if cfg.Repo == "" {
+		return nil, fmt.Errorf("%w: --repo is required: the path of a Git repository or of a directory of manifests", ErrConfig)
+	}
+	if strings.Contains(cfg.Repo, "://") || strings.HasPrefix(cfg.Repo, "git@") {
+		return nil, fmt.Errorf("%w: repository %s: remote Git is not supported yet; clone it and give the clone's path", ErrConfig, cfg.Repo)
+	}
+	info, err := os.Stat(cfg.Repo)
+	if err != nil {
+		return nil, fmt.Errorf("%w: repository %s: %v", ErrConfig, cfg.Repo, err)
+	}
+	if !info.IsDir() {
+		return nil, fmt.Errorf("%w: repository %s is not a directory", ErrConfig, cfg.Repo)
+	}
+	if _, err := git.PlainOpen(cfg.Repo); err == nil {
+		return NewLocalGit(cfg.Repo, cfg.Ref), nil
+	}
+	if cfg.Ref != "" {
+		return nil, fmt.Errorf("%w: %s is not a Git repository, so --ref %s cannot apply; leave --ref empty to sync the directory as it is", ErrConfig, cfg.Repo, cfg.Ref)
+	}
+	return NewDir(cfg.Repo), nil
+}
