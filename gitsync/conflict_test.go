@@ -6,8 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/keelson/keelson/store"
 )
 
 func TestOwnershipConflict(t *testing.T) {
@@ -173,5 +176,56 @@ func TestSchedulerBindingIsKept(t *testing.T) {
 	wantCounts(t, mustApply(t, s, src), 0, 1, 0, 1)
 	if err := s.Store.Get(ctx, "default", "p", &p); err != nil || p.Spec.NodeName != "node-1" || p.Labels["tier"] != "web" {
 		t.Fatalf("nodeName %q labels %v, %v after a label change", p.Spec.NodeName, p.Labels, err)
+	}
+}
+
+func TestLostRaceIsRetried(t *testing.T) {
+	ctx := t.Context()
+	s := newSyncer(t, "apps")
+	r := newRepo(t)
+	src := NewLocalGit(r.dir, "main")
+	r.commit(map[string]string{"d.yaml": deployment("default", "web", 1)})
+	mustApply(t, s, src)
+	r.commit(map[string]string{"d.yaml": deployment("default", "web", 2)})
+	races := 0
+	s.beforeWrite = func() {
+		if races == 2 {
+			return
+		}
+		races++
+		var d appsv1.Deployment
+		if err := s.Store.Get(ctx, "default", "web", &d); err != nil {
+			t.Fatal(err)
+		}
+		d.Status.ObservedGeneration = int64(10 + races)
+		if err := s.Store.UpdateStatus(ctx, &d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantCounts(t, mustApply(t, s, src), 0, 1, 0, 0)
+	var d appsv1.Deployment
+	if err := s.Store.Get(ctx, "default", "web", &d); err != nil {
+		t.Fatal(err)
+	}
+	if races != 2 || *d.Spec.Replicas != 2 || d.Status.ObservedGeneration != 12 {
+		t.Errorf("races %d, replicas %d, observedGeneration %d", races, *d.Spec.Replicas, d.Status.ObservedGeneration)
+	}
+
+	// A controller that always wins makes the apply fail, with nothing lost.
+	r.commit(map[string]string{"d.yaml": deployment("default", "web", 3)})
+	races = -10
+	if _, err := syncNow(t, s, src); !errors.Is(err, ErrApply) || !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("err = %v, want ErrApply wrapping store.ErrConflict", err)
+	}
+}
+
+func TestPathMissingInRevision(t *testing.T) {
+	s := newSyncer(t, "apps")
+	s.Path = "clusters/prod"
+	r := newRepo(t)
+	r.commit(map[string]string{"clusters/dev/a.yaml": configMap("a", "1")})
+	_, err := syncNow(t, s, NewLocalGit(r.dir, "main"))
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "clusters/prod") {
+		t.Fatalf("err = %v, want ErrInvalid naming the path", err)
 	}
 }

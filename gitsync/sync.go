@@ -56,6 +56,8 @@ type Syncer struct {
 	// DefaultMaxTxnOps and DefaultMaxTxnBytes.
 	MaxTxnOps   int
 	MaxTxnBytes int
+
+	beforeWrite func() // test hook: runs between the diff and the write
 }
 
 // Result is what one Apply did.
@@ -93,9 +95,28 @@ func (s *Syncer) targetNamespace() string {
 // computes the diff afresh from the store, so it finishes the revision
 // without manual action.
 //
+// A write that loses a compare-and-swap race (a controller wrote a status
+// between the diff and the write) is retried from the start, a few times.
+//
 // Errors: ErrInvalid (Result.Errors holds every problem with file:line;
 // nothing was written), ErrApply, or ctx.Err().
 func (s *Syncer) Apply(ctx context.Context, rev Revision, fsys fs.FS) (*Result, error) {
+	for attempt := 1; ; attempt++ {
+		res, err := s.apply(ctx, rev, fsys)
+		if attempt == maxAttempts || !errors.Is(err, ErrApply) || !lostRace(err) {
+			return res, err
+		}
+	}
+}
+
+// maxAttempts bounds the retries of Apply after lost races.
+const maxAttempts = 3
+
+func lostRace(err error) bool {
+	return errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrExists) || errors.Is(err, store.ErrNotFound)
+}
+
+func (s *Syncer) apply(ctx context.Context, rev Revision, fsys fs.FS) (*Result, error) {
 	res := &Result{Revision: rev}
 	var roots []string
 	if s.Path != "" {
@@ -131,6 +152,9 @@ func (s *Syncer) Apply(ctx context.Context, rev Revision, fsys fs.FS) (*Result, 
 	}
 	if len(problems) > 0 {
 		return res, s.invalid(res, rev, problems)
+	}
+	if s.beforeWrite != nil {
+		s.beforeWrite()
 	}
 	return res, s.write(ctx, res, changes)
 }

@@ -37,10 +37,10 @@ func (s *Syncer) write(ctx context.Context, res *Result, changes []*Change) erro
 		}
 		if err := s.Store.Txn(ctx, ops...); err != nil {
 			if len(chunks) > 1 {
-				return fmt.Errorf("%w: revision %s: transaction %d of %d (the earlier ones are applied; the next sync finishes the revision): %v",
+				return fmt.Errorf("%w: revision %s: transaction %d of %d (the earlier ones are applied; the next sync finishes the revision): %w",
 					ErrApply, res.Revision.Short(), i+1, len(chunks), err)
 			}
-			return fmt.Errorf("%w: revision %s: nothing applied: %v", ErrApply, res.Revision.Short(), err)
+			return fmt.Errorf("%w: revision %s: nothing applied: %w", ErrApply, res.Revision.Short(), err)
 		}
 		res.Transactions++
 		for _, c := range ch {
