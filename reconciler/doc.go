@@ -44,6 +44,29 @@
 //     orphan and foreground protocols.
 //   - NamespaceController: a Namespace with a deletionTimestamp is
 //     Terminating until everything in it is gone.
+//   - Scheduler: binds pods without spec.nodeName whose schedulerName is
+//     empty, default-scheduler or keelson. Filters (in kube-scheduler's
+//     order): node Ready, cordon, NoSchedule/NoExecute taints, nodeSelector
+//     and required node affinity, host ports, CPU/memory/ephemeral
+//     storage/pod count against allocatable minus bound pods (init
+//     containers and sidecars counted as Kubernetes counts them), required
+//     pod (anti-)affinity, topology spread with DoNotSchedule. Scores: least
+//     allocated, balanced, preferred node and pod affinity, PreferNoSchedule,
+//     spreading of a controller's pods over nodes and zones, image locality.
+//     Decisions come from an in-memory snapshot of nodes and bound pods kept
+//     by the informers, with a decided pod "assumed" on its node until the
+//     binding is seen; bindings (spec.nodeName and PodScheduled=True, by
+//     compare-and-swap) that wait at the same moment share one transaction.
+//     A pod that fits nowhere gets PodScheduled=False, reason Unschedulable,
+//     with kube-scheduler's message ("0/5 nodes are available: 3
+//     Insufficient cpu, ...") and a FailedScheduling event, and waits until
+//     a node changes in a way that matters or a bound pod goes away.
+//   - NodeLifecycleController: a node whose lease (kube-node-lease) is not
+//     renewed for the grace period becomes Ready=Unknown and is tainted
+//     node.kubernetes.io/unreachable:NoExecute; its pods are deleted, at a
+//     bounded rate, when their toleration of that taint (300 s by default)
+//     runs out; it is untainted when back. It also gives nodes without one a
+//     spec.podCIDR from the cluster CIDR, released when the node is deleted.
 //
 // # Health
 //

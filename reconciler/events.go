@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -28,6 +29,9 @@ type Recorder struct {
 	mu        sync.Mutex
 	seen      map[string]*corev1.Event // by namespace/name, the last written
 	now       func() time.Time
+	// drops counts events dropped since the last log line about them, at
+	// lastDropLog (unix nanoseconds).
+	drops, lastDropLog atomic.Int64
 }
 
 // eventBacklog is how many events may wait to be written.
@@ -71,8 +75,28 @@ func (r *Recorder) Eventf(obj store.Object, eventType, reason, format string, ar
 	select {
 	case r.ch <- ev:
 	default:
-		r.log.Warn("event dropped, backlog full", "object", ns+"/"+obj.GetName(), "reason", reason)
+		r.dropped(ns+"/"+obj.GetName(), reason)
 	}
+}
+
+// dropLogEvery bounds the log lines about dropped events: a burst (the
+// scheduler binding thousands of pods) must not flood the log.
+const dropLogEvery = 10 * time.Second
+
+// dropped counts an event dropped for a full backlog and logs at most one
+// line per dropLogEvery, with how many were dropped since the last line.
+func (r *Recorder) dropped(object, reason string) {
+	n := r.drops.Add(1)
+	now := r.now().UnixNano()
+	last := r.lastDropLog.Load()
+	if last != 0 && now-last < int64(dropLogEvery) {
+		return
+	}
+	if !r.lastDropLog.CompareAndSwap(last, now) {
+		return
+	}
+	r.drops.Add(-n)
+	r.log.Warn("events dropped, backlog full", "count", n, "last_object", object, "last_reason", reason)
 }
 
 // Run writes recorded events until ctx ends.

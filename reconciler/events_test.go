@@ -1,6 +1,9 @@
 package reconciler
 
 import (
+	"bytes"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,4 +95,28 @@ func TestControllersWriteEvents(t *testing.T) {
 		}
 		return false, "none yet"
 	})
+}
+
+// TestRecorderDropsLogSparingly: a full backlog drops events with one log
+// line per period, counting what was dropped.
+func TestRecorderDropsLogSparingly(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	r := NewRecorder(nil, "test", log)
+	r.ch = make(chan *corev1.Event, 1)
+	now := time.Unix(1000, 0)
+	r.now = func() time.Time { return now }
+	pod := testPod("p")
+	for i := range 5 {
+		r.Eventf(pod, corev1.EventTypeNormal, "Test", "event %d", i)
+	}
+	if got := strings.Count(buf.String(), "events dropped"); got != 1 {
+		t.Fatalf("%d log lines for 4 drops within a period, want 1:\n%s", got, buf.String())
+	}
+	now = now.Add(dropLogEvery + time.Second)
+	r.Eventf(pod, corev1.EventTypeNormal, "Test", "event 5")
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[1], "count=4") {
+		t.Fatalf("after the period: want a second line counting 4 drops, got:\n%s", buf.String())
+	}
 }

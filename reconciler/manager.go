@@ -29,7 +29,11 @@ func newManager(st *store.Store, log *slog.Logger, opts Options) *manager {
 	gc := NewGarbageCollector(st, m.inf, opts.Queue, log)
 	ns := NewNamespaceController(st, m.inf, opts.Queue, log)
 	if !opts.Scheduler.Disabled {
-		m.runs = append(m.runs, NewScheduler(st, m.inf, m.rec, opts.Scheduler, opts.Queue, log).Run)
+		// The scheduler's events name it as their source, as kube-scheduler's
+		// do, and have their own backlog: a burst of bindings must not crowd
+		// out the controllers' events.
+		srec := NewRecorder(st, "default-scheduler", log)
+		m.runs = append(m.runs, NewScheduler(st, m.inf, srec, opts.Scheduler, opts.Queue, log).Run, srec.Run)
 	}
 	if !opts.NodeLifecycle.Disabled {
 		m.runs = append(m.runs, NewNodeLifecycleController(st, m.inf, m.rec, opts.NodeLifecycle, opts.Queue, log).Run)
