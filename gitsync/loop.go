@@ -92,13 +92,18 @@ func (l *Loop) Status() Status {
 }
 
 // Run polls until ctx is done: once at start, then at every Interval or
-// Trigger. After a failed attempt it retries sooner, from 1 s doubling up to
+// Trigger, and at once when a Source that is a Notifier says it changed. After a failed attempt it retries sooner, from 1 s doubling up to
 // Interval. It returns ctx.Err().
 func (l *Loop) Run(ctx context.Context) error {
 	l.init()
 	interval := l.Interval
 	if interval <= 0 {
 		interval = DefaultInterval
+	}
+	if n, ok := l.Source.(Notifier); ok {
+		if err := n.Notify(ctx, l.Trigger); err != nil && l.Log != nil {
+			l.Log.Warn("no change notifications, polling only", "err", err)
+		}
 	}
 	backoff := time.Second
 	for {

@@ -2,6 +2,8 @@ package gitsync
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -60,11 +62,19 @@ func TestLoopSkipsKnownRevisions(t *testing.T) {
 }
 
 func TestLoopRunAndTrigger(t *testing.T) {
-	r := newRepo(t)
-	r.commit(map[string]string{"a.yaml": configMap("a", "1")})
 	s := newSyncer(t, "apps")
+	// A directory source: no change notifications, so only the trigger can
+	// make the loop look before the hour is up.
+	dir := t.TempDir()
+	write := func(v string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(configMap("a", v)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("1")
 	statuses := make(chan Status, 16)
-	l := &Loop{Source: NewLocalGit(r.dir, "main"), Syncer: s, Interval: time.Hour,
+	l := &Loop{Source: pollOnly{NewDir(dir)}, Syncer: s, Interval: time.Hour,
 		OnStatus: func(st Status) { statuses <- st }}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -80,12 +90,13 @@ func TestLoopRunAndTrigger(t *testing.T) {
 		}
 		return Status{}
 	}
-	if st := next(); st.Reason != ReasonSucceeded || st.Created != 1 {
-		t.Fatalf("first status %+v", st)
+	first := next()
+	if first.Reason != ReasonSucceeded || first.Created != 1 {
+		t.Fatalf("first status %+v", first)
 	}
-	c2 := r.commit(map[string]string{"a.yaml": configMap("a", "2")})
+	write("2")
 	l.Trigger()
-	if st := next(); st.LastApplied.ID != c2 || st.Updated != 1 {
+	if st := next(); st.LastApplied.ID == first.LastApplied.ID || st.Updated != 1 {
 		t.Fatalf("status after trigger %+v", st)
 	}
 	var cm corev1.ConfigMap
@@ -97,6 +108,9 @@ func TestLoopRunAndTrigger(t *testing.T) {
 		t.Errorf("Run returned %v", err)
 	}
 }
+
+// pollOnly hides a source's Notifier.
+type pollOnly struct{ Source }
 
 func TestLoopResyncHealsDrift(t *testing.T) {
 	ctx := t.Context()
