@@ -26,6 +26,7 @@ type podTerm struct {
 	nsSel       labels.Selector // nil when the term names namespaces only
 	topologyKey string
 	weight      int32 // preferred terms only
+	groupKey    string
 }
 
 func newPodTerm(owner *corev1.Pod, t *corev1.PodAffinityTerm, weight int32) (*podTerm, error) {
@@ -51,12 +52,13 @@ func newPodTerm(owner *corev1.Pod, t *corev1.PodAffinityTerm, weight int32) (*po
 			pt.namespaces[owner.Namespace] = true
 		}
 	}
+	pt.groupKey = pt.computeKey()
 	return pt, nil
 }
 
-// key identifies terms that match the same pods in the same way, so that
-// the existing pods' anti-affinity is kept per distinct term, not per pod.
-func (t *podTerm) key() string {
+// computeKey identifies terms that match the same pods in the same way, so
+// that the existing pods' anti-affinity is kept per distinct term, not per pod.
+func (t *podTerm) computeKey() string {
 	ns := make([]string, 0, len(t.namespaces))
 	for n := range t.namespaces {
 		ns = append(ns, n)

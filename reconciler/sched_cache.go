@@ -276,7 +276,7 @@ func (c *schedCache) indexLocked(pi *podInfo, sign int) {
 		}
 	}
 	for _, t := range pi.anti {
-		key := t.key()
+		key := t.groupKey
 		g := c.anti[key]
 		if g == nil {
 			if sign < 0 {

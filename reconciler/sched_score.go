@@ -142,7 +142,10 @@ func scoreNodes(c *candidate, nodes []scored) {
 	if c.podAffinity != nil && len(c.podAffinity.preferred) > 0 {
 		normalizeMinMax(c, nodes, raw, preferredPodAffinityRaw, weightPodAff)
 	}
-	if c.info.owner != "" {
+	if hasSoftSpread(c) {
+		normalize(c, nodes, raw, softSpreadRaw, weightSpread, true)
+	} else if c.info.owner != "" {
+		// kube-scheduler's default constraints: spread a controller's pods.
 		spreadScores(c, nodes, raw)
 	}
 }

@@ -15,10 +15,11 @@ const (
 	reasonSpreadMissing = "node(s) didn't match pod topology spread constraints (missing required label)"
 )
 
-// spreadConstraint is one DoNotSchedule constraint with, once computed
+// spreadConstraint is one topology spread constraint with, once computed
 // against the snapshot, the matching pods per domain.
 type spreadConstraint struct {
 	term       *podTerm
+	soft       bool // ScheduleAnyway: a score, not a filter
 	maxSkew    int64
 	minDomains int32
 	selfMatch  int64
@@ -26,14 +27,10 @@ type spreadConstraint struct {
 	min        int64
 }
 
-// parseSpread reads the pod's DoNotSchedule constraints; ScheduleAnyway ones
-// are left to the owner-spreading score.
+// parseSpread reads the pod's topology spread constraints.
 func parseSpread(p *corev1.Pod) ([]*spreadConstraint, error) {
 	var out []*spreadConstraint
 	for i, tsc := range p.Spec.TopologySpreadConstraints {
-		if tsc.WhenUnsatisfiable != corev1.DoNotSchedule {
-			continue
-		}
 		sel, err := metav1.LabelSelectorAsSelector(tsc.LabelSelector)
 		if err != nil {
 			return nil, fmt.Errorf("spec.topologySpreadConstraints[%d].labelSelector: %w", i, err)
@@ -51,7 +48,7 @@ func parseSpread(p *corev1.Pod) ([]*spreadConstraint, error) {
 			}
 		}
 		t := &podTerm{sel: sel, namespaces: map[string]bool{p.Namespace: true}, topologyKey: tsc.TopologyKey}
-		sc := &spreadConstraint{term: t, maxSkew: int64(tsc.MaxSkew)}
+		sc := &spreadConstraint{term: t, maxSkew: int64(tsc.MaxSkew), soft: tsc.WhenUnsatisfiable == corev1.ScheduleAnyway}
 		if tsc.MinDomains != nil {
 			sc.minDomains = *tsc.MinDomains
 		}
@@ -102,6 +99,9 @@ func (sc *schedCache) spreadStateLocked(c *candidate) {
 
 func filterSpread(c *candidate, n *nodeInfo) []string {
 	for _, s := range c.spread {
+		if s.soft {
+			continue
+		}
 		v, ok := n.node.Labels[s.term.topologyKey]
 		if !ok {
 			return []string{reasonSpreadMissing}
@@ -111,4 +111,36 @@ func filterSpread(c *candidate, n *nodeInfo) []string {
 		}
 	}
 	return nil
+}
+
+// softSpreadRaw counts, over the ScheduleAnyway constraints, the matching
+// pods in the node's domains; fewer is better. A node without the topology
+// key counts as the fullest domain.
+func softSpreadRaw(c *candidate, n *nodeInfo) int64 {
+	var sum int64
+	for _, s := range c.spread {
+		if !s.soft {
+			continue
+		}
+		v, ok := n.node.Labels[s.term.topologyKey]
+		if !ok {
+			var most int64
+			for _, k := range s.counts {
+				most = max(most, k)
+			}
+			sum += most + 1
+			continue
+		}
+		sum += s.counts[v]
+	}
+	return sum
+}
+
+func hasSoftSpread(c *candidate) bool {
+	for _, s := range c.spread {
+		if s.soft {
+			return true
+		}
+	}
+	return false
 }

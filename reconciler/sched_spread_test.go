@@ -51,9 +51,7 @@ func TestSpreadFilter(t *testing.T) {
 			pod:  testPod("p", labeled("app", "web"), spreadBy(corev1.LabelHostname, 1)),
 			want: map[string][]string{"c": {reasonSpread}}},
 		{name: "ScheduleAnyway does not filter", bound: []*corev1.Pod{web("w1", "c")},
-			pod: testPod("p", labeled("app", "web"), spreadBy(zoneLabel, 1, func(c *corev1.TopologySpreadConstraint) {
-				c.WhenUnsatisfiable = corev1.ScheduleAnyway
-			}))},
+			pod: testPod("p", labeled("app", "web"), spreadBy(zoneLabel, 1, scheduleAnyway))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,5 +74,24 @@ func TestSpreadFilter(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func scheduleAnyway(c *corev1.TopologySpreadConstraint) { c.WhenUnsatisfiable = corev1.ScheduleAnyway }
+
+func TestSoftSpreadScore(t *testing.T) {
+	sc := newSchedCache()
+	for name, zone := range map[string]string{"a": "z1", "b": "z2", "c": "z1"} {
+		sc.setNode(name, testNode(name, func(n *corev1.Node) { n.Labels[zoneLabel] = zone }))
+	}
+	w := testPod("w1", labeled("app", "web"))
+	w.Spec.NodeName = "c"
+	sc.setPod(w.UID, w)
+	c := mustCandidate(t, testPod("p", labeled("app", "web"), spreadBy(zoneLabel, 1, scheduleAnyway)))
+	sc.spreadStateLocked(c)
+	nodes := []scored{{n: sc.nodes["a"]}, {n: sc.nodes["b"]}}
+	normalize(c, nodes, make([]int64, 2), softSpreadRaw, 1, true)
+	if nodes[1].score <= nodes[0].score {
+		t.Errorf("zone z2's node b scored %d, z1's node a %d: want b higher", nodes[1].score, nodes[0].score)
 	}
 }
