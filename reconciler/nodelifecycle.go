@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -84,6 +85,10 @@ type NodeLifecycleController struct {
 	limiter *rate.Limiter
 	now     func() time.Time
 	log     *slog.Logger
+	// gone records when deleted nodes were seen deleted; their pods are
+	// deleted a grace period later, unless the node comes back.
+	goneMu sync.Mutex
+	gone   map[string]time.Time
 }
 
 // NewNodeLifecycleController returns the controller, registered on the
@@ -94,6 +99,7 @@ func NewNodeLifecycleController(st *store.Store, inf *Informers, rec *Recorder, 
 		st: st, nodes: inf.For(mustResource("nodes")), leases: inf.For(mustResource("leases.coordination.k8s.io")),
 		pods: inf.For(mustResource("pods")), rec: rec, opts: opts, now: time.Now, log: log,
 		limiter: rate.NewLimiter(rate.Limit(opts.EvictionQPS), opts.EvictionBurst),
+		gone:    map[string]time.Time{},
 	}
 	if opts.ClusterCIDR != "-" {
 		a, err := newCIDRAllocator(opts.ClusterCIDR, opts.NodeMaskSize)
@@ -110,9 +116,17 @@ func NewNodeLifecycleController(st *store.Store, inf *Informers, rec *Recorder, 
 			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = t.Obj
 			}
-			if n, ok := obj.(*corev1.Node); ok && c.cidrs != nil {
+			n, ok := obj.(*corev1.Node)
+			if !ok {
+				return
+			}
+			if c.cidrs != nil {
 				c.cidrs.release(n.Name)
 			}
+			c.goneMu.Lock()
+			c.gone[n.Name] = c.now()
+			c.goneMu.Unlock()
+			c.Enqueue(n.Name)
 		},
 	})
 	c.leases.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -141,8 +155,17 @@ func (c *NodeLifecycleController) leaseChanged(obj any) {
 // Reconcile checks one node's pod CIDR, heartbeat, taint and pods.
 func (c *NodeLifecycleController) Reconcile(ctx context.Context, name string) (Result, error) {
 	n, ok := GetCached[*corev1.Node](c.nodes, "", name)
+	c.goneMu.Lock()
+	since, deleted := c.gone[name]
+	if ok {
+		delete(c.gone, name)
+	}
+	c.goneMu.Unlock()
 	if !ok {
-		return Result{}, nil
+		if !deleted {
+			return Result{}, nil
+		}
+		return c.deleteOrphans(ctx, name, since)
 	}
 	if err := c.assignCIDR(ctx, n); err != nil {
 		return Result{}, err
@@ -308,6 +331,34 @@ func (c *NodeLifecycleController) evict(ctx context.Context, n *corev1.Node) (Re
 		c.rec.Eventf(n, corev1.EventTypeNormal, "TaintManagerEviction", "Deleted pod %s/%s: node %s unreachable", p.Namespace, p.Name, n.Name)
 	}
 	return Result{RequeueAfter: next}, nil
+}
+
+// deleteOrphans deletes, a grace period after their Node was deleted, the
+// pods still bound to it, so that their controllers recreate them elsewhere.
+func (c *NodeLifecycleController) deleteOrphans(ctx context.Context, node string, since time.Time) (Result, error) {
+	if wait := since.Add(c.opts.GracePeriod).Sub(c.now()); wait > 0 {
+		return Result{RequeueAfter: wait}, nil
+	}
+	left := false
+	for _, p := range ByIndex[*corev1.Pod](c.pods, IndexNode, node) {
+		if r := c.limiter.Reserve(); r.Delay() > 0 {
+			r.Cancel()
+			left = true
+			continue
+		}
+		err := c.st.Delete(ctx, mustResource("pods"), p.Namespace, p.Name, &metav1.Preconditions{UID: &p.UID})
+		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrConflict) {
+			return Result{}, fmt.Errorf("delete pod %s/%s of deleted node %s: %w", p.Namespace, p.Name, node, err)
+		}
+		c.rec.Eventf(p, corev1.EventTypeNormal, "NodeDeleted", "Deleted pod %s/%s: its node %s was deleted", p.Namespace, p.Name, node)
+	}
+	if left {
+		return Result{RequeueAfter: 200 * time.Millisecond}, nil
+	}
+	c.goneMu.Lock()
+	delete(c.gone, node)
+	c.goneMu.Unlock()
+	return Result{}, nil
 }
 
 // tolerationSeconds is how long the pod stays on an unreachable node;

@@ -8,6 +8,7 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/ptr"
@@ -173,4 +174,33 @@ func TestEvictionIsRateLimited(t *testing.T) {
 	if n := left(); n != 2 {
 		t.Errorf("%d pods left, want 2: the eviction budget was one", n)
 	}
+}
+
+// TestDeletedNodeLosesItsPods: a grace period after a Node is deleted, the
+// pods still bound to it are deleted and their ReplicaSet's replacements
+// land on the remaining node.
+func TestDeletedNodeLosesItsPods(t *testing.T) {
+	st := etcdtest.NewStore(t)
+	createObj(t, st, testNode("stays"))
+	createObj(t, st, testNode("removed", func(n *corev1.Node) {
+		n.Status.Allocatable[corev1.ResourceCPU] = resource.MustParse("64") // attracts the pods
+	}))
+	heartbeat(t, st, "stays")
+	heartbeat(t, st, "removed")
+	opts := schedTestOptions()
+	opts.NodeLifecycle = NodeLifecycleOptions{GracePeriod: time.Second}
+	startControllers(t, st, opts)
+	createObj(t, st, newRS("web", 2))
+	count := func() map[string]int {
+		m := map[string]int{}
+		for _, p := range listPods(t, st, "default", labels.Everything()) {
+			m[p.Spec.NodeName]++
+		}
+		return m
+	}
+	eventually(t, "a replica on the node to remove", func() (bool, string) { m := count(); return m["removed"] > 0 && m[""] == 0, fmt.Sprint(m) })
+	if err := st.Delete(t.Context(), mustResource("nodes"), "", "removed", nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "replicas all on the remaining node", func() (bool, string) { m := count(); return m["stays"] == 2 && len(m) == 1, fmt.Sprint(m) })
 }
