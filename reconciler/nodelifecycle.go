@@ -287,4 +287,3 @@ func (c *NodeLifecycleController) setTaint(ctx context.Context, n *corev1.Node, 
 	}
 	return nil
 }
-
