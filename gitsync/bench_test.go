@@ -5,37 +5,67 @@ import (
 	"testing"
 )
 
-// BenchmarkCommitToStore measures a one-file change in a repository of 1,000
-// objects (100 Deployments, 900 ConfigMaps in 100 files): commit, resolve,
-// read the tree, validate (unchanged files from the cache), diff against the
-// store and write the one changed object.
-func BenchmarkCommitToStore(b *testing.B) {
+// bigRepo commits n objects: one Deployment and nine ConfigMaps per folder,
+// in two files.
+func bigRepo(b *testing.B, n int) *testRepo {
 	r := newRepo(b)
 	files := map[string]string{}
-	for i := range 100 {
-		files[fmt.Sprintf("apps/app-%03d/deploy.yaml", i)] = deployment("default", fmt.Sprintf("app-%03d", i), 1)
-		cms := configMap(fmt.Sprintf("cfg-%03d-0", i), "v")
+	for i := range n / 10 {
+		files[fmt.Sprintf("apps/app-%04d/deploy.yaml", i)] = deployment("default", fmt.Sprintf("app-%04d", i), 1)
+		cms := configMap(fmt.Sprintf("cfg-%04d-0", i), "v")
 		for j := 1; j < 9; j++ {
-			cms += "---\n" + configMap(fmt.Sprintf("cfg-%03d-%d", i, j), "v")
+			cms += "---\n" + configMap(fmt.Sprintf("cfg-%04d-%d", i, j), "v")
 		}
-		files[fmt.Sprintf("apps/app-%03d/config.yaml", i)] = cms
+		files[fmt.Sprintf("apps/app-%04d/config.yaml", i)] = cms
 	}
 	r.commit(files)
+	return r
+}
+
+func syncedLoop(b *testing.B, n int) (*testRepo, *Loop) {
+	r := bigRepo(b, n)
 	s := newSyncer(b, "bench")
-	s.MaxTxnOps = 16384
-	src := NewLocalGit(r.dir, "main")
-	res, err := syncNow(b, s, src)
-	if err != nil || res.Created != 1000 {
-		b.Fatalf("first sync: %v, %+v", err, res)
+	s.MaxTxnOps = 16384 // keelson's embedded etcd
+	l := &Loop{Source: NewLocalGit(r.dir, "main"), Syncer: s}
+	if err := l.SyncOnce(b.Context()); err != nil || l.Status().Created != n {
+		b.Fatalf("first sync: %v, %+v", err, l.Status())
 	}
-	b.ResetTimer()
-	for i := range b.N {
-		b.StopTimer()
-		r.commit(map[string]string{"apps/app-042/deploy.yaml": deployment("default", "app-042", 2+i%2)})
-		b.StartTimer()
-		res, err := syncNow(b, s, src)
-		if err != nil || res.Updated != 1 || res.Unchanged != 999 {
-			b.Fatalf("sync %d: %v, %d updated %d unchanged", i, err, res.Updated, res.Unchanged)
+	return r, l
+}
+
+// BenchmarkCommitToStore measures a one-file change in a repository of n
+// objects: resolve the commit, read its tree, validate (unchanged files from
+// the cache), diff against the store and write the one changed object.
+func BenchmarkCommitToStore(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("objects=%d", n), func(b *testing.B) {
+			r, l := syncedLoop(b, n)
+			i := 0
+			for b.Loop() {
+				b.StopTimer()
+				r.commit(map[string]string{"apps/app-0042/deploy.yaml": deployment("default", "app-0042", 2+i%2)})
+				i++
+				b.StartTimer()
+				if err := l.SyncOnce(b.Context()); err != nil {
+					b.Fatal(err)
+				}
+				if st := l.Status(); st.Updated != 1 || st.Unchanged != n-1 {
+					b.Fatalf("status %+v", st)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPollUnchanged measures a poll that finds the applied revision.
+func BenchmarkPollUnchanged(b *testing.B) {
+	_, l := syncedLoop(b, 1000)
+	for b.Loop() {
+		if err := l.SyncOnce(b.Context()); err != nil {
+			b.Fatal(err)
 		}
+	}
+	if st := l.Status(); st.Attempts != 1 {
+		b.Fatalf("polls re-synced: %d attempts", st.Attempts)
 	}
 }

@@ -81,9 +81,10 @@ func (r *testRepo) commit(files map[string]string) string {
 		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 			r.t.Fatal(err)
 		}
-		if _, err := wt.Add(name); err != nil {
-			r.t.Fatalf("git add %s: %v", name, err)
-		}
+	}
+	// One add of everything: go-git's Add per file scans the work tree each time.
+	if err := wt.AddWithOptions(&git.AddOptions{All: true}); err != nil {
+		r.t.Fatalf("git add: %v", err)
 	}
 	r.n++
 	h, err := wt.Commit(fmt.Sprintf("change %d", r.n), &git.CommitOptions{

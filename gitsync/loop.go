@@ -64,7 +64,8 @@ type Loop struct {
 
 	trigger chan struct{}
 	once    sync.Once
-	mu      sync.Mutex
+	syncing sync.Mutex // one SyncOnce at a time: a Syncer applies serially
+	mu      sync.Mutex // guards status
 	status  Status
 }
 
@@ -130,8 +131,11 @@ func (l *Loop) Run(ctx context.Context) error {
 
 // SyncOnce polls the source once and syncs when its revision is new. A
 // revision that failed validation is not tried again until the source moves:
-// the same files fail the same way. Errors: those of Source and Syncer.Apply.
+// the same files fail the same way. Calls made while Run runs wait for its
+// sync to end. Errors: those of Source and Syncer.Apply.
 func (l *Loop) SyncOnce(ctx context.Context) error {
+	l.syncing.Lock()
+	defer l.syncing.Unlock()
 	start := time.Now()
 	rev, err := l.Source.Resolve(ctx)
 	if err != nil {

@@ -27,6 +27,7 @@ func (s *Syncer) write(ctx context.Context, res *Result, changes []*Change) erro
 			}
 			c.size = len(b)
 		}
+		c.size += opOverhead
 		pending = append(pending, c)
 	}
 	chunks := s.chunk(pending)
@@ -59,6 +60,11 @@ func (s *Syncer) write(ctx context.Context, res *Result, changes []*Change) erro
 	}
 	return nil
 }
+
+// opOverhead estimates what one op adds to a transaction besides the object:
+// its key three times (compare, write, read-back on failure), the store's
+// metadata and the protobuf framing.
+const opOverhead = 512
 
 // chunk splits the ordered changes into transactions within MaxTxnOps and
 // MaxTxnBytes; an object larger than MaxTxnBytes goes alone.
