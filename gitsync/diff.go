@@ -1,11 +1,11 @@
 package gitsync
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"reflect"
+
+	"k8s.io/apimachinery/pkg/api/equality"
 
 	"github.com/keelson/keelson/store"
 )
@@ -93,40 +93,21 @@ func sameFromGit(want, cur store.Object) (bool, error) {
 			return false, nil
 		}
 	}
-	a, err := specOf(want)
-	if err != nil {
-		return false, err
+	wv, cv := reflect.ValueOf(want).Elem(), reflect.ValueOf(cur).Elem()
+	if wv.Type() != cv.Type() {
+		return false, fmt.Errorf("stored %s, desired %s", cv.Type(), wv.Type())
 	}
-	b, err := specOf(cur)
-	if err != nil {
-		return false, err
-	}
-	if len(a) != len(b) {
-		return false, nil
-	}
-	for k, v := range a {
-		if !bytes.Equal(v, b[k]) {
+	for i := range wv.NumField() {
+		if metaFields[wv.Type().Field(i).Name] {
+			continue
+		}
+		// Semantic equality: nil and empty are equal, as they are once
+		// encoded with omitempty; quantities compare by value.
+		if !equality.Semantic.DeepEqual(wv.Field(i).Interface(), cv.Field(i).Interface()) {
 			return false, nil
 		}
 	}
 	return true, nil
-}
-
-// specOf returns the encoded top-level fields of obj other than metadata,
-// status and the type.
-func specOf(obj store.Object) (map[string]json.RawMessage, error) {
-	b, err := json.Marshal(obj)
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	for _, k := range []string{"metadata", "status", "apiVersion", "kind"} {
-		delete(m, k)
-	}
-	return m, nil
 }
 
 // kindOrder ranks kinds as Kubernetes applies them (Helm's install order):

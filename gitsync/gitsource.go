@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"sync"
 	"testing/fstest"
 
 	"github.com/go-git/go-git/v5"
@@ -19,6 +20,9 @@ import (
 type LocalGit struct {
 	path string
 	ref  string
+
+	mu    sync.Mutex
+	blobs map[plumbing.Hash][]byte // the files of the last tree read, by blob hash
 }
 
 // NewLocalGit returns a source reading ref of the repository at path (a work
@@ -86,7 +90,9 @@ func (g *LocalGit) commit(repo *git.Repository) (*object.Commit, error) {
 
 // Files returns the tree of the commit rev.ID, read into memory: files as
 // files, symlinks as symlinks (schema refuses those that leave the tree),
-// submodules left out.
+// submodules left out. Blobs of the previous call's tree are reused, so a
+// commit costs the reading of what it changed. The returned files are shared:
+// do not modify them.
 func (g *LocalGit) Files(ctx context.Context, rev Revision) (fs.FS, error) {
 	repo, err := g.open()
 	if err != nil {
@@ -100,6 +106,9 @@ func (g *LocalGit) Files(ctx context.Context, rev Revision) (fs.FS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: tree of %s: %v", ErrFetch, rev.Short(), err)
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	blobs := make(map[plumbing.Hash][]byte, len(g.blobs))
 	m := fstest.MapFS{}
 	walker := object.NewTreeWalker(tree, true, nil)
 	defer walker.Close()
@@ -123,12 +132,16 @@ func (g *LocalGit) Files(ctx context.Context, rev Revision) (fs.FS, error) {
 		default:
 			continue // directories are implied by their files; submodules are not followed
 		}
-		data, err := readBlob(repo, e.Hash)
-		if err != nil {
-			return nil, fmt.Errorf("%w: read %s at %s: %v", ErrFetch, name, rev.Short(), err)
+		data, ok := g.blobs[e.Hash] // a blob's hash is its content: reuse it
+		if !ok {
+			if data, err = readBlob(repo, e.Hash); err != nil {
+				return nil, fmt.Errorf("%w: read %s at %s: %v", ErrFetch, name, rev.Short(), err)
+			}
 		}
+		blobs[e.Hash] = data
 		m[name] = &fstest.MapFile{Data: data, Mode: mode}
 	}
+	g.blobs = blobs
 	return m, nil
 }
 
