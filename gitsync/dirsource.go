@@ -21,7 +21,7 @@ type Dir struct {
 
 	mu   sync.Mutex
 	last Revision
-	snap fstest.MapFS
+	snap *treeFS
 }
 
 // NewDir returns a source reading the directory root.
@@ -71,7 +71,7 @@ func (d *Dir) Resolve(ctx context.Context) (Revision, error) {
 	}
 	rev := Revision{ID: "sha256:" + hex.EncodeToString(h.Sum(nil))}
 	d.mu.Lock()
-	d.last, d.snap = rev, snap
+	d.last, d.snap = rev, newTreeFS(snap)
 	d.mu.Unlock()
 	return rev, nil
 }

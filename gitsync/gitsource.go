@@ -142,7 +142,7 @@ func (g *LocalGit) Files(ctx context.Context, rev Revision) (fs.FS, error) {
 		m[name] = &fstest.MapFile{Data: data, Mode: mode}
 	}
 	g.blobs = blobs
-	return m, nil
+	return newTreeFS(m), nil
 }
 
 func readBlob(repo *git.Repository, h plumbing.Hash) ([]byte, error) {
