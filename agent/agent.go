@@ -29,13 +29,18 @@ type Config struct {
 	Runtime runtime.Runtime
 	// RuntimeVersion is reported in the Node's nodeInfo, e.g. "containerd://1.6.20".
 	RuntimeVersion string
-	// Network wires pods into the node's pod network.
+	// Network wires pods into the node's pod network. Without it, NewNetwork
+	// builds one once the Node has a spec.podCIDR.
 	Network pod.Network
+	// NewNetwork builds the pod network on the node's pod CIDR, as assigned
+	// by the control plane (or PodCIDR when set).
+	NewNetwork func(podCIDR string) (pod.Network, error)
 	// NodeName is this node's name.
 	NodeName string
 	// HostIP is the node's address, reported as InternalIP and hostIP.
 	HostIP string
-	// PodCIDR is the node's share of the cluster CIDR, e.g. 10.42.0.0/24.
+	// PodCIDR, when set, is written as the Node's spec.podCIDR if it has none;
+	// empty leaves the assignment to the control plane (node IPAM).
 	PodCIDR string
 	// RootDir keeps the pods' files (hosts, logs) and network namespaces.
 	RootDir string
@@ -77,6 +82,8 @@ type Agent struct {
 	// evicting holds the pods chosen for eviction until their sync evicts them.
 	evicting map[types.UID]bool
 	evicted  map[types.UID]bool
+	// lazy is the pod network while it waits for the node's pod CIDR.
+	lazy *lazyNetwork
 }
 
 func (a *Agent) allocatable() corev1.ResourceList {
@@ -87,8 +94,8 @@ func (a *Agent) allocatable() corev1.ResourceList {
 
 // New checks the configuration.
 func New(cfg Config) (*Agent, error) {
-	if cfg.Client == nil || cfg.Runtime == nil || cfg.Network == nil || cfg.NodeName == "" || cfg.RootDir == "" || cfg.PodCIDR == "" {
-		return nil, errors.New("agent: client, runtime, network, node name, root dir and pod CIDR are required")
+	if cfg.Client == nil || cfg.Runtime == nil || (cfg.Network == nil && cfg.NewNetwork == nil) || cfg.NodeName == "" || cfg.RootDir == "" {
+		return nil, errors.New("agent: client, runtime, network, node name and root dir are required")
 	}
 	if cfg.LeaseDuration <= 0 {
 		cfg.LeaseDuration = 40 * time.Second
@@ -109,8 +116,13 @@ func New(cfg Config) (*Agent, error) {
 		cfg.Logger = slog.Default()
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent", "node", cfg.NodeName), known: map[string]*corev1.Pod{}, stats: newSampler(), evicting: map[types.UID]bool{}, evicted: map[types.UID]bool{}}
+	net := cfg.Network
+	if net == nil {
+		a.lazy = &lazyNetwork{}
+		net = a.lazy
+	}
 	runner, err := pod.New(pod.Config{
-		Runtime: cfg.Runtime, Network: cfg.Network, Lookup: apiLookup{cfg.Client},
+		Runtime: cfg.Runtime, Network: net, Lookup: apiLookup{cfg.Client},
 		NodeName: cfg.NodeName, HostIP: cfg.HostIP, RootDir: cfg.RootDir, Logger: cfg.Logger,
 		OnProbeChange: a.probeChanged, BackoffBase: cfg.BackoffBase,
 	})
@@ -127,7 +139,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.registerNode(ctx); err != nil {
 		return err
 	}
-	go a.heartbeat(ctx)
+	go a.heartbeat(ctx) // the lease is renewed while the node waits for its pod CIDR
+	if a.lazy != nil {
+		if err := a.awaitPodCIDR(ctx); err != nil {
+			return err
+		}
+	}
 	go a.sampleLoop(ctx, a.cfg.StatsInterval)
 	go a.evictionLoop(ctx, a.cfg.StatsInterval)
 

@@ -64,7 +64,7 @@ func (a *Agent) fillNode(n *corev1.Node) {
 	n.Labels["kubernetes.io/hostname"] = a.cfg.NodeName
 	n.Labels["kubernetes.io/os"] = goruntime.GOOS
 	n.Labels["kubernetes.io/arch"] = goruntime.GOARCH
-	if n.Spec.PodCIDR == "" {
+	if n.Spec.PodCIDR == "" && a.cfg.PodCIDR != "" {
 		n.Spec.PodCIDR = a.cfg.PodCIDR
 		n.Spec.PodCIDRs = []string{a.cfg.PodCIDR}
 	}

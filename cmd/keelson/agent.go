@@ -15,6 +15,7 @@ import (
 
 	"github.com/keelson/keelson/agent"
 	"github.com/keelson/keelson/agent/network"
+	"github.com/keelson/keelson/agent/pod"
 	"github.com/keelson/keelson/agent/runtime/containerd"
 )
 
@@ -60,7 +61,7 @@ with containerd and CNI.`,
 	f.StringVar(&o.hostIP, "host-ip", "", "this node's address (default: the first address of an interface that is up)")
 	f.StringVar(&o.socket, "containerd-socket", "/run/containerd/containerd.sock", "containerd's socket")
 	f.StringVar(&o.dataDir, "data-dir", filepath.Join(defaultDataDir(), "agent"), "where the agent keeps pods' files and network state")
-	f.StringVar(&o.podCIDR, "pod-cidr", "10.42.0.0/24", "this node's pod addresses, when its Node does not name them")
+	f.StringVar(&o.podCIDR, "pod-cidr", "", "this node's pod addresses (default: the /24 the control plane assigns the Node)")
 	f.StringVar(&o.cniBinDir, "cni-bin-dir", network.DefaultPluginDir, "CNI plugin binaries")
 	f.BoolVar(&o.noMasquerade, "no-masquerade", false, "do not NAT pod traffic leaving the node")
 	f.StringVar(&o.bridge, "cni-bridge", network.DefaultBridge, "the node's bridge for pod networking")
@@ -97,12 +98,11 @@ func runAgent(ctx context.Context, o *agentOptions, log *slog.Logger) error {
 	if err := os.MkdirAll(o.dataDir, 0o755); err != nil {
 		return fmt.Errorf("agent data dir %s is not writable (%w): choose another with --data-dir", o.dataDir, err)
 	}
-	n, err := network.New(network.Config{
-		PodCIDR: o.podCIDR, PluginDirs: []string{o.cniBinDir}, Bridge: o.bridge,
-		DataDir: filepath.Join(o.dataDir, "cni"), NoMasquerade: o.noMasquerade,
-	})
-	if err != nil {
-		return err
+	newNetwork := func(podCIDR string) (pod.Network, error) {
+		return network.New(network.Config{
+			PodCIDR: podCIDR, PluginDirs: []string{o.cniBinDir}, Bridge: o.bridge,
+			DataDir: filepath.Join(o.dataDir, "cni"), NoMasquerade: o.noMasquerade,
+		})
 	}
 	hostIP := o.hostIP
 	if hostIP == "" {
@@ -117,7 +117,7 @@ func runAgent(ctx context.Context, o *agentOptions, log *slog.Logger) error {
 		return fmt.Errorf("--listen %q: the port must be a number", o.listen)
 	}
 	a, err := agent.New(agent.Config{
-		Client: client, Runtime: rt, RuntimeVersion: "containerd://" + ver, Network: n,
+		Client: client, Runtime: rt, RuntimeVersion: "containerd://" + ver, NewNetwork: newNetwork,
 		NodeName: o.nodeName, HostIP: hostIP, PodCIDR: o.podCIDR, RootDir: o.dataDir, Logger: log,
 		Port: int32(port),
 	})

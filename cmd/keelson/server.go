@@ -19,6 +19,8 @@ import (
 
 // serverOptions are the flags of `keelson server` (and, later, `keelson up`).
 type serverOptions struct {
+	nodeGracePeriod  time.Duration
+	clusterCIDR      string
 	dataDir          string
 	listen           string
 	etcdEndpoints    []string
@@ -36,6 +38,8 @@ type serverOptions struct {
 
 func (o *serverOptions) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
+	f.DurationVar(&o.nodeGracePeriod, "node-monitor-grace-period", 40*time.Second, "a node whose lease is not renewed for this long becomes Ready=Unknown and is tainted unreachable")
+	f.StringVar(&o.clusterCIDR, "cluster-cidr", "10.42.0.0/16", "pod addresses of the cluster, split into a /24 per node")
 	f.StringVar(&o.dataDir, "data-dir", defaultDataDir(), "where keelson keeps its state (the embedded etcd's data among it)")
 	f.StringVar(&o.listen, "listen", "127.0.0.1:7443", "API listen address")
 	f.StringSliceVar(&o.etcdEndpoints, "etcd-endpoints", nil, "external etcd cluster endpoints (comma-separated); empty runs an embedded etcd")
@@ -117,7 +121,11 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	controllers := make(chan error, 1)
-	go func() { controllers <- reconciler.Run(ctx, st, log, reconciler.Options{}) }()
+	go func() {
+		controllers <- reconciler.Run(ctx, st, log, reconciler.Options{
+			NodeLifecycle: reconciler.NodeLifecycleOptions{GracePeriod: o.nodeGracePeriod, ClusterCIDR: o.clusterCIDR},
+		})
+	}()
 	err = srv.Serve(ctx, l)
 	log.Info("shutting down")
 	cancel()

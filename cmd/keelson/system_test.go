@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -25,9 +26,9 @@ import (
 
 // TestServerAndAgentProcesses runs keelson as people run it: a server and an
 // agent process, a private containerd, the busybox image imported with
-// keelson image import, then keelson get, logs and top against a pod bound to
-// the node (written to etcd directly: gitsync and the scheduler are not part
-// of this test).
+// keelson image import, then keelson get, logs and top against a pod and a
+// Deployment written to etcd directly (gitsync is not part of this test): the
+// controllers, the scheduler and the agent take them from there.
 func TestServerAndAgentProcesses(t *testing.T) {
 	d := containerdtest.StartDaemon(t)
 	dir := t.TempDir()
@@ -59,11 +60,16 @@ func TestServerAndAgentProcesses(t *testing.T) {
 	t.Cleanup(func() { exec.Command("ip", "link", "del", bridge).Run() })
 	agentAddr := freeAddr(t)
 	t.Cleanup(func() { cleanNode(t, d.Socket, filepath.Join(dir, "agent")) })
-	start(t, "agent", "--server", "https://"+api, "--ca-file", filepath.Join(data, "tls", "ca.crt"),
+	agentProc := start(t, "agent", "--server", "https://"+api, "--ca-file", filepath.Join(data, "tls", "ca.crt"),
 		"--token-file", filepath.Join(dir, "node.token"), "--node-name", "node-a", "--host-ip", "127.0.0.1",
-		"--containerd-socket", d.Socket, "--data-dir", filepath.Join(dir, "agent"), "--pod-cidr", "10.99.30.0/24",
+		"--containerd-socket", d.Socket, "--data-dir", filepath.Join(dir, "agent"),
 		"--cni-bridge", bridge, "--no-masquerade", "--listen", agentAddr)
 
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("agent output:\n%s\nserver output:\n%s", agentProc.out, server.out)
+		}
+	})
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	out, err := exec.Command(binary, "kubeconfig", "--server", "https://"+api, "--token", "admin-token", "--data-dir", data).Output()
 	if err != nil {
@@ -78,11 +84,16 @@ func TestServerAndAgentProcesses(t *testing.T) {
 		out, err := keelson("get", "nodes")
 		return out, err == nil && strings.Contains(out, "node-a") && strings.Contains(out, "Ready")
 	})
+	// The agent was given no pod CIDR: the control plane's node IPAM assigns one.
+	eventuallyOut(t, "pod CIDR assigned", func() (string, bool) {
+		out, err := keelson("get", "node", "node-a", "-o", "json")
+		return out, err == nil && strings.Contains(out, `"podCIDR":"10.42.`) || strings.Contains(out, `"podCIDR": "10.42.`)
+	})
 
 	withStore(t, etcdClient, func(s *store.Store) {
 		p := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "hello"},
-			Spec: corev1.PodSpec{NodeName: "node-a", TerminationGracePeriodSeconds: ptr.To[int64](1), Containers: []corev1.Container{{
+			Spec: corev1.PodSpec{TerminationGracePeriodSeconds: ptr.To[int64](1), Containers: []corev1.Container{{
 				Name: "main", Image: ociarchive.BusyboxRef, ImagePullPolicy: corev1.PullIfNotPresent,
 				Command: []string{"sh", "-c", "echo hello from keelson; while true; do :; done"},
 			}}},
@@ -90,6 +101,34 @@ func TestServerAndAgentProcesses(t *testing.T) {
 		if err := s.Create(t.Context(), p); err != nil {
 			t.Fatal(err)
 		}
+		labels := map[string]string{"app": "web"}
+		d := &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"},
+			Spec: appsv1.DeploymentSpec{
+				Replicas: ptr.To[int32](2),
+				Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{
+					ObjectMeta: metav1.ObjectMeta{Labels: labels},
+					Spec: corev1.PodSpec{TerminationGracePeriodSeconds: ptr.To[int64](1), Containers: []corev1.Container{{
+						Name: "web", Image: ociarchive.BusyboxRef, ImagePullPolicy: corev1.PullIfNotPresent,
+						Command: []string{"httpd", "-f", "-p", "8080"},
+					}}},
+				},
+			},
+		}
+		if err := s.Create(t.Context(), d); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// The scheduler binds the pod and the Deployment's pods to the only node;
+	// the controllers make the Deployment's ReplicaSet and pods.
+	eventuallyOut(t, "the Deployment's pods running", func() (string, bool) {
+		out, err := keelson("get", "pods", "-l", "app=web")
+		return out, err == nil && strings.Count(out, "Running") == 2
+	})
+	eventuallyOut(t, "the Deployment available", func() (string, bool) {
+		out, err := keelson("get", "deploy", "web")
+		return out, err == nil && strings.Contains(out, "2/2")
 	})
 	eventuallyOut(t, "pod running", func() (string, bool) {
 		out, err := keelson("get", "pods")
