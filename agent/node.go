@@ -31,7 +31,24 @@ const nodeLeaseNamespace = "kube-node-lease"
 var evictionMemory = resource.MustParse("100Mi")
 
 // registerNode creates this node's Node, or brings an existing one up to date.
+// The control plane writes the Node too (its pod CIDR, taints): a conflict
+// is answered by reading it again.
 func (a *Agent) registerNode(ctx context.Context) error {
+	var err error
+	for attempt := 0; attempt < 10; attempt++ {
+		if err = a.registerOnce(ctx); err == nil || !apierrors.IsConflict(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 50 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+func (a *Agent) registerOnce(ctx context.Context) error {
 	nodes := a.cfg.Client.CoreV1().Nodes()
 	node, err := nodes.Get(ctx, a.cfg.NodeName, metav1.GetOptions{})
 	switch {

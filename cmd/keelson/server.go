@@ -13,12 +13,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keelson/keelson/apiserver"
+	"github.com/keelson/keelson/gitsync"
 	"github.com/keelson/keelson/reconciler"
+	"github.com/keelson/keelson/schema"
 	"github.com/keelson/keelson/store"
 )
 
 // serverOptions are the flags of `keelson server` (and, later, `keelson up`).
 type serverOptions struct {
+	sync             gitsync.Config
 	nodeGracePeriod  time.Duration
 	clusterCIDR      string
 	dataDir          string
@@ -38,6 +41,15 @@ type serverOptions struct {
 
 func (o *serverOptions) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
+	f.StringVar(&o.sync.Repo, "repo", "", "a local Git repository (or a plain directory) whose manifests are the cluster's desired state")
+	f.StringVar(&o.sync.Ref, "ref", "", "the branch, tag or commit of --repo to sync (default HEAD)")
+	f.StringVar(&o.sync.Path, "path", "", "the folder of --repo to read (default the whole tree)")
+	f.StringVar(&o.sync.Name, "sync-name", "default", "the sync's name: label keelson.dev/source on the objects it owns")
+	f.DurationVar(&o.sync.Interval, "sync-interval", gitsync.DefaultInterval, "poll --repo at least this often (it is also watched for changes)")
+	f.DurationVar(&o.sync.Resync, "resync", 10*time.Minute, "re-apply an unchanged revision this often, putting back changes made behind Git's back (0: never)")
+	f.StringVar(&o.sync.TargetNamespace, "target-namespace", "default", "namespace of namespaced objects that name none")
+	f.BoolVar(&o.sync.Prune, "prune", true, "delete objects that left Git")
+	f.BoolVar(&o.sync.AllowEmpty, "allow-empty", false, "apply a revision that would delete every object of the sync")
 	f.DurationVar(&o.nodeGracePeriod, "node-monitor-grace-period", 40*time.Second, "a node whose lease is not renewed for this long becomes Ready=Unknown and is tainted unreachable")
 	f.StringVar(&o.clusterCIDR, "cluster-cidr", "10.42.0.0/16", "pod addresses of the cluster, split into a /24 per node")
 	f.StringVar(&o.dataDir, "data-dir", defaultDataDir(), "where keelson keeps its state (the embedded etcd's data among it)")
@@ -126,10 +138,22 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 			NodeLifecycle: reconciler.NodeLifecycleOptions{GracePeriod: o.nodeGracePeriod, ClusterCIDR: o.clusterCIDR},
 		})
 	}()
+	syncDone := make(chan error, 1)
+	if o.sync.Repo == "" {
+		syncDone <- nil
+		log.Info("no --repo: nothing is synced from Git")
+	} else {
+		loop, err := newSyncLoop(o, st, log)
+		if err != nil {
+			cancel()
+			return errors.Join(err, <-controllers)
+		}
+		go func() { syncDone <- loop.Run(ctx) }()
+	}
 	err = srv.Serve(ctx, l)
 	log.Info("shutting down")
 	cancel()
-	return errors.Join(err, <-controllers)
+	return errors.Join(err, <-controllers, ignoreCanceled(<-syncDone))
 }
 
 // waitForEtcd logs, with growing pauses, until etcd first answers, so that an
@@ -158,4 +182,25 @@ func waitForEtcd(ctx context.Context, st *store.Store, log *slog.Logger) {
 		}
 		delay = min(2*delay, 30*time.Second)
 	}
+}
+
+// newSyncLoop is the sync of --repo into the store.
+func newSyncLoop(o *serverOptions, st *store.Store, log *slog.Logger) (*gitsync.Loop, error) {
+	sch, err := schema.Default()
+	if err != nil {
+		return nil, fmt.Errorf("schema: %w", err)
+	}
+	cfg := o.sync
+	if len(o.etcdEndpoints) == 0 {
+		// The embedded etcd takes large transactions: a revision lands in one.
+		cfg.MaxTxnOps, cfg.MaxTxnBytes = 16384, 32<<20
+	}
+	return gitsync.New(cfg, st, sch, schema.NewCache(100_000), log)
+}
+
+func ignoreCanceled(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
 }

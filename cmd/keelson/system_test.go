@@ -11,24 +11,19 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
-
 	"github.com/keelson/keelson/agent/network"
 	"github.com/keelson/keelson/agent/runtime/containerd"
 	"github.com/keelson/keelson/agent/runtime/containerdtest"
 	"github.com/keelson/keelson/agent/runtime/ociarchive"
-	"github.com/keelson/keelson/store"
 	"github.com/keelson/keelson/store/etcdtest"
 )
 
 // TestServerAndAgentProcesses runs keelson as people run it: a server and an
 // agent process, a private containerd, the busybox image imported with
-// keelson image import, then keelson get, logs and top against a pod and a
-// Deployment written to etcd directly (gitsync is not part of this test): the
-// controllers, the scheduler and the agent take them from there.
+// keelson image import, manifests committed to a Git repository the server
+// syncs, then keelson get, logs and top; a second commit scales the
+// Deployment. gitsync, the controllers, the scheduler and the agent carry each
+// commit to running containers.
 func TestServerAndAgentProcesses(t *testing.T) {
 	d := containerdtest.StartDaemon(t)
 	dir := t.TempDir()
@@ -52,7 +47,11 @@ func TestServerAndAgentProcesses(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "node.token"), []byte("node-token\n"), 0o600)
 	data := filepath.Join(dir, "server")
 	api, etcdClient := freeAddr(t), etcdtest.FreeURL(t)
+	repo := filepath.Join(dir, "repo")
+	gitRun(t, "", "init", "-q", "-b", "main", repo)
+	commit(t, repo, "README", "the cluster\n", "start")
 	server := start(t, "server", "--data-dir", data, "--listen", api, "--token-auth-file", tokens,
+		"--repo", repo, "--path", "deploy", "--sync-interval", "1s",
 		"--etcd-listen-client", etcdClient, "--etcd-listen-peer", etcdtest.FreeURL(t))
 	waitHTTPS(t, server, "https://"+api+"/readyz")
 
@@ -90,36 +89,8 @@ func TestServerAndAgentProcesses(t *testing.T) {
 		return out, err == nil && strings.Contains(out, `"podCIDR":"10.42.`) || strings.Contains(out, `"podCIDR": "10.42.`)
 	})
 
-	withStore(t, etcdClient, func(s *store.Store) {
-		p := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "hello"},
-			Spec: corev1.PodSpec{TerminationGracePeriodSeconds: ptr.To[int64](1), Containers: []corev1.Container{{
-				Name: "main", Image: ociarchive.BusyboxRef, ImagePullPolicy: corev1.PullIfNotPresent,
-				Command: []string{"sh", "-c", "echo hello from keelson; while true; do :; done"},
-			}}},
-		}
-		if err := s.Create(t.Context(), p); err != nil {
-			t.Fatal(err)
-		}
-		labels := map[string]string{"app": "web"}
-		d := &appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"},
-			Spec: appsv1.DeploymentSpec{
-				Replicas: ptr.To[int32](2),
-				Selector: &metav1.LabelSelector{MatchLabels: labels},
-				Template: corev1.PodTemplateSpec{
-					ObjectMeta: metav1.ObjectMeta{Labels: labels},
-					Spec: corev1.PodSpec{TerminationGracePeriodSeconds: ptr.To[int64](1), Containers: []corev1.Container{{
-						Name: "web", Image: ociarchive.BusyboxRef, ImagePullPolicy: corev1.PullIfNotPresent,
-						Command: []string{"httpd", "-f", "-p", "8080"},
-					}}},
-				},
-			},
-		}
-		if err := s.Create(t.Context(), d); err != nil {
-			t.Fatal(err)
-		}
-	})
+	// Git is the only write path: a commit brings the pod and the Deployment.
+	commit(t, repo, "deploy/apps.yaml", appsYAML(2), "hello and web")
 	// The scheduler binds the pod and the Deployment's pods to the only node;
 	// the controllers make the Deployment's ReplicaSet and pods.
 	eventuallyOut(t, "the Deployment's pods running", func() (string, bool) {
@@ -146,6 +117,67 @@ func TestServerAndAgentProcesses(t *testing.T) {
 		out, err := keelson("top", "nodes")
 		return out, err == nil && strings.Contains(out, "node-a") && strings.Contains(out, "%")
 	})
+
+	// A reviewed change lands: the Deployment scales to 3.
+	commit(t, repo, "deploy/apps.yaml", appsYAML(3), "web: 3 replicas")
+	eventuallyOut(t, "scaled by a commit", func() (string, bool) {
+		out, err := keelson("get", "pods", "-l", "app=web")
+		return out, err == nil && strings.Count(out, "Running") == 3
+	})
+}
+
+func appsYAML(replicas int) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata: {name: hello}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: %[1]s
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, "echo hello from keelson; while true; do :; done"]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: %[2]d
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: web
+        image: %[1]s
+        imagePullPolicy: IfNotPresent
+        command: [httpd, -f, -p, "8080"]
+`, ociarchive.BusyboxRef, replicas)
+}
+
+func gitRun(t *testing.T, dir string, args ...string) {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+}
+
+// commit writes one file of the repository and commits it.
+func commit(t *testing.T, repo, file, content, msg string) {
+	t.Helper()
+	path := filepath.Join(repo, file)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitRun(t, repo, "add", file)
+	gitRun(t, repo, "commit", "-q", "-m", msg)
 }
 
 func eventuallyOut(t *testing.T, what string, ok func() (string, bool)) {
