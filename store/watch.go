@@ -38,49 +38,62 @@ const resultBuffer = 128
 // stream ends with an ERROR event whose Status has code 410 (see WatchError).
 // Errors: ErrTooOld, ErrInvalid.
 func (s *Store) Watch(ctx context.Context, r Resource, opts WatchOptions) (watch.Interface, error) {
-	rev, err := parseRV(opts.ResourceVersion)
+	key, wopts, err := s.watchSetup(ctx, r, opts)
 	if err != nil {
 		return nil, err
 	}
-	if !r.Namespaced && opts.Namespace != "" {
-		return nil, fmt.Errorf("%w: %s is cluster-scoped, got namespace %q", ErrInvalid, r, opts.Namespace)
+	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	w := s.newWatcher(r, opts, cancel)
+	go w.run(ctx, s.client.Watch(ctx, key, wopts...))
+	return w, nil
+}
+
+func (s *Store) newWatcher(r Resource, opts WatchOptions, cancel context.CancelFunc) *watcher {
+	return &watcher{cache: s.cache, res: r, sel: opts.Selector, result: make(chan watch.Event, resultBuffer), cancel: cancel}
+}
+
+// watchSetup checks the options and returns the key and etcd options of a
+// watch of r; a revision etcd has compacted away is ErrTooOld at once rather
+// than from the stream.
+func (s *Store) watchSetup(ctx context.Context, r Resource, opts WatchOptions) (string, []clientv3.OpOption, error) {
+	rev, err := parseRV(opts.ResourceVersion)
+	if err != nil {
+		return "", nil, err
 	}
-	var wopts []clientv3.OpOption
-	var key string
+	if !r.Namespaced && opts.Namespace != "" {
+		return "", nil, fmt.Errorf("%w: %s is cluster-scoped, got namespace %q", ErrInvalid, r, opts.Namespace)
+	}
+	wopts := []clientv3.OpOption{clientv3.WithPrevKV()}
+	key := s.rangePrefix(r, opts.Namespace)
 	if opts.Name != "" {
 		if key, err = s.key(r, opts.Namespace, opts.Name); err != nil {
-			return nil, err
+			return "", nil, err
 		}
 	} else {
-		key = s.rangePrefix(r, opts.Namespace)
 		wopts = append(wopts, clientv3.WithPrefix())
 	}
 	if rev > 0 {
-		// Learn now, not from the stream, whether the revision is still kept.
 		if _, err := s.client.Get(ctx, key, clientv3.WithRev(rev), clientv3.WithCountOnly()); err != nil {
 			if errors.Is(err, rpctypes.ErrCompacted) {
-				return nil, fmt.Errorf("watch %s from %d: %w", r, rev, ErrTooOld)
+				return "", nil, fmt.Errorf("watch %s from %d: %w", r, rev, ErrTooOld)
 			}
 			if !errors.Is(err, rpctypes.ErrFutureRev) {
-				return nil, fmt.Errorf("watch %s: %w", r, err)
+				return "", nil, fmt.Errorf("watch %s: %w", r, err)
 			}
 		}
 		wopts = append(wopts, clientv3.WithRev(rev+1))
 	}
-	wopts = append(wopts, clientv3.WithPrevKV())
-	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	w := &watcher{cache: s.cache, res: r, sel: opts.Selector, result: make(chan watch.Event, resultBuffer), cancel: cancel}
-	wch := s.client.Watch(ctx, key, wopts...)
-	go w.run(ctx, wch)
-	return w, nil
+	return key, wopts, nil
 }
 
 type watcher struct {
-	cache  *decodeCache
-	res    Resource
-	sel    labels.Selector
-	result chan watch.Event
-	cancel context.CancelFunc
+	// bookmarks turns etcd's progress notifications into BOOKMARK events.
+	bookmarks bool
+	cache     *decodeCache
+	res       Resource
+	sel       labels.Selector
+	result    chan watch.Event
+	cancel    context.CancelFunc
 }
 
 // Stop ends the watch; ResultChan is closed soon after.
@@ -104,6 +117,17 @@ func (w *watcher) run(ctx context.Context, wch clientv3.WatchChan) {
 				Message: fmt.Sprintf("watch %s: %v", w.res, err),
 			}})
 			return
+		}
+		if w.bookmarks && resp.IsProgressNotify() {
+			obj, err := w.res.New()
+			if err != nil {
+				return
+			}
+			obj.SetResourceVersion(formatRV(resp.Header.Revision))
+			if !w.send(ctx, watch.Event{Type: watch.Bookmark, Object: obj}) {
+				return
+			}
+			continue
 		}
 		for _, ev := range resp.Events {
 			out, ok, err := w.convert(ev)
