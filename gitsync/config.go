@@ -45,6 +45,33 @@ type Config struct {
 	AllowEmpty      bool
 	MaxTxnOps       int
 	MaxTxnBytes     int
+	// Suspend stops syncing while set: the loop polls nothing and the
+	// cluster keeps the last applied revision.
+	Suspend bool
+	// CacheDir holds the clones of remote repositories (<CacheDir>/<Name>);
+	// required for a remote Repo.
+	CacheDir string
+	// Auth authenticates to a remote repository.
+	Auth Auth
+	// VerifyKeysFile, when set, names a file of armored OpenPGP public keys:
+	// only commits signed by one of them are applied.
+	VerifyKeysFile string
+	// WebhookSecretFile names a file whose content is the secret that a
+	// webhook for this sync must prove (GitHub HMAC or GitLab token).
+	WebhookSecretFile string
+}
+
+// Auth is how a sync authenticates to a remote repository; at most one of
+// the https or ssh pairs applies, by the URL's scheme.
+type Auth struct {
+	// TokenFile holds a bearer token for https (a GitHub or GitLab token).
+	TokenFile string
+	// BasicAuthFile holds "username:password" for https.
+	BasicAuthFile string
+	// SSHKeyFile is a private key for ssh URLs.
+	SSHKeyFile string
+	// KnownHostsFile lists the ssh host keys trusted; ssh without it is refused.
+	KnownHostsFile string
 }
 
 // New returns the loop of one sync; run it with Loop.Run. cache may be nil.
