@@ -64,3 +64,10 @@ schema-check: schema
 	@git diff --exit-code --stat -- schema/cue/cue.mod/gen && \
 	test -z "$$(git status --porcelain -- schema/cue/cue.mod/gen)" || \
 	{ echo "schema/cue/cue.mod/gen is out of date: run make schema and commit" >&2; exit 1; }
+
+.PHONY: generate
+
+# generate rewrites the DeepCopy functions of keelson's own API types
+# (api/v1alpha1) with Kubernetes' deepcopy-gen.
+generate:
+	$(GO) generate ./api/...

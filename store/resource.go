@@ -6,7 +6,10 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes/scheme"
+
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 )
 
 // Resource describes one kind of object the store keeps: its group, version and
@@ -71,6 +74,8 @@ var builtin = []Resource{
 	res("storage.k8s.io", "v1", "StorageClass", "storageclasses", false, "sc"),
 	res("coordination.k8s.io", "v1", "Lease", "leases", true),
 	res("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", true),
+	res(keelsonv1alpha1.GroupName, "v1alpha1", "Sync", "syncs", false),
+	res(keelsonv1alpha1.GroupName, "v1alpha1", "NodePolicy", "nodepolicies", false),
 }
 
 var (
@@ -79,6 +84,9 @@ var (
 )
 
 func init() {
+	// keelson's own kinds join client-go's scheme, so that every process
+	// (and client-go in tests) encodes and decodes them like the built-in ones.
+	utilruntime.Must(keelsonv1alpha1.AddToScheme(scheme.Scheme))
 	for _, r := range builtin {
 		byGVK[r.GVK] = r
 		byPlural[r.GroupResource()] = r
