@@ -28,6 +28,9 @@ type Change struct {
 	Object string
 	// Origin is the manifest's file:line; for a deletion, where it was.
 	Origin string
+	// Drift marks an update whose object did not change in Git since the
+	// sync last applied it: the store copy was changed behind Git's back.
+	Drift bool
 
 	res   store.Resource
 	obj   store.Object // what to write; nil for a deletion

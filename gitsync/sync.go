@@ -72,6 +72,9 @@ type Result struct {
 	Errors schema.ErrorList
 	// Transactions is how many etcd transactions the writes took.
 	Transactions int
+	// DriftCorrected counts the updates that put back an object changed in
+	// the store behind Git's back (Change.Drift).
+	DriftCorrected int
 }
 
 func (s *Syncer) targetNamespace() string {
