@@ -37,6 +37,13 @@ type serverOptions struct {
 	tokenFile        string
 	authzFile        string
 	anonymousRead    bool
+
+	// extraTokens are more token-file lines, kept in memory only: keelson
+	// up's local agent's node token.
+	extraTokens string
+	// onSyncStatus, when set, gets the sync's status after every attempt
+	// (keelson up's progress display).
+	onSyncStatus func(gitsync.Status)
 }
 
 func (o *serverOptions) addFlags(cmd *cobra.Command) {
@@ -195,7 +202,11 @@ func newSyncLoop(o *serverOptions, st *store.Store, log *slog.Logger) (*gitsync.
 		// The embedded etcd takes large transactions: a revision lands in one.
 		cfg.MaxTxnOps, cfg.MaxTxnBytes = 16384, 32<<20
 	}
-	return gitsync.New(cfg, st, sch, schema.NewCache(100_000), log)
+	loop, err := gitsync.New(cfg, st, sch, schema.NewCache(100_000), log)
+	if err == nil {
+		loop.OnStatus = o.onSyncStatus
+	}
+	return loop, err
 }
 
 func ignoreCanceled(err error) error {
