@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keelson/keelson/store"
+	"github.com/keelson/keelson/store/record"
 )
 
 // manager runs the informers and every controller of one leader term.
@@ -39,7 +40,7 @@ func newManager(st *store.Store, log *slog.Logger, opts Options) *manager {
 		m.runs = append(m.runs, NewNodeLifecycleController(st, m.inf, m.rec, opts.NodeLifecycle, opts.Queue, log).Run)
 	}
 	m.runs = append(m.runs, rs.Run, rc.Run, d.Run, gc.Run, ns.Run, m.rec.Run, func(ctx context.Context) {
-		ExpireEvents(ctx, st, opts.EventTTL, opts.EventTTL/6, log)
+		record.ExpireEvents(ctx, st, opts.EventTTL, opts.EventTTL/6, log)
 	})
 	return m
 }
