@@ -1,6 +1,7 @@
 package gitsync
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,8 +11,10 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/schema"
 	"github.com/keelson/keelson/store"
 )
@@ -98,6 +101,11 @@ func New(cfg Config, st *store.Store, sch *schema.Schema, cache *schema.Cache, l
 		Interval: cfg.Interval,
 		Resync:   cfg.Resync,
 		Log:      log.With("component", "gitsync", "sync", cfg.Name),
+		Spec: keelsonv1alpha1.SyncSpec{
+			URL: cfg.Repo, Ref: cfg.Ref, Path: cfg.Path, Interval: metav1.Duration{Duration: cmp.Or(cfg.Interval, DefaultInterval)},
+			TargetNamespace: targetOrDefault(cfg.TargetNamespace), Prune: cfg.Prune, AllowEmpty: cfg.AllowEmpty,
+			Suspend: cfg.Suspend, Verified: cfg.VerifyKeysFile != "",
+		},
 		Syncer: &Syncer{
 			Name: cfg.Name, Store: st, Schema: sch, Cache: cache,
 			Path: strings.Trim(filepath.ToSlash(cfg.Path), "/"), TargetNamespace: cfg.TargetNamespace,

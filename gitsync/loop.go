@@ -7,15 +7,18 @@ import (
 	"sync"
 	"time"
 
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/schema"
+	"github.com/keelson/keelson/store/record"
 )
 
-// Reasons of a sync attempt, as the Sync status conditions will carry them.
+// Reasons of a sync attempt, as the Sync status conditions carry them.
 const (
-	ReasonSucceeded        = "Succeeded"
-	ReasonValidationFailed = "ValidationFailed"
-	ReasonFetchFailed      = "FetchFailed"
-	ReasonApplyFailed      = "ApplyFailed"
+	ReasonSucceeded          = keelsonv1alpha1.ReasonSucceeded
+	ReasonValidationFailed   = keelsonv1alpha1.ReasonValidationFailed
+	ReasonFetchFailed        = keelsonv1alpha1.ReasonFetchFailed
+	ReasonApplyFailed        = keelsonv1alpha1.ReasonApplyFailed
+	ReasonVerificationFailed = keelsonv1alpha1.ReasonVerificationFailed
 )
 
 // DefaultInterval is how often a Loop polls its source.
@@ -61,7 +64,15 @@ type Loop struct {
 	// Log gets one line per failed attempt; New tags it with the component
 	// and the sync's name. Optional.
 	Log *slog.Logger
+	// Suspend makes SyncOnce do nothing: the source is not read and the store
+	// keeps the last applied revision. Set it before Run.
+	Suspend bool
 
+	// Spec describes the source in the Sync object the loop writes its
+	// status to; New fills it from the Config.
+	Spec keelsonv1alpha1.SyncSpec
+
+	events  *record.Recorder // set by Run; nil records nothing
 	trigger chan struct{}
 	once    sync.Once
 	syncing sync.Mutex // one SyncOnce at a time: a Syncer applies serially
@@ -101,6 +112,11 @@ func (l *Loop) Run(ctx context.Context) error {
 	if interval <= 0 {
 		interval = DefaultInterval
 	}
+	l.events = record.New(l.Syncer.Store, "gitsync", l.logger())
+	go l.events.Run(ctx)
+	if err := l.publishSpec(ctx); err != nil && ctx.Err() == nil {
+		l.logger().Warn("cannot write the Sync object", "err", err)
+	}
 	if n, ok := l.Source.(Notifier); ok {
 		if err := n.Notify(ctx, l.Trigger); err != nil && l.Log != nil {
 			l.Log.Warn("no change notifications, polling only", "err", err)
@@ -134,12 +150,15 @@ func (l *Loop) Run(ctx context.Context) error {
 // the same files fail the same way. Calls made while Run runs wait for its
 // sync to end. Errors: those of Source and Syncer.Apply.
 func (l *Loop) SyncOnce(ctx context.Context) error {
+	if l.Suspend {
+		return nil
+	}
 	l.syncing.Lock()
 	defer l.syncing.Unlock()
 	start := time.Now()
 	rev, err := l.Source.Resolve(ctx)
 	if err != nil {
-		l.record(start, Revision{}, nil, err)
+		l.record(ctx, start, Revision{}, nil, err)
 		return err
 	}
 	if l.skip(rev, start) {
@@ -147,11 +166,11 @@ func (l *Loop) SyncOnce(ctx context.Context) error {
 	}
 	fsys, err := l.Source.Files(ctx, rev)
 	if err != nil {
-		l.record(start, rev, nil, err)
+		l.record(ctx, start, rev, nil, err)
 		return err
 	}
 	res, err := l.Syncer.Apply(ctx, rev, fsys)
-	l.record(start, rev, res, err)
+	l.record(ctx, start, rev, res, err)
 	return err
 }
 
@@ -162,10 +181,12 @@ func (l *Loop) skip(rev Revision, now time.Time) bool {
 	if rev.ID == st.LastApplied.ID {
 		return l.Resync <= 0 || now.Sub(st.LastAppliedTime) < l.Resync
 	}
-	return rev.ID == st.LastAttempted.ID && st.Reason == ReasonValidationFailed
+	return rev.ID == st.LastAttempted.ID && (st.Reason == ReasonValidationFailed || st.Reason == ReasonVerificationFailed)
 }
 
-func (l *Loop) record(start time.Time, rev Revision, res *Result, err error) {
+// record folds one attempt into the status, then publishes it: the Sync
+// object, an Event, the metrics and OnStatus.
+func (l *Loop) record(ctx context.Context, start time.Time, rev Revision, res *Result, err error) {
 	l.mu.Lock()
 	st := &l.status
 	st.Name, st.Source = l.Syncer.Name, l.Source.String()
@@ -187,6 +208,8 @@ func (l *Loop) record(start time.Time, rev Revision, res *Result, err error) {
 		st.Message = "applied revision " + rev.Short()
 	case errors.Is(err, ErrInvalid):
 		st.Reason = ReasonValidationFailed
+	case errors.Is(err, ErrVerify):
+		st.Reason = ReasonVerificationFailed
 	case errors.Is(err, ErrFetch):
 		st.Reason = ReasonFetchFailed
 	default:
@@ -204,9 +227,20 @@ func (l *Loop) record(start time.Time, rev Revision, res *Result, err error) {
 	out := *st
 	out.Errors = append([]string(nil), st.Errors...)
 	l.mu.Unlock()
+	observe(l.Syncer.Name, out, res)
+	if perr := l.publish(ctx, out, res); perr != nil && ctx.Err() == nil {
+		l.logger().Warn("cannot write the sync's status", "err", perr)
+	}
 	if l.OnStatus != nil {
 		l.OnStatus(out)
 	}
+}
+
+func (l *Loop) logger() *slog.Logger {
+	if l.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l.Log
 }
 
 func firstLine(s string) string {

@@ -11,6 +11,10 @@ var (
 	// ErrFetch marks a source that could not be read: a missing repository,
 	// an unknown ref, an unreadable directory. The cluster is left as it is.
 	ErrFetch = errors.New("gitsync: fetch failed")
+	// ErrVerify marks a commit that is not signed by one of the keys a sync
+	// trusts (Config.VerifyKeysFile): unsigned, signed by an unknown key, or
+	// with a signature that does not match. Nothing of it is applied.
+	ErrVerify = errors.New("gitsync: commit verification failed")
 	// ErrInvalid marks a revision with invalid manifests, duplicates, or objects
 	// another source owns; nothing of it was applied. errors.As with a
 	// *schema.ErrorList (or schema.ErrorList) gives every problem with file:line.
