@@ -98,6 +98,7 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(store.Collectors()...)
+	reg.MustRegister(gitsync.Collectors()...)
 
 	var st *store.Store
 	ready := map[string]apiserver.Check{"etcd": func(ctx context.Context) error { return st.Ping(ctx) }}
