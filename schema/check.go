@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 )
 
 // maxAnnotationsSize is Kubernetes' limit on the total size of an object's
@@ -73,6 +75,8 @@ func check(obj runtime.Object) []fieldProblem {
 		ps = append(ps, checkJob(&o.Spec, sels("spec"))...)
 	case *batchv1.CronJob:
 		ps = append(ps, checkJob(&o.Spec.JobTemplate.Spec, sels("spec", "jobTemplate", "spec"))...)
+	case *keelsonv1alpha1.NodePolicy:
+		ps = append(ps, checkNodePolicy(&o.Spec)...)
 	}
 	return ps
 }

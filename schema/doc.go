@@ -6,7 +6,9 @@
 // The definitions live in cue/: cue.mod/gen holds the types generated from
 // k8s.io/api by `make schema` (do not edit), and cue/kinds narrows them with
 // the rules Kubernetes enforces (names, labels, ports, enums, quantities) into
-// one closed definition per kind, #Deployment, #Service, and so on. Rules that
+// one closed definition per kind, #Deployment, #Service, and so on; keelson's
+// own kinds (NodePolicy, keelson.dev/v1alpha1) are defined by hand in
+// cue/kinds/keelson.cue and decode into package api/v1alpha1. Rules that
 // need several fields at once or apimachinery's parsers (selector matches
 // template, unique container names, requests within limits) are checked in Go
 // after decoding, in check.go; defaults are filled in defaults.go.

@@ -11,6 +11,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 )
 
 // kindInfo is one supported kind: where its definition is, which Go type it
@@ -50,4 +52,5 @@ var supported = []kindInfo{
 	{apiVersion: "autoscaling/v2", kind: "HorizontalPodAutoscaler", namespaced: true, newObj: func() runtime.Object { return &autoscalingv2.HorizontalPodAutoscaler{} }},
 	{apiVersion: "networking.k8s.io/v1", kind: "Ingress", namespaced: true, newObj: func() runtime.Object { return &networkingv1.Ingress{} }},
 	{apiVersion: "storage.k8s.io/v1", kind: "StorageClass", newObj: func() runtime.Object { return &storagev1.StorageClass{} }},
+	{apiVersion: "keelson.dev/v1alpha1", kind: "NodePolicy", newObj: func() runtime.Object { return &keelsonv1alpha1.NodePolicy{} }},
 }

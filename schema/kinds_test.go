@@ -220,6 +220,10 @@ var kindCases = []struct {
 			sc := o.(*storagev1.StorageClass)
 			return diffs("reclaimPolicy", *sc.ReclaimPolicy, corev1.PersistentVolumeReclaimDelete, "volumeBindingMode", *sc.VolumeBindingMode, storagev1.VolumeBindingImmediate)
 		}},
+	{kind: "NodePolicy", // more cases in nodepolicy_test.go
+		valid:   "apiVersion: keelson.dev/v1alpha1\nkind: NodePolicy\nmetadata: {name: db}\nspec:\n  nodeSelector: {matchLabels: {disk: ssd}}\n  taints: [{key: dedicated, value: db, effect: NoSchedule}]\n",
+		invalid: "apiVersion: keelson.dev/v1alpha1\nkind: NodePolicy\nmetadata: {name: db}\nspec:\n  unschedulable: true\n",
+		wantErr: "spec: nodeNames or nodeSelector is required"},
 }
 
 // diffs compares name, got, want triples and describes each mismatch.
