@@ -39,7 +39,8 @@ func newManager(st *store.Store, log *slog.Logger, opts Options) *manager {
 	if !opts.NodeLifecycle.Disabled {
 		m.runs = append(m.runs, NewNodeLifecycleController(st, m.inf, m.rec, opts.NodeLifecycle, opts.Queue, log).Run)
 	}
-	m.runs = append(m.runs, rs.Run, rc.Run, d.Run, gc.Run, ns.Run, m.rec.Run, func(ctx context.Context) {
+	health := NewSyncHealthController(st, m.inf, opts.Queue, log)
+	m.runs = append(m.runs, rs.Run, rc.Run, d.Run, gc.Run, ns.Run, health.Run, m.rec.Run, func(ctx context.Context) {
 		record.ExpireEvents(ctx, st, opts.EventTTL, opts.EventTTL/6, log)
 	})
 	return m

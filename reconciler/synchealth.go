@@ -1,0 +1,221 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/tools/cache"
+
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
+	"github.com/keelson/keelson/store"
+)
+
+// labelSource is the label gitsync puts on the objects of a source (its
+// constant lives in gitsync, which the reconciler may not import).
+const labelSource = "keelson.dev/source"
+
+// healthKinds are the kinds whose health has a rule (HealthOf): the
+// controller watches them and recomputes a source's health when one of its
+// objects changes. Other kinds are Healthy when they exist.
+var healthKinds = []string{
+	"deployments.apps", "replicasets.apps", "statefulsets.apps", "daemonsets.apps",
+	"replicationcontrollers", "pods", "jobs.batch", "cronjobs.batch", "namespaces",
+}
+
+// maxUnhealthyListed bounds SyncHealth.Objects.
+const maxUnhealthyListed = 50
+
+// SyncHealthController rolls the health of every object a Git source applied
+// up into the source's Sync: status.health (the worst object's status and
+// message, and the objects that are not Healthy) and the Healthy condition
+// beside gitsync's Ready, True only when the applied revision is healthy.
+// gitsync owns the rest of the Sync; both write with compare-and-swap.
+type SyncHealthController struct {
+	*Controller
+	st      *store.Store
+	syncs   cache.SharedIndexInformer
+	watched map[string]cache.SharedIndexInformer // by group-resource
+	now     func() time.Time
+}
+
+// NewSyncHealthController returns the controller, registered on the informers.
+func NewSyncHealthController(st *store.Store, inf *Informers, opts QueueOptions, log *slog.Logger) *SyncHealthController {
+	c := &SyncHealthController{st: st, syncs: inf.For(mustResource("syncs.keelson.dev")),
+		watched: map[string]cache.SharedIndexInformer{}, now: time.Now}
+	c.Controller = NewController("sync-health", c, opts, log)
+	c.syncs.AddEventHandler(c.Handler(SelfKeys))
+	for _, gr := range healthKinds {
+		i := inf.For(mustResource(gr))
+		i.AddEventHandler(c.Handler(sourceKeys))
+		c.watched[gr] = i
+	}
+	return c
+}
+
+// sourceKeys enqueues the Sync an object from Git belongs to.
+func sourceKeys(obj any) []string {
+	m, err := metaOf(obj)
+	if err != nil {
+		return nil
+	}
+	if s := m.GetLabels()[labelSource]; s != "" {
+		return []string{s}
+	}
+	return nil
+}
+
+// Reconcile recomputes the health of one Sync's inventory and writes it when
+// it changed.
+func (c *SyncHealthController) Reconcile(ctx context.Context, name string) (Result, error) {
+	s, ok := GetCached[*keelsonv1alpha1.Sync](c.syncs, "", name)
+	if !ok || s.Status.LastAppliedRevision == "" {
+		return Result{}, nil
+	}
+	h, err := c.health(ctx, name, s.Status.Inventory)
+	if err != nil {
+		return Result{}, err
+	}
+	h.Revision = s.Status.LastAppliedRevision
+	if sameHealth(s.Status.Health, h) && healthyCondition(s) == conditionFor(h).Status {
+		return Result{}, nil
+	}
+	fresh := &keelsonv1alpha1.Sync{}
+	if err := c.st.Get(ctx, "", name, fresh); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return Result{}, nil
+		}
+		return Result{}, err
+	}
+	if fresh.Status.LastAppliedRevision != h.Revision {
+		return Result{RequeueAfter: time.Second}, nil // a new revision landed meanwhile
+	}
+	h.LastTransitionTime = metav1.NewTime(c.now())
+	if old := fresh.Status.Health; old != nil && old.Status == h.Status {
+		h.LastTransitionTime = old.LastTransitionTime
+	}
+	fresh.Status.Health = h
+	cond := conditionFor(h)
+	cond.ObservedGeneration = fresh.Generation
+	meta.SetStatusCondition(&fresh.Status.Conditions, cond)
+	// A conflict (gitsync wrote meanwhile) retries from the fresh cache.
+	return Result{}, c.st.UpdateStatus(ctx, fresh)
+}
+
+// health computes the roll-up of the inventory: kinds with a rule from the
+// informers' caches, the others by one labelled list per kind.
+func (c *SyncHealthController) health(ctx context.Context, name string, inv []keelsonv1alpha1.ObjectRef) (*keelsonv1alpha1.SyncHealth, error) {
+	out := &keelsonv1alpha1.SyncHealth{Status: string(Healthy)}
+	worst := Health{Status: Healthy}
+	listed := map[string]map[string]bool{} // group-resource → namespace/name present
+	for _, ref := range inv {
+		gv, err := schema.ParseGroupVersion(ref.APIVersion)
+		if err != nil {
+			return nil, err
+		}
+		r, err := store.ResourceFor(gv.WithKind(ref.Kind))
+		if err != nil {
+			return nil, err
+		}
+		key := ref.Name
+		if ref.Namespace != "" {
+			key = ref.Namespace + "/" + ref.Name
+		}
+		var h Health
+		if inf, ok := c.watched[r.GroupResource()]; ok {
+			var obj store.Object
+			if it, ok, _ := inf.GetIndexer().GetByKey(key); ok {
+				obj, _ = it.(store.Object)
+			}
+			h = HealthOf(obj)
+		} else {
+			present, ok := listed[r.GroupResource()]
+			if !ok {
+				if present, err = c.present(ctx, r, name); err != nil {
+					return nil, err
+				}
+				listed[r.GroupResource()] = present
+			}
+			h = Health{Status: Healthy}
+			if !present[key] {
+				h = HealthOf(nil)
+			}
+		}
+		if h.Status == Healthy {
+			continue
+		}
+		if Worse(h.Status, worst.Status) {
+			worst = h
+		}
+		if len(out.Objects) < maxUnhealthyListed {
+			out.Objects = append(out.Objects, keelsonv1alpha1.ObjectHealth{ObjectRef: ref, Status: string(h.Status), Message: h.Message})
+		}
+	}
+	out.Status = string(worst.Status)
+	if worst.Status != Healthy {
+		out.Message = worst.Message
+		for _, o := range out.Objects {
+			if o.Status == out.Status {
+				out.Message = fmt.Sprintf("%s %s: %s", o.Kind, joinName(o.Namespace, o.Name), o.Message)
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// present lists the objects of r labelled as the source's.
+func (c *SyncHealthController) present(ctx context.Context, r store.Resource, name string) (map[string]bool, error) {
+	l, err := c.st.List(ctx, r, store.ListOptions{Selector: labels.SelectorFromSet(labels.Set{labelSource: name}), Shared: true})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(l.Items))
+	for _, o := range l.Items {
+		out[joinName(o.GetNamespace(), o.GetName())] = true
+	}
+	return out, nil
+}
+
+func joinName(ns, name string) string {
+	if ns == "" {
+		return name
+	}
+	return ns + "/" + name
+}
+
+// conditionFor is the Healthy condition of a health roll-up.
+func conditionFor(h *keelsonv1alpha1.SyncHealth) metav1.Condition {
+	c := metav1.Condition{Type: keelsonv1alpha1.ConditionHealthy, Status: metav1.ConditionFalse, Reason: h.Status, Message: h.Message}
+	if h.Status == string(Healthy) {
+		c.Status, c.Message = metav1.ConditionTrue, "every object of revision "+shortRev(h.Revision)+" is healthy"
+	}
+	return c
+}
+
+func healthyCondition(s *keelsonv1alpha1.Sync) metav1.ConditionStatus {
+	if c := meta.FindStatusCondition(s.Status.Conditions, keelsonv1alpha1.ConditionHealthy); c != nil {
+		return c.Status
+	}
+	return ""
+}
+
+// sameHealth compares two roll-ups, ignoring when they were made.
+func sameHealth(old, cur *keelsonv1alpha1.SyncHealth) bool {
+	return old != nil && old.Status == cur.Status && old.Message == cur.Message && old.Revision == cur.Revision &&
+		slices.Equal(old.Objects, cur.Objects)
+}
+
+func shortRev(r string) string {
+	if len(r) > 12 {
+		return r[:12]
+	}
+	return r
+}
