@@ -28,11 +28,14 @@ type Config struct {
 	// "default" when empty. Must not change for a repository once synced:
 	// objects are owned by name.
 	Name string
-	// Repo is the path of a local Git repository (work tree or bare), or of a
-	// plain directory, which is synced as it is, without Git. Required.
+	// Repo is the URL of a remote Git repository (https://, http://, ssh://,
+	// user@host:path, file://), the path of a local Git repository (work tree
+	// or bare), or of a plain directory, which is synced as it is, without
+	// Git. Required.
 	Repo string
-	// Ref is the branch, tag or commit to sync; HEAD when empty. Must be empty
-	// for a plain directory.
+	// Ref is the branch, tag or commit to sync; HEAD when empty. For a remote
+	// repository a commit is a full 40-character hash. Must be empty for a
+	// plain directory.
 	Ref string
 	// Path is the folder inside the repository to read; the whole tree when
 	// empty.
@@ -89,18 +92,19 @@ func New(cfg Config, st *store.Store, sch *schema.Schema, cache *schema.Cache, l
 	if errs := validation.IsDNS1123Label(targetOrDefault(cfg.TargetNamespace)); len(errs) > 0 {
 		return nil, fmt.Errorf("%w: target namespace %q: %s", ErrConfig, cfg.TargetNamespace, strings.Join(errs, "; "))
 	}
-	src, err := sourceFor(cfg)
-	if err != nil {
-		return nil, err
-	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "gitsync", "sync", cfg.Name)
+	src, err := sourceFor(cfg, log)
+	if err != nil {
+		return nil, err
 	}
 	return &Loop{
 		Source:   src,
 		Interval: cfg.Interval,
 		Resync:   cfg.Resync,
-		Log:      log.With("component", "gitsync", "sync", cfg.Name),
+		Log:      log,
 		Spec: keelsonv1alpha1.SyncSpec{
 			URL: cfg.Repo, Ref: cfg.Ref, Path: cfg.Path, Interval: metav1.Duration{Duration: cmp.Or(cfg.Interval, DefaultInterval)},
 			TargetNamespace: targetOrDefault(cfg.TargetNamespace), Prune: cfg.Prune, AllowEmpty: cfg.AllowEmpty,
@@ -121,14 +125,27 @@ func targetOrDefault(ns string) string {
 	return ns
 }
 
-// sourceFor picks the source of cfg.Repo: a local Git repository when go-git
-// opens it, else a plain directory. Remote URLs are not supported yet.
-func sourceFor(cfg Config) (Source, error) {
+// sourceFor picks the source of cfg.Repo: a remote Git repository when it is
+// a URL, a local Git repository when go-git opens it, else a plain directory.
+func sourceFor(cfg Config, log *slog.Logger) (Source, error) {
 	if cfg.Repo == "" {
-		return nil, fmt.Errorf("%w: --repo is required: the path of a Git repository or of a directory of manifests", ErrConfig)
+		return nil, fmt.Errorf("%w: --repo is required: the URL or path of a Git repository, or the path of a directory of manifests", ErrConfig)
 	}
-	if strings.Contains(cfg.Repo, "://") || strings.HasPrefix(cfg.Repo, "git@") {
-		return nil, fmt.Errorf("%w: repository %s: remote Git is not supported yet; clone it and give the clone's path", ErrConfig, cfg.Repo)
+	opts := []GitOption{WithPath(cfg.Path), WithLogger(log)}
+	if cfg.VerifyKeysFile != "" {
+		if _, err := readKeyRing(cfg.VerifyKeysFile); err != nil {
+			return nil, fmt.Errorf("%w: verify keys file %s: %v", ErrConfig, cfg.VerifyKeysFile, err)
+		}
+		opts = append(opts, WithVerifyKeys(cfg.VerifyKeysFile))
+	}
+	if isRemoteURL(cfg.Repo) {
+		if err := checkRemote(cfg); err != nil {
+			return nil, err
+		}
+		return NewRemoteGit(cfg.Repo, cfg.Ref, filepath.Join(cfg.CacheDir, cfg.Name), cfg.Auth, opts...), nil
+	}
+	if cfg.Auth != (Auth{}) {
+		return nil, fmt.Errorf("%w: repository %s is a local path: credentials files apply to remote URLs only", ErrConfig, cfg.Repo)
 	}
 	info, err := os.Stat(cfg.Repo)
 	if err != nil {
@@ -138,10 +155,13 @@ func sourceFor(cfg Config) (Source, error) {
 		return nil, fmt.Errorf("%w: repository %s is not a directory", ErrConfig, cfg.Repo)
 	}
 	if _, err := git.PlainOpen(cfg.Repo); err == nil {
-		return NewLocalGit(cfg.Repo, cfg.Ref), nil
+		return NewLocalGit(cfg.Repo, cfg.Ref, opts...), nil
 	}
 	if cfg.Ref != "" {
 		return nil, fmt.Errorf("%w: %s is not a Git repository, so --ref %s cannot apply; leave --ref empty to sync the directory as it is", ErrConfig, cfg.Repo, cfg.Ref)
+	}
+	if cfg.VerifyKeysFile != "" {
+		return nil, fmt.Errorf("%w: %s is a plain directory, which has no commits to verify: drop --verify-keys-file, or sync a Git repository", ErrConfig, cfg.Repo)
 	}
 	return NewDir(cfg.Repo), nil
 }

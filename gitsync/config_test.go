@@ -21,7 +21,7 @@ func TestNew(t *testing.T) {
 		{"ref on a directory", Config{Repo: dir, Ref: "main"}, "not a Git repository", false},
 		{"no repo", Config{}, "--repo is required", false},
 		{"missing repo", Config{Repo: dir + "/nope"}, "nope", false},
-		{"remote", Config{Repo: "https://example.com/x.git"}, "remote Git is not supported", false},
+		{"remote without a cache dir", Config{Repo: "https://example.com/x.git"}, "cache directory", false},
 		{"bad name", Config{Name: "a/b", Repo: dir}, "sync name", false},
 		{"bad namespace", Config{Repo: dir, TargetNamespace: "No"}, "target namespace", false},
 	}
