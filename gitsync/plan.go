@@ -1,0 +1,266 @@
+package gitsync
+
+import (
+	"bytes"
+	"cmp"
+	"slices"
+
+	"github.com/keelson/keelson/schema"
+	"github.com/keelson/keelson/store"
+)
+
+// PlanOptions describe the sync a plan is for.
+type PlanOptions struct {
+	// Schema validates the manifests. Required.
+	Schema *schema.Schema
+	// Name of the sync (label keelson.dev/source); "default" when empty.
+	Name string
+	// Path is the folder of the repository the sync reads; the whole tree
+	// when empty.
+	Path string
+	// TargetNamespace is given to namespaced objects that name none;
+	// DefaultNamespace when empty.
+	TargetNamespace string
+}
+
+func (o *PlanOptions) syncer() *Syncer {
+	name := o.Name
+	if name == "" {
+		name = "default"
+	}
+	return &Syncer{Name: name, Schema: o.Schema, Path: o.Path, TargetNamespace: o.TargetNamespace}
+}
+
+// PlanRevision names one side of a plan.
+type PlanRevision struct {
+	// Ref is what was asked for ("main", "pr-12", a hash).
+	Ref string `json:"ref,omitempty"`
+	// Commit is the full hash of the commit.
+	Commit string `json:"commit"`
+	// Subject is the first line of the commit message.
+	Subject string `json:"subject,omitempty"`
+}
+
+// Short returns the commit cut to 12 characters.
+func (r PlanRevision) Short() string { return Revision{ID: r.Commit}.Short() }
+
+// Plan is what merging a change would do: per object, created, changed or
+// deleted, with a field-level diff and what the cluster would do about it,
+// and the risks a reviewer should look at first.
+type Plan struct {
+	// Base is the revision compared against; nil when comparing against a
+	// cluster.
+	Base *PlanRevision `json:"base,omitempty"`
+	// Head is the revision under review.
+	Head PlanRevision `json:"head"`
+	// Cluster is the API the head was compared against, if any.
+	Cluster string `json:"cluster,omitempty"`
+	// Path is the folder of the repository read.
+	Path string `json:"path,omitempty"`
+
+	Created   int `json:"created"`
+	Changed   int `json:"changed"`
+	Deleted   int `json:"deleted"`
+	Unchanged int `json:"unchanged"`
+	// UntouchedFiles counts the manifest files that are the same blob in
+	// base and head: they are neither read nor counted in Unchanged.
+	UntouchedFiles int `json:"untouchedFiles,omitempty"`
+
+	// Objects are the created, changed and deleted objects, in the order a
+	// sync writes them.
+	Objects []*PlannedObject `json:"objects"`
+	// Risks are what a reviewer should look at first; level "error" ones
+	// would be refused.
+	Risks []Risk `json:"risks"`
+	// Errors are the problems of the head revision, with file:line; a plan
+	// with errors would not be applied.
+	Errors schema.ErrorList `json:"errors"`
+	// Scheduling says whether the new pods fit on the cluster's nodes; only
+	// when compared against a cluster.
+	Scheduling *Scheduling `json:"scheduling,omitempty"`
+}
+
+// PlannedObject is one object that would change.
+type PlannedObject struct {
+	// Action is create, update or delete.
+	Action    Action `json:"action"`
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+	// Origin is the manifest's file:line in head; in base for a deletion.
+	Origin string `json:"origin,omitempty"`
+	// Effects say what the cluster would do: "scale 2 → 5", "rolling update
+	// of 3 pods, …".
+	Effects []string `json:"effects,omitempty"`
+	// Diff is a unified diff of the object as YAML, defaults filled in, from
+	// base (or the cluster) to head; empty for a deletion. Secret values
+	// are replaced by markers.
+	Diff string `json:"diff,omitempty"`
+	// SecretKeys lists the keys of a Secret whose values were added,
+	// removed or changed; the values themselves never appear.
+	SecretKeys *SecretKeys `json:"secretKeys,omitempty"`
+
+	key key
+}
+
+// Title is "Kind namespace/name".
+func (o *PlannedObject) Title() string { return objectTitle(o.Kind, o.Namespace, o.Name) }
+
+func objectTitle(kind, ns, name string) string {
+	if ns == "" {
+		return kind + " " + name
+	}
+	return kind + " " + ns + "/" + name
+}
+
+// SecretKeys are the keys of a Secret's data whose values changed.
+type SecretKeys struct {
+	Added   []string `json:"added,omitempty"`
+	Removed []string `json:"removed,omitempty"`
+	Changed []string `json:"changed,omitempty"`
+	// Unverified keys have values the token may not read, of the same
+	// size on both sides: they may or may not have changed.
+	Unverified []string `json:"unverified,omitempty"`
+}
+
+func (k *SecretKeys) empty() bool {
+	return len(k.Added)+len(k.Removed)+len(k.Changed) == 0
+}
+
+// RiskLevel says how bad a risk is.
+type RiskLevel string
+
+// The risk levels. An error is a change the sync or the cluster would refuse.
+const (
+	RiskError   RiskLevel = "error"
+	RiskWarning RiskLevel = "warning"
+)
+
+// Risk is one thing in a plan a reviewer should look at before merging.
+type Risk struct {
+	Level RiskLevel `json:"level"`
+	// Code names the kind of risk: immutable-field, delete, scale-to-zero,
+	// image-tag, owner-change, plain-secret.
+	Code string `json:"code"`
+	// Object is "Kind namespace/name".
+	Object  string `json:"object"`
+	Message string `json:"message"`
+}
+
+// HasChanges reports whether anything would be created, changed or deleted.
+func (p *Plan) HasChanges() bool { return p.Created+p.Changed+p.Deleted > 0 }
+
+// Invalid reports whether the head is invalid or a change would be refused.
+func (p *Plan) Invalid() bool {
+	if len(p.Errors) > 0 {
+		return true
+	}
+	for _, r := range p.Risks {
+		if r.Level == RiskError {
+			return true
+		}
+	}
+	return false
+}
+
+// compare plans every object of head against old (base objects, or the
+// cluster's), both keyed by object; objects in only old are deletions.
+func (p *Plan) compare(old, head map[key]*desired, cl *clusterState) error {
+	for k, d := range head {
+		var prev *desired
+		if o := old[k]; o != nil {
+			prev = o
+		}
+		po, err := planObject(prev, d)
+		if err != nil {
+			return err
+		}
+		if po == nil {
+			p.Unchanged++
+			continue
+		}
+		p.add(po, prev, d, cl)
+	}
+	for k, o := range old {
+		if head[k] != nil || (cl != nil && o.obj.GetAnnotations()[AnnotationPrune] == "disabled") {
+			continue
+		}
+		po := &PlannedObject{Action: Delete, Kind: o.res.GVK.Kind, Namespace: k.namespace, Name: k.name, Origin: o.origin, key: k}
+		p.add(po, o, nil, cl)
+	}
+	p.sort()
+	return nil
+}
+
+func (p *Plan) add(po *PlannedObject, old, head *desired, cl *clusterState) {
+	switch po.Action {
+	case Create:
+		p.Created++
+	case Update:
+		p.Changed++
+	case Delete:
+		p.Deleted++
+	}
+	var o, n store.Object
+	if old != nil {
+		o = old.obj
+	}
+	if head != nil {
+		n = head.obj
+	}
+	po.Effects = effects(o, n, cl)
+	p.Risks = append(p.Risks, risks(po, o, n, cl)...)
+	p.Objects = append(p.Objects, po)
+}
+
+// planObject compares one object in old (nil when absent) and head; nil
+// when they are the same.
+func planObject(old, head *desired) (*PlannedObject, error) {
+	po := &PlannedObject{Kind: head.res.GVK.Kind, Namespace: head.key.namespace, Name: head.key.name, Origin: head.origin, key: head.key}
+	var o store.Object
+	if old == nil {
+		po.Action = Create
+	} else {
+		po.Action = Update
+		o = old.obj
+		keepOthersFields(head.obj, o)
+	}
+	a, b, keys, err := renderPair(o, head.obj)
+	if err != nil {
+		return nil, err
+	}
+	if old != nil && bytes.Equal(a, b) {
+		return nil, nil
+	}
+	if keys != nil && (po.Action == Create || !keys.empty() || len(keys.Unverified) > 0) {
+		po.SecretKeys = keys
+	}
+	po.Diff = unifiedDiff(a, b)
+	return po, nil
+}
+
+// sort puts objects in the order a sync writes them, and risks errors
+// first, then by object.
+func (p *Plan) sort() {
+	order := func(o *PlannedObject) int {
+		n := kindOrder(o.Kind)
+		if o.Action == Delete {
+			return 100 - n
+		}
+		return n
+	}
+	slices.SortFunc(p.Objects, func(a, b *PlannedObject) int {
+		return cmp.Or(cmp.Compare(order(a), order(b)), cmp.Compare(a.Kind, b.Kind),
+			cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	level := func(r Risk) int {
+		if r.Level == RiskError {
+			return 0
+		}
+		return 1
+	}
+	slices.SortStableFunc(p.Risks, func(a, b Risk) int {
+		return cmp.Or(cmp.Compare(level(a), level(b)), cmp.Compare(a.Object, b.Object), cmp.Compare(a.Code, b.Code))
+	})
+	p.Errors.Sort()
+}

@@ -1,0 +1,129 @@
+package gitsync
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/keelson/keelson/schema"
+	"github.com/keelson/keelson/store"
+)
+
+// Cluster is what a plan reads of a running cluster, through its read-only
+// API; the command implements it with client-go.
+type Cluster interface {
+	// List returns every object of resource r, in every namespace. Errors
+	// are the API's.
+	List(ctx context.Context, r store.Resource) ([]store.Object, error)
+	// String names the cluster (its URL) in the plan.
+	String() string
+}
+
+// skipped are resources a plan does not read: they are never in Git and
+// say nothing about what a change would do.
+var skipped = map[string]bool{"events": true, "leases.coordination.k8s.io": true, "controllerrevisions.apps": true,
+	"endpoints": true, "endpointslices.discovery.k8s.io": true}
+
+// clusterState is what a plan knows of the cluster besides the objects it
+// compares.
+type clusterState struct {
+	objects     map[key]*desired // every object read, by key
+	inNamespace map[string]int   // namespace → number of objects in it
+	nodes       []*corev1.Node
+	pods        []*corev1.Pod
+}
+
+func readCluster(ctx context.Context, cl Cluster) (*clusterState, error) {
+	st := &clusterState{objects: map[key]*desired{}, inNamespace: map[string]int{}}
+	for _, r := range store.Resources() {
+		if skipped[r.GroupResource()] {
+			continue
+		}
+		items, err := cl.List(ctx, r)
+		if err != nil {
+			return nil, fmt.Errorf("list %s from %s: %w", r.GroupResource(), cl, err)
+		}
+		for _, o := range items {
+			k := key{r.GroupResource(), o.GetNamespace(), o.GetName()}
+			st.objects[k] = &desired{key: k, res: r, obj: o, origin: o.GetAnnotations()[AnnotationOrigin]}
+			if o.GetNamespace() != "" {
+				st.inNamespace[o.GetNamespace()]++
+			}
+			switch v := o.(type) {
+			case *corev1.Node:
+				st.nodes = append(st.nodes, v)
+			case *corev1.Pod:
+				st.pods = append(st.pods, v)
+			}
+		}
+	}
+	return st, nil
+}
+
+// PlanCluster plans what applying head would do to the cluster as it is
+// now: every object of head is validated and compared with the cluster's,
+// objects of this sync that left Git are deletions, and the new pods are
+// fitted onto the nodes' free resources.
+//
+// Errors: ErrFetch (the repository or ref), the cluster's errors, ctx.Err().
+// Problems of head are in Plan.Errors, not in the error.
+func PlanCluster(ctx context.Context, repoPath, headRef string, cl Cluster, opts PlanOptions) (*Plan, error) {
+	s := opts.syncer()
+	src := NewLocalGit(repoPath, headRef)
+	rev, err := src.Resolve(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fsys, err := src.Files(ctx, rev)
+	if err != nil {
+		return nil, err
+	}
+	head, problems, err := s.loadPlanSide(ctx, fsys, rev)
+	if err != nil {
+		return nil, err
+	}
+	subject := rev.Message
+	for i, c := range subject {
+		if c == '\n' {
+			subject = subject[:i]
+			break
+		}
+	}
+	p := &Plan{Head: PlanRevision{Ref: headRef, Commit: rev.ID, Subject: subject}, Cluster: cl.String(), Path: opts.Path,
+		Objects: []*PlannedObject{}, Risks: []Risk{}, Errors: append(schema.ErrorList{}, problems...)}
+	st, err := readCluster(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	old := map[key]*desired{}
+	for k, o := range st.objects {
+		if o.obj.GetLabels()[LabelSource] == s.Name {
+			old[k] = o
+		}
+	}
+	for k, d := range head {
+		cur := st.objects[k]
+		if cur == nil || old[k] != nil {
+			continue
+		}
+		if other := cur.obj.GetLabels()[LabelSource]; other != "" {
+			p.Risks = append(p.Risks, Risk{Level: RiskError, Code: "owner-change", Object: objectTitle(d.res.GVK.Kind, k.namespace, k.name),
+				Message: fmt.Sprintf("owned by sync %q (from its file %s): this sync would take it over, which the sync refuses; remove it from one of the two", other, cur.origin)})
+		} else if refs := cur.obj.GetOwnerReferences(); len(refs) > 0 {
+			p.Risks = append(p.Risks, Risk{Level: RiskError, Code: "owner-change", Object: objectTitle(d.res.GVK.Kind, k.namespace, k.name),
+				Message: fmt.Sprintf("made and managed by %s %s: the sync refuses to take it over; give the object from Git another name", refs[0].Kind, refs[0].Name)})
+		}
+		old[k] = cur // compared as an update, adopted or not
+	}
+	if err := p.compare(old, head, st); err != nil {
+		return nil, err
+	}
+	for _, o := range p.Objects {
+		if cur := st.objects[o.key]; o.Action == Update && cur != nil && cur.obj.GetLabels()[LabelSource] == "" && len(cur.obj.GetOwnerReferences()) == 0 {
+			o.Effects = append([]string{"adopted: made outside Git, from now on kept by this sync"}, o.Effects...)
+		}
+	}
+	p.Scheduling = st.fit(p, old, head)
+	return p, nil
+}

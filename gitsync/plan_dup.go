@@ -1,0 +1,94 @@
+package gitsync
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing/fstest"
+
+	"github.com/go-git/go-git/v5"
+
+	"github.com/keelson/keelson/schema"
+)
+
+// definedElsewhere finds the objects head creates that an untouched file
+// already defines: the plan reads only changed files, so such a duplicate
+// would otherwise look like a creation. Untouched files are first searched
+// for the created names as plain text, and only those that mention one are
+// decoded.
+func (s *Syncer) definedElsewhere(ctx context.Context, repo *git.Repository, head tree, changed map[string]bool, base, created map[key]*desired) (schema.ErrorList, error) {
+	names := map[string]bool{}
+	for k := range created {
+		if base[k] == nil {
+			names[k.name] = true
+		}
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	root := s.pathOrRoot()
+	m := fstest.MapFS{}
+	for name, e := range head {
+		if changed[name] || !under(name, root) || !schema.IsManifest(name) {
+			continue
+		}
+		data, err := readBlob(repo, e.hash)
+		if err != nil {
+			return nil, fmt.Errorf("%w: read %s: %v", ErrFetch, name, err)
+		}
+		if mentionsAny(data, names) {
+			m[name] = &fstest.MapFile{Data: data, Mode: 0o644}
+		}
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	for name, e := range head {
+		if schema.IsManifest(name) || !isIgnoreFile(name) {
+			continue
+		}
+		data, err := readBlob(repo, e.hash)
+		if err != nil {
+			return nil, fmt.Errorf("%w: read %s: %v", ErrFetch, name, err)
+		}
+		m[name] = &fstest.MapFile{Data: data, Mode: 0o644}
+	}
+	others, _, err := s.loadPlanSide(ctx, newTreeFS(m), Revision{})
+	if err != nil {
+		return nil, err
+	}
+	var errs schema.ErrorList
+	for k, d := range created {
+		if o := others[k]; o != nil && base[k] == nil {
+			errs = append(errs, errAt(d.src, fmt.Sprintf("defined twice in this revision, also at %s; delete one of them", o.origin)))
+		}
+	}
+	return errs, nil
+}
+
+func isIgnoreFile(name string) bool {
+	return name == schema.IgnoreFile || bytes.HasSuffix([]byte(name), []byte("/"+schema.IgnoreFile))
+}
+
+// mentionsAny reports whether data holds one of names as a whole word of
+// the characters object names are made of.
+func mentionsAny(data []byte, names map[string]bool) bool {
+	word := func(c byte) bool {
+		return c == '-' || c == '.' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+	}
+	for i := 0; i < len(data); {
+		if !word(data[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(data) && word(data[j]) {
+			j++
+		}
+		if names[string(data[i:j])] {
+			return true
+		}
+		i = j
+	}
+	return false
+}

@@ -1,0 +1,248 @@
+package gitsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"strings"
+	"testing/fstest"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/keelson/keelson/schema"
+)
+
+// PlanGit plans what merging head into base would do, from the two commits
+// of the local repository at repoPath: it validates head and compares the
+// objects of the two revisions.
+//
+// Only files whose blob differs between base and head are read, decoded and
+// validated; files that are the same blob in both hold the same objects and
+// are counted in Plan.UntouchedFiles. When a .keelsonignore file differs,
+// every file is read, since the set of manifests may change. An object that
+// head creates is also looked for in the untouched files, so that defining
+// it twice is caught.
+//
+// Errors: ErrFetch (a ref or the repository could not be read), ctx.Err().
+// Problems of head are in Plan.Errors, not in the error.
+func PlanGit(ctx context.Context, repoPath, baseRef, headRef string, opts PlanOptions) (*Plan, error) {
+	s := opts.syncer()
+	bg, hg := NewLocalGit(repoPath, baseRef), NewLocalGit(repoPath, headRef)
+	repo, err := hg.open()
+	if err != nil {
+		return nil, err
+	}
+	bc, err := bg.commit(repo)
+	if err != nil {
+		return nil, err
+	}
+	hc, err := hg.commit(repo)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Base: planRev(baseRef, bc), Head: *planRev(headRef, hc), Path: opts.Path, Objects: []*PlannedObject{}, Risks: []Risk{}, Errors: schema.ErrorList{}}
+	bt, err := treeFiles(repo, bc)
+	if err != nil {
+		return nil, err
+	}
+	ht, err := treeFiles(repo, hc)
+	if err != nil {
+		return nil, err
+	}
+	changed := changedPaths(bt, ht)
+	bfs, err := bt.subset(repo, changed)
+	if err != nil {
+		return nil, err
+	}
+	hfs, err := ht.subset(repo, changed)
+	if err != nil {
+		return nil, err
+	}
+	root := s.pathOrRoot()
+	for name := range ht {
+		if !changed[name] && schema.IsManifest(name) && under(name, root) {
+			p.UntouchedFiles++
+		}
+	}
+	baseObjs, _, err := s.loadPlanSide(ctx, bfs, Revision{ID: bc.Hash.String()})
+	if err != nil {
+		return nil, err
+	}
+	headObjs, problems, err := s.loadPlanSide(ctx, hfs, Revision{ID: hc.Hash.String()})
+	if err != nil {
+		return nil, err
+	}
+	p.Errors = append(p.Errors, problems...)
+	dups, err := s.definedElsewhere(ctx, repo, ht, changed, baseObjs, headObjs)
+	if err != nil {
+		return nil, err
+	}
+	p.Errors = append(p.Errors, dups...)
+	if err := p.compare(baseObjs, headObjs, nil); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func planRev(ref string, c *object.Commit) *PlanRevision {
+	subject, _, _ := strings.Cut(c.Message, "\n")
+	return &PlanRevision{Ref: ref, Commit: c.Hash.String(), Subject: subject}
+}
+
+func under(name, root string) bool {
+	return root == "." || name == root || strings.HasPrefix(name, root+"/")
+}
+
+// treeEntry is one file of a tree, by blob.
+type treeEntry struct {
+	hash plumbing.Hash
+	mode filemode.FileMode
+}
+
+// tree lists the files and symlinks of one commit, without reading them.
+type tree map[string]treeEntry
+
+func treeFiles(repo *git.Repository, c *object.Commit) (tree, error) {
+	t, err := c.Tree()
+	if err != nil {
+		return nil, fmt.Errorf("%w: tree of %s: %v", ErrFetch, c.Hash.String()[:12], err)
+	}
+	out := tree{}
+	w := object.NewTreeWalker(t, true, nil)
+	defer w.Close()
+	for {
+		name, e, err := w.Next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: walk tree of %s: %v", ErrFetch, c.Hash.String()[:12], err)
+		}
+		switch e.Mode {
+		case filemode.Regular, filemode.Executable, filemode.Deprecated, filemode.Symlink:
+			out[name] = treeEntry{e.Hash, e.Mode}
+		}
+	}
+}
+
+// changedPaths are the paths whose blob differs between a and b, and the
+// symlinks that lead to one. When an ignore file differs, every path is.
+func changedPaths(a, b tree) map[string]bool {
+	out := map[string]bool{}
+	all := false
+	mark := func(x, y tree) {
+		for name, e := range x {
+			if f, ok := y[name]; !ok || f != e {
+				out[name] = true
+				all = all || path.Base(name) == schema.IgnoreFile
+			}
+		}
+	}
+	mark(a, b)
+	mark(b, a)
+	if all {
+		for _, t := range []tree{a, b} {
+			for name := range t {
+				out[name] = true
+			}
+		}
+	}
+	return out
+}
+
+// subset reads into memory the changed files of t, the ignore files, and
+// what symlinks among them lead to; it adds to changed the symlinks of t
+// that lead to a changed file.
+func (t tree) subset(repo *git.Repository, changed map[string]bool) (fs.FS, error) {
+	m := fstest.MapFS{}
+	read := func(name string) error {
+		if _, done := m[name]; done {
+			return nil
+		}
+		e := t[name]
+		data, err := readBlob(repo, e.hash)
+		if err != nil {
+			return fmt.Errorf("%w: read %s: %v", ErrFetch, name, err)
+		}
+		mode := fs.FileMode(0o644)
+		if e.mode == filemode.Symlink {
+			mode = fs.ModeSymlink | 0o777
+		}
+		m[name] = &fstest.MapFile{Data: data, Mode: mode}
+		return nil
+	}
+	for name, e := range t {
+		if changed[name] || path.Base(name) == schema.IgnoreFile {
+			if err := read(name); err != nil {
+				return nil, err
+			}
+		}
+		if e.mode != filemode.Symlink {
+			continue
+		}
+		hops, err := t.follow(repo, name)
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range hops {
+			if changed[h] {
+				changed[name] = true
+			}
+		}
+		if changed[name] {
+			for _, h := range append(hops, name) {
+				if err := read(h); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return newTreeFS(m), nil
+}
+
+// follow returns the paths a symlink leads through, inside the tree; the
+// loader reports the links that leave it or break.
+func (t tree) follow(repo *git.Repository, name string) ([]string, error) {
+	var hops []string
+	cur := name
+	for range 16 {
+		e, ok := t[cur]
+		if !ok || e.mode != filemode.Symlink {
+			return hops, nil
+		}
+		target, err := readBlob(repo, e.hash)
+		if err != nil {
+			return nil, fmt.Errorf("%w: read symlink %s: %v", ErrFetch, cur, err)
+		}
+		if path.IsAbs(string(target)) {
+			return hops, nil
+		}
+		cur = path.Join(path.Dir(cur), string(target))
+		if _, ok := t[cur]; ok {
+			hops = append(hops, cur)
+		}
+	}
+	return hops, nil
+}
+
+// loadPlanSide loads and validates the manifests of fsys under the sync's
+// path, as a sync would, keyed by object.
+func (s *Syncer) loadPlanSide(ctx context.Context, fsys fs.FS, rev Revision) (map[key]*desired, schema.ErrorList, error) {
+	root := s.pathOrRoot()
+	if _, err := fs.Stat(fsys, root); err != nil {
+		return map[key]*desired{}, nil, nil // nothing under the path changed
+	}
+	objs, err := s.Schema.Load(ctx, fsys, []string{root})
+	var problems schema.ErrorList
+	if err != nil && !errors.As(err, &problems) {
+		return nil, nil, err
+	}
+	_, byKey, more := s.buildDesired(objs, rev)
+	return byKey, append(problems, more...), nil
+}

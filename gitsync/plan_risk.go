@@ -1,0 +1,184 @@
+package gitsync
+
+import (
+	"fmt"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+
+	"github.com/keelson/keelson/store"
+)
+
+// risks flags what a reviewer should look at in one planned object.
+func risks(po *PlannedObject, old, head store.Object, cl *clusterState) []Risk {
+	var out []Risk
+	add := func(level RiskLevel, code, format string, args ...any) {
+		out = append(out, Risk{Level: level, Code: code, Object: po.Title(), Message: fmt.Sprintf(format, args...)})
+	}
+	if head == nil {
+		if old.GetAnnotations()[AnnotationPrune] == "disabled" {
+			return nil
+		}
+		switch o := old.(type) {
+		case *corev1.Namespace:
+			n := "every object"
+			if cl != nil {
+				n = fmt.Sprintf("its %d objects", cl.inNamespace[o.Name])
+			}
+			add(RiskWarning, "delete", "deleting a Namespace deletes %s in it", n)
+		case *corev1.PersistentVolumeClaim:
+			add(RiskWarning, "delete", "deleting a PersistentVolumeClaim can lose the data of its volume")
+		case *appsv1.StatefulSet:
+			add(RiskWarning, "delete", "deleting a StatefulSet stops its pods; their volumes stay, unclaimed")
+		}
+		return out
+	}
+	if hw, ok := workloadOf(head); ok && hw.scalable && hw.replicas == 0 {
+		if ow, ok := workloadOf(old); old == nil || (ok && ow.replicas > 0) {
+			add(RiskWarning, "scale-to-zero", "replicas set to 0: every pod stops")
+		}
+	}
+	if old != nil {
+		for _, f := range immutableChanges(old, head) {
+			add(RiskError, "immutable-field", "%s cannot change once the object exists; the change would be refused (give the object a new name to replace it)", f)
+		}
+	}
+	for _, img := range newImages(old, head) {
+		tag := imageTag(img)
+		switch tag {
+		case "":
+			add(RiskWarning, "image-tag", "image %s has no tag: it means latest, which changes under the same name", img)
+		case "latest":
+			add(RiskWarning, "image-tag", "image %s: latest changes under the same name; pin a version or a digest", img)
+		}
+	}
+	if _, ok := head.(*corev1.Secret); ok {
+		msg := "a Secret in Git keeps its values in clear for everyone who can read the repository"
+		if po.SecretKeys != nil && len(po.SecretKeys.Changed)+len(po.SecretKeys.Added) > 0 {
+			msg += "; values of " + strings.Join(append(append([]string{}, po.SecretKeys.Added...), po.SecretKeys.Changed...), ", ") + " are in this change"
+		}
+		add(RiskWarning, "plain-secret", "%s", msg)
+	}
+	return out
+}
+
+// newImages are head's container images that old does not run.
+func newImages(old, head store.Object) []string {
+	hw, ok := workloadOf(head)
+	if !ok {
+		if p, isPod := head.(*corev1.Pod); isPod {
+			hw.template = &corev1.PodTemplateSpec{Spec: p.Spec}
+		} else {
+			return nil
+		}
+	}
+	had := map[string]bool{}
+	if old != nil {
+		if ow, ok := workloadOf(old); ok {
+			for _, c := range allContainers(&ow.template.Spec) {
+				had[c.Image] = true
+			}
+		} else if p, ok := old.(*corev1.Pod); ok {
+			for _, c := range allContainers(&p.Spec) {
+				had[c.Image] = true
+			}
+		}
+	}
+	var out []string
+	for _, c := range allContainers(&hw.template.Spec) {
+		if !had[c.Image] {
+			had[c.Image] = true
+			out = append(out, c.Image)
+		}
+	}
+	return out
+}
+
+func allContainers(s *corev1.PodSpec) []corev1.Container {
+	return append(append([]corev1.Container{}, s.InitContainers...), s.Containers...)
+}
+
+// imageTag returns the tag of an image reference, "" when it has none; a
+// reference pinned by digest counts as tagged.
+func imageTag(ref string) string {
+	if strings.Contains(ref, "@") {
+		return "@digest"
+	}
+	last := ref[strings.LastIndex(ref, "/")+1:]
+	if i := strings.LastIndex(last, ":"); i >= 0 {
+		return last[i+1:]
+	}
+	return ""
+}
+
+// immutableChanges lists the fields of old that head changes although
+// Kubernetes refuses to change them on an existing object.
+func immutableChanges(old, head store.Object) []string {
+	eq := equality.Semantic.DeepEqual
+	var out []string
+	check := func(field string, a, b any) {
+		if !eq(a, b) {
+			out = append(out, field)
+		}
+	}
+	switch h := head.(type) {
+	case *appsv1.Deployment:
+		if o, ok := old.(*appsv1.Deployment); ok {
+			check("spec.selector", o.Spec.Selector, h.Spec.Selector)
+		}
+	case *appsv1.ReplicaSet:
+		if o, ok := old.(*appsv1.ReplicaSet); ok {
+			check("spec.selector", o.Spec.Selector, h.Spec.Selector)
+		}
+	case *appsv1.DaemonSet:
+		if o, ok := old.(*appsv1.DaemonSet); ok {
+			check("spec.selector", o.Spec.Selector, h.Spec.Selector)
+		}
+	case *appsv1.StatefulSet:
+		if o, ok := old.(*appsv1.StatefulSet); ok {
+			check("spec.selector", o.Spec.Selector, h.Spec.Selector)
+			check("spec.serviceName", o.Spec.ServiceName, h.Spec.ServiceName)
+			check("spec.volumeClaimTemplates", o.Spec.VolumeClaimTemplates, h.Spec.VolumeClaimTemplates)
+			check("spec.podManagementPolicy", o.Spec.PodManagementPolicy, h.Spec.PodManagementPolicy)
+		}
+	case *batchv1.Job:
+		if o, ok := old.(*batchv1.Job); ok {
+			check("spec.selector", o.Spec.Selector, h.Spec.Selector)
+			check("spec.template", o.Spec.Template, h.Spec.Template)
+		}
+	case *corev1.Service:
+		if o, ok := old.(*corev1.Service); ok && o.Spec.ClusterIP != "" && h.Spec.ClusterIP != "" {
+			check("spec.clusterIP", o.Spec.ClusterIP, h.Spec.ClusterIP)
+		}
+	case *corev1.PersistentVolumeClaim:
+		if o, ok := old.(*corev1.PersistentVolumeClaim); ok {
+			a, b := o.Spec.DeepCopy(), h.Spec.DeepCopy()
+			a.Resources, b.Resources = corev1.VolumeResourceRequirements{}, corev1.VolumeResourceRequirements{}
+			// The binder and the default class fill these in the cluster.
+			if b.VolumeName == "" {
+				a.VolumeName = ""
+			}
+			if b.StorageClassName == nil {
+				a.StorageClassName = nil
+			}
+			check("spec (all but resources)", a, b)
+		}
+	case *corev1.ConfigMap:
+		if o, ok := old.(*corev1.ConfigMap); ok && o.Immutable != nil && *o.Immutable {
+			check("data (the ConfigMap is immutable: true)", o.Data, h.Data)
+			check("binaryData (the ConfigMap is immutable: true)", o.BinaryData, h.BinaryData)
+			check("immutable", o.Immutable, h.Immutable)
+		}
+	case *corev1.Secret:
+		if o, ok := old.(*corev1.Secret); ok && o.Immutable != nil && *o.Immutable {
+			if o.Annotations[redactedSizes] == "" {
+				check("data (the Secret is immutable: true)", secretData(o), secretData(h))
+			}
+			check("immutable", o.Immutable, h.Immutable)
+		}
+	}
+	return out
+}

@@ -1,0 +1,284 @@
+package gitsync
+
+import (
+	"bytes"
+	"encoding/base64"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files of plan outputs")
+
+const webV1 = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: localhost/web:1.4
+        resources:
+          requests: {cpu: 200m, memory: 64Mi}
+`
+
+func secret(name, user, password string) string {
+	return "apiVersion: v1\nkind: Secret\nmetadata:\n  name: " + name + "\n  namespace: shop\ndata:\n" +
+		"  user: " + base64.StdEncoding.EncodeToString([]byte(user)) + "\n" +
+		"  password: " + base64.StdEncoding.EncodeToString([]byte(password)) + "\n"
+}
+
+// planRepo commits base on main and head on branch pr, as a pull request
+// does, and plans pr against main.
+func planRepo(t *testing.T, base, head map[string]string) *Plan {
+	t.Helper()
+	r := newRepo(t)
+	b := r.commit(base)
+	r.setBranch("main", b)
+	h := r.commit(head)
+	r.setBranch("pr", h)
+	r.setBranch("main", b)
+	p, err := PlanGit(t.Context(), r.dir, "main", "pr", PlanOptions{Schema: testSchema(t), Path: "deploy"})
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	return p
+}
+
+func findObject(t *testing.T, p *Plan, title string) *PlannedObject {
+	t.Helper()
+	for _, o := range p.Objects {
+		if o.Title() == title {
+			return o
+		}
+	}
+	t.Fatalf("no %s in the plan: %+v", title, p.Objects)
+	return nil
+}
+
+func hasRisk(p *Plan, level RiskLevel, code, object string) bool {
+	for _, r := range p.Risks {
+		if r.Level == level && r.Code == code && r.Object == object {
+			return true
+		}
+	}
+	return false
+}
+
+func TestPlanCreateChangeDelete(t *testing.T) {
+	base := map[string]string{
+		"deploy/ns.yaml":     namespace("shop"),
+		"deploy/web.yaml":    webV1,
+		"deploy/config.yaml": configMap("cfg", "a") + "---\n" + configMap("old", "x"),
+		"deploy/keep.yaml":   configMap("keep", "k"),
+		"README.md":          "not a manifest under deploy/\n",
+	}
+	head := map[string]string{
+		"deploy/web.yaml":    strings.Replace(webV1, "web:1.4", "web:1.5", 1),
+		"deploy/config.yaml": configMap("cfg", "a"),
+		"deploy/api.yaml":    deployment("shop", "api", 2),
+	}
+	p := planRepo(t, base, head)
+	if p.Created != 1 || p.Changed != 1 || p.Deleted != 1 || p.Unchanged != 1 || p.UntouchedFiles != 2 {
+		t.Fatalf("created %d changed %d deleted %d unchanged %d untouched %d, want 1 1 1 1 2", p.Created, p.Changed, p.Deleted, p.Unchanged, p.UntouchedFiles)
+	}
+	if len(p.Errors) > 0 || p.Invalid() {
+		t.Fatalf("errors: %v, risks %+v", p.Errors, p.Risks)
+	}
+	web := findObject(t, p, "Deployment shop/web")
+	want := "rolling update of 3 pods, image localhost/web:1.4 → localhost/web:1.5, at most 1 extra and 0 unavailable at a time"
+	if web.Action != Update || len(web.Effects) != 1 || web.Effects[0] != want {
+		t.Errorf("web: %s %q, want %q", web.Action, web.Effects, want)
+	}
+	if !strings.Contains(web.Diff, "-      - image: localhost/web:1.4\n+      - image: localhost/web:1.5\n") {
+		t.Errorf("web diff:\n%s", web.Diff)
+	}
+	if strings.Contains(web.Diff, AnnotationOrigin) || strings.Contains(web.Diff, AnnotationRevision) {
+		t.Errorf("the diff shows keelson's annotations:\n%s", web.Diff)
+	}
+	if api := findObject(t, p, "Deployment shop/api"); api.Action != Create || api.Origin != "deploy/api.yaml:1" || api.Effects[0] != "creates 2 pods (localhost/api:1)" {
+		t.Errorf("api: %+v", api)
+	}
+	if old := findObject(t, p, "ConfigMap default/old"); old.Action != Delete || old.Origin != "deploy/config.yaml:8" {
+		t.Errorf("old: %+v", old)
+	}
+	// Kubernetes' order: the ConfigMap's deletion after the workloads.
+	if p.Objects[len(p.Objects)-1].Name != "old" {
+		t.Errorf("order: %v", p.Objects)
+	}
+}
+
+// Defaults are filled in before comparing, so dropping a field that held
+// a non-default value shows the default it falls back to.
+func TestPlanShowsDefaults(t *testing.T) {
+	noReplicas := strings.Replace(webV1, "  replicas: 3\n", "", 1)
+	p := planRepo(t, map[string]string{"deploy/web.yaml": webV1}, map[string]string{"deploy/web.yaml": noReplicas})
+	web := findObject(t, p, "Deployment shop/web")
+	if !strings.Contains(web.Diff, "-  replicas: 3\n+  replicas: 1\n") || web.Effects[0] != "scale 3 → 1" {
+		t.Fatalf("diff:\n%s\neffects %q", web.Diff, web.Effects)
+	}
+	if !strings.Contains(web.Diff, "progressDeadlineSeconds: 600") {
+		t.Errorf("the diff lacks a defaulted field as context:\n%s", web.Diff)
+	}
+}
+
+func TestPlanInvalidHead(t *testing.T) {
+	bad := strings.Replace(webV1, "replicas: 3", "replicas: three", 1)
+	p := planRepo(t, map[string]string{"deploy/web.yaml": webV1}, map[string]string{"deploy/web.yaml": bad})
+	if !p.Invalid() || len(p.Errors) == 0 {
+		t.Fatalf("no errors for an invalid head: %+v", p)
+	}
+	if got := p.Errors[0].Error(); !strings.HasPrefix(got, "deploy/web.yaml:7:") || !strings.Contains(got, "spec.replicas") {
+		t.Fatalf("error %q, want deploy/web.yaml:7: … spec.replicas", got)
+	}
+}
+
+// An object added in a changed file that an untouched file already defines
+// is a duplicate, though the untouched file is not otherwise read.
+func TestPlanDuplicateInUntouchedFile(t *testing.T) {
+	base := map[string]string{"deploy/a.yaml": configMap("shared", "1"), "deploy/b.yaml": configMap("other", "2")}
+	head := map[string]string{"deploy/b.yaml": configMap("other", "2") + "---\n" + configMap("shared", "3")}
+	p := planRepo(t, base, head)
+	if len(p.Errors) != 1 || !strings.Contains(p.Errors[0].Error(), "defined twice") || !strings.Contains(p.Errors[0].Error(), "deploy/a.yaml:1") {
+		t.Fatalf("errors %v, want a duplicate with deploy/a.yaml:1", p.Errors)
+	}
+}
+
+func TestPlanRisks(t *testing.T) {
+	sts := func(service string) string {
+		return `apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: shop}
+spec:
+  serviceName: ` + service + `
+  replicas: 2
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: "localhost/db:15"}]
+`
+	}
+	pvc := "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data, namespace: shop}\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 1Gi}}\n"
+	base := map[string]string{
+		"deploy/ns.yaml":  namespace("shop") + "---\n" + namespace("old"),
+		"deploy/pvc.yaml": pvc,
+		"deploy/db.yaml":  sts("db"),
+		"deploy/web.yaml": webV1,
+	}
+	head := map[string]string{
+		"deploy/ns.yaml":  namespace("shop"),
+		"deploy/pvc.yaml": "",
+		"deploy/db.yaml":  sts("database"),
+		"deploy/web.yaml": strings.NewReplacer("replicas: 3", "replicas: 0", "localhost/web:1.4", "localhost/web").Replace(webV1),
+		"deploy/job.yaml": deployment("shop", "latest", 1) + "---\n" + strings.Replace(deployment("shop", "batch", 1), "localhost/batch:1", "localhost/batch:latest", 1),
+	}
+	p := planRepo(t, base, head)
+	for _, want := range []struct {
+		level        RiskLevel
+		code, object string
+	}{
+		{RiskError, "immutable-field", "StatefulSet shop/db"},
+		{RiskWarning, "delete", "Namespace old"},
+		{RiskWarning, "delete", "PersistentVolumeClaim shop/data"},
+		{RiskWarning, "scale-to-zero", "Deployment shop/web"},
+		{RiskWarning, "image-tag", "Deployment shop/web"},
+		{RiskWarning, "image-tag", "Deployment shop/batch"},
+	} {
+		if !hasRisk(p, want.level, want.code, want.object) {
+			t.Errorf("no %s %s for %s in %+v", want.level, want.code, want.object, p.Risks)
+		}
+	}
+	if hasRisk(p, RiskWarning, "image-tag", "Deployment shop/latest") {
+		t.Errorf("an image tagged 1 flagged: %+v", p.Risks)
+	}
+	if !p.Invalid() || p.Risks[0].Level != RiskError || !strings.Contains(p.Risks[0].Message, "spec.serviceName") {
+		t.Errorf("the immutable field is not the first risk, or the plan is valid: %+v", p.Risks)
+	}
+}
+
+// The values of a Secret appear in no format, only which keys changed.
+func TestPlanSecretValuesNeverShown(t *testing.T) {
+	base := map[string]string{"deploy/s.yaml": secret("db", "admin", "old-password-1")}
+	head := map[string]string{"deploy/s.yaml": secret("db", "admin", "new-password-2") + "stringData:\n  token: token-value-3\n"}
+	p := planRepo(t, base, head)
+	s := findObject(t, p, "Secret shop/db")
+	if k := s.SecretKeys; k == nil || strings.Join(k.Changed, ",") != "password" || strings.Join(k.Added, ",") != "token" || len(k.Removed) != 0 {
+		t.Fatalf("secret keys %+v", s.SecretKeys)
+	}
+	if !hasRisk(p, RiskWarning, "plain-secret", "Secret shop/db") {
+		t.Errorf("no plain-secret risk: %+v", p.Risks)
+	}
+	for name, out := range renderAll(t, p) {
+		for _, v := range []string{"admin", "old-password-1", "new-password-2", "token-value-3"} {
+			for _, enc := range []string{v, base64.StdEncoding.EncodeToString([]byte(v))} {
+				if strings.Contains(out, enc) {
+					t.Errorf("%s output holds secret value %q:\n%s", name, enc, out)
+				}
+			}
+		}
+		if !strings.Contains(out, "password") || !strings.Contains(out, "token") {
+			t.Errorf("%s output does not name the changed keys:\n%s", name, out)
+		}
+	}
+}
+
+func renderAll(t *testing.T, p *Plan) map[string]string {
+	t.Helper()
+	var text, color, md, js bytes.Buffer
+	for _, err := range []error{p.WriteText(&text, false), p.WriteText(&color, true), p.WriteMarkdown(&md), p.WriteJSON(&js)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return map[string]string{"text": text.String(), "color": color.String(), "markdown": md.String(), "json": js.String()}
+}
+
+// The markdown and JSON outputs of one plan, against golden files
+// (go test -run PlanGolden -update rewrites them).
+func TestPlanGolden(t *testing.T) {
+	base := map[string]string{
+		"deploy/ns.yaml":     namespace("shop") + "---\n" + namespace("old"),
+		"deploy/web.yaml":    webV1,
+		"deploy/config.yaml": configMap("cfg", "a"),
+		"deploy/s.yaml":      secret("db", "admin", "hunter2"),
+	}
+	head := map[string]string{
+		"deploy/ns.yaml":     namespace("shop"),
+		"deploy/web.yaml":    strings.Replace(webV1, "web:1.4", "web:1.5", 1),
+		"deploy/config.yaml": configMap("cfg", "b"),
+		"deploy/s.yaml":      secret("db", "admin", "hunter3"),
+		"deploy/api.yaml":    deployment("shop", "api", 2),
+	}
+	p := planRepo(t, base, head)
+	out := renderAll(t, p)
+	for _, g := range []struct{ file, got string }{{"plan.md", out["markdown"]}, {"plan.json", out["json"]}, {"plan.txt", out["text"]}} {
+		path := filepath.Join("testdata", g.file)
+		if *update {
+			if err := os.MkdirAll("testdata", 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, []byte(g.got), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run with -update to write it)", err)
+		}
+		if g.got != string(want) {
+			t.Errorf("%s differs from the golden file (run with -update if the change is meant):\n%s", g.file, unifiedDiff(want, []byte(g.got)))
+		}
+	}
+}
