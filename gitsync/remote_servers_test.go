@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -24,10 +25,18 @@ import (
 // gitHTTPBackend is Git's own smart HTTP server, a CGI program.
 const gitHTTPBackend = "/usr/lib/git-core/git-http-backend"
 
+// httpServer says how serveHTTP serves.
+type httpServer struct {
+	// allow, when set, serves only requests whose basic-auth credentials it
+	// accepts; the others get 401.
+	allow func(user, pass string) bool
+	// packs, when set, counts the requests for a pack (POST git-upload-pack).
+	packs *atomic.Int32
+}
+
 // serveHTTP serves the repository at dir over Git's smart HTTP protocol with
-// git http-backend, and returns its URL. With allow set, a request is served
-// only when allow accepts its basic-auth credentials, else it gets 401.
-func serveHTTP(t *testing.T, dir string, allow func(user, pass string) bool) string {
+// git http-backend, and returns its URL.
+func serveHTTP(t *testing.T, dir string, opts httpServer) string {
 	t.Helper()
 	if _, err := os.Stat(gitHTTPBackend); err != nil {
 		t.Fatalf("git http-backend is needed (make deps installs git): %v", err)
@@ -37,13 +46,16 @@ func serveHTTP(t *testing.T, dir string, allow func(user, pass string) bool) str
 		Env:  []string{"GIT_PROJECT_ROOT=" + filepath.Dir(dir), "GIT_HTTP_EXPORT_ALL=1"},
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if allow != nil {
+		if opts.allow != nil {
 			user, pass, ok := r.BasicAuth()
-			if !ok || !allow(user, pass) {
+			if !ok || !opts.allow(user, pass) {
 				w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
 				http.Error(w, "authentication required", http.StatusUnauthorized)
 				return
 			}
+		}
+		if opts.packs != nil && r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/git-upload-pack") {
+			opts.packs.Add(1)
 		}
 		backend.ServeHTTP(w, r)
 	}))
@@ -78,14 +90,7 @@ func serveSSH(t *testing.T) *sshServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	block, err := ssh.MarshalPrivateKey(clientPriv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(t.TempDir(), "id_ed25519")
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	keyFile := writeSSHKey(t, clientPriv)
 	cfg := &ssh.ServerConfig{
 		PublicKeyCallback: func(_ ssh.ConnMetadata, k ssh.PublicKey) (*ssh.Permissions, error) {
 			if bytes.Equal(k.Marshal(), allowed.Marshal()) {
@@ -112,11 +117,11 @@ func serveSSH(t *testing.T) *sshServer {
 	return &sshServer{addr: ln.Addr().String(), hostKey: hostSigner.PublicKey(), keyFile: keyFile}
 }
 
-// knownHosts writes a known_hosts file that trusts key for the server.
-func (s *sshServer) knownHosts(t *testing.T, key ssh.PublicKey) string {
+// knownHosts writes a known_hosts file that trusts key for host.
+func knownHosts(t *testing.T, host string, key ssh.PublicKey) string {
 	t.Helper()
 	f := filepath.Join(t.TempDir(), "known_hosts")
-	line := knownhosts.Line([]string{knownhosts.Normalize(s.addr)}, key) + "\n"
+	line := knownhosts.Line([]string{knownhosts.Normalize(host)}, key) + "\n"
 	if err := os.WriteFile(f, []byte(line), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -185,4 +190,18 @@ func runUploadPack(ch ssh.Channel, dir string) uint32 {
 		return 1
 	}
 	return 0
+}
+
+// writeSSHKey writes key to a file as OpenSSH writes private keys.
+func writeSSHKey(t *testing.T, key ed25519.PrivateKey) string {
+	t.Helper()
+	block, err := ssh.MarshalPrivateKey(key, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "id_ed25519")
+	if err := os.WriteFile(f, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }

@@ -197,7 +197,7 @@ func (g *RemoteGit) fetchError(ctx context.Context, op string, err error) error 
 		return fmt.Errorf("%w: %s %s: no answer in time", ErrFetch, op, where)
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed),
 		errors.Is(err, transport.ErrInvalidAuthMethod), strings.Contains(err.Error(), "unable to authenticate"):
-		return fmt.Errorf("%w: %s %s: authentication refused: check the credentials file (%v)", ErrFetch, op, where, err)
+		return fmt.Errorf("%w: %s %s: authentication refused (%s): check the token, basic-auth or ssh key file", ErrFetch, op, where, oneLine(err))
 	case errors.As(err, &keyErr) && len(keyErr.Want) == 0:
 		return fmt.Errorf("%w: %s %s: the server's host key is not in known_hosts file %s: refused", ErrFetch, op, where, g.auth.KnownHostsFile)
 	case errors.As(err, &keyErr):
@@ -207,9 +207,14 @@ func (g *RemoteGit) fetchError(ctx context.Context, op string, err error) error 
 	case errors.Is(err, transport.ErrEmptyRemoteRepository):
 		return fmt.Errorf("%w: %s %s: the repository is empty", ErrFetch, op, where)
 	case remoteFault(err) || op != "fetch":
-		return fmt.Errorf("%w: %s %s: cannot reach the repository: %v", ErrFetch, op, where, err)
+		return fmt.Errorf("%w: %s %s: cannot reach the repository: %s", ErrFetch, op, where, oneLine(err))
 	}
 	return &damagedError{fmt.Errorf("%s %s: %w", op, where, err)}
+}
+
+// oneLine is err's message without the line breaks some transports add.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
 // remoteFault tells whether err came from the network or the remote side.
