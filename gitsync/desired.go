@@ -41,11 +41,12 @@ func (k key) String() string {
 
 // desired is one object of a revision, ready to write.
 type desired struct {
-	key    key
-	res    store.Resource
-	obj    store.Object
-	origin string // file:line
-	src    *schema.Object
+	key     key
+	res     store.Resource
+	obj     store.Object
+	origin  string // file:line
+	src     *schema.Object
+	content string // hash of src.File's content (hashContents); "" when unknown
 }
 
 // buildDesired turns the loaded objects into the objects to write: target

@@ -30,13 +30,17 @@ type Change struct {
 	Origin string
 	// Drift marks an update whose object did not change in Git since the
 	// sync last applied it: the store copy was changed behind Git's back.
+	// A sync knows what it applied only since its process started, so the
+	// first Apply after a restart marks nothing as drift.
 	Drift bool
 
 	res   store.Resource
 	obj   store.Object // what to write; nil for a deletion
 	cur   store.Object // what the store holds; nil for a creation
+	d     *desired     // nil for a deletion
 	size  int
 	order int
+	done  bool // written
 }
 
 // metaFields are the top-level fields that are not the spec: the store and

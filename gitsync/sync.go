@@ -57,6 +57,7 @@ type Syncer struct {
 	MaxTxnOps   int
 	MaxTxnBytes int
 
+	mem         *memory
 	beforeWrite func() // test hook: runs between the diff and the write
 }
 
@@ -73,7 +74,8 @@ type Result struct {
 	// Transactions is how many etcd transactions the writes took.
 	Transactions int
 	// DriftCorrected counts the updates that put back an object changed in
-	// the store behind Git's back (Change.Drift).
+	// the store behind Git's back (Change.Drift); zero in the first Apply of
+	// a Syncer, which has not seen what it applied before.
 	DriftCorrected int
 }
 
@@ -97,6 +99,12 @@ func (s *Syncer) targetNamespace() string {
 // failure leaves the earlier ones applied and returns ErrApply. The next Apply
 // computes the diff afresh from the store, so it finishes the revision
 // without manual action.
+//
+// The Syncer remembers, for each object it applied, the file's content and
+// the resourceVersion it left in the store: an object for which neither
+// changed since is not compared again, and an update of an object whose file
+// did not change is drift (Change.Drift). The memory is the process's own; a
+// new Syncer compares everything once and reports no drift.
 //
 // A write that loses a compare-and-swap race (a controller wrote a status
 // between the diff and the write) is retried from the start, a few times.
@@ -141,6 +149,7 @@ func (s *Syncer) apply(ctx context.Context, rev Revision, fsys fs.FS) (*Result, 
 	if len(problems) > 0 {
 		return res, s.invalid(res, rev, problems)
 	}
+	hashContents(fsys, list)
 	owned, err := s.owned(ctx)
 	if err != nil {
 		return res, fmt.Errorf("%w: list objects of sync %s: %v", ErrApply, s.Name, err)
@@ -159,7 +168,9 @@ func (s *Syncer) apply(ctx context.Context, rev Revision, fsys fs.FS) (*Result, 
 	if s.beforeWrite != nil {
 		s.beforeWrite()
 	}
-	return res, s.write(ctx, res, changes)
+	err = s.write(ctx, res, changes)
+	s.remember(list, changes)
+	return res, err
 }
 
 func (s *Syncer) pathOrRoot() string {
@@ -226,7 +237,7 @@ func (s *Syncer) diff(ctx context.Context, list []*desired, byKey map[key]*desir
 		}
 		owned[d.key] = cur
 		adopted[d.key] = true
-		c, err := plan(d, cur, true)
+		c, err := s.plan(d, cur, true)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -236,7 +247,7 @@ func (s *Syncer) diff(ctx context.Context, list []*desired, byKey map[key]*desir
 		if adopted[d.key] {
 			continue
 		}
-		c, err := plan(d, owned[d.key], false)
+		c, err := s.plan(d, owned[d.key], false)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -256,6 +267,25 @@ func (s *Syncer) diff(ctx context.Context, list []*desired, byKey map[key]*desir
 		}
 	}
 	return changes, problems, nil
+}
+
+// plan is the change of one object: unchanged without comparing when
+// neither its file nor the store's copy changed since the sync last saw them
+// match, else what comparing them says. An update of an object whose file is
+// as the sync last applied it is drift.
+func (s *Syncer) plan(d *desired, cur store.Object, adopt bool) (*Change, error) {
+	if !adopt && s.unchanged(d, cur) {
+		return &Change{Action: Unchanged, Object: d.key.String(), Origin: d.origin, res: d.res, cur: cur, order: kindOrder(d.res.GVK.Kind), d: d}, nil
+	}
+	c, err := plan(d, cur, adopt)
+	if err != nil {
+		return nil, err
+	}
+	if c.Action == Update {
+		_, c.Drift = s.remembered(d)
+	}
+	c.d = d
+	return c, nil
 }
 
 // readAll reads the objects of ds from the store, nil where absent, a few at a

@@ -190,11 +190,59 @@ func TestCommitsToStore(t *testing.T) {
 		}
 		res := mustApply(t, s, src)
 		wantCounts(t, res, 0, 1, 0, 3)
+		if res.DriftCorrected != 1 || !res.Changes[0].Drift || res.Changes[0].Object != "deployments.apps web/web" {
+			t.Errorf("drift corrected %d, first change %+v; want 1 and the Deployment marked as drift", res.DriftCorrected, res.Changes[0])
+		}
 		if err := s.Store.Get(ctx, "web", "web", &d); err != nil {
 			t.Fatal(err)
 		}
 		if *d.Spec.Replicas != 2 || d.Labels["extra"] != "" {
 			t.Errorf("replicas %d labels %v after self-heal", *d.Spec.Replicas, d.Labels)
+		}
+	})
+
+	t.Run("a change in Git is not drift", func(t *testing.T) {
+		var d appsv1.Deployment
+		if err := s.Store.Get(ctx, "web", "web", &d); err != nil {
+			t.Fatal(err)
+		}
+		*d.Spec.Replicas = 9 // changed in the store and in Git alike
+		if err := s.Store.Update(ctx, &d); err != nil {
+			t.Fatal(err)
+		}
+		r.commit(map[string]string{ // the work tree still holds the broken commit
+			"deploy/ns.yaml":  namespace("web"),
+			"deploy/web.yaml": deployment("web", "web", 4),
+			"deploy/cm.yaml":  configMap("settings", "one") + "---\n" + configMap("other", "x"),
+			"deploy/bad.yaml": "",
+		})
+		res := mustApply(t, s, src)
+		wantCounts(t, res, 0, 1, 0, 3)
+		if res.DriftCorrected != 0 || res.Changes[0].Drift {
+			t.Errorf("drift corrected %d, first change %+v; a change in Git is not drift", res.DriftCorrected, res.Changes[0])
+		}
+	})
+
+	t.Run("after a restart nothing is drift", func(t *testing.T) {
+		var d appsv1.Deployment
+		if err := s.Store.Get(ctx, "web", "web", &d); err != nil {
+			t.Fatal(err)
+		}
+		*d.Spec.Replicas = 9
+		if err := s.Store.Update(ctx, &d); err != nil {
+			t.Fatal(err)
+		}
+		restarted := &Syncer{Name: s.Name, Store: s.Store, Schema: s.Schema, Path: s.Path, Prune: true}
+		res := mustApply(t, restarted, src)
+		wantCounts(t, res, 0, 1, 0, 3)
+		if res.DriftCorrected != 0 || res.Changes[0].Drift {
+			t.Errorf("drift corrected %d, first change %+v; a new syncer cannot tell drift", res.DriftCorrected, res.Changes[0])
+		}
+		if err := s.Store.Get(ctx, "web", "web", &d); err != nil {
+			t.Fatal(err)
+		}
+		if *d.Spec.Replicas != 4 {
+			t.Errorf("replicas %d after the restarted sync, want 4", *d.Spec.Replicas)
 		}
 	})
 }

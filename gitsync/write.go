@@ -45,11 +45,15 @@ func (s *Syncer) write(ctx context.Context, res *Result, changes []*Change) erro
 		}
 		res.Transactions++
 		for _, c := range ch {
+			c.done = true
 			switch c.Action {
 			case Create:
 				res.Created++
 			case Update:
 				res.Updated++
+				if c.Drift {
+					res.DriftCorrected++
+				}
 			case Delete:
 				res.Deleted++
 			}
