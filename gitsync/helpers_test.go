@@ -17,7 +17,12 @@ import (
 	"github.com/keelson/keelson/store/etcdtest"
 )
 
-func TestMain(m *testing.M) { etcdtest.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(crashChildEnv) != "" {
+		crashChild() // a process of TestCrashDuringStagedApply: never returns
+	}
+	etcdtest.Main(m)
+}
 
 var sharedSchema struct {
 	once sync.Once

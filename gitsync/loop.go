@@ -72,12 +72,13 @@ type Loop struct {
 	// status to; New fills it from the Config.
 	Spec keelsonv1alpha1.SyncSpec
 
-	events  *record.Recorder // set by Run; nil records nothing
-	trigger chan struct{}
-	once    sync.Once
-	syncing sync.Mutex // one SyncOnce at a time: a Syncer applies serially
-	mu      sync.Mutex // guards status
-	status  Status
+	events    *record.Recorder // set by Run; nil records nothing
+	noPending bool             // no staged revision can be pending (see staged.go)
+	trigger   chan struct{}
+	once      sync.Once
+	syncing   sync.Mutex // one SyncOnce at a time: a Syncer applies serially
+	mu        sync.Mutex // guards status
+	status    Status
 }
 
 func (l *Loop) init() {
@@ -164,6 +165,12 @@ func (l *Loop) SyncOnce(ctx context.Context) error {
 	if l.skip(rev, start) {
 		return nil
 	}
+	if !l.noPending {
+		if err := l.finishPending(ctx, rev); err != nil {
+			return err
+		}
+		start = time.Now()
+	}
 	fsys, err := l.Source.Files(ctx, rev)
 	if err != nil {
 		l.record(ctx, start, rev, nil, err)
@@ -171,6 +178,9 @@ func (l *Loop) SyncOnce(ctx context.Context) error {
 	}
 	res, err := l.Syncer.Apply(ctx, rev, fsys)
 	l.record(ctx, start, rev, res, err)
+	// Only a failed write can leave a staged revision pending (besides a
+	// crash, which the first sync of a process checks for).
+	l.noPending = err == nil || !errors.Is(err, ErrApply)
 	return err
 }
 

@@ -3,18 +3,15 @@ package gitsync
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
-	"github.com/keelson/keelson/store"
 )
 
 // The Sync object: after every attempt the loop writes its Status into the
@@ -76,38 +73,9 @@ func (l *Loop) syncSpec() keelsonv1alpha1.SyncSpec {
 	return spec
 }
 
-// writeSync reads the Sync, lets change modify it, and writes it back
-// (creating it when absent) when anything changed; on a lost race it starts
-// over from the stored object, so the reconciler's fields survive.
+// writeSync changes the loop's Sync object (see updateSync).
 func (l *Loop) writeSync(ctx context.Context, change func(*keelsonv1alpha1.Sync)) error {
-	st, name := l.Syncer.Store, l.Syncer.Name
-	var err error
-	for range statusWriteAttempts {
-		cur := &keelsonv1alpha1.Sync{}
-		err = st.Get(ctx, "", name, cur)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			cur = &keelsonv1alpha1.Sync{ObjectMeta: metav1.ObjectMeta{Name: name, Generation: 1}}
-			change(cur)
-			err = st.Create(ctx, cur)
-		case err != nil:
-			return fmt.Errorf("sync status %s: %w", name, err)
-		default:
-			before := cur.DeepCopy()
-			change(cur)
-			if equality.Semantic.DeepEqual(before, cur) {
-				return nil
-			}
-			err = st.Update(ctx, cur)
-		}
-		if !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrExists) {
-			break
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("sync status %s: %w", name, err)
-	}
-	return nil
+	return updateSync(ctx, l.Syncer.Store, l.Syncer.Name, change)
 }
 
 // applyStatus folds one attempt into a Sync's status.

@@ -57,8 +57,10 @@ type Syncer struct {
 	MaxTxnOps   int
 	MaxTxnBytes int
 
-	mem         *memory
-	beforeWrite func() // test hook: runs between the diff and the write
+	mem         *memory     // what the last applies left in the store (memory.go)
+	pending     string      // the pending revision as last written or read (staged.go)
+	beforeWrite func()      // test hook: runs between the diff and the write
+	afterTxn    func(n int) // test hook: runs after the n-th transaction of a revision
 }
 
 // Result is what one Apply did.

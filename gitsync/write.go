@@ -31,6 +31,12 @@ func (s *Syncer) write(ctx context.Context, res *Result, changes []*Change) erro
 		pending = append(pending, c)
 	}
 	chunks := s.chunk(pending)
+	if len(chunks) > 1 {
+		// Too big for one transaction: staged, crash-safe (staged.go).
+		if err := s.setPending(ctx, res.Revision.ID); err != nil {
+			return fmt.Errorf("%w: revision %s: nothing applied: %w", ErrApply, res.Revision.Short(), err)
+		}
+	}
 	for i, ch := range chunks {
 		ops := make([]store.Op, len(ch))
 		for j, c := range ch {
@@ -44,6 +50,9 @@ func (s *Syncer) write(ctx context.Context, res *Result, changes []*Change) erro
 			return fmt.Errorf("%w: revision %s: nothing applied: %w", ErrApply, res.Revision.Short(), err)
 		}
 		res.Transactions++
+		if s.afterTxn != nil {
+			s.afterTxn(i + 1)
+		}
 		for _, c := range ch {
 			c.done = true
 			switch c.Action {
@@ -57,6 +66,13 @@ func (s *Syncer) write(ctx context.Context, res *Result, changes []*Change) erro
 			case Delete:
 				res.Deleted++
 			}
+		}
+	}
+	if len(chunks) > 1 || s.pending != "" {
+		// A revision applied to its end supersedes any pending one.
+		if err := s.setPending(ctx, ""); err != nil {
+			// Harmless: the next sync finds the revision applied already.
+			return fmt.Errorf("%w: revision %s applied, but its pending mark stays: %w", ErrApply, res.Revision.Short(), err)
 		}
 	}
 	for _, c := range changes {

@@ -80,6 +80,10 @@ type SyncStatus struct {
 	// LastAttemptedRevision is the last revision a sync was tried for; it
 	// differs from LastAppliedRevision while a revision fails.
 	LastAttemptedRevision string `json:"lastAttemptedRevision,omitempty"`
+	// PendingRevision is a revision whose writes did not fit in one etcd
+	// transaction and have begun but not all landed. A sync that finds it
+	// set (after a crash) applies it to the end before anything newer.
+	PendingRevision string `json:"pendingRevision,omitempty"`
 	// LastApplied and LastAttempted describe those commits.
 	LastApplied   *Commit `json:"lastApplied,omitempty"`
 	LastAttempted *Commit `json:"lastAttempted,omitempty"`
