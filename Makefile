@@ -9,9 +9,11 @@ LDFLAGS  := -X github.com/keelson/keelson/internal/version.Version=$(VERSION) \
             -X github.com/keelson/keelson/internal/version.Commit=$(COMMIT)
 
 # Debian packages the tests run for real: etcd (external-etcd tests), containerd
-# and runc (agent), CNI plugins (pod networking), busybox (the test image).
-DEB_PKGS := containerd runc containernetworking-plugins etcd-server busybox-static iptables iproute2
-DEB_BINS := /usr/bin/containerd /usr/sbin/runc /usr/lib/cni/bridge /usr/bin/etcd /bin/busybox /usr/sbin/iptables /usr/sbin/ip
+# and runc (agent), CNI plugins (pod networking), busybox (the test image), git
+# (remote Git sources: upload-pack for file:// and ssh, http-backend for HTTP).
+DEB_PKGS := containerd runc containernetworking-plugins etcd-server busybox-static iptables iproute2 git
+DEB_BINS := /usr/bin/containerd /usr/sbin/runc /usr/lib/cni/bridge /usr/bin/etcd /bin/busybox /usr/sbin/iptables /usr/sbin/ip \
+            /usr/bin/git /usr/lib/git-core/git-http-backend
 
 .PHONY: all build test deps vet unit bench demo images clean
 
