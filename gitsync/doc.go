@@ -1,7 +1,30 @@
-// Package gitsync turns commits into desired state: it reads sources (a local
-// Git repository, a plain directory), loads and validates the manifests with
-// package schema, diffs them against the store, applies a revision, prunes
-// what left Git, and reports the status of each sync.
+// Package gitsync turns commits into desired state: it reads sources (a remote
+// or local Git repository, a plain directory), loads and validates the
+// manifests with package schema, diffs them against the store, applies a
+// revision, prunes what left Git, and reports the status of each sync.
+//
+// Sources (New picks one from Config.Repo):
+//
+//   - a URL (https://, http://, ssh://, user@host:path, file://) is a
+//     RemoteGit: a bare clone in <CacheDir>/<Name>, made at the first sync
+//     and fetched afterwards. Each poll lists the remote's refs (one round
+//     trip) and fetches only when the ref points at a commit the clone lacks,
+//     with a forced refspec, so a force push is synced like any commit. The
+//     clone is full, not shallow (go-git's shallow fetches fail after force
+//     pushes). A clone found damaged is deleted, logged and made again.
+//     Credentials come from files read at each fetch (Auth): a token sent as
+//     the password of user x-access-token, which GitHub and GitLab take, or
+//     username:password; over ssh a private key, and a known_hosts file
+//     without which ssh is refused. Credentials over plain http go to
+//     loopback addresses only;
+//   - a path that go-git opens is a LocalGit, read in place;
+//   - any other directory is a Dir, synced as it is.
+//
+// A Git source refuses, with ErrFetch, a revision that lacks Config.Path, so
+// a wrong path or ref never reads as "no objects". With VerifyKeysFile, Files
+// refuses with ErrVerify a commit that is not signed by one of the armored
+// OpenPGP keys in that file; only the commit synced is checked, not its
+// ancestors. The cluster is left as it is on every error of a source.
 //
 // One sync of one revision (Syncer.Apply):
 //
