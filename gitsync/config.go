@@ -104,6 +104,7 @@ func New(cfg Config, st *store.Store, sch *schema.Schema, cache *schema.Cache, l
 		Source:   src,
 		Interval: cfg.Interval,
 		Resync:   cfg.Resync,
+		Suspend:  cfg.Suspend,
 		Log:      log,
 		Spec: keelsonv1alpha1.SyncSpec{
 			URL: cfg.Repo, Ref: cfg.Ref, Path: cfg.Path, Interval: metav1.Duration{Duration: cmp.Or(cfg.Interval, DefaultInterval)},
