@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/util/duration"
+
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
+)
+
+func newStatusCmd() *cobra.Command {
+	var c clientFlags
+	cmd := &cobra.Command{
+		Use:   "status [SYNC]",
+		Short: "Show what each Git source last applied, why an attempt failed, and how healthy its objects are",
+		Long: `status reads the Sync objects (syncs.keelson.dev) through the API: for each
+source its revision and commit, the Ready, Stalled and Healthy conditions, the errors
+of a failed attempt with their file:line, the objects that are not healthy, and the
+last attempts. The same data, raw: kubectl get syncs.keelson.dev -o yaml.`,
+		Example: `  keelson status
+  keelson status default`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := ""
+			if len(args) == 1 {
+				name = args[0]
+			}
+			return runStatus(cmd.Context(), cmd.OutOrStdout(), &c, name)
+		},
+	}
+	c.add(cmd)
+	return cmd
+}
+
+func runStatus(ctx context.Context, out io.Writer, c *clientFlags, name string) error {
+	cfg, err := c.restConfig()
+	if err != nil {
+		return err
+	}
+	t, err := resolve(cfg, "syncs.keelson.dev")
+	if err != nil {
+		return err
+	}
+	b, err := t.client.Get().AbsPath(t.path("", name)).DoRaw(ctx)
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("no sync named %q: `keelson status` lists them all", name)
+	}
+	if err != nil {
+		return err
+	}
+	var syncs []keelsonv1alpha1.Sync
+	if name != "" {
+		var s keelsonv1alpha1.Sync
+		if err := json.Unmarshal(b, &s); err != nil {
+			return fmt.Errorf("decode sync %s: %w", name, err)
+		}
+		syncs = append(syncs, s)
+	} else {
+		var l keelsonv1alpha1.SyncList
+		if err := json.Unmarshal(b, &l); err != nil {
+			return fmt.Errorf("decode syncs: %w", err)
+		}
+		syncs = l.Items
+	}
+	if len(syncs) == 0 {
+		fmt.Fprintln(out, "No syncs: the server has no Git source (start it with --repo or --config).")
+		return nil
+	}
+	for i := range syncs {
+		if i > 0 {
+			fmt.Fprintln(out)
+		}
+		printSync(out, &syncs[i], time.Now())
+	}
+	return nil
+}
+
+// printSync writes one Sync for people.
+func printSync(out io.Writer, s *keelsonv1alpha1.Sync, now time.Time) {
+	st := s.Status
+	src := s.Spec.URL
+	if s.Spec.Ref != "" {
+		src += " @ " + s.Spec.Ref
+	}
+	if s.Spec.Path != "" {
+		src += ", path " + s.Spec.Path
+	}
+	fmt.Fprintf(out, "Sync %s: %s\n", s.Name, src)
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	if s.Spec.Suspend {
+		fmt.Fprintf(w, "  Suspended\ttrue: nothing is synced until the source is resumed\n")
+	}
+	for _, typ := range []string{keelsonv1alpha1.ConditionReady, keelsonv1alpha1.ConditionStalled, keelsonv1alpha1.ConditionHealthy} {
+		if c := meta.FindStatusCondition(st.Conditions, typ); c != nil {
+			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", typ, c.Status, c.Reason, c.Message)
+		}
+	}
+	commit := func(label string, c *keelsonv1alpha1.Commit) {
+		if c == nil {
+			return
+		}
+		when := ""
+		if c.Time != nil {
+			when = duration.HumanDuration(now.Sub(c.Time.Time)) + " ago"
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%q\t%s\t%s\n", label, shortRevision(c.Revision), c.Message, c.Author, when)
+	}
+	commit("Applied", st.LastApplied)
+	if st.LastAttemptedRevision != st.LastAppliedRevision {
+		commit("Attempted", st.LastAttempted)
+	}
+	if st.PendingRevision != "" {
+		fmt.Fprintf(w, "  Pending\t%s\tan apply in stages was interrupted; the next sync finishes it\n", shortRevision(st.PendingRevision))
+	}
+	fmt.Fprintf(w, "  Objects\t%d\tdrift corrected: %d\n", len(st.Inventory), st.DriftCorrections)
+	if h := st.Health; h != nil {
+		fmt.Fprintf(w, "  Health\t%s\t%s\n", h.Status, h.Message)
+	}
+	w.Flush()
+	if h := st.Health; h != nil && len(h.Objects) > 0 {
+		fmt.Fprintln(out, "  Not healthy:")
+		for _, o := range h.Objects {
+			fmt.Fprintf(out, "    %s %s: %s: %s\n", o.Kind, qualified(o.Namespace, o.Name), o.Status, o.Message)
+		}
+	}
+	if len(st.Errors) > 0 {
+		fmt.Fprintf(out, "  Errors of revision %s (nothing of it was applied):\n", shortRevision(st.LastAttemptedRevision))
+		for _, e := range st.Errors {
+			fmt.Fprintf(out, "    %s\n", strings.ReplaceAll(e, "\n", "\n    "))
+		}
+	}
+	if len(st.History) > 0 {
+		fmt.Fprintln(out, "  History:")
+		w = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(w, "    REVISION\tRESULT\tWHEN\tTOOK\tCREATED\tUPDATED\tDELETED\tUNCHANGED\tDRIFT")
+		for _, a := range st.History {
+			fmt.Fprintf(w, "    %s\t%s\t%s ago\t%s\t%d\t%d\t%d\t%d\t%d\n", shortRevision(a.Revision), a.Result,
+				duration.HumanDuration(now.Sub(a.StartTime.Time)), a.Duration.Round(time.Millisecond), a.Created, a.Updated, a.Deleted, a.Unchanged, a.DriftCorrected)
+		}
+		w.Flush()
+	}
+}
+
+func qualified(ns, name string) string {
+	if ns == "" {
+		return name
+	}
+	return ns + "/" + name
+}
+
+// shortRevision cuts a commit hash to 12 characters, keeping a "sha256:"
+// prefix readable.
+func shortRevision(rev string) string {
+	const n = 12
+	if p, h, ok := strings.Cut(rev, ":"); ok && len(h) > n {
+		return p + ":" + h[:n]
+	}
+	if len(rev) > n {
+		return rev[:n]
+	}
+	return rev
+}
