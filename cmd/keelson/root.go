@@ -41,6 +41,7 @@ it through a read-only API that kubectl understands.`,
 		newKubeconfigCmd(),
 		newGetCmd(),
 		newDescribeCmd(),
+		newStatusCmd(),
 	)
 	return root
 }
