@@ -108,7 +108,7 @@ func (r *gitReader) files(ctx context.Context, repo *git.Repository, where strin
 	}
 	if r.dir != "" {
 		if _, err := tree.FindEntry(r.dir); err != nil {
-			return nil, fmt.Errorf("%w: path %s is not in revision %s of %s: check the path and the ref; nothing was applied", ErrFetch, r.dir, rev.Short(), where)
+			return nil, &missingPathError{fmt.Sprintf("%v: path %s is not in revision %s of %s: check the path and the ref; nothing was applied", ErrFetch, r.dir, rev.Short(), where)}
 		}
 	}
 	r.mu.Lock()
@@ -149,6 +149,13 @@ func (r *gitReader) files(ctx context.Context, repo *git.Repository, where strin
 	r.blobs = blobs
 	return newTreeFS(m), nil
 }
+
+// missingPathError is a revision without the sync's path: the source is
+// fine, the revision or the configuration is not. It wraps ErrFetch.
+type missingPathError struct{ msg string }
+
+func (e *missingPathError) Error() string { return e.msg }
+func (e *missingPathError) Unwrap() error { return ErrFetch }
 
 func readBlob(repo *git.Repository, h plumbing.Hash) ([]byte, error) {
 	b, err := repo.BlobObject(h)

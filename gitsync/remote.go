@@ -96,7 +96,8 @@ func (g *RemoteGit) Files(ctx context.Context, rev Revision) (fs.FS, error) {
 		return nil, fmt.Errorf("%w: %s: revision %s was not fetched", ErrFetch, redactURL(g.url), rev.Short())
 	}
 	fsys, err := g.reader.files(ctx, g.repo, redactURL(g.url), rev)
-	if err != nil && !errors.Is(err, ErrVerify) && ctx.Err() == nil {
+	var noPath *missingPathError
+	if err != nil && !errors.Is(err, ErrVerify) && !errors.As(err, &noPath) && ctx.Err() == nil {
 		g.suspect = true
 	}
 	return fsys, err

@@ -35,8 +35,9 @@ type httpServer struct {
 }
 
 // serveHTTP serves the repository at dir over Git's smart HTTP protocol with
-// git http-backend, and returns its URL.
-func serveHTTP(t *testing.T, dir string, opts httpServer) string {
+// git http-backend, and returns its URL and the server, which stops with the
+// test.
+func serveHTTP(t *testing.T, dir string, opts httpServer) (string, *httptest.Server) {
 	t.Helper()
 	if _, err := os.Stat(gitHTTPBackend); err != nil {
 		t.Fatalf("git http-backend is needed (make deps installs git): %v", err)
@@ -60,7 +61,7 @@ func serveHTTP(t *testing.T, dir string, opts httpServer) string {
 		backend.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	return srv.URL + "/" + filepath.Base(dir)
+	return srv.URL + "/" + filepath.Base(dir), srv
 }
 
 // sshServer is an SSH server that runs git-upload-pack for clients holding

@@ -19,7 +19,7 @@ func TestRemoteHTTP(t *testing.T) {
 	r := newRepo(t)
 	c1 := r.commit(map[string]string{"a.yaml": configMap("a", "1")})
 	var packs atomic.Int32
-	url := serveHTTP(t, r.dir, httpServer{packs: &packs})
+	url, srv := serveHTTP(t, r.dir, httpServer{packs: &packs})
 	l := &Loop{Source: newRemote(t, url, "main"), Syncer: newSyncer(t, "apps")}
 
 	if err := l.SyncOnce(t.Context()); err != nil {
@@ -45,13 +45,23 @@ func TestRemoteHTTP(t *testing.T) {
 	if st := l.Status(); st.LastApplied.ID != c2 || configValue(t, l.Syncer, "a") != "2" || packs.Load() == first {
 		t.Errorf("after a new commit: %+v, %d packs", st, packs.Load())
 	}
+
+	srv.Close()
+	r.commit(map[string]string{"a.yaml": configMap("a", "3")})
+	err := l.SyncOnce(t.Context())
+	if !errors.Is(err, ErrFetch) || !strings.Contains(err.Error(), "cannot reach") {
+		t.Fatalf("server gone: err = %v, want ErrFetch saying it cannot be reached", err)
+	}
+	if st := l.Status(); st.Reason != ReasonFetchFailed || st.LastApplied.ID != c2 || configValue(t, l.Syncer, "a") != "2" {
+		t.Errorf("an unreachable server changed the cluster: %+v", st)
+	}
 }
 
 func TestRemoteHTTPAuth(t *testing.T) {
 	r := newRepo(t)
 	c1 := r.commit(map[string]string{"a.yaml": configMap("a", "1")})
 	const password, token = "pa55-word", "tok-123456"
-	url := serveHTTP(t, r.dir, httpServer{allow: func(user, pass string) bool {
+	url, _ := serveHTTP(t, r.dir, httpServer{allow: func(user, pass string) bool {
 		return user == "deploy" && pass == password || user == TokenUsername && pass == token
 	}})
 	secret := func(content string) string {

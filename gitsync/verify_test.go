@@ -106,7 +106,7 @@ func TestVerifyCommits(t *testing.T) {
 			if !errors.Is(err, ErrVerify) || !strings.Contains(err.Error(), unsigned) || !strings.Contains(err.Error(), "not signed") {
 				t.Fatalf("unsigned commit: err = %v, want ErrVerify naming %s as not signed", err, unsigned)
 			}
-			if st := l.Status(); st.LastApplied.ID != good || st.LastAttempted.ID != unsigned || configValue(t, l.Syncer, "a") != "1" {
+			if st := l.Status(); st.Reason != ReasonVerificationFailed || st.LastApplied.ID != good || st.LastAttempted.ID != unsigned || configValue(t, l.Syncer, "a") != "1" {
 				t.Errorf("unsigned commit changed the cluster: %+v", st)
 			}
 
