@@ -67,6 +67,25 @@
 //     bounded rate, when their toleration of that taint (300 s by default)
 //     runs out; it is untainted when back. It also gives nodes without one a
 //     spec.podCIDR from the cluster CIDR, released when the node is deleted.
+//   - NodePolicyController: node settings from Git. Nobody writes to the
+//     API, so labels, taints and cordoning (spec.unschedulable) of nodes are
+//     declared as NodePolicies (keelson.dev/v1alpha1), each matching nodes
+//     by name (spec.nodeNames) or by a selector over the labels a node has
+//     of its own (spec.nodeSelector; labels set by policies are not
+//     matched, so policies do not chain). Every node gets what all its
+//     matching policies set, written by compare-and-swap and only when it
+//     differs. What policies set is recorded on the node in the annotation
+//     keelson.dev/node-policy-applied (label keys, taint key:effect, whether
+//     they cordoned it), and only that is taken back when the node stops
+//     matching or a policy changes or leaves Git: the agent's labels, the
+//     node lifecycle controller's taints and a cordon that was there before
+//     stay. Two policies setting one key to different values on a node:
+//     the first by name applies; a key the node already has of its own
+//     keeps its value. Either way the policies involved report Ready=False,
+//     reason Conflict, with a message naming the node, the key and both
+//     sides. Status: the nodes matched, observedGeneration, Ready (Applied,
+//     Progressing, Conflict). A cordoned node keeps its pods; the scheduler
+//     places no new pod there ("node(s) were unschedulable").
 //
 // # Health
 //

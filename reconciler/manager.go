@@ -40,7 +40,8 @@ func newManager(st *store.Store, log *slog.Logger, opts Options) *manager {
 		m.runs = append(m.runs, NewNodeLifecycleController(st, m.inf, m.rec, opts.NodeLifecycle, opts.Queue, log).Run)
 	}
 	health := NewSyncHealthController(st, m.inf, opts.Queue, log)
-	m.runs = append(m.runs, rs.Run, rc.Run, d.Run, gc.Run, ns.Run, health.Run, m.rec.Run, func(ctx context.Context) {
+	np := NewNodePolicyController(st, m.inf, m.rec, opts.Queue, log)
+	m.runs = append(m.runs, rs.Run, rc.Run, d.Run, gc.Run, ns.Run, health.Run, np.Run, m.rec.Run, func(ctx context.Context) {
 		record.ExpireEvents(ctx, st, opts.EventTTL, opts.EventTTL/6, log)
 	})
 	return m

@@ -47,6 +47,15 @@ type NodePolicyStatus struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
+// Reasons of a NodePolicy's Ready condition.
+const (
+	// ReasonApplied: every node the policy matches carries what it sets.
+	ReasonApplied = "Applied"
+	// ReasonConflict: on some node, another policy (or the node itself)
+	// sets one of the policy's labels or taints to another value.
+	ReasonConflict = "Conflict"
+)
+
 // NodePolicyList is a list of NodePolicies.
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 type NodePolicyList struct {
