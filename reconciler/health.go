@@ -8,6 +8,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/store"
 )
 
@@ -78,6 +79,8 @@ func HealthOf(obj store.Object) Health {
 		if o.Status.Phase == corev1.NamespaceTerminating {
 			return Health{Progressing, "Namespace is terminating"}
 		}
+	case *keelsonv1alpha1.NodePolicy:
+		return nodePolicyHealth(o)
 	}
 	return Health{Status: Healthy}
 }

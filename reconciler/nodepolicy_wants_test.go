@@ -164,3 +164,30 @@ func TestApplyWants(t *testing.T) {
 		})
 	}
 }
+
+func TestNodePolicyHealth(t *testing.T) {
+	withReady := func(gen, observed int64, status metav1.ConditionStatus, reason string) *keelsonv1alpha1.NodePolicy {
+		p := nodePolicy("p", onNodes("n"))
+		p.Generation, p.Status.ObservedGeneration = gen, observed
+		if status != "" {
+			p.Status.Conditions = []metav1.Condition{{Type: keelsonv1alpha1.ConditionReady, Status: status, Reason: reason, Message: "why"}}
+		}
+		return p
+	}
+	tests := []struct {
+		name string
+		p    *keelsonv1alpha1.NodePolicy
+		want HealthStatus
+	}{
+		{"no status yet", withReady(1, 0, "", ""), Progressing},
+		{"status of the previous generation", withReady(2, 1, metav1.ConditionTrue, keelsonv1alpha1.ReasonApplied), Progressing},
+		{"applied", withReady(2, 2, metav1.ConditionTrue, keelsonv1alpha1.ReasonApplied), Healthy},
+		{"nodes being written", withReady(1, 1, metav1.ConditionFalse, keelsonv1alpha1.ReasonProgressing), Progressing},
+		{"conflict", withReady(1, 1, metav1.ConditionFalse, keelsonv1alpha1.ReasonConflict), Degraded},
+	}
+	for _, tt := range tests {
+		if got := HealthOf(tt.p); got.Status != tt.want {
+			t.Errorf("%s: %s (%s), want %s", tt.name, got.Status, got.Message, tt.want)
+		}
+	}
+}

@@ -28,6 +28,7 @@ const labelSource = "keelson.dev/source"
 var healthKinds = []string{
 	"deployments.apps", "replicasets.apps", "statefulsets.apps", "daemonsets.apps",
 	"replicationcontrollers", "pods", "jobs.batch", "cronjobs.batch", "namespaces",
+	"nodepolicies.keelson.dev",
 }
 
 // maxUnhealthyListed bounds SyncHealth.Objects.
