@@ -129,6 +129,11 @@ func secretMarkers(old, head *corev1.Secret) (oldM, headM map[string]string, key
 	if s := old.Annotations[redactedSizes]; s != "" {
 		_ = json.Unmarshal([]byte(s), &sizes)
 	}
+	for k := range sizes {
+		if _, ok := od[k]; !ok {
+			od[k] = nil // a key the API returned without its value
+		}
+	}
 	oldM = make(map[string]string, len(od))
 	for k, ov := range od {
 		oldM[k] = hiddenValue

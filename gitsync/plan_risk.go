@@ -26,7 +26,7 @@ func risks(po *PlannedObject, old, head store.Object, cl *clusterState) []Risk {
 		case *corev1.Namespace:
 			n := "every object"
 			if cl != nil {
-				n = fmt.Sprintf("its %d objects", cl.inNamespace[o.Name])
+				n = fmt.Sprintf("the %d objects", cl.inNamespace[o.Name])
 			}
 			add(RiskWarning, "delete", "deleting a Namespace deletes %s in it", n)
 		case *corev1.PersistentVolumeClaim:
