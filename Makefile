@@ -40,8 +40,14 @@ unit:
 
 test: deps vet unit
 
+# bench runs every benchmark of the suite (bench/report/suite.go) ROUNDS times
+# and rewrites the generated section of BENCHMARKS.md with min/median/max;
+# BENCH=store,gitsync picks sections. bench/store.sh gives the store's ratios
+# to raw etcd round by round.
+ROUNDS ?= 3
+BENCH  ?=
 bench:
-	bench/store.sh
+	$(GO) run ./bench/report -rounds $(ROUNDS) -only "$(BENCH)"
 
 # The busybox image tests and examples run (localhost/busybox:latest), built from
 # Debian's busybox-static; import it with `keelson image import bin/images/busybox.tar`.

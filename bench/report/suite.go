@@ -1,0 +1,80 @@
+package main
+
+// suite is every benchmark `make bench` runs, grouped as BENCHMARKS.md shows
+// them, each figure with the goal and anchor its issue names. Add a figure
+// here when a benchmark is added.
+var suite = []section{
+	{
+		name: "store", title: "Store against raw etcd", pkg: "./store/",
+		bench: "Create|Get$|List10k|WatchLatency", args: []string{"-test.benchmem"},
+		figures: []figure{
+			{bench: "Create/keelson", unit: "sec/op", what: "Create a pod (~1.5 KB)", goal: "≤ 1.3× raw etcd", anchor: "Create/etcd below"},
+			{bench: "Create/etcd", unit: "sec/op", what: "raw etcd: the same create-if-absent transaction"},
+			{bench: "Get/keelson", unit: "sec/op", what: "Get a pod", goal: "≤ 1.3× raw etcd"},
+			{bench: "Get/etcd", unit: "sec/op", what: "raw etcd: get of the key"},
+			{bench: "List10k/keelson-shared", unit: "sec/op", what: "List 10,000 pods, read-only objects", goal: "≤ 1.5× raw etcd"},
+			{bench: "List10k/keelson", unit: "sec/op", what: "List 10,000 pods, private copies", goal: "≤ 1.5× raw etcd"},
+			{bench: "List10k/keelson-cold", unit: "sec/op", what: "List 10,000 pods, every one decoded anew"},
+			{bench: "List10k/etcd", unit: "sec/op", what: "raw etcd: range read of the same keys"},
+			{bench: "WatchLatency/keelson", unit: "sec/op", what: "Watch: write to event received"},
+			{bench: "WatchLatency/etcd", unit: "sec/op", what: "raw etcd: the same watch"},
+		},
+	},
+	{
+		name: "schema", title: "Schema validation", pkg: "./schema/",
+		bench: "ValidateDeployment$|LoadRepo10k", args: []string{"-test.benchmem"},
+		figures: []figure{
+			{bench: "ValidateDeployment", unit: "sec/op", what: "Validate one Deployment, one goroutine"},
+			{bench: "LoadRepo10k", unit: "docs/s", what: "Cold validation of a 10,000-document repository", goal: "≥ 2,000 docs/s on 2 cores", anchor: "kubeconform ~7,500 resources/s on 4 cores"},
+			{bench: "LoadRepo10kOneFileChanged", unit: "sec/op", what: "Re-validate it after a one-file change"},
+		},
+	},
+	{
+		name: "apiserver", title: "API server", pkg: "./apiserver/",
+		bench: "List10kPods|GetPod|WatchFanout100", args: []string{"-test.benchtime", "300x"},
+		figures: []figure{
+			{bench: "List10kPods/api-consistent", unit: "p50-ms", what: "List 10,000 pods, consistent, p50", goal: "≤ 1.5× raw etcd", anchor: "Kubernetes SLO: p99 ≤ 30 s"},
+			{bench: "List10kPods/api-consistent", unit: "p99-ms", what: "List 10,000 pods, consistent, p99"},
+			{bench: "List10kPods/raw-etcd-range", unit: "p50-ms", what: "raw etcd: range read of the same keys, p50"},
+			{bench: "GetPod/api", unit: "p50-ms", what: "Get one pod, p50", anchor: "Kubernetes SLO: p99 ≤ 1 s"},
+			{bench: "GetPod/raw-etcd-get", unit: "p50-ms", what: "raw etcd: get of the key, p50"},
+			{bench: "WatchFanout100/api", unit: "p99-ms", what: "Watch fan-out to 100 watchers, p99", goal: "p99 ≤ 50 ms"},
+			{bench: "WatchFanout100/raw-etcd", unit: "p99-ms", what: "raw etcd: 100 watches, p99"},
+		},
+	},
+	{
+		name: "controllers", title: "Controllers", pkg: "./reconciler/",
+		bench: "DeploymentsAppear", args: []string{"-test.benchtime", "1x"},
+		figures: []figure{
+			{bench: "DeploymentsAppear", unit: "pods/s", what: "1,000 Deployments × 10 replicas: pods created per second", goal: "≥ 1,000 pods/s", anchor: "kube-controller-manager defaults to 20 QPS towards its apiserver"},
+			{bench: "DeploymentsAppear", unit: "MB-heap", what: "controller heap with everything cached"},
+		},
+	},
+	{
+		name: "scheduler", title: "Scheduler", pkg: "./reconciler/",
+		bench: "Schedule", args: []string{"-test.benchtime", "1x"},
+		figures: []figure{
+			{bench: "Schedule/5000Nodes_10000Pods", unit: "pods/s", what: "10,000 pods onto 5,000 nodes, bound per second", goal: "≥ 1,000 pods/s", anchor: "kube-scheduler CI floor 680 pods/s"},
+			{bench: "Schedule/5000Nodes_10000Pods", unit: "MB-heap", what: "control-plane heap after it"},
+			{bench: "Schedule/5000Nodes_10000Pods_AntiAffinity", unit: "pods/s", what: "the same with required anti-affinity", goal: "≥ 1,000 pods/s", anchor: "kube-scheduler at 30,000 nodes ≈ 300 pods/s"},
+		},
+	},
+	{
+		name: "gitsync", title: "Git to etcd", pkg: "./gitsync/",
+		bench: "CommitToStore|PollUnchanged", args: []string{"-test.benchtime", "20x"},
+		figures: []figure{
+			{bench: "CommitToStore/objects=1000", unit: "sec/op", what: "one-file commit in 1,000 objects, resolve to written"},
+			{bench: "CommitToStore/objects=10000", unit: "sec/op", what: "one-file commit in 10,000 objects", goal: "p50 ≤ 100 ms", anchor: "Argo CD polls every 3 min"},
+			{bench: "PollUnchanged", unit: "sec/op", what: "a poll that finds the applied revision", goal: "≤ 5 ms"},
+		},
+	},
+	{
+		name: "podstart", title: "Pod start on containerd", pkg: "./test/e2e/",
+		bench: "PodStart", args: []string{"-test.benchtime", "5x"}, root: true,
+		figures: []figure{
+			{bench: "PodStart/pod/1", unit: "each-p50-ms", what: "one pod: bound to Running, p50", goal: "≤ 3× raw containerd"},
+			{bench: "PodStart/containerd/1", unit: "each-p50-ms", what: "raw containerd: create and start one container, p50"},
+			{bench: "PodStart/pod/30", unit: "all-p50-ms", what: "30 pods at once, all Running, p50", goal: "≤ 5 s", anchor: "Kubernetes pod start-up SLO p99 ≤ 5 s"},
+		},
+	},
+}
