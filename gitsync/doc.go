@@ -10,8 +10,8 @@
 //     and fetched afterwards. Each poll lists the remote's refs (one round
 //     trip) and fetches only when the ref points at a commit the clone lacks,
 //     with a forced refspec, so a force push is synced like any commit. The
-//     clone is full, not shallow (go-git's shallow fetches fail after force
-//     pushes). A clone found damaged is deleted, logged and made again.
+//     clone is shallow (depth 1) for a branch or a tag, full for a commit
+//     hash. A clone found damaged is deleted, logged and made again.
 //     Credentials come from files read at each fetch (Auth): a token sent as
 //     the password of user x-access-token, which GitHub and GitLab take, or
 //     username:password; over ssh a private key, and a known_hosts file

@@ -28,10 +28,14 @@ const (
 // a cache folder; each Resolve lists the remote's refs (one round trip) and
 // fetches only when the ref points at a commit the clone lacks.
 //
-// The clone is full, not shallow: go-git v5 fails incremental fetches into
-// a shallow clone with "object not found" in cases a sync meets (a branch
-// force-pushed to an older commit, several commits between two fetches), and
-// a sync must survive those. Only the synced ref is fetched, without tags.
+// For a branch or a tag the clone is shallow: each fetch asks for the ref's
+// commit alone (depth 1), without tags, so a large history is never
+// downloaded. Older go-git releases failed such incremental fetches with
+// "object not found" after a force push to an older commit; v5.19 fetches
+// them, and the tests cover new commits, rewritten history and force pushes
+// over file:// and HTTP. For a commit hash the clone is full: a server gives
+// only refs' tips, and go-git cannot deepen a shallow clone, so a shallow
+// clone is replaced by a full one.
 type RemoteGit struct {
 	url    string
 	ref    string // as given; "" is the remote's HEAD
@@ -160,9 +164,18 @@ func (g *RemoteGit) resolve(ctx context.Context) (Revision, error) {
 	if err != nil {
 		return Revision{}, err
 	}
+	depth := 1
+	if isHash(g.ref) {
+		depth = 0
+		if len(specs) > 0 {
+			if repo, remote, err = g.deepen(repo, remote); err != nil {
+				return Revision{}, err
+			}
+		}
+	}
 	if len(specs) > 0 {
 		fctx, cancel := context.WithTimeout(ctx, fetchTimeout)
-		err = remote.FetchContext(fctx, &git.FetchOptions{RefSpecs: specs, Auth: auth, Tags: git.NoTags, Force: true})
+		err = remote.FetchContext(fctx, &git.FetchOptions{RefSpecs: specs, Depth: depth, Auth: auth, Tags: git.NoTags, Force: true})
 		cancel()
 		if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 			return Revision{}, g.fetchError(ctx, "fetch", err)
@@ -180,6 +193,29 @@ func (g *RemoteGit) resolve(ctx context.Context) (Revision, error) {
 		return Revision{}, &damagedError{fmt.Errorf("tree of commit %s: %w", want, err)}
 	}
 	return revisionOf(c), nil
+}
+
+// deepen replaces a shallow clone by an empty one, to be fetched in full.
+func (g *RemoteGit) deepen(repo *git.Repository, remote *git.Remote) (*git.Repository, *git.Remote, error) {
+	shallow, err := repo.Storer.Shallow()
+	if err != nil {
+		return nil, nil, &damagedError{err}
+	}
+	if len(shallow) == 0 {
+		return repo, remote, nil
+	}
+	g.reader.log.Info("clone is shallow and the ref is a commit; cloning in full", "dir", g.dir, "url", redactURL(g.url))
+	g.repo = nil
+	if err := os.RemoveAll(g.dir); err != nil {
+		return nil, nil, fmt.Errorf("%w: replace clone in %s: %v", ErrFetch, g.dir, err)
+	}
+	if repo, err = g.open(); err != nil {
+		return nil, nil, err
+	}
+	if remote, err = repo.Remote(git.DefaultRemoteName); err != nil {
+		return nil, nil, &damagedError{err}
+	}
+	return repo, remote, nil
 }
 
 // open returns the clone, opening it, or making an empty one (without

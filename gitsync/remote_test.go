@@ -71,6 +71,9 @@ func TestRemoteFileLifecycle(t *testing.T) {
 	if _, err := clone.CommitObject(plumbing.NewHash(c1)); err != nil {
 		t.Fatalf("clone lacks %s: %v", c1, err)
 	}
+	if shallow, err := clone.Storer.Shallow(); err != nil || len(shallow) == 0 {
+		t.Errorf("clone of a branch is not shallow: %v, %v", shallow, err)
+	}
 
 	c2 := r.commit(map[string]string{"a.yaml": configMap("a", "2"), "b.yaml": configMap("b", "1")})
 	if err := l.SyncOnce(ctx); err != nil {
@@ -149,6 +152,15 @@ func TestRemoteRefs(t *testing.T) {
 		want := map[string]string{c1: `"1"`, c2: `"2"`}[tc.want]
 		if b, err := fs.ReadFile(fsys, "a.yaml"); err != nil || !strings.Contains(string(b), want) {
 			t.Errorf("ref %q: a.yaml = %q, %v", tc.ref, b, err)
+		}
+	}
+	// One cache through a branch, an older commit (which needs the full
+	// history a shallow clone lacks), and the branch again.
+	cache := filepath.Join(t.TempDir(), "cache")
+	for _, step := range []struct{ ref, want string }{{"main", c2}, {c1, c1}, {"main", c2}} {
+		rev, err := NewRemoteGit("file://"+r.dir, step.ref, cache, Auth{}).Resolve(t.Context())
+		if err != nil || rev.ID != step.want {
+			t.Errorf("shared cache, ref %q: %s, %v; want %s", step.ref, rev.ID, err, step.want)
 		}
 	}
 	for _, ref := range []string{"nope", orphan, c1[:12]} {
@@ -285,5 +297,41 @@ func TestRemotePathMissing(t *testing.T) {
 			}
 			r.commit(map[string]string{"clusters/prod/a.yaml": configMap("a", "1")})
 		})
+	}
+}
+
+// TestRemoteDamagedWhileRunning: a clone that fails a read between Resolve
+// and Files is checked at the next Resolve and cloned again.
+func TestRemoteDamagedWhileRunning(t *testing.T) {
+	r := newRepo(t)
+	r.commit(map[string]string{"a.yaml": configMap("a", "1")})
+	var logged syncLog
+	src := NewRemoteGit("file://"+r.dir, "main", filepath.Join(t.TempDir(), "cache"), Auth{}, WithLogger(slog.New(slog.NewTextHandler(&logged, nil))))
+	rev, err := src.Resolve(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	packs, _ := filepath.Glob(filepath.Join(src.dir, "objects", "pack", "*"))
+	for _, p := range packs {
+		if err := os.WriteFile(p, []byte("garbage"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := src.Files(t.Context(), rev); !errors.Is(err, ErrFetch) {
+		t.Fatalf("files of a damaged clone: err = %v, want ErrFetch", err)
+	}
+	again, err := src.Resolve(t.Context())
+	if err != nil || again.ID != rev.ID {
+		t.Fatalf("resolve after the damage: %s, %v", again.ID, err)
+	}
+	fsys, err := src.Files(t.Context(), again)
+	if err != nil {
+		t.Fatalf("files after cloning again: %v", err)
+	}
+	if b, err := fs.ReadFile(fsys, "a.yaml"); err != nil || !strings.Contains(string(b), `"1"`) {
+		t.Errorf("a.yaml = %q, %v", b, err)
+	}
+	if !strings.Contains(logged.String(), "cloning again") {
+		t.Errorf("the new clone was not logged; log: %s", logged.String())
 	}
 }
