@@ -181,7 +181,7 @@ func TestRemoteSSH(t *testing.T) {
 	t.Run("no known_hosts file", func(t *testing.T) {
 		s := newSyncer(t, "apps")
 		_, err := New(Config{Repo: url, CacheDir: t.TempDir(), Auth: Auth{SSHKeyFile: srv.keyFile}}, s.Store, s.Schema, nil, nil)
-		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "known-hosts") {
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "known_hosts file") {
 			t.Fatalf("err = %v, want ErrConfig asking for a known_hosts file", err)
 		}
 	})

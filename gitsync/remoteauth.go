@@ -47,17 +47,17 @@ func isSSH(url string) bool {
 func checkRemote(cfg Config) error {
 	a, shown := cfg.Auth, redactURL(cfg.Repo)
 	if cfg.CacheDir == "" {
-		return fmt.Errorf("%w: remote repository %s needs a cache directory for its clone (--cache-dir)", ErrConfig, shown)
+		return fmt.Errorf("%w: remote repository %s needs a cache directory for its clone (keelson server keeps clones in <data-dir>/git)", ErrConfig, shown)
 	}
 	if isSSH(cfg.Repo) {
 		if a.TokenFile != "" || a.BasicAuthFile != "" {
-			return fmt.Errorf("%w: %s is an ssh URL: a token or basic-auth file does not apply; give --ssh-key-file", ErrConfig, shown)
+			return fmt.Errorf("%w: %s is an ssh URL: a token or basic-auth file does not apply; give a private key file (--git-ssh-key-file)", ErrConfig, shown)
 		}
 		if a.KnownHostsFile == "" {
-			return fmt.Errorf("%w: ssh to %s without --known-hosts-file is refused: the server's host key could not be checked (get it with ssh-keyscan, verified out of band)", ErrConfig, shown)
+			return fmt.Errorf("%w: ssh to %s without a known_hosts file (--git-known-hosts-file) is refused: the server's host key could not be checked (get it with ssh-keyscan and compare it with the one the host publishes)", ErrConfig, shown)
 		}
 		if a.SSHKeyFile == "" {
-			return fmt.Errorf("%w: ssh to %s needs --ssh-key-file, a private key the server accepts", ErrConfig, shown)
+			return fmt.Errorf("%w: ssh to %s needs a private key file that the server accepts (--git-ssh-key-file)", ErrConfig, shown)
 		}
 		for _, f := range []string{a.KnownHostsFile, a.SSHKeyFile} {
 			if _, err := os.Stat(f); err != nil {
