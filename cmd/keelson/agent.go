@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/keelson/keelson/agent"
 	"github.com/keelson/keelson/agent/network"
@@ -52,21 +53,26 @@ with containerd and CNI.`,
 			return runAgent(cmd.Context(), o, log)
 		},
 	}
-	host, _ := os.Hostname()
 	f := cmd.Flags()
 	f.StringVar(&o.server, "server", "https://127.0.0.1:7443", "keelson API URL")
 	f.StringVar(&o.tokenFile, "token-file", "", "file holding this node's bearer token (required)")
 	f.StringVar(&o.caFile, "ca-file", "", "CA that signed the API's certificate (empty: the system's roots)")
+	f.StringVar(&o.dataDir, "data-dir", filepath.Join(defaultDataDir(), "agent"), "where the agent keeps pods' files and network state")
+	f.StringVar(&o.listen, "listen", ":10250", "the agent's HTTPS endpoint (container logs), which only the API server calls")
+	o.addNodeFlags(f)
+	return cmd
+}
+
+// addNodeFlags adds the flags about this machine, which `keelson up` shares.
+func (o *agentOptions) addNodeFlags(f *pflag.FlagSet) {
+	host, _ := os.Hostname()
 	f.StringVar(&o.nodeName, "node-name", strings.ToLower(host), "this node's name")
 	f.StringVar(&o.hostIP, "host-ip", "", "this node's address (default: the first address of an interface that is up)")
 	f.StringVar(&o.socket, "containerd-socket", "/run/containerd/containerd.sock", "containerd's socket")
-	f.StringVar(&o.dataDir, "data-dir", filepath.Join(defaultDataDir(), "agent"), "where the agent keeps pods' files and network state")
 	f.StringVar(&o.podCIDR, "pod-cidr", "", "this node's pod addresses (default: the /24 the control plane assigns the Node)")
 	f.StringVar(&o.cniBinDir, "cni-bin-dir", network.DefaultPluginDir, "CNI plugin binaries")
 	f.BoolVar(&o.noMasquerade, "no-masquerade", false, "do not NAT pod traffic leaving the node")
 	f.StringVar(&o.bridge, "cni-bridge", network.DefaultBridge, "the node's bridge for pod networking")
-	f.StringVar(&o.listen, "listen", ":10250", "the agent's HTTPS endpoint (container logs), which only the API server calls")
-	return cmd
 }
 
 // runAgent wires the agent's parts and runs it until ctx ends.

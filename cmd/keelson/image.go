@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -28,33 +30,37 @@ or 'ctr images export') into the containerd keelson's agent uses, so pods can
 run them on machines that reach no registry.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			rt, err := containerd.New(ctx, socket, namespace)
-			if err != nil {
-				return err
-			}
-			defer rt.Close()
-			if _, err := rt.Version(ctx); err != nil {
-				return fmt.Errorf("containerd at %s does not answer (is it running? --containerd-socket): %w", socket, err)
-			}
-			for _, path := range args {
-				f, err := os.Open(path)
-				if err != nil {
-					return err
-				}
-				imgs, err := rt.Import(ctx, f)
-				f.Close()
-				if err != nil {
-					return fmt.Errorf("%s: %w", path, err)
-				}
-				for _, img := range imgs {
-					fmt.Fprintf(cmd.OutOrStdout(), "imported %s (%s)\n", img.Ref, img.ID)
-				}
-			}
-			return nil
+			return importArchives(cmd.Context(), cmd.OutOrStdout(), socket, namespace, args)
 		},
 	}
 	cmd.Flags().StringVar(&socket, "containerd-socket", "/run/containerd/containerd.sock", "containerd's socket")
 	cmd.Flags().StringVar(&namespace, "namespace", containerd.DefaultNamespace, "containerd namespace")
 	return cmd
+}
+
+// importArchives loads image archives into the containerd at socket.
+func importArchives(ctx context.Context, out io.Writer, socket, namespace string, paths []string) error {
+	rt, err := containerd.New(ctx, socket, namespace)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	if _, err := rt.Version(ctx); err != nil {
+		return fmt.Errorf("containerd at %s does not answer (is it running? --containerd-socket): %w", socket, err)
+	}
+	for _, path := range paths {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		imgs, err := rt.Import(ctx, f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		for _, img := range imgs {
+			fmt.Fprintf(out, "imported %s (%s)\n", img.Ref, img.ID)
+		}
+	}
+	return nil
 }

@@ -107,7 +107,7 @@ func (o *serverOptions) apiConfig(log *slog.Logger) (apiserver.Config, error) {
 			return cfg, fmt.Errorf("make the admin token file: %w", err)
 		}
 	}
-	tokens, err := apiserver.LoadTokens(tokenFile)
+	tokens, err := loadTokens(tokenFile, o.extraTokens)
 	if err != nil {
 		return cfg, err
 	}

@@ -41,12 +41,7 @@ type Daemon struct {
 // StartDaemon is Start, returning the daemon so a test can restart it.
 func StartDaemon(t testing.TB) *Daemon {
 	t.Helper()
-	if why := missing(); why != "" {
-		if os.Getenv("KEELSON_REQUIRE_CONTAINERD") == "1" {
-			t.Fatalf("containerd tests cannot run: %s (KEELSON_REQUIRE_CONTAINERD=1)", why)
-		}
-		t.Skipf("containerd tests skipped: %s", why)
-	}
+	Require(t)
 	// Unix socket paths are limited to 108 bytes: keep the dir short.
 	dir, err := os.MkdirTemp("", "kctd-")
 	if err != nil {
@@ -64,12 +59,25 @@ func StartDaemon(t testing.TB) *Daemon {
 	t.Cleanup(func() {
 		d.stop()
 		log.Close()
-		unmountAll(filepath.Join(dir, "root"))
-		unmountAll(filepath.Join(dir, "state"))
+		UnmountAll(filepath.Join(dir, "root"))
+		UnmountAll(filepath.Join(dir, "state"))
 		os.RemoveAll(dir)
 	})
 	d.start(t)
 	return d
+}
+
+// Require skips the test when containerd tests cannot run here (no root,
+// containerd or runc), or fails it under KEELSON_REQUIRE_CONTAINERD=1 (CI):
+// for tests whose containerd another program starts.
+func Require(t testing.TB) {
+	t.Helper()
+	if why := missing(); why != "" {
+		if os.Getenv("KEELSON_REQUIRE_CONTAINERD") == "1" {
+			t.Fatalf("containerd tests cannot run: %s (KEELSON_REQUIRE_CONTAINERD=1)", why)
+		}
+		t.Skipf("containerd tests skipped: %s", why)
+	}
 }
 
 func (d *Daemon) start(t testing.TB) {
@@ -145,9 +153,9 @@ func waitSocket(sock string, exited <-chan struct{}, timeout time.Duration) erro
 	}
 }
 
-// unmountAll lazily unmounts whatever containerd left mounted below dir
+// UnmountAll lazily unmounts whatever containerd left mounted below dir
 // (snapshots, task rootfs), so the temp dir can be removed.
-func unmountAll(dir string) {
+func UnmountAll(dir string) {
 	b, err := os.ReadFile("/proc/self/mounts")
 	if err != nil {
 		return

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/keelson/keelson/agent"
+	"github.com/keelson/keelson/agent/runtime/containerd"
+)
+
+// runLocalNode runs keelson up's node: containerd (the machine's, or one it
+// supervises), the images to import, then the agent once the API answers.
+// It returns when ctx ends or the agent fails, after stopping containerd.
+func runLocalNode(ctx context.Context, o *upOptions, p *progress, log *slog.Logger, serverDone <-chan struct{}) error {
+	stopContainerd, err := ensureContainerd(ctx, o, p, log)
+	if err != nil {
+		return err
+	}
+	defer stopContainerd()
+	if len(o.images) > 0 {
+		if err := importArchives(ctx, io.Discard, o.agent.socket, containerd.DefaultNamespace, o.images); err != nil {
+			return fmt.Errorf("--import-image: %w", err)
+		}
+		log.Info("images imported", "archives", o.images)
+	}
+	client, err := waitAPI(ctx, &o.agent, serverDone)
+	if err != nil {
+		return err
+	}
+	p.set(stepEtcd, true, "etcd ready, API serving on %s", o.agent.server)
+	p.setHints(lookHints(o))
+	go watchCluster(ctx, client, o.agent.nodeName, p)
+	return runAgent(ctx, &o.agent, log)
+}
+
+// ensureContainerd uses the containerd on --containerd-socket when one
+// answers there; otherwise it starts its own under the data dir, and points
+// the agent at it. The returned func stops it.
+func ensureContainerd(ctx context.Context, o *upOptions, p *progress, log *slog.Logger) (func(), error) {
+	if answers(o.agent.socket) {
+		p.set(stepContainerd, true, "containerd ready at %s", o.agent.socket)
+		return func() {}, nil
+	}
+	sup := newSupervisor(o.server.dataDir, log)
+	if answers(sup.socket) {
+		// One that an earlier keelson up started and that outlived it.
+		o.agent.socket = sup.socket
+		p.set(stepContainerd, true, "containerd ready at %s (already running; not supervised)", sup.socket)
+		return func() {}, nil
+	}
+	if err := sup.prepare(); err != nil {
+		return nil, err
+	}
+	log.Info("no containerd answers, starting one", "socket", o.agent.socket, "own_socket", sup.socket)
+	p.set(stepContainerd, false, "no containerd at %s: starting keelson's own", o.agent.socket)
+	o.agent.socket = sup.socket
+	// It stops after the agent, so not with ctx.
+	supCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	go sup.run(supCtx)
+	stopAndWait := func() { stop(); <-sup.done }
+	select {
+	case <-sup.ready:
+		p.set(stepContainerd, true, "containerd ready (started by keelson up: %s)", sup.socket)
+		return stopAndWait, nil
+	case <-sup.done:
+		stop()
+		return nil, fmt.Errorf("containerd did not start: see %s", filepath.Join(sup.dir, "containerd.log"))
+	case <-ctx.Done():
+		stopAndWait()
+		return nil, ctx.Err()
+	}
+}
+
+// waitAPI waits until the API answers /readyz, and returns a client of it
+// with the node's token.
+func waitAPI(ctx context.Context, a *agentOptions, serverDone <-chan struct{}) (kubernetes.Interface, error) {
+	token, err := os.ReadFile(a.tokenFile)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		if a.caFile == "" || fileExists(a.caFile) {
+			client, err := agent.NewClient(a.server, string(token), a.caFile)
+			if err != nil {
+				return nil, err
+			}
+			rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			err = client.Discovery().RESTClient().Get().AbsPath("/readyz").Do(rctx).Error()
+			cancel()
+			if err == nil {
+				return client, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-serverDone:
+			return nil, errors.New("the control plane stopped")
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// lookHints are the commands that show the cluster.
+func lookHints(o *upOptions) []string {
+	data := o.server.dataDir
+	get := "keelson get pods -A"
+	if data != defaultDataDir() {
+		get += " --data-dir " + data
+	}
+	sync := o.server.sync.Repo
+	if o.server.sync.Path != "" {
+		sync += " (" + o.server.sync.Path + ")"
+	}
+	return []string{
+		"  look:   " + get,
+		"          kubectl --kubeconfig " + adminKubeconfig(data) + " get pods -A",
+		"  change: commit to " + sync + "; the sync line above shows what was applied",
+	}
+}
+
+// watchCluster shows the node's readiness and how many pods run, checking
+// every second until ctx ends.
+func watchCluster(ctx context.Context, client kubernetes.Interface, node string, p *progress) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		if n, err := client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{}); err == nil {
+			if nodeReady(n) {
+				p.set(stepNode, true, "node %s Ready", node)
+			} else {
+				p.set(stepNode, false, "node %s not ready yet", node)
+			}
+		}
+		if pods, err := client.CoreV1().Pods("").List(ctx, metav1.ListOptions{}); err == nil {
+			running := 0
+			for _, pod := range pods.Items {
+				if pod.Status.Phase == corev1.PodRunning {
+					running++
+				}
+			}
+			p.set(stepPods, len(pods.Items) > 0 && running == len(pods.Items), "pods %d/%d running", running, len(pods.Items))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
