@@ -105,8 +105,8 @@ func (c *NodePolicyController) Run(ctx context.Context) {
 }
 
 // sortedPolicies returns the cached policies by name, the order that
-// settles conflicts.
-func (c *NodePolicyController) sortedPolicies() []*keelsonv1alpha1.NodePolicy {
+// settles conflicts, ready to match nodes.
+func (c *NodePolicyController) sortedPolicies() []policyMatcher {
 	var out []*keelsonv1alpha1.NodePolicy
 	for _, o := range c.policies.GetStore().List() {
 		if p, ok := o.(*keelsonv1alpha1.NodePolicy); ok {
@@ -114,7 +114,7 @@ func (c *NodePolicyController) sortedPolicies() []*keelsonv1alpha1.NodePolicy {
 		}
 	}
 	slices.SortFunc(out, func(a, b *keelsonv1alpha1.NodePolicy) int { return cmp.Compare(a.Name, b.Name) })
-	return out
+	return matchers(out)
 }
 
 // reconcileNode writes to one node what the policies matching it set, and

@@ -93,27 +93,45 @@ func ownLabels(n *corev1.Node, rec applied) labels.Set {
 	return own
 }
 
-func policyMatches(p *keelsonv1alpha1.NodePolicy, node string, own labels.Set) bool {
-	if p.DeletionTimestamp != nil {
-		return false
-	}
-	if slices.Contains(p.Spec.NodeNames, node) {
-		return true
-	}
-	if p.Spec.NodeSelector == nil {
-		return false
-	}
-	sel, err := metav1.LabelSelectorAsSelector(p.Spec.NodeSelector)
-	return err == nil && sel.Matches(own) // schema rejects selectors that do not parse
+// policyMatcher is a policy with its selector parsed once per pass.
+type policyMatcher struct {
+	*keelsonv1alpha1.NodePolicy
+	sel labels.Selector // nil: by name only
 }
 
-// wantsOf gathers what the policies (sorted by name) set on node n, whose
-// record of what policies set before is rec.
-func wantsOf(n *corev1.Node, policies []*keelsonv1alpha1.NodePolicy, rec applied) *nodeWants {
+// matchers prepares policies, sorted by name, for wantsOf. A policy being
+// deleted matches nothing; so does a selector that does not parse, which
+// schema keeps out of Git.
+func matchers(policies []*keelsonv1alpha1.NodePolicy) []policyMatcher {
+	out := make([]policyMatcher, 0, len(policies))
+	for _, p := range policies {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		m := policyMatcher{NodePolicy: p}
+		if p.Spec.NodeSelector != nil {
+			sel, err := metav1.LabelSelectorAsSelector(p.Spec.NodeSelector)
+			if err != nil {
+				sel = labels.Nothing()
+			}
+			m.sel = sel
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func (m policyMatcher) matches(node string, own labels.Set) bool {
+	return slices.Contains(m.Spec.NodeNames, node) || (m.sel != nil && m.sel.Matches(own))
+}
+
+// wantsOf gathers what the policies set on node n, whose record of what
+// policies set before is rec.
+func wantsOf(n *corev1.Node, policies []policyMatcher, rec applied) *nodeWants {
 	own := ownLabels(n, rec)
 	w := &nodeWants{labels: map[string]setting{}, taints: map[string]setting{}}
 	for _, p := range policies {
-		if !policyMatches(p, n.Name, own) {
+		if !p.matches(n.Name, own) {
 			continue
 		}
 		w.policies = append(w.policies, p.Name)
@@ -167,42 +185,8 @@ func findTaint(ts []corev1.Taint, id string) (corev1.Taint, bool) {
 func applyWants(n *corev1.Node, w *nodeWants, rec applied) (out *corev1.Node, changed bool) {
 	cp := n.DeepCopy()
 	var next applied
-	for _, k := range rec.Labels {
-		if _, want := w.labels[k]; !want {
-			delete(cp.Labels, k)
-		}
-	}
-	for _, k := range slices.Sorted(maps.Keys(w.labels)) {
-		if _, exists := n.Labels[k]; exists && !slices.Contains(rec.Labels, k) {
-			continue // the node's own, with the same value
-		}
-		if cp.Labels == nil {
-			cp.Labels = map[string]string{}
-		}
-		cp.Labels[k] = w.labels[k].value
-		next.Labels = append(next.Labels, k)
-	}
-	var taints []corev1.Taint
-	for _, t := range n.Spec.Taints {
-		id := taintID(t)
-		want, wanted := w.taints[id]
-		switch {
-		case !slices.Contains(rec.Taints, id):
-			taints = append(taints, t)
-		case wanted:
-			t.Value = want.value
-			taints = append(taints, t)
-			next.Taints = append(next.Taints, id)
-		}
-	}
-	for _, id := range slices.Sorted(maps.Keys(w.taints)) {
-		if _, exists := findTaint(n.Spec.Taints, id); !exists {
-			taints = append(taints, w.taints[id].taint)
-			next.Taints = append(next.Taints, id)
-		}
-	}
-	slices.Sort(next.Taints)
-	cp.Spec.Taints = taints
+	cp.Labels, next.Labels = applyLabels(n.Labels, w.labels, rec.Labels)
+	cp.Spec.Taints, next.Taints = applyTaints(n.Spec.Taints, w.taints, rec.Taints)
 	switch {
 	case w.cordonBy != "" && !n.Spec.Unschedulable:
 		cp.Spec.Unschedulable, next.Unschedulable = true, true
@@ -223,6 +207,55 @@ func applyWants(n *corev1.Node, w *nodeWants, rec applied) (out *corev1.Node, ch
 	changed = !equality.Semantic.DeepEqual(cp.Labels, n.Labels) || !equality.Semantic.DeepEqual(cp.Annotations, n.Annotations) ||
 		!equality.Semantic.DeepEqual(cp.Spec.Taints, n.Spec.Taints) || cp.Spec.Unschedulable != n.Spec.Unschedulable
 	return cp, changed
+}
+
+// applyLabels returns the node's labels with the wanted ones set and those
+// set before (ours) but no longer wanted removed, and the keys now ours.
+func applyLabels(cur map[string]string, want map[string]setting, ours []string) (map[string]string, []string) {
+	out := maps.Clone(cur)
+	for _, k := range ours {
+		if _, wanted := want[k]; !wanted {
+			delete(out, k)
+		}
+	}
+	var set []string
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		if _, exists := cur[k]; exists && !slices.Contains(ours, k) {
+			continue // the node's own, with the same value
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[k] = want[k].value
+		set = append(set, k)
+	}
+	return out, set
+}
+
+// applyTaints does for taints, by key and effect, what applyLabels does.
+func applyTaints(cur []corev1.Taint, want map[string]setting, ours []string) ([]corev1.Taint, []string) {
+	var out []corev1.Taint
+	var set []string
+	for _, t := range cur {
+		id := taintID(t)
+		w, wanted := want[id]
+		switch {
+		case !slices.Contains(ours, id):
+			out = append(out, t)
+		case wanted:
+			t.Value = w.value
+			out = append(out, t)
+			set = append(set, id)
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(want)) {
+		if _, exists := findTaint(cur, id); !exists {
+			out = append(out, want[id].taint)
+			set = append(set, id)
+		}
+	}
+	slices.Sort(set)
+	return out, set
 }
 
 // carries reports whether node n holds what policy p sets on it, leaving out

@@ -126,6 +126,17 @@ func TestApplyWants(t *testing.T) {
 				`node n: label rack is the node's own ("r1"); policy p sets "r2", which is not applied there`,
 				`node n: taint gpu:NoSchedule is the node's own ("a100"); policy p sets "h100", which is not applied there`,
 			}},
+		{name: "a policy being deleted is taken back",
+			node: testNode("n", func(n *corev1.Node) {
+				n.Labels["team"] = "db"
+				n.Annotations = map[string]string{record: `{"labels":["team"]}`}
+			}),
+			policies: []*keelsonv1alpha1.NodePolicy{func() *keelsonv1alpha1.NodePolicy {
+				p := nodePolicy("p", onNodes("n"), setsLabel("team", "db"))
+				p.DeletionTimestamp = &metav1.Time{}
+				return p
+			}()},
+			want: `labels map[kubernetes.io/hostname:n] taints [] unschedulable false record `},
 		{name: "already cordoned by someone else: stays cordoned when the policy goes",
 			node:     testNode("n", func(n *corev1.Node) { n.Spec.Unschedulable = true }),
 			policies: nil,
@@ -137,7 +148,7 @@ func TestApplyWants(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w := wantsOf(tt.node, tt.policies, rec)
+			w := wantsOf(tt.node, matchers(tt.policies), rec)
 			out, _ := applyWants(tt.node, w, rec)
 			if got := describeNode(out); got != tt.want {
 				t.Errorf("got  %s\nwant %s", got, tt.want)
@@ -158,7 +169,7 @@ func TestApplyWants(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if again, changed := applyWants(out, wantsOf(out, tt.policies, rec2), rec2); changed {
+			if again, changed := applyWants(out, wantsOf(out, matchers(tt.policies), rec2), rec2); changed {
 				t.Errorf("a second pass changed the node again: %s", describeNode(again))
 			}
 		})
