@@ -3,6 +3,7 @@ package gitsync
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -227,6 +228,12 @@ func (l *Loop) record(ctx context.Context, start time.Time, rev Revision, res *R
 	}
 	if err != nil {
 		st.Message = firstLine(err.Error())
+		if n := len(st.Errors); n > 0 && st.Reason == ReasonValidationFailed {
+			st.Message = fmt.Sprintf("revision %s not applied: %s", rev.Short(), firstLine(st.Errors[0]))
+			if n > 1 {
+				st.Message += fmt.Sprintf(" (and %d more problems)", n-1)
+			}
+		}
 		if len(st.Errors) == 0 {
 			var list schema.ErrorList
 			if !errors.As(err, &list) {

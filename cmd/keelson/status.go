@@ -122,7 +122,7 @@ func printSync(out io.Writer, s *keelsonv1alpha1.Sync, now time.Time) {
 		fmt.Fprintf(w, "  Pending\t%s\tan apply in stages was interrupted; the next sync finishes it\n", shortRevision(st.PendingRevision))
 	}
 	fmt.Fprintf(w, "  Objects\t%d\tdrift corrected: %d\n", len(st.Inventory), st.DriftCorrections)
-	if h := st.Health; h != nil {
+	if h := st.Health; h != nil && h.Status != "Healthy" {
 		fmt.Fprintf(w, "  Health\t%s\t%s\n", h.Status, h.Message)
 	}
 	w.Flush()
