@@ -55,7 +55,8 @@ type Source interface {
 	Resolve(ctx context.Context) (Revision, error)
 	// Files returns the whole tree of rev, read-only; paths inside are
 	// slash-separated and relative to the repository root (or directory).
-	// Errors wrap ErrFetch.
+	// Errors wrap ErrFetch, or ErrVerify when the source verifies commits
+	// and rev's commit is not signed by a trusted key.
 	Files(ctx context.Context, rev Revision) (fs.FS, error)
 	// String describes the source for status and logs (path and ref).
 	String() string
