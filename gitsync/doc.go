@@ -46,23 +46,24 @@
 //
 // Atomicity: a revision whose writes fit in one etcd transaction (MaxTxnOps,
 // MaxTxnBytes) lands all at once or not at all, every write compare-and-swap
-// on the resourceVersion the diff read. A larger revision is written in
-// several transactions: creations and updates first in Kubernetes' kind order
-// (namespaces, quotas, storage, config, services, workloads, the rest), then
-// deletions in reverse order. Each transaction is atomic; between them the
-// store holds part of the new revision. If one fails, the next Apply diffs
-// afresh from the store and finishes the revision. Validation always covers
-// the whole revision before the first write.
+// on the resourceVersion the diff read. A larger revision is applied in
+// stages — creations and updates in Kubernetes' kind order (namespaces,
+// quotas, storage, config, services, workloads, the rest), then deletions in
+// reverse — under a crash-safe protocol (staged.go): the Sync object records
+// the revision as pending before the first stage and clears it after the
+// last, and a loop that finds a pending revision other than the one it is
+// about to sync applies the pending one to its end first. So after a crash at
+// any point the store converges to the interrupted revision, never to a mix
+// of two, even when the branch has since moved to an invalid commit.
+// Validation always covers the whole revision before the first write.
 //
-// Several sources: a server config file (ParseConfigFile, `keelson server
-// --config`) lists them, one Config each; NewSyncs builds and runs one Loop
-// per source, all writing to one store, each owning the objects labelled with
-// its name. A source with Suspend set reads and applies nothing: the store
-// keeps its last applied revision until suspend is removed and the server
-// restarted. Webhook answers POST /hooks/<name> from GitHub (X-Hub-Signature-256,
-// an HMAC of the body) or GitLab (X-Gitlab-Token), checked against the
-// source's secret file, by making that source poll at once; `keelson sync now`
-// sends the same request.
+// Status: after every attempt a Loop writes the Sync object named after the
+// sync (syncs.keelson.dev, api/v1alpha1): conditions Ready, Reconciling and
+// Stalled with a reason, the applied and attempted revisions with their
+// commits, errors with file:line, the inventory, the last ten attempts and
+// drift corrections (status.go); it records an Event and updates the
+// Prometheus metrics of Collectors. The reconciler adds the health of the
+// inventory to the same object.
 //
 // Usage, one sync polling a local repository:
 //
