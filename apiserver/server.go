@@ -52,6 +52,9 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// WatchCache tunes the watch caches; zero values take defaults.
 	WatchCache WatchCacheConfig
+	// Hooks, when set, serves every path under /hooks/ without a bearer
+	// token: it authenticates each request itself (a webhook's signature).
+	Hooks http.Handler
 }
 
 // WatchCacheConfig tunes the per-resource watch caches.
@@ -101,7 +104,14 @@ func New(cfg Config) *Server {
 		s.mux.HandleFunc("/api/", s.serveResource)
 		s.mux.HandleFunc("/apis/", s.serveResource)
 	}
-	s.handler = s.instrument(s.authenticate(s.mux))
+	api := s.authenticate(s.mux)
+	s.handler = s.instrument(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if cfg.Hooks != nil && strings.HasPrefix(r.URL.Path, "/hooks/") {
+			cfg.Hooks.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	}))
 	return s
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 // serverOptions are the flags of `keelson server` (and, later, `keelson up`).
 type serverOptions struct {
 	sync             gitsync.Config
+	configFile       string
 	nodeGracePeriod  time.Duration
 	clusterCIDR      string
 	dataDir          string
@@ -57,6 +59,7 @@ func (o *serverOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.sync.TargetNamespace, "target-namespace", "default", "namespace of namespaced objects that name none")
 	f.BoolVar(&o.sync.Prune, "prune", true, "delete objects that left Git")
 	f.BoolVar(&o.sync.AllowEmpty, "allow-empty", false, "apply a revision that would delete every object of the sync")
+	f.StringVar(&o.configFile, "config", "", "a ServerConfig file listing the repositories to sync, with their webhook secrets; instead of --repo and the flags of its sync")
 	f.DurationVar(&o.nodeGracePeriod, "node-monitor-grace-period", 40*time.Second, "a node whose lease is not renewed for this long becomes Ready=Unknown and is tainted unreachable")
 	f.StringVar(&o.clusterCIDR, "cluster-cidr", "10.42.0.0/16", "pod addresses of the cluster, split into a /24 per node")
 	f.StringVar(&o.dataDir, "data-dir", defaultDataDir(), "where keelson keeps its state (the embedded etcd's data among it)")
@@ -105,6 +108,10 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 	if !o.tls && !isLoopback(o.listen) {
 		return fmt.Errorf("--tls=false is only for a loopback --listen address (got %s): tokens would cross the network in the clear", o.listen)
 	}
+	sources, err := o.syncSources()
+	if err != nil {
+		return err
+	}
 	// Take the port before starting etcd, so a taken port fails at once.
 	l, err := apiserver.New(apiserver.Config{Addr: o.listen, Logger: log}).Listen()
 	if err != nil {
@@ -132,7 +139,12 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	syncs, err := newSyncs(o, sources, st, log)
+	if err != nil {
+		return err
+	}
 	cfg.Store, cfg.Gatherer, cfg.Registerer, cfg.ReadyChecks = st, reg, reg, ready
+	cfg.Hooks = &gitsync.Webhook{Syncs: syncs, Log: log}
 	srv := apiserver.New(cfg)
 	go waitForEtcd(ctx, st, log)
 
@@ -146,18 +158,11 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 			NodeLifecycle: reconciler.NodeLifecycleOptions{GracePeriod: o.nodeGracePeriod, ClusterCIDR: o.clusterCIDR},
 		})
 	}()
-	syncDone := make(chan error, 1)
-	if o.sync.Repo == "" {
-		syncDone <- nil
-		log.Info("no --repo: nothing is synced from Git")
-	} else {
-		loop, err := newSyncLoop(o, st, log)
-		if err != nil {
-			cancel()
-			return errors.Join(err, <-controllers)
-		}
-		go func() { syncDone <- loop.Run(ctx) }()
+	if len(sources) == 0 {
+		log.Info("no --repo or --config: nothing is synced from Git")
 	}
+	syncDone := make(chan error, 1)
+	go func() { syncDone <- syncs.Run(ctx) }()
 	err = srv.Serve(ctx, l)
 	log.Info("shutting down")
 	cancel()
@@ -192,22 +197,49 @@ func waitForEtcd(ctx context.Context, st *store.Store, log *slog.Logger) {
 	}
 }
 
-// newSyncLoop is the sync of --repo into the store.
-func newSyncLoop(o *serverOptions, st *store.Store, log *slog.Logger) (*gitsync.Loop, error) {
-	sch, err := schema.Default()
+// syncSources are the sources to sync: those of the --config file, or
+// --repo's, or none.
+func (o *serverOptions) syncSources() ([]gitsync.Config, error) {
+	if o.configFile == "" {
+		if o.sync.Repo == "" {
+			return nil, nil
+		}
+		return []gitsync.Config{o.sync}, nil
+	}
+	if o.sync.Repo != "" {
+		return nil, fmt.Errorf("--config and --repo both given: list the repository among the sources of %s, or drop --config", o.configFile)
+	}
+	return gitsync.LoadConfigFile(o.configFile)
+}
+
+// newSyncs builds the syncs of the sources into the store.
+func newSyncs(o *serverOptions, sources []gitsync.Config, st *store.Store, log *slog.Logger) (*gitsync.Syncs, error) {
+	var sch *schema.Schema
+	if len(sources) > 0 {
+		var err error
+		if sch, err = schema.Default(); err != nil {
+			return nil, fmt.Errorf("schema: %w", err)
+		}
+	}
+	for i := range sources {
+		cfg := &sources[i]
+		if len(o.etcdEndpoints) == 0 {
+			// The embedded etcd takes large transactions: a revision lands in one.
+			cfg.MaxTxnOps, cfg.MaxTxnBytes = 16384, 32<<20
+		}
+		if cfg.CacheDir == "" {
+			cfg.CacheDir = filepath.Join(o.dataDir, "git")
+		}
+	}
+	syncs, err := gitsync.NewSyncs(sources, st, sch, schema.NewCache(100_000), log)
 	if err != nil {
-		return nil, fmt.Errorf("schema: %w", err)
+		return nil, err
 	}
-	cfg := o.sync
-	if len(o.etcdEndpoints) == 0 {
-		// The embedded etcd takes large transactions: a revision lands in one.
-		cfg.MaxTxnOps, cfg.MaxTxnBytes = 16384, 32<<20
-	}
-	loop, err := gitsync.New(cfg, st, sch, schema.NewCache(100_000), log)
-	if err == nil {
+	for _, name := range syncs.Names() {
+		loop, _ := syncs.Loop(name)
 		loop.OnStatus = o.onSyncStatus
 	}
-	return loop, err
+	return syncs, nil
 }
 
 func ignoreCanceled(err error) error {
