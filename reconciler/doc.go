@@ -91,5 +91,9 @@
 //
 // HealthOf gives an object's health (Healthy, Progressing, Degraded,
 // Suspended, Missing) by Argo CD's rules; RollUp combines several, worst
-// first.
+// first. The SyncHealthController rolls the health of every object in a Git
+// source's inventory up into its Sync object (status.health and the Healthy
+// condition, beside gitsync's Ready), recomputing it when one of the
+// source's workloads changes: workloads from the informers' caches, other
+// kinds by one labelled list each, which only tells whether they exist.
 package reconciler
