@@ -32,6 +32,7 @@ it through a read-only API that kubectl understands.`,
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.AddCommand(
 		newServerCmd(g),
+		newUpCmd(g),
 		newVersionCmd(),
 		newImageCmd(),
 		newAgentCmd(g),
