@@ -2,7 +2,6 @@ package gitsync
 
 import (
 	"fmt"
-	"html"
 	"io"
 	"strings"
 )
@@ -49,7 +48,7 @@ func (p *Plan) WriteMarkdown(w io.Writer) error {
 			if r.Level == RiskError {
 				icon = ":x:"
 			}
-			fmt.Fprintf(&b, "- %s **%s** `%s`: %s\n", icon, r.Level, r.Object, html.EscapeString(r.Message))
+			fmt.Fprintf(&b, "- %s **%s** `%s`: %s\n", icon, r.Level, r.Object, mdEscape(r.Message))
 		}
 	}
 	if s := p.Scheduling; s != nil {
@@ -57,7 +56,7 @@ func (p *Plan) WriteMarkdown(w io.Writer) error {
 		if s.Pending > 0 {
 			icon = ":warning:"
 		}
-		fmt.Fprintf(&b, "\n### Scheduling\n\n%s %s.\n", icon, html.EscapeString(s.String()))
+		fmt.Fprintf(&b, "\n### Scheduling\n\n%s %s.\n", icon, mdEscape(s.String()))
 	}
 	if len(p.Objects) > 0 {
 		b.WriteString("\n### Objects\n")
@@ -85,18 +84,18 @@ func writeMarkdownObject(b *strings.Builder, o *PlannedObject) {
 	if len(o.Effects) > 0 {
 		what = o.Effects[0]
 	}
-	fmt.Fprintf(b, "\n<details><summary><code>%s %s</code>: %s</summary>\n\n", actionMark[o.Action], html.EscapeString(o.Title()), html.EscapeString(what))
+	fmt.Fprintf(b, "\n<details><summary><code>%s %s</code>: %s</summary>\n\n", actionMark[o.Action], mdEscape(o.Title()), mdEscape(what))
 	var lines []string
 	if o.Origin != "" {
 		lines = append(lines, fmt.Sprintf("- %s from `%s`", actionWord[o.Action], o.Origin))
 	}
 	if len(o.Effects) > 1 {
 		for _, e := range o.Effects {
-			lines = append(lines, "- "+html.EscapeString(e))
+			lines = append(lines, "- "+mdEscape(e))
 		}
 	}
 	if o.SecretKeys != nil {
-		lines = append(lines, fmt.Sprintf("- %s (values are never shown)", html.EscapeString(o.SecretKeys.String())))
+		lines = append(lines, fmt.Sprintf("- %s (values are never shown)", mdEscape(o.SecretKeys.String())))
 	}
 	b.WriteString(strings.Join(lines, "\n"))
 	if o.Diff != "" {
@@ -108,3 +107,6 @@ func writeMarkdownObject(b *strings.Builder, o *PlannedObject) {
 	}
 	b.WriteString("\n\n</details>\n")
 }
+
+// mdEscape keeps text from being read as HTML in a comment.
+var mdEscape = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace

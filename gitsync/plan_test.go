@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -280,5 +281,86 @@ func TestPlanGolden(t *testing.T) {
 		if g.got != string(want) {
 			t.Errorf("%s differs from the golden file (run with -update if the change is meant):\n%s", g.file, unifiedDiff(want, []byte(g.got)))
 		}
+	}
+}
+
+func TestPlanImmutableFields(t *testing.T) {
+	svc := func(ip string) string {
+		return "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec:\n  clusterIP: " + ip + "\n  selector: {app: web}\n  ports: [{port: 80}]\n"
+	}
+	cm := func(immutable bool, v string) string {
+		return fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: shop}\nimmutable: %t\ndata: {k: %s}\n", immutable, v)
+	}
+	pvc := func(mode, size string) string {
+		return "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data, namespace: shop}\nspec:\n  accessModes: [" + mode + "]\n  resources: {requests: {storage: " + size + "}}\n"
+	}
+	job := func(image string) string {
+		return "apiVersion: batch/v1\nkind: Job\nmetadata: {name: once, namespace: shop}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: j, image: \"" + image + "\"}]\n"
+	}
+	cases := []struct {
+		name      string
+		old, head string
+		field     string // "" when the change is allowed
+	}{
+		{"deployment selector", webV1, strings.ReplaceAll(webV1, "{app: web}", "{app: web2}"), "spec.selector"},
+		{"deployment replicas", webV1, strings.Replace(webV1, "replicas: 3", "replicas: 4", 1), ""},
+		{"service clusterIP", svc("10.43.0.10"), svc("10.43.0.11"), "spec.clusterIP"},
+		{"immutable ConfigMap", cm(true, "a"), cm(true, "b"), "data (the ConfigMap is immutable: true)"},
+		{"mutable ConfigMap", cm(false, "a"), cm(false, "b"), ""},
+		{"PVC access modes", pvc("ReadWriteOnce", "1Gi"), pvc("ReadWriteMany", "1Gi"), "spec (all but resources)"},
+		{"PVC size", pvc("ReadWriteOnce", "1Gi"), pvc("ReadWriteOnce", "2Gi"), ""},
+		{"job template", job("localhost/j:1"), job("localhost/j:2"), "spec.template"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := planRepo(t, map[string]string{"deploy/x.yaml": tc.old}, map[string]string{"deploy/x.yaml": tc.head})
+			if len(p.Errors) > 0 || p.Changed != 1 {
+				t.Fatalf("errors %v, %d changed", p.Errors, p.Changed)
+			}
+			var got []string
+			for _, r := range p.Risks {
+				if r.Code == "immutable-field" {
+					got = append(got, r.Message)
+				}
+			}
+			switch {
+			case tc.field == "" && len(got) > 0:
+				t.Errorf("an allowed change flagged: %q", got)
+			case tc.field != "" && (len(got) != 1 || !strings.HasPrefix(got[0], tc.field+" cannot change")):
+				t.Errorf("risks %q, want one for %s", got, tc.field)
+			case tc.field != "" && !p.Invalid():
+				t.Errorf("a change of %s leaves the plan valid", tc.field)
+			}
+		})
+	}
+}
+
+// A .keelsonignore change reads every file, since files it stops ignoring
+// are created though their blobs did not change; a symlink leads to the
+// changed file it points at.
+func TestPlanIgnoreFileAndSymlink(t *testing.T) {
+	r := newRepo(t)
+	base := r.commit(map[string]string{
+		"deploy/.keelsonignore": "extra/\n",
+		"deploy/extra/a.yaml":   configMap("a", "1"),
+		"shared/b.yaml":         configMap("b", "1"),
+	})
+	if err := os.Symlink("../shared/b.yaml", filepath.Join(r.dir, "deploy", "b.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	base = r.commit(nil)
+	head := r.commit(map[string]string{"deploy/.keelsonignore": "# nothing\n", "shared/b.yaml": configMap("b", "2")})
+	p, err := PlanGit(t.Context(), r.dir, base, head, PlanOptions{Schema: testSchema(t), Path: "deploy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Errors) > 0 || p.Created != 1 || p.Changed != 1 {
+		t.Fatalf("errors %v, created %d changed %d, want 1 and 1: %+v", p.Errors, p.Created, p.Changed, p.Objects)
+	}
+	if a := findObject(t, p, "ConfigMap default/a"); a.Action != Create {
+		t.Errorf("a: %s", a.Action)
+	}
+	if b := findObject(t, p, "ConfigMap default/b"); b.Action != Update || !strings.Contains(b.Diff, `+  key: "2"`) {
+		t.Errorf("b: %s\n%s", b.Action, b.Diff)
 	}
 }

@@ -229,6 +229,42 @@ func TestPlanAgainstServer(t *testing.T) {
 	}
 }
 
+// An object another sync owns, and one a controller made, cannot be taken
+// over: errors, exit 2.
+func TestPlanAgainstServerOwners(t *testing.T) {
+	st, url := startAPI(t)
+	repo := planRepoDir(t, map[string]string{"README.md": "deploy\n"}, map[string]string{
+		"deploy/shared.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shared, namespace: shop}\ndata: {k: v}\n",
+		"deploy/pod.yaml":    "apiVersion: v1\nkind: Pod\nmetadata: {name: web-1, namespace: shop}\nspec:\n  containers: [{name: c, image: \"localhost/c:1\"}]\n",
+		"deploy/free.yaml":   "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: free, namespace: shop}\ndata: {k: v}\n",
+	})
+	for _, o := range []store.Object{
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "shared", Labels: map[string]string{gitsync.LabelSource: "other"},
+			Annotations: map[string]string{gitsync.AnnotationOrigin: "cm.yaml:3"}}, Data: map[string]string{"k": "v"}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-1", OwnerReferences: []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "web", APIVersion: "apps/v1", UID: "u1"}}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "localhost/c:1"}}}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "free"}, Data: map[string]string{"k": "v"}},
+	} {
+		if err := st.Create(t.Context(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, stderr, code := keelsonPlan(t, "--server", url, "--token", "reader-token", "--data-dir", t.TempDir(),
+		"--repo", repo, "--head", "pr", "--path", "deploy", "--format", "markdown")
+	if code != 2 {
+		t.Fatalf("exit %d, want 2:\n%s%s", code, out, stderr)
+	}
+	for _, want := range []string{
+		"**error** `ConfigMap shop/shared`: owned by sync \"other\" (from its file cm.yaml:3)",
+		"**error** `Pod shop/web-1`: made and managed by ReplicaSet web",
+		"<code>~ ConfigMap shop/free</code>: adopted",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the markdown lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 // syncMain applies the repository's main to the store as keelson server
 // would.
 func syncMain(t *testing.T, st *store.Store, repo string) {
