@@ -46,13 +46,23 @@ func TestRemoteHTTP(t *testing.T) {
 		t.Errorf("after a new commit: %+v, %d packs", st, packs.Load())
 	}
 
+	// A force push over HTTP into the shallow clone.
+	r.resetHard(c1)
+	c3 := r.commit(map[string]string{"a.yaml": configMap("a", "3")})
+	if err := l.SyncOnce(t.Context()); err != nil {
+		t.Fatalf("after a force push: %v", err)
+	}
+	if st := l.Status(); st.LastApplied.ID != c3 || configValue(t, l.Syncer, "a") != "3" {
+		t.Fatalf("after a force push: %+v", st)
+	}
+
 	srv.Close()
-	r.commit(map[string]string{"a.yaml": configMap("a", "3")})
+	r.commit(map[string]string{"a.yaml": configMap("a", "4")})
 	err := l.SyncOnce(t.Context())
 	if !errors.Is(err, ErrFetch) || !strings.Contains(err.Error(), "cannot reach") {
 		t.Fatalf("server gone: err = %v, want ErrFetch saying it cannot be reached", err)
 	}
-	if st := l.Status(); st.Reason != ReasonFetchFailed || st.LastApplied.ID != c2 || configValue(t, l.Syncer, "a") != "2" {
+	if st := l.Status(); st.Reason != ReasonFetchFailed || st.LastApplied.ID != c3 || configValue(t, l.Syncer, "a") != "3" {
 		t.Errorf("an unreachable server changed the cluster: %+v", st)
 	}
 }
