@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/keelson/keelson/agent/runtime/ociarchive"
@@ -139,9 +140,9 @@ func TestCordonFromGit(t *testing.T) {
 		}
 		return fmt.Sprintf("node %q, conditions %+v", p.Spec.NodeName, p.Status.Conditions)
 	})
-	// Several heartbeats (lease 4s, a renewal and status post each second)
-	// go by; the node stays cordoned and the old pod keeps running.
-	time.Sleep(3 * time.Second)
+	// The agent heartbeats (renews its lease, reads its Node and posts its
+	// status) twice more; the node stays cordoned and the old pod running.
+	waitRenewals(t, n, 2)
 	if node := getNodeE2E(t, n); !node.Spec.Unschedulable {
 		t.Fatalf("the cordon did not last: %+v", node.Spec)
 	}
@@ -188,4 +189,24 @@ func hasTaintKey(n *corev1.Node, key string) bool {
 		}
 	}
 	return false
+}
+
+// waitRenewals waits until the node's lease has been renewed count times.
+func waitRenewals(t *testing.T, n *node, count int) {
+	t.Helper()
+	var last time.Time
+	seen := -1
+	eventually(t, fmt.Sprintf("%d lease renewals", count), func() string {
+		var l coordinationv1.Lease
+		if err := n.store.Get(t.Context(), "kube-node-lease", n.name, &l); err != nil || l.Spec.RenewTime == nil {
+			return fmt.Sprint("no lease renewal yet: ", err)
+		}
+		if !l.Spec.RenewTime.Time.Equal(last) {
+			last, seen = l.Spec.RenewTime.Time, seen+1
+		}
+		if seen < count {
+			return fmt.Sprintf("%d renewals seen", max(seen, 0))
+		}
+		return ""
+	})
 }
