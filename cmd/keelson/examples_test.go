@@ -1,0 +1,100 @@
+package main
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/keelson/keelson/agent/runtime/ociarchive"
+	"github.com/keelson/keelson/schema"
+)
+
+// examplesDir is the repository's examples folder, from this package.
+const examplesDir = "../../examples"
+
+// runnableExamples are the examples `make demo` runs (examples/ without what
+// examples/.keelsonignore leaves out).
+var runnableExamples = []string{"config", "hello", "patterns/adapter", "patterns/ambassador", "patterns/sidecar"}
+
+// TestExamplesValidate checks every runnable example as keelson validate and
+// the sync do: valid, with a README, and runnable offline (only the local
+// busybox image, never pulled). Loading examples/ as a whole, as make demo's
+// sync does, reads exactly these examples.
+func TestExamplesValidate(t *testing.T) {
+	sch, err := schema.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys := os.DirFS(examplesDir)
+	for _, ex := range runnableExamples {
+		t.Run(ex, func(t *testing.T) {
+			if _, err := fs.Stat(fsys, ex+"/README.md"); err != nil {
+				t.Errorf("no README: %v", err)
+			}
+			objs, err := sch.Load(t.Context(), fsys, []string{ex})
+			if err != nil {
+				t.Fatalf("examples/%s is invalid:\n%v", ex, err)
+			}
+			if len(objs) == 0 {
+				t.Fatalf("examples/%s has no objects", ex)
+			}
+			for _, o := range objs {
+				for _, c := range podContainers(o) {
+					if c.Image != ociarchive.BusyboxRef || c.ImagePullPolicy != corev1.PullIfNotPresent {
+						t.Errorf("%s:%d: container %s: image %s, pull policy %s: want %s, IfNotPresent, to run offline",
+							o.File, o.Line, c.Name, c.Image, c.ImagePullPolicy, ociarchive.BusyboxRef)
+					}
+				}
+			}
+		})
+	}
+
+	objs, err := sch.Load(t.Context(), fsys, nil)
+	if err != nil {
+		t.Fatalf("examples/ as make demo syncs it is invalid:\n%v", err)
+	}
+	var dirs []string
+	for _, o := range objs {
+		dir := filepath.ToSlash(filepath.Dir(o.File))
+		if !slices.Contains(dirs, dir) {
+			dirs = append(dirs, dir)
+		}
+	}
+	slices.Sort(dirs)
+	if !slices.Equal(dirs, runnableExamples) {
+		t.Errorf("syncing examples/ reads the folders %v, want the runnable examples %v", dirs, runnableExamples)
+	}
+	if b, err := os.ReadFile(filepath.Join(examplesDir, "README.md")); err != nil {
+		t.Error(err)
+	} else {
+		for _, ex := range runnableExamples {
+			if !strings.Contains(string(b), "("+ex+"/)") {
+				t.Errorf("examples/README.md does not list %s", ex)
+			}
+		}
+	}
+}
+
+// podContainers are the containers of a pod or of a workload's template.
+func podContainers(o *schema.Object) []corev1.Container {
+	var spec *corev1.PodSpec
+	switch v := o.Object.(type) {
+	case *corev1.Pod:
+		spec = &v.Spec
+	case *appsv1.Deployment:
+		spec = &v.Spec.Template.Spec
+	case *appsv1.StatefulSet:
+		spec = &v.Spec.Template.Spec
+	case *appsv1.DaemonSet:
+		spec = &v.Spec.Template.Spec
+	default:
+		return nil
+	}
+	return append(slices.Clone(spec.InitContainers), spec.Containers...)
+}
