@@ -244,5 +244,20 @@ func (s *Syncer) loadPlanSide(ctx context.Context, fsys fs.FS, rev Revision) (ma
 		return nil, nil, err
 	}
 	_, byKey, more := s.buildDesired(objs, rev)
-	return byKey, append(problems, more...), nil
+	problems = append(problems, more...)
+	hideSecretValues(problems)
+	return byKey, problems, nil
+}
+
+// hideSecretValues cuts the offending value out of the problems with a
+// Secret's data: a plan is posted where the values must not be.
+func hideSecretValues(problems schema.ErrorList) {
+	for _, e := range problems {
+		if e.Kind != "Secret" || !(strings.HasPrefix(e.Path, "data") || strings.HasPrefix(e.Path, "stringData")) {
+			continue
+		}
+		if i := strings.Index(e.Msg, ", got "); i >= 0 {
+			e.Msg = e.Msg[:i] + ", got a value not shown here"
+		}
+	}
 }

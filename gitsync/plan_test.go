@@ -234,6 +234,20 @@ func TestPlanSecretValuesNeverShown(t *testing.T) {
 	}
 }
 
+// A problem with a Secret's value does not quote the value.
+func TestPlanInvalidSecretValueNotShown(t *testing.T) {
+	bad := "apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: shop}\nstringData:\n  password: 98765432\n"
+	p := planRepo(t, map[string]string{"deploy/s.yaml": secret("db", "admin", "pw")}, map[string]string{"deploy/s.yaml": bad})
+	if len(p.Errors) != 1 || !strings.HasPrefix(p.Errors[0].Error(), "deploy/s.yaml:5:") {
+		t.Fatalf("errors %v, want one at deploy/s.yaml:5", p.Errors)
+	}
+	for name, out := range renderAll(t, p) {
+		if strings.Contains(out, "98765432") {
+			t.Errorf("%s output quotes the secret value:\n%s", name, out)
+		}
+	}
+}
+
 func renderAll(t *testing.T, p *Plan) map[string]string {
 	t.Helper()
 	var text, color, md, js bytes.Buffer

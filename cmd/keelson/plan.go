@@ -116,7 +116,13 @@ func (o *planOptions) run(ctx context.Context, out io.Writer) error {
 	}
 	switch {
 	case p.Invalid():
-		return &exitError{code: 2, err: fmt.Errorf("plan: head is invalid or a change would be refused (%d problems, %d risks)", len(p.Errors), len(p.Risks))}
+		refused := 0
+		for _, r := range p.Risks {
+			if r.Level == gitsync.RiskError {
+				refused++
+			}
+		}
+		return &exitError{code: 2, err: fmt.Errorf("plan: %d problems in head, %d changes that would be refused", len(p.Errors), refused)}
 	case p.HasChanges():
 		return &exitError{code: 1, err: fmt.Errorf("plan: %d to create, %d to change, %d to delete", p.Created, p.Changed, p.Deleted)}
 	}
