@@ -116,6 +116,9 @@ func PlanCluster(ctx context.Context, repoPath, headRef string, cl Cluster, opts
 		}
 		old[k] = cur // compared as an update, adopted or not
 	}
+	if len(head) == 0 && len(p.Errors) == 0 && len(old) > 0 {
+		p.Errors = append(p.Errors, emptyHead(s.pathOrRoot()))
+	}
 	if err := p.compare(old, head, st); err != nil {
 		return nil, err
 	}

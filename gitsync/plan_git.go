@@ -65,10 +65,22 @@ func PlanGit(ctx context.Context, repoPath, baseRef, headRef string, opts PlanOp
 		return nil, err
 	}
 	root := s.pathOrRoot()
+	headFiles, baseFiles := 0, 0
 	for name := range ht {
-		if !changed[name] && schema.IsManifest(name) && under(name, root) {
-			p.UntouchedFiles++
+		if schema.IsManifest(name) && under(name, root) {
+			headFiles++
+			if !changed[name] {
+				p.UntouchedFiles++
+			}
 		}
+	}
+	for name := range bt {
+		if schema.IsManifest(name) && under(name, root) {
+			baseFiles++
+		}
+	}
+	if headFiles == 0 && baseFiles > 0 {
+		p.Errors = append(p.Errors, emptyHead(root))
 	}
 	baseObjs, _, err := s.loadPlanSide(ctx, bfs, Revision{ID: bc.Hash.String()})
 	if err != nil {
@@ -229,6 +241,12 @@ func (t tree) follow(repo *git.Repository, name string) ([]string, error) {
 		}
 	}
 	return hops, nil
+}
+
+// emptyHead is the problem of a head with no manifests where base had
+// some: a wrong path or branch would delete every object of the sync.
+func emptyHead(root string) *schema.Error {
+	return &schema.Error{File: root, Msg: fmt.Sprintf("no manifests under %s in head, which would delete every object of the sync; the sync refuses such a revision unless allowEmpty is set", root)}
 }
 
 // loadPlanSide loads and validates the manifests of fsys under the sync's

@@ -144,6 +144,14 @@ func TestPlanInvalidHead(t *testing.T) {
 	}
 }
 
+// A head with nothing under the path would delete everything: a problem.
+func TestPlanEmptyHead(t *testing.T) {
+	p := planRepo(t, map[string]string{"deploy/a.yaml": configMap("a", "1")}, map[string]string{"deploy/a.yaml": "", "other/a.yaml": configMap("a", "1")})
+	if len(p.Errors) != 1 || !strings.Contains(p.Errors[0].Error(), "no manifests under deploy") || p.Deleted != 1 {
+		t.Fatalf("errors %v, %d deleted", p.Errors, p.Deleted)
+	}
+}
+
 // An object added in a changed file that an untouched file already defines
 // is a duplicate, though the untouched file is not otherwise read.
 func TestPlanDuplicateInUntouchedFile(t *testing.T) {
