@@ -385,4 +385,16 @@ func TestPlanIgnoreFileAndSymlink(t *testing.T) {
 	if b := findObject(t, p, "ConfigMap default/b"); b.Action != Update || !strings.Contains(b.Diff, `+  key: "2"`) {
 		t.Errorf("b: %s\n%s", b.Action, b.Diff)
 	}
+	// Without an ignore file changing, only the symlink's target changes.
+	next := r.commit(map[string]string{"shared/b.yaml": configMap("b", "3")})
+	p, err = PlanGit(t.Context(), r.dir, head, next, PlanOptions{Schema: testSchema(t), Path: "deploy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Errors) > 0 || p.Changed != 1 || p.Created+p.Deleted != 0 || p.UntouchedFiles != 1 {
+		t.Fatalf("errors %v, %d changed, %d created, %d deleted, %d untouched; want only b changed, a untouched", p.Errors, p.Changed, p.Created, p.Deleted, p.UntouchedFiles)
+	}
+	if b := findObject(t, p, "ConfigMap default/b"); !strings.Contains(b.Diff, `+  key: "3"`) || b.Origin != "deploy/b.yaml:1" {
+		t.Errorf("b through its symlink: %s\n%s", b.Origin, b.Diff)
+	}
 }
