@@ -36,10 +36,14 @@ type Scheduling struct {
 
 // String is one sentence for people.
 func (s *Scheduling) String() string {
-	msg := fmt.Sprintf("%d new pods request %s CPU and %s memory; %s CPU and %s memory are free on %d schedulable nodes",
-		s.NewPods, s.CPU, s.Memory, s.FreeCPU, s.FreeMemory, s.Nodes)
+	who := fmt.Sprintf("%d new pods request", s.NewPods)
+	if s.NewPods == 1 {
+		who = "1 new pod requests"
+	}
+	msg := fmt.Sprintf("%s %s CPU and %s memory; %s CPU and %s memory are free on %d schedulable nodes",
+		who, s.CPU, s.Memory, s.FreeCPU, s.FreeMemory, s.Nodes)
 	if s.Pending > 0 {
-		return msg + fmt.Sprintf("; %d pods would stay Pending", s.Pending)
+		return msg + fmt.Sprintf("; %s would stay Pending", pods(int32(s.Pending)))
 	}
 	return msg + "; all of them fit"
 }
