@@ -65,6 +65,17 @@
 // Prometheus metrics of Collectors. The reconciler adds the health of the
 // inventory to the same object.
 //
+// Several sources: a server config file (ParseConfigFile, `keelson server
+// --config`) lists them, one Config each; NewSyncs builds and runs one Loop
+// per source, all writing to one store, each owning the objects labelled with
+// its name. A source with Suspend set reads and applies nothing: the store
+// keeps its last applied revision until suspend is removed. Syncs.Reload
+// swaps in an edited list of sources while running (`keelson server` does on
+// SIGHUP), restarting only the syncs whose Config changed. Webhook answers
+// POST /hooks/<name> from GitHub (X-Hub-Signature-256, an HMAC of the body)
+// or GitLab (X-Gitlab-Token), checked against the source's secret file, by
+// making that source poll at once; `keelson sync now` sends the same request.
+//
 // Usage, one sync polling a local repository:
 //
 //	sch, err := schema.Default()

@@ -15,16 +15,31 @@ import (
 var ErrUnknownSync = errors.New("gitsync: no such sync")
 
 // Syncs runs the loops of several sources into one store, one Loop each,
-// and finds them by name for webhooks and manual triggers.
+// finds them by name for webhooks and manual triggers, and swaps in a new
+// list of sources while running (Reload).
 type Syncs struct {
-	names  []string
-	byName map[string]*managed
-	log    *slog.Logger
+	// OnStatus, when set, becomes the OnStatus of every loop as it starts.
+	// Set it before Run.
+	OnStatus func(Status)
+
+	st    *store.Store
+	sch   *schema.Schema
+	cache *schema.Cache
+	log   *slog.Logger
+
+	reloading sync.Mutex // one Reload at a time
+	mu        sync.Mutex // guards what follows
+	names     []string
+	byName    map[string]*managed
+	running   context.Context // Run's, while it runs
+	wg        sync.WaitGroup  // the running loops
 }
 
 type managed struct {
 	cfg  Config
 	loop *Loop
+	stop context.CancelFunc // nil until started
+	done chan struct{}
 }
 
 // NewSyncs builds the loop of every source with New, sharing cache (may be
@@ -33,29 +48,57 @@ func NewSyncs(cfgs []Config, st *store.Store, sch *schema.Schema, cache *schema.
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Syncs{byName: map[string]*managed{}, log: log.With("component", "gitsync")}
-	for _, cfg := range cfgs {
-		loop, err := New(cfg, st, sch, cache, log)
-		if err != nil {
-			return nil, err
-		}
-		name := loop.Syncer.Name
-		if _, dup := s.byName[name]; dup {
-			return nil, fmt.Errorf("%w: two sources are named %q: objects are owned by name, so names must differ", ErrConfig, name)
-		}
-		cfg.Name = name
-		s.names = append(s.names, name)
-		s.byName[name] = &managed{cfg: cfg, loop: loop}
+	s := &Syncs{st: st, sch: sch, cache: cache, log: log}
+	names, byName, err := s.build(cfgs, nil)
+	if err != nil {
+		return nil, err
 	}
+	s.names, s.byName = names, byName
 	return s, nil
 }
 
+// build makes the loops of cfgs, reusing those of old whose Config is the same.
+func (s *Syncs) build(cfgs []Config, old map[string]*managed) ([]string, map[string]*managed, error) {
+	var names []string
+	byName := map[string]*managed{}
+	for _, cfg := range cfgs {
+		if cfg.Name == "" {
+			cfg.Name = "default"
+		}
+		if _, dup := byName[cfg.Name]; dup {
+			return nil, nil, fmt.Errorf("%w: two sources are named %q: objects are owned by name, so names must differ", ErrConfig, cfg.Name)
+		}
+		m, same := old[cfg.Name]
+		if !same || m.cfg != cfg {
+			loop, err := New(cfg, s.st, s.sch, s.cache, s.log)
+			if err != nil {
+				return nil, nil, err
+			}
+			m = &managed{cfg: cfg, loop: loop}
+		}
+		names = append(names, cfg.Name)
+		byName[cfg.Name] = m
+	}
+	return names, byName, nil
+}
+
 // Names returns the names of the syncs, in the order they were given.
-func (s *Syncs) Names() []string { return append([]string(nil), s.names...) }
+func (s *Syncs) Names() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.names...)
+}
+
+func (s *Syncs) get(name string) (*managed, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.byName[name]
+	return m, ok
+}
 
 // Loop returns the loop of the named sync.
 func (s *Syncs) Loop(name string) (*Loop, bool) {
-	m, ok := s.byName[name]
+	m, ok := s.get(name)
 	if !ok {
 		return nil, false
 	}
@@ -64,7 +107,7 @@ func (s *Syncs) Loop(name string) (*Loop, bool) {
 
 // Config returns the configuration the named sync was built from.
 func (s *Syncs) Config(name string) (Config, bool) {
-	m, ok := s.byName[name]
+	m, ok := s.get(name)
 	if !ok {
 		return Config{}, false
 	}
@@ -73,7 +116,7 @@ func (s *Syncs) Config(name string) (Config, bool) {
 
 // Trigger makes the named sync poll now. Errors: ErrUnknownSync.
 func (s *Syncs) Trigger(name string) error {
-	m, ok := s.byName[name]
+	m, ok := s.get(name)
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownSync, name)
 	}
@@ -83,6 +126,8 @@ func (s *Syncs) Trigger(name string) error {
 
 // Statuses returns the status of every sync, in Names' order.
 func (s *Syncs) Statuses() []Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	out := make([]Status, 0, len(s.names))
 	for _, name := range s.names {
 		out = append(out, s.byName[name].loop.Status())
@@ -90,18 +135,76 @@ func (s *Syncs) Statuses() []Status {
 	return out
 }
 
-// Run runs every loop until ctx is done and returns ctx.Err(). Suspended
-// syncs are logged once and then left alone.
+// Run runs every loop until ctx is done and returns ctx.Err().
 func (s *Syncs) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
+	s.mu.Lock()
+	s.running = ctx
 	for _, name := range s.names {
-		m := s.byName[name]
-		if m.cfg.Suspend {
-			s.log.Info("sync suspended: nothing is polled or applied until suspend is removed and the server restarted", "sync", name)
-		}
-		wg.Go(func() { _ = m.loop.Run(ctx) })
+		s.start(s.byName[name])
 	}
+	s.mu.Unlock()
 	<-ctx.Done()
-	wg.Wait()
+	s.mu.Lock()
+	s.running = nil
+	s.mu.Unlock()
+	s.wg.Wait()
 	return ctx.Err()
+}
+
+// start runs m's loop under Run's context; s.mu is held.
+func (s *Syncs) start(m *managed) {
+	if m.cfg.Suspend {
+		s.log.Info("sync suspended: nothing is polled or applied until suspend is removed", "component", "gitsync", "sync", m.cfg.Name)
+	}
+	if s.OnStatus != nil {
+		m.loop.OnStatus = s.OnStatus
+	}
+	ctx, stop := context.WithCancel(s.running)
+	m.stop, m.done = stop, make(chan struct{})
+	s.wg.Go(func() {
+		defer close(m.done)
+		_ = m.loop.Run(ctx)
+	})
+}
+
+// Reload replaces the list of sources: syncs whose Config is unchanged keep
+// running undisturbed, changed ones are stopped and started anew (a sync no
+// longer suspended polls at once), removed ones are stopped. Objects of a
+// removed sync stay in the store, labelled with its name. If any new Config
+// is refused, nothing changes. Errors: ErrConfig.
+func (s *Syncs) Reload(cfgs []Config) error {
+	s.reloading.Lock()
+	defer s.reloading.Unlock()
+	s.mu.Lock()
+	old := s.byName
+	s.mu.Unlock()
+	names, byName, err := s.build(cfgs, old)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	var stopped []*managed
+	for name, m := range s.byName {
+		if byName[name] != m && m.stop != nil {
+			m.stop()
+			stopped = append(stopped, m)
+		}
+	}
+	s.mu.Unlock()
+	// The old loop of a changed sync ends before the new one starts, so the
+	// two never apply at once.
+	for _, m := range stopped {
+		<-m.done
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.names, s.byName = names, byName
+	if s.running != nil {
+		for _, name := range names {
+			if m := byName[name]; m.stop == nil {
+				s.start(m)
+			}
+		}
+	}
+	return nil
 }

@@ -152,3 +152,63 @@ func TestSuspendKeepsLastAppliedRevision(t *testing.T) {
 		t.Errorf("resumed: b = %q, status %+v", v, resumed.Status())
 	}
 }
+
+func TestSyncsReload(t *testing.T) {
+	st := etcdtest.NewStore(t)
+	a, b := newRepo(t), newRepo(t)
+	a.commit(map[string]string{"a.yaml": configMap("from-a", "1")})
+	b.commit(map[string]string{"b.yaml": configMap("from-b", "1")})
+	cfgA := Config{Name: "apps", Repo: a.dir, Ref: "main", Prune: true, Interval: time.Hour, Suspend: true}
+	cfgB := Config{Name: "infra", Repo: b.dir, Ref: "main", Prune: true, Interval: time.Hour}
+	s, err := NewSyncs([]Config{cfgA, cfgB}, st, testSchema(t), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSyncs(t, s)
+	until(t, "infra synced", func() bool { v, _ := configMapValue(t, st, "from-b"); return v == "1" })
+	if v, _ := configMapValue(t, st, "from-a"); v != "" {
+		t.Fatalf("suspended apps synced: %q", v)
+	}
+	infra, _ := s.Loop("infra")
+
+	// Resumed: the edited config no longer suspends apps.
+	cfgA.Suspend = false
+	if err := s.Reload([]Config{cfgA, cfgB}); err != nil {
+		t.Fatal(err)
+	}
+	until(t, "apps synced once resumed", func() bool { v, _ := configMapValue(t, st, "from-a"); return v == "1" })
+	if l, _ := s.Loop("infra"); l != infra {
+		t.Error("the unchanged infra sync was replaced")
+	}
+	if c, _ := s.Config("apps"); c.Suspend {
+		t.Error("apps is still suspended in its Config")
+	}
+
+	// A config with an error changes nothing.
+	if err := s.Reload([]Config{cfgB, cfgB}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("reload with a duplicate: %v, want ErrConfig", err)
+	}
+	if got := s.Names(); !slices.Equal(got, []string{"apps", "infra"}) {
+		t.Fatalf("names after a refused reload: %v", got)
+	}
+
+	// Removed: apps is stopped and unknown; its objects stay. Its loop ends,
+	// which Reload waits for, so a commit after it is never applied.
+	appsLoop, _ := s.Loop("apps")
+	if err := s.Reload([]Config{cfgB}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Trigger("apps"); !errors.Is(err, ErrUnknownSync) {
+		t.Errorf("Trigger(apps) after removal: %v", err)
+	}
+	attempts := appsLoop.Status().Attempts
+	a.commit(map[string]string{"a.yaml": configMap("from-a", "2")})
+	appsLoop.Trigger()
+	// Reload returned after apps' Run did, so nothing of apps can run now;
+	// infra still runs.
+	b.commit(map[string]string{"b.yaml": configMap("from-b", "2")})
+	until(t, "infra synced its second commit", func() bool { v, _ := configMapValue(t, st, "from-b"); return v == "2" })
+	if v, _ := configMapValue(t, st, "from-a"); v != "1" || appsLoop.Status().Attempts != attempts {
+		t.Errorf("removed apps: from-a = %q, %d attempts (was %d)", v, appsLoop.Status().Attempts, attempts)
+	}
+}

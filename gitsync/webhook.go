@@ -111,7 +111,7 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if cfg.Suspend {
-		answer(http.StatusConflict, false, "sync %q is suspended: nothing is synced until suspend is removed from the server's config and the server restarted", name)
+		answer(http.StatusConflict, false, "sync %q is suspended: nothing is synced until suspend is removed from the server's config file and the server reloads it (SIGHUP) or restarts", name)
 		return
 	}
 	if r.Header.Get(HeaderGitHubEvent) == "ping" {

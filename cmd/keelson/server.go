@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 	"github.com/keelson/keelson/apiserver"
 	"github.com/keelson/keelson/gitsync"
 	"github.com/keelson/keelson/reconciler"
-	"github.com/keelson/keelson/schema"
 	"github.com/keelson/keelson/store"
 )
 
@@ -161,6 +159,9 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 	if len(sources) == 0 {
 		log.Info("no --repo or --config: nothing is synced from Git")
 	}
+	if o.configFile != "" {
+		defer reloadOnHangup(ctx, o, syncs, log)()
+	}
 	syncDone := make(chan error, 1)
 	go func() { syncDone <- syncs.Run(ctx) }()
 	err = srv.Serve(ctx, l)
@@ -195,51 +196,6 @@ func waitForEtcd(ctx context.Context, st *store.Store, log *slog.Logger) {
 		}
 		delay = min(2*delay, 30*time.Second)
 	}
-}
-
-// syncSources are the sources to sync: those of the --config file, or
-// --repo's, or none.
-func (o *serverOptions) syncSources() ([]gitsync.Config, error) {
-	if o.configFile == "" {
-		if o.sync.Repo == "" {
-			return nil, nil
-		}
-		return []gitsync.Config{o.sync}, nil
-	}
-	if o.sync.Repo != "" {
-		return nil, fmt.Errorf("--config and --repo both given: list the repository among the sources of %s, or drop --config", o.configFile)
-	}
-	return gitsync.LoadConfigFile(o.configFile)
-}
-
-// newSyncs builds the syncs of the sources into the store.
-func newSyncs(o *serverOptions, sources []gitsync.Config, st *store.Store, log *slog.Logger) (*gitsync.Syncs, error) {
-	var sch *schema.Schema
-	if len(sources) > 0 {
-		var err error
-		if sch, err = schema.Default(); err != nil {
-			return nil, fmt.Errorf("schema: %w", err)
-		}
-	}
-	for i := range sources {
-		cfg := &sources[i]
-		if len(o.etcdEndpoints) == 0 {
-			// The embedded etcd takes large transactions: a revision lands in one.
-			cfg.MaxTxnOps, cfg.MaxTxnBytes = 16384, 32<<20
-		}
-		if cfg.CacheDir == "" {
-			cfg.CacheDir = filepath.Join(o.dataDir, "git")
-		}
-	}
-	syncs, err := gitsync.NewSyncs(sources, st, sch, schema.NewCache(100_000), log)
-	if err != nil {
-		return nil, err
-	}
-	for _, name := range syncs.Names() {
-		loop, _ := syncs.Loop(name)
-		loop.OnStatus = o.onSyncStatus
-	}
-	return syncs, nil
 }
 
 func ignoreCanceled(err error) error {

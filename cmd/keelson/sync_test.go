@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -149,5 +150,59 @@ func TestServerConfigErrors(t *testing.T) {
 				t.Fatalf("exit code %d, want 1 with %q:\n%s", code, tc.want, p.out)
 			}
 		})
+	}
+}
+
+// TestServerConfigSuspendAndReload: a suspended source syncs nothing and
+// refuses sync now; with suspend removed from the file, SIGHUP resumes it.
+func TestServerConfigSuspendAndReload(t *testing.T) {
+	dir := t.TempDir()
+	repo := filepath.Join(dir, "repo")
+	gitRun(t, "", "init", "-q", "-b", "main", repo)
+	commit(t, repo, "cm.yaml", configMapYAML("held", "git"), "start")
+	writeFile(t, filepath.Join(dir, "hook.secret"), "s\n")
+	config := filepath.Join(dir, "keelson.yaml")
+	file := func(suspend bool) string {
+		return fmt.Sprintf(`apiVersion: keelson.dev/v1alpha1
+kind: ServerConfig
+sources:
+- name: apps
+  url: repo
+  suspend: %v
+  webhook: {secretFile: hook.secret}
+`, suspend)
+	}
+	writeFile(t, config, file(true))
+	data := filepath.Join(dir, "data")
+	api, etcdClient := freeAddr(t), etcdtest.FreeURL(t)
+	server := start(t, "server", "--data-dir", data, "--listen", api, "--config", config,
+		"--etcd-listen-client", etcdClient, "--etcd-listen-peer", etcdtest.FreeURL(t))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server output:\n%s", server.out)
+		}
+	})
+	readyz(t, server, api, http.StatusOK)
+	out, err := exec.Command(binary, "sync", "now", "apps", "--config", config, "--data-dir", data).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "409 Conflict") || !strings.Contains(string(out), `sync "apps" is suspended`) {
+		t.Fatalf("sync now of a suspended sync: %v\n%s", err, out)
+	}
+	withStore(t, etcdClient, func(st *store.Store) {
+		var cm corev1.ConfigMap
+		if err := st.Get(t.Context(), "default", "held", &cm); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a suspended sync wrote held: %v", err)
+		}
+		writeFile(t, config, file(false))
+		server.cmd.Process.Signal(syscall.SIGHUP)
+		eventuallyOut(t, "resumed by SIGHUP", func() (string, bool) {
+			err := st.Get(t.Context(), "default", "held", &cm)
+			return fmt.Sprint(err), err == nil && cm.Data["key"] == "git"
+		})
+	})
+	if !strings.Contains(server.out.String(), "config reloaded") {
+		t.Errorf("no reload line in the log")
+	}
+	if code := server.stop(t); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM", code)
 	}
 }

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/keelson/keelson/gitsync"
+	"github.com/keelson/keelson/schema"
+	"github.com/keelson/keelson/store"
+)
+
+// syncSources are the sources to sync: those of the --config file, or
+// --repo's, or none.
+func (o *serverOptions) syncSources() ([]gitsync.Config, error) {
+	if o.configFile == "" {
+		if o.sync.Repo == "" {
+			return nil, nil
+		}
+		return []gitsync.Config{o.sync}, nil
+	}
+	if o.sync.Repo != "" {
+		return nil, fmt.Errorf("--config and --repo both given: list the repository among the sources of %s, or drop --config", o.configFile)
+	}
+	return gitsync.LoadConfigFile(o.configFile)
+}
+
+// newSyncs builds the syncs of the sources into the store.
+func newSyncs(o *serverOptions, sources []gitsync.Config, st *store.Store, log *slog.Logger) (*gitsync.Syncs, error) {
+	var sch *schema.Schema
+	if len(sources) > 0 {
+		var err error
+		if sch, err = schema.Default(); err != nil {
+			return nil, fmt.Errorf("schema: %w", err)
+		}
+	}
+	o.prepareSources(sources)
+	syncs, err := gitsync.NewSyncs(sources, st, sch, schema.NewCache(100_000), log)
+	if err != nil {
+		return nil, err
+	}
+	syncs.OnStatus = o.onSyncStatus
+	return syncs, nil
+}
+
+// prepareSources sets what the server decides for every source: the
+// transaction limits of its etcd and where remote clones are kept.
+func (o *serverOptions) prepareSources(sources []gitsync.Config) {
+	for i := range sources {
+		cfg := &sources[i]
+		if len(o.etcdEndpoints) == 0 {
+			// The embedded etcd takes large transactions: a revision lands in one.
+			cfg.MaxTxnOps, cfg.MaxTxnBytes = 16384, 32<<20
+		}
+		if cfg.CacheDir == "" {
+			cfg.CacheDir = filepath.Join(o.dataDir, "git")
+		}
+	}
+}
+
+// reloadOnHangup re-reads the --config file at every SIGHUP and applies it
+// to syncs (see gitsync.Syncs.Reload), until ctx ends or the returned stop is
+// called. A file with errors is logged and changes nothing.
+func reloadOnHangup(ctx context.Context, o *serverOptions, syncs *gitsync.Syncs, log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			case <-hup:
+			}
+			sources, err := gitsync.LoadConfigFile(o.configFile)
+			if err == nil {
+				o.prepareSources(sources)
+				err = syncs.Reload(sources)
+			}
+			if err != nil {
+				log.Error("config not reloaded: the syncs run as before", "config", o.configFile, "err", err)
+				continue
+			}
+			log.Info("config reloaded", "config", o.configFile, "syncs", strings.Join(syncs.Names(), ","))
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+	}
+}
