@@ -51,6 +51,7 @@ type gitReader struct {
 
 	mu    sync.Mutex
 	blobs map[plumbing.Hash][]byte // the files of the last tree read, by blob hash
+	trees treeCache                // the folders of the last tree read
 }
 
 func newGitReader(opts []GitOption) *gitReader {
@@ -115,19 +116,15 @@ func (r *gitReader) files(ctx context.Context, repo *git.Repository, where strin
 	defer r.mu.Unlock()
 	blobs := make(map[plumbing.Hash][]byte, len(r.blobs))
 	m := fstest.MapFS{}
-	walker := object.NewTreeWalker(tree, true, nil)
-	defer walker.Close()
-	for {
-		name, e, err := walker.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: walk tree of %s in %s: %v", ErrFetch, rev.Short(), where, err)
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+	files, err := r.trees.list(ctx, repo, tree)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: walk tree of %s in %s: %v", ErrFetch, rev.Short(), where, err)
+	}
+	for _, f := range files {
+		name, e := f.name, f.entry
 		var mode fs.FileMode
 		switch e.Mode {
 		case filemode.Regular, filemode.Executable, filemode.Deprecated:
