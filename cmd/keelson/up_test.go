@@ -98,7 +98,9 @@ func newUpFixture(t *testing.T) *upFixture {
 	u.args = []string{"up", "--data-dir", u.data, "--listen", freeAddr(t),
 		"--etcd-listen-client", etcdtest.FreeURL(t), "--etcd-listen-peer", etcdtest.FreeURL(t),
 		"--containerd-socket", filepath.Join(dir, "none.sock"), "--import-image", u.archive,
-		"--node-name", "local", "--host-ip", "127.0.0.1", "--agent-listen", freeAddr(t),
+		// The node's address is the machine's (pods reach hostNetwork pods
+		// there), so the agent listens on every address.
+		"--node-name", "local", "--agent-listen", ":" + strings.Split(freeAddr(t), ":")[1],
 		"--cni-bridge", bridge, "--no-masquerade", "--cluster-cidr", cidr, "--sync-interval", "1s"}
 	return u
 }
@@ -146,15 +148,34 @@ func (u *upFixture) keelson(args ...string) (string, error) {
 // waitPods waits until n pods run, all of them Ready.
 func (u *upFixture) waitPods(t *testing.T, p *proc, n int) {
 	t.Helper()
-	eventuallyOut(t, fmt.Sprintf("%d pods running", n), func() (string, bool) {
+	eventuallyOut(t, fmt.Sprintf("%d pods running and ready", n), func() (string, bool) {
 		select {
 		case <-p.done:
 			t.Fatalf("keelson up exited:\n%s", p.out)
 		default:
 		}
 		out, err := u.keelson("get", "pods", "-A")
-		return out, err == nil && strings.Count(out, "Running") == n && strings.Count(out, " 1/1 ") == n
+		if err != nil {
+			return out, false
+		}
+		pods := u.pods(t, "")
+		ready := 0
+		for _, pod := range pods {
+			if pod.Status.Phase == corev1.PodRunning && podReady(&pod) {
+				ready++
+			}
+		}
+		return out, len(pods) == n && ready == n
 	})
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 func (u *upFixture) client(t *testing.T) kubernetes.Interface {

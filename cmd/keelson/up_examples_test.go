@@ -1,0 +1,126 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestUpRunsExamples runs examples/ as make demo does, with keelson up on a
+// Git repository holding a copy of it, and checks that every example does
+// what its README says: hello's 3 pods Ready serving the page, the sidecar
+// shipping the app's log, the ambassador reaching the backend, the adapter
+// serving metrics, and config's files following a commit while its
+// environment stays.
+func TestUpRunsExamples(t *testing.T) {
+	u := newUpFixture(t)
+	if err := os.CopyFS(filepath.Join(u.repo, "examples"), os.DirFS(examplesDir)); err != nil {
+		t.Fatal(err)
+	}
+	gitRun(t, u.repo, "add", "examples")
+	gitRun(t, u.repo, "commit", "-q", "-m", "examples")
+
+	up := u.start(t, u.repo, "--path", "examples")
+	u.waitPods(t, up, 8) // hello 3, sidecar 1, ambassador 2, adapter 1, config 1
+
+	t.Run("hello", func(t *testing.T) {
+		pods := u.pods(t, "app.kubernetes.io/name=web")
+		if len(pods) != 3 {
+			t.Fatalf("%d hello pods, want 3", len(pods))
+		}
+		for _, p := range pods {
+			if p.Namespace != "hello" || !podReady(&p) {
+				t.Errorf("pod %s/%s: want Ready in namespace hello", p.Namespace, p.Name)
+			}
+			eventuallyOut(t, "the page from "+p.Name, func() (string, bool) {
+				body, err := httpGet("http://" + p.Status.PodIP + ":8080/")
+				return body, err == nil && strings.Contains(body, "<h1>Hello from keelson</h1>")
+			})
+		}
+	})
+	t.Run("sidecar", func(t *testing.T) {
+		pod := u.onePod(t, "sidecar")
+		eventuallyOut(t, "the shipper's log", func() (string, bool) {
+			out, err := u.keelson("logs", "-n", "sidecar", pod, "-c", "shipper")
+			return out, err == nil && strings.Contains(out, "shipped: ") && strings.Contains(out, " served request ")
+		})
+	})
+	t.Run("ambassador", func(t *testing.T) {
+		pod := u.onePod(t, "ambassador")
+		eventuallyOut(t, "the app's log", func() (string, bool) {
+			out, err := u.keelson("logs", "-n", "ambassador", pod, "-c", "app")
+			return out, err == nil && strings.Contains(out, "app got: hello from the backend on ")
+		})
+	})
+	t.Run("adapter", func(t *testing.T) {
+		pods := u.pods(t, "app.kubernetes.io/name=app")
+		for _, p := range pods {
+			if p.Namespace != "adapter" {
+				continue
+			}
+			eventuallyOut(t, "the adapter's metrics", func() (string, bool) {
+				body, err := httpGet("http://" + p.Status.PodIP + ":9100/metrics")
+				return body, err == nil && strings.Contains(body, "app_requests_total ") && strings.Contains(body, "app_errors_total ")
+			})
+		}
+	})
+	t.Run("config", func(t *testing.T) {
+		pod := u.onePod(t, "config")
+		logs := func() (string, error) { return u.keelson("logs", "-n", "config", pod, "--tail", "3") }
+		eventuallyOut(t, "config's log", func() (string, bool) {
+			out, err := logs()
+			return out, err == nil && out == "env: GREETING=hello DB_USER=demo\nfile: color=blue retries=3 \nsecret file: password has 17 bytes\n"
+		})
+		settings := filepath.Join(u.repo, "examples", "config", "settings.yaml")
+		b, err := os.ReadFile(settings)
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed := strings.NewReplacer("GREETING: hello", "GREETING: hi", "color=blue", "color=green").Replace(string(b))
+		commit(t, u.repo, "examples/config/settings.yaml", changed, "config: green, and hi")
+		eventuallyOut(t, "the file changed, the environment not", func() (string, bool) {
+			out, err := logs()
+			return out, err == nil && out == "env: GREETING=hello DB_USER=demo\nfile: color=green retries=3 \nsecret file: password has 17 bytes\n"
+		})
+		if p := u.onePod(t, "config"); p != pod {
+			t.Errorf("the config change replaced pod %s by %s; only the annotation should", pod, p)
+		}
+	})
+}
+
+// onePod is the name of the only pod of an example's app Deployment.
+func (u *upFixture) onePod(t *testing.T, namespace string) string {
+	t.Helper()
+	var names []string
+	for _, p := range u.pods(t, "app.kubernetes.io/name=app") {
+		if p.Namespace == namespace {
+			names = append(names, p.Name)
+		}
+	}
+	if len(names) != 1 {
+		t.Fatalf("pods of app in namespace %s: %v, want one", namespace, names)
+	}
+	return names[0]
+}
+
+var podClient = &http.Client{Timeout: 5 * time.Second}
+
+// httpGet fetches url from this machine, which reaches pod addresses
+// through the node's bridge.
+func httpGet(url string) (string, error) {
+	resp, err := podClient.Get(url)
+	if err != nil {
+		return err.Error(), err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return string(b), fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return string(b), err
+}
