@@ -67,8 +67,14 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name, _ := strings.CutPrefix(r.URL.Path, HookPrefix)
 	answer := func(code int, triggered bool, format string, args ...any) {
 		msg := fmt.Sprintf(format, args...)
-		if code >= 400 && h.Log != nil {
-			h.Log.Warn("webhook refused", "component", "gitsync", "sync", name, "code", code, "reason", msg, "remote", r.RemoteAddr)
+		if code >= 400 && code < 500 && h.Log != nil {
+			// A wrong secret is worth a warning: a hook is misconfigured, or
+			// someone is guessing. The rest is noise from scanners.
+			level := slog.LevelDebug
+			if code == http.StatusUnauthorized || code == http.StatusForbidden {
+				level = slog.LevelWarn
+			}
+			h.Log.Log(r.Context(), level, "webhook refused", "component", "gitsync", "sync", name, "code", code, "reason", msg, "remote", r.RemoteAddr)
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
