@@ -47,12 +47,28 @@ type desired struct {
 	origin  string // file:line
 	src     *schema.Object
 	content string // hash of src.File's content (hashContents); "" when unknown
+	rev     string // the revision's ID
+
+	shared   bool // obj is the schema cache's: copy it before writing
+	finished bool // obj is ready to write (finish)
 }
 
 // buildDesired turns the loaded objects into the objects to write: target
 // namespace filled in, label and annotations set. Two files defining one
 // object are an error at both places.
 func (s *Syncer) buildDesired(objs []*schema.Object, rev Revision) ([]*desired, map[key]*desired, schema.ErrorList) {
+	list, byKey, errs := s.collect(objs, rev, false)
+	for _, d := range list {
+		s.finish(d)
+	}
+	return list, byKey, errs
+}
+
+// collect is buildDesired without the writing of namespaces, labels and
+// annotations, which finish does for the objects that need it: a sync of
+// 10,000 objects compares only those whose file changed. When shared, the
+// objects are the schema cache's own and finish copies them before writing.
+func (s *Syncer) collect(objs []*schema.Object, rev Revision, shared bool) ([]*desired, map[key]*desired, schema.ErrorList) {
 	var errs schema.ErrorList
 	list := make([]*desired, 0, len(objs))
 	byKey := make(map[key]*desired, len(objs))
@@ -67,15 +83,18 @@ func (s *Syncer) buildDesired(objs []*schema.Object, rev Revision) ([]*desired, 
 			errs = append(errs, errAt(o, err.Error()))
 			continue
 		}
-		if r.Namespaced && obj.GetNamespace() == "" {
-			obj.SetNamespace(s.targetNamespace())
+		ns := obj.GetNamespace()
+		if r.Namespaced && ns == "" {
+			ns = s.targetNamespace()
 		}
 		d := &desired{
-			key:    key{r.GroupResource(), obj.GetNamespace(), obj.GetName()},
+			key:    key{r.GroupResource(), ns, obj.GetName()},
 			res:    r,
 			obj:    obj,
 			origin: o.File + ":" + strconv.Itoa(o.Line),
 			src:    o,
+			rev:    rev.ID,
+			shared: shared,
 		}
 		if prev := byKey[d.key]; prev != nil {
 			errs = append(errs, errAt(o, fmt.Sprintf("defined twice in this revision, also at %s; delete one of them", prev.origin)))
@@ -85,17 +104,33 @@ func (s *Syncer) buildDesired(objs []*schema.Object, rev Revision) ([]*desired, 
 			errs = append(errs, errAt(o, fmt.Sprintf("label %s=%s: this label is set by keelson to the sync's name (%q); remove it from the manifest", LabelSource, v, s.Name)))
 			continue
 		}
-		labels := copyMap(obj.GetLabels())
-		labels[LabelSource] = s.Name
-		obj.SetLabels(labels)
-		ann := copyMap(obj.GetAnnotations())
-		ann[AnnotationOrigin] = d.origin
-		ann[AnnotationRevision] = rev.ID
-		obj.SetAnnotations(ann)
 		byKey[d.key] = d
 		list = append(list, d)
 	}
 	return list, byKey, errs
+}
+
+// finish makes d.obj the object to write, once: its own copy, in its
+// namespace, with the sync's label and the origin and revision annotations.
+func (s *Syncer) finish(d *desired) {
+	if d.finished {
+		return
+	}
+	d.finished = true
+	obj := d.obj
+	if d.shared {
+		if c, ok := obj.DeepCopyObject().(store.Object); ok {
+			obj, d.obj = c, c
+		}
+	}
+	obj.SetNamespace(d.key.namespace)
+	labels := copyMap(obj.GetLabels())
+	labels[LabelSource] = s.Name
+	obj.SetLabels(labels)
+	ann := copyMap(obj.GetAnnotations())
+	ann[AnnotationOrigin] = d.origin
+	ann[AnnotationRevision] = d.rev
+	obj.SetAnnotations(ann)
 }
 
 func errAt(o *schema.Object, msg string) *schema.Error {

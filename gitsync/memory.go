@@ -73,27 +73,20 @@ func (s *Syncer) unchanged(d *desired, cur store.Object) bool {
 // matching at their resourceVersion, the objects written (to be compared once
 // more), and, for objects whose write did not happen, what was known before.
 // Objects not in the revision are forgotten.
-func (s *Syncer) remember(list []*desired, changes []*Change) {
-	byKey := make(map[key]*Change, len(changes))
+func (s *Syncer) remember(changes []*Change) {
+	prev := s.memory()
+	next := &memory{name: s.Name, namespace: s.targetNamespace(), schema: s.Schema, objs: make(map[key]applied, len(changes))}
 	for _, c := range changes {
-		if c.d != nil {
-			byKey[c.d.key] = c
-		}
-	}
-	next := &memory{name: s.Name, namespace: s.targetNamespace(), schema: s.Schema, objs: make(map[key]applied, len(list))}
-	for _, d := range list {
-		c := byKey[d.key]
+		d := c.d
 		switch {
-		case c == nil || d.content == "":
+		case d == nil || d.content == "": // a deletion, or a file not hashed
 		case c.Action == Unchanged:
 			next.objs[d.key] = applied{file: d.src.File, content: d.content, rv: c.cur.GetResourceVersion()}
 		case c.done:
 			next.objs[d.key] = applied{file: d.src.File, content: d.content}
-		default:
-			if prev := s.memory(); prev != nil {
-				if a, ok := prev.objs[d.key]; ok {
-					next.objs[d.key] = a
-				}
+		case prev != nil:
+			if a, ok := prev.objs[d.key]; ok {
+				next.objs[d.key] = a
 			}
 		}
 	}

@@ -137,7 +137,9 @@ func (s *Syncer) apply(ctx context.Context, rev Revision, fsys fs.FS) (*Result, 
 	}
 	var opts []schema.Option
 	if s.Cache != nil {
-		opts = append(opts, schema.WithCache(s.Cache))
+		// Shared: most objects are only compared, and those written are
+		// copied first (finish).
+		opts = append(opts, schema.WithCache(s.Cache), schema.WithShared())
 	}
 	objs, err := s.Schema.Load(ctx, fsys, roots, opts...)
 	var problems schema.ErrorList
@@ -147,7 +149,7 @@ func (s *Syncer) apply(ctx context.Context, rev Revision, fsys fs.FS) (*Result, 
 	if err != nil {
 		return res, err
 	}
-	list, byKey, problems := s.buildDesired(objs, rev)
+	list, byKey, problems := s.collect(objs, rev, s.Cache != nil)
 	if len(problems) > 0 {
 		return res, s.invalid(res, rev, problems)
 	}
@@ -171,7 +173,7 @@ func (s *Syncer) apply(ctx context.Context, rev Revision, fsys fs.FS) (*Result, 
 		s.beforeWrite()
 	}
 	err = s.write(ctx, res, changes)
-	s.remember(list, changes)
+	s.remember(changes)
 	return res, err
 }
 
@@ -188,17 +190,37 @@ func (s *Syncer) invalid(res *Result, rev Revision, problems schema.ErrorList) e
 	return fmt.Errorf("%w: revision %s: %d problems, nothing applied:\n%w", ErrInvalid, rev.Short(), len(problems), problems)
 }
 
-// owned lists every object labelled as this sync's.
+// owned lists every object labelled as this sync's. The objects are the
+// store's shared copies: never modify them. The kinds are listed a few at a
+// time, since most lists are of kinds the sync has none of and cost a round
+// trip each.
 func (s *Syncer) owned(ctx context.Context) (map[key]store.Object, error) {
 	sel := labels.SelectorFromSet(labels.Set{LabelSource: s.Name})
-	out := map[key]store.Object{}
-	for _, r := range store.Resources() {
-		l, err := s.Store.List(ctx, r, store.ListOptions{Selector: sel, Shared: true})
-		if err != nil {
-			return nil, err
-		}
+	rs := store.Resources()
+	lists := make([]*store.List, len(rs))
+	errs := make([]error, len(rs))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, r := range rs {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			lists[i], errs[i] = s.Store.List(ctx, r, store.ListOptions{Selector: sel, Shared: true})
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, l := range lists {
+		n += len(l.Items)
+	}
+	out := make(map[key]store.Object, n)
+	for i, l := range lists {
+		res := rs[i].GroupResource()
 		for _, o := range l.Items {
-			out[key{r.GroupResource(), o.GetNamespace(), o.GetName()}] = o
+			out[key{res, o.GetNamespace(), o.GetName()}] = o
 		}
 	}
 	return out, nil
@@ -209,10 +231,12 @@ func (s *Syncer) owned(ctx context.Context) (map[key]store.Object, error) {
 // controller, is a problem at its file:line; one nobody owns (made before
 // keelson managed it) is adopted.
 func (s *Syncer) diff(ctx context.Context, list []*desired, byKey map[key]*desired, owned map[key]store.Object) ([]*Change, schema.ErrorList, error) {
+	curs := make([]store.Object, len(list))
 	var fresh []*desired
-	for _, d := range list {
-		if owned[d.key] == nil {
-			fresh = append(fresh, d)
+	var freshAt []int
+	for i, d := range list {
+		if curs[i] = owned[d.key]; curs[i] == nil {
+			fresh, freshAt = append(fresh, d), append(freshAt, i)
 		}
 	}
 	existing, err := s.readAll(ctx, fresh)
@@ -220,10 +244,11 @@ func (s *Syncer) diff(ctx context.Context, list []*desired, byKey map[key]*desir
 		return nil, nil, fmt.Errorf("%w: %v", ErrApply, err)
 	}
 	var problems schema.ErrorList
-	var changes []*Change
-	adopted := map[key]bool{}
-	for i, d := range fresh {
-		cur := existing[i]
+	changes := make([]*Change, 0, len(list))
+	adopted := make([]bool, len(list))
+	inGit := len(list) - len(fresh) // owned objects that are in the revision
+	for j, d := range fresh {
+		cur := existing[j]
 		if cur == nil {
 			continue
 		}
@@ -238,24 +263,25 @@ func (s *Syncer) diff(ctx context.Context, list []*desired, byKey map[key]*desir
 			continue
 		}
 		owned[d.key] = cur
-		adopted[d.key] = true
+		adopted[freshAt[j]] = true
+		inGit++
 		c, err := s.plan(d, cur, true)
 		if err != nil {
 			return nil, nil, err
 		}
 		changes = append(changes, c)
 	}
-	for _, d := range list {
-		if adopted[d.key] {
+	for i, d := range list {
+		if adopted[i] {
 			continue
 		}
-		c, err := s.plan(d, owned[d.key], false)
+		c, err := s.plan(d, curs[i], false)
 		if err != nil {
 			return nil, nil, err
 		}
 		changes = append(changes, c)
 	}
-	if s.Prune {
+	if s.Prune && len(owned) > inGit {
 		for k, cur := range owned {
 			if byKey[k] != nil || cur.GetAnnotations()[AnnotationPrune] == "disabled" {
 				continue
@@ -279,6 +305,7 @@ func (s *Syncer) plan(d *desired, cur store.Object, adopt bool) (*Change, error)
 	if !adopt && s.unchanged(d, cur) {
 		return &Change{Action: Unchanged, Object: d.key.String(), Origin: d.origin, res: d.res, cur: cur, order: kindOrder(d.res.GVK.Kind), d: d}, nil
 	}
+	s.finish(d)
 	c, err := plan(d, cur, adopt)
 	if err != nil {
 		return nil, err

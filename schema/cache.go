@@ -37,8 +37,9 @@ func (c *Cache) Hits() int {
 
 // validate answers for name from the cache, or runs validate and remembers
 // the outcome. Results are stored without the file name and copied out, so
-// that callers may modify what they get.
-func (c *Cache) validate(name string, data []byte, validate func() ([]*Object, ErrorList)) ([]*Object, ErrorList) {
+// that callers may modify what they get; when shared, the copies of a cached
+// answer hold the cache's own typed objects, which callers must not modify.
+func (c *Cache) validate(name string, data []byte, shared bool, validate func() ([]*Object, ErrorList)) ([]*Object, ErrorList) {
 	h := sha256.New()
 	h.Write([]byte(strings.ToLower(path.Ext(name)) + "\x00"))
 	h.Write(data)
@@ -62,6 +63,9 @@ func (c *Cache) validate(name string, data []byte, validate func() ([]*Object, E
 		c.mu.Unlock()
 		return objs, errs
 	}
+	if shared {
+		return shareObjects(e.objs, name), copyErrors(e.errs, name)
+	}
 	return copyObjects(e.objs, name), copyErrors(e.errs, name)
 }
 
@@ -71,6 +75,17 @@ func copyObjects(objs []*Object, file string) []*Object {
 		c := *o
 		c.File = file
 		c.Object = o.Object.DeepCopyObject()
+		out[i] = &c
+	}
+	return out
+}
+
+// shareObjects is copyObjects keeping the typed objects themselves.
+func shareObjects(objs []*Object, file string) []*Object {
+	out := make([]*Object, len(objs))
+	for i, o := range objs {
+		c := *o
+		c.File = file
 		out[i] = &c
 	}
 	return out

@@ -27,6 +27,7 @@ type Option func(*config)
 type config struct {
 	maxFileSize int64
 	cache       *Cache
+	shared      bool
 	workers     int
 }
 
@@ -36,6 +37,13 @@ func WithMaxFileSize(n int64) Option { return func(c *config) { c.maxFileSize = 
 
 // WithCache reuses the results of files whose content was validated before.
 func WithCache(c *Cache) Option { return func(cfg *config) { cfg.cache = c } }
+
+// WithShared makes Load return, for the files the cache answers, the
+// cache's own objects instead of copies of them: a caller that reads most of
+// the objects and changes few (a sync comparing a revision with the last one)
+// saves a deep copy of each. The objects of such a Load must not be modified;
+// DeepCopy one before changing it. Without WithCache it changes nothing.
+func WithShared() Option { return func(c *config) { c.shared = true } }
 
 // WithWorkers validates n files at a time (GOMAXPROCS otherwise).
 func WithWorkers(n int) Option { return func(c *config) { c.workers = n } }
@@ -105,7 +113,7 @@ func (s *Schema) loadFile(fsys fs.FS, name string, cfg *config) ([]*Object, Erro
 	if cfg.cache == nil {
 		return s.validateFile(name, data, cfg.maxFileSize)
 	}
-	return cfg.cache.validate(name, data, func() ([]*Object, ErrorList) {
+	return cfg.cache.validate(name, data, cfg.shared, func() ([]*Object, ErrorList) {
 		return s.validateFile(name, data, cfg.maxFileSize)
 	})
 }

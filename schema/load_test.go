@@ -146,6 +146,37 @@ func TestLoadCacheAnswersUnchangedFiles(t *testing.T) {
 	}
 }
 
+func TestLoadSharedAnswersWithTheCachedObjects(t *testing.T) {
+	files := fstest.MapFS{"a.yaml": {Data: []byte(configMap("a"))}, "b.yaml": {Data: []byte(configMap("b"))}}
+	s, cache := testSchema(t), NewCache(100)
+	first, err := s.Load(t.Context(), files, nil, WithCache(cache), WithShared())
+	if err != nil {
+		t.Fatal(err)
+	}
+	files["b.yaml"] = &fstest.MapFile{Data: []byte(configMap("b2"))}
+	shared, err := s.Load(t.Context(), files, nil, WithCache(cache), WithShared())
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied, err := s.Load(t.Context(), files, nil, WithCache(cache))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names(shared) != "a.yaml:a b.yaml:b2" || names(copied) != names(shared) {
+		t.Fatalf("objects %s / %s", names(shared), names(copied))
+	}
+	if shared[0].Object == first[0].Object {
+		t.Error("a file validated by this load came out as the cache's own object")
+	}
+	if copied[0].Object == shared[0].Object {
+		t.Error("a load without WithShared got the cache's own object")
+	}
+	again, _ := s.Load(t.Context(), files, nil, WithCache(cache), WithShared())
+	if again[0].Object != shared[0].Object || again[0] == shared[0] {
+		t.Error("two shared loads of an unchanged file do not share its typed object, or share its *Object")
+	}
+}
+
 func TestLoadCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
