@@ -3,7 +3,9 @@ package gitsync
 import (
 	"bytes"
 	"cmp"
+	"path"
 	"slices"
+	"strings"
 
 	"github.com/keelson/keelson/schema"
 	"github.com/keelson/keelson/store"
@@ -28,7 +30,8 @@ func (o *PlanOptions) syncer() *Syncer {
 	if name == "" {
 		name = "default"
 	}
-	return &Syncer{Name: name, Schema: o.Schema, Path: o.Path, TargetNamespace: o.TargetNamespace}
+	p := strings.Trim(path.Clean("/"+o.Path), "/")
+	return &Syncer{Name: name, Schema: o.Schema, Path: p, TargetNamespace: o.TargetNamespace}
 }
 
 // PlanRevision names one side of a plan.

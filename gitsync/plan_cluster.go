@@ -90,7 +90,7 @@ func PlanCluster(ctx context.Context, repoPath, headRef string, cl Cluster, opts
 			break
 		}
 	}
-	p := &Plan{Head: PlanRevision{Ref: headRef, Commit: rev.ID, Subject: subject}, Cluster: cl.String(), Path: opts.Path,
+	p := &Plan{Head: PlanRevision{Ref: headRef, Commit: rev.ID, Subject: subject}, Cluster: cl.String(), Path: s.Path,
 		Objects: []*PlannedObject{}, Risks: []Risk{}, Errors: append(schema.ErrorList{}, problems...)}
 	st, err := readCluster(ctx, cl)
 	if err != nil {

@@ -46,7 +46,7 @@ func PlanGit(ctx context.Context, repoPath, baseRef, headRef string, opts PlanOp
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Base: planRev(baseRef, bc), Head: *planRev(headRef, hc), Path: opts.Path, Objects: []*PlannedObject{}, Risks: []Risk{}, Errors: schema.ErrorList{}}
+	p := &Plan{Base: planRev(baseRef, bc), Head: *planRev(headRef, hc), Path: s.Path, Objects: []*PlannedObject{}, Risks: []Risk{}, Errors: schema.ErrorList{}}
 	bt, err := treeFiles(repo, bc)
 	if err != nil {
 		return nil, err

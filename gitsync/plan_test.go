@@ -49,7 +49,7 @@ func planRepo(t *testing.T, base, head map[string]string) *Plan {
 	h := r.commit(head)
 	r.setBranch("pr", h)
 	r.setBranch("main", b)
-	p, err := PlanGit(t.Context(), r.dir, "main", "pr", PlanOptions{Schema: testSchema(t), Path: "deploy"})
+	p, err := PlanGit(t.Context(), r.dir, "main", "pr", PlanOptions{Schema: testSchema(t), Path: "./deploy/"})
 	if err != nil {
 		t.Fatalf("plan: %v", err)
 	}
