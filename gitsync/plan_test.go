@@ -398,3 +398,18 @@ func TestPlanIgnoreFileAndSymlink(t *testing.T) {
 		t.Errorf("b through its symlink: %s\n%s", b.Origin, b.Diff)
 	}
 }
+
+// A large plan keeps its markdown to the first objects, to fit a comment.
+func TestPlanMarkdownBounded(t *testing.T) {
+	p := &Plan{Head: PlanRevision{Commit: "abc"}, Base: &PlanRevision{Commit: "def"}}
+	for i := range markdownMaxObjects + 5 {
+		p.Objects = append(p.Objects, &PlannedObject{Action: Create, Kind: "ConfigMap", Namespace: "default", Name: fmt.Sprintf("cm-%03d", i)})
+	}
+	var b bytes.Buffer
+	if err := p.WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(b.String(), "<details>"); n != markdownMaxObjects || !strings.Contains(b.String(), "… and 5 more objects") {
+		t.Fatalf("%d sections, want %d and a note of 5 more:\n%s", n, markdownMaxObjects, b.String()[b.Len()-300:])
+	}
+}
