@@ -97,7 +97,7 @@ func (o *syncNowOptions) run(ctx context.Context, out io.Writer, name string) er
 	}
 	switch resp.StatusCode {
 	case http.StatusAccepted:
-		fmt.Fprintln(out, answer.Message)
+		fmt.Fprintf(out, "%s\n`keelson status %s` shows how it went.\n", answer.Message, name)
 		return nil
 	case http.StatusNotFound:
 		return fmt.Errorf("the server at %s has no sync named %q", cfg.Host, name)
