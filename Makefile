@@ -15,7 +15,7 @@ DEB_PKGS := containerd runc containernetworking-plugins etcd-server busybox-stat
 DEB_BINS := /usr/bin/containerd /usr/sbin/runc /usr/lib/cni/bridge /usr/bin/etcd /bin/busybox /usr/sbin/iptables /usr/sbin/ip \
             /usr/bin/git /usr/lib/git-core/git-http-backend
 
-.PHONY: all build test deps vet unit bench demo images clean
+.PHONY: all build test deps vet unit bench demo demo-deps images clean
 
 all: build
 
@@ -54,8 +54,28 @@ bench:
 images: deps
 	$(GO) run ./hack/busybox-image -o bin/images/busybox.tar
 
-demo:
-	@echo "make demo arrives with 'keelson up' (see README): not yet available" >&2; exit 1
+# demo runs the runnable examples (examples/, less what examples/.keelsonignore
+# lists) with keelson up on this machine: it installs what is missing (as root),
+# builds keelson and the busybox image, and runs keelson up, which imports the
+# image and starts a containerd of its own when none runs. Ctrl-C stops it;
+# `make demo` again resumes. DEMO_FLAGS adds keelson up flags (--data-dir …).
+DEMO_PKGS := containerd runc containernetworking-plugins busybox-static iptables iproute2 git
+DEMO_BINS := /usr/bin/containerd /usr/sbin/runc /usr/lib/cni/bridge /bin/busybox /usr/sbin/iptables /usr/sbin/ip /usr/bin/git
+DEMO_FLAGS ?=
+
+demo-deps:
+	@if [ "$$(id -u)" != 0 ]; then \
+	  echo "make demo runs containers (namespaces, cgroups, a bridge), which needs root: run sudo make demo" >&2; exit 1; \
+	fi
+	@missing=""; for b in $(DEMO_BINS); do [ -e $$b ] || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing $(DEMO_PKGS) (missing:$$missing)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEMO_PKGS) >/dev/null; \
+	fi
+
+demo: demo-deps build
+	$(GO) run ./hack/busybox-image -o bin/images/busybox.tar
+	bin/keelson up --repo $(CURDIR) --path examples --import-image bin/images/busybox.tar $(DEMO_FLAGS)
 
 clean:
 	rm -rf bin
