@@ -170,10 +170,7 @@ func (p *Plan) Invalid() bool {
 // cluster's), both keyed by object; objects in only old are deletions.
 func (p *Plan) compare(old, head map[key]*desired, cl *clusterState) error {
 	for k, d := range head {
-		var prev *desired
-		if o := old[k]; o != nil {
-			prev = o
-		}
+		prev := old[k]
 		po, err := planObject(prev, d)
 		if err != nil {
 			return err
@@ -263,7 +260,7 @@ func (p *Plan) sort() {
 		return 1
 	}
 	slices.SortStableFunc(p.Risks, func(a, b Risk) int {
-		return cmp.Or(cmp.Compare(level(a), level(b)), cmp.Compare(a.Object, b.Object), cmp.Compare(a.Code, b.Code))
+		return cmp.Or(cmp.Compare(level(a), level(b)), cmp.Compare(a.Object, b.Object), cmp.Compare(a.Code, b.Code), cmp.Compare(a.Message, b.Message))
 	})
 	p.Errors.Sort()
 }

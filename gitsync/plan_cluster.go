@@ -3,6 +3,7 @@ package gitsync
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -61,6 +62,35 @@ func readCluster(ctx context.Context, cl Cluster) (*clusterState, error) {
 	return st, nil
 }
 
+// current returns what head is compared with: the objects of sync name,
+// and those of head that exist without being the sync's; taking over one
+// another sync owns or a controller made is refused, so it is an error.
+func (st *clusterState) current(name string, head map[key]*desired) (map[key]*desired, []Risk) {
+	old := map[key]*desired{}
+	for k, o := range st.objects {
+		if o.obj.GetLabels()[LabelSource] == name {
+			old[k] = o
+		}
+	}
+	var risks []Risk
+	for k, d := range head {
+		cur := st.objects[k]
+		if cur == nil || old[k] != nil {
+			continue
+		}
+		title := objectTitle(d.res.GVK.Kind, k.namespace, k.name)
+		if other := cur.obj.GetLabels()[LabelSource]; other != "" {
+			risks = append(risks, Risk{Level: RiskError, Code: "owner-change", Object: title,
+				Message: fmt.Sprintf("owned by sync %q (from its file %s): this sync would take it over, which the sync refuses; remove it from one of the two", other, cur.origin)})
+		} else if refs := cur.obj.GetOwnerReferences(); len(refs) > 0 {
+			risks = append(risks, Risk{Level: RiskError, Code: "owner-change", Object: title,
+				Message: fmt.Sprintf("made and managed by %s %s: the sync refuses to take it over; give the object from Git another name", refs[0].Kind, refs[0].Name)})
+		}
+		old[k] = cur // compared as an update, adopted or not
+	}
+	return old, risks
+}
+
 // PlanCluster plans what applying head would do to the cluster as it is
 // now: every object of head is validated and compared with the cluster's,
 // objects of this sync that left Git are deletions, and the new pods are
@@ -83,39 +113,15 @@ func PlanCluster(ctx context.Context, repoPath, headRef string, cl Cluster, opts
 	if err != nil {
 		return nil, err
 	}
-	subject := rev.Message
-	for i, c := range subject {
-		if c == '\n' {
-			subject = subject[:i]
-			break
-		}
-	}
+	subject, _, _ := strings.Cut(rev.Message, "\n")
 	p := &Plan{Head: PlanRevision{Ref: headRef, Commit: rev.ID, Subject: subject}, Cluster: cl.String(), Path: s.Path,
 		Objects: []*PlannedObject{}, Risks: []Risk{}, Errors: append(schema.ErrorList{}, problems...)}
 	st, err := readCluster(ctx, cl)
 	if err != nil {
 		return nil, err
 	}
-	old := map[key]*desired{}
-	for k, o := range st.objects {
-		if o.obj.GetLabels()[LabelSource] == s.Name {
-			old[k] = o
-		}
-	}
-	for k, d := range head {
-		cur := st.objects[k]
-		if cur == nil || old[k] != nil {
-			continue
-		}
-		if other := cur.obj.GetLabels()[LabelSource]; other != "" {
-			p.Risks = append(p.Risks, Risk{Level: RiskError, Code: "owner-change", Object: objectTitle(d.res.GVK.Kind, k.namespace, k.name),
-				Message: fmt.Sprintf("owned by sync %q (from its file %s): this sync would take it over, which the sync refuses; remove it from one of the two", other, cur.origin)})
-		} else if refs := cur.obj.GetOwnerReferences(); len(refs) > 0 {
-			p.Risks = append(p.Risks, Risk{Level: RiskError, Code: "owner-change", Object: objectTitle(d.res.GVK.Kind, k.namespace, k.name),
-				Message: fmt.Sprintf("made and managed by %s %s: the sync refuses to take it over; give the object from Git another name", refs[0].Kind, refs[0].Name)})
-		}
-		old[k] = cur // compared as an update, adopted or not
-	}
+	old, risks := st.current(s.Name, head)
+	p.Risks = append(p.Risks, risks...)
 	if len(head) == 0 && len(p.Errors) == 0 && len(old) > 0 {
 		p.Errors = append(p.Errors, emptyHead(s.pathOrRoot()))
 	}
