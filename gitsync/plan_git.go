@@ -65,21 +65,9 @@ func PlanGit(ctx context.Context, repoPath, baseRef, headRef string, opts PlanOp
 		return nil, err
 	}
 	root := s.pathOrRoot()
-	headFiles, baseFiles := 0, 0
-	for name := range ht {
-		if schema.IsManifest(name) && under(name, root) {
-			headFiles++
-			if !changed[name] {
-				p.UntouchedFiles++
-			}
-		}
-	}
-	for name := range bt {
-		if schema.IsManifest(name) && under(name, root) {
-			baseFiles++
-		}
-	}
-	if headFiles == 0 && baseFiles > 0 {
+	headFiles, untouched := ht.manifests(root, changed)
+	p.UntouchedFiles = untouched
+	if baseFiles, _ := bt.manifests(root, changed); headFiles == 0 && baseFiles > 0 {
 		p.Errors = append(p.Errors, emptyHead(root))
 	}
 	baseObjs, _, err := s.loadPlanSide(ctx, bfs, Revision{ID: bc.Hash.String()})
@@ -141,6 +129,20 @@ func treeFiles(repo *git.Repository, c *object.Commit) (tree, error) {
 			out[name] = treeEntry{e.Hash, e.Mode}
 		}
 	}
+}
+
+// manifests counts the manifest files of t under root, and those among
+// them that did not change.
+func (t tree) manifests(root string, changed map[string]bool) (all, untouched int) {
+	for name := range t {
+		if schema.IsManifest(name) && under(name, root) {
+			all++
+			if !changed[name] {
+				untouched++
+			}
+		}
+	}
+	return all, untouched
 }
 
 // changedPaths are the paths whose blob differs between a and b, and the
