@@ -62,7 +62,7 @@ resumes where it stopped.`,
 // defaultRepo makes the Git repository of the working directory the repo to
 // sync when --repo is not given, and its folder the path unless --path is.
 func (o *upOptions) defaultRepo(pathSet bool) error {
-	if o.server.sync.Repo != "" {
+	if o.server.sync.Repo != "" || o.server.configFile != "" {
 		return nil
 	}
 	wd, err := os.Getwd()
@@ -169,11 +169,15 @@ func (o *upOptions) wire(p *progress) error {
 	user := "system:node:" + o.agent.nodeName
 	o.server.extraTokens = fmt.Sprintf("%s,%s,%s,%q\n", token, user, user, apiserver.GroupNodes)
 	o.server.onSyncStatus = func(s gitsync.Status) {
+		name := ""
+		if s.Name != "default" {
+			name = "sync " + s.Name + ": " // one of several in a --config file
+		}
 		if s.Reason == gitsync.ReasonSucceeded {
-			p.set(stepSync, true, "revision %s applied: %d objects", s.LastApplied.Short(), s.Created+s.Updated+s.Unchanged)
+			p.set(stepSync, true, "%srevision %s applied: %d objects", name, s.LastApplied.Short(), s.Created+s.Updated+s.Unchanged)
 			return
 		}
-		p.set(stepSync, false, "revision %s not applied (%s): %s", s.LastAttempted.Short(), s.Reason, firstLineOf(s.Message, 120))
+		p.set(stepSync, false, "%srevision %s not applied (%s): %s", name, s.LastAttempted.Short(), s.Reason, firstLineOf(s.Message, 120))
 	}
 	a := &o.agent
 	a.tokenFile = filepath.Join(data, "node.token")

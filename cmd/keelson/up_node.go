@@ -119,18 +119,22 @@ func fileExists(path string) bool {
 // lookHints are the commands that show the cluster.
 func lookHints(o *upOptions) []string {
 	data := o.server.dataDir
-	get := "keelson get pods -A"
+	dataFlag := ""
 	if data != defaultDataDir() {
-		get += " --data-dir " + data
+		dataFlag = " --data-dir " + data
 	}
-	sync := o.server.sync.Repo
-	if o.server.sync.Path != "" {
-		sync += " (" + o.server.sync.Path + ")"
+	source := "the sources of " + o.server.configFile
+	if o.server.configFile == "" {
+		source = o.server.sync.Repo
+		if o.server.sync.Path != "" {
+			source += " (" + o.server.sync.Path + ")"
+		}
 	}
 	return []string{
-		"  look:   " + get,
+		"  look:   keelson get pods -A" + dataFlag,
 		"          kubectl --kubeconfig " + adminKubeconfig(data) + " get pods -A",
-		"  change: commit to " + sync + "; the sync line above shows what was applied",
+		"          keelson status" + dataFlag + "    (the Sync: what was applied, what failed)",
+		"  change: commit to " + source,
 	}
 }
 
