@@ -23,7 +23,7 @@ type Cluster interface {
 
 // skipped are resources a plan does not read: they are never in Git and
 // say nothing about what a change would do.
-var skipped = map[string]bool{"events": true, "leases.coordination.k8s.io": true, "controllerrevisions.apps": true,
+var planSkipped = map[string]bool{"events": true, "leases.coordination.k8s.io": true, "controllerrevisions.apps": true,
 	"endpoints": true, "endpointslices.discovery.k8s.io": true}
 
 // clusterState is what a plan knows of the cluster besides the objects it
@@ -38,7 +38,7 @@ type clusterState struct {
 func readCluster(ctx context.Context, cl Cluster) (*clusterState, error) {
 	st := &clusterState{objects: map[key]*desired{}, inNamespace: map[string]int{}}
 	for _, r := range store.Resources() {
-		if skipped[r.GroupResource()] {
+		if planSkipped[r.GroupResource()] {
 			continue
 		}
 		items, err := cl.List(ctx, r)

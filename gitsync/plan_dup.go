@@ -16,7 +16,7 @@ import (
 // would otherwise look like a creation. Untouched files are first searched
 // for the created names as plain text, and only those that mention one are
 // decoded.
-func (s *Syncer) definedElsewhere(ctx context.Context, repo *git.Repository, head tree, changed map[string]bool, base, created map[key]*desired) (schema.ErrorList, error) {
+func (s *Syncer) definedElsewhere(ctx context.Context, repo *git.Repository, head planTree, changed map[string]bool, base, created map[key]*desired) (schema.ErrorList, error) {
 	names := map[string]bool{}
 	for k := range created {
 		if base[k] == nil {
@@ -29,7 +29,7 @@ func (s *Syncer) definedElsewhere(ctx context.Context, repo *git.Repository, hea
 	root := s.pathOrRoot()
 	m := fstest.MapFS{}
 	for name, e := range head {
-		if changed[name] || !under(name, root) || !schema.IsManifest(name) {
+		if changed[name] || !underRoot(name, root) || !schema.IsManifest(name) {
 			continue
 		}
 		data, err := readBlob(repo, e.hash)

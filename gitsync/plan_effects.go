@@ -107,15 +107,15 @@ func rollout(old, head store.Object, hw workload, what string) string {
 	switch h := head.(type) {
 	case *appsv1.Deployment:
 		if h.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
-			return fmt.Sprintf("recreate %s, %s: all old pods stop before new ones start", pods(hw.replicas), what)
+			return fmt.Sprintf("recreate %s, %s: all old pods stop before new ones start", podCount(hw.replicas), what)
 		}
 		surge, unavail := rollingBounds(h.Spec.Strategy.RollingUpdate, hw.replicas)
-		return fmt.Sprintf("rolling update of %s, %s, at most %d extra and %d unavailable at a time", pods(hw.replicas), what, surge, unavail)
+		return fmt.Sprintf("rolling update of %s, %s, at most %d extra and %d unavailable at a time", podCount(hw.replicas), what, surge, unavail)
 	case *appsv1.StatefulSet:
 		if h.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
 			return fmt.Sprintf("%s: pods keep the old template until deleted (OnDelete)", what)
 		}
-		msg := fmt.Sprintf("rolling update of %s, %s, one at a time from the highest ordinal", pods(hw.replicas), what)
+		msg := fmt.Sprintf("rolling update of %s, %s, one at a time from the highest ordinal", podCount(hw.replicas), what)
 		if ru := h.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil && *ru.Partition > 0 {
 			msg += fmt.Sprintf(", only ordinals ≥ %d", *ru.Partition)
 		}
@@ -134,7 +134,7 @@ func rollout(old, head store.Object, hw workload, what string) string {
 		}
 		where := "on every node it runs on"
 		if nodes > 0 {
-			where = fmt.Sprintf("of %s, one per node", pods(nodes))
+			where = fmt.Sprintf("of %s, one per node", podCount(nodes))
 		}
 		return fmt.Sprintf("rolling update %s, %s, at most %s unavailable at a time", where, what, intOrPercent(ru.MaxUnavailable, "1"))
 	case *batchv1.Job:
@@ -188,12 +188,12 @@ func createEffects(head store.Object, cl *clusterState) []string {
 		if h.Spec.Completions != nil {
 			completions = *h.Spec.Completions
 		}
-		return []string{fmt.Sprintf("runs %s to completion, %d at a time", pods(completions), w.replicas)}
+		return []string{fmt.Sprintf("runs %s to completion, %d at a time", podCount(completions), w.replicas)}
 	}
-	return []string{fmt.Sprintf("creates %s (%s)", pods(w.replicas), images(w.template))}
+	return []string{fmt.Sprintf("creates %s (%s)", podCount(w.replicas), imagesOf(w.template))}
 }
 
-func images(t *corev1.PodTemplateSpec) string {
+func imagesOf(t *corev1.PodTemplateSpec) string {
 	var s []string
 	for _, c := range t.Spec.Containers {
 		s = append(s, c.Image)
@@ -217,13 +217,13 @@ func deleteEffects(old store.Object, cl *clusterState) []string {
 		return []string{"deleted: its pod stops on every node"}
 	}
 	if w, ok := workloadOf(old); ok && w.scalable {
-		return []string{fmt.Sprintf("deleted, stopping its %s", pods(w.replicas))}
+		return []string{fmt.Sprintf("deleted, stopping its %s", podCount(w.replicas))}
 	}
 	return nil
 }
 
 // pods is "1 pod" or "n pods".
-func pods(n int32) string {
+func podCount(n int32) string {
 	if n == 1 {
 		return "1 pod"
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/keelson/keelson/store"
 )
 
-func podTemplate(images ...string) corev1.PodTemplateSpec {
+func planPodTemplate(images ...string) corev1.PodTemplateSpec {
 	t := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "a"}}}
 	for i, img := range images {
 		t.Spec.Containers = append(t.Spec.Containers, corev1.Container{Name: string(rune('a' + i)), Image: img})
@@ -25,7 +25,7 @@ func TestPlanEffects(t *testing.T) {
 	pct := func(s string) *intstr.IntOrString { v := intstr.Parse(s); return &v }
 	deploy := func(replicas int32, strategy appsv1.DeploymentStrategy, images ...string) *appsv1.Deployment {
 		return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"},
-			Spec: appsv1.DeploymentSpec{Replicas: i32(replicas), Strategy: strategy, Template: podTemplate(images...)}}
+			Spec: appsv1.DeploymentSpec{Replicas: i32(replicas), Strategy: strategy, Template: planPodTemplate(images...)}}
 	}
 	rolling := func(surge, unavail string) appsv1.DeploymentStrategy {
 		return appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
@@ -33,13 +33,13 @@ func TestPlanEffects(t *testing.T) {
 	}
 	sts := func(replicas int32, partition int32, image string) *appsv1.StatefulSet {
 		return &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "shop"},
-			Spec: appsv1.StatefulSetSpec{Replicas: i32(replicas), Template: podTemplate(image),
+			Spec: appsv1.StatefulSetSpec{Replicas: i32(replicas), Template: planPodTemplate(image),
 				UpdateStrategy: appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType,
 					RollingUpdate: &appsv1.RollingUpdateStatefulSetStrategy{Partition: i32(partition)}}}}
 	}
 	ds := func(image string, nodes int32) *appsv1.DaemonSet {
 		return &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "log", Namespace: "shop"},
-			Spec: appsv1.DaemonSetSpec{Template: podTemplate(image), UpdateStrategy: appsv1.DaemonSetUpdateStrategy{Type: appsv1.RollingUpdateDaemonSetStrategyType,
+			Spec: appsv1.DaemonSetSpec{Template: planPodTemplate(image), UpdateStrategy: appsv1.DaemonSetUpdateStrategy{Type: appsv1.RollingUpdateDaemonSetStrategyType,
 				RollingUpdate: &appsv1.RollingUpdateDaemonSet{MaxUnavailable: pct("1")}}},
 			Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: nodes}}
 	}

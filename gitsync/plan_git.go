@@ -47,11 +47,11 @@ func PlanGit(ctx context.Context, repoPath, baseRef, headRef string, opts PlanOp
 		return nil, err
 	}
 	p := &Plan{Base: planRev(baseRef, bc), Head: *planRev(headRef, hc), Path: s.Path, Objects: []*PlannedObject{}, Risks: []Risk{}, Errors: schema.ErrorList{}}
-	bt, err := treeFiles(repo, bc)
+	bt, err := planTreeOf(repo, bc)
 	if err != nil {
 		return nil, err
 	}
-	ht, err := treeFiles(repo, hc)
+	ht, err := planTreeOf(repo, hc)
 	if err != nil {
 		return nil, err
 	}
@@ -95,25 +95,25 @@ func planRev(ref string, c *object.Commit) *PlanRevision {
 	return &PlanRevision{Ref: ref, Commit: c.Hash.String(), Subject: subject}
 }
 
-func under(name, root string) bool {
+func underRoot(name, root string) bool {
 	return root == "." || name == root || strings.HasPrefix(name, root+"/")
 }
 
 // treeEntry is one file of a tree, by blob.
-type treeEntry struct {
+type planEntry struct {
 	hash plumbing.Hash
 	mode filemode.FileMode
 }
 
 // tree lists the files and symlinks of one commit, without reading them.
-type tree map[string]treeEntry
+type planTree map[string]planEntry
 
-func treeFiles(repo *git.Repository, c *object.Commit) (tree, error) {
+func planTreeOf(repo *git.Repository, c *object.Commit) (planTree, error) {
 	t, err := c.Tree()
 	if err != nil {
 		return nil, fmt.Errorf("%w: tree of %s: %v", ErrFetch, c.Hash.String()[:12], err)
 	}
-	out := tree{}
+	out := planTree{}
 	w := object.NewTreeWalker(t, true, nil)
 	defer w.Close()
 	for {
@@ -126,16 +126,16 @@ func treeFiles(repo *git.Repository, c *object.Commit) (tree, error) {
 		}
 		switch e.Mode {
 		case filemode.Regular, filemode.Executable, filemode.Deprecated, filemode.Symlink:
-			out[name] = treeEntry{e.Hash, e.Mode}
+			out[name] = planEntry{e.Hash, e.Mode}
 		}
 	}
 }
 
 // manifests counts the manifest files of t under root, and those among
 // them that did not change.
-func (t tree) manifests(root string, changed map[string]bool) (all, untouched int) {
+func (t planTree) manifests(root string, changed map[string]bool) (all, untouched int) {
 	for name := range t {
-		if schema.IsManifest(name) && under(name, root) {
+		if schema.IsManifest(name) && underRoot(name, root) {
 			all++
 			if !changed[name] {
 				untouched++
@@ -147,10 +147,10 @@ func (t tree) manifests(root string, changed map[string]bool) (all, untouched in
 
 // changedPaths are the paths whose blob differs between a and b, and the
 // symlinks that lead to one. When an ignore file differs, every path is.
-func changedPaths(a, b tree) map[string]bool {
+func changedPaths(a, b planTree) map[string]bool {
 	out := map[string]bool{}
 	all := false
-	mark := func(x, y tree) {
+	mark := func(x, y planTree) {
 		for name, e := range x {
 			if f, ok := y[name]; !ok || f != e {
 				out[name] = true
@@ -161,7 +161,7 @@ func changedPaths(a, b tree) map[string]bool {
 	mark(a, b)
 	mark(b, a)
 	if all {
-		for _, t := range []tree{a, b} {
+		for _, t := range []planTree{a, b} {
 			for name := range t {
 				out[name] = true
 			}
@@ -173,7 +173,7 @@ func changedPaths(a, b tree) map[string]bool {
 // subset reads into memory the changed files of t, the ignore files, and
 // what symlinks among them lead to; it adds to changed the symlinks of t
 // that lead to a changed file.
-func (t tree) subset(repo *git.Repository, changed map[string]bool) (fs.FS, error) {
+func (t planTree) subset(repo *git.Repository, changed map[string]bool) (fs.FS, error) {
 	m := fstest.MapFS{}
 	read := func(name string) error {
 		if _, done := m[name]; done {
@@ -222,7 +222,7 @@ func (t tree) subset(repo *git.Repository, changed map[string]bool) (fs.FS, erro
 
 // follow returns the paths a symlink leads through, inside the tree; the
 // loader reports the links that leave it or break.
-func (t tree) follow(repo *git.Repository, name string) ([]string, error) {
+func (t planTree) follow(repo *git.Repository, name string) ([]string, error) {
 	var hops []string
 	cur := name
 	for range 16 {

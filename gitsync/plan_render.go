@@ -44,12 +44,12 @@ func renderPair(old, head store.Object) (a, b []byte, keys *SecretKeys, err erro
 		oldData, headData, keys = secretMarkers(prev, s)
 	}
 	if old != nil {
-		if a, err = render(old, oldData); err != nil {
+		if a, err = renderObject(old, oldData); err != nil {
 			return nil, nil, nil, err
 		}
 	}
 	if head != nil {
-		if b, err = render(head, headData); err != nil {
+		if b, err = renderObject(head, headData); err != nil {
 			return nil, nil, nil, err
 		}
 	}
@@ -57,7 +57,7 @@ func renderPair(old, head store.Object) (a, b []byte, keys *SecretKeys, err erro
 }
 
 // render encodes obj as YAML; a Secret's data becomes markers.
-func render(obj store.Object, markers map[string]string) ([]byte, error) {
+func renderObject(obj store.Object, markers map[string]string) ([]byte, error) {
 	r, err := store.ResourceOf(obj)
 	if err != nil {
 		return nil, err

@@ -43,7 +43,7 @@ func (s *Scheduling) String() string {
 	msg := fmt.Sprintf("%s %s CPU and %s memory; %s CPU and %s memory are free on %d schedulable nodes",
 		who, s.CPU, s.Memory, s.FreeCPU, s.FreeMemory, s.Nodes)
 	if s.Pending > 0 {
-		return msg + fmt.Sprintf("; %s would stay Pending", pods(int32(s.Pending)))
+		return msg + fmt.Sprintf("; %s would stay Pending", podCount(int32(s.Pending)))
 	}
 	return msg + "; all of them fit"
 }
@@ -55,7 +55,7 @@ type freeNode struct {
 	pods     int64
 }
 
-func ready(n *corev1.Node) bool {
+func nodeReady(n *corev1.Node) bool {
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeReady {
 			return c.Status == corev1.ConditionTrue
@@ -67,7 +67,7 @@ func ready(n *corev1.Node) bool {
 func (st *clusterState) schedulable() []*corev1.Node {
 	var out []*corev1.Node
 	for _, n := range st.nodes {
-		if !n.Spec.Unschedulable && ready(n) {
+		if !n.Spec.Unschedulable && nodeReady(n) {
 			out = append(out, n)
 		}
 	}

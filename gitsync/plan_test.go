@@ -11,7 +11,7 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files of plan outputs")
+var updatePlanGolden = flag.Bool("update", false, "rewrite the golden files of plan outputs")
 
 const webV1 = `apiVersion: apps/v1
 kind: Deployment
@@ -33,7 +33,7 @@ spec:
           requests: {cpu: 200m, memory: 64Mi}
 `
 
-func secret(name, user, password string) string {
+func secretYAML(name, user, password string) string {
 	return "apiVersion: v1\nkind: Secret\nmetadata:\n  name: " + name + "\n  namespace: shop\ndata:\n" +
 		"  user: " + base64.StdEncoding.EncodeToString([]byte(user)) + "\n" +
 		"  password: " + base64.StdEncoding.EncodeToString([]byte(password)) + "\n"
@@ -218,8 +218,8 @@ spec:
 
 // The values of a Secret appear in no format, only which keys changed.
 func TestPlanSecretValuesNeverShown(t *testing.T) {
-	base := map[string]string{"deploy/s.yaml": secret("db", "admin", "old-password-1")}
-	head := map[string]string{"deploy/s.yaml": secret("db", "admin", "new-password-2") + "stringData:\n  token: token-value-3\n"}
+	base := map[string]string{"deploy/s.yaml": secretYAML("db", "admin", "old-password-1")}
+	head := map[string]string{"deploy/s.yaml": secretYAML("db", "admin", "new-password-2") + "stringData:\n  token: token-value-3\n"}
 	p := planRepo(t, base, head)
 	s := findObject(t, p, "Secret shop/db")
 	if k := s.SecretKeys; k == nil || strings.Join(k.Changed, ",") != "password" || strings.Join(k.Added, ",") != "token" || len(k.Removed) != 0 {
@@ -245,7 +245,7 @@ func TestPlanSecretValuesNeverShown(t *testing.T) {
 // A problem with a Secret's value does not quote the value.
 func TestPlanInvalidSecretValueNotShown(t *testing.T) {
 	bad := "apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: shop}\nstringData:\n  password: 98765432\n"
-	p := planRepo(t, map[string]string{"deploy/s.yaml": secret("db", "admin", "pw")}, map[string]string{"deploy/s.yaml": bad})
+	p := planRepo(t, map[string]string{"deploy/s.yaml": secretYAML("db", "admin", "pw")}, map[string]string{"deploy/s.yaml": bad})
 	if len(p.Errors) != 1 || !strings.HasPrefix(p.Errors[0].Error(), "deploy/s.yaml:5:") {
 		t.Fatalf("errors %v, want one at deploy/s.yaml:5", p.Errors)
 	}
@@ -274,20 +274,20 @@ func TestPlanGolden(t *testing.T) {
 		"deploy/ns.yaml":     namespace("shop") + "---\n" + namespace("old"),
 		"deploy/web.yaml":    webV1,
 		"deploy/config.yaml": configMap("cfg", "a"),
-		"deploy/s.yaml":      secret("db", "admin", "hunter2"),
+		"deploy/s.yaml":      secretYAML("db", "admin", "hunter2"),
 	}
 	head := map[string]string{
 		"deploy/ns.yaml":     namespace("shop"),
 		"deploy/web.yaml":    strings.Replace(webV1, "web:1.4", "web:1.5", 1),
 		"deploy/config.yaml": configMap("cfg", "b"),
-		"deploy/s.yaml":      secret("db", "admin", "hunter3"),
+		"deploy/s.yaml":      secretYAML("db", "admin", "hunter3"),
 		"deploy/api.yaml":    deployment("shop", "api", 2),
 	}
 	p := planRepo(t, base, head)
 	out := renderAll(t, p)
 	for _, g := range []struct{ file, got string }{{"plan.md", out["markdown"]}, {"plan.json", out["json"]}, {"plan.txt", out["text"]}} {
 		path := filepath.Join("testdata", g.file)
-		if *update {
+		if *updatePlanGolden {
 			if err := os.MkdirAll("testdata", 0o755); err != nil {
 				t.Fatal(err)
 			}
