@@ -109,7 +109,7 @@ func TestPlanExitCodes(t *testing.T) {
 
 // startAPI serves the read-only API over a store on a private etcd, with
 // an admin token and a reader's token that may not see secret values.
-func startAPI(t *testing.T) (*store.Store, string) {
+func startPlanAPI(t *testing.T) (*store.Store, string) {
 	t.Helper()
 	e, err := store.StartEmbedded(t.Context(), t.TempDir(), store.EmbeddedConfig{ClientURL: etcdtest.FreeURL(t), PeerURL: etcdtest.FreeURL(t)}, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -133,7 +133,7 @@ func startAPI(t *testing.T) (*store.Store, string) {
 	return st, "http://" + l.Addr().String()
 }
 
-func node(name, cpu string) *corev1.Node {
+func planNode(name, cpu string) *corev1.Node {
 	return &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Status: corev1.NodeStatus{
@@ -143,7 +143,7 @@ func node(name, cpu string) *corev1.Node {
 	}
 }
 
-func boundPod(ns, name, nodeName, cpu string) *corev1.Pod {
+func planPod(ns, name, nodeName, cpu string) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: corev1.PodSpec{NodeName: nodeName, Containers: []corev1.Container{{Name: "c", Image: "localhost/busy:1",
@@ -156,7 +156,7 @@ func boundPod(ns, name, nodeName, cpu string) *corev1.Pod {
 // each object, and whether the new pods fit on the nodes. The cluster holds
 // main as the sync wrote it, plus nodes and pods of its own.
 func TestPlanAgainstServer(t *testing.T) {
-	st, url := startAPI(t)
+	st, url := startPlanAPI(t)
 	rsYAML := func(n int) string {
 		return fmt.Sprintf("apiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {name: x, namespace: shop}\nspec:\n  replicas: %d\n  selector: {matchLabels: {app: x}}\n  template:\n    metadata: {labels: {app: x}}\n    spec:\n      containers: [{name: x, image: \"localhost/x:1\"}]\n", n)
 	}
@@ -174,12 +174,12 @@ func TestPlanAgainstServer(t *testing.T) {
 	})
 	gitRun(t, repo, "rm", "-q", "deploy/old.yaml")
 	gitRun(t, repo, "commit", "-q", "-m", "no more old")
-	syncMain(t, st, repo)
+	syncPlanMain(t, st, repo)
 	for _, o := range []store.Object{
-		node("node-a", "1"), node("node-b", "1"),
-		boundPod("kube", "a-1", "node-a", "500m"), boundPod("kube", "b-1", "node-b", "700m"),
+		planNode("node-a", "1"), planNode("node-b", "1"),
+		planPod("kube", "a-1", "node-a", "500m"), planPod("kube", "b-1", "node-b", "700m"),
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "old", Name: "b"}},
-		boundPod("old", "c", "", "0"),
+		planPod("old", "c", "", "0"),
 	} {
 		if err := st.Create(t.Context(), o); err != nil {
 			t.Fatalf("create %s: %v", o.GetName(), err)
@@ -232,7 +232,7 @@ func TestPlanAgainstServer(t *testing.T) {
 // An object another sync owns, and one a controller made, cannot be taken
 // over: errors, exit 2.
 func TestPlanAgainstServerOwners(t *testing.T) {
-	st, url := startAPI(t)
+	st, url := startPlanAPI(t)
 	repo := planRepoDir(t, map[string]string{"README.md": "deploy\n"}, map[string]string{
 		"deploy/shared.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shared, namespace: shop}\ndata: {k: v}\n",
 		"deploy/pod.yaml":    "apiVersion: v1\nkind: Pod\nmetadata: {name: web-1, namespace: shop}\nspec:\n  containers: [{name: c, image: \"localhost/c:1\"}]\n",
@@ -267,7 +267,7 @@ func TestPlanAgainstServerOwners(t *testing.T) {
 
 // syncMain applies the repository's main to the store as keelson server
 // would.
-func syncMain(t *testing.T, st *store.Store, repo string) {
+func syncPlanMain(t *testing.T, st *store.Store, repo string) {
 	t.Helper()
 	sch, err := schema.Default()
 	if err != nil {
