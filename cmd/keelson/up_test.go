@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,8 +27,8 @@ import (
 
 // TestUpStopsAndResumes runs keelson up as people run it: inside a Git
 // repository (no --repo), with no containerd on the socket it is given, so it
-// starts its own under the data dir. Pods from Git run; Ctrl-C stops it
-// cleanly, containerd included; started again on the same data dir it
+// starts its own under the data dir. Pods from Git run; containerd killed
+// is started again; Ctrl-C stops it cleanly, containerd included; started again on the same data dir it
 // resumes: the same objects, the same containers, none added.
 func TestUpStopsAndResumes(t *testing.T) {
 	u := newUpFixture(t)
@@ -40,6 +42,24 @@ func TestUpStopsAndResumes(t *testing.T) {
 		}
 	}
 	pods, ctrs := u.podUIDs(t), u.containers(t)
+
+	// containerd dies: keelson up starts it again; the containers go on.
+	m := regexp.MustCompile(`msg="containerd started" component=containerd pid=(\d+)`).FindStringSubmatch(up.out.String())
+	if m == nil {
+		t.Fatalf("no containerd pid in keelson up's output:\n%s", up.out)
+	}
+	pid, _ := strconv.Atoi(m[1])
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventuallyOut(t, "containerd restarted", func() (string, bool) {
+		out := up.out.String()
+		return out, strings.Contains(out, "containerd exited, restarting") && strings.Count(out, `msg="containerd started"`) == 2 && answers(u.socket())
+	})
+	u.waitPods(t, up, 3)
+	if got := u.containers(t); !slices.Equal(got, ctrs) {
+		t.Errorf("containers after containerd restarted: %v, want the same as before: %v", got, ctrs)
+	}
 
 	if code := u.interrupt(t, up); code != 0 {
 		t.Fatalf("keelson up exited %d after SIGINT:\n%s", code, up.out)
