@@ -46,6 +46,9 @@ resumes where it stopped.`,
 			if err := o.defaultRepo(cmd.Flags().Changed("path")); err != nil {
 				return err
 			}
+			if os.Geteuid() != 0 {
+				return errors.New("keelson up runs containers (network namespaces, cgroups, a bridge), which needs root: run it as root, or run keelson server alone")
+			}
 			return runUp(cmd.Context(), o, g, cmd.ErrOrStderr())
 		},
 	}

@@ -285,3 +285,47 @@ func cleanUpNode(t *testing.T, data string) {
 	containerdtest.UnmountAll(dir)
 	containerdtest.UnmountAll(filepath.Join(data, "agent"))
 }
+
+// TestUpOutsideGit: with neither --repo nor --config, keelson up syncs the
+// Git repository it runs in; outside one it says so and exits 1, before
+// starting anything.
+func TestUpOutsideGit(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(binary, "up", "--data-dir", filepath.Join(dir, "data"))
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 1 {
+		t.Fatalf("keelson up outside a Git repository: %v, want exit 1:\n%s", err, out)
+	}
+	want := "keelson: no --repo, and " + dir + " is not inside a Git repository: run keelson up in one, or pass --repo (and --path)\n"
+	if string(out) != want {
+		t.Errorf("output:\n%s\nwant:\n%s", out, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); err == nil {
+		t.Errorf("keelson up made its data dir before refusing")
+	}
+}
+
+// TestUpUsesRunningContainerd: a containerd that answers on
+// --containerd-socket is used as it is, and none is started.
+func TestUpUsesRunningContainerd(t *testing.T) {
+	u := newUpFixture(t)
+	d := containerdtest.StartDaemon(t)
+	t.Cleanup(func() { cleanNode(t, d.Socket, filepath.Join(u.data, "agent")) })
+	commit(t, u.repo, "deploy/apps.yaml", appsYAML(1), "hello and web")
+
+	up := u.start(t, u.repo, "--path", "deploy", "--containerd-socket", d.Socket)
+	u.waitPods(t, up, 2)
+	if out := up.out.String(); !strings.Contains(out, "containerd ready at "+d.Socket) || strings.Contains(out, "starting keelson's own") {
+		t.Errorf("keelson up did not use the containerd on %s:\n%s", d.Socket, out)
+	}
+	if _, err := os.Stat(filepath.Join(u.data, "containerd")); err == nil {
+		t.Errorf("keelson up made %s/containerd though a containerd answered", u.data)
+	}
+	if code := u.interrupt(t, up); code != 0 {
+		t.Fatalf("keelson up exited %d after SIGINT:\n%s", code, up.out)
+	}
+	if !answers(d.Socket) {
+		t.Errorf("the machine's containerd stopped with keelson up")
+	}
+}
