@@ -132,7 +132,10 @@ func runUp(ctx context.Context, o *upOptions, g *globalFlags, stderr io.Writer) 
 	if p.out != nil {
 		fmt.Fprintf(stderr, "keelson up stopped (log: %s); containers keep running, and keelson up resumes them\n", filepath.Join(data, "keelson.log"))
 	}
-	return errors.Join(serverErr, ignoreCanceled(nodeErr))
+	if serverErr != nil {
+		return serverErr // what the node reports then follows from it
+	}
+	return ignoreCanceled(nodeErr)
 }
 
 // upLogging picks the output: on a terminal the progress display, with the
