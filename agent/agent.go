@@ -171,7 +171,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		return fmt.Errorf("agent: pod cache did not sync: %w", ctx.Err())
 	}
-	a.killOrphans(ctx)
+	killOrphans := a.findOrphans(ctx)
 	var wg sync.WaitGroup
 	for range a.cfg.Workers {
 		wg.Go(func() {
@@ -179,23 +179,36 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		})
 	}
+	wg.Go(killOrphans)
 	<-ctx.Done()
 	a.queue.ShutDown()
 	wg.Wait()
 	return nil
 }
 
-// killOrphans stops what the runtime runs for pods the API no longer binds
-// to this node: deleted while the agent was away.
-func (a *Agent) killOrphans(ctx context.Context) {
+// findOrphans finds what the runtime runs for pods the API no longer binds
+// to this node (deleted while the agent was away) and returns the function
+// that stops it, to run beside the pod workers.
+func (a *Agent) findOrphans(ctx context.Context) func() {
 	keep := map[string]bool{}
 	for _, obj := range a.pods.List() {
 		keep[string(obj.(*corev1.Pod).UID)] = true
 	}
-	if err := a.runner.KillOrphans(ctx, keep, 30*time.Second); err != nil {
+	kill, err := a.runner.KillOrphans(ctx, keep, orphanGrace)
+	if err != nil {
 		a.log.Warn("cleaning up pods that are gone", "err", err)
+		return func() {}
+	}
+	return func() {
+		if err := kill(); err != nil && ctx.Err() == nil {
+			a.log.Warn("cleaning up pods that are gone", "err", err)
+		}
 	}
 }
+
+// orphanGrace is how long the containers of a pod that left the API get to
+// stop: the pod's own grace period was spent (or waived) when it was deleted.
+const orphanGrace = 2 * time.Second
 
 func (a *Agent) work(ctx context.Context) bool {
 	key, quit := a.queue.Get()

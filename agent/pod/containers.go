@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/distribution/reference"
@@ -56,6 +57,9 @@ func (r *Runner) runContainers(ctx context.Context, st *syncState) {
 		case !ok:
 			r.start(ctx, st, c, 0)
 			return
+		case r.leftover(cur):
+			r.startLeftover(ctx, st, c, cur)
+			return
 		case cur.State == runtime.StateExited && cur.ExitCode == 0:
 			continue
 		case cur.State == runtime.StateExited || r.failedToStart(cur):
@@ -73,10 +77,33 @@ func (r *Runner) runContainers(ctx context.Context, st *syncState) {
 		switch {
 		case !ok:
 			r.start(ctx, st, c, 0)
+		case r.leftover(cur):
+			r.startLeftover(ctx, st, c, cur)
 		case (cur.State == runtime.StateExited || r.failedToStart(cur)) && r.restarts(p.Spec.RestartPolicy, cur):
 			r.restart(ctx, st, c, cur)
 		}
 	}
+}
+
+// leftover reports a container created and never started, not by this
+// runner's failed start: an earlier agent stopped (or was killed) between
+// creating and starting it. Left alone it would wait in ContainerCreating
+// for ever.
+func (r *Runner) leftover(c runtime.Container) bool {
+	_, failed := r.startErrors.Load(c.ID)
+	return c.State == runtime.StateCreated && !failed
+}
+
+// startLeftover replaces a leftover container by the same attempt, started:
+// it never ran, so it is no restart and gets no back-off.
+func (r *Runner) startLeftover(ctx context.Context, st *syncState, c *corev1.Container, cur runtime.Container) {
+	r.log.Info("starting a container that an earlier agent created but did not start", "pod", st.pod.Namespace+"/"+st.pod.Name, "container", c.Name)
+	if err := r.cfg.Runtime.Remove(ctx, cur.ID); err != nil {
+		st.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: "CreateContainerError", Message: "remove the container an earlier agent left: " + err.Error()}
+		return
+	}
+	st.have = slices.DeleteFunc(st.have, func(h runtime.Container) bool { return h.ID == cur.ID })
+	r.start(ctx, st, c, cur.Spec.Attempt)
 }
 
 func (r *Runner) failedToStart(c runtime.Container) bool {

@@ -176,14 +176,20 @@ func (r *Runner) Kill(ctx context.Context, p *corev1.Pod, grace time.Duration) e
 }
 
 // KillOrphans kills the containers of pods not in keep (by uid): pods that
-// left the API while the agent was away.
-func (r *Runner) KillOrphans(ctx context.Context, keep map[string]bool, grace time.Duration) error {
+// left the API while the agent was away. It finds them at once and returns
+// the killing as a function, so that the caller can start its pod workers
+// in between: a pod created after the call is never taken for an orphan,
+// and a slow kill never holds the node's new pods up. The returned function
+// kills every orphan in parallel. The pods' objects are gone, so their grace
+// period is over (or was waived): grace is only what their containers get
+// to stop cleanly.
+func (r *Runner) KillOrphans(ctx context.Context, keep map[string]bool, grace time.Duration) (func() error, error) {
 	all, err := r.cfg.Runtime.List(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var orphans []*corev1.Pod
 	seen := map[string]bool{}
-	var errs []error
 	for _, c := range all {
 		uid := c.Spec.PodUID
 		if keep[uid] || seen[uid] {
@@ -192,18 +198,32 @@ func (r *Runner) KillOrphans(ctx context.Context, keep map[string]bool, grace ti
 		seen[uid] = true
 		orphan := &corev1.Pod{}
 		orphan.UID, orphan.Namespace, orphan.Name = typesUID(uid), c.Spec.PodNamespace, c.Spec.PodName
-		r.log.Info("killing containers of a pod that is gone", "pod", orphan.Namespace+"/"+orphan.Name, "uid", uid)
-		errs = append(errs, r.Kill(ctx, orphan, grace))
+		orphans = append(orphans, orphan)
 	}
+	var sandboxes []*corev1.Pod
 	entries, _ := os.ReadDir(filepath.Join(r.cfg.RootDir, "pods"))
 	for _, e := range entries {
 		if !keep[e.Name()] && !seen[e.Name()] {
 			orphan := &corev1.Pod{}
 			orphan.UID = typesUID(e.Name())
-			errs = append(errs, r.removeSandbox(ctx, orphan))
+			sandboxes = append(sandboxes, orphan)
 		}
 	}
-	return errors.Join(errs...)
+	return func() error {
+		errs := make([]error, len(orphans)+len(sandboxes))
+		var wg sync.WaitGroup
+		for i, o := range orphans {
+			wg.Go(func() {
+				r.log.Info("killing containers of a pod that is gone", "pod", o.Namespace+"/"+o.Name, "uid", o.UID)
+				errs[i] = r.Kill(ctx, o, grace)
+			})
+		}
+		for i, o := range sandboxes {
+			wg.Go(func() { errs[len(orphans)+i] = r.removeSandbox(ctx, o) })
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}, nil
 }
 
 // probeContainers runs the probes of the pod's running containers and stops

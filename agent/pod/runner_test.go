@@ -2,6 +2,7 @@ package pod_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/keelson/keelson/agent/network"
 	"github.com/keelson/keelson/agent/pod"
+	"github.com/keelson/keelson/agent/runtime"
+	"github.com/keelson/keelson/agent/runtime/containerd"
 	"github.com/keelson/keelson/agent/runtime/ociarchive"
 )
 
@@ -221,7 +224,11 @@ func TestKillOrphans(t *testing.T) {
 	cleanup(t, e, keep)
 	e.syncUntil(t, keep, phase(corev1.PodRunning))
 	e.syncUntil(t, gone, phase(corev1.PodRunning))
-	if err := e.runner.KillOrphans(t.Context(), map[string]bool{string(keep.UID): true}, time.Second); err != nil {
+	kill, err := e.runner.KillOrphans(t.Context(), map[string]bool{string(keep.UID): true}, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kill(); err != nil {
 		t.Fatal(err)
 	}
 	cs, _ := e.rt.List(t.Context())
@@ -374,5 +381,40 @@ func TestAfterReboot(t *testing.T) {
 	}
 	if st.PodIP == "" {
 		t.Fatal("the pod has no IP after coming back")
+	}
+}
+
+// failStart is a runtime whose Start fails: an agent killed between creating
+// a container and starting it leaves the same behind.
+type failStart struct{ *containerd.Runtime }
+
+func (failStart) Start(context.Context, string) error { return errors.New("the agent was killed") }
+
+// TestLeftoverCreatedContainerStarts: a container an earlier agent created
+// and never started is started by the next agent, not left waiting in
+// ContainerCreating, and is no restart.
+func TestLeftoverCreatedContainerStarts(t *testing.T) {
+	e := newEnv(t, nil)
+	p := newPod("leftover", corev1.RestartPolicyAlways, ctr("main", "sleep", "3600"))
+	cleanup(t, e, p)
+	cfg := e.cfg
+	cfg.Runtime = failStart{e.rt}
+	before, err := pod.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := before.Sync(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := e.rt.List(t.Context())
+	if err != nil || len(cs) != 1 || cs[0].State != runtime.StateCreated {
+		t.Fatalf("the earlier agent should leave one created container: %v, %+v", err, cs)
+	}
+	st := e.syncUntil(t, p, phase(corev1.PodRunning))
+	if n := st.ContainerStatuses[0].RestartCount; n != 0 {
+		t.Errorf("restart count %d: a container that never ran was counted as a restart", n)
+	}
+	if cs, _ := e.rt.List(t.Context()); len(cs) != 1 || cs[0].State != runtime.StateRunning {
+		t.Errorf("containers after the new agent's sync: %+v", cs)
 	}
 }
