@@ -89,6 +89,9 @@ func waitAPI(ctx context.Context, a *agentOptions, serverDone <-chan struct{}) (
 		return nil, err
 	}
 	for {
+		// The server makes the CA as it starts, in place: a client made
+		// while it was half written would never trust it, so each attempt
+		// makes its own.
 		if a.caFile == "" || fileExists(a.caFile) {
 			client, err := agent.NewClient(a.server, string(token), a.caFile)
 			if err != nil {
