@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -59,10 +60,11 @@ func TestServerAndAgentProcesses(t *testing.T) {
 	t.Cleanup(func() { exec.Command("ip", "link", "del", bridge).Run() })
 	agentAddr := freeAddr(t)
 	t.Cleanup(func() { cleanNode(t, d.Socket, filepath.Join(dir, "agent")) })
-	agentProc := start(t, "agent", "--server", "https://"+api, "--ca-file", filepath.Join(data, "tls", "ca.crt"),
+	agentArgs := []string{"agent", "--server", "https://" + api, "--ca-file", filepath.Join(data, "tls", "ca.crt"),
 		"--token-file", filepath.Join(dir, "node.token"), "--node-name", "node-a", "--host-ip", "127.0.0.1",
 		"--containerd-socket", d.Socket, "--data-dir", filepath.Join(dir, "agent"),
-		"--cni-bridge", bridge, "--no-masquerade", "--listen", agentAddr)
+		"--cni-bridge", bridge, "--no-masquerade", "--listen", agentAddr}
+	agentProc := start(t, agentArgs...)
 
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -124,6 +126,50 @@ func TestServerAndAgentProcesses(t *testing.T) {
 		out, err := keelson("get", "pods", "-l", "app=web")
 		return out, err == nil && strings.Count(out, "Running") == 3
 	})
+
+	// Only the agent restarts (an upgrade, a crash): every container keeps
+	// running, none is restarted or replaced.
+	before := containerIDs(t, d.Socket)
+	if len(before) != 4 {
+		t.Fatalf("%d containers for 4 pods: %v", len(before), before)
+	}
+	if code := agentProc.stop(t); code != 0 {
+		t.Fatalf("agent exited %d on SIGTERM:\n%s", code, agentProc.out)
+	}
+	agentProc = start(t, agentArgs...)
+	eventuallyOut(t, "the restarted agent reports its pods", func() (string, bool) {
+		out, err := keelson("get", "pods", "-o", "json")
+		return out, err == nil && strings.Count(out, `"restartCount": 0`) == 4 && strings.Count(out, `"ready": true`) == 4
+	})
+	// Its status posts went through: a heartbeat after the restart.
+	eventuallyOut(t, "node Ready after the agent's restart", func() (string, bool) {
+		out, err := keelson("get", "nodes")
+		return out, err == nil && strings.Contains(out, "node-a") && strings.Contains(out, " Ready")
+	})
+	if after := containerIDs(t, d.Socket); !slices.Equal(after, before) {
+		t.Errorf("containers changed across an agent restart:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
+// containerIDs lists the IDs of the containers keelson runs on a containerd,
+// sorted.
+func containerIDs(t *testing.T, socket string) []string {
+	t.Helper()
+	rt, err := containerd.New(t.Context(), socket, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	cs, err := rt.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, c := range cs {
+		ids = append(ids, c.ID)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 func appsYAML(replicas int) string {
