@@ -58,7 +58,8 @@ resumes where it stopped.`,
 	f.Lookup("path").Usage = "the folder of --repo to read (default: the current directory's folder in the repository when --repo is not given, else the whole tree)"
 	o.agent.addNodeFlags(f)
 	f.StringVar(&o.agent.listen, "agent-listen", ":10250", "the local agent's HTTPS endpoint (container logs), which only the API calls")
-	f.StringSliceVar(&o.images, "import-image", nil, "image archives (as `make images` writes) to import into containerd before pods start")
+	f.Lookup("containerd-socket").Usage = "containerd's socket; when none answers there, keelson up runs its own in <data-dir>/containerd"
+	f.StringSliceVar(&o.images, "import-image", nil, "image archives (as 'make images' writes) to import into containerd before pods start")
 	return cmd
 }
 
