@@ -161,6 +161,7 @@ func upLogging(g *globalFlags, stderr io.Writer, data string) (*progress, *slog.
 		return nil, nil, nil, err
 	}
 	p := newProgress(stderr, log, "keelson up — data "+data+", log "+logPath)
+	p.width, _, _ = term.GetSize(int(f.Fd()))
 	return p, slog.New(problemHandler{log.Handler(), p}), func() { file.Close() }, nil
 }
 

@@ -30,6 +30,7 @@ type progress struct {
 	hints   []string
 	problem string
 	drawn   int // lines drawn last time, to move back over
+	width   int // of the terminal, when known: a wrapped line would break the redraw
 }
 
 type step struct {
@@ -112,6 +113,9 @@ func (p *progress) draw() {
 	}
 	lines := p.lines()
 	for _, l := range lines {
+		if r := []rune(l); p.width > 1 && len(r) >= p.width {
+			l = string(r[:p.width-2]) + "…"
+		}
 		b.WriteString("\r\x1b[2K" + l + "\n")
 	}
 	for range p.drawn - len(lines) {

@@ -38,6 +38,18 @@ func TestProgressTerminalRedraws(t *testing.T) {
 	}
 }
 
+func TestProgressFitsTheTerminal(t *testing.T) {
+	var term bytes.Buffer
+	p := newProgress(&term, slog.New(slog.DiscardHandler), "keelson up")
+	p.width = 20
+	p.set(stepSync, false, "revision 0123456789ab not applied (ValidationFailed): deploy/web.yaml:3:1: …")
+	for _, l := range strings.Split(strings.TrimSuffix(term.String(), "\n"), "\n") {
+		if n := len([]rune(strings.TrimPrefix(l, "\r\x1b[2K"))); n >= 20 {
+			t.Errorf("line of %d characters on a terminal of 20 wraps and breaks the redraw: %q", n, l)
+		}
+	}
+}
+
 func TestProgressLogsWithoutTerminal(t *testing.T) {
 	var log bytes.Buffer
 	p := newProgress(nil, slog.New(slog.NewTextHandler(&log, nil)), "")
