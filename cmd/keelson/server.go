@@ -48,8 +48,14 @@ type serverOptions struct {
 
 func (o *serverOptions) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&o.sync.Repo, "repo", "", "a local Git repository (or a plain directory) whose manifests are the cluster's desired state")
+	f.StringVar(&o.sync.Repo, "repo", "", "the Git repository whose manifests are the cluster's desired state: a URL (https://, ssh://, git@host:repo, file://), a local repository's path, or a plain directory")
 	f.StringVar(&o.sync.Ref, "ref", "", "the branch, tag or commit of --repo to sync (default HEAD)")
+	f.StringVar(&o.sync.Auth.TokenFile, "git-token-file", "", "remote https --repo: a file holding a GitHub or GitLab access token")
+	f.StringVar(&o.sync.Auth.BasicAuthFile, "git-basic-auth-file", "", `remote https --repo: a file holding "username:password"`)
+	f.StringVar(&o.sync.Auth.SSHKeyFile, "git-ssh-key-file", "", "remote ssh --repo: a private key file (no passphrase)")
+	f.StringVar(&o.sync.Auth.KnownHostsFile, "git-known-hosts-file", "", "remote ssh --repo: the host keys trusted (required for ssh)")
+	f.StringVar(&o.sync.VerifyKeysFile, "verify-keys-file", "", "apply only commits signed by one of the armored OpenPGP public keys in this file")
+	f.StringVar(&o.sync.WebhookSecretFile, "webhook-secret-file", "", "accept webhooks (POST /hooks/<sync-name>) proven with the secret in this file")
 	f.StringVar(&o.sync.Path, "path", "", "the folder of --repo to read (default the whole tree)")
 	f.StringVar(&o.sync.Name, "sync-name", "default", "the sync's name: label keelson.dev/source on the objects it owns")
 	f.DurationVar(&o.sync.Interval, "sync-interval", gitsync.DefaultInterval, "poll --repo at least this often (it is also watched for changes)")
