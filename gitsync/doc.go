@@ -76,6 +76,14 @@
 // or GitLab (X-Gitlab-Token), checked against the source's secret file, by
 // making that source poll at once; `keelson sync now` sends the same request.
 //
+// Plan (plan*.go) is the same diff without the write, between two commits of
+// a repository or between a commit and what a cluster's API holds: what a
+// pull request would create, change and delete, with field diffs (defaults
+// filled, Secret values never shown), what the cluster would do, risk flags
+// and immutable-field errors. Only files whose blobs differ between the two
+// commits are decoded and validated. `keelson plan` renders it as text,
+// markdown or JSON.
+//
 // Usage, one sync polling a local repository:
 //
 //	sch, err := schema.Default()
