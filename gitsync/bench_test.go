@@ -1,8 +1,16 @@
 package gitsync
 
 import (
+	"context"
 	"fmt"
+	"slices"
+	"syscall"
 	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+
+	"github.com/keelson/keelson/store"
 )
 
 // bigRepo commits n objects: one Deployment and nine ConfigMaps per folder,
@@ -41,18 +49,22 @@ func BenchmarkCommitToStore(b *testing.B) {
 		b.Run(fmt.Sprintf("objects=%d", n), func(b *testing.B) {
 			r, l := syncedLoop(b, n)
 			i := 0
+			var cpu time.Duration
 			for b.Loop() {
 				b.StopTimer()
 				r.commit(map[string]string{"apps/app-0042/deploy.yaml": deployment("default", "app-0042", 2+i%2)})
 				i++
 				b.StartTimer()
+				start := cpuTime()
 				if err := l.SyncOnce(b.Context()); err != nil {
 					b.Fatal(err)
 				}
+				cpu += cpuTime() - start
 				if st := l.Status(); st.Updated != 1 || st.Unchanged != n-1 {
 					b.Fatalf("status %+v", st)
 				}
 			}
+			reportCPU(b, cpu, i)
 		})
 	}
 }
@@ -68,4 +80,117 @@ func BenchmarkPollUnchanged(b *testing.B) {
 	if st := l.Status(); st.Attempts != 1 {
 		b.Fatalf("polls re-synced: %d attempts", st.Attempts)
 	}
+}
+
+// BenchmarkFirstSync measures the first sync of a repository of 10,000
+// objects: read the tree, validate every file (empty cache), find none of the
+// objects in the store and write them all, in as many transactions as etcd's
+// request limit takes.
+func BenchmarkFirstSync(b *testing.B) {
+	const n = 10000
+	r := bigRepo(b, n)
+	var cpu time.Duration
+	runs := 0
+	for b.Loop() {
+		b.StopTimer()
+		s := newSyncer(b, "bench") // a store prefix and a cache of its own
+		s.MaxTxnOps = 16384
+		l := &Loop{Source: NewLocalGit(r.dir, "main"), Syncer: s}
+		b.StartTimer()
+		start := cpuTime()
+		if err := l.SyncOnce(b.Context()); err != nil || l.Status().Created != n {
+			b.Fatalf("first sync: %v, %+v", err, l.Status())
+		}
+		cpu += cpuTime() - start
+		runs++
+	}
+	reportCPU(b, cpu, runs)
+}
+
+// cpuTime is the CPU time the process has used: the sync, the embedded etcd
+// and the Go runtime. Unlike the wall time it does not grow with the load
+// other processes put on the machine.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the CPU time per run as cpu-ms/op.
+func reportCPU(b *testing.B, cpu time.Duration, runs int) {
+	if runs > 0 {
+		b.ReportMetric(float64(cpu)/float64(runs)/float64(time.Millisecond), "cpu-ms/op")
+	}
+}
+
+// BenchmarkCommitToEtcdNotify measures what someone committing sees: a Loop
+// running on a local repository of 10,000 objects and woken by fsnotify, from
+// the moment the synced branch moves to a one-file commit (as a commit, a
+// merge or a push into the repository moves it) until etcd holds the changed
+// object. fsnotify's settle time counts. It reports the median and the 95th
+// percentile over the commits (-benchtime 20x for the figure of issue #5).
+func BenchmarkCommitToEtcdNotify(b *testing.B) {
+	const n = 10000
+	r := bigRepo(b, n)
+	head, err := r.repo.Head()
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.setBranch("deploy", head.Hash().String())
+	s := newSyncer(b, "bench")
+	s.MaxTxnOps = 16384
+	l := &Loop{Source: NewLocalGit(r.dir, "deploy"), Syncer: s, Interval: time.Hour}
+	ctx, cancel := context.WithCancel(b.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	for l.Status().LastApplied.ID == "" {
+		if st := l.Status(); st.Attempts > 0 && st.Reason != ReasonSucceeded {
+			b.Fatalf("first sync: %+v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	res, err := store.ResourceOf(&appsv1.Deployment{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := s.Store.Watch(ctx, res, store.WatchOptions{Namespace: "default", Name: "app-0042"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Stop()
+	var took []time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		replicas := int32(2 + len(took)%2)
+		c := r.commit(map[string]string{"apps/app-0042/deploy.yaml": deployment("default", "app-0042", int(replicas))})
+		time.Sleep(100 * time.Millisecond) // the loop looks at the commit on main, finds deploy unmoved
+		b.StartTimer()
+		start := time.Now()
+		r.setBranch("deploy", c)
+		for seen := false; !seen; {
+			select {
+			case ev, ok := <-w.ResultChan():
+				if !ok {
+					b.Fatal("watch ended")
+				}
+				d, isDeploy := ev.Object.(*appsv1.Deployment)
+				seen = isDeploy && *d.Spec.Replicas == replicas
+			case <-time.After(time.Minute):
+				b.Fatalf("commit %d not in etcd after a minute: %+v", len(took), l.Status())
+			}
+		}
+		took = append(took, time.Since(start))
+	}
+	cancel()
+	<-done
+	slices.Sort(took)
+	pct := func(p int) float64 {
+		i := (len(took)*p+99)/100 - 1 // nearest rank
+		return float64(took[max(i, 0)]) / float64(time.Millisecond)
+	}
+	b.ReportMetric(pct(50), "p50-ms")
+	b.ReportMetric(pct(95), "p95-ms")
 }
