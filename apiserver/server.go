@@ -31,6 +31,8 @@ type Config struct {
 	Addr string
 	// ReadyChecks must all pass for /readyz to answer 200, keyed by name ("etcd").
 	ReadyChecks map[string]Check
+	// Profiling serves Go's profiles at /debug/pprof/ to system:masters.
+	Profiling bool
 	// Gatherer is served at /metrics; prometheus.DefaultGatherer when nil.
 	Gatherer prometheus.Gatherer
 	// Logger for the server's own lines.
@@ -98,6 +100,9 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /version", s.version)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	if cfg.Profiling {
+		s.registerProfiling()
+	}
 	if cfg.Store != nil {
 		s.registerDiscovery()
 		s.registerMetricsAPI()

@@ -99,7 +99,7 @@ func adminKubeconfig(dataDir string) string { return filepath.Join(dataDir, "adm
 // apiConfig loads what the API needs to authenticate and authorize, making
 // the CA, certificate and admin token on first start.
 func (o *serverOptions) apiConfig(log *slog.Logger) (apiserver.Config, error) {
-	cfg := apiserver.Config{Addr: o.listen, Logger: log, AnonymousRead: o.anonymousRead}
+	cfg := apiserver.Config{Addr: o.listen, Logger: log, AnonymousRead: o.anonymousRead, Profiling: o.profiling}
 	tokenFile := o.tokenFile
 	if tokenFile == "" {
 		tokenFile = filepath.Join(o.dataDir, "tokens.csv")

@@ -37,6 +37,7 @@ type serverOptions struct {
 	tokenFile        string
 	authzFile        string
 	anonymousRead    bool
+	profiling        bool
 
 	// extraTokens are more token-file lines, kept in memory only: keelson
 	// up's local agent's node token.
@@ -79,6 +80,7 @@ func (o *serverOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.tokenFile, "token-auth-file", "", `bearer tokens, one "token,user,uid,\"group1,group2\"" per line; default <data-dir>/tokens.csv, made with an admin token on first start`)
 	f.StringVar(&o.authzFile, "authorization-file", "", "YAML read grants (users and groups to namespaces and secret values); without it every authenticated user reads all but secret values")
 	f.BoolVar(&o.anonymousRead, "anonymous-read", false, "let requests without a token read, as system:anonymous")
+	f.BoolVar(&o.profiling, "profiling", true, "serve Go's profiles at /debug/pprof/ to members of system:masters")
 }
 
 func newServerCmd(g *globalFlags) *cobra.Command {
