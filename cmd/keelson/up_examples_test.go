@@ -22,6 +22,17 @@ func TestUpRunsExamples(t *testing.T) {
 	if err := os.CopyFS(filepath.Join(u.repo, "examples"), os.DirFS(examplesDir)); err != nil {
 		t.Fatal(err)
 	}
+	// The ambassador's backend listens on the node's network: a port free
+	// here, so that examples running elsewhere on this machine do not clash.
+	port := strings.Split(freeAddr(t), ":")[1]
+	for _, f := range []string{"backend.yaml", "app.yaml"} {
+		path := filepath.Join(u.repo, "examples", "patterns", "ambassador", f)
+		b, err := os.ReadFile(path)
+		if err != nil || !strings.Contains(string(b), "18080") {
+			t.Fatalf("%s: want port 18080 in it (%v)", path, err)
+		}
+		os.WriteFile(path, []byte(strings.ReplaceAll(string(b), "18080", port)), 0o644)
+	}
 	gitRun(t, u.repo, "add", "examples")
 	gitRun(t, u.repo, "commit", "-q", "-m", "examples")
 
