@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -133,10 +134,14 @@ func lookHints(o *upOptions) []string {
 			source += " (" + o.server.sync.Path + ")"
 		}
 	}
+	self := "keelson"
+	if strings.Contains(os.Args[0], "/") {
+		self = os.Args[0] // as it was run, e.g. make demo's bin/keelson
+	}
 	return []string{
-		"  look:   keelson get pods -A" + dataFlag,
+		"  look:   " + self + " get pods -A" + dataFlag,
 		"          kubectl --kubeconfig " + adminKubeconfig(data) + " get pods -A",
-		"          keelson status" + dataFlag + "    (the Sync: what was applied, what failed)",
+		"          " + self + " status" + dataFlag + "    (the Sync: what was applied, what failed)",
 		"  change: commit to " + source,
 	}
 }
