@@ -86,4 +86,12 @@ var suite = []section{
 			{bench: "CommitToRunning", unit: "p95-ms", what: "the same, p95"},
 		},
 	},
+	{
+		name: "up-memory", title: "keelson up at rest", pkg: "./cmd/keelson/",
+		bench: "UpIdleMemory", args: []string{"-test.benchtime", "1x"}, root: true,
+		figures: []figure{
+			{bench: "UpIdleMemory", unit: "MB-rss", what: "resident memory of keelson up running examples/hello, a minute after its pods are Ready", goal: "≤ 150 MB",
+				anchor: "k3s documents ~1.4–1.6 GB for its server with a small workload"},
+		},
+	},
 }

@@ -52,7 +52,7 @@ type webState struct {
 	pods     []string // name phase node reason, for failure messages
 }
 
-func (u *upFixture) webState(t *testing.T) webState {
+func (u *upFixture) webState(t testing.TB) webState {
 	s, err := u.tryWebState(t)
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +60,7 @@ func (u *upFixture) webState(t *testing.T) webState {
 	return s
 }
 
-func (u *upFixture) tryWebState(t *testing.T) (webState, error) {
+func (u *upFixture) tryWebState(t testing.TB) (webState, error) {
 	s := webState{versions: map[string]string{}}
 	cfg, err := clientcmd.BuildConfigFromFlags("", adminKubeconfig(u.data))
 	if err != nil {
@@ -107,7 +107,7 @@ func (u *upFixture) tryWebState(t *testing.T) (webState, error) {
 }
 
 // waitVersion waits until exactly three web pods run, Ready, all at version.
-func (u *upFixture) waitVersion(t *testing.T, p *proc, version string) webState {
+func (u *upFixture) waitVersion(t testing.TB, p *proc, version string) webState {
 	t.Helper()
 	var s webState
 	eventuallyOut(t, "3 web pods Ready at version "+version, func() (string, bool) {
@@ -131,7 +131,7 @@ func (u *upFixture) waitVersion(t *testing.T, p *proc, version string) webState 
 
 // watchAvailability polls the web pods until stop is closed and returns the
 // fewest Ready ones it saw.
-func (u *upFixture) watchAvailability(t *testing.T, stop <-chan struct{}) func() int {
+func (u *upFixture) watchAvailability(t testing.TB, stop <-chan struct{}) func() int {
 	c := u.client(t)
 	var mu sync.Mutex
 	fewest := 3

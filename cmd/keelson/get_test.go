@@ -121,7 +121,7 @@ func TestServerAPIFlagErrors(t *testing.T) {
 }
 
 // watchGet runs `keelson get pods -w` and sees a pod written after it started.
-func watchGet(t *testing.T, dir, etcdURL string) {
+func watchGet(t testing.TB, dir, etcdURL string) {
 	t.Helper()
 	cmd := exec.Command(binary, "get", "pods", "-n", "shop", "-w", "--data-dir", dir)
 	out, err := cmd.StdoutPipe()

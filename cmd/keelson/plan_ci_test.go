@@ -11,7 +11,7 @@ import (
 
 // runCIScript runs examples/ci/keelson-plan.sh in dir with the test's
 // keelson binary and returns the markdown it wrote and its exit code.
-func runCIScript(t *testing.T, dir string, env ...string) (string, int) {
+func runCIScript(t testing.TB, dir string, env ...string) (string, int) {
 	t.Helper()
 	script, err := filepath.Abs("../../examples/ci/keelson-plan.sh")
 	if err != nil {

@@ -46,7 +46,7 @@ spec:
 
 // planRepoDir makes a repository whose main holds base and whose branch pr
 // holds head on top of it, with the git binary.
-func planRepoDir(t *testing.T, base, head map[string]string) string {
+func planRepoDir(t testing.TB, base, head map[string]string) string {
 	t.Helper()
 	repo := filepath.Join(t.TempDir(), "repo")
 	gitRun(t, "", "init", "-q", "-b", "main", repo)
@@ -61,7 +61,7 @@ func planRepoDir(t *testing.T, base, head map[string]string) string {
 }
 
 // keelsonPlan runs the binary and returns its standard output and exit code.
-func keelsonPlan(t *testing.T, args ...string) (string, string, int) {
+func keelsonPlan(t testing.TB, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"plan"}, args...)...)
 	var stdout, stderr strings.Builder
@@ -109,7 +109,7 @@ func TestPlanExitCodes(t *testing.T) {
 
 // startAPI serves the read-only API over a store on a private etcd, with
 // an admin token and a reader's token that may not see secret values.
-func startPlanAPI(t *testing.T) (*store.Store, string) {
+func startPlanAPI(t testing.TB) (*store.Store, string) {
 	t.Helper()
 	e, err := store.StartEmbedded(t.Context(), t.TempDir(), store.EmbeddedConfig{ClientURL: etcdtest.FreeURL(t), PeerURL: etcdtest.FreeURL(t)}, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -267,7 +267,7 @@ func TestPlanAgainstServerOwners(t *testing.T) {
 
 // syncMain applies the repository's main to the store as keelson server
 // would.
-func syncPlanMain(t *testing.T, st *store.Store, repo string) {
+func syncPlanMain(t testing.TB, st *store.Store, repo string) {
 	t.Helper()
 	sch, err := schema.Default()
 	if err != nil {

@@ -71,7 +71,7 @@ type proc struct {
 	done chan error
 }
 
-func start(t *testing.T, args ...string) *proc {
+func start(t testing.TB, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(binary, args...), out: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -87,7 +87,7 @@ func start(t *testing.T, args ...string) *proc {
 }
 
 // stop sends SIGTERM and returns the exit code.
-func (p *proc) stop(t *testing.T) int {
+func (p *proc) stop(t testing.TB) int {
 	t.Helper()
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -100,7 +100,7 @@ func (p *proc) stop(t *testing.T) int {
 }
 
 // wait returns the exit code of a process expected to exit by itself.
-func (p *proc) wait(t *testing.T) int {
+func (p *proc) wait(t testing.TB) int {
 	t.Helper()
 	select {
 	case <-p.done:
@@ -111,7 +111,7 @@ func (p *proc) wait(t *testing.T) int {
 	return p.cmd.ProcessState.ExitCode()
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	return strings.TrimPrefix(etcdtest.FreeURL(t), "http://")
 }
 
@@ -121,7 +121,7 @@ var insecureClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &t
 
 // readyz polls /readyz until it answers want or the deadline passes, and
 // returns the last body.
-func readyz(t *testing.T, p *proc, addr string, want int) string {
+func readyz(t testing.TB, p *proc, addr string, want int) string {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	var last string
@@ -184,7 +184,7 @@ func TestServerRestartKeepsData(t *testing.T) {
 	}
 }
 
-func withStore(t *testing.T, endpoint string, f func(*store.Store)) {
+func withStore(t testing.TB, endpoint string, f func(*store.Store)) {
 	t.Helper()
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {

@@ -153,7 +153,7 @@ func TestServerAndAgentProcesses(t *testing.T) {
 
 // containerIDs lists the IDs of the containers keelson runs on a containerd,
 // sorted.
-func containerIDs(t *testing.T, socket string) []string {
+func containerIDs(t testing.TB, socket string) []string {
 	t.Helper()
 	rt, err := containerd.New(t.Context(), socket, "")
 	if err != nil {
@@ -202,7 +202,7 @@ spec:
 `, ociarchive.BusyboxRef, replicas)
 }
 
-func gitRun(t *testing.T, dir string, args ...string) {
+func gitRun(t testing.TB, dir string, args ...string) {
 	t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
@@ -213,7 +213,7 @@ func gitRun(t *testing.T, dir string, args ...string) {
 }
 
 // commit writes one file of the repository and commits it.
-func commit(t *testing.T, repo, file, content, msg string) {
+func commit(t testing.TB, repo, file, content, msg string) {
 	t.Helper()
 	path := filepath.Join(repo, file)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -226,7 +226,7 @@ func commit(t *testing.T, repo, file, content, msg string) {
 	gitRun(t, repo, "commit", "-q", "-m", msg)
 }
 
-func eventuallyOut(t *testing.T, what string, ok func() (string, bool)) {
+func eventuallyOut(t testing.TB, what string, ok func() (string, bool)) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -241,7 +241,7 @@ func eventuallyOut(t *testing.T, what string, ok func() (string, bool)) {
 	}
 }
 
-func waitHTTPS(t *testing.T, p *proc, url string) {
+func waitHTTPS(t testing.TB, p *proc, url string) {
 	t.Helper()
 	client := insecureClient
 	eventuallyOut(t, url, func() (string, bool) {
@@ -261,7 +261,7 @@ func waitHTTPS(t *testing.T, p *proc, url string) {
 
 // cleanNode removes what the agent left running (it is killed, as a crash
 // would): containers, and the namespaces held by mounts in its data dir.
-func cleanNode(t *testing.T, socket, agentDir string) {
+func cleanNode(t testing.TB, socket, agentDir string) {
 	rt, err := containerd.New(context.Background(), socket, "")
 	if err != nil {
 		t.Error(err)

@@ -94,6 +94,7 @@ func (o *upOptions) defaultRepo(pathSet bool) error {
 // runUp runs the control plane and the local node until ctx ends, then stops
 // the agent, containerd and the control plane, in that order.
 func runUp(ctx context.Context, o *upOptions, g *globalFlags, stderr io.Writer) error {
+	lowerGCPercent()
 	data := o.server.dataDir
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return fmt.Errorf("data dir %s is not writable (%w): fix its permissions or choose another with --data-dir", data, err)

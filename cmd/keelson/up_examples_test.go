@@ -105,7 +105,7 @@ func TestUpRunsExamples(t *testing.T) {
 }
 
 // onePod is the name of the only pod of an example's app Deployment.
-func (u *upFixture) onePod(t *testing.T, namespace string) string {
+func (u *upFixture) onePod(t testing.TB, namespace string) string {
 	t.Helper()
 	var names []string
 	for _, p := range u.pods(t, "app.kubernetes.io/name=app") {

@@ -88,7 +88,7 @@ type upFixture struct {
 	args                     []string
 }
 
-func newUpFixture(t *testing.T) *upFixture {
+func newUpFixture(t testing.TB) *upFixture {
 	t.Helper()
 	containerdtest.Require(t)
 	// Unix socket paths are limited to 108 bytes: keep the dir short.
@@ -128,7 +128,7 @@ func newUpFixture(t *testing.T) *upFixture {
 func (u *upFixture) socket() string { return filepath.Join(u.data, "containerd", "containerd.sock") }
 
 // start runs keelson up in the working directory wd with extra flags.
-func (u *upFixture) start(t *testing.T, wd string, extra ...string) *proc {
+func (u *upFixture) start(t testing.TB, wd string, extra ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(binary, append(slices.Clone(u.args), extra...)...), out: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd.Dir = wd
@@ -148,7 +148,7 @@ func (u *upFixture) start(t *testing.T, wd string, extra ...string) *proc {
 }
 
 // interrupt sends SIGINT, as Ctrl-C does, and returns the exit code.
-func (u *upFixture) interrupt(t *testing.T, p *proc) int {
+func (u *upFixture) interrupt(t testing.TB, p *proc) int {
 	t.Helper()
 	p.cmd.Process.Signal(syscall.SIGINT)
 	select {
@@ -166,7 +166,7 @@ func (u *upFixture) keelson(args ...string) (string, error) {
 }
 
 // waitPods waits until n pods run, all of them Ready.
-func (u *upFixture) waitPods(t *testing.T, p *proc, n int) {
+func (u *upFixture) waitPods(t testing.TB, p *proc, n int) {
 	t.Helper()
 	eventuallyOut(t, fmt.Sprintf("%d pods running and ready", n), func() (string, bool) {
 		select {
@@ -198,7 +198,7 @@ func podReady(p *corev1.Pod) bool {
 	return false
 }
 
-func (u *upFixture) client(t *testing.T) kubernetes.Interface {
+func (u *upFixture) client(t testing.TB) kubernetes.Interface {
 	t.Helper()
 	cfg, err := clientcmd.BuildConfigFromFlags("", adminKubeconfig(u.data))
 	if err != nil {
@@ -213,7 +213,7 @@ func (u *upFixture) client(t *testing.T) kubernetes.Interface {
 }
 
 // pods lists every pod.
-func (u *upFixture) pods(t *testing.T, selector string) []corev1.Pod {
+func (u *upFixture) pods(t testing.TB, selector string) []corev1.Pod {
 	t.Helper()
 	list, err := u.client(t).CoreV1().Pods("").List(t.Context(), metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
@@ -223,7 +223,7 @@ func (u *upFixture) pods(t *testing.T, selector string) []corev1.Pod {
 }
 
 // podUIDs are "namespace/name/uid" of every pod, sorted.
-func (u *upFixture) podUIDs(t *testing.T) []string {
+func (u *upFixture) podUIDs(t testing.TB) []string {
 	t.Helper()
 	var out []string
 	for _, p := range u.pods(t, "") {
@@ -234,7 +234,7 @@ func (u *upFixture) podUIDs(t *testing.T) []string {
 }
 
 // containers are the IDs of the containers keelson up's containerd runs.
-func (u *upFixture) containers(t *testing.T) []string {
+func (u *upFixture) containers(t testing.TB) []string {
 	t.Helper()
 	rt, err := containerd.New(t.Context(), u.socket(), "")
 	if err != nil {
@@ -256,7 +256,7 @@ func (u *upFixture) containers(t *testing.T) []string {
 // cleanUpNode removes what keelson up leaves running when it stops (its
 // containers keep running for the next start): it starts the containerd of
 // the data dir again, removes the containers, stops it and unmounts.
-func cleanUpNode(t *testing.T, data string) {
+func cleanUpNode(t testing.TB, data string) {
 	dir := filepath.Join(data, "containerd")
 	sock := filepath.Join(dir, "containerd.sock")
 	if _, err := os.Stat(filepath.Join(dir, "config.toml")); err != nil {

@@ -12,7 +12,7 @@ import (
 
 // runValidateCmd runs `keelson validate args…` in-process and returns its
 // output and exit code.
-func runValidateCmd(t *testing.T, args ...string) (string, int) {
+func runValidateCmd(t testing.TB, args ...string) (string, int) {
 	t.Helper()
 	cmd := newRootCmd()
 	var out bytes.Buffer
