@@ -54,7 +54,7 @@ resumes where it stopped.`,
 	}
 	o.server.addFlags(cmd)
 	f := cmd.Flags()
-	f.Lookup("repo").Usage = "a local Git repository (or a plain directory) whose manifests are the cluster's desired state (default: the Git repository of the current directory)"
+	f.Lookup("repo").Usage = "the repository whose manifests are the cluster's desired state: a URL, a local Git repository or a plain directory (default: the Git repository of the current directory)"
 	f.Lookup("path").Usage = "the folder of --repo to read (default: the current directory's folder in the repository when --repo is not given, else the whole tree)"
 	o.agent.addNodeFlags(f)
 	f.StringVar(&o.agent.listen, "agent-listen", ":10250", "the local agent's HTTPS endpoint (container logs), which only the API calls")
