@@ -96,5 +96,10 @@ func (a *cidrAllocator) release(node string) {
 		if a.used[i] == node {
 			delete(a.used, i)
 		}
+		if a.next == i+1 {
+			// The last subnet handed out comes back (its write lost a race):
+			// hand it out again, so a node's CIDR does not depend on races.
+			a.next = i
+		}
 	}
 }

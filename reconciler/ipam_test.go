@@ -52,3 +52,18 @@ func TestCIDRAllocatorFull(t *testing.T) {
 		t.Errorf("IPv6: %v", err)
 	}
 }
+
+// TestCIDRAllocatorRetryGetsTheSameSubnet: a subnet given back because its
+// write lost a race is the one handed out next, so the first node of a
+// cluster gets the first /24 however its first write went.
+func TestCIDRAllocatorRetryGetsTheSameSubnet(t *testing.T) {
+	a, err := newCIDRAllocator("10.42.0.0/16", 24)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := a.allocate("n1")
+	a.release("n1") // the Update of the node conflicted
+	if again, _ := a.allocate("n1"); again != first || first != "10.42.0.0/24" {
+		t.Errorf("retry got %s, first try %s; want 10.42.0.0/24 both times", again, first)
+	}
+}
