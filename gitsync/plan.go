@@ -66,8 +66,10 @@ type Plan struct {
 	Deleted   int `json:"deleted"`
 	Unchanged int `json:"unchanged"`
 	// UntouchedFiles counts the manifest files that are the same blob in
-	// base and head: they are neither read nor counted in Unchanged.
-	UntouchedFiles int `json:"untouchedFiles,omitempty"`
+	// base and head, and UntouchedObjects their documents: they are not
+	// decoded or validated, and their objects count in Unchanged.
+	UntouchedFiles   int `json:"untouchedFiles,omitempty"`
+	UntouchedObjects int `json:"untouchedObjects,omitempty"`
 
 	// Objects are the created, changed and deleted objects, in the order a
 	// sync writes them.

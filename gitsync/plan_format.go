@@ -54,7 +54,7 @@ func (p *Plan) against() string {
 func (p *Plan) summary() string {
 	s := fmt.Sprintf("%d to create, %d to change, %d to delete, %d unchanged", p.Created, p.Changed, p.Deleted, p.Unchanged)
 	if p.UntouchedFiles > 0 {
-		s += fmt.Sprintf(" (and %d files not touched)", p.UntouchedFiles)
+		s += fmt.Sprintf(" (%d of them in %d files not touched)", p.UntouchedObjects, p.UntouchedFiles)
 	}
 	return s
 }

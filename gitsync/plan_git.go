@@ -1,6 +1,7 @@
 package gitsync
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,7 +25,8 @@ import (
 //
 // Only files whose blob differs between base and head are read, decoded and
 // validated; files that are the same blob in both hold the same objects and
-// are counted in Plan.UntouchedFiles. When a .keelsonignore file differs,
+// are counted in Plan.UntouchedFiles, and their documents, counted without
+// being decoded, in Plan.Unchanged. When a .keelsonignore file differs,
 // every file is read, since the set of manifests may change. An object that
 // head creates is also looked for in the untouched files, so that defining
 // it twice is caught.
@@ -67,6 +69,9 @@ func PlanGit(ctx context.Context, repoPath, baseRef, headRef string, opts PlanOp
 	root := s.pathOrRoot()
 	headFiles, untouched := ht.manifests(root, changed)
 	p.UntouchedFiles = untouched
+	if p.UntouchedObjects, err = ht.countUntouched(repo, root, changed); err != nil {
+		return nil, err
+	}
 	if baseFiles, _ := bt.manifests(root, changed); headFiles == 0 && baseFiles > 0 {
 		p.Errors = append(p.Errors, emptyHead(root))
 	}
@@ -87,6 +92,7 @@ func PlanGit(ctx context.Context, repoPath, baseRef, headRef string, opts PlanOp
 	if err := p.compare(baseObjs, headObjs, nil); err != nil {
 		return nil, err
 	}
+	p.Unchanged += p.UntouchedObjects
 	return p, nil
 }
 
@@ -143,6 +149,57 @@ func (t planTree) manifests(root string, changed map[string]bool) (all, untouche
 		}
 	}
 	return all, untouched
+}
+
+// countUntouched counts the objects of the manifest files of t under root
+// that did not change: each file's documents, without decoding them (a plan
+// validates only what changed, and these are the same blobs the cluster has).
+func (t planTree) countUntouched(repo *git.Repository, root string, changed map[string]bool) (int, error) {
+	n := 0
+	for name, e := range t {
+		if changed[name] || e.mode == filemode.Symlink || !schema.IsManifest(name) || !underRoot(name, root) {
+			continue
+		}
+		b, err := readBlob(repo, e.hash)
+		if err != nil {
+			return 0, fmt.Errorf("%w: read %s: %v", ErrFetch, name, err)
+		}
+		n += countDocuments(name, b)
+	}
+	return n, nil
+}
+
+// countDocuments counts the non-empty documents of a manifest: one for a
+// JSON file; for YAML, the parts between "---" lines (a line starting with
+// "---" at column 0 is always a document marker: content of a block scalar
+// under a top-level key is indented) that hold more than comments.
+func countDocuments(name string, data []byte) int {
+	if strings.HasSuffix(strings.ToLower(name), ".json") {
+		if len(bytes.TrimSpace(data)) == 0 {
+			return 0
+		}
+		return 1
+	}
+	n, content := 0, false
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		if bytes.HasPrefix(line, []byte("---")) || bytes.HasPrefix(line, []byte("...")) {
+			if content {
+				n++
+			}
+			content = false
+			// "--- key: value" starts a document with content on its line.
+			rest := bytes.TrimSpace(line[3:])
+			content = len(rest) > 0 && rest[0] != '#' && bytes.HasPrefix(line, []byte("---"))
+			continue
+		}
+		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] != '#' && !bytes.HasPrefix(t, []byte("%")) {
+			content = true
+		}
+	}
+	if content {
+		n++
+	}
+	return n
 }
 
 // changedPaths are the paths whose blob differs between a and b, and the

@@ -33,7 +33,7 @@ func (p *Plan) WriteMarkdown(w io.Writer) error {
 	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|\n")
 	fmt.Fprintf(&b, "| %d | %d | %d | %d | %d | %d | %d |\n", p.Created, p.Changed, p.Deleted, p.Unchanged, len(p.Errors), errs, warns)
 	if p.UntouchedFiles > 0 {
-		fmt.Fprintf(&b, "\n%d manifest files are the same in base and head and were not read.\n", p.UntouchedFiles)
+		fmt.Fprintf(&b, "\n%d manifest files are the same in base and head: their %d objects are unchanged and were not validated again.\n", p.UntouchedFiles, p.UntouchedObjects)
 	}
 	if len(p.Errors) > 0 {
 		b.WriteString("\n### :x: Invalid: this head would not be applied\n\n")

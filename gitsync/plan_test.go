@@ -90,8 +90,11 @@ func TestPlanCreateChangeDelete(t *testing.T) {
 		"deploy/api.yaml":    deployment("shop", "api", 2),
 	}
 	p := planRepo(t, base, head)
-	if p.Created != 1 || p.Changed != 1 || p.Deleted != 1 || p.Unchanged != 1 || p.UntouchedFiles != 2 {
-		t.Fatalf("created %d changed %d deleted %d unchanged %d untouched %d, want 1 1 1 1 2", p.Created, p.Changed, p.Deleted, p.Unchanged, p.UntouchedFiles)
+	// Unchanged: cfg in a changed file, and the namespace and keep in the
+	// two files not touched (counted, not decoded).
+	if p.Created != 1 || p.Changed != 1 || p.Deleted != 1 || p.Unchanged != 3 || p.UntouchedFiles != 2 || p.UntouchedObjects != 2 {
+		t.Fatalf("created %d changed %d deleted %d unchanged %d untouched files %d objects %d, want 1 1 1 3 2 2",
+			p.Created, p.Changed, p.Deleted, p.Unchanged, p.UntouchedFiles, p.UntouchedObjects)
 	}
 	if len(p.Errors) > 0 || p.Invalid() {
 		t.Fatalf("errors: %v, risks %+v", p.Errors, p.Risks)
@@ -411,5 +414,26 @@ func TestPlanMarkdownBounded(t *testing.T) {
 	}
 	if n := strings.Count(b.String(), "<details>"); n != markdownMaxObjects || !strings.Contains(b.String(), "… and 5 more objects") {
 		t.Fatalf("%d sections, want %d and a note of 5 more:\n%s", n, markdownMaxObjects, b.String()[b.Len()-300:])
+	}
+}
+
+func TestCountDocuments(t *testing.T) {
+	for _, tc := range []struct {
+		name, data string
+		want       int
+	}{
+		{"a.yaml", "", 0},
+		{"a.yaml", "# only a comment\n", 0},
+		{"a.yaml", configMap("a", "1"), 1},
+		{"a.yaml", "---\n" + configMap("a", "1") + "---\n" + configMap("b", "2") + "---\n# trailing comment\n", 2},
+		{"a.yaml", configMap("a", "1") + "...\n---\n" + configMap("b", "2"), 2},
+		{"a.yaml", "--- {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n--- # c\n", 1},
+		{"a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata:\n  script: |\n    echo a\n    ---\n    echo b\n", 1},
+		{"a.json", `{"apiVersion":"v1"}`, 1},
+		{"a.json", "  \n", 0},
+	} {
+		if got := countDocuments(tc.name, []byte(tc.data)); got != tc.want {
+			t.Errorf("countDocuments(%s, %q) = %d, want %d", tc.name, tc.data, got, tc.want)
+		}
 	}
 }

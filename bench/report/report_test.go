@@ -23,6 +23,9 @@ BenchmarkPollUnchanged                        	    1000	    190000 ns/op
 	if v := got[key{"CommitToStore/objects=1000", "sec/op"}]; len(v) != 2 || math.Abs(v[0]-0.025) > 1e-9 || math.Abs(v[1]-0.027) > 1e-9 {
 		t.Errorf("CommitToStore: %v", v)
 	}
+	if v := got[key{"Schedule/5000Nodes_10000Pods", "MB-heap"}]; len(v) != 1 || v[0] != 96 {
+		t.Errorf("MB-heap, as reported: %v (all: %v)", v, got)
+	}
 	if v := got[key{"Schedule/5000Nodes_10000Pods", "pods/s"}]; len(v) != 1 || v[0] != 1416 {
 		t.Errorf("pods/s: %v (all: %v)", v, got)
 	}
