@@ -65,15 +65,5 @@ func conditionStatus(conds []metav1.Condition, t string) string {
 	return string(metav1.ConditionUnknown)
 }
 
-// shortRevision cuts a commit hash to 12 characters, keeping a
-// "sha256:" prefix readable.
-func shortRevision(rev string) string {
-	const n = 12
-	if p, h, ok := strings.Cut(rev, ":"); ok && len(h) > n {
-		return p + ":" + h[:n]
-	}
-	if len(rev) > n {
-		return rev[:n]
-	}
-	return orNone(rev)
-}
+// shortRevision is a revision for a column, "<none>" when empty.
+func shortRevision(rev string) string { return orNone(keelsonv1alpha1.ShortRevision(rev)) }

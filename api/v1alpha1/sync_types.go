@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"strings"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -179,4 +181,17 @@ type SyncList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []Sync `json:"items"`
+}
+
+// ShortRevision cuts a revision to 12 characters for people, keeping the
+// "sha256:" prefix of a directory's revision readable.
+func ShortRevision(rev string) string {
+	const n = 12
+	if p, h, ok := strings.Cut(rev, ":"); ok && len(h) > n {
+		return p + ":" + h[:n]
+	}
+	if len(rev) > n {
+		return rev[:n]
+	}
+	return rev
 }

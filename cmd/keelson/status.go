@@ -112,14 +112,14 @@ func printSync(out io.Writer, s *keelsonv1alpha1.Sync, now time.Time) {
 		if c.Time != nil {
 			when = duration.HumanDuration(now.Sub(c.Time.Time)) + " ago"
 		}
-		fmt.Fprintf(w, "  %s\t%s\t%q\t%s\t%s\n", label, shortRevision(c.Revision), c.Message, c.Author, when)
+		fmt.Fprintf(w, "  %s\t%s\t%q\t%s\t%s\n", label, keelsonv1alpha1.ShortRevision(c.Revision), c.Message, c.Author, when)
 	}
 	commit("Applied", st.LastApplied)
 	if st.LastAttemptedRevision != st.LastAppliedRevision {
 		commit("Attempted", st.LastAttempted)
 	}
 	if st.PendingRevision != "" {
-		fmt.Fprintf(w, "  Pending\t%s\tan apply in stages was interrupted; the next sync finishes it\n", shortRevision(st.PendingRevision))
+		fmt.Fprintf(w, "  Pending\t%s\tan apply in stages was interrupted; the next sync finishes it\n", keelsonv1alpha1.ShortRevision(st.PendingRevision))
 	}
 	fmt.Fprintf(w, "  Objects\t%d\tdrift corrected: %d\n", len(st.Inventory), st.DriftCorrections)
 	if h := st.Health; h != nil && h.Status != "Healthy" {
@@ -133,7 +133,7 @@ func printSync(out io.Writer, s *keelsonv1alpha1.Sync, now time.Time) {
 		}
 	}
 	if len(st.Errors) > 0 {
-		fmt.Fprintf(out, "  Errors of revision %s (nothing of it was applied):\n", shortRevision(st.LastAttemptedRevision))
+		fmt.Fprintf(out, "  Errors of revision %s (nothing of it was applied):\n", keelsonv1alpha1.ShortRevision(st.LastAttemptedRevision))
 		for _, e := range st.Errors {
 			fmt.Fprintf(out, "    %s\n", strings.ReplaceAll(e, "\n", "\n    "))
 		}
@@ -143,7 +143,7 @@ func printSync(out io.Writer, s *keelsonv1alpha1.Sync, now time.Time) {
 		w = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(w, "    REVISION\tRESULT\tWHEN\tTOOK\tCREATED\tUPDATED\tDELETED\tUNCHANGED\tDRIFT")
 		for _, a := range st.History {
-			fmt.Fprintf(w, "    %s\t%s\t%s ago\t%s\t%d\t%d\t%d\t%d\t%d\n", shortRevision(a.Revision), a.Result,
+			fmt.Fprintf(w, "    %s\t%s\t%s ago\t%s\t%d\t%d\t%d\t%d\t%d\n", keelsonv1alpha1.ShortRevision(a.Revision), a.Result,
 				duration.HumanDuration(now.Sub(a.StartTime.Time)), a.Duration.Round(time.Millisecond), a.Created, a.Updated, a.Deleted, a.Unchanged, a.DriftCorrected)
 		}
 		w.Flush()
@@ -155,17 +155,4 @@ func qualified(ns, name string) string {
 		return name
 	}
 	return ns + "/" + name
-}
-
-// shortRevision cuts a commit hash to 12 characters, keeping a "sha256:"
-// prefix readable.
-func shortRevision(rev string) string {
-	const n = 12
-	if p, h, ok := strings.Cut(rev, ":"); ok && len(h) > n {
-		return p + ":" + h[:n]
-	}
-	if len(rev) > n {
-		return rev[:n]
-	}
-	return rev
 }

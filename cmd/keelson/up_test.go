@@ -19,7 +19,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/keelson/keelson/agent/runtime/containerd"
 	"github.com/keelson/keelson/agent/runtime/containerdtest"
 	"github.com/keelson/keelson/agent/runtime/ociarchive"
 	"github.com/keelson/keelson/store/etcdtest"
@@ -236,21 +235,7 @@ func (u *upFixture) podUIDs(t testing.TB) []string {
 // containers are the IDs of the containers keelson up's containerd runs.
 func (u *upFixture) containers(t testing.TB) []string {
 	t.Helper()
-	rt, err := containerd.New(t.Context(), u.socket(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
-	cs, err := rt.List(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	for _, c := range cs {
-		ids = append(ids, c.ID)
-	}
-	slices.Sort(ids)
-	return ids
+	return containerIDs(t, u.socket())
 }
 
 // cleanUpNode removes what keelson up leaves running when it stops (its
