@@ -6,12 +6,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-)
 
-// Labels and annotations gitsync puts on the objects it writes.
-const (
-	sourceLabel      = "keelson.dev/source"
-	originAnnotation = "keelson.dev/origin"
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 )
 
 // write serves create, update, patch and delete: node agents may make the
@@ -32,9 +28,9 @@ func (s *Server) gitOpsRefusal(r *http.Request, q *request) *apierrors.StatusErr
 	if q.name != "" {
 		obj, err := q.res.New()
 		if err == nil && s.cfg.Store.Get(r.Context(), q.namespace, q.name, obj) == nil {
-			if src := obj.GetLabels()[sourceLabel]; src != "" {
+			if src := obj.GetLabels()[keelsonv1alpha1.LabelSource]; src != "" {
 				msg += fmt.Sprintf("; %s comes from sync %q", q.name, src)
-				if origin := obj.GetAnnotations()[originAnnotation]; origin != "" {
+				if origin := obj.GetAnnotations()[keelsonv1alpha1.AnnotationOrigin]; origin != "" {
 					msg += fmt.Sprintf(", file %s", origin)
 				}
 				msg += "; the sync's status names the repository and path it reads"

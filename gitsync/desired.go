@@ -6,23 +6,17 @@ import (
 
 	"github.com/keelson/keelson/schema"
 	"github.com/keelson/keelson/store"
+
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 )
 
-// Labels and annotations gitsync puts on the objects it writes (DESIGN.md,
-// "Who writes what").
+// Labels and annotations gitsync puts on the objects it writes; they are
+// keelson's API (api/v1alpha1), which the other components read.
 const (
-	// LabelSource names the sync an object comes from; gitsync lists a sync's
-	// objects by it and refuses to write objects another sync owns.
-	LabelSource = "keelson.dev/source"
-	// AnnotationRevision is the revision that last wrote the object: a commit
-	// that left the object as it was does not rewrite it.
-	AnnotationRevision = "keelson.dev/revision"
-	// AnnotationOrigin is "<file>:<line>" of the manifest, relative to the
-	// repository root.
-	AnnotationOrigin = "keelson.dev/origin"
-	// AnnotationPrune set to "disabled" on an object in Git keeps the object in
-	// the store after it leaves Git.
-	AnnotationPrune = "keelson.dev/prune"
+	LabelSource        = keelsonv1alpha1.LabelSource
+	AnnotationRevision = keelsonv1alpha1.AnnotationRevision
+	AnnotationOrigin   = keelsonv1alpha1.AnnotationOrigin
+	AnnotationPrune    = keelsonv1alpha1.AnnotationPrune
 )
 
 // key identifies one object in the store.

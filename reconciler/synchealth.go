@@ -18,10 +18,6 @@ import (
 	"github.com/keelson/keelson/store"
 )
 
-// labelSource is the label gitsync puts on the objects of a source (its
-// constant lives in gitsync, which the reconciler may not import).
-const labelSource = "keelson.dev/source"
-
 // healthKinds are the kinds whose health has a rule (HealthOf): the
 // controller watches them and recomputes a source's health when one of its
 // objects changes. Other kinds are Healthy when they exist.
@@ -67,7 +63,7 @@ func sourceKeys(obj any) []string {
 	if err != nil {
 		return nil
 	}
-	if s := m.GetLabels()[labelSource]; s != "" {
+	if s := m.GetLabels()[keelsonv1alpha1.LabelSource]; s != "" {
 		return []string{s}
 	}
 	return nil
@@ -174,7 +170,7 @@ func (c *SyncHealthController) health(ctx context.Context, name string, inv []ke
 
 // present lists the objects of r labelled as the source's.
 func (c *SyncHealthController) present(ctx context.Context, r store.Resource, name string) (map[string]bool, error) {
-	l, err := c.st.List(ctx, r, store.ListOptions{Selector: labels.SelectorFromSet(labels.Set{labelSource: name}), Shared: true})
+	l, err := c.st.List(ctx, r, store.ListOptions{Selector: labels.SelectorFromSet(labels.Set{keelsonv1alpha1.LabelSource: name}), Shared: true})
 	if err != nil {
 		return nil, err
 	}

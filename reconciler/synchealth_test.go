@@ -20,8 +20,8 @@ func TestSyncHealthRollUp(t *testing.T) {
 	env := newTestEnv(t)
 	ctx := t.Context()
 	d := newDeployment("web", 2, "localhost/web:1")
-	d.Labels = map[string]string{labelSource: "apps"}
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "cfg", Labels: map[string]string{labelSource: "apps"}}}
+	d.Labels = map[string]string{keelsonv1alpha1.LabelSource: "apps"}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "cfg", Labels: map[string]string{keelsonv1alpha1.LabelSource: "apps"}}}
 	for _, o := range []store.Object{d, cm} {
 		if err := env.st.Create(ctx, o); err != nil {
 			t.Fatal(err)
@@ -88,7 +88,7 @@ func TestSyncHealthRollUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	bump := newDeployment("web", 3, "localhost/web:2")
-	bump.Labels = map[string]string{labelSource: "apps"}
+	bump.Labels = map[string]string{keelsonv1alpha1.LabelSource: "apps"}
 	if err := env.update(bump); err != nil {
 		t.Fatal(err)
 	}

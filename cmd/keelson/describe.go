@@ -13,6 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 )
 
 func newDescribeCmd() *cobra.Command {
@@ -69,8 +71,8 @@ func describe(ctx context.Context, out io.Writer, c *clientFlags, ns, kind, name
 	fmt.Fprintf(w, "Created:\t%s\n", m.CreationTimestamp.UTC().Format("2006-01-02 15:04:05 MST"))
 	fmt.Fprintf(w, "Labels:\t%s\n", keyValues(m.Labels))
 	fmt.Fprintf(w, "Annotations:\t%s\n", keyValues(m.Annotations))
-	if src := m.Labels["keelson.dev/source"]; src != "" {
-		fmt.Fprintf(w, "From Git:\tsync %s, %s at %s\n", src, orDash(m.Annotations["keelson.dev/origin"]), orDash(m.Annotations["keelson.dev/revision"]))
+	if src := m.Labels[keelsonv1alpha1.LabelSource]; src != "" {
+		fmt.Fprintf(w, "From Git:\tsync %s, %s at %s\n", src, orDash(m.Annotations[keelsonv1alpha1.AnnotationOrigin]), orDash(m.Annotations[keelsonv1alpha1.AnnotationRevision]))
 	}
 	w.Flush()
 	keys := make([]string, 0, len(fields))

@@ -1,0 +1,18 @@
+package v1alpha1
+
+// Labels and annotations keelson puts on the objects it writes from Git
+// (DESIGN.md, "Who writes what"); every component reads them by these names.
+const (
+	// LabelSource names the sync an object comes from; gitsync lists a
+	// sync's objects by it and refuses to write objects another sync owns.
+	LabelSource = "keelson.dev/source"
+	// AnnotationRevision is the revision that last wrote the object: a
+	// commit that left the object as it was does not rewrite it.
+	AnnotationRevision = "keelson.dev/revision"
+	// AnnotationOrigin is "<file>:<line>" of the manifest, relative to the
+	// repository root.
+	AnnotationOrigin = "keelson.dev/origin"
+	// AnnotationPrune set to "disabled" on an object in Git keeps the
+	// object in the store after it leaves Git.
+	AnnotationPrune = "keelson.dev/prune"
+)
