@@ -4,10 +4,9 @@ import (
 	"fmt"
 	"strconv"
 
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/schema"
 	"github.com/keelson/keelson/store"
-
-	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 )
 
 // Labels and annotations gitsync puts on the objects it writes; they are
