@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -41,12 +42,14 @@ type SyncHealthController struct {
 	syncs   cache.SharedIndexInformer
 	watched map[string]cache.SharedIndexInformer // by group-resource
 	now     func() time.Time
+	mu      sync.Mutex
+	lists   map[string]*listed // by sync name
 }
 
 // NewSyncHealthController returns the controller, registered on the informers.
 func NewSyncHealthController(st *store.Store, inf *Informers, opts QueueOptions, log *slog.Logger) *SyncHealthController {
 	c := &SyncHealthController{st: st, syncs: inf.For(mustResource("syncs.keelson.dev")),
-		watched: map[string]cache.SharedIndexInformer{}, now: time.Now}
+		watched: map[string]cache.SharedIndexInformer{}, now: time.Now, lists: map[string]*listed{}}
 	c.Controller = NewController("sync-health", c, opts, log)
 	c.syncs.AddEventHandler(c.Handler(SelfKeys))
 	for _, gr := range healthKinds {
@@ -76,7 +79,7 @@ func (c *SyncHealthController) Reconcile(ctx context.Context, name string) (Resu
 	if !ok || s.Status.LastAppliedRevision == "" {
 		return Result{}, nil
 	}
-	h, err := c.health(ctx, name, s.Status.Inventory)
+	h, err := c.health(ctx, s)
 	if err != nil {
 		return Result{}, err
 	}
@@ -107,12 +110,14 @@ func (c *SyncHealthController) Reconcile(ctx context.Context, name string) (Resu
 }
 
 // health computes the roll-up of the inventory: kinds with a rule from the
-// informers' caches, the others by one labelled list per kind.
-func (c *SyncHealthController) health(ctx context.Context, name string, inv []keelsonv1alpha1.ObjectRef) (*keelsonv1alpha1.SyncHealth, error) {
+// informers' caches, the others by one labelled list per kind, made once
+// for each version of the Sync.
+func (c *SyncHealthController) health(ctx context.Context, s *keelsonv1alpha1.Sync) (*keelsonv1alpha1.SyncHealth, error) {
+	name := s.Name
 	out := &keelsonv1alpha1.SyncHealth{Status: string(Healthy)}
 	worst := Health{Status: Healthy}
-	listed := map[string]map[string]bool{} // group-resource → namespace/name present
-	for _, ref := range inv {
+	listed := c.listedFor(s)
+	for _, ref := range s.Status.Inventory {
 		gv, err := schema.ParseGroupVersion(ref.APIVersion)
 		if err != nil {
 			return nil, err
@@ -133,12 +138,12 @@ func (c *SyncHealthController) health(ctx context.Context, name string, inv []ke
 			}
 			h = HealthOf(obj)
 		} else {
-			present, ok := listed[r.GroupResource()]
+			present, ok := listed.get(r.GroupResource())
 			if !ok {
 				if present, err = c.present(ctx, r, name); err != nil {
 					return nil, err
 				}
-				listed[r.GroupResource()] = present
+				listed.put(r.GroupResource(), present)
 			}
 			h = Health{Status: Healthy}
 			if !present[key] {
@@ -166,6 +171,42 @@ func (c *SyncHealthController) health(ctx context.Context, name string, inv []ke
 		}
 	}
 	return out, nil
+}
+
+// listed remembers, for one version of a Sync, which of its objects of the
+// kinds without a health rule exist: workload events, which come often, do
+// not list thousands of ConfigMaps again; a new write of the Sync (every
+// sync attempt) does.
+type listed struct {
+	mu    sync.Mutex
+	rv    string
+	kinds map[string]map[string]bool // group-resource → namespace/name present
+}
+
+func (l *listed) get(gr string) (map[string]bool, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p, ok := l.kinds[gr]
+	return p, ok
+}
+
+func (l *listed) put(gr string, present map[string]bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.kinds[gr] = present
+}
+
+// listedFor returns what is remembered for this version of s, forgetting
+// older versions.
+func (c *SyncHealthController) listedFor(s *keelsonv1alpha1.Sync) *listed {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l := c.lists[s.Name]
+	if l == nil || l.rv != s.ResourceVersion {
+		l = &listed{rv: s.ResourceVersion, kinds: map[string]map[string]bool{}}
+		c.lists[s.Name] = l
+	}
+	return l
 }
 
 // present lists the objects of r labelled as the source's.
