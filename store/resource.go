@@ -71,6 +71,8 @@ var builtin = []Resource{
 	res("batch", "v1", "CronJob", "cronjobs", true, "cj"),
 	res("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, "hpa"),
 	res("networking.k8s.io", "v1", "Ingress", "ingresses", true, "ing"),
+	res("networking.k8s.io", "v1", "IPAddress", "ipaddresses", false, "ip"),
+	res("networking.k8s.io", "v1", "ServiceCIDR", "servicecidrs", false),
 	res("storage.k8s.io", "v1", "StorageClass", "storageclasses", false, "sc"),
 	res("coordination.k8s.io", "v1", "Lease", "leases", true),
 	res("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", true),

@@ -16,3 +16,8 @@ const (
 	// object in the store after it leaves Git.
 	AnnotationPrune = "keelson.dev/prune"
 )
+
+// LabelControlPlane marks objects keelson's control plane makes for itself
+// outside Git (the kubernetes and kube-dns services, their endpoints):
+// gitsync refuses to adopt or overwrite them.
+const LabelControlPlane = "keelson.dev/control-plane"
