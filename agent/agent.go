@@ -58,6 +58,11 @@ type Config struct {
 	// under memory pressure and evicts pods. 100Mi, the kubelet's default
 	// hard threshold, when zero.
 	EvictionMemoryAvailable int64
+	// ClusterDNS are the cluster DNS servers pods with dnsPolicy ClusterFirst
+	// use (10.43.0.10); empty gives them the node's resolv.conf.
+	ClusterDNS []string
+	// ClusterDomain is the cluster's DNS domain; "cluster.local" when empty.
+	ClusterDomain string
 	// StatsInterval is how often containers' and the node's usage is
 	// sampled for /stats/summary; 10s when zero.
 	StatsInterval time.Duration
@@ -84,6 +89,9 @@ type Agent struct {
 	evicted  map[types.UID]bool
 	// lazy is the pod network while it waits for the node's pod CIDR.
 	lazy *lazyNetwork
+	// cluster informs of objects of every namespace the node needs
+	// (Services for pods' environments).
+	cluster informers.SharedInformerFactory
 }
 
 func (a *Agent) allocatable() corev1.ResourceList {
@@ -121,10 +129,14 @@ func New(cfg Config) (*Agent, error) {
 		a.lazy = &lazyNetwork{}
 		net = a.lazy
 	}
+	a.cluster = informers.NewSharedInformerFactory(cfg.Client, 0)
+	services := a.cluster.Core().V1().Services()
+	lookup := apiLookup{client: cfg.Client, services: services.Lister(), synced: services.Informer().HasSynced}
 	runner, err := pod.New(pod.Config{
-		Runtime: cfg.Runtime, Network: net, Lookup: apiLookup{cfg.Client},
+		Runtime: cfg.Runtime, Network: net, Lookup: lookup,
 		NodeName: cfg.NodeName, HostIP: cfg.HostIP, RootDir: cfg.RootDir, Logger: cfg.Logger,
 		OnProbeChange: a.probeChanged, BackoffBase: cfg.BackoffBase,
+		ClusterDNS: cfg.ClusterDNS, ClusterDomain: cfg.ClusterDomain,
 	})
 	if err != nil {
 		return nil, err
@@ -168,6 +180,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	factory.Start(ctx.Done())
+	a.cluster.Start(ctx.Done())
+	defer a.cluster.Shutdown()
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		return fmt.Errorf("agent: pod cache did not sync: %w", ctx.Err())
 	}

@@ -23,8 +23,19 @@ import (
 // objects is a Lookup over ConfigMaps and Secrets held in memory: the API's
 // part in the agent, which these tests do not start.
 type objects struct {
-	cms     map[string]*corev1.ConfigMap
-	secrets map[string]*corev1.Secret
+	cms      map[string]*corev1.ConfigMap
+	secrets  map[string]*corev1.Secret
+	services []*corev1.Service
+}
+
+func (o objects) Services(_ context.Context, ns string) ([]*corev1.Service, error) {
+	var out []*corev1.Service
+	for _, s := range o.services {
+		if s.Namespace == ns {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }
 
 func (o objects) ConfigMap(_ context.Context, ns, name string) (*corev1.ConfigMap, error) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/keelson/keelson/agent/network"
 	"github.com/keelson/keelson/agent/runtime"
+	"github.com/keelson/keelson/internal/servicenet"
 )
 
 // Network is the part of package network a runner needs.
@@ -25,11 +26,16 @@ type Network interface {
 	Teardown(ctx context.Context, podID, netns string, ports []network.PortMapping) error
 }
 
-// Lookup reads the ConfigMaps and Secrets a pod's environment refers to.
-// Errors: one that wraps ErrRefNotFound when the object does not exist.
+// Lookup reads the ConfigMaps and Secrets a pod's environment refers to, and
+// the Services whose addresses it gets.
 type Lookup interface {
+	// ConfigMap and Secret return an error that wraps ErrRefNotFound when
+	// the object does not exist.
 	ConfigMap(ctx context.Context, namespace, name string) (*corev1.ConfigMap, error)
 	Secret(ctx context.Context, namespace, name string) (*corev1.Secret, error)
+	// Services returns the Services of a namespace that exist now (none is
+	// not an error). The caller does not modify them.
+	Services(ctx context.Context, namespace string) ([]*corev1.Service, error)
 }
 
 // ErrRefNotFound means a ConfigMap or Secret a pod refers to does not exist.
@@ -48,8 +54,15 @@ type Config struct {
 	RootDir string
 	// NetNSDir holds the pods' network namespaces; RootDir/netns when empty.
 	NetNSDir string
-	// ResolvConf is copied into pods; /etc/resolv.conf when empty.
+	// ResolvConf is the node's resolver configuration, which pods with
+	// dnsPolicy Default get; /etc/resolv.conf when empty.
 	ResolvConf string
+	// ClusterDNS are the cluster DNS servers' addresses that pods with
+	// dnsPolicy ClusterFirst get as nameservers; empty gives them the node's
+	// resolv.conf instead.
+	ClusterDNS []string
+	// ClusterDomain is the cluster's DNS domain; "cluster.local" when empty.
+	ClusterDomain string
 	// OnProbeChange is called when a probe's result changes, so the caller
 	// syncs the pod again at once.
 	OnProbeChange func(types.UID)
@@ -86,6 +99,9 @@ func New(cfg Config) (*Runner, error) {
 	}
 	if cfg.ResolvConf == "" {
 		cfg.ResolvConf = "/etc/resolv.conf"
+	}
+	if cfg.ClusterDomain == "" {
+		cfg.ClusterDomain = servicenet.DefaultClusterDomain
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/keelson/keelson/agent/network"
 	"github.com/keelson/keelson/agent/pod"
@@ -120,6 +121,11 @@ func TestEnvironment(t *testing.T) {
 	lookup := objects{
 		cms:     map[string]*corev1.ConfigMap{"default/cfg": {Data: map[string]string{"color": "blue", "size": "L"}}},
 		secrets: map[string]*corev1.Secret{"default/creds": {Data: map[string][]byte{"password": []byte("s3cret")}}},
+		services: []*corev1.Service{{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web-api"},
+			Spec: corev1.ServiceSpec{ClusterIP: "10.43.7.7", Ports: []corev1.ServicePort{
+				{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}, {Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP}}},
+		}},
 	}
 	e := newEnv(t, lookup)
 	c := ctr("main", "sh", "-c", "env | sort; echo ARG=$(GREETING); exec sleep 3600")
@@ -128,6 +134,7 @@ func TestEnvironment(t *testing.T) {
 	c.EnvFrom = []corev1.EnvFromSource{{Prefix: "CFG_", ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}}}
 	c.Env = []corev1.EnvVar{
 		{Name: "NAME", Value: "keelson"},
+		{Name: "API", Value: "http://$(WEB_API_SERVICE_HOST):$(WEB_API_SERVICE_PORT_HTTP)/"},
 		{Name: "GREETING", Value: "hello $(NAME)"},
 		{Name: "POD", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
 		{Name: "NODE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}},
@@ -140,7 +147,8 @@ func TestEnvironment(t *testing.T) {
 	st := e.syncUntil(t, p, phase(corev1.PodRunning))
 	logPath := filepath.Join(e.cfg.RootDir, "pods", string(p.UID), "logs", "main_0.log")
 	want := []string{"NAME=keelson", "GREETING=hello keelson", "POD=env", "NODE=node-1", "POD_IP=" + st.PodIP,
-		"COLOR=blue", "PASSWORD=s3cret", "CFG_color=blue", "CFG_size=L", "ARG=hello keelson", "HOSTNAME=env"}
+		"COLOR=blue", "PASSWORD=s3cret", "CFG_color=blue", "CFG_size=L", "ARG=hello keelson", "HOSTNAME=env",
+		"API=http://10.43.7.7:80/", "WEB_API_SERVICE_HOST=10.43.7.7", "WEB_API_SERVICE_PORT=80", "WEB_API_PORT_53_UDP=udp://10.43.7.7:53"}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		b, _ := os.ReadFile(logPath)

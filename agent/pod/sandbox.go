@@ -171,40 +171,6 @@ func hostsFile(p *corev1.Pod, sb *sandbox) string {
 	return b.String()
 }
 
-// resolvConf follows dnsPolicy: None takes spec.dnsConfig alone; the others
-// start from the node's resolv.conf (keelson has no cluster DNS yet, so
-// ClusterFirst falls back to the node's), with dnsConfig merged in.
-func (r *Runner) resolvConf(p *corev1.Pod) (string, error) {
-	var base []byte
-	if p.Spec.DNSPolicy != corev1.DNSNone {
-		b, err := os.ReadFile(r.cfg.ResolvConf)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return "", fmt.Errorf("read %s: %w", r.cfg.ResolvConf, err)
-		}
-		base = b
-	}
-	out := string(base)
-	if dc := p.Spec.DNSConfig; dc != nil {
-		var b strings.Builder
-		b.WriteString(out)
-		for _, ns := range dc.Nameservers {
-			fmt.Fprintf(&b, "nameserver %s\n", ns)
-		}
-		if len(dc.Searches) > 0 {
-			fmt.Fprintf(&b, "search %s\n", strings.Join(dc.Searches, " "))
-		}
-		for _, o := range dc.Options {
-			if o.Value != nil {
-				fmt.Fprintf(&b, "options %s:%s\n", o.Name, *o.Value)
-			} else {
-				fmt.Fprintf(&b, "options %s\n", o.Name)
-			}
-		}
-		out = b.String()
-	}
-	return out, nil
-}
-
 // writeFile replaces path atomically, so a container never reads half a file.
 func writeFile(path, content string) error {
 	tmp := path + ".tmp"

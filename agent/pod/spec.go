@@ -51,12 +51,22 @@ func (r *Runner) containerSpec(ctx context.Context, p *corev1.Pod, sb *sandbox, 
 }
 
 // env builds the container's environment as Kubernetes does: envFrom first,
-// then env in order, each value able to refer to earlier ones as $(NAME).
+// then env in order, each value able to refer to earlier ones and to the
+// service variables as $(NAME), then the service variables not set already.
 func (r *Runner) env(ctx context.Context, p *corev1.Pod, sb *sandbox, c *corev1.Container) ([]string, error) {
-	vars := map[string]string{}
+	svc, err := r.serviceEnv(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	vars := make(map[string]string, len(svc))
+	for k, v := range svc {
+		vars[k] = v
+	}
 	var order []string
+	declared := map[string]bool{}
 	set := func(k, v string) {
-		if _, ok := vars[k]; !ok {
+		if !declared[k] {
+			declared[k] = true
 			order = append(order, k)
 		}
 		vars[k] = v
@@ -81,6 +91,11 @@ func (r *Runner) env(ctx context.Context, p *corev1.Pod, sb *sandbox, c *corev1.
 		}
 		if ok {
 			set(e.Name, v)
+		}
+	}
+	for _, k := range sortedKeys(svc) {
+		if !declared[k] {
+			order = append(order, k)
 		}
 	}
 	out := make([]string, 0, len(order))
