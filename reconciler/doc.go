@@ -86,6 +86,31 @@
 //     sides. Status: the nodes matched, observedGeneration, Ready (Applied,
 //     Progressing, Conflict). A cordoned node keeps its pods; the scheduler
 //     places no new pod there ("node(s) were unschedulable").
+//   - EndpointSliceController: the discovery.k8s.io/v1 EndpointSlices of
+//     every Service with a selector (ExternalName aside): one endpoint per
+//     selected pod with an IPv4 address, not finished, with ready, serving
+//     and terminating conditions, node, zone (the node's
+//     topology.kubernetes.io/zone), targetRef and, when the pod's subdomain
+//     is the service, its hostname. Each service port's targetPort is
+//     resolved per pod (a name through its containers' and sidecars' ports),
+//     pods of different resolved ports go to different slices, at most 100
+//     endpoints a slice. Because every node turns each written slice into
+//     packet rules, writes are the fewest a change allows: unchanged
+//     endpoints stay untouched in their slice, changed ones are replaced in
+//     place, new ones fill slices with room first; a tracker of the
+//     controller's own writes keeps a lagging cache from making duplicates.
+//     The service's keelson.dev/EndpointsReady condition says whether it has
+//     ready endpoints, or why not (NoPodsSelected, NoMatchingPort,
+//     NoReadyEndpoints); it is written only when it changes.
+//   - EndpointsController: the core/v1 Endpoints object of the same
+//     services for older clients (addresses and notReadyAddresses by port
+//     set, at most 1,000 then truncated with annotation
+//     endpoints.kubernetes.io/over-capacity), never one from Git.
+//   - EndpointSliceMirroringController: EndpointSlices mirrored from the
+//     Endpoints object of a selector-less service when it comes from Git,
+//     so the node proxy and cluster DNS, which read only slices, see it.
+//     Services labelled keelson.dev/control-plane are left to the control
+//     plane by all three.
 //
 // # Health
 //

@@ -41,6 +41,7 @@ func newManager(st *store.Store, log *slog.Logger, opts Options) *manager {
 	}
 	health := NewSyncHealthController(st, m.inf, opts.Queue, log)
 	np := NewNodePolicyController(st, m.inf, m.rec, opts.Queue, log)
+	m.runs = append(m.runs, endpointControllers(st, m.inf, opts.Endpoints, opts.Queue, log)...)
 	m.runs = append(m.runs, rs.Run, rc.Run, d.Run, gc.Run, ns.Run, health.Run, np.Run, m.rec.Run, func(ctx context.Context) {
 		record.ExpireEvents(ctx, st, opts.EventTTL, opts.EventTTL/6, log)
 	})
@@ -81,6 +82,8 @@ type Options struct {
 	Scheduler SchedulerOptions
 	// NodeLifecycle tunes node health, eviction and pod CIDRs.
 	NodeLifecycle NodeLifecycleOptions
+	// Endpoints tunes the EndpointSlice, Endpoints and mirroring controllers.
+	Endpoints EndpointsOptions
 	// Resync makes every informer hand every cached object to the
 	// controllers again this often, a safety net for missed events. Default
 	// 10 minutes; negative disables.
