@@ -29,9 +29,9 @@ const (
 
 // The server's fixed bounds, which keep its memory flat under a flood.
 const (
-	udpWorkers     = 8    // goroutines reading the UDP socket
-	maxForwarding  = 256  // forwarded queries in flight
-	maxTCPConns    = 256  // open TCP connections
+	udpWorkers     = 8   // goroutines reading the UDP socket
+	maxForwarding  = 256 // forwarded queries in flight
+	maxTCPConns    = 256 // open TCP connections
 	tcpIdleTimeout = 10 * time.Second
 	maxUDPAnswer   = 4096 // the largest UDP answer sent, whatever the client's EDNS0 says
 	ednsSize       = 1232 // the UDP size advertised: what fits a packet unfragmented
