@@ -3,7 +3,6 @@ package apiserver
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -88,18 +87,9 @@ var tableColumns = map[string][]column{
 			j := o.(*batchv1.Job)
 			return fmt.Sprintf("%d/%d", j.Status.Succeeded, ptrOr(j.Spec.Completions, 1))
 		}), ageCol},
-	"Lease": {nameCol, col("Holder", func(o store.Object) any { return ptrOr(o.(*coordinationv1.Lease).Spec.HolderIdentity, "") }), ageCol},
-	"Endpoints": {nameCol, col("Endpoints", func(o store.Object) any {
-		var addrs []string
-		for _, s := range o.(*corev1.Endpoints).Subsets {
-			for _, a := range s.Addresses {
-				for _, p := range s.Ports {
-					addrs = append(addrs, fmt.Sprintf("%s:%d", a.IP, p.Port))
-				}
-			}
-		}
-		return orNone(strings.Join(addrs, ","))
-	}), ageCol},
+	"Lease":         {nameCol, col("Holder", func(o store.Object) any { return ptrOr(o.(*coordinationv1.Lease).Spec.HolderIdentity, "") }), ageCol},
+	"Endpoints":     endpointsColumns,
+	"EndpointSlice": endpointSliceColumns,
 }
 
 func ptrOr[T any](p *T, def T) T {
