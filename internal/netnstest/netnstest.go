@@ -1,0 +1,197 @@
+// Package netnstest makes network namespaces, links, routes and sockets for
+// the tests of code that programs the kernel's network (the node proxy, pod
+// routes). Each namespace is held by a bind mount under the test's temp dir
+// and removed by t.Cleanup, with its links; nothing outlives the test.
+//
+//	node := netnstest.New(t, "node")
+//	node.Bridge(t, "keelson0", "10.42.0.1/24")
+//	pod := node.Pod(t, "pod1", "keelson0", "10.42.0.2/24", "10.42.0.1")
+//	pod.ServeTCP(t, ":8080", "pod1")
+//	reply, err := node.DialTCP("10.42.0.2:8080", time.Second) // "pod1"
+package netnstest
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"strings"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
+)
+
+// marker starts the name of every namespace file this process makes, so
+// that Leftovers finds only its own.
+var marker = fmt.Sprintf("knetns-%d-", os.Getpid())
+
+// NS is a network namespace made for a test.
+type NS struct {
+	// Name is the name given to New.
+	Name string
+	// Path is the bind mount that holds the namespace: what a Config.NetNS
+	// takes.
+	Path string
+	// NL is a netlink handle inside the namespace.
+	NL *netlink.Handle
+	fd *os.File
+}
+
+// New makes a network namespace with its loopback up; t.Cleanup removes it.
+func New(t testing.TB, name string) *NS {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), marker+name)
+	if err := mountNewNS(path); err != nil {
+		t.Fatalf("netns %s: %v", name, err)
+	}
+	ns := &NS{Name: name, Path: path}
+	t.Cleanup(func() {
+		if ns.NL != nil {
+			ns.NL.Close()
+		}
+		if ns.fd != nil {
+			ns.fd.Close()
+		}
+		if err := unix.Unmount(path, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount netns %s: %v", name, err)
+		}
+		os.Remove(path)
+	})
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("open netns %s: %v", name, err)
+	}
+	ns.fd = f
+	if ns.NL, err = netlink.NewHandleAt(netns.NsHandle(f.Fd())); err != nil {
+		t.Fatalf("netlink in netns %s: %v", name, err)
+	}
+	lo, err := ns.NL.LinkByName("lo")
+	if err == nil {
+		err = ns.NL.LinkSetUp(lo)
+	}
+	if err != nil {
+		t.Fatalf("netns %s: loopback up: %v", name, err)
+	}
+	return ns
+}
+
+// mountNewNS unshares a network namespace on a locked thread and
+// bind-mounts it at path; the thread goes back to its namespace before it
+// is unlocked, or stays locked and Go discards it.
+func mountNewNS(path string) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	errc := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("unshare: %w", err)
+			return
+		}
+		self := fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
+		err = unix.Mount(self, path, "none", unix.MS_BIND, "")
+		if netns.Set(orig) == nil {
+			goruntime.UnlockOSThread()
+		}
+		errc <- err
+	}()
+	if err := <-errc; err != nil {
+		os.Remove(path)
+		return err
+	}
+	return nil
+}
+
+// Handle is the namespace's file descriptor, for netlink and nftables
+// options that take one.
+func (ns *NS) Handle() netns.NsHandle { return netns.NsHandle(ns.fd.Fd()) }
+
+// Do runs fn on an OS thread inside the namespace: sockets fn opens belong
+// to the namespace for their whole life, whichever thread uses them later.
+func (ns *NS) Do(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(ns.Handle()); err != nil {
+			errc <- fmt.Errorf("enter netns %s: %w", ns.Name, err)
+			return
+		}
+		err = fn()
+		if netns.Set(orig) == nil {
+			goruntime.UnlockOSThread()
+		}
+		errc <- err
+	}()
+	return <-errc
+}
+
+// Sysctl writes a /proc/sys/net value (key like "ipv4/ip_forward") of the
+// namespace.
+func (ns *NS) Sysctl(t testing.TB, key, value string) {
+	t.Helper()
+	err := ns.Do(func() error {
+		return os.WriteFile(filepath.Join("/proc/sys/net", key), []byte(value), 0o644)
+	})
+	if err != nil {
+		t.Fatalf("netns %s: sysctl net/%s=%s: %v", ns.Name, key, value, err)
+	}
+}
+
+// Leftovers lists the namespace mounts of this process still in place:
+// TestMain calls it after the tests, to prove they cleaned up.
+func Leftovers() ([]string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var left []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && strings.Contains(fields[4], marker) {
+			left = append(left, fields[4])
+		}
+	}
+	return left, sc.Err()
+}
+
+// CheckMain runs the tests, then fails the run if a namespace mount or a
+// goroutine is left: func TestMain(m *testing.M) { os.Exit(netnstest.CheckMain(m)) }.
+func CheckMain(m *testing.M) int {
+	code := m.Run()
+	left, err := Leftovers()
+	if err == nil && len(left) > 0 {
+		err = errors.New("network namespaces left mounted: " + strings.Join(left, ", "))
+	}
+	if code == 0 {
+		err = errors.Join(err, goleak.Find())
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "netnstest:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
