@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
+	"github.com/keelson/keelson/internal/servicenet"
 	"github.com/keelson/keelson/schema"
 	"github.com/keelson/keelson/store"
 )
@@ -51,6 +52,10 @@ type Config struct {
 	AllowEmpty      bool
 	MaxTxnOps       int
 	MaxTxnBytes     int
+	// ServiceCIDR and NodePorts: see Syncer; the server sets them from its
+	// --service-cidr and --service-node-port-range for every source.
+	ServiceCIDR servicenet.CIDR
+	NodePorts   servicenet.PortRange
 	// Suspend stops syncing while set: the loop polls nothing and the
 	// cluster keeps the last applied revision.
 	Suspend bool
@@ -115,6 +120,7 @@ func New(cfg Config, st *store.Store, sch *schema.Schema, cache *schema.Cache, l
 			Name: cfg.Name, Store: st, Schema: sch, Cache: cache,
 			Path: strings.Trim(filepath.ToSlash(cfg.Path), "/"), TargetNamespace: cfg.TargetNamespace,
 			Prune: cfg.Prune, AllowEmpty: cfg.AllowEmpty, MaxTxnOps: cfg.MaxTxnOps, MaxTxnBytes: cfg.MaxTxnBytes,
+			ServiceCIDR: cfg.ServiceCIDR, NodePorts: cfg.NodePorts,
 		},
 	}, nil
 }

@@ -1,6 +1,8 @@
 package gitsync
 
 import (
+	"slices"
+
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/keelson/keelson/store"
@@ -8,11 +10,129 @@ import (
 
 // keepOthersFields copies into want the spec fields that other writers own
 // on objects from Git, so that a sync neither reverts them nor counts them as
-// drift: the scheduler's binding (pod.spec.nodeName), unless Git sets one.
+// drift: the scheduler's binding (pod.spec.nodeName), and what the service
+// allocator fills in a Service (keepServiceFields); each only where Git
+// leaves the field empty.
 func keepOthersFields(want, cur store.Object) {
-	if w, ok := want.(*corev1.Pod); ok {
+	switch w := want.(type) {
+	case *corev1.Pod:
 		if c, ok := cur.(*corev1.Pod); ok && w.Spec.NodeName == "" {
 			w.Spec.NodeName = c.Spec.NodeName
 		}
+	case *corev1.Service:
+		if c, ok := cur.(*corev1.Service); ok {
+			keepServiceFields(w, c)
+		}
 	}
+}
+
+// keepServiceFields keeps the allocator's values of a Service that Git leaves
+// empty: the cluster IP and what goes with it while the service still has
+// one, and the node ports while its type still needs them. A value Git
+// writes is left alone, even when it differs: the sync refuses a cluster IP
+// that changes (checkServices), and a node port in Git is Git's.
+func keepServiceFields(w, c *corev1.Service) {
+	if w.Spec.Type == corev1.ServiceTypeExternalName || c.Spec.Type == corev1.ServiceTypeExternalName {
+		// An external name has no cluster IP, node ports or families.
+		return
+	}
+	ws, cs := &w.Spec, &c.Spec
+	if ws.ClusterIP == "" && len(ws.ClusterIPs) == 0 && allocatedIP(cs.ClusterIP) {
+		ws.ClusterIP = cs.ClusterIP
+	}
+	if ws.ClusterIP != "" && ws.ClusterIP == cs.ClusterIP {
+		// The families describe the address (or None, for a headless
+		// service): kept only while the address is the same.
+		if len(ws.ClusterIPs) == 0 && len(cs.ClusterIPs) > 0 && cs.ClusterIPs[0] == ws.ClusterIP {
+			ws.ClusterIPs = slices.Clone(cs.ClusterIPs)
+		}
+		if len(ws.IPFamilies) == 0 {
+			ws.IPFamilies = slices.Clone(cs.IPFamilies)
+		}
+		if ws.IPFamilyPolicy == nil && cs.IPFamilyPolicy != nil {
+			p := *cs.IPFamilyPolicy
+			ws.IPFamilyPolicy = &p
+		}
+	}
+	if needsNodePorts(w) && needsNodePorts(c) {
+		keepNodePorts(ws.Ports, cs.Ports)
+	}
+	if needsHealthCheckPort(w) && needsHealthCheckPort(c) && ws.HealthCheckNodePort == 0 {
+		ws.HealthCheckNodePort = cs.HealthCheckNodePort
+	}
+}
+
+// keepNodePorts gives each port of want without a node port the node port of
+// the same port in cur: the one of the same name, else of the same port
+// number and protocol. A node port want already uses, or that another port
+// took, is not given twice.
+func keepNodePorts(want, cur []corev1.ServicePort) {
+	used := map[int32]bool{}
+	for _, p := range want {
+		if p.NodePort != 0 {
+			used[p.NodePort] = true
+		}
+	}
+	take := func(match func(c corev1.ServicePort) bool) int32 {
+		for _, c := range cur {
+			if c.NodePort != 0 && !used[c.NodePort] && match(c) {
+				used[c.NodePort] = true
+				return c.NodePort
+			}
+		}
+		return 0
+	}
+	// Names first, for all ports, so that a port matched by number never
+	// takes the node port of a port matched by name.
+	for i := range want {
+		p := &want[i]
+		if p.NodePort == 0 && p.Name != "" {
+			p.NodePort = take(func(c corev1.ServicePort) bool { return c.Name == p.Name })
+		}
+	}
+	for i := range want {
+		p := &want[i]
+		if p.NodePort == 0 {
+			p.NodePort = take(func(c corev1.ServicePort) bool { return c.Port == p.Port && c.Protocol == p.Protocol })
+		}
+	}
+}
+
+// primaryIP is a Service's cluster IP as written: clusterIP, or the first of
+// clusterIPs when only they are given.
+func primaryIP(s *corev1.Service) string {
+	if s.Spec.ClusterIP == "" && len(s.Spec.ClusterIPs) > 0 {
+		return s.Spec.ClusterIPs[0]
+	}
+	return s.Spec.ClusterIP
+}
+
+// allocatedIP reports whether a Service's clusterIP is an address, neither
+// empty (none yet) nor None (headless).
+func allocatedIP(ip string) bool {
+	return ip != "" && ip != corev1.ClusterIPNone
+}
+
+// needsClusterIP reports whether s gets a cluster IP from the allocator or
+// from Git: every type but ExternalName, unless headless.
+func needsClusterIP(s *corev1.Service) bool {
+	return s.Spec.Type != corev1.ServiceTypeExternalName && primaryIP(s) != corev1.ClusterIPNone
+}
+
+// needsNodePorts reports whether s's ports get node ports: NodePort, and
+// LoadBalancer unless allocateLoadBalancerNodePorts is false.
+func needsNodePorts(s *corev1.Service) bool {
+	switch s.Spec.Type {
+	case corev1.ServiceTypeNodePort:
+		return true
+	case corev1.ServiceTypeLoadBalancer:
+		return s.Spec.AllocateLoadBalancerNodePorts == nil || *s.Spec.AllocateLoadBalancerNodePorts
+	}
+	return false
+}
+
+// needsHealthCheckPort reports whether s gets a health check node port: a
+// LoadBalancer that keeps traffic on the nodes of its endpoints.
+func needsHealthCheckPort(s *corev1.Service) bool {
+	return s.Spec.Type == corev1.ServiceTypeLoadBalancer && s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
 }

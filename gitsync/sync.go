@@ -11,6 +11,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
+	"github.com/keelson/keelson/internal/servicenet"
 	"github.com/keelson/keelson/schema"
 	"github.com/keelson/keelson/store"
 )
@@ -56,6 +58,12 @@ type Syncer struct {
 	// DefaultMaxTxnOps and DefaultMaxTxnBytes.
 	MaxTxnOps   int
 	MaxTxnBytes int
+	// ServiceCIDR and NodePorts are the ranges the service allocator gives
+	// cluster IPs and node ports from: a revision whose Services cannot be
+	// served from them is refused before anything is written (see
+	// checkServices). A zero value turns its checks off.
+	ServiceCIDR servicenet.CIDR
+	NodePorts   servicenet.PortRange
 
 	mem         *memory     // what the last applies left in the store (memory.go)
 	pending     string      // the pending revision as last written or read (staged.go)
@@ -162,6 +170,11 @@ func (s *Syncer) apply(ctx context.Context, rev Revision, fsys fs.FS) (*Result, 
 	if err != nil {
 		return res, err
 	}
+	more, err := s.checkServices(ctx, fsys, changes)
+	if err != nil {
+		return res, err
+	}
+	problems = append(problems, more...)
 	if len(list) == 0 && len(owned) > 0 && !s.AllowEmpty {
 		problems = append(problems, &schema.Error{File: s.pathOrRoot(), Msg: fmt.Sprintf(
 			"no objects under %s, which would delete all %d objects of sync %s; check the path and ref, or set allowEmpty", s.pathOrRoot(), len(owned), s.Name)})
@@ -260,6 +273,11 @@ func (s *Syncer) diff(ctx context.Context, list []*desired, byKey map[key]*desir
 		if refs := cur.GetOwnerReferences(); len(refs) > 0 {
 			problems = append(problems, errAt(d.src, fmt.Sprintf("%s exists and is managed by %s %s; give the object from Git another name",
 				d.key, refs[0].Kind, refs[0].Name)))
+			continue
+		}
+		if _, ok := cur.GetLabels()[keelsonv1alpha1.LabelControlPlane]; ok {
+			problems = append(problems, errAt(d.src, fmt.Sprintf("%s is made by keelson's control plane (label %s) and cannot come from Git; remove it from the manifests",
+				d.key, keelsonv1alpha1.LabelControlPlane)))
 			continue
 		}
 		owned[d.key] = cur

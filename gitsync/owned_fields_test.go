@@ -1,0 +1,98 @@
+package gitsync
+
+import (
+	"fmt"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+func TestKeepServiceFields(t *testing.T) {
+	single := corev1.IPFamilyPolicySingleStack
+	off := false
+	port := func(name string, p, np int32) corev1.ServicePort {
+		return corev1.ServicePort{Name: name, Port: p, Protocol: corev1.ProtocolTCP, NodePort: np}
+	}
+	svc := func(typ corev1.ServiceType, ip string, ports ...corev1.ServicePort) *corev1.Service {
+		s := &corev1.Service{Spec: corev1.ServiceSpec{Type: typ, ClusterIP: ip, Ports: ports}}
+		if allocatedIP(ip) || ip == corev1.ClusterIPNone {
+			s.Spec.ClusterIPs, s.Spec.IPFamilies, s.Spec.IPFamilyPolicy = []string{ip}, []corev1.IPFamily{corev1.IPv4Protocol}, &single
+		}
+		return s
+	}
+	// Git's side: no families, as a manifest leaves them.
+	git := func(typ corev1.ServiceType, ip string, ports ...corev1.ServicePort) *corev1.Service {
+		return &corev1.Service{Spec: corev1.ServiceSpec{Type: typ, ClusterIP: ip, Ports: ports}}
+	}
+	allocated := svc(corev1.ServiceTypeNodePort, "10.43.0.20", port("http", 80, 30100), port("metrics", 9090, 30101))
+	lb := func(policy corev1.ServiceExternalTrafficPolicy, hc int32) *corev1.Service {
+		s := svc(corev1.ServiceTypeLoadBalancer, "10.43.0.20", port("http", 80, 30100))
+		s.Spec.ExternalTrafficPolicy, s.Spec.HealthCheckNodePort = policy, hc
+		return s
+	}
+	gitLB := func(policy corev1.ServiceExternalTrafficPolicy) *corev1.Service {
+		s := git(corev1.ServiceTypeLoadBalancer, "", port("http", 80, 0))
+		s.Spec.ExternalTrafficPolicy = policy
+		return s
+	}
+	cases := []struct {
+		name       string
+		git, cur   *corev1.Service
+		ip         string
+		families   bool
+		nodePorts  []int32
+		healthPort int32
+	}{
+		{"Git leaves everything empty", git(corev1.ServiceTypeNodePort, "", port("http", 80, 0), port("metrics", 9090, 0)), allocated,
+			"10.43.0.20", true, []int32{30100, 30101}, 0},
+		{"Git writes the same address", git(corev1.ServiceTypeNodePort, "10.43.0.20", port("http", 80, 0)), allocated,
+			"10.43.0.20", true, []int32{30100}, 0},
+		{"Git writes another address", git(corev1.ServiceTypeNodePort, "10.43.0.30", port("http", 80, 0)), allocated,
+			"10.43.0.30", false, []int32{30100}, 0},
+		{"headless stays headless", git(corev1.ServiceTypeClusterIP, "None"), svc(corev1.ServiceTypeClusterIP, "None"), "None", true, nil, 0},
+		{"headless in Git is not given the address", git(corev1.ServiceTypeClusterIP, "None"), allocated, "None", false, nil, 0},
+		{"an external name keeps nothing", git(corev1.ServiceTypeExternalName, ""), allocated, "", false, nil, 0},
+		{"type ClusterIP gives node ports back", git(corev1.ServiceTypeClusterIP, "", port("http", 80, 0)), allocated,
+			"10.43.0.20", true, []int32{0}, 0},
+		{"by name, whatever the order", git(corev1.ServiceTypeNodePort, "", port("metrics", 9090, 0), port("http", 80, 0)), allocated,
+			"10.43.0.20", true, []int32{30101, 30100}, 0},
+		{"by number when renamed", git(corev1.ServiceTypeNodePort, "", port("web", 80, 0)), allocated,
+			"10.43.0.20", true, []int32{30100}, 0},
+		{"a new port gets none", git(corev1.ServiceTypeNodePort, "", port("web", 8080, 0)), allocated,
+			"10.43.0.20", true, []int32{0}, 0},
+		{"a node port Git gives another port is not given twice",
+			git(corev1.ServiceTypeNodePort, "", port("http", 80, 0), port("admin", 81, 30100)), allocated,
+			"10.43.0.20", true, []int32{0, 30100}, 0},
+		{"a load balancer without node ports", func() *corev1.Service {
+			s := git(corev1.ServiceTypeLoadBalancer, "", port("http", 80, 0))
+			s.Spec.AllocateLoadBalancerNodePorts = &off
+			return s
+		}(), allocated, "10.43.0.20", true, []int32{0}, 0},
+		{"health check port, policy Local", gitLB(corev1.ServiceExternalTrafficPolicyLocal), lb(corev1.ServiceExternalTrafficPolicyLocal, 31000),
+			"10.43.0.20", true, []int32{30100}, 31000},
+		{"no health check port for policy Cluster", gitLB(corev1.ServiceExternalTrafficPolicyCluster), lb(corev1.ServiceExternalTrafficPolicyLocal, 31000),
+			"10.43.0.20", true, []int32{30100}, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := tc.git
+			keepOthersFields(w, tc.cur)
+			if w.Spec.ClusterIP != tc.ip {
+				t.Errorf("clusterIP %q, want %q", w.Spec.ClusterIP, tc.ip)
+			}
+			if got := len(w.Spec.ClusterIPs) == 1 && len(w.Spec.IPFamilies) == 1 && w.Spec.IPFamilyPolicy != nil; got != tc.families {
+				t.Errorf("clusterIPs %v, families %v, policy %v; want kept: %t", w.Spec.ClusterIPs, w.Spec.IPFamilies, w.Spec.IPFamilyPolicy, tc.families)
+			}
+			var got []int32
+			for _, p := range w.Spec.Ports {
+				got = append(got, p.NodePort)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.nodePorts) {
+				t.Errorf("node ports %v, want %v", got, tc.nodePorts)
+			}
+			if w.Spec.HealthCheckNodePort != tc.healthPort {
+				t.Errorf("healthCheckNodePort %d, want %d", w.Spec.HealthCheckNodePort, tc.healthPort)
+			}
+		})
+	}
+}
