@@ -14,6 +14,7 @@ import (
 
 	"github.com/keelson/keelson/apiserver"
 	"github.com/keelson/keelson/gitsync"
+	"github.com/keelson/keelson/internal/servicenet"
 	"github.com/keelson/keelson/reconciler"
 	"github.com/keelson/keelson/store"
 )
@@ -38,6 +39,12 @@ type serverOptions struct {
 	authzFile        string
 	anonymousRead    bool
 	profiling        bool
+
+	// serviceCIDR and nodePortRange are what cluster IPs and node ports are
+	// allocated from: the sync checks revisions against them and the
+	// controllers allocate from them.
+	serviceCIDR   servicenet.CIDR
+	nodePortRange servicenet.PortRange
 
 	// extraTokens are more token-file lines, kept in memory only: keelson
 	// up's local agent's node token.
@@ -67,6 +74,11 @@ func (o *serverOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.configFile, "config", "", "a ServerConfig file listing the repositories to sync, with their webhook secrets; instead of --repo and the flags of its sync")
 	f.DurationVar(&o.nodeGracePeriod, "node-monitor-grace-period", 40*time.Second, "a node whose lease is not renewed for this long becomes Ready=Unknown and is tainted unreachable")
 	f.StringVar(&o.clusterCIDR, "cluster-cidr", "10.42.0.0/16", "pod addresses of the cluster, split into a /24 per node")
+	// The defaults are constants that parse: Set cannot fail on them.
+	_ = cidrFlag{&o.serviceCIDR}.Set(servicenet.DefaultServiceCIDR)
+	_ = portRangeFlag{&o.nodePortRange}.Set(servicenet.DefaultNodePortRange)
+	f.Var(cidrFlag{&o.serviceCIDR}, "service-cidr", "the IPv4 block Services get their cluster IPs from (the API is on its first address, cluster DNS on its tenth)")
+	f.Var(portRangeFlag{&o.nodePortRange}, "service-node-port-range", "the ports NodePort Services open on every node, FIRST-LAST")
 	f.StringVar(&o.dataDir, "data-dir", defaultDataDir(), "where keelson keeps its state (the embedded etcd's data among it)")
 	f.StringVar(&o.listen, "listen", "127.0.0.1:7443", "API listen address")
 	f.StringSliceVar(&o.etcdEndpoints, "etcd-endpoints", nil, "external etcd cluster endpoints (comma-separated); empty runs an embedded etcd")

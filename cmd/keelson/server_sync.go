@@ -49,7 +49,8 @@ func newSyncs(o *serverOptions, sources []gitsync.Config, st *store.Store, log *
 }
 
 // prepareSources sets what the server decides for every source: the
-// transaction limits of its etcd and where remote clones are kept.
+// transaction limits of its etcd, where remote clones are kept, and the
+// service ranges revisions are checked against.
 func (o *serverOptions) prepareSources(sources []gitsync.Config) {
 	for i := range sources {
 		cfg := &sources[i]
@@ -60,6 +61,7 @@ func (o *serverOptions) prepareSources(sources []gitsync.Config) {
 		if cfg.CacheDir == "" {
 			cfg.CacheDir = filepath.Join(o.dataDir, "git")
 		}
+		cfg.ServiceCIDR, cfg.NodePorts = o.serviceCIDR, o.nodePortRange
 	}
 }
 
