@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
@@ -39,6 +40,10 @@ func describe(ctx context.Context, out io.Writer, c *clientFlags, ns, kind, name
 	if err != nil {
 		return err
 	}
+	return describeObject(ctx, out, cfg, ns, kind, name)
+}
+
+func describeObject(ctx context.Context, out io.Writer, cfg *rest.Config, ns, kind, name string) error {
 	t, err := resolve(cfg, kind)
 	if err != nil {
 		return err
@@ -75,6 +80,11 @@ func describe(ctx context.Context, out io.Writer, c *clientFlags, ns, kind, name
 		fmt.Fprintf(w, "From Git:\tsync %s, %s at %s\n", src, orDash(m.Annotations[keelsonv1alpha1.AnnotationOrigin]), orDash(m.Annotations[keelsonv1alpha1.AnnotationRevision]))
 	}
 	w.Flush()
+	if obj.Kind == "Service" {
+		if err := describeService(ctx, out, t.client, b); err != nil {
+			return err
+		}
+	}
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
 		if k != "metadata" && k != "kind" && k != "apiVersion" {
@@ -89,10 +99,10 @@ func describe(ctx context.Context, out io.Writer, c *clientFlags, ns, kind, name
 		}
 		fmt.Fprintf(out, "%s:\n%s", strings.ToUpper(k[:1])+k[1:], indent(string(y), "  "))
 	}
-	return describeEvents(ctx, out, c, t, obj.Kind, m)
+	return describeEvents(ctx, out, t, obj.Kind, m)
 }
 
-func describeEvents(ctx context.Context, out io.Writer, c *clientFlags, t *target, kind string, m metav1.ObjectMeta) error {
+func describeEvents(ctx context.Context, out io.Writer, t *target, kind string, m metav1.ObjectMeta) error {
 	sel := "involvedObject.name=" + m.Name + ",involvedObject.kind=" + kind
 	path := "/api/v1/events"
 	if m.Namespace != "" {
