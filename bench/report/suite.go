@@ -60,6 +60,16 @@ var suite = []section{
 		},
 	},
 	{
+		name: "endpoints", title: "Service endpoints", pkg: "./reconciler/",
+		bench: "EndpointSliceUpdate", args: []string{"-test.benchtime", "200x"},
+		figures: []figure{
+			{bench: "EndpointSliceUpdate", unit: "p50-ms", what: "1,000 services × 10 pods: one pod's readiness flip, status write to EndpointSlice change seen by a watch, p50",
+				goal: "p95 ≤ 1 s to rules in place, node proxy included", anchor: "kube-proxy's nftables mode: updates O(changed objects)"},
+			{bench: "EndpointSliceUpdate", unit: "p95-ms", what: "the same, p95"},
+			{bench: "EndpointSliceUpdate", unit: "slices/flip", what: "EndpointSlices written per flip", goal: "1"},
+		},
+	},
+	{
 		name: "gitsync", title: "Git to etcd", pkg: "./gitsync/",
 		bench: "CommitToStore|CommitToEtcdNotify|PollUnchanged|FirstSync|PlanOneFile", args: []string{"-test.benchtime", "20x"},
 		figures: []figure{
