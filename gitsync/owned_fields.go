@@ -54,7 +54,7 @@ func keepServiceFields(w, c *corev1.Service) {
 			ws.IPFamilyPolicy = &p
 		}
 	}
-	if needsNodePorts(w) && needsNodePorts(c) {
+	if keepsNodePorts(w) && keepsNodePorts(c) {
 		keepNodePorts(ws.Ports, cs.Ports)
 	}
 	if needsHealthCheckPort(w) && needsHealthCheckPort(c) && ws.HealthCheckNodePort == 0 {
@@ -64,36 +64,38 @@ func keepServiceFields(w, c *corev1.Service) {
 
 // keepNodePorts gives each port of want without a node port the node port of
 // the same port in cur: the one of the same name, else of the same port
-// number and protocol. A node port want already uses, or that another port
-// took, is not given twice.
+// number and protocol. A node port serves one port of each protocol (the
+// allocator gives a TCP and a UDP port of one number the same), so one that
+// want already uses for a protocol is not given to another port of it.
 func keepNodePorts(want, cur []corev1.ServicePort) {
-	used := map[int32]bool{}
+	type use struct {
+		port  int32
+		proto corev1.Protocol
+	}
+	used := map[use]bool{}
 	for _, p := range want {
 		if p.NodePort != 0 {
-			used[p.NodePort] = true
+			used[use{p.NodePort, p.Protocol}] = true
 		}
 	}
-	take := func(match func(c corev1.ServicePort) bool) int32 {
+	take := func(p *corev1.ServicePort, match func(c corev1.ServicePort) bool) {
 		for _, c := range cur {
-			if c.NodePort != 0 && !used[c.NodePort] && match(c) {
-				used[c.NodePort] = true
-				return c.NodePort
+			if u := (use{c.NodePort, p.Protocol}); c.NodePort != 0 && !used[u] && match(c) {
+				used[u], p.NodePort = true, c.NodePort
+				return
 			}
 		}
-		return 0
 	}
 	// Names first, for all ports, so that a port matched by number never
 	// takes the node port of a port matched by name.
 	for i := range want {
-		p := &want[i]
-		if p.NodePort == 0 && p.Name != "" {
-			p.NodePort = take(func(c corev1.ServicePort) bool { return c.Name == p.Name })
+		if p := &want[i]; p.NodePort == 0 && p.Name != "" {
+			take(p, func(c corev1.ServicePort) bool { return c.Name == p.Name })
 		}
 	}
 	for i := range want {
-		p := &want[i]
-		if p.NodePort == 0 {
-			p.NodePort = take(func(c corev1.ServicePort) bool { return c.Port == p.Port && c.Protocol == p.Protocol })
+		if p := &want[i]; p.NodePort == 0 {
+			take(p, func(c corev1.ServicePort) bool { return c.Port == p.Port && c.Protocol == p.Protocol })
 		}
 	}
 }
@@ -119,16 +121,20 @@ func needsClusterIP(s *corev1.Service) bool {
 	return s.Spec.Type != corev1.ServiceTypeExternalName && primaryIP(s) != corev1.ClusterIPNone
 }
 
-// needsNodePorts reports whether s's ports get node ports: NodePort, and
-// LoadBalancer unless allocateLoadBalancerNodePorts is false.
-func needsNodePorts(s *corev1.Service) bool {
-	switch s.Spec.Type {
-	case corev1.ServiceTypeNodePort:
-		return true
-	case corev1.ServiceTypeLoadBalancer:
+// keepsNodePorts reports whether s's ports have node ports: those of a
+// NodePort or LoadBalancer service.
+func keepsNodePorts(s *corev1.Service) bool {
+	return s.Spec.Type == corev1.ServiceTypeNodePort || s.Spec.Type == corev1.ServiceTypeLoadBalancer
+}
+
+// allocatesNodePorts reports whether s's ports without a node port get one
+// from the allocator: NodePort, and LoadBalancer unless
+// allocateLoadBalancerNodePorts is false.
+func allocatesNodePorts(s *corev1.Service) bool {
+	if s.Spec.Type == corev1.ServiceTypeLoadBalancer {
 		return s.Spec.AllocateLoadBalancerNodePorts == nil || *s.Spec.AllocateLoadBalancerNodePorts
 	}
-	return false
+	return s.Spec.Type == corev1.ServiceTypeNodePort
 }
 
 // needsHealthCheckPort reports whether s gets a health check node port: a

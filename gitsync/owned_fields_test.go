@@ -13,6 +13,10 @@ func TestKeepServiceFields(t *testing.T) {
 	port := func(name string, p, np int32) corev1.ServicePort {
 		return corev1.ServicePort{Name: name, Port: p, Protocol: corev1.ProtocolTCP, NodePort: np}
 	}
+	udp := func(p corev1.ServicePort) corev1.ServicePort {
+		p.Protocol = corev1.ProtocolUDP
+		return p
+	}
 	svc := func(typ corev1.ServiceType, ip string, ports ...corev1.ServicePort) *corev1.Service {
 		s := &corev1.Service{Spec: corev1.ServiceSpec{Type: typ, ClusterIP: ip, Ports: ports}}
 		if allocatedIP(ip) || ip == corev1.ClusterIPNone {
@@ -63,11 +67,14 @@ func TestKeepServiceFields(t *testing.T) {
 		{"a node port Git gives another port is not given twice",
 			git(corev1.ServiceTypeNodePort, "", port("http", 80, 0), port("admin", 81, 30100)), allocated,
 			"10.43.0.20", true, []int32{0, 30100}, 0},
-		{"a load balancer without node ports", func() *corev1.Service {
+		{"a load balancer that allocates none keeps those it has", func() *corev1.Service {
 			s := git(corev1.ServiceTypeLoadBalancer, "", port("http", 80, 0))
 			s.Spec.AllocateLoadBalancerNodePorts = &off
 			return s
-		}(), allocated, "10.43.0.20", true, []int32{0}, 0},
+		}(), allocated, "10.43.0.20", true, []int32{30100}, 0},
+		{"a TCP and a UDP port share theirs", git(corev1.ServiceTypeNodePort, "", port("dns", 53, 0), udp(port("dns-udp", 53, 0))),
+			svc(corev1.ServiceTypeNodePort, "10.43.0.20", port("dns", 53, 30053), udp(port("dns-udp", 53, 30053))),
+			"10.43.0.20", true, []int32{30053, 30053}, 0},
 		{"health check port, policy Local", gitLB(corev1.ServiceExternalTrafficPolicyLocal), lb(corev1.ServiceExternalTrafficPolicyLocal, 31000),
 			"10.43.0.20", true, []int32{30100}, 31000},
 		{"no health check port for policy Cluster", gitLB(corev1.ServiceExternalTrafficPolicyCluster), lb(corev1.ServiceExternalTrafficPolicyLocal, 31000),

@@ -64,7 +64,7 @@ func (a *allocCheck) nodePorts() {
 // creates or changes.
 func (a *allocCheck) serviceNodePorts(e *svcEntry, pc *portClaims) {
 	w := e.want
-	if w.Spec.Type == corev1.ServiceTypeClusterIP || w.Spec.Type == corev1.ServiceTypeExternalName {
+	if !keepsNodePorts(w) {
 		for i, p := range w.Spec.Ports {
 			if p.NodePort != 0 {
 				a.fail(e, fmt.Sprintf("spec.ports[%d].nodePort", i), "%d: a service of type %s has no node ports; remove the field, or make the type NodePort", p.NodePort, w.Spec.Type)
@@ -130,17 +130,36 @@ type nodePortOf struct {
 	protocol corev1.Protocol
 }
 
-// wantedNodePorts lists the node ports s has or needs by its type: none for
-// a type without node ports.
+// wantedNodePorts lists the node ports s has, and those it needs
+// allocated (port 0): none for a type without node ports, and none for a
+// port that will share the node port of the port of its number and another
+// protocol, as the allocator does. A health check node port is listed only
+// when written: the allocator does not give them.
 func wantedNodePorts(s *corev1.Service) []nodePortOf {
 	var out []nodePortOf
-	if needsNodePorts(s) {
-		for i, p := range s.Spec.Ports {
+	if keepsNodePorts(s) {
+		ports := s.Spec.Ports
+		for i, p := range ports {
+			if p.NodePort == 0 && (!allocatesNodePorts(s) || sharesNodePort(ports, i)) {
+				continue
+			}
 			out = append(out, nodePortOf{index: i, path: fmt.Sprintf("spec.ports[%d].nodePort", i), port: p.NodePort, protocol: p.Protocol})
 		}
 	}
-	if needsHealthCheckPort(s) {
+	if needsHealthCheckPort(s) && s.Spec.HealthCheckNodePort != 0 {
 		out = append(out, nodePortOf{index: -1, path: "spec.healthCheckNodePort", port: s.Spec.HealthCheckNodePort})
 	}
 	return out
+}
+
+// sharesNodePort reports whether port i, which has no node port, gets the
+// one of another port of its number and another protocol: one that has a
+// node port, or comes first and gets one.
+func sharesNodePort(ports []corev1.ServicePort, i int) bool {
+	for j, o := range ports {
+		if j != i && o.Port == ports[i].Port && o.Protocol != ports[i].Protocol && (o.NodePort != 0 || j < i) {
+			return true
+		}
+	}
+	return false
 }

@@ -173,3 +173,44 @@ func TestNodePortsExhausted(t *testing.T) {
 		t.Fatalf("err %v, errors %q; want %q", err, res.Errors, want)
 	}
 }
+
+func TestWantedNodePorts(t *testing.T) {
+	off := false
+	port := func(n, np int32, proto corev1.Protocol) corev1.ServicePort {
+		return corev1.ServicePort{Port: n, NodePort: np, Protocol: proto}
+	}
+	cases := []struct {
+		name  string
+		typ   corev1.ServiceType
+		alloc *bool
+		ports []corev1.ServicePort
+		want  string // the node ports listed, 0 for one to allocate
+	}{
+		{"ClusterIP has none", corev1.ServiceTypeClusterIP, nil, []corev1.ServicePort{port(80, 30080, "TCP")}, "[]"},
+		{"NodePort", corev1.ServiceTypeNodePort, nil, []corev1.ServicePort{port(80, 30080, "TCP"), port(81, 0, "TCP")}, "[30080 0]"},
+		{"TCP and UDP of one number need one", corev1.ServiceTypeNodePort, nil, []corev1.ServicePort{port(53, 0, "TCP"), port(53, 0, "UDP")}, "[0]"},
+		{"UDP shares the TCP port's", corev1.ServiceTypeNodePort, nil, []corev1.ServicePort{port(53, 0, "UDP"), port(53, 30053, "TCP")}, "[30053]"},
+		{"a load balancer that allocates none", corev1.ServiceTypeLoadBalancer, &off, []corev1.ServicePort{port(80, 30080, "TCP"), port(81, 0, "TCP")}, "[30080]"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &corev1.Service{Spec: corev1.ServiceSpec{Type: tc.typ, AllocateLoadBalancerNodePorts: tc.alloc, Ports: tc.ports}}
+			var got []int32
+			for _, p := range wantedNodePorts(s) {
+				got = append(got, p.port)
+			}
+			if g := fmt.Sprint(got); g != tc.want && !(tc.want == "[]" && got == nil) {
+				t.Errorf("got %s, want %s", g, tc.want)
+			}
+		})
+	}
+}
+
+// TestServiceNodePortOfTwoProtocols: one node port may serve a TCP and a UDP
+// port of one service, as the allocator gives them.
+func TestServiceNodePortOfTwoProtocols(t *testing.T) {
+	s := serviceSyncer(t)
+	r := newRepo(t)
+	r.commit(map[string]string{"dns.yaml": serviceYAML("shop", "dns", "  type: NodePort\n  ports:\n  - {name: tcp, port: 53, protocol: TCP, nodePort: 30053}\n  - {name: udp, port: 53, protocol: UDP, nodePort: 30053}\n")})
+	wantCounts(t, mustApply(t, s, NewLocalGit(r.dir, "main")), 1, 0, 0, 0)
+}
