@@ -3,6 +3,7 @@ package clusterdns
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -92,10 +93,19 @@ func startServer(t testing.TB, cfg Config, objs ...runtime.Object) *fixture {
 	return &fixture{cs: cs, srv: srv, addr: srv.Addr().String(), reg: reg}
 }
 
-// ask sends one question over net ("udp" or "tcp") and fails the test when
-// no answer comes.
+// ask sends one question over network ("udp" or "tcp") and fails the test
+// when no answer comes.
 func (f *fixture) ask(t testing.TB, network, name string, qtype uint16, edns uint16) *dns.Msg {
 	t.Helper()
+	r, err := f.tryAsk(network, name, qtype, edns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// tryAsk sends one question and checks that the answer is one to it.
+func (f *fixture) tryAsk(network, name string, qtype uint16, edns uint16) (*dns.Msg, error) {
 	q := new(dns.Msg)
 	q.SetQuestion(name, qtype)
 	if edns > 0 {
@@ -104,12 +114,12 @@ func (f *fixture) ask(t testing.TB, network, name string, qtype uint16, edns uin
 	c := &dns.Client{Net: network, Timeout: 5 * time.Second, UDPSize: 65535}
 	r, _, err := c.Exchange(q, f.addr)
 	if err != nil {
-		t.Fatalf("%s %s %s: %v", network, name, dns.TypeToString[qtype], err)
+		return nil, fmt.Errorf("%s %s %s: %w", network, name, dns.TypeToString[qtype], err)
 	}
 	if r.Id != q.Id || !r.Response {
-		t.Fatalf("%s %s: answer id %d response %v, want id %d", network, name, r.Id, r.Response, q.Id)
+		return nil, fmt.Errorf("%s %s: answer id %d response %v, want id %d", network, name, r.Id, r.Response, q.Id)
 	}
-	return r
+	return r, nil
 }
 
 // eventually retries check until it returns nil, for what the informers
