@@ -91,7 +91,11 @@ func NewEndpointSliceController(st *store.Store, inf *Informers, opts EndpointsO
 		{c.services, serviceHandler(c.Enqueue)},
 		{c.pods, podServiceHandler(c.services, c.Enqueue)},
 		{c.w.slices, c.w.handler(c.Enqueue)},
-		{c.nodes, cache.ResourceEventHandlerFuncs{UpdateFunc: c.nodeChanged}},
+		{c.nodes, cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { c.nodeChanged(nil, obj) },
+			UpdateFunc: c.nodeChanged,
+			DeleteFunc: func(obj any) { c.nodeChanged(obj, nil) },
+		}},
 	}
 	for _, h := range handlers {
 		if _, err := h.inf.AddEventHandler(h.h); err != nil {
@@ -101,14 +105,27 @@ func NewEndpointSliceController(st *store.Store, inf *Informers, opts EndpointsO
 	return c, nil
 }
 
-// nodeChanged queues the services of the node's pods when its zone changes.
+// nodeChanged queues the services of the node's pods when its zone changes
+// (old is nil when it appears, cur when it goes).
 func (c *EndpointSliceController) nodeChanged(old, cur any) {
-	a, ok1 := old.(*corev1.Node)
-	b, ok2 := cur.(*corev1.Node)
-	if !ok1 || !ok2 || a.Labels[corev1.LabelTopologyZone] == b.Labels[corev1.LabelTopologyZone] {
+	zone := func(obj any) (string, string) {
+		if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = t.Obj
+		}
+		if n, ok := obj.(*corev1.Node); ok {
+			return n.Name, n.Labels[corev1.LabelTopologyZone]
+		}
+		return "", ""
+	}
+	name, z1 := zone(old)
+	n2, z2 := zone(cur)
+	if z1 == z2 {
 		return
 	}
-	for _, p := range ByIndex[*corev1.Pod](c.pods, IndexNode, b.Name) {
+	if n2 != "" {
+		name = n2
+	}
+	for _, p := range ByIndex[*corev1.Pod](c.pods, IndexNode, name) {
 		for _, s := range servicesSelecting(c.services, p.Namespace, p.Labels) {
 			c.Enqueue(s.Namespace + "/" + s.Name)
 		}

@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -8,11 +9,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/internal/servicenet"
 	"github.com/keelson/keelson/store"
+	"github.com/keelson/keelson/store/etcdtest"
 )
 
 func manyPods(prefix, app string, first, n int) []store.Object {
@@ -197,5 +200,51 @@ func TestEndpointSliceControlPlaneServicesIgnored(t *testing.T) {
 	}
 	if ep := env.endpoints("api"); ep != nil {
 		t.Errorf("Endpoints made for the control plane's service: %v", addressesOf(ep))
+	}
+}
+
+// A cache that does not show the controller's own writes yet must not make
+// it write again: here the slices' informer is not even running, so without
+// the tracker every Reconcile would make another slice.
+func TestEndpointSliceLaggingCacheMakesNoDuplicates(t *testing.T) {
+	st := etcdtest.NewStore(t)
+	env := &epEnv{t: t, st: st}
+	env.create(epPod("web-1", "web", "10.42.0.11", true), epService("web", map[string]string{"app": "web"}, httpToWeb))
+	inf := NewInformers(st, 0, testLog())
+	c, err := NewEndpointSliceController(st, inf, EndpointsOptions{}, QueueOptions{}, testLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var synced []cache.InformerSynced
+	for _, r := range []string{"services", "pods", "nodes"} {
+		i := inf.For(mustResource(r))
+		go i.RunWithContext(ctx)
+		synced = append(synced, i.HasSynced)
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+		t.Fatal("caches never synced")
+	}
+	for i := range 3 {
+		res, err := c.Reconcile(ctx, "default/web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 && res.RequeueAfter == 0 {
+			t.Errorf("reconcile %d: no requeue while the cache lags", i)
+		}
+	}
+	written := env.slicesOf("web", "")
+	if len(written) != 1 {
+		t.Fatalf("want one slice: %s", describeSlices(written))
+	}
+	go c.w.slices.RunWithContext(ctx)
+	eventually(t, "the cache catches up and nothing more is written", func() (bool, string) {
+		res, err := c.Reconcile(ctx, "default/web")
+		return err == nil && res.RequeueAfter == 0, fmt.Sprintf("%+v %v", res, err)
+	})
+	if now := env.slicesOf("web", ""); len(now) != 1 || now[0].ResourceVersion != written[0].ResourceVersion {
+		t.Errorf("slices written again once the cache caught up: %s then %s", describeSlices(written), describeSlices(now))
 	}
 }

@@ -113,8 +113,23 @@ func podEndpointChanged(a, b *corev1.Pod) bool {
 		a.Spec.Hostname != b.Spec.Hostname ||
 		a.Spec.Subdomain != b.Spec.Subdomain ||
 		a.Status.HostIP != b.Status.HostIP ||
-		!equality.Semantic.DeepEqual(a.Spec.Containers, b.Spec.Containers) ||
-		!equality.Semantic.DeepEqual(a.Spec.InitContainers, b.Spec.InitContainers)
+		!samePorts(a.Spec.Containers, b.Spec.Containers) ||
+		!samePorts(a.Spec.InitContainers, b.Spec.InitContainers)
+}
+
+// samePorts compares what named target ports are resolved from: the
+// containers' ports and whether they are sidecars.
+func samePorts(a, b []corev1.Container) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !slices.Equal(a[i].Ports, b[i].Ports) || (a[i].RestartPolicy == nil) != (b[i].RestartPolicy == nil) ||
+			(a[i].RestartPolicy != nil && *a[i].RestartPolicy != *b[i].RestartPolicy) {
+			return false
+		}
+	}
+	return true
 }
 
 // podServiceHandler returns pod event handlers that enqueue, through
