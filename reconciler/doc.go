@@ -111,6 +111,34 @@
 //     so the node proxy and cluster DNS, which read only slices, see it.
 //     Services labelled keelson.dev/control-plane are left to the control
 //     plane by all three.
+//   - ServiceIPController: cluster IPs from the service CIDR
+//     (Options.Services) and node ports from the node port range. An
+//     address is reserved by an IPAddress (networking.k8s.io/v1, named by
+//     the address, spec.parentRef the service) created in the same
+//     transaction as the Service's compare-and-swap update, so it is never
+//     given twice, across crashes, restarts and racing controllers. New
+//     addresses are picked at random above the CIDR's static band (kept
+//     for addresses written in Git), in it only when the rest is full,
+//     never the kubernetes or DNS service's. An address or node port
+//     written in Git is honoured when free; otherwise, as when a range is
+//     full, the service's keelson.dev/IPAllocated condition is False with
+//     reason ClusterIPTaken, NotInServiceCIDR, ServiceCIDRFull,
+//     NodePortTaken, NotInNodePortRange or NodePortRangeFull, a Warning
+//     event says the same, and the service waits until something is given
+//     back. Node ports (one number for 53/TCP and 53/UDP of one service)
+//     are kept in the leader's memory, rebuilt from the Services when it
+//     starts. ExternalName and headless services get no address; a
+//     deleted service, or one that changed type, gives back what it no
+//     longer needs; a repair pass deletes reservations keelson made whose
+//     service is gone or holds another address. Only clusterIP(s),
+//     ipFamilies, ipFamilyPolicy, nodePorts and its own condition are
+//     ever written.
+//   - ControlPlaneServicesController: the kube-system namespace, the
+//     kubernetes service (the API, on the CIDR's first address) and
+//     kube-dns (cluster DNS, on its tenth), their EndpointSlices and
+//     Endpoints with one endpoint (the leader's advertise address and the
+//     API and DNS ports; none when unset), and the ServiceCIDR object, all
+//     labelled keelson.dev/control-plane, put back when deleted or changed.
 //
 // # Health
 //
@@ -121,4 +149,6 @@
 // condition, beside gitsync's Ready), recomputing it when one of the
 // source's workloads changes: workloads from the informers' caches, other
 // kinds by one labelled list each, which only tells whether they exist.
+// A Service is Progressing while it waits for its cluster IP or a node
+// port, Degraded when its IPAllocated condition is False.
 package reconciler

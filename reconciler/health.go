@@ -7,8 +7,11 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
+	"github.com/keelson/keelson/internal/servicenet"
 	"github.com/keelson/keelson/store"
 )
 
@@ -81,6 +84,8 @@ func HealthOf(obj store.Object) Health {
 		}
 	case *keelsonv1alpha1.NodePolicy:
 		return nodePolicyHealth(o)
+	case *corev1.Service:
+		return serviceHealth(o)
 	}
 	return Health{Status: Healthy}
 }
@@ -192,4 +197,23 @@ func RollUp(hs ...Health) Health {
 		}
 	}
 	return out
+}
+
+// serviceHealth: a service refused its address or a node port is Degraded;
+// one still waiting for them is Progressing.
+func serviceHealth(s *corev1.Service) Health {
+	if c := meta.FindStatusCondition(s.Status.Conditions, servicenet.ConditionIPAllocated); c != nil && c.Status == metav1.ConditionFalse {
+		return Health{Degraded, c.Message}
+	}
+	if s.Spec.Type != corev1.ServiceTypeExternalName && s.Spec.ClusterIP == "" {
+		return Health{Progressing, "waiting for a cluster IP"}
+	}
+	if allocatesNodePorts(s) {
+		for _, p := range s.Spec.Ports {
+			if p.NodePort == 0 {
+				return Health{Progressing, "waiting for a node port"}
+			}
+		}
+	}
+	return Health{Status: Healthy}
 }

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/keelson/keelson/internal/servicenet"
 	"github.com/keelson/keelson/store"
 )
 
@@ -77,6 +78,44 @@ func TestHealthOf(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := HealthOf(tt.obj); got.Status != tt.want {
 				t.Errorf("HealthOf = %+v, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestServiceHealth(t *testing.T) {
+	svc := func(typ corev1.ServiceType, clusterIP string, nodePort int32, cond *metav1.Condition) *corev1.Service {
+		s := &corev1.Service{Spec: corev1.ServiceSpec{Type: typ, ClusterIP: clusterIP,
+			Ports: []corev1.ServicePort{{Port: 80, NodePort: nodePort}}}}
+		if cond != nil {
+			s.Status.Conditions = []metav1.Condition{*cond}
+		}
+		return s
+	}
+	allocated := &metav1.Condition{Type: servicenet.ConditionIPAllocated, Status: metav1.ConditionTrue, Reason: ReasonAllocated}
+	taken := &metav1.Condition{Type: servicenet.ConditionIPAllocated, Status: metav1.ConditionFalse, Reason: ReasonClusterIPTaken,
+		Message: "10.43.0.20 is held by service shop/cart"}
+	tests := []struct {
+		name string
+		obj  *corev1.Service
+		want Health
+	}{
+		{name: "allocated", obj: svc(corev1.ServiceTypeClusterIP, "10.43.3.4", 0, allocated), want: Health{Status: Healthy}},
+		{name: "no cluster IP yet", obj: svc(corev1.ServiceTypeClusterIP, "", 0, nil), want: Health{Progressing, "waiting for a cluster IP"}},
+		{name: "address taken", obj: svc(corev1.ServiceTypeClusterIP, "10.43.0.20", 0, taken), want: Health{Degraded, taken.Message}},
+		{name: "cidr full, no address", obj: svc(corev1.ServiceTypeClusterIP, "", 0, &metav1.Condition{Type: servicenet.ConditionIPAllocated,
+			Status: metav1.ConditionFalse, Reason: ReasonServiceCIDRFull, Message: "no free address"}), want: Health{Degraded, "no free address"}},
+		{name: "headless", obj: svc(corev1.ServiceTypeClusterIP, corev1.ClusterIPNone, 0, nil), want: Health{Status: Healthy}},
+		{name: "external name", obj: svc(corev1.ServiceTypeExternalName, "", 0, nil), want: Health{Status: Healthy}},
+		{name: "node port waiting", obj: svc(corev1.ServiceTypeNodePort, "10.43.3.4", 0, nil), want: Health{Progressing, "waiting for a node port"}},
+		{name: "node port allocated", obj: svc(corev1.ServiceTypeNodePort, "10.43.3.4", 30080, allocated), want: Health{Status: Healthy}},
+		{name: "endpoints condition is not ours", obj: svc(corev1.ServiceTypeClusterIP, "10.43.3.4", 0, &metav1.Condition{
+			Type: servicenet.ConditionEndpointsReady, Status: metav1.ConditionFalse}), want: Health{Status: Healthy}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := HealthOf(tt.obj); got != tt.want {
+				t.Errorf("HealthOf = %+v, want %+v", got, tt.want)
 			}
 		})
 	}

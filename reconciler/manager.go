@@ -41,6 +41,10 @@ func newManager(st *store.Store, log *slog.Logger, opts Options) *manager {
 	}
 	health := NewSyncHealthController(st, m.inf, opts.Queue, log)
 	np := NewNodePolicyController(st, m.inf, m.rec, opts.Queue, log)
+	ips := NewServiceIPController(st, m.inf, m.rec, opts.services, opts.Queue, log)
+	ips.reconciled = opts.serviceIPReconciled
+	cps := NewControlPlaneServicesController(st, m.inf, opts.services, opts.Queue, log)
+	m.runs = append(m.runs, ips.Run, cps.Run)
 	m.runs = append(m.runs, endpointControllers(st, m.inf, opts.Endpoints, opts.Queue, log)...)
 	m.runs = append(m.runs, rs.Run, rc.Run, d.Run, gc.Run, ns.Run, health.Run, np.Run, m.rec.Run, func(ctx context.Context) {
 		record.ExpireEvents(ctx, st, opts.EventTTL, opts.EventTTL/6, log)
@@ -88,6 +92,15 @@ type Options struct {
 	// controllers again this often, a safety net for missed events. Default
 	// 10 minutes; negative disables.
 	Resync time.Duration
+	// Services tunes cluster IPs, node ports and the control plane's own
+	// services.
+	Services ServiceOptions
+
+	// services is Services checked by Run, before any controller starts.
+	services serviceConfig
+	// serviceIPReconciled, for tests, is told each key the service IP
+	// controller's queues finished with.
+	serviceIPReconciled func(queue, key string)
 }
 
 func (o Options) withDefaults() Options {

@@ -50,7 +50,8 @@ func (o LeaderElection) withDefaults(st *store.Store) LeaderElection {
 
 // Run runs keelson's controllers (ReplicaSet, ReplicationController,
 // Deployment, garbage collector, namespace, event expiry, the scheduler, node
-// lifecycle with pod CIDRs) on st until ctx
+// lifecycle with pod CIDRs, service IPs and node ports, the control plane's
+// own services) on st until ctx
 // ends. Several processes may call Run on the same etcd: they elect one
 // leader, which alone runs the controllers; when it dies or loses etcd,
 // another takes over within about LeaderElection.TTL. Run returns nil when
@@ -62,6 +63,11 @@ func Run(ctx context.Context, st *store.Store, log *slog.Logger, opts Options) e
 		log = slog.Default()
 	}
 	log = log.With("component", "reconciler")
+	svc, err := opts.Services.parse()
+	if err != nil {
+		return fmt.Errorf("reconciler: %w", err)
+	}
+	opts.services = svc
 	if opts.LeaderElection.Disabled {
 		runTerm(ctx, st, log, opts)
 		return nil

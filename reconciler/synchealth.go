@@ -25,7 +25,7 @@ import (
 var healthKinds = []string{
 	"deployments.apps", "replicasets.apps", "statefulsets.apps", "daemonsets.apps",
 	"replicationcontrollers", "pods", "jobs.batch", "cronjobs.batch", "namespaces",
-	"nodepolicies.keelson.dev",
+	"nodepolicies.keelson.dev", "services",
 }
 
 // maxUnhealthyListed bounds SyncHealth.Objects.
