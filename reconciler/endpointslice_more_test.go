@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -215,12 +216,23 @@ func TestEndpointSliceLaggingCacheMakesNoDuplicates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Nothing runs the controller's queue: Reconcile is called here.
+	defer c.queue.ShutDown()
 	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	defer cancel()
+	run := func(i cache.SharedIndexInformer) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			i.RunWithContext(ctx)
+		}()
+	}
 	var synced []cache.InformerSynced
 	for _, r := range []string{"services", "pods", "nodes"} {
 		i := inf.For(mustResource(r))
-		go i.RunWithContext(ctx)
+		run(i)
 		synced = append(synced, i.HasSynced)
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
@@ -239,7 +251,7 @@ func TestEndpointSliceLaggingCacheMakesNoDuplicates(t *testing.T) {
 	if len(written) != 1 {
 		t.Fatalf("want one slice: %s", describeSlices(written))
 	}
-	go c.w.slices.RunWithContext(ctx)
+	run(c.w.slices)
 	eventually(t, "the cache catches up and nothing more is written", func() (bool, string) {
 		res, err := c.Reconcile(ctx, "default/web")
 		return err == nil && res.RequeueAfter == 0, fmt.Sprintf("%+v %v", res, err)
