@@ -112,25 +112,31 @@ func TestEndpointSliceReadinessFlip(t *testing.T) {
 	env.waitCondition("web", metav1.ConditionFalse, ReasonNoReadyEndpoints, "none of the 3 selected pods is ready")
 	change(env, epPod("web-2", "", "", false), setReady(true))
 	last := env.waitCondition("web", metav1.ConditionTrue, ReasonEndpointsReady, "")
-	// Others may write the service too (its cluster IP): the condition's
-	// successive values are what counts.
+	seen := conditionHistory(t, sw, svc, last.ResourceVersion)
+	want := []string{"True/EndpointsReady/the service has ready endpoints",
+		"False/NoReadyEndpoints/none of the 3 selected pods is ready", "True/EndpointsReady/the service has ready endpoints"}
+	if !slices.Equal(seen, want) {
+		t.Errorf("successive EndpointsReady conditions %q, want %q", seen, want)
+	}
+}
+
+// conditionHistory returns the successive values of the service's
+// EndpointsReady condition from svc to version last, as w shows them.
+// Others write the service too (its cluster IP): only changes of the
+// condition count.
+func conditionHistory(t *testing.T, w watch.Interface, svc *corev1.Service, last string) []string {
 	seen := []string{condOf(svc)}
 	for {
-		s := nextEvent(t, sw).Object.(*corev1.Service)
-		if s.Name != "web" {
+		s := nextEvent(t, w).Object.(*corev1.Service)
+		if s.Name != svc.Name {
 			continue // the control plane's own services
 		}
 		if c := condOf(s); c != seen[len(seen)-1] {
 			seen = append(seen, c)
 		}
-		if s.ResourceVersion == last.ResourceVersion {
-			break
+		if s.ResourceVersion == last {
+			return seen
 		}
-	}
-	want := []string{"True/EndpointsReady/the service has ready endpoints",
-		"False/NoReadyEndpoints/none of the 3 selected pods is ready", "True/EndpointsReady/the service has ready endpoints"}
-	if !slices.Equal(seen, want) {
-		t.Errorf("successive EndpointsReady conditions %q, want %q", seen, want)
 	}
 }
 
