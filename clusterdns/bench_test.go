@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -84,7 +85,7 @@ func benchServerMain() int {
 	srv, err := New(Config{
 		Services:       factory.Core().V1().Services().Informer(),
 		EndpointSlices: factory.Discovery().V1().EndpointSlices().Informer(),
-		Addr:           "127.0.0.1:0", Upstreams: []string{}, Logger: quietLogger(),
+		Addr:           "127.0.0.1:0", Upstreams: []string{}, Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -262,5 +263,45 @@ func benchClient(b *testing.B, addr string, queries [][]byte, next, lost, wrong 
 			}
 			break
 		}
+	}
+}
+
+// BenchmarkResolve measures the query path alone (parse, look up, pack) for
+// indexes of different sizes: the time per query must not grow with the
+// number of services.
+func BenchmarkResolve(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
+			f := startServer(b, Config{}, benchObjects(n)...)
+			var pkts [][]byte
+			for i := range 1000 {
+				j := i * n / 1000
+				q := new(dns.Msg)
+				q.SetQuestion(fmt.Sprintf("web-%d.ns-%d.svc.cluster.local.", j, j%10), dns.TypeA)
+				p, err := q.Pack()
+				if err != nil {
+					b.Fatal(err)
+				}
+				pkts = append(pkts, p)
+			}
+			var answered int
+			c := client{call: func(out []byte) error {
+				if out[3]&0xF == dns.RcodeSuccess {
+					answered++
+				}
+				return nil
+			}}
+			buf := make([]byte, dns.MaxMsgSize)
+			ctx := b.Context()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				f.srv.handle(ctx, pkts[i%len(pkts)], c, buf, time.Now())
+				i++
+			}
+			if answered != i {
+				b.Fatalf("%d of %d queries answered NOERROR", answered, i)
+			}
+		})
 	}
 }

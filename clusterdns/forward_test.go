@@ -242,3 +242,40 @@ func TestUpstreamsFromResolvConf(t *testing.T) {
 		t.Errorf("upstreams %q, want %q", got, want)
 	}
 }
+
+// TestNoForwardingToItself: an upstream that is the server's own address
+// is left out, so that a miss does not loop through the server.
+func TestNoForwardingToItself(t *testing.T) {
+	l, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.LocalAddr().String()
+	_ = l.Close()
+	for _, tc := range []struct {
+		name      string
+		upstreams []string
+		rcode     int
+	}{
+		{name: "only itself: forwarding off", upstreams: []string{addr}, rcode: dns.RcodeRefused},
+		{name: "itself and another", upstreams: []string{addr, "127.0.0.2:53"}, rcode: -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := startServer(t, Config{Addr: addr, Upstreams: tc.upstreams})
+			var got []string
+			if f.srv.fwd != nil {
+				for _, u := range f.srv.fwd.ups {
+					got = append(got, u.addr)
+				}
+			}
+			if want := tc.upstreams[1:]; !slices.Equal(got, want) {
+				t.Errorf("upstreams %q, want %q", got, want)
+			}
+			if tc.rcode >= 0 {
+				if r := f.ask(t, "udp", "example.com.", dns.TypeA, 0); r.Rcode != tc.rcode {
+					t.Errorf("rcode %s, want %s", rcodeOf(r), rcodeName(tc.rcode))
+				}
+			}
+		})
+	}
+}

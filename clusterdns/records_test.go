@@ -28,6 +28,7 @@ func zoneObjects() []runtime.Object {
 		svc("default", "ext", "", externalName("www.example.com")),
 		svc("default", "alias", "", externalName("web.default.svc.cluster.local")),
 		svc("kube-system", "kube-dns", "10.43.0.10", withPort("dns", corev1.ProtocolUDP, 53)),
+		svc("default", "dual", "10.43.0.40", func(s *corev1.Service) { s.Spec.ClusterIPs = []string{"10.43.0.40", "fd00::40"} }),
 	}
 }
 
@@ -89,6 +90,17 @@ var recordCases = []recordCase{
 		answer: []string{"7.0.42.10.in-addr.arpa. 5 IN PTR db-0.db.default.svc.cluster.local."}},
 	{name: "PTR of an endpoint of a cluster IP service", qname: "5.0.42.10.in-addr.arpa.", qtype: dns.TypePTR,
 		answer: []string{"5.0.42.10.in-addr.arpa. 5 IN PTR 10-42-0-5.web.default.svc.cluster.local."}},
+	{name: "dual-stack A", qname: "dual.default.svc.cluster.local.", qtype: dns.TypeA,
+		answer: []string{"dual.default.svc.cluster.local. 5 IN A 10.43.0.40"}},
+	{name: "dual-stack AAAA", qname: "dual.default.svc.cluster.local.", qtype: dns.TypeAAAA,
+		answer: []string{"dual.default.svc.cluster.local. 5 IN AAAA fd00::40"}},
+	{name: "PTR of an IPv6 cluster IP", qname: "0.4.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa.", qtype: dns.TypePTR,
+		answer: []string{"0.4.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa. 5 IN PTR dual.default.svc.cluster.local."}},
+	{name: "IPv6 pod", qname: "fd00--42-5.default.pod.cluster.local.", qtype: dns.TypeAAAA,
+		answer: []string{"fd00--42-5.default.pod.cluster.local. 5 IN AAAA fd00::42:5"}},
+	{name: "reverse zone SOA", qname: "43.10.in-addr.arpa.", qtype: dns.TypeSOA,
+		answer: []string{"43.10.in-addr.arpa. 5 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 0 7200 1800 86400 5"}},
+	{name: "name above addresses in the reverse zone", qname: "0.43.10.in-addr.arpa.", qtype: dns.TypePTR, soa: revSOA},
 	{name: "PTR of a free service address", qname: "99.0.43.10.in-addr.arpa.", qtype: dns.TypePTR, rcode: dns.RcodeNameError, soa: revSOA},
 	{name: "unknown service", qname: "nope.default.svc.cluster.local.", qtype: dns.TypeA, rcode: dns.RcodeNameError, soa: zoneSOA},
 	{name: "namespace with services", qname: "default.svc.cluster.local.", qtype: dns.TypeA, soa: zoneSOA},

@@ -206,6 +206,9 @@ func (s *Server) Listen() error {
 		_ = udp.Close()
 		return fmt.Errorf("clusterdns: listen on tcp %s (is another DNS server using it?): %w", bound, err)
 	}
+	// Room for a burst of queries while the readers are busy; the kernel
+	// caps it at net.core.rmem_max, which is fine too.
+	_ = udp.SetReadBuffer(4 << 20)
 	s.udp, s.tcp = udp, tcp
 	s.dropSelf(bound.AddrPort())
 	return nil
@@ -221,8 +224,9 @@ func (s *Server) dropSelf(self netip.AddrPort) {
 	for _, u := range s.fwd.ups {
 		ap, _ := netip.ParseAddrPort(u.addr)
 		a := ap.Addr().Unmap()
-		mine := ap.Port() == self.Port() && (a == self.Addr().Unmap() || a.IsLoopback() || a.IsUnspecified() ||
-			self.Addr().IsUnspecified() && isLocal(a))
+		me := self.Addr().Unmap()
+		mine := ap.Port() == self.Port() &&
+			(a == me || me.IsUnspecified() && (a.IsLoopback() || a.IsUnspecified() || isLocal(a)))
 		if mine {
 			s.log.Warn("upstream is this server itself, not forwarding to it", "upstream", u.addr)
 			s.m.upstream.DeleteLabelValues(u.addr)
