@@ -45,6 +45,7 @@ type serverOptions struct {
 	// controllers allocate from them.
 	serviceCIDR   servicenet.CIDR
 	nodePortRange servicenet.PortRange
+	services      serviceFlags
 
 	// extraTokens are more token-file lines, kept in memory only: keelson
 	// up's local agent's node token.
@@ -79,6 +80,7 @@ func (o *serverOptions) addFlags(cmd *cobra.Command) {
 	_ = portRangeFlag{&o.nodePortRange}.Set(servicenet.DefaultNodePortRange)
 	f.Var(cidrFlag{&o.serviceCIDR}, "service-cidr", "the IPv4 block Services get their cluster IPs from (the API is on its first address, cluster DNS on its tenth)")
 	f.Var(portRangeFlag{&o.nodePortRange}, "service-node-port-range", "the ports NodePort Services open on every node, FIRST-LAST")
+	o.services.add(f)
 	f.StringVar(&o.dataDir, "data-dir", defaultDataDir(), "where keelson keeps its state (the embedded etcd's data among it)")
 	f.StringVar(&o.listen, "listen", "127.0.0.1:7443", "API listen address")
 	f.StringSliceVar(&o.etcdEndpoints, "etcd-endpoints", nil, "external etcd cluster endpoints (comma-separated); empty runs an embedded etcd")
@@ -157,6 +159,10 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	services, err := o.serviceOptions(log)
+	if err != nil {
+		return err
+	}
 	syncs, err := newSyncs(o, sources, st, log)
 	if err != nil {
 		return err
@@ -170,10 +176,15 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 	// servers that share this etcd. They stop before the store closes.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	dnsDone, err := startClusterDNS(ctx, o, st, reg, log)
+	if err != nil {
+		return err
+	}
 	controllers := make(chan error, 1)
 	go func() {
 		controllers <- reconciler.Run(ctx, st, log, reconciler.Options{
 			NodeLifecycle: reconciler.NodeLifecycleOptions{GracePeriod: o.nodeGracePeriod, ClusterCIDR: o.clusterCIDR},
+			Services:      services,
 		})
 	}()
 	if len(sources) == 0 {
@@ -187,7 +198,7 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 	err = srv.Serve(ctx, l)
 	log.Info("shutting down")
 	cancel()
-	return errors.Join(err, <-controllers, ignoreCanceled(<-syncDone))
+	return errors.Join(err, <-controllers, ignoreCanceled(<-syncDone), dnsDone())
 }
 
 // waitForEtcd logs, with growing pauses, until etcd first answers, so that an
