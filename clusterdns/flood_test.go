@@ -70,42 +70,9 @@ func TestFlood(t *testing.T) {
 		conns = append(conns, c)
 	}
 
-	stop := make(chan struct{})
-	var sent atomic.Int64
-	var wg sync.WaitGroup
-	pkts := floodPackets(t)
-	for range 4 {
-		wg.Go(func() {
-			c, err := net.Dial("udp", f.addr)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer c.Close()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if _, err := c.Write(pkts[i%len(pkts)]); err == nil {
-					sent.Add(1)
-				}
-			}
-		})
-	}
-	maxGoroutines, maxHeap := baseGoroutines, baseHeap
-	start := time.Now()
-	for time.Since(start) < 3*time.Second {
-		time.Sleep(50 * time.Millisecond)
-		runtime.ReadMemStats(&ms)
-		maxGoroutines = max(maxGoroutines, runtime.NumGoroutine())
-		maxHeap = max(maxHeap, ms.HeapInuse)
-	}
-	close(stop)
-	wg.Wait()
+	sent, elapsed, maxGoroutines, maxHeap := flood(t, f.addr, floodPackets(t), baseGoroutines, baseHeap)
 	t.Logf("sent %d packets in %v (%.0f/s); goroutines %d → at most %d; heap in use %d MiB → at most %d MiB",
-		sent.Load(), time.Since(start).Round(time.Millisecond), float64(sent.Load())/time.Since(start).Seconds(),
+		sent, elapsed.Round(time.Millisecond), float64(sent)/elapsed.Seconds(),
 		baseGoroutines, maxGoroutines, baseHeap>>20, maxHeap>>20)
 
 	// The bound: readers, forwarded queries in flight and TCP connections
@@ -140,4 +107,44 @@ func TestFlood(t *testing.T) {
 			return nil
 		})
 	}
+}
+
+// flood sends the packets over UDP from four senders for a few seconds, and
+// samples the goroutines and heap in use meanwhile.
+func flood(t *testing.T, addr string, pkts [][]byte, baseGoroutines int, baseHeap uint64) (sent int64, elapsed time.Duration, maxGoroutines int, maxHeap uint64) {
+	stop := make(chan struct{})
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			c, err := net.Dial("udp", addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := c.Write(pkts[i%len(pkts)]); err == nil {
+					n.Add(1)
+				}
+			}
+		})
+	}
+	maxGoroutines, maxHeap = baseGoroutines, baseHeap
+	var ms runtime.MemStats
+	start := time.Now()
+	for time.Since(start) < 3*time.Second {
+		time.Sleep(50 * time.Millisecond)
+		runtime.ReadMemStats(&ms)
+		maxGoroutines = max(maxGoroutines, runtime.NumGoroutine())
+		maxHeap = max(maxHeap, ms.HeapInuse)
+	}
+	close(stop)
+	wg.Wait()
+	return n.Load(), time.Since(start), maxGoroutines, maxHeap
 }

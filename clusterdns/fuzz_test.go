@@ -33,28 +33,7 @@ func FuzzQuery(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1})
 
-	cs := fake.NewClientset(zoneObjects()...)
-	factory := informers.NewSharedInformerFactory(cs, 0)
-	s, err := New(Config{
-		Services:       factory.Core().V1().Services().Informer(),
-		EndpointSlices: factory.Discovery().V1().EndpointSlices().Informer(),
-		Addr:           "127.0.0.1:0", Upstreams: []string{}, Logger: quietLogger(),
-	})
-	if err != nil {
-		f.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	f.Cleanup(func() {
-		cancel()
-		factory.Shutdown()
-	})
-	factory.Start(ctx.Done())
-	eventually(f, func() error {
-		if !s.ready() {
-			return errors.New("the index never synced")
-		}
-		return nil
-	})
+	s, ctx := fuzzServer(f)
 
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		var answers [][]byte
@@ -88,4 +67,32 @@ func FuzzQuery(f *testing.F) {
 			t.Fatalf("answer of %d bytes, the client takes %d", len(answers[0]), size)
 		}
 	})
+}
+
+// fuzzServer is a server over the test zone, its informers synced, with no
+// sockets: the fuzzer calls its query path directly.
+func fuzzServer(f *testing.F) (*Server, context.Context) {
+	cs := fake.NewClientset(zoneObjects()...)
+	factory := informers.NewSharedInformerFactory(cs, 0)
+	s, err := New(Config{
+		Services:       factory.Core().V1().Services().Informer(),
+		EndpointSlices: factory.Discovery().V1().EndpointSlices().Informer(),
+		Addr:           "127.0.0.1:0", Upstreams: []string{}, Logger: quietLogger(),
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f.Cleanup(func() {
+		cancel()
+		factory.Shutdown()
+	})
+	factory.Start(ctx.Done())
+	eventually(f, func() error {
+		if !s.ready() {
+			return errors.New("the index never synced")
+		}
+		return nil
+	})
+	return s, ctx
 }

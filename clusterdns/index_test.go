@@ -25,14 +25,13 @@ func (f *fixture) expectAnswer(t *testing.T, network, qname string, qtype uint16
 	})
 }
 
-// TestIndexFollowsChanges adds, changes and deletes services and slices
+// TestIndexFollowsServiceChanges adds, changes and deletes a service
 // through the API the informers watch, and checks each change in answers
 // over both transports.
-func TestIndexFollowsChanges(t *testing.T) {
+func TestIndexFollowsServiceChanges(t *testing.T) {
 	f := startServer(t, Config{})
 	ctx := t.Context()
 	services := f.cs.CoreV1().Services("shop")
-	slicesAPI := f.cs.DiscoveryV1().EndpointSlices("shop")
 	const name = "cart.shop.svc.cluster.local."
 	tcp := corev1.ProtocolTCP
 
@@ -51,12 +50,22 @@ func TestIndexFollowsChanges(t *testing.T) {
 	}
 	f.expectAnswer(t, "tcp", "_http._tcp."+name, dns.TypeSRV, dns.RcodeSuccess, "_http._tcp."+name+" 5 IN SRV 0 100 8080 "+name)
 
-	// Made headless, it answers with its ready endpoints, slice by slice.
+	// Deleted, it takes its records with it.
 	if err := services.Delete(ctx, "cart", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	f.expectAnswer(t, "udp", name, dns.TypeA, dns.RcodeNameError)
 	f.expectAnswer(t, "udp", "30.0.43.10.in-addr.arpa.", dns.TypePTR, dns.RcodeNameError)
+}
+
+// TestIndexFollowsSliceChanges adds, changes, moves and deletes the
+// EndpointSlices of headless services.
+func TestIndexFollowsSliceChanges(t *testing.T) {
+	f := startServer(t, Config{})
+	ctx := t.Context()
+	services := f.cs.CoreV1().Services("shop")
+	slicesAPI := f.cs.DiscoveryV1().EndpointSlices("shop")
+	const name = "cart.shop.svc.cluster.local."
 	if _, err := services.Create(ctx, svc("shop", "cart", corev1.ClusterIPNone), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

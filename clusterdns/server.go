@@ -21,9 +21,15 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultTTL            = 5
-	DefaultResolvConf     = "/etc/resolv.conf"
+	// DefaultTTL is the records' TTL in seconds, CoreDNS's for the cluster
+	// zone: short, so that a moved endpoint is not cached for long.
+	DefaultTTL = 5
+	// DefaultResolvConf names the upstream resolvers when Config.Upstreams
+	// is nil.
+	DefaultResolvConf = "/etc/resolv.conf"
+	// DefaultForwardTimeout bounds one exchange with an upstream.
 	DefaultForwardTimeout = 2 * time.Second
+	// DefaultHealthInterval is how often an upstream that failed is probed.
 	DefaultHealthInterval = 2 * time.Second
 )
 
