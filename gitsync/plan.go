@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/keelson/keelson/internal/servicenet"
 	"github.com/keelson/keelson/schema"
 	"github.com/keelson/keelson/store"
 )
@@ -23,6 +24,31 @@ type PlanOptions struct {
 	// TargetNamespace is given to namespaced objects that name none;
 	// DefaultNamespace when empty.
 	TargetNamespace string
+	// ServiceCIDR and NodePorts are what the plan's Services get their
+	// cluster IPs and node ports from, and are checked against as a sync
+	// would. When zero: against a cluster, its ServiceCIDR object's CIDR;
+	// else servicenet's defaults.
+	ServiceCIDR servicenet.CIDR
+	NodePorts   servicenet.PortRange
+}
+
+// serviceRanges are the plan's service CIDR and node port range: the
+// options', else the cluster's (cl may be nil), else the defaults.
+func (o *PlanOptions) serviceRanges(cl *clusterState) (servicenet.CIDR, servicenet.PortRange, error) {
+	cidr, ports := o.ServiceCIDR, o.NodePorts
+	if cidr.IsZero() && cl != nil {
+		cidr = cl.serviceCIDR()
+	}
+	var err error
+	if cidr.IsZero() {
+		if cidr, err = servicenet.ParseCIDR(servicenet.DefaultServiceCIDR); err != nil {
+			return cidr, ports, err
+		}
+	}
+	if ports == (servicenet.PortRange{}) {
+		ports, err = servicenet.ParsePortRange(servicenet.DefaultNodePortRange)
+	}
+	return cidr, ports, err
 }
 
 func (o *PlanOptions) syncer() *Syncer {

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/schema"
 	"github.com/keelson/keelson/store"
 )
@@ -85,6 +86,9 @@ func (st *clusterState) current(name string, head map[key]*desired) (map[key]*de
 		} else if refs := cur.obj.GetOwnerReferences(); len(refs) > 0 {
 			risks = append(risks, Risk{Level: RiskError, Code: "owner-change", Object: title,
 				Message: fmt.Sprintf("made and managed by %s %s: the sync refuses to take it over; give the object from Git another name", refs[0].Kind, refs[0].Name)})
+		} else if _, ok := cur.obj.GetLabels()[keelsonv1alpha1.LabelControlPlane]; ok {
+			risks = append(risks, Risk{Level: RiskError, Code: "owner-change", Object: title,
+				Message: "made by keelson's control plane: the sync refuses to take it over; remove it from the manifests"})
 		}
 		old[k] = cur // compared as an update, adopted or not
 	}
@@ -126,6 +130,13 @@ func PlanCluster(ctx context.Context, repoPath, headRef string, cl Cluster, opts
 		p.Errors = append(p.Errors, emptyHead(s.pathOrRoot()))
 	}
 	if err := p.compare(old, head, st); err != nil {
+		return nil, err
+	}
+	cidr, ports, err := opts.serviceRanges(st)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.addServices(ctx, &serviceScope{cidr: cidr, ports: ports, old: old, head: head, cl: st, fsys: fsys}); err != nil {
 		return nil, err
 	}
 	for _, o := range p.Objects {

@@ -26,6 +26,36 @@ func (s *Syncer) definedElsewhere(ctx context.Context, repo *git.Repository, hea
 	if len(names) == 0 {
 		return nil, nil
 	}
+	others, err := s.loadUntouched(ctx, repo, head, changed, func(data []byte) bool { return mentionsAny(data, names) })
+	if err != nil {
+		return nil, err
+	}
+	var errs schema.ErrorList
+	for k, d := range created {
+		if o := others[k]; o != nil && base[k] == nil {
+			errs = append(errs, errAt(d.src, fmt.Sprintf("defined twice in this revision, also at %s; delete one of them", o.origin)))
+		}
+	}
+	return errs, nil
+}
+
+// untouchedMentioning decodes the objects of the manifests of head that
+// did not change and hold one of words as text.
+func (s *Syncer) untouchedMentioning(ctx context.Context, repo *git.Repository, head planTree, changed map[string]bool, words []string) (map[key]*desired, error) {
+	return s.loadUntouched(ctx, repo, head, changed, func(data []byte) bool {
+		for _, w := range words {
+			if w != "" && bytes.Contains(data, []byte(w)) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// loadUntouched decodes the objects of the manifests of head under the
+// sync's path that did not change and whose content match accepts, with
+// the ignore files that decide which are manifests.
+func (s *Syncer) loadUntouched(ctx context.Context, repo *git.Repository, head planTree, changed map[string]bool, match func([]byte) bool) (map[key]*desired, error) {
 	root := s.pathOrRoot()
 	m := fstest.MapFS{}
 	for name, e := range head {
@@ -36,7 +66,7 @@ func (s *Syncer) definedElsewhere(ctx context.Context, repo *git.Repository, hea
 		if err != nil {
 			return nil, fmt.Errorf("%w: read %s: %v", ErrFetch, name, err)
 		}
-		if mentionsAny(data, names) {
+		if match(data) {
 			m[name] = &fstest.MapFile{Data: data, Mode: 0o644}
 		}
 	}
@@ -54,16 +84,7 @@ func (s *Syncer) definedElsewhere(ctx context.Context, repo *git.Repository, hea
 		m[name] = &fstest.MapFile{Data: data, Mode: 0o644}
 	}
 	others, _, err := s.loadPlanSide(ctx, newTreeFS(m), Revision{})
-	if err != nil {
-		return nil, err
-	}
-	var errs schema.ErrorList
-	for k, d := range created {
-		if o := others[k]; o != nil && base[k] == nil {
-			errs = append(errs, errAt(d.src, fmt.Sprintf("defined twice in this revision, also at %s; delete one of them", o.origin)))
-		}
-	}
-	return errs, nil
+	return others, err
 }
 
 func isIgnoreFile(name string) bool {

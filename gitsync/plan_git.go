@@ -92,6 +92,16 @@ func PlanGit(ctx context.Context, repoPath, baseRef, headRef string, opts PlanOp
 	if err := p.compare(baseObjs, headObjs, nil); err != nil {
 		return nil, err
 	}
+	cidr, ports, err := opts.serviceRanges(nil)
+	if err != nil {
+		return nil, err
+	}
+	more := func(ctx context.Context, words []string) (map[key]*desired, error) {
+		return s.untouchedMentioning(ctx, repo, ht, changed, words)
+	}
+	if err := p.addServices(ctx, &serviceScope{cidr: cidr, ports: ports, old: baseObjs, head: headObjs, fsys: hfs, untouched: more}); err != nil {
+		return nil, err
+	}
 	p.Unchanged += p.UntouchedObjects
 	return p, nil
 }

@@ -150,7 +150,14 @@ func immutableChanges(old, head store.Object) []string {
 			check("spec.template", o.Spec.Template, h.Spec.Template)
 		}
 	case *corev1.Service:
-		if o, ok := old.(*corev1.Service); ok && o.Spec.ClusterIP != "" && h.Spec.ClusterIP != "" {
+		o, ok := old.(*corev1.Service)
+		external := ok && (o.Spec.Type == corev1.ServiceTypeExternalName || h.Spec.Type == corev1.ServiceTypeExternalName)
+		switch {
+		case !ok || external:
+		case o.Spec.ClusterIP != "" && h.Spec.ClusterIP != "":
+			check("spec.clusterIP", o.Spec.ClusterIP, h.Spec.ClusterIP)
+		case o.Spec.ClusterIP == corev1.ClusterIPNone:
+			// A headless service cannot get an address either.
 			check("spec.clusterIP", o.Spec.ClusterIP, h.Spec.ClusterIP)
 		}
 	case *corev1.PersistentVolumeClaim:

@@ -72,6 +72,9 @@ type allocCheck struct {
 	ports   servicenet.PortRange
 	view    allocView
 	entries []*svcEntry
+	// noImmutable leaves a changing cluster IP to the plan's
+	// immutable-field risk.
+	noImmutable bool
 
 	problems []allocProblem
 }
@@ -89,7 +92,7 @@ func (a *allocCheck) run() []allocProblem {
 		return cmp.Or(cmp.Compare(x.src.File, y.src.File), cmp.Compare(x.src.Line, y.src.Line))
 	})
 	for _, e := range a.entries {
-		if e.changed && e.want != nil && e.cur != nil {
+		if e.changed && e.want != nil && e.cur != nil && !a.noImmutable {
 			a.immutableIP(e)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/keelson/keelson/gitsync"
+	"github.com/keelson/keelson/internal/servicenet"
 	"github.com/keelson/keelson/schema"
 	"github.com/keelson/keelson/store"
 )
@@ -25,6 +26,8 @@ type planOptions struct {
 	name, targetNamespace  string
 	format, color          string
 	server, token, caFile  string
+	serviceCIDR            servicenet.CIDR
+	nodePorts              servicenet.PortRange
 }
 
 func newPlanCmd() *cobra.Command {
@@ -38,7 +41,10 @@ Kubernetes' defaults filled in) and deleted, what the cluster would do about
 them (rolling updates, scaling, deletions), and the risks a reviewer should
 look at first (deleted Namespaces, PersistentVolumeClaims and StatefulSets,
 replicas to 0, changes of immutable fields, untagged or latest images,
-objects changing owner, Secrets kept in Git). Secret values never appear,
+objects changing owner, Secrets kept in Git, Service selectors that select
+nothing). For Services it says which cluster IP and node ports they get and
+which pods they select; an address or node port that is taken or out of
+range is an error, as the sync would refuse it. Secret values never appear,
 only which keys changed.
 
 With --base, head is compared with another commit (a pull request's merge
@@ -70,6 +76,8 @@ would refuse, or an error.`,
 	f.StringVar(&o.server, "server", "", "compare head with the cluster at this API URL instead of with --base")
 	f.StringVar(&o.token, "token", "", "bearer token for --server (default: the kubeconfig's)")
 	f.StringVar(&o.caFile, "ca-file", "", "CA certificate for --server (default: the kubeconfig's)")
+	f.Var(cidrFlag{&o.serviceCIDR}, "service-cidr", "the service CIDR new Services get cluster IPs from (default: the cluster's with --server, else 10.43.0.0/16)")
+	f.Var(portRangeFlag{&o.nodePorts}, "service-node-port-range", "the node port range, FIRST-LAST (default 30000-32767)")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: 2, err: err} })
 	return cmd
 }
@@ -89,7 +97,8 @@ func (o *planOptions) run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	opts := gitsync.PlanOptions{Schema: sch, Name: o.name, Path: strings.Trim(o.path, "/"), TargetNamespace: o.targetNamespace}
+	opts := gitsync.PlanOptions{Schema: sch, Name: o.name, Path: strings.Trim(o.path, "/"), TargetNamespace: o.targetNamespace,
+		ServiceCIDR: o.serviceCIDR, NodePorts: o.nodePorts}
 	var p *gitsync.Plan
 	if o.server != "" {
 		cl, cerr := o.cluster()

@@ -52,3 +52,21 @@ func TestServiceRangeFlags(t *testing.T) {
 		})
 	}
 }
+
+// keelson plan checks new Services against the service CIDR of its flag:
+// an address outside it is an error (exit 2), inside it a change (exit 1).
+func TestPlanServiceCIDRFlag(t *testing.T) {
+	svc := "apiVersion: v1\nkind: Service\nmetadata: {name: db, namespace: shop}\nspec:\n  clusterIP: 10.96.0.5\n  ports: [{port: 5432}]\n"
+	repo := planRepoDir(t, map[string]string{"README.md": "deploy\n"}, map[string]string{"deploy/db.yaml": svc})
+	out, stderr, code := keelsonPlan(t, "--repo", repo, "--base", "main", "--head", "pr", "--path", "deploy")
+	if code != 2 || !strings.Contains(out, "deploy/db.yaml:5:14: Service shop/db: spec.clusterIP: 10.96.0.5 is outside the service CIDR 10.43.0.0/16") {
+		t.Errorf("default CIDR: exit %d, want 2 and the address refused:\n%s%s", code, out, stderr)
+	}
+	out, stderr, code = keelsonPlan(t, "--repo", repo, "--base", "main", "--head", "pr", "--path", "deploy", "--service-cidr", "10.96.0.0/16")
+	if code != 1 || !strings.Contains(out, "gets cluster IP 10.96.0.5") {
+		t.Errorf("--service-cidr 10.96.0.0/16: exit %d, want 1 and the address given:\n%s%s", code, out, stderr)
+	}
+	if _, stderr, code = keelsonPlan(t, "--repo", repo, "--base", "main", "--service-cidr", "10.96.0.0"); code != 2 || !strings.Contains(stderr, "--service-cidr") {
+		t.Errorf("a bad --service-cidr: exit %d, want 2:\n%s", code, stderr)
+	}
+}
