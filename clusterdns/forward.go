@@ -95,14 +95,29 @@ func (f *forwarder) exchange(ctx context.Context, req *dns.Msg) (*dns.Msg, error
 // ask sends one query to one upstream over UDP, and again over TCP when the
 // answer was truncated.
 func (f *forwarder) ask(ctx context.Context, u *upstream, req *dns.Msg) (*dns.Msg, error) {
-	r, _, err := f.udp.ExchangeContext(ctx, req, u.addr)
+	r, err := exchangeOn(ctx, f.udp, req, u.addr)
 	if err == nil && r.Truncated {
-		r, _, err = f.tcp.ExchangeContext(ctx, req, u.addr)
+		r, err = exchangeOn(ctx, f.tcp, req, u.addr)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", u.addr, err)
 	}
 	return r, nil
+}
+
+// exchangeOn is one exchange that ends when ctx does: the client library
+// only heeds a context's deadline, so closing the socket is what stops a
+// read from a silent upstream when the server shuts down.
+func exchangeOn(ctx context.Context, c *dns.Client, req *dns.Msg, addr string) (*dns.Msg, error) {
+	co, err := c.DialContext(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	defer co.Close()
+	stop := context.AfterFunc(ctx, func() { _ = co.Close() })
+	defer stop()
+	r, _, err := c.ExchangeWithConnContext(ctx, req, co)
+	return r, err
 }
 
 func (f *forwarder) succeeded(u *upstream) {
