@@ -68,8 +68,8 @@ func (s *Syncer) listShared(ctx context.Context, resource string) ([]store.Objec
 // revision creates or changes one.
 func serviceEntries(changes []*Change) (entries []*svcEntry, changed bool) {
 	for _, c := range changes {
-		if c.res.GroupResource() != servicesResource {
-			continue
+		if c.res.GVK.Group != "" || c.res.Plural != servicesResource {
+			continue // without building the name: a revision has thousands of changes
 		}
 		cur, _ := c.cur.(*corev1.Service)
 		e := &svcEntry{cur: cur}
