@@ -40,6 +40,17 @@
 //     With Prune, objects that left Git are deleted, except those annotated
 //     keelson.dev/prune: disabled. A revision with no objects that would
 //     delete all of them is refused unless AllowEmpty is set;
+//   - fields other writers fill in objects from Git stay as they are when
+//     Git leaves them empty (owned_fields.go): the scheduler's pod binding;
+//     a Service's cluster IP, its families and node ports, which the service
+//     allocator gives. With ServiceCIDR and NodePorts set, a revision whose
+//     Services the allocator could not serve is refused like an invalid one,
+//     at the field's file:line:col (services.go): a cluster IP or node port
+//     outside its range, held by another service or the kubernetes and DNS
+//     services, or asked for twice; more services or ports to allocate than
+//     are free; a cluster IP that changes once allocated (always checked).
+//     Objects keelson's control plane made (keelson.dev/control-plane) are
+//     never taken over;
 //   - written objects carry keelson.dev/revision (the commit that last
 //     changed them) and keelson.dev/origin (file:line); namespaced objects
 //     without a namespace get TargetNamespace ("default").
@@ -80,7 +91,10 @@
 // a repository or between a commit and what a cluster's API holds: what a
 // pull request would create, change and delete, with field diffs (defaults
 // filled, Secret values never shown), what the cluster would do, risk flags
-// and immutable-field errors. Only files whose blobs differ between the two
+// and immutable-field errors. For Services it says what they get (cluster IP,
+// node ports) and which pods and pod templates they select, flags selectors
+// that select nothing, and reports the problems a sync would refuse as
+// errors (plan_services.go). Only files whose blobs differ between the two
 // commits are decoded and validated. `keelson plan` renders it as text,
 // markdown or JSON.
 //

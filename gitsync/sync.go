@@ -60,8 +60,9 @@ type Syncer struct {
 	MaxTxnBytes int
 	// ServiceCIDR and NodePorts are the ranges the service allocator gives
 	// cluster IPs and node ports from: a revision whose Services cannot be
-	// served from them is refused before anything is written (see
-	// checkServices). A zero value turns its checks off.
+	// served from them (an address or port out of range, taken, asked for
+	// twice, or none left) is refused before anything is written, like an
+	// invalid one. A zero value turns its checks off.
 	ServiceCIDR servicenet.CIDR
 	NodePorts   servicenet.PortRange
 
