@@ -171,8 +171,12 @@ func (s *Server) answerPortSRV(m *dns.Msg, q dns.Question, v *view, portName, pr
 // answerPod answers <dashed-ip>.<ns>.pod.<zone> with the address the name
 // spells, whatever pod has it (CoreDNS's "pods insecure").
 func (s *Server) answerPod(m *dns.Msg, q dns.Question, rest string) {
-	ip, ns := lastLabel(rest)
-	if ns == "" || strings.Contains(ip, ".") {
+	if rest == "" {
+		s.nodata(m) // pod.<zone> has names below it
+		return
+	}
+	ip, _ := lastLabel(rest) // any namespace, as CoreDNS's "pods insecure"
+	if strings.Contains(ip, ".") {
 		s.nxdomain(m)
 		return
 	}
