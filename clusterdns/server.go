@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -201,11 +202,25 @@ func (s *Server) Listen() error {
 	if err != nil {
 		return fmt.Errorf("clusterdns: listen address %q: %w", s.addr, err)
 	}
+	// With port 0, the port UDP got may be taken for TCP: try others.
+	tries := 1
+	if uaddr.Port == 0 {
+		tries = 20
+	}
+	for {
+		err = s.bind(uaddr)
+		if tries--; err == nil || tries == 0 || !errors.Is(err, syscall.EADDRINUSE) {
+			return err
+		}
+	}
+}
+
+// bind binds UDP, then TCP on the port UDP got.
+func (s *Server) bind(uaddr *net.UDPAddr) error {
 	udp, err := net.ListenUDP("udp", uaddr)
 	if err != nil {
 		return fmt.Errorf("clusterdns: listen on udp %s (is another DNS server using it?): %w", s.addr, err)
 	}
-	// TCP on the port UDP got, so that ":0" gives one port for both.
 	bound := udp.LocalAddr().(*net.UDPAddr)
 	tcp, err := net.ListenTCP("tcp", &net.TCPAddr{IP: bound.IP, Port: bound.Port, Zone: bound.Zone})
 	if err != nil {
