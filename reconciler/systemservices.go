@@ -14,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 
-	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/internal/servicenet"
 	"github.com/keelson/keelson/store"
 )
@@ -109,16 +108,17 @@ func (c *ControlPlaneServicesController) Reconcile(ctx context.Context, _ string
 }
 
 // keepNamespace makes kube-system when absent; false while it is being
-// deleted (what is made in it now would be deleted with it).
+// deleted (what is made in it now would be deleted with it). It carries no
+// control-plane label: repositories commonly declare kube-system (to label
+// it, or to put their own things there), and gitsync may adopt it.
 func (c *ControlPlaneServicesController) keepNamespace(ctx context.Context) (bool, error) {
 	ns, ok := GetCached[*corev1.Namespace](c.nss, "", servicenet.DNSServiceNamespace)
 	if ok {
 		return ns.DeletionTimestamp == nil, nil
 	}
 	ns = &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{Name: servicenet.DNSServiceNamespace,
-			Labels: map[string]string{keelsonv1alpha1.LabelControlPlane: "true"}},
-		Status: corev1.NamespaceStatus{Phase: corev1.NamespaceActive},
+		ObjectMeta: metav1.ObjectMeta{Name: servicenet.DNSServiceNamespace},
+		Status:     corev1.NamespaceStatus{Phase: corev1.NamespaceActive},
 	}
 	if err := c.st.Create(ctx, ns); err != nil && !errors.Is(err, store.ErrExists) {
 		return false, fmt.Errorf("create namespace %s: %w", ns.Name, err)

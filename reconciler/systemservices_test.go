@@ -84,7 +84,7 @@ const (
 // on apiPort and dnsPort, or no endpoint when published is false.
 func wantControlPlane(prefix, cidr, addr string, apiPort, dnsPort int, published bool) map[string]string {
 	want := map[string]string{
-		"namespace":                  "map[" + cpLabel + "]",
+		"namespace":                  "map[]",
 		"service default/kubernetes": fmt.Sprintf("ClusterIP map[component:apiserver %s provider:kubernetes] %s.1 [https 443/TCP->%d] selector map[] allocated=true", cpLabel, prefix, apiPort),
 		"service kube-system/kube-dns": fmt.Sprintf("ClusterIP map[k8s-app:kube-dns %s] %s.10 [dns 53/UDP->%d dns-tcp 53/TCP->%d] selector map[] allocated=true",
 			cpLabel, prefix, dnsPort, dnsPort),
