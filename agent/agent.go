@@ -58,6 +58,14 @@ type Config struct {
 	// under memory pressure and evicts pods. 100Mi, the kubelet's default
 	// hard threshold, when zero.
 	EvictionMemoryAvailable int64
+	// ServiceProxy runs the node proxy (nftables rules for services' cluster
+	// IPs and node ports) and the routes to other nodes' pods.
+	ServiceProxy bool
+	// ProxyTable is the node proxy's nftables table; "keelson" when empty.
+	ProxyTable string
+	// Masquerade rewrites the source of pod traffic leaving the pod network
+	// (the node proxy does it).
+	Masquerade bool
 	// ClusterDNS are the cluster DNS servers pods with dnsPolicy ClusterFirst
 	// use (10.43.0.10); empty gives them the node's resolv.conf.
 	ClusterDNS []string
@@ -92,6 +100,8 @@ type Agent struct {
 	// cluster informs of objects of every namespace the node needs
 	// (Services for pods' environments).
 	cluster informers.SharedInformerFactory
+	// net is the health of the node proxy and the pod routes.
+	net *netHealth
 }
 
 func (a *Agent) allocatable() corev1.ResourceList {
@@ -123,7 +133,7 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent", "node", cfg.NodeName), known: map[string]*corev1.Pod{}, stats: newSampler(), evicting: map[types.UID]bool{}, evicted: map[types.UID]bool{}}
+	a := &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent", "node", cfg.NodeName), known: map[string]*corev1.Pod{}, stats: newSampler(), evicting: map[types.UID]bool{}, evicted: map[types.UID]bool{}, net: newNetHealth()}
 	net := cfg.Network
 	if net == nil {
 		a.lazy = &lazyNetwork{}
@@ -152,6 +162,13 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	go a.heartbeat(ctx) // the lease is renewed while the node waits for its pod CIDR
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if err := a.startNetwork(ctx, &wg); err != nil {
+		return err
+	}
+	a.cluster.Start(ctx.Done())
+	defer a.cluster.Shutdown()
 	if a.lazy != nil {
 		if err := a.awaitPodCIDR(ctx); err != nil {
 			return err
@@ -180,13 +197,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	factory.Start(ctx.Done())
-	a.cluster.Start(ctx.Done())
-	defer a.cluster.Shutdown()
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		return fmt.Errorf("agent: pod cache did not sync: %w", ctx.Err())
 	}
 	killOrphans := a.findOrphans(ctx)
-	var wg sync.WaitGroup
 	for range a.cfg.Workers {
 		wg.Go(func() {
 			for a.work(ctx) {
@@ -196,7 +210,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	wg.Go(killOrphans)
 	<-ctx.Done()
 	a.queue.ShutDown()
-	wg.Wait()
 	return nil
 }
 

@@ -140,12 +140,16 @@ func (a *Agent) nodeStatus(old []corev1.NodeCondition) corev1.NodeStatus {
 	}
 	memPressure := memAvailable() < a.cfg.EvictionMemoryAvailable
 	diskPressure := fs.Blocks > 0 && fs.Bavail*10 < fs.Blocks // under 10% free, the kubelet's nodefs threshold
-	st.Conditions = nodeConditions(old, []corev1.NodeCondition{
+	conds := []corev1.NodeCondition{
 		{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", Message: "keelson agent is posting ready status"},
 		cond(corev1.NodeMemoryPressure, memPressure, "KubeletHasInsufficientMemory", "KubeletHasSufficientMemory"),
 		cond(corev1.NodeDiskPressure, diskPressure, "KubeletHasDiskPressure", "KubeletHasNoDiskPressure"),
 		cond(corev1.NodePIDPressure, false, "KubeletHasInsufficientPID", "KubeletHasSufficientPID"),
-	})
+	}
+	if a.cfg.ServiceProxy {
+		conds = append(conds, a.net.condition())
+	}
+	st.Conditions = nodeConditions(old, conds)
 	return st
 }
 
@@ -190,6 +194,7 @@ func (a *Agent) heartbeat(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-time.After(every):
+		case <-a.net.poke: // the network's health changed: say so now
 		}
 	}
 }

@@ -17,7 +17,9 @@ import (
 	"github.com/keelson/keelson/agent"
 	"github.com/keelson/keelson/agent/network"
 	"github.com/keelson/keelson/agent/pod"
+	"github.com/keelson/keelson/agent/proxy"
 	"github.com/keelson/keelson/agent/runtime/containerd"
+	"github.com/keelson/keelson/internal/servicenet"
 )
 
 type agentOptions struct {
@@ -33,6 +35,11 @@ type agentOptions struct {
 	noMasquerade bool
 	listen       string
 	bridge       string
+	clusterDNS   []string
+	domain       string
+	serviceProxy bool
+	proxyTable   string
+	cleanup      bool
 }
 
 func newAgentCmd(g *globalFlags) *cobra.Command {
@@ -59,6 +66,11 @@ with containerd and CNI.`,
 	f.StringVar(&o.caFile, "ca-file", "", "CA that signed the API's certificate (empty: the system's roots)")
 	f.StringVar(&o.dataDir, "data-dir", filepath.Join(defaultDataDir(), "agent"), "where the agent keeps pods' files and network state")
 	f.StringVar(&o.listen, "listen", ":10250", "the agent's HTTPS endpoint (container logs), which only the API server calls")
+	// keelson up takes these from the server's --service-cidr and
+	// --cluster-domain.
+	f.StringSliceVar(&o.clusterDNS, "cluster-dns", []string{defaultClusterDNS()}, "cluster DNS addresses that pods with dnsPolicy ClusterFirst use (empty: the node's resolvers)")
+	f.StringVar(&o.domain, "cluster-domain", servicenet.DefaultClusterDomain, "the cluster's DNS zone, in pods' search paths")
+	f.BoolVar(&o.cleanup, "cleanup", false, "remove the node proxy's nftables table and the routes to other nodes' pods, then exit (to uninstall)")
 	o.addNodeFlags(f)
 	return cmd
 }
@@ -73,10 +85,21 @@ func (o *agentOptions) addNodeFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.cniBinDir, "cni-bin-dir", network.DefaultPluginDir, "CNI plugin binaries")
 	f.BoolVar(&o.noMasquerade, "no-masquerade", false, "do not NAT pod traffic leaving the node")
 	f.StringVar(&o.bridge, "cni-bridge", network.DefaultBridge, "the node's bridge for pod networking")
+	f.BoolVar(&o.serviceProxy, "service-proxy", true, "run the node proxy (services' cluster IPs and node ports, in nftables) and the routes to other nodes' pods")
+	f.StringVar(&o.proxyTable, "nftables-table", proxy.DefaultTable, "the node proxy's nftables table (ip family); another name lets several agents share a machine")
+}
+
+// defaultClusterDNS is cluster DNS's address in the default service CIDR.
+func defaultClusterDNS() string {
+	c, _ := servicenet.ParseCIDR(servicenet.DefaultServiceCIDR) // a constant that parses
+	return c.DNSIP().String()
 }
 
 // runAgent wires the agent's parts and runs it until ctx ends.
 func runAgent(ctx context.Context, o *agentOptions, log *slog.Logger) error {
+	if o.cleanup {
+		return cleanupNode(o, log)
+	}
 	if o.tokenFile == "" {
 		return fmt.Errorf("--token-file is required: the node's token from the server's token file")
 	}
@@ -107,7 +130,10 @@ func runAgent(ctx context.Context, o *agentOptions, log *slog.Logger) error {
 	newNetwork := func(podCIDR string) (pod.Network, error) {
 		return network.New(network.Config{
 			PodCIDR: podCIDR, PluginDirs: []string{o.cniBinDir}, Bridge: o.bridge,
-			DataDir: filepath.Join(o.dataDir, "cni"), NoMasquerade: o.noMasquerade,
+			// With the node proxy, it masquerades pod traffic leaving the
+			// pod network, not the bridge, which would also hide pod
+			// addresses from pods of other nodes.
+			DataDir: filepath.Join(o.dataDir, "cni"), NoMasquerade: o.noMasquerade || o.serviceProxy,
 		})
 	}
 	hostIP := o.hostIP
@@ -125,7 +151,8 @@ func runAgent(ctx context.Context, o *agentOptions, log *slog.Logger) error {
 	a, err := agent.New(agent.Config{
 		Client: client, Runtime: rt, RuntimeVersion: "containerd://" + ver, NewNetwork: newNetwork,
 		NodeName: o.nodeName, HostIP: hostIP, PodCIDR: o.podCIDR, RootDir: o.dataDir, Logger: log,
-		Port: int32(port),
+		Port: int32(port), ClusterDNS: o.clusterDNS, ClusterDomain: o.domain,
+		ServiceProxy: o.serviceProxy, ProxyTable: o.proxyTable, Masquerade: !o.noMasquerade,
 	})
 	if err != nil {
 		return err
@@ -159,4 +186,14 @@ func firstAddress() string {
 		}
 	}
 	return "127.0.0.1"
+}
+
+// cleanupNode removes what the agent programmed in the kernel outside pods:
+// the node proxy's table. Pods and their containers are left alone.
+func cleanupNode(o *agentOptions, log *slog.Logger) error {
+	if err := proxy.Cleanup("", o.proxyTable); err != nil {
+		return fmt.Errorf("remove nftables table %s: %w", o.proxyTable, err)
+	}
+	log.Info("removed the node proxy's rules", "table", o.proxyTable)
+	return nil
 }

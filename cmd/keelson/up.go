@@ -189,6 +189,14 @@ func (o *upOptions) wire(p *progress) error {
 		p.set(stepSync, false, "%srevision %s not applied (%s): %s", name, s.LastAttempted.Short(), s.Reason, firstLineOf(s.Message, 120))
 	}
 	a := &o.agent
+	a.clusterDNS, a.domain = nil, o.server.services.clusterDomain
+	if o.server.services.dnsAddr != "" {
+		a.clusterDNS = []string{o.server.serviceCIDR.DNSIP().String()}
+	}
+	if o.server.services.advertise == "" {
+		// The node and the control plane are one machine: one address.
+		o.server.services.advertise = a.hostIP
+	}
 	a.tokenFile = filepath.Join(data, "node.token")
 	a.dataDir = filepath.Join(data, "agent")
 	a.server = "http://" + dialAddr(o.server.listen)
