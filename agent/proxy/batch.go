@@ -3,12 +3,14 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"sort"
 	"sync/atomic"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 )
 
@@ -27,7 +29,7 @@ func nextSetID() uint32 { return setIDs.Add(1) }
 // order the kernel needs: what is referred to exists before what refers to
 // it, and nothing is deleted while something still refers to it.
 type batch struct {
-	newSets    map[string]int32 // affinity sets to make, with their timeouts
+	newSets    map[string]setSpec
 	newChains  []*chainSpec
 	flush      []string     // chains whose rules are all rewritten
 	fill       []*chainSpec // chains whose rules are (re)written
@@ -47,7 +49,7 @@ type goneEndpoint struct {
 }
 
 func newBatch() *batch {
-	return &batch{newSets: map[string]int32{}, delElems: map[string][]elemKey{}, addElems: map[string]map[elemKey]verdict{}}
+	return &batch{newSets: map[string]setSpec{}, delElems: map[string][]elemKey{}, addElems: map[string]map[elemKey]verdict{}}
 }
 
 // diff adds to b what turns old into want.
@@ -73,9 +75,9 @@ func (b *batch) diff(old *tableState, want *fragment) error {
 			}
 		}
 	}
-	for name, timeout := range want.sets {
+	for name, spec := range want.sets {
 		if !old.sets[name] {
-			b.newSets[name] = timeout
+			b.newSets[name] = spec
 		}
 	}
 	for name := range old.sets {
@@ -115,25 +117,53 @@ func (b *batch) size() int {
 	n := len(b.newSets) + len(b.newChains) + len(b.flush) + 2*len(b.dropChains) + len(b.dropSets)
 	for _, c := range b.fill {
 		n += len(c.rules)
-		for _, r := range c.rules {
-			if r.vmap != nil {
-				n += 2
-			}
-		}
 	}
-	n += len(b.delElems) + len(b.addElems)
+	for _, ks := range b.delElems {
+		n += len(chunks(ks, func(elemKey) int { return 0 }))
+	}
+	for _, es := range b.addElems {
+		n += len(chunks(sortedKeys(es), func(k elemKey) int { return len(es[k].chain) }))
+	}
 	if b.setPods {
 		n += 2
 	}
 	return n
 }
 
+// LogValue lists what b changes, for the debug log.
+func (b *batch) LogValue() slog.Value {
+	var attrs []slog.Attr
+	add := func(k string, v []string) {
+		if len(v) > 0 {
+			attrs = append(attrs, slog.Any(k, v))
+		}
+	}
+	var fill, del, addE []string
+	for _, c := range b.fill {
+		fill = append(fill, c.name)
+	}
+	for m, ks := range b.delElems {
+		del = append(del, fmt.Sprintf("%s(%d)", m, len(ks)))
+	}
+	for m, ks := range b.addElems {
+		addE = append(addE, fmt.Sprintf("%s(%d)", m, len(ks)))
+	}
+	add("new_sets", sortedKeys(b.newSets))
+	add("write_chains", fill)
+	add("drop_chains", b.dropChains)
+	add("drop_sets", b.dropSets)
+	add("delete_elements", del)
+	add("add_elements", addE)
+	if b.setPods {
+		attrs = append(attrs, slog.Int("pod_cidrs", len(b.podCIDRs)))
+	}
+	return slog.GroupValue(attrs...)
+}
+
 // write queues b's operations on c.
 func (b *batch) write(c *nftables.Conn, t *nftables.Table) error {
 	for _, name := range sortedKeys(b.newSets) {
-		s := &nftables.Set{Table: t, ID: nextSetID(), Name: name, KeyType: nftables.TypeIPAddr,
-			Dynamic: true, HasTimeout: true, Timeout: secondsDuration(b.newSets[name])}
-		if err := c.AddSet(s, nil); err != nil {
+		if err := c.AddSet(newSet(t, name, b.newSets[name]), nil); err != nil {
 			return fmt.Errorf("set %s: %w", name, err)
 		}
 	}
@@ -144,28 +174,10 @@ func (b *batch) write(c *nftables.Conn, t *nftables.Table) error {
 		c.FlushChain(&nftables.Chain{Table: t, Name: name})
 	}
 	for _, ch := range b.fill {
-		if err := addRules(c, t, ch); err != nil {
-			return err
-		}
+		addRules(c, t, ch)
 	}
-	for _, m := range sortedKeys(b.delElems) {
-		elems := make([]nftables.SetElement, len(b.delElems[m]))
-		for i, k := range b.delElems[m] {
-			elems[i] = nftables.SetElement{Key: k.bytes()}
-		}
-		if err := c.SetDeleteElements(&nftables.Set{Table: t, Name: m}, elems); err != nil {
-			return fmt.Errorf("delete elements of %s: %w", m, err)
-		}
-	}
-	for _, m := range sortedKeys(b.addElems) {
-		var elems []nftables.SetElement
-		for _, k := range sortedKeys(b.addElems[m]) {
-			v := b.addElems[m][k]
-			elems = append(elems, nftables.SetElement{Key: k.bytes(), VerdictData: &expr.Verdict{Kind: v.kind, Chain: v.chain}})
-		}
-		if err := c.SetAddElements(&nftables.Set{Table: t, Name: m, IsMap: true}, elems); err != nil {
-			return fmt.Errorf("add elements to %s: %w", m, err)
-		}
+	if err := b.writeElements(c, t); err != nil {
+		return err
 	}
 	// A chain's rules may lead to another chain that goes too: emptying
 	// them all first lets them be deleted in any order.
@@ -195,22 +207,76 @@ func nftChain(t *nftables.Table, ch *chainSpec) *nftables.Chain {
 	return c
 }
 
-// addRules appends ch's rules, each with its digest in its comment and, for
-// a numgen rule, its anonymous verdict map.
-func addRules(c *nftables.Conn, t *nftables.Table, ch *chainSpec) error {
+// addRules appends ch's rules, each with its digest in its comment.
+func addRules(c *nftables.Conn, t *nftables.Table, ch *chainSpec) {
 	chain := &nftables.Chain{Table: t, Name: ch.name}
 	for _, r := range ch.rules {
-		exprs := r.exprs
-		if r.vmap != nil {
-			set, elems := anonVmap(t, nextSetID(), r.vmap)
-			if err := c.AddSet(set, elems); err != nil {
-				return fmt.Errorf("chain %s: verdict map: %w", ch.name, err)
+		c.AddRule(&nftables.Rule{Table: t, Chain: chain, Exprs: r.exprs, UserData: r.userData()})
+	}
+}
+
+// newSet is the nftables set of a spec: an affinity set or a pick map.
+func newSet(t *nftables.Table, name string, spec setSpec) *nftables.Set {
+	if spec.affinity > 0 {
+		return &nftables.Set{Table: t, ID: nextSetID(), Name: name, KeyType: nftables.TypeIPAddr,
+			Dynamic: true, HasTimeout: true, Timeout: secondsDuration(spec.affinity)}
+	}
+	return &nftables.Set{Table: t, ID: nextSetID(), Name: name, IsMap: true,
+		KeyType: nftables.TypeInteger, KeyByteOrder: binaryutil.BigEndian, DataType: nftables.TypeVerdict}
+}
+
+// writeElements deletes, then adds, map elements, changed ones both.
+func (b *batch) writeElements(c *nftables.Conn, t *nftables.Table) error {
+	for _, m := range sortedKeys(b.delElems) {
+		keys := b.delElems[m]
+		sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+		for _, part := range chunks(keys, func(elemKey) int { return 0 }) {
+			elems := make([]nftables.SetElement, len(part))
+			for i, k := range part {
+				elems[i] = nftables.SetElement{Key: k.bytes()}
 			}
-			exprs = append(slices.Clip(exprs), &expr.Lookup{SourceRegister: reg1, SetName: set.Name, SetID: set.ID, IsDestRegSet: true})
+			if err := c.SetDeleteElements(&nftables.Set{Table: t, Name: m}, elems); err != nil {
+				return fmt.Errorf("delete elements of %s: %w", m, err)
+			}
 		}
-		c.AddRule(&nftables.Rule{Table: t, Chain: chain, Exprs: exprs, UserData: r.userData()})
+	}
+	for _, m := range sortedKeys(b.addElems) {
+		es := b.addElems[m]
+		for _, part := range chunks(sortedKeys(es), func(k elemKey) int { return len(es[k].chain) }) {
+			elems := make([]nftables.SetElement, len(part))
+			for i, k := range part {
+				elems[i] = nftables.SetElement{Key: k.bytes(), VerdictData: &expr.Verdict{Kind: es[k].kind, Chain: es[k].chain}}
+			}
+			if err := c.SetAddElements(&nftables.Set{Table: t, Name: m, IsMap: true}, elems); err != nil {
+				return fmt.Errorf("add elements to %s: %w", m, err)
+			}
+		}
 	}
 	return nil
+}
+
+// maxElementBytes bounds the elements of one message: they are one netlink
+// attribute, whose length is 16 bits. A longer one wraps around silently
+// and the kernel takes the first few hundred elements only.
+const maxElementBytes = 32 << 10
+
+// chunks splits keys so that each part's elements, with extra bytes of
+// data each, fit in maxElementBytes.
+func chunks(keys []elemKey, extra func(elemKey) int) [][]elemKey {
+	var out [][]elemKey
+	start, size := 0, 0
+	for i, k := range keys {
+		n := 48 + len(k)/2 + extra(k)
+		if i > start && size+n > maxElementBytes {
+			out = append(out, keys[start:i])
+			start, size = i, 0
+		}
+		size += n
+	}
+	if start < len(keys) {
+		out = append(out, keys[start:])
+	}
+	return out
 }
 
 func sortedKeys[K ~string, V any](m map[K]V) []K {

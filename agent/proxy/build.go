@@ -113,12 +113,12 @@ func addPort(f *fragment, sp *servicePort, eps []endpoint) {
 		seen[name] = true
 		f.chain(name, endpointRules(sp, ep)...)
 		if sp.affinity > 0 {
-			f.sets[affinitySetName(sp, ep)] = sp.affinity
+			f.sets[affinitySetName(sp, ep)] = setSpec{affinity: sp.affinity}
 		}
 	}
-	f.chain(svcChain, policyRules(sp, cluster, internal == svcChain)...)
+	addPolicy(f, sp, svcChain, cluster, internal == svcChain)
 	if len(local) > 0 && (sp.internalLocal || (sp.externalLocal && sp.nodePort != 0)) {
-		f.chain(localChain, policyRules(sp, local, internal == localChain)...)
+		addPolicy(f, sp, localChain, local, internal == localChain)
 	}
 }
 
@@ -154,23 +154,25 @@ func addNodePort(f *fragment, sp *servicePort, proto uint8, hasAny, hasLocal boo
 	f.chain(ext, rules...)
 }
 
-// policyRules are the rules of a chain that picks one of eps: masquerade
-// for clients outside the pod network (on the cluster IP's own chain),
-// affinity, then a random spread.
-func policyRules(sp *servicePort, eps []endpoint, internal bool) []*rule {
+// addPolicy adds a chain that picks one of eps, with its pick map:
+// masquerade for clients outside the pod network (on the cluster IP's own
+// chain), affinity, then a random spread.
+func addPolicy(f *fragment, sp *servicePort, chain string, eps []endpoint, internal bool) {
 	var rules []*rule
 	if internal {
 		rules = append(rules, newRule().daddr(sp.ip).l4proto(sp.proto).dport(sp.port).
 			addrInSet("saddr", setPodCIDRs, true).jump(chainMarkMasq))
 	}
-	targets := make([]string, len(eps))
+	pick := prefixPick + chain
+	f.sets[pick] = setSpec{}
 	for i, ep := range eps {
-		targets[i] = endpointChainName(sp, ep)
+		target := endpointChainName(sp, ep)
+		f.elem(pick, numgenKey(i), gotoVerdict(target))
 		if sp.affinity > 0 {
-			rules = append(rules, newRule().addrInSet("saddr", affinitySetName(sp, ep), false).gotoChain(targets[i]))
+			rules = append(rules, newRule().addrInSet("saddr", affinitySetName(sp, ep), false).gotoChain(target))
 		}
 	}
-	return append(rules, newRule().random(targets))
+	f.chain(chain, append(rules, newRule().pick(pick, len(eps)))...)
 }
 
 // endpointRules DNAT to one endpoint; a pod reaching itself through its

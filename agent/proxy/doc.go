@@ -9,9 +9,11 @@
 // forward and output (rejecting services with no endpoint at once, through
 // the no-endpoint-* maps). Each service port has a chain that spreads
 // connections over its endpoints with `numgen random mod N` into a verdict
-// map of endpoint chains, and each endpoint a chain that DNATs to it:
+// map of endpoint chains (its pick map), and each endpoint a chain that
+// DNATs to it:
 //
-//	svc-XXXXXXXX-ns/name/tcp/http      numgen random mod 3 vmap { 0 : goto ep-…, … }
+//	svc-XXXXXXXX-ns/name/tcp/http   numgen random mod 3 vmap @pick-svc-XXXXXXXX-ns/name/tcp/http
+//	pick-svc-XXXXXXXX-ns/name/tcp/http   { 0 : goto ep-…, 1 : goto ep-…, 2 : goto ep-… }
 //	ep-XXXXXXXX-ns/name/tcp/http__10.42.0.7/8080   dnat ip to 10.42.0.7:8080
 //
 // Every rule carries, as its comment, a digest of what it should be. The

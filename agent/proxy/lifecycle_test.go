@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -300,4 +301,45 @@ func (p *Proxier) podsForTest() []string {
 		out = append(out, r.start.String()+"-"+r.end.String())
 	}
 	return out
+}
+
+// TestLargeMaps writes maps whose elements do not fit one netlink attribute
+// (64 KiB): 700 services with long names and one service with 1,200
+// endpoints. Every element must be in the kernel, and a restart must find
+// nothing to change.
+func TestLargeMaps(t *testing.T) {
+	e := newEnv(t)
+	e.backends(1)
+	client := e.pod("client", 5)
+	var many []ep
+	for i := range 1200 {
+		many = append(many, ready(fmt.Sprintf("10.42.%d.%d", 100+i/200, i%200+1)))
+	}
+	e.create(service("many", "10.43.9.1"), slice("many", corev1.ProtocolTCP, 8080, many...))
+	long := strings.Repeat("x", 50)
+	for i := range 700 {
+		name := fmt.Sprintf("%s-%d", long, i)
+		e.create(service(name, fmt.Sprintf("10.43.%d.%d", 10+i/200, i%200+1)), slice(name, corev1.ProtocolTCP, 8080, ready("10.42.0.11")))
+	}
+	p, stop := e.start(nil)
+	t.Cleanup(stop)
+	e.waitApplied(p, 0)
+	tb := e.table(DefaultTable)
+	if n := len(tb.elems[mapServiceIPs]); n != 701 {
+		t.Errorf("service-ips has %d elements, want 701", n)
+	}
+	picks := 0
+	for m, es := range tb.elems {
+		if strings.Contains(m, "/many/") {
+			picks = len(es)
+		}
+	}
+	if picks != 1200 {
+		t.Errorf("the pick map of the service with 1,200 endpoints has %d elements", picks)
+	}
+	if r, err := client.DialTCP("10.43.13.100:80", dialTimeout); err != nil || r.Server != "be1" {
+		t.Errorf("the 700th service: %v, %v", r, err)
+	}
+	stop()
+	restartWithNothingChanged(t, e, tb)
 }

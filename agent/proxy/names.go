@@ -42,6 +42,9 @@ const (
 	prefixExternal = "ext-"
 	prefixEndpoint = "ep-"
 	prefixAffinity = "aff-"
+	// prefixPick names a policy chain's pick map: "pick-" and the chain's
+	// name.
+	prefixPick = "pick-"
 )
 
 func shortHash(s string) string {

@@ -46,13 +46,12 @@ func observe(c *nftables.Conn, t *nftables.Table) (*observed, error) {
 			continue
 		}
 		o.sets[s.Name] = s
-		if strings.HasPrefix(s.Name, prefixAffinity) {
+		if strings.HasPrefix(s.Name, prefixAffinity) || strings.HasPrefix(s.Name, prefixPick) {
 			o.state.sets[s.Name] = true
 		}
 	}
-	for _, m := range []string{mapServiceIPs, mapServiceNodePorts, mapNoEndpointIPs, mapNoEndpointPorts} {
-		s, ok := o.sets[m]
-		if !ok {
+	for m, s := range o.sets {
+		if !s.IsMap {
 			continue
 		}
 		elems, err := c.GetSetElements(s)

@@ -87,8 +87,15 @@ func writePodCIDRs(c *nftables.Conn, t *nftables.Table, rs []addrRange) error {
 	if len(rs) == 0 {
 		return nil
 	}
-	if err := c.SetAddElements(s, podCIDRElements(rs)); err != nil {
-		return fmt.Errorf("pod CIDRs: %w", err)
+	// Some thirty bytes an element: a thousand a message stay well within
+	// a netlink attribute's 64 KiB.
+	elems := podCIDRElements(rs)
+	for len(elems) > 0 {
+		n := min(len(elems), 1000)
+		if err := c.SetAddElements(s, elems[:n]); err != nil {
+			return fmt.Errorf("pod CIDRs: %w", err)
+		}
+		elems = elems[n:]
 	}
 	return nil
 }

@@ -130,8 +130,8 @@ func New(cfg Config) (*Proxier, error) {
 }
 
 // Applied returns how many syncs have completed, each one transaction in
-// the kernel (or none, when nothing had changed). Tests and benchmarks wait
-// for it to pass a value.
+// the kernel (or none, when what changed in the API left the rules as they
+// were). Tests and benchmarks wait for it to pass a value.
 func (p *Proxier) Applied() uint64 { return p.syncs.Load() }
 
 // Run keeps the table in step with the informers until ctx ends, then
@@ -191,15 +191,18 @@ func (p *Proxier) loop(ctx context.Context) {
 			case <-time.After(d):
 			}
 		}
-		err := p.syncOnce()
-		if err != nil {
+		did, err := p.syncOnce()
+		switch {
+		case err != nil:
 			backoff = min(max(2*backoff, minRetry), maxRetry)
 			next, retry = time.Now().Add(backoff), time.After(backoff)
-		} else {
+		case did:
 			backoff, retry = 0, nil
 			next = time.Now().Add(p.cfg.MinSyncPeriod)
 		}
-		p.report(err)
+		if did {
+			p.report(err)
+		}
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
@@ -41,12 +40,10 @@ var protoNumbers = map[corev1.Protocol]uint8{
 // rule is a rule as it should be: its expressions and a canonical text in
 // nft's syntax, whose digest the rule carries in its comment so that a rule
 // found in the kernel can be compared with the wanted one exactly and
-// cheaply. vmap, when set, is the anonymous verdict map the rule's last
-// lookup uses; it is created in the same transaction as the rule.
+// cheaply.
 type rule struct {
 	exprs []expr.Any
 	text  []string
-	vmap  []string // goto targets by index of a numgen vmap
 }
 
 // String returns the rule in nft's syntax, for logs and test failures.
@@ -183,21 +180,18 @@ func (r *rule) nodePortVmap(m string) *rule {
 		&expr.Lookup{SourceRegister: reg1, SetName: m, IsDestRegSet: true})
 }
 
-// random spreads connections evenly over targets: numgen random mod N into
-// an anonymous verdict map of goto's.
-func (r *rule) random(targets []string) *rule {
-	parts := make([]string, len(targets))
-	for i, t := range targets {
-		parts[i] = fmt.Sprintf("%d : goto %s", i, t)
-	}
-	r.vmap = targets
-	return r.add(fmt.Sprintf("numgen random mod %d vmap { %s }", len(targets), strings.Join(parts, ", ")),
-		&expr.Numgen{Register: reg1, Modulus: uint32(len(targets)), Type: unix.NFT_NG_RANDOM},
-		// numgen writes in host byte order; the map's keys are in network
-		// order, as nft reads an anonymous map's keys.
-		&expr.Byteorder{SourceRegister: reg1, DestRegister: reg1, Op: expr.ByteorderHton, Len: 4, Size: 4})
-	// The lookup into the anonymous map is appended when the map's ID is
-	// known, at apply time (see addRule).
+// pick spreads connections evenly over n endpoints: numgen random mod n
+// into a named verdict map whose keys 0..n-1 lead to the endpoint chains.
+// The map is named, not anonymous, so that its elements can be written in
+// several messages (a netlink attribute holds 64 KiB, a few hundred
+// endpoints) and changed one by one.
+func (r *rule) pick(m string, n int) *rule {
+	return r.add(fmt.Sprintf("numgen random mod %d vmap @%s", n, m),
+		&expr.Numgen{Register: reg1, Modulus: uint32(n), Type: unix.NFT_NG_RANDOM},
+		// numgen writes in host byte order, the map's keys are in network
+		// order, as nft reads them.
+		&expr.Byteorder{SourceRegister: reg1, DestRegister: reg1, Op: expr.ByteorderHton, Len: 4, Size: 4},
+		&expr.Lookup{SourceRegister: reg1, SetName: m, IsDestRegSet: true})
 }
 
 func (r *rule) markMasq() *rule {
@@ -263,18 +257,5 @@ func (r *rule) gotoChain(chain string) *rule {
 
 func newRule() *rule { return &rule{} }
 
-// numgenKey is the key of entry i of a numgen vmap.
+// numgenKey is the key of entry i of a pick map.
 func numgenKey(i int) []byte { return binaryutil.BigEndian.PutUint32(uint32(i)) }
-
-// anonVmap is the anonymous verdict map of a numgen rule.
-func anonVmap(t *nftables.Table, id uint32, targets []string) (*nftables.Set, []nftables.SetElement) {
-	s := &nftables.Set{
-		Table: t, ID: id, Name: "__map%d", Anonymous: true, Constant: true, IsMap: true,
-		KeyType: nftables.TypeInteger, DataType: nftables.TypeVerdict, KeyByteOrder: binaryutil.BigEndian,
-	}
-	elems := make([]nftables.SetElement, len(targets))
-	for i, c := range targets {
-		elems[i] = nftables.SetElement{Key: numgenKey(i), VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: c}}
-	}
-	return s, elems
-}

@@ -57,18 +57,25 @@ func keyOf(b []byte) elemKey { return elemKey(hex.EncodeToString(b)) }
 
 func (k elemKey) bytes() []byte { b, _ := hex.DecodeString(string(k)); return b }
 
+// setSpec is a set or map made per service port: an endpoint's affinity
+// set (client addresses, with a timeout), or a pick map (numgen result to
+// endpoint chain).
+type setSpec struct {
+	// affinity is the affinity set's timeout in seconds; 0 for a pick map.
+	affinity int32
+}
+
 // fragment is the part of the table one owner wants: the fixed skeleton, or
 // one service with all its ports. Fragments of different owners never share
 // a chain, a set or a map element.
 type fragment struct {
 	chains map[string]*chainSpec
-	// sets are the affinity sets, by name, with their timeout in seconds.
-	sets  map[string]int32
-	elems map[string]map[elemKey]verdict
+	sets   map[string]setSpec
+	elems  map[string]map[elemKey]verdict
 }
 
 func newFragment() *fragment {
-	return &fragment{chains: map[string]*chainSpec{}, sets: map[string]int32{}, elems: map[string]map[elemKey]verdict{}}
+	return &fragment{chains: map[string]*chainSpec{}, sets: map[string]setSpec{}, elems: map[string]map[elemKey]verdict{}}
 }
 
 func (f *fragment) empty() bool {
@@ -91,8 +98,8 @@ func (f *fragment) merge(o *fragment) {
 	for n, c := range o.chains {
 		f.chains[n] = c
 	}
-	for n, t := range o.sets {
-		f.sets[n] = t
+	for n, spec := range o.sets {
+		f.sets[n] = spec
 	}
 	for m, es := range o.elems {
 		for k, v := range es {
@@ -108,7 +115,8 @@ type chainState struct {
 }
 
 // tableState is what the kernel holds, in the form diffing needs: chains
-// with their rules' digests, affinity sets, and verdict map elements.
+// with their rules' digests, the sets and maps made per service port, and
+// verdict map elements.
 type tableState struct {
 	chains map[string]chainState
 	sets   map[string]bool

@@ -11,14 +11,18 @@ import (
 )
 
 // syncOnce writes what changed since the last sync, or reconciles the whole
-// table with the kernel after a start or a failure. A failed transaction
+// table with the kernel after a start or a failure; with nothing to do it
+// does nothing and is not counted. A failed transaction
 // changed nothing (nftables transactions are atomic), but the next sync
 // still reads the table back, on a new socket, rather than trust anything.
-func (p *Proxier) syncOnce() error {
+func (p *Proxier) syncOnce() (bool, error) {
 	p.mu.Lock()
 	dirty, nodesDirty, full := p.dirty, p.nodesDirty, p.full
 	p.dirty, p.nodesDirty, p.full = map[string]bool{}, false, false
 	p.mu.Unlock()
+	if !full && !nodesDirty && len(dirty) == 0 {
+		return false, nil
+	}
 
 	err := p.sync(dirty, nodesDirty, full)
 	if err != nil {
@@ -26,10 +30,10 @@ func (p *Proxier) syncOnce() error {
 		p.full = true
 		p.mu.Unlock()
 		p.closeConn()
-		return err
+		return true, err
 	}
 	p.syncs.Add(1)
-	return nil
+	return true, nil
 }
 
 func (p *Proxier) sync(dirty map[string]bool, nodesDirty, full bool) error {
@@ -114,7 +118,7 @@ func (p *Proxier) syncFull() error {
 	p.rebuild = false
 	p.applied, p.pods = perService, pods
 	p.clearFlows(b)
-	p.log.Debug("table reconciled", "services", len(perService), "operations", b.size())
+	p.log.Debug("table reconciled", "services", len(perService), "operations", b.size(), "changes", b)
 	return nil
 }
 
