@@ -94,6 +94,7 @@ type Server struct {
 	m            *metrics
 
 	udp     *net.UDPConn
+	udp6    bool // the UDP socket is IPv6 (dual-stack)
 	tcp     *net.TCPListener
 	serving atomic.Bool
 
@@ -227,10 +228,16 @@ func (s *Server) bind(uaddr *net.UDPAddr) error {
 		_ = udp.Close()
 		return fmt.Errorf("clusterdns: listen on tcp %s (is another DNS server using it?): %w", bound, err)
 	}
+	v6, err := enablePacketInfo(udp)
+	if err != nil {
+		_ = udp.Close()
+		_ = tcp.Close()
+		return fmt.Errorf("clusterdns: udp %s: %w", bound, err)
+	}
 	// Room for a burst of queries while the readers are busy; the kernel
 	// caps it at net.core.rmem_max, which is fine too.
 	_ = udp.SetReadBuffer(4 << 20)
-	s.udp, s.tcp = udp, tcp
+	s.udp, s.udp6, s.tcp = udp, v6, tcp
 	s.dropSelf(bound.AddrPort())
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 type client struct {
 	udp  *net.UDPConn
 	to   netip.AddrPort
+	from []byte // packet information: the address a UDP answer goes from
 	tcp  *tcpConn
 	call func([]byte) error
 }
@@ -35,7 +36,7 @@ func (c client) write(b []byte) error {
 		return c.call(b)
 	}
 	if c.tcp == nil {
-		_, err := c.udp.WriteToUDPAddrPort(b, c.to)
+		_, _, err := c.udp.WriteMsgUDPAddrPort(b, c.from, c.to)
 		return err
 	}
 	framed := make([]byte, 2+len(b))
@@ -85,15 +86,16 @@ func (s *Server) Serve(ctx context.Context) error {
 func (s *Server) readUDP(ctx context.Context) {
 	in := make([]byte, dns.MaxMsgSize)
 	out := make([]byte, dns.MaxMsgSize)
+	oob := make([]byte, oobSize)
 	for {
-		n, from, err := s.udp.ReadFromUDPAddrPort(in)
+		n, oobn, _, from, err := s.udp.ReadMsgUDPAddrPort(in, oob)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			continue
 		}
-		s.handle(ctx, in[:n], client{udp: s.udp, to: from}, out, time.Now())
+		s.handle(ctx, in[:n], client{udp: s.udp, to: from, from: replyFrom(oob[:oobn], s.udp6)}, out, time.Now())
 	}
 }
 
