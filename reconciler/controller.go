@@ -11,6 +11,8 @@ import (
 	"golang.org/x/time/rate"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+
+	"github.com/keelson/keelson/store"
 )
 
 // Result tells the worker what to do with a key after a successful Reconcile.
@@ -177,7 +179,13 @@ func (c *Controller) next(ctx context.Context) bool {
 			c.OnTerminal(ctx, key, err)
 		}
 	default:
-		c.log.Warn("reconcile failed, retrying", "key", key, "err", err, "retries", c.queue.NumRequeues(key))
+		level := slog.LevelWarn
+		if errors.Is(err, store.ErrConflict) && c.queue.NumRequeues(key) < 3 {
+			// A write raced another (a cache a moment behind the store):
+			// the retry reads afresh, as Kubernetes' controllers do quietly.
+			level = slog.LevelDebug
+		}
+		c.log.Log(ctx, level, "reconcile failed, retrying", "key", key, "err", err, "retries", c.queue.NumRequeues(key))
 		c.queue.AddRateLimited(key)
 	}
 	return true
