@@ -144,7 +144,15 @@
 //
 // HealthOf gives an object's health (Healthy, Progressing, Degraded,
 // Suspended, Missing) by Argo CD's rules; RollUp combines several, worst
-// first. The SyncHealthController rolls the health of every object in a Git
+// first. An object of a kind keelson stores but does not act on yet
+// (internal/support's list: StatefulSets, Jobs, claims, Ingresses, ...) is
+// Unsupported, with the list's sentence as its message. Argo CD's Unknown
+// does not fit: it means a health check failed, and ranks worst; here the
+// cause is known and lasts until keelson learns the kind. Unsupported ranks
+// above Healthy and Suspended, so that a source holding such an object is
+// never "every object is healthy", and below Progressing, Missing and
+// Degraded, so that a roll-up shows what is changing or broken first; the
+// objects listed in the Sync's health name every Unsupported one. The SyncHealthController rolls the health of every object in a Git
 // source's inventory up into its Sync object (status.health and the Healthy
 // condition, beside gitsync's Ready), recomputing it when one of the
 // source's workloads changes: workloads from the informers' caches, other

@@ -9,14 +9,17 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/internal/servicenet"
+	"github.com/keelson/keelson/internal/support"
 	"github.com/keelson/keelson/store"
 )
 
 // HealthStatus is the health of one object in the vocabulary Argo CD users
-// know.
+// know, and Unsupported, which is keelson's own. The values are stable
+// strings: they are stored in Syncs and read by tools.
 type HealthStatus string
 
 // Health statuses, from best to worst (see Worse).
@@ -25,6 +28,14 @@ const (
 	Healthy HealthStatus = "Healthy"
 	// Suspended: paused on purpose (a paused Deployment, a suspended Job).
 	Suspended HealthStatus = "Suspended"
+	// Unsupported: keelson stores the object but does not act on its kind
+	// yet (internal/support's list), so nothing it asks for happens. Not
+	// Argo CD's Unknown, which means a health check failed and ranks worst:
+	// here the cause is known and stays until keelson learns the kind.
+	// It ranks below Progressing and Missing, so that a roll-up shows a
+	// rollout or a lost object first and this once they settle, and above
+	// Suspended, which someone chose.
+	Unsupported HealthStatus = "Unsupported"
 	// Progressing: not there yet, but moving (a rollout, pods starting).
 	Progressing HealthStatus = "Progressing"
 	// Missing: declared in Git, absent from the cluster.
@@ -35,10 +46,11 @@ const (
 	Unknown HealthStatus = "Unknown"
 )
 
-var healthRank = map[HealthStatus]int{Healthy: 0, Suspended: 1, Progressing: 2, Missing: 3, Degraded: 4, Unknown: 5}
+var healthRank = map[HealthStatus]int{Healthy: 0, Suspended: 1, Unsupported: 2, Progressing: 3, Missing: 4, Degraded: 5, Unknown: 6}
 
 // Worse reports whether a is worse than b, in the order Healthy, Suspended,
-// Progressing, Missing, Degraded, Unknown (Argo CD's).
+// Unsupported, Progressing, Missing, Degraded, Unknown (Argo CD's, with
+// Unsupported added).
 func Worse(a, b HealthStatus) bool { return healthRank[a] > healthRank[b] }
 
 // Health is an object's health and a sentence saying why.
@@ -48,11 +60,35 @@ type Health struct {
 }
 
 // HealthOf computes the health of one object from its spec and status; nil
-// is Missing. Kinds without a health rule are Healthy when they exist.
+// is Missing. An object of a kind keelson does not act on yet is
+// Unsupported, whatever its status says: nothing writes that status.
+// Other kinds without a health rule are Healthy when they exist.
 func HealthOf(obj store.Object) Health {
 	if obj == nil || reflect.ValueOf(obj).IsNil() {
 		return Health{Missing, "not found in the cluster"}
 	}
+	if r, err := store.ResourceOf(obj); err == nil {
+		if h := presentHealth(r.GVK.GroupKind()); h.Status == Unsupported {
+			return h
+		}
+	}
+	return ruleHealth(obj)
+}
+
+// presentHealth is the health of an existing object of kind gk that has no
+// health rule: Unsupported when keelson does not act on the kind yet.
+func presentHealth(gk schema.GroupKind) Health {
+	if missing, ok := support.NotActedOn(gk); ok {
+		return Health{Unsupported, missing}
+	}
+	return Health{Status: Healthy}
+}
+
+// ruleHealth is the health of an existing object by its kind's rule. The
+// rules of StatefulSets, DaemonSets, Jobs and CronJobs wait here, unused by
+// HealthOf, for their controllers: when a kind leaves support's list, its
+// rule applies.
+func ruleHealth(obj store.Object) Health {
 	switch o := obj.(type) {
 	case *appsv1.Deployment:
 		return deploymentHealth(o)

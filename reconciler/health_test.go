@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -67,10 +66,6 @@ func TestHealthOf(t *testing.T) {
 		{name: "pod crash looping", obj: pod(corev1.PodRunning, false, "CrashLoopBackOff"), want: Degraded},
 		{name: "pod failed", obj: pod(corev1.PodFailed, false, ""), want: Degraded},
 		{name: "pod succeeded", obj: pod(corev1.PodSucceeded, false, ""), want: Healthy},
-		{name: "job running", obj: &batchv1.Job{}, want: Progressing},
-		{name: "job suspended", obj: &batchv1.Job{Spec: batchv1.JobSpec{Suspend: ptr.To(true)}}, want: Suspended},
-		{name: "job failed", obj: &batchv1.Job{Status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{{Type: batchv1.JobFailed, Status: corev1.ConditionTrue}}}}, want: Degraded},
-		{name: "job complete", obj: &batchv1.Job{Status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}}}, want: Healthy},
 		{name: "configmap exists", obj: &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "x"}}, want: Healthy},
 		{name: "namespace terminating", obj: &corev1.Namespace{Status: corev1.NamespaceStatus{Phase: corev1.NamespaceTerminating}}, want: Progressing},
 	}
@@ -133,6 +128,12 @@ func TestRollUp(t *testing.T) {
 		{name: "progressing beats suspended", in: []HealthStatus{Suspended, Progressing, Healthy}, want: Progressing},
 		{name: "missing beats progressing", in: []HealthStatus{Progressing, Missing}, want: Missing},
 		{name: "degraded beats missing", in: []HealthStatus{Degraded, Missing, Healthy}, want: Degraded},
+		{name: "unsupported beats healthy", in: []HealthStatus{Healthy, Unsupported, Healthy}, want: Unsupported},
+		{name: "unsupported beats suspended", in: []HealthStatus{Suspended, Unsupported}, want: Unsupported},
+		{name: "progressing beats unsupported", in: []HealthStatus{Unsupported, Progressing}, want: Progressing},
+		{name: "missing beats unsupported", in: []HealthStatus{Missing, Unsupported}, want: Missing},
+		{name: "degraded beats unsupported", in: []HealthStatus{Unsupported, Degraded, Unsupported}, want: Degraded},
+		{name: "unknown is worst", in: []HealthStatus{Degraded, Unknown, Unsupported}, want: Unknown},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,7 +21,10 @@ import (
 
 // healthKinds are the kinds whose health has a rule (HealthOf): the
 // controller watches them and recomputes a source's health when one of its
-// objects changes. Other kinds are Healthy when they exist.
+// objects changes. Other kinds are Healthy when they exist, or Unsupported
+// when keelson does not act on them yet (presentHealth). StatefulSets,
+// DaemonSets, Jobs and CronJobs are Unsupported too for now, but stay
+// watched so that their rules apply as soon as they leave that list.
 var healthKinds = []string{
 	"deployments.apps", "replicasets.apps", "statefulsets.apps", "daemonsets.apps",
 	"replicationcontrollers", "pods", "jobs.batch", "cronjobs.batch", "namespaces",
@@ -145,7 +148,7 @@ func (c *SyncHealthController) health(ctx context.Context, s *keelsonv1alpha1.Sy
 				}
 				listed.put(r.GroupResource(), present)
 			}
-			h = Health{Status: Healthy}
+			h = presentHealth(r.GVK.GroupKind())
 			if !present[key] {
 				h = HealthOf(nil)
 			}

@@ -154,7 +154,9 @@ type SyncAttempt struct {
 }
 
 // SyncHealth rolls up the health of a source's objects, in the vocabulary
-// of Argo CD: Healthy, Progressing, Degraded, Suspended, Missing, Unknown.
+// of Argo CD: Healthy, Progressing, Degraded, Suspended, Missing, Unknown;
+// and Unsupported, keelson's own, for objects of a kind keelson stores but
+// does not act on yet.
 type SyncHealth struct {
 	// Status is the worst health of the objects.
 	Status string `json:"status"`

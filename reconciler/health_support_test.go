@@ -1,0 +1,143 @@
+package reconciler
+
+import (
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/ptr"
+
+	"github.com/keelson/keelson/internal/support"
+	"github.com/keelson/keelson/store"
+)
+
+// TestHealthOfKindsNotActedOn: an object of every kind on support's list is
+// Unsupported with the list's sentence, also when its status (which
+// nothing in keelson writes) would make its kind's rule say Healthy,
+// Progressing or Suspended; absent, it is Missing.
+func TestHealthOfKindsNotActedOn(t *testing.T) {
+	om := metav1.ObjectMeta{Namespace: "shop", Name: "x", Generation: 1}
+	tests := []struct {
+		name string
+		obj  store.Object
+	}{
+		{name: "statefulset that looks rolled out", obj: &appsv1.StatefulSet{ObjectMeta: om, Spec: appsv1.StatefulSetSpec{Replicas: ptr.To(int32(2))},
+			Status: appsv1.StatefulSetStatus{ObservedGeneration: 1, AvailableReplicas: 2}}},
+		{name: "statefulset never observed", obj: &appsv1.StatefulSet{ObjectMeta: om}},
+		{name: "daemonset never observed", obj: &appsv1.DaemonSet{ObjectMeta: om}},
+		{name: "job with no status", obj: &batchv1.Job{ObjectMeta: om}},
+		{name: "job marked complete", obj: &batchv1.Job{ObjectMeta: om, Status: batchv1.JobStatus{
+			Conditions: []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}}}},
+		{name: "suspended cronjob", obj: &batchv1.CronJob{ObjectMeta: om, Spec: batchv1.CronJobSpec{Suspend: ptr.To(true)}}},
+		{name: "cronjob", obj: &batchv1.CronJob{ObjectMeta: om, Spec: batchv1.CronJobSpec{Schedule: "* * * * *"}}},
+		{name: "claim marked bound", obj: &corev1.PersistentVolumeClaim{ObjectMeta: om, Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound}}},
+		{name: "volume", obj: &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv"}}},
+		{name: "storage class", obj: &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "local-path"}, Provisioner: "rancher.io/local-path"}},
+		{name: "autoscaler", obj: &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: om}},
+		{name: "ingress", obj: &networkingv1.Ingress{ObjectMeta: om}},
+		{name: "resource quota", obj: &corev1.ResourceQuota{ObjectMeta: om}},
+		{name: "limit range", obj: &corev1.LimitRange{ObjectMeta: om}},
+		{name: "service account", obj: &corev1.ServiceAccount{ObjectMeta: om}},
+	}
+	covered := map[schema.GroupKind]bool{}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := store.ResourceOf(tt.obj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gk := r.GVK.GroupKind()
+			covered[gk] = true
+			want, ok := support.NotActedOn(gk)
+			if !ok {
+				t.Fatalf("%s is not on support's list", gk)
+			}
+			if got := HealthOf(tt.obj); got != (Health{Unsupported, want}) {
+				t.Errorf("HealthOf = %+v, want Unsupported: %s", got, want)
+			}
+			if got := presentHealth(gk); got != (Health{Unsupported, want}) {
+				t.Errorf("presentHealth = %+v, want Unsupported: %s", got, want)
+			}
+			if got := HealthOf(nilOf(tt.obj)); got.Status != Missing {
+				t.Errorf("absent: %+v, want Missing", got)
+			}
+		})
+	}
+	for _, k := range support.StoredOnly() {
+		if !covered[k.GroupKind] {
+			t.Errorf("no case for %s, which is on support's list", k.GroupKind)
+		}
+	}
+}
+
+// nilOf is a typed nil of obj's type, as a cache miss gives.
+func nilOf(obj store.Object) store.Object {
+	switch obj.(type) {
+	case *appsv1.StatefulSet:
+		return (*appsv1.StatefulSet)(nil)
+	case *batchv1.Job:
+		return (*batchv1.Job)(nil)
+	}
+	return nil
+}
+
+// Kinds keelson acts on, and kinds with no rule at all, keep their health.
+func TestPresentHealthOfKindsActedOn(t *testing.T) {
+	for _, gk := range []schema.GroupKind{{Kind: "ConfigMap"}, {Kind: "Secret"}, {Kind: "Service"}, {Group: "apps", Kind: "Deployment"},
+		{Kind: "Endpoints"}, {Group: "keelson.dev", Kind: "NodePolicy"}} {
+		if got := presentHealth(gk); got != (Health{Status: Healthy}) {
+			t.Errorf("presentHealth(%s) = %+v, want Healthy", gk, got)
+		}
+	}
+}
+
+// The rules of the kinds on the list wait for their controllers; they must
+// still be right when a kind leaves it.
+func TestRuleHealthOfKindsWaiting(t *testing.T) {
+	sts := func(observed int64, avail int32) *appsv1.StatefulSet {
+		return &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Generation: 2}, Spec: appsv1.StatefulSetSpec{Replicas: ptr.To(int32(2))},
+			Status: appsv1.StatefulSetStatus{ObservedGeneration: observed, AvailableReplicas: avail}}
+	}
+	jobWith := func(c batchv1.JobConditionType) *batchv1.Job {
+		return &batchv1.Job{Status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{{Type: c, Status: corev1.ConditionTrue}}}}
+	}
+	tests := []struct {
+		name string
+		obj  store.Object
+		want HealthStatus
+	}{
+		{name: "job running", obj: &batchv1.Job{}, want: Progressing},
+		{name: "job suspended", obj: &batchv1.Job{Spec: batchv1.JobSpec{Suspend: ptr.To(true)}}, want: Suspended},
+		{name: "job failed", obj: jobWith(batchv1.JobFailed), want: Degraded},
+		{name: "job complete", obj: jobWith(batchv1.JobComplete), want: Healthy},
+		{name: "statefulset rolled out", obj: sts(2, 2), want: Healthy},
+		{name: "statefulset generation not observed", obj: sts(1, 2), want: Progressing},
+		{name: "statefulset short", obj: sts(2, 1), want: Progressing},
+		{name: "daemonset short", obj: &appsv1.DaemonSet{Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 3, NumberAvailable: 2}}, want: Progressing},
+		{name: "cronjob suspended", obj: &batchv1.CronJob{Spec: batchv1.CronJobSpec{Suspend: ptr.To(true)}}, want: Suspended},
+		{name: "cronjob", obj: &batchv1.CronJob{}, want: Healthy},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ruleHealth(tt.obj); got.Status != tt.want {
+				t.Errorf("ruleHealth = %+v, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// RollUp keeps the worst object's sentence: the roll-up of a source with a
+// StatefulSet says what keelson does not do.
+func TestRollUpUnsupportedMessage(t *testing.T) {
+	sts := HealthOf(&appsv1.StatefulSet{})
+	got := RollUp(Health{Status: Healthy}, sts, Health{Suspended, "Deployment is paused"})
+	if got != sts || got.Status != Unsupported || got.Message == "" {
+		t.Errorf("RollUp = %+v, want the StatefulSet's %+v", got, sts)
+	}
+}
