@@ -239,35 +239,45 @@ type table struct {
 	elems  map[string]map[elemKey]verdict
 }
 
+// A running proxier may change the table between two of the reads, which
+// then fail (an object is gone): the read is tried again.
 func (e *env) table(name string) table {
 	e.t.Helper()
+	var err error
+	for range 50 {
+		var tb table
+		if tb, err = e.readTable(name); err == nil {
+			return tb
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.t.Fatalf("read table: %v", err)
+	return table{}
+}
+
+func (e *env) readTable(name string) (table, error) {
+	out := table{chains: map[string][]uint64{}, elems: map[string]map[elemKey]verdict{}}
 	c, err := nftables.New(nftables.WithNetNSFd(int(e.node.Handle())))
 	if err != nil {
-		e.t.Fatal(err)
+		return out, err
 	}
 	t := &nftables.Table{Name: name, Family: nftables.TableFamilyIPv4}
 	o, err := observe(c, t)
-	if err != nil {
-		e.t.Fatalf("read table: %v", err)
-	}
-	out := table{chains: map[string][]uint64{}, elems: map[string]map[elemKey]verdict{}}
-	if o == nil {
-		return out
+	if err != nil || o == nil {
+		return out, err
 	}
 	out.elems = o.state.elems
 	for ch := range o.state.chains {
 		rules, err := c.GetRules(t, &nftables.Chain{Name: ch, Table: t})
 		if err != nil {
-			e.t.Fatal(err)
+			return out, err
 		}
+		out.chains[ch] = []uint64{}
 		for _, r := range rules {
 			out.chains[ch] = append(out.chains[ch], r.Handle)
 		}
-		if len(rules) == 0 {
-			out.chains[ch] = []uint64{}
-		}
 	}
-	return out
+	return out, nil
 }
 
 // chainsWith returns the names of the chains that contain s.

@@ -68,6 +68,13 @@ func TestClusterIPSpreadsAndFollowsReadiness(t *testing.T) {
 	if r.ClientIP() != "10.42.0.5" {
 		t.Errorf("pod to pod through a service: the backend saw %s, want the client pod's own 10.42.0.5", r.ClientIP())
 	}
+	// From the node itself: outside the pod network, so masqueraded.
+	if seen := hits(t, e.node, "10.43.0.20:80", 30); len(seen) != 3 {
+		t.Errorf("from the node: %v, want all three backends", seen)
+	}
+	if r, err := e.node.DialTCP("10.43.0.20:80", dialTimeout); err != nil || r.ClientIP() != bridgeIP {
+		t.Errorf("from the node: %v seen as %s, want the node's address on the pod bridge %s", err, r.ClientIP(), bridgeIP)
+	}
 
 	// be2 turns unready: it leaves the rules and gets no new connection.
 	sl.Endpoints[1].Conditions.Ready = ptr.To(false)

@@ -12,9 +12,9 @@ import (
 
 // syncOnce writes what changed since the last sync, or reconciles the whole
 // table with the kernel after a start or a failure; with nothing to do it
-// does nothing and is not counted. A failed transaction
-// changed nothing (nftables transactions are atomic), but the next sync
-// still reads the table back, on a new socket, rather than trust anything.
+// does nothing and reports so. A failed transaction changed nothing
+// (nftables transactions are atomic), but the next sync still reads the
+// table back, on a new socket, rather than trust anything.
 func (p *Proxier) syncOnce() (bool, error) {
 	p.mu.Lock()
 	dirty, nodesDirty, full := p.dirty, p.nodesDirty, p.full
@@ -55,12 +55,7 @@ func (p *Proxier) sync(dirty map[string]bool, nodesDirty, full bool) error {
 func (p *Proxier) syncDirty(dirty map[string]bool, nodesDirty bool) error {
 	b := newBatch()
 	next := map[string]*tableState{}
-	keys := make([]string, 0, len(dirty))
-	for k := range dirty {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, key := range keys {
+	for _, key := range sortedKeys(dirty) {
 		f := p.buildService(key)
 		old := p.applied[key]
 		if old == nil {
