@@ -36,7 +36,15 @@ func (p *Proxier) syncOnce() (bool, error) {
 	return true, nil
 }
 
-func (p *Proxier) sync(dirty map[string]bool, nodesDirty, full bool) error {
+func (p *Proxier) sync(dirty map[string]bool, nodesDirty, full bool) (err error) {
+	// google/nftables decodes what it reads from the kernel with indexing
+	// that trusts the data (set userdata, element comments); an object
+	// someone else put in the table must not take the agent down.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("proxy: decoding the table failed: %v", r)
+		}
+	}()
 	if p.conn == nil {
 		c, err := dialNFT(p.cfg.NetNS)
 		if err != nil {
