@@ -74,7 +74,10 @@
 // commits, errors with file:line, the inventory, the last ten attempts and
 // drift corrections (status.go); it records an Event and updates the
 // Prometheus metrics of Collectors. The reconciler adds the health of the
-// inventory to the same object.
+// inventory to the same object. A revision holding objects of kinds keelson
+// stores but does not act on yet (internal/support) is applied, and its
+// Ready message and Event name them ("applied revision abc: 2 objects
+// keelson does not act on yet: Job shop/migrate, StatefulSet shop/db").
 //
 // Several sources: a server config file (ParseConfigFile, `keelson server
 // --config`) lists them, one Config each; NewSyncs builds and runs one Loop
@@ -91,7 +94,8 @@
 // a repository or between a commit and what a cluster's API holds: what a
 // pull request would create, change and delete, with field diffs (defaults
 // filled, Secret values never shown), what the cluster would do, risk flags
-// and immutable-field errors. For Services it says what they get (cluster IP,
+// (a warning kind-not-acted-on for each object of such a kind created or
+// changed) and immutable-field errors. For Services it says what they get (cluster IP,
 // node ports) and which pods and pod templates they select, flags selectors
 // that select nothing, and reports the problems a sync would refuse as
 // errors (plan_services.go). Only files whose blobs differ between the two

@@ -42,6 +42,10 @@ type Status struct {
 	Errors []string
 	// Counts of the last attempt.
 	Created, Updated, Deleted, Unchanged int
+	// NotActedOn names the objects of the revision the last attempt applied
+	// whose kind keelson stores but does not act on yet ("StatefulSet
+	// shop/db"), sorted; Message says so too. Empty when the attempt failed.
+	NotActedOn []string
 	// Attempts counts syncs tried since start; a poll that finds the applied
 	// revision again is not an attempt.
 	Attempts int
@@ -206,6 +210,7 @@ func (l *Loop) record(ctx context.Context, start time.Time, rev Revision, res *R
 	st.Duration = st.LastAttemptTime.Sub(start)
 	st.Errors, st.Message = nil, ""
 	st.Created, st.Updated, st.Deleted, st.Unchanged = 0, 0, 0, 0
+	st.NotActedOn = nil
 	if res != nil {
 		st.Created, st.Updated, st.Deleted, st.Unchanged = res.Created, res.Updated, res.Deleted, res.Unchanged
 		for _, e := range res.Errors {
@@ -217,6 +222,11 @@ func (l *Loop) record(ctx context.Context, start time.Time, rev Revision, res *R
 		st.Reason = ReasonSucceeded
 		st.LastApplied, st.LastAppliedTime = rev, st.LastAttemptTime
 		st.Message = "applied revision " + rev.Short()
+		// An applied revision that keelson only partly acts on says so
+		// where people look first: the Ready message.
+		if st.NotActedOn = notActedOn(res); len(st.NotActedOn) > 0 {
+			st.Message += ": " + notActedOnClause(st.NotActedOn)
+		}
 	case errors.Is(err, ErrInvalid):
 		st.Reason = ReasonValidationFailed
 	case errors.Is(err, ErrVerify):

@@ -171,7 +171,7 @@ const (
 type Risk struct {
 	Level RiskLevel `json:"level"`
 	// Code names the kind of risk: immutable-field, delete, scale-to-zero,
-	// image-tag, owner-change, plain-secret.
+	// image-tag, owner-change, plain-secret, kind-not-acted-on.
 	Code string `json:"code"`
 	// Object is "Kind namespace/name".
 	Object  string `json:"object"`
@@ -238,6 +238,9 @@ func (p *Plan) add(po *PlannedObject, old, head *desired, cl *clusterState) {
 	}
 	po.Effects = effects(o, n, cl)
 	p.Risks = append(p.Risks, risks(po, o, n, cl)...)
+	if head != nil {
+		p.Risks = append(p.Risks, kindRisks(po, head.res)...)
+	}
 	p.Objects = append(p.Objects, po)
 }
 

@@ -54,6 +54,9 @@ func (l *Loop) publish(ctx context.Context, st Status, res *Result) error {
 		if res.DriftCorrected > 0 {
 			msg += fmt.Sprintf(", %d put back after changes behind Git's back", res.DriftCorrected)
 		}
+		if c := notActedOnClause(st.NotActedOn); c != "" {
+			msg += "; " + c
+		}
 	}
 	l.events.Eventf(obj, evType, st.Reason, "%s", msg)
 	return nil

@@ -1,0 +1,66 @@
+package gitsync
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/keelson/keelson/internal/support"
+	"github.com/keelson/keelson/store"
+)
+
+// maxNotActedOnNamed bounds the objects a Sync's Ready message names; the
+// Sync's health lists them all (up to its own bound).
+const maxNotActedOnNamed = 5
+
+// notActedOn names the objects of an applied revision whose kind keelson
+// stores but does not act on yet, "Kind namespace/name", sorted.
+func notActedOn(res *Result) []string {
+	if res == nil {
+		return nil
+	}
+	var out []string
+	for _, c := range res.Changes {
+		o := c.obj
+		if o == nil {
+			o = c.cur
+		}
+		if c.Action == Delete || o == nil {
+			continue
+		}
+		if _, ok := support.NotActedOn(c.res.GVK.GroupKind()); ok {
+			out = append(out, objectTitle(c.res.GVK.Kind, o.GetNamespace(), o.GetName()))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// notActedOnClause says in one clause which objects keelson stores but does
+// not act on: "2 objects keelson does not act on yet: Job shop/migrate,
+// StatefulSet shop/db"; "" when there are none.
+func notActedOnClause(names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	noun := "objects"
+	if len(names) == 1 {
+		noun = "object"
+	}
+	shown := names[:min(len(names), maxNotActedOnNamed)]
+	s := fmt.Sprintf("%d %s keelson does not act on yet: %s", len(names), noun, strings.Join(shown, ", "))
+	if n := len(names) - len(shown); n > 0 {
+		s += fmt.Sprintf(" and %d more", n)
+	}
+	return s
+}
+
+// kindRisks flags an object of a kind keelson stores but does not act on,
+// which a plan creates or changes: merging it makes nothing happen.
+func kindRisks(po *PlannedObject, r store.Resource) []Risk {
+	missing, ok := support.NotActedOn(r.GVK.GroupKind())
+	if !ok || po.Action == Delete {
+		return nil
+	}
+	return []Risk{{Level: RiskWarning, Code: "kind-not-acted-on", Object: po.Title(), Message: missing}}
+}

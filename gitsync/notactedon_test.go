@@ -1,0 +1,144 @@
+package gitsync
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
+	"github.com/keelson/keelson/store"
+)
+
+func statefulSet(ns, name string) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: %[2]s, namespace: %[1]s}
+spec:
+  serviceName: %[2]s
+  replicas: 1
+  selector: {matchLabels: {app: %[2]s}}
+  template:
+    metadata: {labels: {app: %[2]s}}
+    spec:
+      containers: [{name: db, image: "localhost/db:15"}]
+`, ns, name)
+}
+
+func job(ns, name string) string {
+	return fmt.Sprintf(`apiVersion: batch/v1
+kind: Job
+metadata: {name: %[2]s, namespace: %[1]s}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: j, image: "localhost/migrate:1"}]
+`, ns, name)
+}
+
+// TestSyncStatusNamesKindsNotActedOn: a revision holding objects keelson
+// stores but does not act on is applied (Ready stays True) and its Ready
+// message and the loop's Status name them, also when a
+// later revision leaves them unchanged; once they leave Git the message is
+// plain again.
+func TestSyncStatusNamesKindsNotActedOn(t *testing.T) {
+	ctx := t.Context()
+	r := newRepo(t)
+	files := map[string]string{
+		"web.yaml": deployment("default", "web", 1),
+		"db.yaml":  statefulSet("default", "db"),
+		"job.yaml": job("default", "migrate"),
+		"cfg.yaml": configMap("cfg", "1"),
+	}
+	c1 := r.commit(files)
+	l := &Loop{Source: NewLocalGit(r.dir, "main"), Syncer: newSyncer(t, "shop")}
+	st := l.Syncer.Store
+	names := []string{"Job default/migrate", "StatefulSet default/db"}
+	check := func(rev string) {
+		t.Helper()
+		if err := l.SyncOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		want := "applied revision " + rev[:12] + ": 2 objects keelson does not act on yet: Job default/migrate, StatefulSet default/db"
+		ready := condition(getSync(t, st, "shop"), keelsonv1alpha1.ConditionReady)
+		if ready.Status != metav1.ConditionTrue || ready.Message != want {
+			t.Errorf("Ready %s %q, want True %q", ready.Status, ready.Message, want)
+		}
+		if got := l.Status(); !slices.Equal(got.NotActedOn, names) || got.Message != want {
+			t.Errorf("loop status names %q, message %q", got.NotActedOn, got.Message)
+		}
+	}
+	check(c1)
+	// Only the ConfigMap changes: the others are unchanged, still named.
+	check(r.commit(map[string]string{"cfg.yaml": configMap("cfg", "2")}))
+
+	c3 := r.commit(map[string]string{"db.yaml": "", "job.yaml": ""})
+	if err := l.SyncOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ready := condition(getSync(t, st, "shop"), keelsonv1alpha1.ConditionReady); ready.Message != "applied revision "+c3[:12] {
+		t.Errorf("Ready %q once the objects left Git", ready.Message)
+	}
+	if got := l.Status().NotActedOn; len(got) != 0 {
+		t.Errorf("loop status still names %q", got)
+	}
+}
+
+// TestSyncEventNamesKindsNotActedOn: the Event of an applied revision
+// names its objects keelson does not act on after its counts.
+func TestSyncEventNamesKindsNotActedOn(t *testing.T) {
+	ctx := t.Context()
+	r := newRepo(t)
+	r.commit(map[string]string{"db.yaml": statefulSet("default", "db"), "cfg.yaml": configMap("cfg", "1")})
+	l := &Loop{Source: NewLocalGit(r.dir, "main"), Syncer: newSyncer(t, "shop")}
+	st := l.Syncer.Store
+	go l.Run(ctx)
+	evs, _ := store.ResourceByName("events")
+	waitFor(t, "an event naming the StatefulSet", func() bool {
+		list, err := st.List(ctx, evs, store.ListOptions{Namespace: "default"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range list.Items {
+			ev := o.(*corev1.Event)
+			if ev.InvolvedObject.Kind == "Sync" && ev.InvolvedObject.Name == "shop" && ev.Reason == ReasonSucceeded &&
+				strings.HasSuffix(ev.Message, ": 2 created, 0 updated, 0 deleted, 0 unchanged; 1 object keelson does not act on yet: StatefulSet default/db") {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func TestNotActedOnClause(t *testing.T) {
+	many := func(n int) []string {
+		var out []string
+		for i := range n {
+			out = append(out, fmt.Sprintf("Job shop/j%d", i))
+		}
+		return out
+	}
+	tests := []struct {
+		name  string
+		names []string
+		want  string
+	}{
+		{name: "none", want: ""},
+		{name: "one", names: []string{"Ingress shop/web"}, want: "1 object keelson does not act on yet: Ingress shop/web"},
+		{name: "up to the bound, all named", names: many(maxNotActedOnNamed),
+			want: "5 objects keelson does not act on yet: Job shop/j0, Job shop/j1, Job shop/j2, Job shop/j3, Job shop/j4"},
+		{name: "past the bound, counted", names: many(maxNotActedOnNamed + 2),
+			want: "7 objects keelson does not act on yet: Job shop/j0, Job shop/j1, Job shop/j2, Job shop/j3, Job shop/j4 and 2 more"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := notActedOnClause(tt.names); got != tt.want {
+				t.Errorf("got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
