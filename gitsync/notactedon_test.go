@@ -68,6 +68,11 @@ func TestSyncStatusNamesKindsNotActedOn(t *testing.T) {
 		if ready.Status != metav1.ConditionTrue || ready.Message != want {
 			t.Errorf("Ready %s %q, want True %q", ready.Status, ready.Message, want)
 		}
+		for _, typ := range []string{keelsonv1alpha1.ConditionStalled, keelsonv1alpha1.ConditionReconciling} {
+			if c := condition(getSync(t, st, "shop"), typ); c.Status != metav1.ConditionFalse || c.Message != "applied revision "+rev[:12] {
+				t.Errorf("%s %s %q, want False and the revision alone", typ, c.Status, c.Message)
+			}
+		}
 		if got := l.Status(); !slices.Equal(got.NotActedOn, names) || got.Message != want {
 			t.Errorf("loop status names %q, message %q", got.NotActedOn, got.Message)
 		}

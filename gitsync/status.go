@@ -103,9 +103,11 @@ func applyStatus(s *keelsonv1alpha1.SyncStatus, generation int64, st Status, res
 	}
 	switch st.Reason {
 	case ReasonSucceeded:
+		// What keelson does not act on is said once, by Ready.
+		plain := "applied revision " + st.LastApplied.Short()
 		cond(keelsonv1alpha1.ConditionReady, metav1.ConditionTrue, st.Reason, st.Message)
-		cond(keelsonv1alpha1.ConditionReconciling, metav1.ConditionFalse, st.Reason, st.Message)
-		cond(keelsonv1alpha1.ConditionStalled, metav1.ConditionFalse, st.Reason, st.Message)
+		cond(keelsonv1alpha1.ConditionReconciling, metav1.ConditionFalse, st.Reason, plain)
+		cond(keelsonv1alpha1.ConditionStalled, metav1.ConditionFalse, st.Reason, plain)
 	case ReasonValidationFailed, ReasonVerificationFailed:
 		// Only a new commit can fix these: stalled, not retried.
 		cond(keelsonv1alpha1.ConditionReady, metav1.ConditionFalse, st.Reason, st.Message)
