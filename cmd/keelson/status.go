@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -12,9 +13,11 @@ import (
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/duration"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
+	"github.com/keelson/keelson/internal/support"
 )
 
 func newStatusCmd() *cobra.Command {
@@ -24,8 +27,9 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show what each Git source last applied, why an attempt failed, and how healthy its objects are",
 		Long: `status reads the Sync objects (syncs.keelson.dev) through the API: for each
 source its revision and commit, the Ready, Stalled and Healthy conditions, the errors
-of a failed attempt with their file:line, the objects that are not healthy, and the
-last attempts. The same data, raw: kubectl get syncs.keelson.dev -o yaml.`,
+of a failed attempt with their file:line, the objects that are not healthy, the
+objects keelson stores but does not act on yet (StatefulSets, Jobs, claims, ...),
+and the last attempts. The same data, raw: kubectl get syncs.keelson.dev -o yaml.`,
 		Example: `  keelson status
   keelson status default`,
 		Args: cobra.MaximumNArgs(1),
@@ -122,6 +126,9 @@ func printSync(out io.Writer, s *keelsonv1alpha1.Sync, now time.Time) {
 		fmt.Fprintf(w, "  Pending\t%s\tan apply in stages was interrupted; the next sync finishes it\n", keelsonv1alpha1.ShortRevision(st.PendingRevision))
 	}
 	fmt.Fprintf(w, "  Objects\t%d\tdrift corrected: %d\n", len(st.Inventory), st.DriftCorrections)
+	if names := notActedOn(st.Inventory); len(names) > 0 {
+		fmt.Fprintf(w, "  Not acted on\t%d\tkeelson stores these but does not act on their kinds yet: %s\n", len(names), joinBounded(names, maxNotActedOnShown))
+	}
 	if h := st.Health; h != nil && h.Status != "Healthy" {
 		fmt.Fprintf(w, "  Health\t%s\t%s\n", h.Status, h.Message)
 	}
@@ -148,6 +155,39 @@ func printSync(out io.Writer, s *keelsonv1alpha1.Sync, now time.Time) {
 		}
 		w.Flush()
 	}
+}
+
+// maxNotActedOnShown bounds the objects named on the "Not acted on" line;
+// the health's list below names them with what is missing.
+const maxNotActedOnShown = 5
+
+// notActedOn names the inventory's objects of kinds keelson stores but does
+// not act on yet, sorted as the Ready message names them. It reads the
+// inventory rather than the health, which the
+// reconciler bounds and writes later: the line is right as soon as a
+// revision is applied, and stays while a later one fails.
+func notActedOn(inv []keelsonv1alpha1.ObjectRef) []string {
+	var out []string
+	for _, o := range inv {
+		gv, err := schema.ParseGroupVersion(o.APIVersion)
+		if err != nil {
+			continue
+		}
+		if _, ok := support.NotActedOn(gv.WithKind(o.Kind).GroupKind()); ok {
+			out = append(out, o.Kind+" "+qualified(o.Namespace, o.Name))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// joinBounded joins the first n names and counts the rest.
+func joinBounded(names []string, n int) string {
+	s := strings.Join(names[:min(len(names), n)], ", ")
+	if len(names) > n {
+		s += fmt.Sprintf(" and %d more", len(names)-n)
+	}
+	return s
 }
 
 func qualified(ns, name string) string {

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
+	"github.com/keelson/keelson/store/etcdtest"
+)
+
+// TestStatusKindsNotActedOn: a server syncing a repository with a
+// StatefulSet and an Ingress beside a ConfigMap applies them, and `keelson
+// status` says that keelson does not act on them: in the Ready message, a
+// "Not acted on" line, the health (Unsupported, never Healthy) and the
+// list of objects that are not healthy.
+func TestStatusKindsNotActedOn(t *testing.T) {
+	dir := t.TempDir()
+	repo := filepath.Join(dir, "repo")
+	gitRun(t, "", "init", "-q", "-b", "main", repo)
+	commit(t, repo, "deploy/app.yaml", `apiVersion: v1
+kind: ConfigMap
+metadata: {name: app}
+data: {greeting: hello}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 1
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: "localhost/db:15"}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web}
+spec:
+  defaultBackend:
+    service: {name: web, port: {number: 80}}
+`, "the app, its database and its ingress")
+	data := filepath.Join(dir, "server")
+	api := freeAddr(t)
+	p := start(t, "server", "--data-dir", data, "--listen", api, "--repo", repo, "--path", "deploy", "--sync-interval", "1s",
+		"--etcd-listen-client", etcdtest.FreeURL(t), "--etcd-listen-peer", etcdtest.FreeURL(t))
+	defer p.stop(t)
+	readyz(t, p, api, 200)
+	var out string
+	eventuallyOut(t, "`keelson status` to show the StatefulSet and the Ingress as not acted on", func() (string, bool) {
+		b, err := exec.Command(binary, "status", "--data-dir", data).CombinedOutput()
+		out = string(b)
+		return out, err == nil && strings.Contains(out, "Unsupported")
+	})
+	// Columns are aligned with spaces that depend on every row: compare
+	// with runs of spaces made one.
+	flat := strings.Join(strings.FieldsFunc(out, func(r rune) bool { return r == ' ' }), " ")
+	for _, want := range []string{
+		"Ready True Succeeded applied revision ", ": 2 objects keelson does not act on yet: Ingress default/web, StatefulSet default/db\n",
+		"Not acted on 2 keelson stores these but does not act on their kinds yet: Ingress default/web, StatefulSet default/db\n",
+		"Healthy False Unsupported StatefulSet default/db: keelson stores StatefulSets but does not run them yet: no pods are made\n",
+		"Health Unsupported StatefulSet default/db: keelson stores StatefulSets but does not run them yet: no pods are made\n",
+		"\n StatefulSet default/db: Unsupported: keelson stores StatefulSets but does not run them yet: no pods are made\n",
+		"\n Ingress default/web: Unsupported: keelson stores Ingresses but routes no traffic for them yet: no ingress proxy listens\n",
+	} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("keelson status lacks %q:\n%s", want, out)
+		}
+	}
+	t.Logf("keelson status:\n%s", out)
+	if strings.Contains(out, "ConfigMap default/app") {
+		t.Errorf("keelson status lists the ConfigMap, which keelson acts on:\n%s", out)
+	}
+}
+
+func TestPrintSyncNotActedOn(t *testing.T) {
+	ref := func(apiVersion, kind, ns, name string) keelsonv1alpha1.ObjectRef {
+		return keelsonv1alpha1.ObjectRef{APIVersion: apiVersion, Kind: kind, Namespace: ns, Name: name}
+	}
+	tests := []struct {
+		name string
+		inv  []keelsonv1alpha1.ObjectRef
+		want string // "" when no line is wanted
+	}{
+		{name: "only kinds acted on", inv: []keelsonv1alpha1.ObjectRef{ref("v1", "ConfigMap", "shop", "cfg"), ref("apps/v1", "Deployment", "shop", "web")}},
+		{name: "a claim and a cluster-scoped volume", inv: []keelsonv1alpha1.ObjectRef{ref("v1", "PersistentVolumeClaim", "shop", "data"),
+			ref("v1", "ConfigMap", "shop", "cfg"), ref("v1", "PersistentVolume", "", "pv1")},
+			want: "  Not acted on  2  keelson stores these but does not act on their kinds yet: PersistentVolume pv1, PersistentVolumeClaim shop/data\n"},
+		{name: "many, counted past five", inv: []keelsonv1alpha1.ObjectRef{ref("batch/v1", "Job", "a", "1"), ref("batch/v1", "Job", "a", "2"),
+			ref("batch/v1", "Job", "a", "3"), ref("batch/v1", "Job", "a", "4"), ref("batch/v1", "Job", "a", "5"), ref("batch/v1", "Job", "a", "6"),
+			ref("batch/v1", "Job", "a", "7")},
+			want: "  Not acted on  7  keelson stores these but does not act on their kinds yet: Job a/1, Job a/2, Job a/3, Job a/4, Job a/5 and 2 more\n"},
+		{name: "a bad apiVersion is skipped", inv: []keelsonv1alpha1.ObjectRef{ref("a/b/c", "Job", "a", "1")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &keelsonv1alpha1.Sync{ObjectMeta: metav1.ObjectMeta{Name: "shop"}, Status: keelsonv1alpha1.SyncStatus{Inventory: tt.inv}}
+			var b bytes.Buffer
+			printSync(&b, s, time.Now())
+			line := ""
+			for _, l := range strings.SplitAfter(b.String(), "\n") {
+				if strings.HasPrefix(l, "  Not acted on") {
+					line = l
+				}
+			}
+			if line != tt.want {
+				t.Errorf("line %q, want %q; output:\n%s", line, tt.want, b.String())
+			}
+		})
+	}
+}
