@@ -67,10 +67,21 @@ func HealthOf(obj store.Object) Health {
 	if obj == nil || reflect.ValueOf(obj).IsNil() {
 		return Health{Missing, "not found in the cluster"}
 	}
+	var gk schema.GroupKind
 	if r, err := store.ResourceOf(obj); err == nil {
-		if h := presentHealth(r.GVK.GroupKind()); h.Status == Unsupported {
-			return h
-		}
+		gk = r.GVK.GroupKind()
+	}
+	return healthOfKind(gk, obj)
+}
+
+// healthOfKind is HealthOf for a caller that knows obj's kind, which spares
+// a lookup in the scheme for each object of a large inventory.
+func healthOfKind(gk schema.GroupKind, obj store.Object) Health {
+	if obj == nil || reflect.ValueOf(obj).IsNil() {
+		return Health{Missing, "not found in the cluster"}
+	}
+	if h := presentHealth(gk); h.Status == Unsupported {
+		return h
 	}
 	return ruleHealth(obj)
 }

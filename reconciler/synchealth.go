@@ -139,7 +139,7 @@ func (c *SyncHealthController) health(ctx context.Context, s *keelsonv1alpha1.Sy
 			if it, ok, _ := inf.GetIndexer().GetByKey(key); ok {
 				obj, _ = it.(store.Object)
 			}
-			h = HealthOf(obj)
+			h = healthOfKind(r.GVK.GroupKind(), obj)
 		} else {
 			present, ok := listed.get(r.GroupResource())
 			if !ok {
