@@ -64,12 +64,11 @@ type Health struct {
 // Unsupported, whatever its status says: nothing writes that status.
 // Other kinds without a health rule are Healthy when they exist.
 func HealthOf(obj store.Object) Health {
-	if obj == nil || reflect.ValueOf(obj).IsNil() {
-		return Health{Missing, "not found in the cluster"}
-	}
 	var gk schema.GroupKind
-	if r, err := store.ResourceOf(obj); err == nil {
-		gk = r.GVK.GroupKind()
+	if obj != nil {
+		if r, err := store.ResourceOf(obj); err == nil {
+			gk = r.GVK.GroupKind()
+		}
 	}
 	return healthOfKind(gk, obj)
 }
