@@ -20,7 +20,7 @@ const examplesDir = "../../examples"
 
 // runnableExamples are the examples `make demo` runs (examples/ without what
 // examples/.keelsonignore leaves out).
-var runnableExamples = []string{"config", "hello", "patterns/adapter", "patterns/ambassador", "patterns/sidecar"}
+var runnableExamples = []string{"config", "hello", "patterns/adapter", "patterns/ambassador", "patterns/sidecar", "two-tier"}
 
 // TestExamplesValidate checks every runnable example as keelson validate and
 // the sync do: valid, with a README, and runnable offline (only the local

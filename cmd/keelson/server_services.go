@@ -59,7 +59,11 @@ func (o *serverOptions) serviceOptions(log *slog.Logger) (reconciler.ServiceOpti
 	} else if opts.APIPort, err = portOf(o.listen); err != nil {
 		return opts, fmt.Errorf("--listen %q: %w", o.listen, err)
 	}
-	if o.services.dnsAddr != "" {
+	switch {
+	case o.services.dnsAddr == "":
+	case isLoopback(o.services.dnsAddr):
+		log.Info("the kube-dns service has no endpoint: cluster DNS listens on a loopback address only, which pods do not reach", "cluster_dns_addr", o.services.dnsAddr)
+	default:
 		if opts.DNSPort, err = portOf(o.services.dnsAddr); err != nil {
 			return opts, fmt.Errorf("--cluster-dns-addr %q: %w", o.services.dnsAddr, err)
 		}

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // TestUpRunsExamples runs examples/ as make demo does, with keelson up on a
@@ -33,20 +36,34 @@ func TestUpRunsExamples(t *testing.T) {
 		}
 		os.WriteFile(path, []byte(strings.ReplaceAll(string(b), "18080", port)), 0o644)
 	}
+	// The web tier's node port, likewise: one that a demo on this machine
+	// (30080) does not hold.
+	nodePort := fmt.Sprint(31000 + os.Getpid()%1500)
+	web := filepath.Join(u.repo, "examples", "two-tier", "web.yaml")
+	if b, err := os.ReadFile(web); err != nil || !strings.Contains(string(b), "nodePort: 30080") {
+		t.Fatalf("%s: want nodePort 30080 in it (%v)", web, err)
+	} else {
+		os.WriteFile(web, []byte(strings.ReplaceAll(string(b), "nodePort: 30080", "nodePort: "+nodePort)), 0o644)
+	}
 	gitRun(t, u.repo, "add", "examples")
 	gitRun(t, u.repo, "commit", "-q", "-m", "examples")
 
 	up := u.start(t, u.repo, "--path", "examples")
-	u.waitPods(t, up, 8) // hello 3, sidecar 1, ambassador 2, adapter 1, config 1
+	u.waitPods(t, up, 12) // hello 3, sidecar 1, ambassador 2, adapter 1, config 1, two-tier 4
 
 	t.Run("hello", func(t *testing.T) {
-		pods := u.pods(t, "app.kubernetes.io/name=web")
+		var pods []corev1.Pod
+		for _, p := range u.pods(t, "app.kubernetes.io/name=web") {
+			if p.Namespace == "hello" {
+				pods = append(pods, p)
+			}
+		}
 		if len(pods) != 3 {
 			t.Fatalf("%d hello pods, want 3", len(pods))
 		}
 		for _, p := range pods {
-			if p.Namespace != "hello" || !podReady(&p) {
-				t.Errorf("pod %s/%s: want Ready in namespace hello", p.Namespace, p.Name)
+			if !podReady(&p) {
+				t.Errorf("pod %s/%s: want Ready", p.Namespace, p.Name)
 			}
 			eventuallyOut(t, "the page from "+p.Name, func() (string, bool) {
 				body, err := httpGet("http://" + p.Status.PodIP + ":8080/")
@@ -79,6 +96,31 @@ func TestUpRunsExamples(t *testing.T) {
 				return body, err == nil && strings.Contains(body, "app_requests_total ") && strings.Contains(body, "app_errors_total ")
 			})
 		}
+	})
+	t.Run("two-tier", func(t *testing.T) {
+		node, err := u.client(t).CoreV1().Nodes().Get(t.Context(), "local", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var nodeIP string
+		for _, a := range node.Status.Addresses {
+			if a.Type == corev1.NodeInternalIP {
+				nodeIP = a.Address
+			}
+		}
+		// The page from the node port: the web pod answered, and reached the
+		// api by its name through cluster DNS and the api's cluster IP.
+		seen := map[string]bool{}
+		eventuallyOut(t, "both api pods, through the web tier on the node port", func() (string, bool) {
+			body, err := httpGet("http://" + nodeIP + ":" + nodePort + "/")
+			if err != nil || !strings.Contains(body, `"greeting": "hello from the api"`) {
+				return body, false
+			}
+			if _, after, ok := strings.Cut(body, `"pod": "`); ok {
+				seen[strings.Split(after, `"`)[0]] = true
+			}
+			return fmt.Sprintf("%s\napi pods seen: %v", body, seen), len(seen) == 2
+		})
 	})
 	t.Run("config", func(t *testing.T) {
 		pod := u.onePod(t, "config")

@@ -129,7 +129,7 @@ func (u *upFixture) socket() string { return filepath.Join(u.data, "containerd",
 // start runs keelson up in the working directory wd with extra flags.
 func (u *upFixture) start(t testing.TB, wd string, extra ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(binary, append(slices.Clone(u.args), extra...)...), out: &syncBuffer{}, done: make(chan error, 1)}
+	p := &proc{cmd: exec.Command(binary, isolate(t, append(slices.Clone(u.args), extra...))...), out: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd.Dir = wd
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
