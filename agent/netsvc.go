@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/keelson/keelson/agent/proxy"
+	"github.com/keelson/keelson/agent/route"
 )
 
 // Reasons of the node's NetworkUnavailable condition, which says whether the
@@ -79,9 +80,23 @@ func (a *Agent) startNetwork(ctx context.Context, wg *sync.WaitGroup) error {
 	if err != nil {
 		return fmt.Errorf("node proxy: %w", err)
 	}
+	r, err := route.New(route.Config{
+		Nodes:    a.cluster.Core().V1().Nodes().Informer(),
+		NodeName: a.cfg.NodeName,
+		OnHealth: func(err error) { a.net.set(&a.net.routes, err) },
+		Logger:   a.cfg.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("pod routes: %w", err)
+	}
 	wg.Go(func() {
 		if err := p.Run(ctx); err != nil && ctx.Err() == nil {
 			a.log.Error("node proxy stopped", "err", err)
+		}
+	})
+	wg.Go(func() {
+		if err := r.Run(ctx); err != nil && ctx.Err() == nil {
+			a.log.Error("pod routes stopped", "err", err)
 		}
 	})
 	return nil

@@ -18,6 +18,7 @@ import (
 	"github.com/keelson/keelson/agent/network"
 	"github.com/keelson/keelson/agent/pod"
 	"github.com/keelson/keelson/agent/proxy"
+	"github.com/keelson/keelson/agent/route"
 	"github.com/keelson/keelson/agent/runtime/containerd"
 	"github.com/keelson/keelson/internal/servicenet"
 )
@@ -189,11 +190,16 @@ func firstAddress() string {
 }
 
 // cleanupNode removes what the agent programmed in the kernel outside pods:
-// the node proxy's table. Pods and their containers are left alone.
+// the node proxy's table and the routes to other nodes' pods. Pods and
+// their containers are left alone.
 func cleanupNode(o *agentOptions, log *slog.Logger) error {
 	if err := proxy.Cleanup("", o.proxyTable); err != nil {
 		return fmt.Errorf("remove nftables table %s: %w", o.proxyTable, err)
 	}
 	log.Info("removed the node proxy's rules", "table", o.proxyTable)
+	if err := route.Cleanup(""); err != nil {
+		return fmt.Errorf("remove the routes to other nodes' pods: %w", err)
+	}
+	log.Info("removed the routes to other nodes' pods")
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/keelson/keelson/agent/proxy"
+	"github.com/keelson/keelson/internal/servicenet"
 )
 
 // The tests' processes share this machine's network with other tests and
@@ -35,6 +36,10 @@ func isolate(t testing.TB, args []string) []string {
 	}
 	if (cmd == "server" || cmd == "up") && !has("--service-cidr") {
 		out = append(out, "--service-cidr", testServiceCIDR)
+	}
+	if cmd == "agent" && !has("--cluster-dns") {
+		cidr, _ := servicenet.ParseCIDR(testServiceCIDR)
+		out = append(out, "--cluster-dns", cidr.DNSIP().String())
 	}
 	if (cmd == "agent" || cmd == "up") && !has("--nftables-table") {
 		out = append(out, "--nftables-table", testTable)
