@@ -25,6 +25,9 @@ var forbidden = []struct {
 	{"./reconciler/...", []string{module + "agent", "github.com/containerd/"}, "controllers never call containerd", nil},
 	{"./apiserver/...", []string{module + "reconciler", module + "gitsync", module + "agent"},
 		"the API holds no controller or sync logic", nil},
+	{"./clusterdns/...", []string{module + "store", module + "reconciler", module + "gitsync", module + "agent", "go.etcd.io/etcd/"},
+		"cluster DNS answers from informers it is given, never from the store per query", nil},
+	{"./internal/servicenet/...", []string{module}, "the service network's agreements are a leaf every part may import", nil},
 }
 
 func TestBoundaries(t *testing.T) {
