@@ -63,6 +63,9 @@ type Config struct {
 	ServiceProxy bool
 	// ProxyTable is the node proxy's nftables table; "keelson" when empty.
 	ProxyTable string
+	// NetNS is the network namespace (a path) whose rules and routes the
+	// node proxy and the pod routes program; the agent's own when empty.
+	NetNS string
 	// Masquerade rewrites the source of pod traffic leaving the pod network
 	// (the node proxy does it).
 	Masquerade bool

@@ -74,6 +74,7 @@ func (a *Agent) startNetwork(ctx context.Context, wg *sync.WaitGroup) error {
 		NodeName:       a.cfg.NodeName,
 		Masquerade:     a.cfg.Masquerade,
 		Table:          a.cfg.ProxyTable,
+		NetNS:          a.cfg.NetNS,
 		OnHealth:       func(err error) { a.net.set(&a.net.proxy, err) },
 		Logger:         a.cfg.Logger,
 	})
@@ -83,6 +84,7 @@ func (a *Agent) startNetwork(ctx context.Context, wg *sync.WaitGroup) error {
 	r, err := route.New(route.Config{
 		Nodes:    a.cluster.Core().V1().Nodes().Informer(),
 		NodeName: a.cfg.NodeName,
+		NetNS:    a.cfg.NetNS,
 		OnHealth: func(err error) { a.net.set(&a.net.routes, err) },
 		Logger:   a.cfg.Logger,
 	})
