@@ -163,7 +163,7 @@ func TestServices(t *testing.T) {
 	})
 
 	t.Run("node port from the host", func(t *testing.T) {
-		nodeIP := internalIP(t, c, "local")
+		nodeIP := nodeAddress(t, c, "local")
 		eventuallyOut(t, "an answer on the node port", func() (string, bool) {
 			body, err := httpGet(fmt.Sprintf("http://%s:%d/cgi-bin/who", nodeIP, nodePort))
 			return body, err == nil && slices.Contains(backends, body)
@@ -282,7 +282,7 @@ func sliceEndpoints(t testing.TB, c kubernetes.Interface, service string) (ready
 	return ready, all
 }
 
-func internalIP(t testing.TB, c kubernetes.Interface, node string) string {
+func nodeAddress(t testing.TB, c kubernetes.Interface, node string) string {
 	t.Helper()
 	n, err := c.CoreV1().Nodes().Get(t.Context(), node, metav1.GetOptions{})
 	if err != nil {

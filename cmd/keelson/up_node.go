@@ -168,6 +168,12 @@ func watchCluster(ctx context.Context, client kubernetes.Interface, node string,
 			}
 			p.set(stepPods, len(pods.Items) > 0 && running == len(pods.Items), "pods %d/%d running", running, len(pods.Items))
 		}
+		if n, err := client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{}); err == nil {
+			if svcs, err := client.CoreV1().Services("").List(ctx, metav1.ListOptions{}); err == nil {
+				done, text := servicesLine(svcs.Items, internalIP(n))
+				p.set(stepServices, done, "%s", text)
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -183,4 +189,39 @@ func nodeReady(n *corev1.Node) bool {
 		}
 	}
 	return false
+}
+
+// servicesLine says how many services have their address, and where the
+// node ports of the first few are open, from this machine: the way in to
+// what runs.
+func servicesLine(svcs []corev1.Service, nodeIP string) (bool, string) {
+	var pending int
+	var open []string
+	for _, s := range svcs {
+		if s.Spec.Type != corev1.ServiceTypeExternalName && s.Spec.ClusterIP == "" {
+			pending++
+		}
+		for _, port := range s.Spec.Ports {
+			if port.NodePort != 0 && nodeIP != "" {
+				open = append(open, fmt.Sprintf("http://%s:%d (%s/%s)", nodeIP, port.NodePort, s.Namespace, s.Name))
+			}
+		}
+	}
+	text := fmt.Sprintf("services %d/%d with an address", len(svcs)-pending, len(svcs))
+	if len(open) > 0 {
+		text += "; node ports: " + strings.Join(open[:min(2, len(open))], ", ")
+		if len(open) > 2 {
+			text += fmt.Sprintf(" and %d more", len(open)-2)
+		}
+	}
+	return pending == 0, text
+}
+
+func internalIP(n *corev1.Node) string {
+	for _, a := range n.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			return a.Address
+		}
+	}
+	return ""
 }

@@ -16,6 +16,7 @@ const (
 	stepNode
 	stepSync
 	stepPods
+	stepServices
 	numSteps
 )
 
@@ -45,6 +46,7 @@ func newProgress(tty io.Writer, log *slog.Logger, header string) *progress {
 	p.steps[stepNode].text = "node registering"
 	p.steps[stepSync].text = "waiting for the first sync"
 	p.steps[stepPods].text = "no pods yet"
+	p.steps[stepServices].text = "no services yet"
 	return p
 }
 

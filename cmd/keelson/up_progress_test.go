@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func TestProgressTerminalRedraws(t *testing.T) {
@@ -62,5 +65,38 @@ func TestProgressLogsWithoutTerminal(t *testing.T) {
 	}
 	if !strings.Contains(got, `msg="revision abc123 applied: 12 objects" component=up`) || strings.Contains(got, "\x1b") {
 		t.Errorf("log:\n%s", got)
+	}
+}
+
+func TestServicesLine(t *testing.T) {
+	svc := func(ns, name, ip string, nodePorts ...int32) corev1.Service {
+		s := corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: corev1.ServiceSpec{ClusterIP: ip}}
+		for _, np := range nodePorts {
+			s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{NodePort: np})
+		}
+		return s
+	}
+	ext := svc("a", "ext", "")
+	ext.Spec.Type = corev1.ServiceTypeExternalName
+	cases := []struct {
+		name string
+		svcs []corev1.Service
+		done bool
+		want string
+	}{
+		{"none", nil, true, "services 0/0 with an address"},
+		{"waiting", []corev1.Service{svc("a", "b", ""), svc("a", "c", "10.43.0.5"), ext}, false, "services 2/3 with an address"},
+		{"node ports", []corev1.Service{svc("two-tier", "web", "10.43.0.9", 30080)}, true,
+			"services 1/1 with an address; node ports: http://192.0.2.7:30080 (two-tier/web)"},
+		{"many node ports", []corev1.Service{svc("a", "x", "10.43.0.9", 30001, 30002), svc("a", "y", "10.43.0.8", 30003, 30004)}, true,
+			"services 2/2 with an address; node ports: http://192.0.2.7:30001 (a/x), http://192.0.2.7:30002 (a/x) and 2 more"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			done, got := servicesLine(tc.svcs, "192.0.2.7")
+			if done != tc.done || got != tc.want {
+				t.Errorf("servicesLine = %v, %q; want %v, %q", done, got, tc.done, tc.want)
+			}
+		})
 	}
 }
