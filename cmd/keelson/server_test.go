@@ -73,7 +73,14 @@ type proc struct {
 
 func start(t testing.TB, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(binary, isolate(t, args)...), out: &syncBuffer{}, done: make(chan error, 1)}
+	return startCmd(t, exec.Command(binary, isolate(t, args)...))
+}
+
+// startCmd starts cmd with its output kept, and kills it at the end of the
+// test.
+func startCmd(t testing.TB, cmd *exec.Cmd) *proc {
+	t.Helper()
+	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

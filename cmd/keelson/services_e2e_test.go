@@ -25,7 +25,9 @@ import (
 // /cgi-bin/who, and report not ready while the ConfigMap "unready" lists
 // them: a backend is taken out by a commit. Services in front of it: a
 // ClusterIP one, a headless one and a NodePort one.
-func backendYAML(unready string, nodePort int) string {
+//
+// On node, when not empty, the backends run on that node only.
+func backendYAML(unready string, nodePort int, node string) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: ConfigMap
 metadata: {name: backend, namespace: svc}
@@ -48,6 +50,7 @@ spec:
   template:
     metadata: {labels: {app: backend}}
     spec:
+      nodeSelector: %[4]s
       terminationGracePeriodSeconds: 1
       containers:
       - name: httpd
@@ -86,15 +89,26 @@ spec:
   type: NodePort
   selector: {app: backend}
   ports: [{name: http, port: 80, targetPort: http, nodePort: %[2]d}]
-`, unready, nodePort, ociarchive.BusyboxRef)
+`, unready, nodePort, ociarchive.BusyboxRef, onNode(node))
+}
+
+// onNode is the nodeSelector of pods that must run on node ("" for any).
+func onNode(node string) string {
+	if node == "" {
+		return "{}"
+	}
+	return "{kubernetes.io/hostname: " + node + "}"
 }
 
 // clientYAML is a pod that asks the backend service twice a loop, by its
-// DNS name and by the address its environment gives, and logs who answered.
-const clientYAML = `apiVersion: v1
+// DNS name and by the address its environment gives, and logs who answered;
+// on node, when not empty.
+func clientYAML(node string) string {
+	return `apiVersion: v1
 kind: Pod
 metadata: {name: client, namespace: svc}
 spec:
+  nodeSelector: ` + onNode(node) + `
   terminationGracePeriodSeconds: 1
   containers:
   - name: client
@@ -113,6 +127,7 @@ spec:
         sleep 0.1
       done
 `
+}
 
 const namespaceYAML = "apiVersion: v1\nkind: Namespace\nmetadata: {name: svc}\n"
 
@@ -127,7 +142,7 @@ func TestServices(t *testing.T) {
 	u := newUpFixture(t)
 	nodePort := 31000 + os.Getpid()%1500
 	commit(t, u.repo, "svc/namespace.yaml", namespaceYAML, "namespace")
-	commit(t, u.repo, "svc/backend.yaml", backendYAML("", nodePort), "backend")
+	commit(t, u.repo, "svc/backend.yaml", backendYAML("", nodePort, ""), "backend")
 	up := u.start(t, u.repo, "--path", "svc")
 	u.waitPods(t, up, 3)
 	c := u.client(t)
@@ -139,7 +154,7 @@ func TestServices(t *testing.T) {
 		s, err := c.CoreV1().Services("svc").Get(t.Context(), "backend", metav1.GetOptions{})
 		return fmt.Sprint(s, err), err == nil && s.Spec.ClusterIP != ""
 	})
-	commit(t, u.repo, "svc/client.yaml", clientYAML, "client")
+	commit(t, u.repo, "svc/client.yaml", clientYAML(""), "client")
 	u.waitPods(t, up, 4)
 
 	t.Run("by name and by cluster IP, every backend", func(t *testing.T) {
@@ -172,7 +187,7 @@ func TestServices(t *testing.T) {
 
 	t.Run("an unready backend gets no new connection", func(t *testing.T) {
 		out := backends[0]
-		commit(t, u.repo, "svc/backend.yaml", backendYAML(out, nodePort), "take "+out+" out")
+		commit(t, u.repo, "svc/backend.yaml", backendYAML(out, nodePort, ""), "take "+out+" out")
 		eventuallyOut(t, out+" not ready in the EndpointSlice", func() (string, bool) {
 			ready, all := sliceEndpoints(t, c, "backend")
 			return fmt.Sprintf("ready %v of %v", ready, all), len(all) == 3 && len(ready) == 2 && !slices.Contains(ready, out)

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -18,75 +17,6 @@ import (
 	"github.com/keelson/keelson/agent/runtime/ociarchive"
 	"github.com/keelson/keelson/store/etcdtest"
 )
-
-// twoNodesYAML pins two backends to node-1 and a client to node-2: the
-// client reaches them only through the route to node-1's pod CIDR, and asks
-// node-2's own proxy and cluster DNS on the control plane's host.
-func twoNodesYAML() string {
-	return `apiVersion: v1
-kind: Namespace
-metadata: {name: svc}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: who, namespace: svc}
-data:
-  who: |
-    #!/bin/sh
-    printf 'Content-Type: text/plain\r\n\r\n%s' "$HOSTNAME"
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: backend, namespace: svc}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: backend}}
-  template:
-    metadata: {labels: {app: backend}}
-    spec:
-      nodeSelector: {kubernetes.io/hostname: node-1}
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: httpd
-        image: ` + ociarchive.BusyboxRef + `
-        imagePullPolicy: IfNotPresent
-        command: [httpd, -f, -p, "8080", -h, /www]
-        ports: [{name: http, containerPort: 8080}]
-        readinessProbe: {tcpSocket: {port: http}, periodSeconds: 1}
-        volumeMounts: [{name: cgi, mountPath: /www/cgi-bin}]
-      volumes:
-      - {name: cgi, configMap: {name: who, defaultMode: 0755}}
----
-apiVersion: v1
-kind: Service
-metadata: {name: backend, namespace: svc}
-spec:
-  selector: {app: backend}
-  ports: [{name: http, port: 80, targetPort: http}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: client, namespace: svc}
-spec:
-  nodeSelector: {kubernetes.io/hostname: node-2}
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: client
-    image: ` + ociarchive.BusyboxRef + `
-    imagePullPolicy: IfNotPresent
-    command:
-    - sh
-    - -c
-    - |
-      i=0
-      while true; do
-        i=$((i+1))
-        a=$(timeout 2 wget -q -O - http://backend.svc.svc.cluster.local/cgi-bin/who 2>&1 | tr -d '\n')
-        echo "$i dns=$a"
-        sleep 0.2
-      done
-`
-}
 
 // TestServicesAcrossNodes runs a second node agent in a network namespace
 // of its own on this machine, joined to the first by a veth link as two
@@ -178,19 +108,18 @@ func TestServicesAcrossNodes(t *testing.T) {
 	})
 	c := adminClient(t, data, api)
 
-	commit(t, repo, "deploy/apps.yaml", twoNodesYAML(), "backend on node-1, client on node-2")
-	eventuallyOut(t, "the client on node-2 answered by both backends on node-1", func() (string, bool) {
-		b, err := c.CoreV1().Pods("svc").GetLogs("client", &corev1.PodLogOptions{}).Do(t.Context()).Raw()
-		if err != nil {
-			return err.Error(), false
-		}
-		seen := map[string]bool{}
-		for _, l := range strings.Split(string(b), "\n") {
-			if _, v, ok := strings.Cut(l, "dns=backend-"); ok {
-				seen[v] = true
-			}
-		}
-		return string(b), len(seen) == 2
+	// The backends on node-1, the client on node-2: the client reaches them
+	// only through the route to node-1's pod CIDR, and asks node-2's own
+	// proxy and cluster DNS on the control plane's host.
+	commit(t, repo, "deploy/svc.yaml", namespaceYAML+"---\n"+backendYAML("", 31000+os.Getpid()%1500, "node-1"), "backends on node-1")
+	eventuallyOut(t, "the backend service's cluster IP", func() (string, bool) {
+		s, err := c.CoreV1().Services("svc").Get(t.Context(), "backend", metav1.GetOptions{})
+		return fmt.Sprint(s, err), err == nil && s.Spec.ClusterIP != ""
+	})
+	commit(t, repo, "deploy/client.yaml", clientYAML("node-2"), "a client on node-2")
+	eventuallyOut(t, "the client on node-2 answered by all three backends on node-1", func() (string, bool) {
+		dnsSeen, envSeen, logs := whoAnswered(t, c, 0)
+		return logs, len(dnsSeen) == 3 && len(envSeen) == 3
 	})
 	pods, err := c.CoreV1().Pods("svc").List(t.Context(), metav1.ListOptions{})
 	if err != nil {
@@ -229,18 +158,7 @@ func ip(t testing.TB, args ...string) {
 // the mounts it makes for pods are this machine's, which containerd sees).
 func startInNetNS(t testing.TB, netns string, args ...string) *proc {
 	t.Helper()
-	full := append([]string{"--net=" + netns, binary}, isolate(t, args)...)
-	p := &proc{cmd: exec.Command("nsenter", full...), out: &syncBuffer{}, done: make(chan error, 1)}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
-	})
-	return p
+	return startCmd(t, exec.Command("nsenter", append([]string{"--net=" + netns, binary}, isolate(t, args)...)...))
 }
 
 // adminClient is a client-go client of the server's API with the admin token.

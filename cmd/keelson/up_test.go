@@ -129,20 +129,16 @@ func (u *upFixture) socket() string { return filepath.Join(u.data, "containerd",
 // start runs keelson up in the working directory wd with extra flags.
 func (u *upFixture) start(t testing.TB, wd string, extra ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(binary, isolate(t, append(slices.Clone(u.args), extra...))...), out: &syncBuffer{}, done: make(chan error, 1)}
-	p.cmd.Dir = wd
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
+	cmd := exec.Command(binary, isolate(t, append(slices.Clone(u.args), extra...))...)
+	cmd.Dir = wd
+	var p *proc
+	// Registered first, so it runs after startCmd's cleanup has stopped it.
 	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
+		if t.Failed() && p != nil {
 			t.Logf("keelson up output:\n%s", p.out)
 		}
 	})
+	p = startCmd(t, cmd)
 	return p
 }
 
