@@ -41,9 +41,9 @@ func newManager(st *store.Store, log *slog.Logger, opts Options) *manager {
 	}
 	health := NewSyncHealthController(st, m.inf, opts.Queue, log)
 	np := NewNodePolicyController(st, m.inf, m.rec, opts.Queue, log)
-	ips := NewServiceIPController(st, m.inf, m.rec, opts.services, opts.Queue, log)
+	ips := newServiceIPController(st, m.inf, m.rec, opts.services, opts.Queue, log)
 	ips.reconciled = opts.serviceIPReconciled
-	cps := NewControlPlaneServicesController(st, m.inf, opts.services, opts.Queue, log)
+	cps := newControlPlaneServicesController(st, m.inf, opts.services, opts.Queue, log)
 	m.runs = append(m.runs, ips.Run, cps.Run)
 	m.runs = append(m.runs, endpointControllers(st, m.inf, opts.Endpoints, opts.Queue, log)...)
 	m.runs = append(m.runs, rs.Run, rc.Run, d.Run, gc.Run, ns.Run, health.Run, np.Run, m.rec.Run, func(ctx context.Context) {

@@ -131,9 +131,9 @@ type ServiceIPController struct {
 	waiting map[string]bool
 }
 
-// NewServiceIPController returns the controller, registered on the
+// newServiceIPController returns the controller, registered on the
 // informers. cfg comes from ServiceOptions.parse.
-func NewServiceIPController(st *store.Store, inf *Informers, rec *Recorder, cfg serviceConfig, queue QueueOptions, log *slog.Logger) *ServiceIPController {
+func newServiceIPController(st *store.Store, inf *Informers, rec *Recorder, cfg serviceConfig, queue QueueOptions, log *slog.Logger) *ServiceIPController {
 	c := &ServiceIPController{st: st, rec: rec, cfg: cfg, log: log, waiting: map[string]bool{},
 		services: inf.For(mustResource("services")), addresses: inf.For(mustResource("ipaddresses.networking.k8s.io")),
 		ports: newNodePorts(cfg.ports)}

@@ -42,9 +42,9 @@ type ControlPlaneServicesController struct {
 	cidrs     cache.SharedIndexInformer
 }
 
-// NewControlPlaneServicesController returns the controller, registered on
+// newControlPlaneServicesController returns the controller, registered on
 // the informers. cfg comes from ServiceOptions.parse.
-func NewControlPlaneServicesController(st *store.Store, inf *Informers, cfg serviceConfig, queue QueueOptions, log *slog.Logger) *ControlPlaneServicesController {
+func newControlPlaneServicesController(st *store.Store, inf *Informers, cfg serviceConfig, queue QueueOptions, log *slog.Logger) *ControlPlaneServicesController {
 	c := &ControlPlaneServicesController{st: st, cfg: cfg,
 		nss: inf.For(mustResource("namespaces")), services: inf.For(mustResource("services")),
 		endpoints: inf.For(mustResource("endpoints")), slices: inf.For(mustResource("endpointslices.discovery.k8s.io")),
