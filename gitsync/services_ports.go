@@ -78,7 +78,11 @@ func (a *allocCheck) serviceNodePorts(e *svcEntry, pc *portClaims) {
 			held[p.port] = true
 		}
 	}
-	seen := map[int32]corev1.Protocol{}
+	type use struct {
+		port  int32
+		proto corev1.Protocol
+	}
+	seen := map[use]bool{}
 	for _, p := range wantedNodePorts(w) {
 		switch {
 		case p.port == 0:
@@ -88,12 +92,14 @@ func (a *allocCheck) serviceNodePorts(e *svcEntry, pc *portClaims) {
 			continue
 		case p.index >= 0:
 			// One node port may serve a TCP and a UDP port of the same
-			// service, not two ports of one protocol.
-			if proto, dup := seen[p.port]; dup && proto == p.protocol {
+			// service, not two ports of one protocol, whatever lies
+			// between them.
+			u := use{p.port, p.protocol}
+			if seen[u] {
 				a.fail(e, p.path, "%d is given to another %s port of the service too; give each port its own node port", p.port, p.protocol)
 				continue
 			}
-			seen[p.port] = p.protocol
+			seen[u] = true
 		}
 		if held[p.port] {
 			pc.by[p.port], pc.used[p.port] = e, true

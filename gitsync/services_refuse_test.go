@@ -68,6 +68,9 @@ func TestServiceRefusals(t *testing.T) {
 		{"one node port on two TCP ports", nil, map[string]string{"svc.yaml": serviceYAML("shop", "web",
 			"  type: NodePort\n  ports:\n  - {name: a, port: 80, nodePort: 30080}\n  - {name: b, port: 81, nodePort: 30080}\n")},
 			[]string{"svc.yaml:10:35: Service shop/web: spec.ports[1].nodePort: 30080 is given to another TCP port of the service too"}},
+		{"one node port on two TCP ports with a UDP one between", nil, map[string]string{"svc.yaml": serviceYAML("shop", "web",
+			"  type: NodePort\n  ports:\n  - {name: a, port: 80, nodePort: 30080}\n  - {name: u, port: 80, protocol: UDP, nodePort: 30080}\n  - {name: b, port: 81, nodePort: 30080}\n")},
+			[]string{"svc.yaml:11:35: Service shop/web: spec.ports[2].nodePort: 30080 is given to another TCP port of the service too"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
