@@ -164,21 +164,26 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.registerNode(ctx); err != nil {
 		return err
 	}
-	go a.heartbeat(ctx) // the lease is renewed while the node waits for its pod CIDR
+	// What Run starts ends with ctx, which Run cancels however it returns:
+	// an error (a pod network that cannot be built) must end Run, not wait
+	// for ever on the node proxy, the informers and the heartbeat.
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	defer a.cluster.Shutdown()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Go(func() { a.heartbeat(ctx) }) // the lease is renewed while the node waits for its pod CIDR
 	if err := a.startNetwork(ctx, &wg); err != nil {
 		return err
 	}
 	a.cluster.Start(ctx.Done())
-	defer a.cluster.Shutdown()
 	if a.lazy != nil {
 		if err := a.awaitPodCIDR(ctx); err != nil {
 			return err
 		}
 	}
-	go a.sampleLoop(ctx, a.cfg.StatsInterval)
-	go a.evictionLoop(ctx, a.cfg.StatsInterval)
+	wg.Go(func() { a.sampleLoop(ctx, a.cfg.StatsInterval) })
+	wg.Go(func() { a.evictionLoop(ctx, a.cfg.StatsInterval) })
 
 	factory := informers.NewSharedInformerFactoryWithOptions(a.cfg.Client, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = "spec.nodeName=" + a.cfg.NodeName }))
