@@ -158,11 +158,16 @@ func (s *selection) risks(title string, svc *corev1.Service, cluster bool) []Ris
 	return out
 }
 
-// defines reports whether a selected pod source or pod has a container port
-// of that name and protocol.
+// defines reports whether a selected pod source or pod has a port of that
+// name and protocol, where the EndpointSlice controller looks for it (as
+// Kubernetes does): in its containers, or in its sidecars (init containers
+// that keep running).
 func (s *selection) defines(name string, proto corev1.Protocol) bool {
-	has := func(spec *corev1.PodSpec) bool {
-		for _, c := range spec.Containers {
+	declares := func(cs []corev1.Container, sidecarsOnly bool) bool {
+		for _, c := range cs {
+			if sidecarsOnly && (c.RestartPolicy == nil || *c.RestartPolicy != corev1.ContainerRestartPolicyAlways) {
+				continue
+			}
 			for _, cp := range c.Ports {
 				if cp.Name == name && (cp.Protocol == proto || (cp.Protocol == "" && proto == corev1.ProtocolTCP)) {
 					return true
@@ -170,6 +175,9 @@ func (s *selection) defines(name string, proto corev1.Protocol) bool {
 			}
 		}
 		return false
+	}
+	has := func(spec *corev1.PodSpec) bool {
+		return declares(spec.Containers, false) || declares(spec.InitContainers, true)
 	}
 	for _, src := range s.sources {
 		if has(src.spec) {

@@ -257,3 +257,38 @@ func TestPlanServiceClusterIPImmutable(t *testing.T) {
 		})
 	}
 }
+
+// TestSelectionDefines: a named target port is found where the EndpointSlice
+// controller resolves it, so that a plan flags target-port-undefined only
+// when the service would really get no endpoints for the port.
+func TestSelectionDefines(t *testing.T) {
+	always := corev1.ContainerRestartPolicyAlways
+	port := func(name string, proto corev1.Protocol) []corev1.ContainerPort {
+		return []corev1.ContainerPort{{Name: name, ContainerPort: 8080, Protocol: proto}}
+	}
+	cases := []struct {
+		name  string
+		spec  corev1.PodSpec
+		proto corev1.Protocol
+		want  bool
+	}{
+		{"a container's port", corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Ports: port("http", corev1.ProtocolTCP)}}}, corev1.ProtocolTCP, true},
+		{"a container's port of no protocol is TCP", corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Ports: port("http", "")}}}, corev1.ProtocolTCP, true},
+		{"another protocol", corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Ports: port("http", corev1.ProtocolUDP)}}}, corev1.ProtocolTCP, false},
+		{"a sidecar's port", corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}},
+			InitContainers: []corev1.Container{{Name: "proxy", RestartPolicy: &always, Ports: port("http", corev1.ProtocolTCP)}}}, corev1.ProtocolTCP, true},
+		{"an init container that ends", corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}},
+			InitContainers: []corev1.Container{{Name: "setup", Ports: port("http", corev1.ProtocolTCP)}}}, corev1.ProtocolTCP, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fromTemplate := &selection{sources: []podSource{{what: "deployment shop/web", spec: &tc.spec}}}
+			fromCluster := &selection{pods: []*corev1.Pod{{ObjectMeta: metav1.ObjectMeta{Name: "web-1"}, Spec: tc.spec}}}
+			for what, s := range map[string]*selection{"pod template": fromTemplate, "pod": fromCluster} {
+				if got := s.defines("http", tc.proto); got != tc.want {
+					t.Errorf("%s: defines(http, %s) = %v, want %v", what, tc.proto, got, tc.want)
+				}
+			}
+		})
+	}
+}
