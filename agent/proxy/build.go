@@ -25,18 +25,23 @@ func skeleton(masquerade bool) *fragment {
 		newRule().jump(chainServices))
 	base(chainNatPostrouting, nftables.ChainTypeNAT, nftables.ChainHookPostrouting, *nftables.ChainPriorityNATSource,
 		newRule().jump(chainMasquerading))
-	for name, hook := range map[string]*nftables.ChainHook{
-		chainFilterInput: nftables.ChainHookInput, chainFilterForward: nftables.ChainHookForward, chainFilterOutput: nftables.ChainHookOutput,
-	} {
-		base(name, nftables.ChainTypeFilter, hook, filterPriority, newRule().ctStateNew().jump(chainEndpointsCheck))
-	}
+	base(chainFilterForward, nftables.ChainTypeFilter, nftables.ChainHookForward, filterPriority,
+		newRule().ctStateNew().jump(chainEndpointsCheck))
+	base(chainFilterOutput, nftables.ChainTypeFilter, nftables.ChainHookOutput, filterPriority,
+		newRule().ctStateNew().jump(chainEndpointsCheck))
+	// Node ports are checked on input only: the node's own connection to a
+	// node port meets filter-output before nat-output picks its endpoint
+	// (externalTrafficPolicy Local sends it to another node's), while a node
+	// port nothing DNATs is delivered here, through input, from anywhere.
+	base(chainFilterInput, nftables.ChainTypeFilter, nftables.ChainHookInput, filterPriority,
+		newRule().ctStateNew().jump(chainEndpointsCheck),
+		newRule().ctStateNew().jump(chainNodePortsCheck))
 
 	f.chain(chainServices,
 		newRule().serviceVmap(mapServiceIPs),
 		newRule().fibLocal("daddr").notLoopback().nodePortVmap(mapServiceNodePorts))
-	f.chain(chainEndpointsCheck,
-		newRule().serviceVmap(mapNoEndpointIPs),
-		newRule().fibLocal("daddr").notLoopback().nodePortVmap(mapNoEndpointPorts))
+	f.chain(chainEndpointsCheck, newRule().serviceVmap(mapNoEndpointIPs))
+	f.chain(chainNodePortsCheck, newRule().fibLocal("daddr").notLoopback().nodePortVmap(mapNoEndpointPorts))
 	f.chain(chainReject,
 		newRule().l4proto("TCP").rejectTCPReset(),
 		newRule().rejectPortUnreachable())

@@ -6,11 +6,11 @@
 // Everything lives in one table of keelson's own, `ip keelson`. Base chains
 // hook prerouting and output (destination NAT through the service-ips and
 // service-nodeports verdict maps), postrouting (masquerade) and input,
-// forward and output (rejecting services with no endpoint at once, through
-// the no-endpoint-* maps). Each service port has a chain that spreads
-// connections over its endpoints with `numgen random mod N` into a verdict
-// map of endpoint chains (its pick map), and each endpoint a chain that
-// DNATs to it:
+// forward and output (rejecting service IPs with no endpoint at once, and on
+// input node ports too, through the no-endpoint-* maps). Each service port
+// has a chain that spreads connections over its endpoints with `numgen
+// random mod N` into a verdict map of endpoint chains (its pick map), and
+// each endpoint a chain that DNATs to it:
 //
 //	svc-XXXXXXXX-ns/name/tcp/http   numgen random mod 3 vmap @pick-svc-XXXXXXXX-ns/name/tcp/http
 //	pick-svc-XXXXXXXX-ns/name/tcp/http   { 0 : goto ep-…, 1 : goto ep-…, 2 : goto ep-… }

@@ -23,6 +23,7 @@ const (
 	chainMasquerading   = "masquerading"
 	chainMarkMasq       = "mark-for-masquerade"
 	chainEndpointsCheck = "endpoints-check"
+	chainNodePortsCheck = "nodeport-endpoints-check"
 	chainReject         = "reject-chain"
 
 	mapServiceIPs       = "service-ips"
