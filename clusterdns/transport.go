@@ -120,6 +120,14 @@ func (s *Server) acceptTCP(ctx context.Context) {
 			continue
 		}
 		s.connMu.Lock()
+		if ctx.Err() != nil {
+			// Serve may have closed the open connections already: one
+			// accepted meanwhile would keep it waiting for its idle timeout.
+			s.connMu.Unlock()
+			_ = conn.Close()
+			<-s.tcpSlots
+			return
+		}
 		s.conns[conn] = struct{}{}
 		s.connMu.Unlock()
 		s.wg.Go(func() {
