@@ -5,6 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/keelson/keelson/internal/servicenet"
 	"github.com/keelson/keelson/store"
 )
 
@@ -54,7 +55,7 @@ func keepServiceFields(w, c *corev1.Service) {
 			ws.IPFamilyPolicy = &p
 		}
 	}
-	if keepsNodePorts(w) && keepsNodePorts(c) {
+	if servicenet.HasNodePorts(w) && servicenet.HasNodePorts(c) {
 		keepNodePorts(ws.Ports, cs.Ports)
 	}
 	if needsHealthCheckPort(w) && needsHealthCheckPort(c) && ws.HealthCheckNodePort == 0 {
@@ -119,22 +120,6 @@ func allocatedIP(ip string) bool {
 // from Git: every type but ExternalName, unless headless.
 func needsClusterIP(s *corev1.Service) bool {
 	return s.Spec.Type != corev1.ServiceTypeExternalName && primaryIP(s) != corev1.ClusterIPNone
-}
-
-// keepsNodePorts reports whether s's ports have node ports: those of a
-// NodePort or LoadBalancer service.
-func keepsNodePorts(s *corev1.Service) bool {
-	return s.Spec.Type == corev1.ServiceTypeNodePort || s.Spec.Type == corev1.ServiceTypeLoadBalancer
-}
-
-// allocatesNodePorts reports whether s's ports without a node port get one
-// from the allocator: NodePort, and LoadBalancer unless
-// allocateLoadBalancerNodePorts is false.
-func allocatesNodePorts(s *corev1.Service) bool {
-	if s.Spec.Type == corev1.ServiceTypeLoadBalancer {
-		return s.Spec.AllocateLoadBalancerNodePorts == nil || *s.Spec.AllocateLoadBalancerNodePorts
-	}
-	return s.Spec.Type == corev1.ServiceTypeNodePort
 }
 
 // needsHealthCheckPort reports whether s gets a health check node port: a

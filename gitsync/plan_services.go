@@ -212,7 +212,7 @@ func nodePortEffects(old, head *corev1.Service, ports servicenet.PortRange) []st
 	var out []string
 	had := map[int32]bool{}
 	var oldPorts []corev1.ServicePort
-	if old != nil && keepsNodePorts(old) {
+	if old != nil && servicenet.HasNodePorts(old) {
 		oldPorts = old.Spec.Ports
 		for _, p := range wantedNodePorts(old) {
 			had[p.port] = true

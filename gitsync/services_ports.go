@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/keelson/keelson/internal/servicenet"
 )
 
 // portClaims records who asks for each node port, and which are taken.
@@ -64,7 +66,7 @@ func (a *allocCheck) nodePorts() {
 // creates or changes.
 func (a *allocCheck) serviceNodePorts(e *svcEntry, pc *portClaims) {
 	w := e.want
-	if !keepsNodePorts(w) {
+	if !servicenet.HasNodePorts(w) {
 		for i, p := range w.Spec.Ports {
 			if p.NodePort != 0 {
 				a.fail(e, fmt.Sprintf("spec.ports[%d].nodePort", i), "%d: a service of type %s has no node ports; remove the field, or make the type NodePort", p.NodePort, w.Spec.Type)
@@ -143,10 +145,10 @@ type nodePortOf struct {
 // when written: the allocator does not give them.
 func wantedNodePorts(s *corev1.Service) []nodePortOf {
 	var out []nodePortOf
-	if keepsNodePorts(s) {
+	if servicenet.HasNodePorts(s) {
 		ports := s.Spec.Ports
 		for i, p := range ports {
-			if p.NodePort == 0 && (!allocatesNodePorts(s) || sharesNodePort(ports, i)) {
+			if p.NodePort == 0 && (!servicenet.AllocatesNodePorts(s) || sharesNodePort(ports, i)) {
 				continue
 			}
 			out = append(out, nodePortOf{index: i, path: fmt.Sprintf("spec.ports[%d].nodePort", i), port: p.NodePort, protocol: p.Protocol})

@@ -254,7 +254,7 @@ func serviceHealth(s *corev1.Service) Health {
 	if s.Spec.Type != corev1.ServiceTypeExternalName && s.Spec.ClusterIP == "" {
 		return Health{Progressing, "waiting for a cluster IP"}
 	}
-	if allocatesNodePorts(s) {
+	if servicenet.AllocatesNodePorts(s) {
 		for _, p := range s.Spec.Ports {
 			if p.NodePort == 0 {
 				return Health{Progressing, "waiting for a node port"}

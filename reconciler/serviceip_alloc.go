@@ -125,7 +125,7 @@ func (p *nodePorts) rebuild(svcs []*corev1.Service) {
 		return cmp.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
 	})
 	for _, s := range svcs {
-		if !keepsNodePorts(s) {
+		if !servicenet.HasNodePorts(s) {
 			continue
 		}
 		key := s.Namespace + "/" + s.Name
@@ -209,18 +209,3 @@ func (p *nodePorts) keepOnly(key string, keep map[int32]bool) bool {
 
 // releaseAll gives back every port of key; true when it held any.
 func (p *nodePorts) releaseAll(key string) bool { return p.keepOnly(key, nil) }
-
-// keepsNodePorts reports whether the service's type has node ports at all
-// (NodePort, LoadBalancer); those of other types are given back.
-func keepsNodePorts(s *corev1.Service) bool {
-	return s.Spec.Type == corev1.ServiceTypeNodePort || s.Spec.Type == corev1.ServiceTypeLoadBalancer
-}
-
-// allocatesNodePorts reports whether ports without a nodePort get one:
-// NodePort, and LoadBalancer unless allocateLoadBalancerNodePorts is false.
-func allocatesNodePorts(s *corev1.Service) bool {
-	if s.Spec.Type == corev1.ServiceTypeLoadBalancer {
-		return s.Spec.AllocateLoadBalancerNodePorts == nil || *s.Spec.AllocateLoadBalancerNodePorts
-	}
-	return s.Spec.Type == corev1.ServiceTypeNodePort
-}

@@ -258,7 +258,7 @@ func fillClusterIPFields(spec *corev1.ServiceSpec) {
 // from a service whose type has none.
 func (c *ServiceIPController) planNodePorts(p *svcPlan) {
 	ports := p.out.Spec.Ports
-	if !keepsNodePorts(p.out) {
+	if !servicenet.HasNodePorts(p.out) {
 		for i := range ports {
 			ports[i].NodePort = 0
 		}
@@ -277,7 +277,7 @@ func (c *ServiceIPController) planNodePorts(p *svcPlan) {
 			p.ports[sp.NodePort] = true
 		}
 	}
-	if !allocatesNodePorts(p.out) {
+	if !servicenet.AllocatesNodePorts(p.out) {
 		return
 	}
 	for i := range ports {

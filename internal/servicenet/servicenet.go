@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // Defaults, as DESIGN.md sets them.
@@ -127,6 +129,23 @@ func (r PortRange) Size() int { return int(r.Last-r.First) + 1 }
 
 // String returns "FIRST-LAST".
 func (r PortRange) String() string { return fmt.Sprintf("%d-%d", r.First, r.Last) }
+
+// HasNodePorts reports whether a Service's ports have node ports at all:
+// those of type NodePort or LoadBalancer. A service of another type has
+// none, and one that changes to it gives its node ports back.
+func HasNodePorts(s *corev1.Service) bool {
+	return s.Spec.Type == corev1.ServiceTypeNodePort || s.Spec.Type == corev1.ServiceTypeLoadBalancer
+}
+
+// AllocatesNodePorts reports whether a Service's ports without a node port
+// get one from the allocator: type NodePort, and LoadBalancer unless
+// allocateLoadBalancerNodePorts is false (then it keeps those it has).
+func AllocatesNodePorts(s *corev1.Service) bool {
+	if s.Spec.Type == corev1.ServiceTypeLoadBalancer {
+		return s.Spec.AllocateLoadBalancerNodePorts == nil || *s.Spec.AllocateLoadBalancerNodePorts
+	}
+	return s.Spec.Type == corev1.ServiceTypeNodePort
+}
 
 // How cluster IPs are reserved: one IPAddress object (networking.k8s.io/v1,
 // cluster-scoped) per address in use, named by the address, with

@@ -3,6 +3,8 @@ package servicenet
 import (
 	"net/netip"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 func TestCIDR(t *testing.T) {
@@ -71,5 +73,31 @@ func TestPortRange(t *testing.T) {
 		if _, err := ParsePortRange(s); err == nil {
 			t.Errorf("ParsePortRange(%q): no error", s)
 		}
+	}
+}
+
+func TestNodePortsOfTypes(t *testing.T) {
+	no := false
+	cases := []struct {
+		name          string
+		spec          corev1.ServiceSpec
+		has, allocate bool
+	}{
+		{"ClusterIP", corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP}, false, false},
+		{"ExternalName", corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName}, false, false},
+		{"NodePort", corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort}, true, true},
+		{"LoadBalancer", corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer}, true, true},
+		{"LoadBalancer that allocates none", corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, AllocateLoadBalancerNodePorts: &no}, true, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &corev1.Service{Spec: tc.spec}
+			if got := HasNodePorts(s); got != tc.has {
+				t.Errorf("HasNodePorts = %v, want %v", got, tc.has)
+			}
+			if got := AllocatesNodePorts(s); got != tc.allocate {
+				t.Errorf("AllocatesNodePorts = %v, want %v", got, tc.allocate)
+			}
+		})
 	}
 }
