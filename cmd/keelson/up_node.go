@@ -152,7 +152,8 @@ func watchCluster(ctx context.Context, client kubernetes.Interface, node string,
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
-		if n, err := client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{}); err == nil {
+		n, nodeErr := client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if nodeErr == nil {
 			if nodeReady(n) {
 				p.set(stepNode, true, "node %s Ready", node)
 			} else {
@@ -168,7 +169,7 @@ func watchCluster(ctx context.Context, client kubernetes.Interface, node string,
 			}
 			p.set(stepPods, len(pods.Items) > 0 && running == len(pods.Items), "pods %d/%d running", running, len(pods.Items))
 		}
-		if n, err := client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{}); err == nil {
+		if nodeErr == nil {
 			if svcs, err := client.CoreV1().Services("").List(ctx, metav1.ListOptions{}); err == nil {
 				done, text := servicesLine(svcs.Items, internalIP(n))
 				p.set(stepServices, done, "%s", text)
@@ -192,8 +193,8 @@ func nodeReady(n *corev1.Node) bool {
 }
 
 // servicesLine says how many services have their address, and where the
-// node ports of the first few are open, from this machine: the way in to
-// what runs.
+// TCP node ports of the first few are open, from this machine: the way in to
+// what runs. A UDP node port (one number may serve both) is no http link.
 func servicesLine(svcs []corev1.Service, nodeIP string) (bool, string) {
 	var pending int
 	var open []string
@@ -202,7 +203,8 @@ func servicesLine(svcs []corev1.Service, nodeIP string) (bool, string) {
 			pending++
 		}
 		for _, port := range s.Spec.Ports {
-			if port.NodePort != 0 && nodeIP != "" {
+			tcp := port.Protocol == "" || port.Protocol == corev1.ProtocolTCP
+			if port.NodePort != 0 && tcp && nodeIP != "" {
 				open = append(open, fmt.Sprintf("http://%s:%d (%s/%s)", nodeIP, port.NodePort, s.Namespace, s.Name))
 			}
 		}

@@ -78,6 +78,8 @@ func TestServicesLine(t *testing.T) {
 	}
 	ext := svc("a", "ext", "")
 	ext.Spec.Type = corev1.ServiceTypeExternalName
+	dns := svc("a", "dns", "10.43.0.7", 30053, 30053)
+	dns.Spec.Ports[0].Protocol, dns.Spec.Ports[1].Protocol = corev1.ProtocolUDP, corev1.ProtocolTCP
 	cases := []struct {
 		name string
 		svcs []corev1.Service
@@ -90,6 +92,8 @@ func TestServicesLine(t *testing.T) {
 			"services 1/1 with an address; node ports: http://192.0.2.7:30080 (two-tier/web)"},
 		{"many node ports", []corev1.Service{svc("a", "x", "10.43.0.9", 30001, 30002), svc("a", "y", "10.43.0.8", 30003, 30004)}, true,
 			"services 2/2 with an address; node ports: http://192.0.2.7:30001 (a/x), http://192.0.2.7:30002 (a/x) and 2 more"},
+		{"a UDP node port is no link", []corev1.Service{dns}, true,
+			"services 1/1 with an address; node ports: http://192.0.2.7:30053 (a/dns)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
