@@ -188,3 +188,28 @@ func checkAnswer(t *testing.T, r *dns.Msg, tc recordCase) {
 		t.Errorf("authoritative %v, want %v", r.Authoritative, inZone)
 	}
 }
+
+// TestReverseZoneOfAnUnalignedCIDR: a /12 service CIDR gets the reverse
+// zone 10.in-addr.arpa., but only the names of its own addresses are
+// answered here; those of the rest of 10.0.0.0/8 go upstream (REFUSED with
+// forwarding off).
+func TestReverseZoneOfAnUnalignedCIDR(t *testing.T) {
+	const soa = "10.in-addr.arpa."
+	f := startServer(t, Config{ServiceCIDR: "10.96.0.0/12"})
+	for _, tc := range []recordCase{
+		{name: "zone SOA", qname: soa, qtype: dns.TypeSOA,
+			answer: []string{soa + " 5 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 0 7200 1800 86400 5"}},
+		{name: "free service address", qname: "5.0.96.10.in-addr.arpa.", qtype: dns.TypePTR, rcode: dns.RcodeNameError, soa: soa},
+		{name: "last address of the CIDR", qname: "255.255.111.10.in-addr.arpa.", qtype: dns.TypePTR, rcode: dns.RcodeNameError, soa: soa},
+		{name: "name above service addresses", qname: "97.10.in-addr.arpa.", qtype: dns.TypePTR, soa: soa},
+		{name: "name below a service prefix", qname: "x.0.97.10.in-addr.arpa.", qtype: dns.TypePTR, rcode: dns.RcodeNameError, soa: soa},
+		{name: "address outside the CIDR", qname: "5.0.42.10.in-addr.arpa.", qtype: dns.TypePTR, rcode: dns.RcodeRefused},
+		{name: "address just past the CIDR", qname: "0.0.112.10.in-addr.arpa.", qtype: dns.TypePTR, rcode: dns.RcodeRefused},
+		{name: "name above other addresses", qname: "42.10.in-addr.arpa.", qtype: dns.TypePTR, rcode: dns.RcodeRefused},
+		{name: "name below the zone apex", qname: "x.10.in-addr.arpa.", qtype: dns.TypePTR, rcode: dns.RcodeRefused},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkAnswer(t, f.ask(t, "udp", tc.qname, tc.qtype, 0), tc)
+		})
+	}
+}

@@ -82,7 +82,18 @@ func (s *Server) answerReverse(m *dns.Msg, q dns.Question, name string) bool {
 			return true
 		}
 	}
-	if s.revZone == "" || (name != s.revZone && !strings.HasSuffix(name, "."+s.revZone)) {
+	if name != s.revZone && !strings.HasSuffix(name, "."+s.revZone) {
+		return false
+	}
+	// The zone is cut at an octet, the service CIDR need not be (a /12 has
+	// 10.in-addr.arpa.): names of addresses outside the CIDR are someone
+	// else's, and go upstream.
+	p, below := reversePrefix(name)
+	owned := p.Overlaps(s.svcCIDR)
+	if below || p.Bits() == 32 {
+		owned = s.svcCIDR.Bits() <= p.Bits() && s.svcCIDR.Contains(p.Addr())
+	}
+	if !owned {
 		return false
 	}
 	m.Authoritative = true
@@ -90,26 +101,31 @@ func (s *Server) answerReverse(m *dns.Msg, q dns.Question, name string) bool {
 		m.Answer = append(m.Answer, s.soa(q.Name))
 		return true
 	}
-	if !isReverseAncestor(name) {
+	if below || p.Bits() == 32 {
+		// A name above addresses exists as soon as one address below it
+		// does; an address or a name below one that has no record does not.
 		m.Rcode = dns.RcodeNameError
 	}
 	m.Ns = append(m.Ns[:0], s.soa(s.revZone))
 	return true
 }
 
-// isReverseAncestor reports whether an in-addr.arpa name has fewer than four
-// numeric labels: a name above whole addresses, which exists as soon as one
-// address below it does.
-func isReverseAncestor(name string) bool {
+// reversePrefix reads the addresses an in-addr.arpa name stands for: the
+// prefix its leading numeric labels spell (43.10.in-addr.arpa. is
+// 10.43.0.0/16), and below when more labels follow them, which makes a name
+// under that prefix that is no address.
+func reversePrefix(name string) (p netip.Prefix, below bool) {
 	rest, _ := strings.CutSuffix(name, v4Reverse)
-	labels := strings.Split(rest, ".")
-	if len(labels) >= 4 {
-		return false
-	}
-	for _, l := range labels {
-		if n, err := strconv.ParseUint(l, 10, 8); err != nil || strconv.Itoa(int(n)) != l {
-			return false
+	var b [4]byte
+	n := 0
+	for rest != "" {
+		next, label := lastLabel(rest)
+		v, err := strconv.ParseUint(label, 10, 8)
+		if n == 4 || err != nil || strconv.Itoa(int(v)) != label {
+			below = true
+			break
 		}
+		b[n], n, rest = byte(v), n+1, next
 	}
-	return true
+	return netip.PrefixFrom(netip.AddrFrom4(b), 8*n), below
 }

@@ -85,7 +85,8 @@ type Server struct {
 	zone         string // lower case, fully qualified: "cluster.local."
 	dotZone      string // ".cluster.local."
 	nsName, mbox string
-	revZone      string
+	revZone      string       // the reverse zone holding svcCIDR, cut at an octet
+	svcCIDR      netip.Prefix // the service CIDR
 	ttl          uint32
 	idx          *index
 	synced       func() bool
@@ -157,7 +158,7 @@ func (s *Server) setZone(domain, serviceCIDR string) error {
 	if err != nil {
 		return fmt.Errorf("clusterdns: Config.ServiceCIDR: %w", err)
 	}
-	s.revZone = reverseZone(cidr.Prefix())
+	s.svcCIDR, s.revZone = cidr.Prefix(), reverseZone(cidr.Prefix())
 	return nil
 }
 
