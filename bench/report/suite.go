@@ -63,10 +63,49 @@ var suite = []section{
 		name: "endpoints", title: "Service endpoints", pkg: "./reconciler/",
 		bench: "EndpointSliceUpdate", args: []string{"-test.benchtime", "200x"},
 		figures: []figure{
-			{bench: "EndpointSliceUpdate", unit: "p50-ms", what: "1,000 services × 10 pods: one pod's readiness flip, status write to EndpointSlice change seen by a watch, p50",
-				goal: "p95 ≤ 1 s to rules in place, node proxy included", anchor: "kube-proxy's nftables mode: updates O(changed objects)"},
+			{bench: "EndpointSliceUpdate", unit: "p50-ms", what: "1,000 services × 10 pods: one pod's readiness flip, status write to EndpointSlice change seen by a watch, p50 (the controllers' part of the path below)"},
 			{bench: "EndpointSliceUpdate", unit: "p95-ms", what: "the same, p95"},
 			{bench: "EndpointSliceUpdate", unit: "slices/flip", what: "EndpointSlices written per flip", goal: "1"},
+		},
+	},
+	{
+		name: "endpoint-rules", title: "Endpoint change to rules in place", pkg: "./test/e2e/",
+		bench: "EndpointChangeToRules", args: []string{"-test.benchtime", "200x"}, root: true,
+		figures: []figure{
+			{bench: "EndpointChangeToRules", unit: "p50-ms", what: "1,000 services × 10 pods: one pod's readiness flip, store write to the node proxy's nftables rules changed in the kernel (controllers, API, informers, proxy), p50",
+				anchor: "kube-proxy's nftables mode (GA in Kubernetes 1.33): updates O(changed objects)"},
+			{bench: "EndpointChangeToRules", unit: "p95-ms", what: "the same, p95", goal: "p95 ≤ 1 s"},
+		},
+	},
+	{
+		name: "proxy", title: "Node proxy", pkg: "./agent/proxy/",
+		bench: "ProxyEndpointChange", args: []string{"-test.benchtime", "200x"}, root: true,
+		figures: []figure{
+			{bench: "ProxyEndpointChange", unit: "p50-ms", what: "1,000 services × 10 endpoints: one endpoint replaced in an EndpointSlice (fake API) to the nftables transaction committed, p50"},
+			{bench: "ProxyEndpointChange", unit: "p95-ms", what: "the same, p95"},
+			{bench: "ProxyEndpointChange", unit: "initial-sync-ms", what: "first sync of the whole table"},
+			{bench: "ProxyEndpointChange", unit: "restart-sync-ms", what: "a new proxier's reconcile of the table the last one left (read back, nothing written)"},
+		},
+	},
+	{
+		name: "service-throughput", title: "Throughput through a ClusterIP", pkg: "./test/e2e/",
+		bench: "ServiceThroughput", args: []string{"-test.benchtime", "2x"}, root: true,
+		figures: []figure{
+			{bench: "ServiceThroughput", unit: "podip-MBps", what: "client pod to server pod by the pod IP, 1 GiB a transfer, MB/s by the client's clock"},
+			{bench: "ServiceThroughput", unit: "clusterip-MBps", what: "the same by the service's cluster IP (the node proxy's DNAT)"},
+			{bench: "ServiceThroughput", unit: "ratio", what: "cluster IP over pod IP, median of transfer pairs run back to back", goal: "≥ 0.9"},
+		},
+	},
+	{
+		name: "dns", title: "Cluster DNS", pkg: "./clusterdns/",
+		bench: "Query$",
+		figures: []figure{
+			{bench: "Query/inflight=8", unit: "qps", what: "1,000 services, server alone on one core (GOMAXPROCS 1), 8 queries in flight: queries per second",
+				goal: "≥ 20,000 q/s on one core", anchor: "CoreDNS ~33,000 qps on 2 cores"},
+			{bench: "Query/inflight=8", unit: "p99-ms", what: "the same, p99 of the time to an answer", goal: "p99 ≤ 5 ms"},
+			{bench: "Query/inflight=32", unit: "qps", what: "the same with 32 queries in flight", goal: "≥ 20,000 q/s on one core"},
+			{bench: "Query/inflight=32", unit: "p99-ms", what: "the same, p99", goal: "p99 ≤ 5 ms"},
+			{bench: "Query/inflight=32", unit: "lost", what: "queries left without an answer for 1 s, 32 in flight"},
 		},
 	},
 	{
