@@ -10,11 +10,10 @@ import (
 // Reasons a packet is dropped without an answer, the values of the dropped
 // counter's "reason" label.
 const (
-	dropMalformed    = "malformed"
-	dropResponse     = "response"
-	dropForwardLimit = "forward_limit"
-	dropTCPLimit     = "tcp_conn_limit"
-	dropWrite        = "write_error"
+	dropMalformed = "malformed"
+	dropResponse  = "response"
+	dropTCPLimit  = "tcp_conn_limit"
+	dropWrite     = "write_error"
 )
 
 // Where an answer came from, the values of the duration histogram's
@@ -53,7 +52,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"type", "rcode"}),
 		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "keelson", Subsystem: "clusterdns", Name: "forwarded_total",
-			Help: "Queries for names outside the cluster zone sent upstream, by result (answered, failed).",
+			Help: "Queries for names outside the cluster zone, by result: answered or failed upstream, or answered at once because forwarding is off, every upstream is down or too many queries are in flight (off, down, overflow).",
 		}, []string{"result"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "keelson", Subsystem: "clusterdns", Name: "dropped_total",

@@ -112,7 +112,8 @@ func (s *Server) answerSvc(m *dns.Msg, q dns.Question, rest string, depth int) z
 func (s *Server) answerService(m *dns.Msg, q dns.Question, v *view, depth int) zoneAnswer {
 	switch {
 	case v.kind == kindExternalName:
-		if q.Qtype == dns.TypeCNAME || q.Qtype == dns.TypeANY || (q.Qtype != dns.TypeA && q.Qtype != dns.TypeAAAA) {
+		// Only an address question follows the CNAME.
+		if q.Qtype != dns.TypeA && q.Qtype != dns.TypeAAAA {
 			m.Answer = append(m.Answer, &dns.CNAME{Hdr: s.hdr(q.Name, dns.TypeCNAME), Target: v.externalName})
 			return zoneAnswer{}
 		}
