@@ -73,9 +73,6 @@ func observe(c *nftables.Conn, t *nftables.Table) (*observed, error) {
 	return o, nil
 }
 
-// parseVerdict decodes a verdict map element's data (the nested verdict
-// attributes google/nftables hands back as they are). Anything it cannot
-// read is a verdict no wanted element equals, so it is rewritten.
 // readChains reads every chain of the table with its rules' digests.
 func (o *observed) readChains(c *nftables.Conn, t *nftables.Table) error {
 	chains, err := c.ListChainsOfTableFamily(t.Family)
@@ -102,6 +99,9 @@ func (o *observed) readChains(c *nftables.Conn, t *nftables.Table) error {
 	return nil
 }
 
+// parseVerdict decodes a verdict map element's data (the nested verdict
+// attributes google/nftables hands back as they are). Anything it cannot
+// read is a verdict no wanted element equals, so it is rewritten.
 func parseVerdict(b []byte) verdict {
 	v := verdict{kind: expr.VerdictKind(-100)}
 	ad, err := netlink.NewAttributeDecoder(b)
