@@ -5,6 +5,9 @@ import (
 	"slices"
 	"strings"
 
+	k8sschema "k8s.io/apimachinery/pkg/runtime/schema"
+
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/internal/support"
 	"github.com/keelson/keelson/store"
 )
@@ -14,22 +17,26 @@ import (
 const maxNotActedOnNamed = 5
 
 // notActedOn names the objects of an applied revision whose kind keelson
-// stores but does not act on yet, "Kind namespace/name", sorted.
+// stores but does not act on yet, as NotActedOn names them.
 func notActedOn(res *Result) []string {
 	if res == nil {
 		return nil
 	}
+	return NotActedOn(inventoryOf(res))
+}
+
+// NotActedOn names the objects of a Sync's inventory whose kind keelson
+// stores but does not act on yet, "Kind namespace/name", sorted: what the
+// Sync's Ready message and keelson status name.
+func NotActedOn(inv []keelsonv1alpha1.ObjectRef) []string {
 	var out []string
-	for _, c := range res.Changes {
-		o := c.obj
-		if o == nil {
-			o = c.cur
-		}
-		if c.Action == Delete || o == nil {
+	for _, o := range inv {
+		gv, err := k8sschema.ParseGroupVersion(o.APIVersion)
+		if err != nil {
 			continue
 		}
-		if _, ok := support.NotActedOn(c.res.GVK.GroupKind()); ok {
-			out = append(out, objectTitle(c.res.GVK.Kind, o.GetNamespace(), o.GetName()))
+		if _, ok := support.NotActedOn(gv.WithKind(o.Kind).GroupKind()); ok {
+			out = append(out, objectTitle(o.Kind, o.Namespace, o.Name))
 		}
 	}
 	slices.Sort(out)

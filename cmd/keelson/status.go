@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,11 +12,10 @@ import (
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/duration"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
-	"github.com/keelson/keelson/internal/support"
+	"github.com/keelson/keelson/gitsync"
 )
 
 func newStatusCmd() *cobra.Command {
@@ -126,7 +124,7 @@ func printSync(out io.Writer, s *keelsonv1alpha1.Sync, now time.Time) {
 		fmt.Fprintf(w, "  Pending\t%s\tan apply in stages was interrupted; the next sync finishes it\n", keelsonv1alpha1.ShortRevision(st.PendingRevision))
 	}
 	fmt.Fprintf(w, "  Objects\t%d\tdrift corrected: %d\n", len(st.Inventory), st.DriftCorrections)
-	if names := notActedOn(st.Inventory); len(names) > 0 {
+	if names := gitsync.NotActedOn(st.Inventory); len(names) > 0 {
 		fmt.Fprintf(w, "  Not acted on\t%d\tkeelson stores these but does not act on their kinds yet: %s\n", len(names), joinBounded(names, maxNotActedOnShown))
 	}
 	if h := st.Health; h != nil && h.Status != "Healthy" {
@@ -160,26 +158,6 @@ func printSync(out io.Writer, s *keelsonv1alpha1.Sync, now time.Time) {
 // maxNotActedOnShown bounds the objects named on the "Not acted on" line;
 // the health's list below names them with what is missing.
 const maxNotActedOnShown = 5
-
-// notActedOn names the inventory's objects of kinds keelson stores but does
-// not act on yet, sorted as the Ready message names them. It reads the
-// inventory rather than the health, which the
-// reconciler bounds and writes later: the line is right as soon as a
-// revision is applied, and stays while a later one fails.
-func notActedOn(inv []keelsonv1alpha1.ObjectRef) []string {
-	var out []string
-	for _, o := range inv {
-		gv, err := schema.ParseGroupVersion(o.APIVersion)
-		if err != nil {
-			continue
-		}
-		if _, ok := support.NotActedOn(gv.WithKind(o.Kind).GroupKind()); ok {
-			out = append(out, o.Kind+" "+qualified(o.Namespace, o.Name))
-		}
-	}
-	slices.Sort(out)
-	return out
-}
 
 // joinBounded joins the first n names and counts the rest.
 func joinBounded(names []string, n int) string {
