@@ -141,6 +141,31 @@ func TestPodRanges(t *testing.T) {
 	}
 }
 
+func TestPodCIDRsChanged(t *testing.T) {
+	base := node("a", "10.42.0.0/24", "192.168.77.1")
+	for _, tc := range []struct {
+		name string
+		mod  func(n *corev1.Node)
+		want bool
+	}{
+		{"status only", func(n *corev1.Node) {
+			n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+			n.Status.Addresses = nil
+		}, false},
+		{"labels", func(n *corev1.Node) { n.Labels = map[string]string{"zone": "b"} }, false},
+		{"pod CIDR", func(n *corev1.Node) { n.Spec.PodCIDR, n.Spec.PodCIDRs = "10.42.9.0/24", []string{"10.42.9.0/24"} }, true},
+		{"pod CIDRs only", func(n *corev1.Node) { n.Spec.PodCIDRs = append(n.Spec.PodCIDRs, "fd00::/64") }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := base.DeepCopy()
+			tc.mod(n)
+			if got := podCIDRsChanged(base, n); got != tc.want {
+				t.Errorf("podCIDRsChanged = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestEndpointChainNames(t *testing.T) {
 	sp := servicePort{ns: "shop", name: "cart", portName: "", proto: corev1.ProtocolUDP}
 	e := endpoint{ip: netip.MustParseAddr("10.42.3.7"), port: 5353}

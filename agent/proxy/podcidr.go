@@ -62,6 +62,13 @@ func podRanges(nodes []*corev1.Node) ([]addrRange, []error) {
 	return merged, errs
 }
 
+// podCIDRsChanged reports whether a Node update changed its pod CIDRs.
+func podCIDRsChanged(old, obj any) bool {
+	o, ok1 := old.(*corev1.Node)
+	n, ok2 := obj.(*corev1.Node)
+	return !ok1 || !ok2 || o.Spec.PodCIDR != n.Spec.PodCIDR || !slices.Equal(o.Spec.PodCIDRs, n.Spec.PodCIDRs)
+}
+
 func lastAddr(p netip.Prefix) netip.Addr {
 	a := p.Addr().As4()
 	host := uint32(1)<<(32-p.Bits()) - 1

@@ -154,7 +154,7 @@ func (p *Proxier) Run(ctx context.Context) error {
 	}
 	synced := make([]cache.InformerSynced, len(regs))
 	for i, r := range regs {
-		synced[i] = r.HasSynced
+		synced[i] = r.reg.HasSynced
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return nil
@@ -241,31 +241,43 @@ func (p *Proxier) closeConn() {
 	}
 }
 
+// registration is an event handler of one informer, to remove when Run ends.
+type registration struct {
+	inf cache.SharedIndexInformer
+	reg cache.ResourceEventHandlerRegistration
+}
+
 // watch registers the event handlers, which only note what changed.
-func (p *Proxier) watch() ([]cache.ResourceEventHandlerRegistration, error) {
-	var regs []cache.ResourceEventHandlerRegistration
-	add := func(inf cache.SharedIndexInformer, on func(obj any)) error {
-		r, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    on,
-			UpdateFunc: func(old, obj any) { on(old); on(obj) },
-			DeleteFunc: on,
-		})
+func (p *Proxier) watch() ([]registration, error) {
+	var regs []registration
+	add := func(inf cache.SharedIndexInformer, h cache.ResourceEventHandlerFuncs) error {
+		r, err := inf.AddEventHandler(h)
 		if err != nil {
 			return fmt.Errorf("proxy: watch: %w", err)
 		}
-		regs = append(regs, r)
+		regs = append(regs, registration{inf: inf, reg: r})
 		return nil
 	}
+	both := func(on func(obj any)) cache.ResourceEventHandlerFuncs {
+		return cache.ResourceEventHandlerFuncs{AddFunc: on, UpdateFunc: func(old, obj any) { on(old); on(obj) }, DeleteFunc: on}
+	}
 	err := errors.Join(
-		add(p.cfg.Services, p.onService),
-		add(p.cfg.EndpointSlices, p.onSlice),
-		add(p.cfg.Nodes, p.onNode))
+		add(p.cfg.Services, both(p.onService)),
+		add(p.cfg.EndpointSlices, both(p.onSlice)),
+		// Of a Node only its pod CIDRs matter here: a status update, which
+		// every node posts now and then, leaves the pod-cidrs set alone.
+		add(p.cfg.Nodes, cache.ResourceEventHandlerFuncs{AddFunc: p.onNode, DeleteFunc: p.onNode,
+			UpdateFunc: func(old, obj any) {
+				if podCIDRsChanged(old, obj) {
+					p.onNode(obj)
+				}
+			}}))
 	return regs, err
 }
 
-func (p *Proxier) unwatch(regs []cache.ResourceEventHandlerRegistration) {
-	for i, inf := range []cache.SharedIndexInformer{p.cfg.Services, p.cfg.EndpointSlices, p.cfg.Nodes}[:len(regs)] {
-		_ = inf.RemoveEventHandler(regs[i])
+func (p *Proxier) unwatch(regs []registration) {
+	for _, r := range regs {
+		_ = r.inf.RemoveEventHandler(r.reg)
 	}
 	p.mu.Lock()
 	p.running = false
