@@ -145,21 +145,9 @@ func (c *EndpointSliceController) zoneOf(node string) string {
 
 // Reconcile brings one service's EndpointSlices and condition up to date.
 func (c *EndpointSliceController) Reconcile(ctx context.Context, key string) (Result, error) {
-	ns, name, err := cache.SplitMetaNamespaceKey(key)
-	if err != nil {
-		return Result{}, Terminal(err)
-	}
-	svc, ok := GetCached[*corev1.Service](c.services, ns, name)
-	if !ok {
-		c.w.tracker.forget(key) // the garbage collector removes its slices
-		return Result{}, nil
-	}
-	if controlPlaneService(svc) || svc.DeletionTimestamp != nil {
-		return Result{}, nil
-	}
-	existing := c.w.own(svc)
-	if c.w.tracker.stale(key, existing) {
-		return Result{RequeueAfter: staleRetry}, nil
+	svc, existing, res, err := c.w.load(key)
+	if svc == nil {
+		return res, err
 	}
 	if !selectsPods(svc) {
 		if err := c.w.apply(ctx, key, slicePlan{delete: existing}); err != nil {

@@ -24,6 +24,7 @@ const sliceTxnOps = 64
 type sliceWriter struct {
 	st        *store.Store
 	res       store.Resource
+	services  cache.SharedIndexInformer
 	slices    cache.SharedIndexInformer
 	tracker   *sliceTracker
 	managedBy string
@@ -32,7 +33,33 @@ type sliceWriter struct {
 
 func newSliceWriter(st *store.Store, inf *Informers, managedBy string, max int) *sliceWriter {
 	res := mustResource("endpointslices.discovery.k8s.io")
-	return &sliceWriter{st: st, res: res, slices: inf.For(res), tracker: newSliceTracker(), managedBy: managedBy, max: max}
+	return &sliceWriter{st: st, res: res, services: inf.For(mustResource("services")), slices: inf.For(res),
+		tracker: newSliceTracker(), managedBy: managedBy, max: max}
+}
+
+// load returns the service of key with the writer's slices of it, or a nil
+// service when there is nothing to do now: the service is gone (the garbage
+// collector removes its slices), the control plane keeps its endpoints, it
+// is being deleted, or the cache does not show the writer's last writes yet
+// (res then looks again soon).
+func (w *sliceWriter) load(key string) (svc *corev1.Service, existing []*discoveryv1.EndpointSlice, res Result, err error) {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return nil, nil, Result{}, Terminal(err)
+	}
+	svc, ok := GetCached[*corev1.Service](w.services, ns, name)
+	if !ok {
+		w.tracker.forget(key)
+		return nil, nil, Result{}, nil
+	}
+	if controlPlaneService(svc) || svc.DeletionTimestamp != nil {
+		return nil, nil, Result{}, nil
+	}
+	existing = w.own(svc)
+	if w.tracker.stale(key, existing) {
+		return nil, nil, Result{RequeueAfter: staleRetry}, nil
+	}
+	return svc, existing, Result{}, nil
 }
 
 // spec is what the writer's slices of svc look like.

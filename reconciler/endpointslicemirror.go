@@ -56,23 +56,11 @@ func NewEndpointSliceMirroringController(st *store.Store, inf *Informers, opts E
 
 // Reconcile brings the mirrored slices of one service up to date.
 func (c *EndpointSliceMirroringController) Reconcile(ctx context.Context, key string) (Result, error) {
-	ns, name, err := cache.SplitMetaNamespaceKey(key)
-	if err != nil {
-		return Result{}, Terminal(err)
+	svc, existing, res, err := c.w.load(key)
+	if svc == nil {
+		return res, err
 	}
-	svc, ok := GetCached[*corev1.Service](c.services, ns, name)
-	if !ok {
-		c.w.tracker.forget(key) // the garbage collector removes its slices
-		return Result{}, nil
-	}
-	if controlPlaneService(svc) || svc.DeletionTimestamp != nil {
-		return Result{}, nil
-	}
-	existing := c.w.own(svc)
-	if c.w.tracker.stale(key, existing) {
-		return Result{RequeueAfter: staleRetry}, nil
-	}
-	ep, ok := GetCached[*corev1.Endpoints](c.endpoints, ns, name)
+	ep, ok := GetCached[*corev1.Endpoints](c.endpoints, svc.Namespace, svc.Name)
 	if !ok || !mirrored(svc, ep) {
 		return Result{}, c.w.apply(ctx, key, slicePlan{delete: existing})
 	}
