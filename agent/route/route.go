@@ -117,7 +117,14 @@ func (r *Router) Run(ctx context.Context) error {
 		}
 	}
 	reg, err := r.cfg.Nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: poke, UpdateFunc: func(_, obj any) { poke(obj) }, DeleteFunc: poke,
+		AddFunc: poke, DeleteFunc: poke,
+		// A sync asks the kernel about every node's route: only a change of
+		// what routes come from is worth one.
+		UpdateFunc: func(old, obj any) {
+			if routingChanged(old, obj) {
+				poke(obj)
+			}
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("route: watch nodes: %w", err)

@@ -316,3 +316,31 @@ func TestWanted(t *testing.T) {
 		t.Errorf("%d errors, want 3: %q", len(errs), msgs)
 	}
 }
+
+func TestRoutingChanged(t *testing.T) {
+	base := node("b", "10.42.1.0/24", "192.168.1.2")
+	for _, tc := range []struct {
+		name string
+		mod  func(n *corev1.Node)
+		want bool
+	}{
+		{"conditions", func(n *corev1.Node) {
+			n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+		}, false},
+		{"labels", func(n *corev1.Node) { n.Labels = map[string]string{"zone": "b"} }, false},
+		{"pod CIDR", func(n *corev1.Node) { n.Spec.PodCIDR = "10.42.9.0/24" }, true},
+		{"pod CIDRs", func(n *corev1.Node) { n.Spec.PodCIDRs = []string{"10.42.1.0/24", "fd00::/64"} }, true},
+		{"internal IP", func(n *corev1.Node) { n.Status.Addresses[0].Address = "192.168.1.20" }, true},
+		{"another address", func(n *corev1.Node) {
+			n.Status.Addresses = append(n.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeHostName, Address: "b"})
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := base.DeepCopy()
+			tc.mod(n)
+			if got := routingChanged(base, n); got != tc.want {
+				t.Errorf("routingChanged = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

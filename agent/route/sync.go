@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sort"
 
 	"github.com/vishvananda/netlink"
@@ -78,6 +79,15 @@ func wanted(nodes []*corev1.Node, self string) ([]podRoute, []error) {
 		}
 	}
 	return out, errs
+}
+
+// routingChanged reports whether a Node update changed what its route is
+// made of: its pod CIDRs or its addresses.
+func routingChanged(old, obj any) bool {
+	o, ok1 := old.(*corev1.Node)
+	n, ok2 := obj.(*corev1.Node)
+	return !ok1 || !ok2 || !slices.Equal(podCIDRStrings(o), podCIDRStrings(n)) ||
+		!slices.Equal(o.Status.Addresses, n.Status.Addresses)
 }
 
 func podCIDRStrings(n *corev1.Node) []string {
