@@ -13,7 +13,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"go.uber.org/goleak"
-	"golang.org/x/sys/unix"
+
+	"github.com/keelson/keelson/agent/network"
 )
 
 // marker starts the name of every namespace file this process makes, so
@@ -36,7 +37,7 @@ type NS struct {
 func New(t testing.TB, name string) *NS {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), marker+name)
-	if err := mountNewNS(path); err != nil {
+	if err := network.NewNetNS(path); err != nil {
 		t.Fatalf("netns %s: %v", name, err)
 	}
 	ns := &NS{Name: name, Path: path}
@@ -47,10 +48,9 @@ func New(t testing.TB, name string) *NS {
 		if ns.fd != nil {
 			ns.fd.Close()
 		}
-		if err := unix.Unmount(path, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmount netns %s: %v", name, err)
+		if err := network.RemoveNetNS(path); err != nil {
+			t.Errorf("netns %s: %v", name, err)
 		}
-		os.Remove(path)
 	})
 	f, err := os.Open(path)
 	if err != nil {
@@ -68,42 +68,6 @@ func New(t testing.TB, name string) *NS {
 		t.Fatalf("netns %s: loopback up: %v", name, err)
 	}
 	return ns
-}
-
-// mountNewNS unshares a network namespace on a locked thread and
-// bind-mounts it at path; the thread goes back to its namespace before it
-// is unlocked, or stays locked and Go discards it.
-func mountNewNS(path string) error {
-	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
-	if err != nil {
-		return err
-	}
-	f.Close()
-	errc := make(chan error, 1)
-	go func() {
-		goruntime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("unshare: %w", err)
-			return
-		}
-		self := fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
-		err = unix.Mount(self, path, "none", unix.MS_BIND, "")
-		if netns.Set(orig) == nil {
-			goruntime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
-		os.Remove(path)
-		return err
-	}
-	return nil
 }
 
 // Handle is the namespace's file descriptor, for netlink and nftables
