@@ -48,7 +48,9 @@
 //     at the field's file:line:col (services.go): a cluster IP or node port
 //     outside its range, held by another service or the kubernetes and DNS
 //     services, or asked for twice; more services or ports to allocate than
-//     are free; a cluster IP that changes once allocated (always checked).
+//     are free; an IPv6 family, dual stack required or a second cluster IP
+//     (the service network is IPv4 only); a cluster IP that changes once
+//     allocated (always checked).
 //     Objects keelson's control plane made (keelson.dev/control-plane) are
 //     never taken over;
 //   - written objects carry keelson.dev/revision (the commit that last

@@ -97,6 +97,11 @@ func (a *allocCheck) run() []allocProblem {
 		}
 	}
 	if !a.cidr.IsZero() {
+		for _, e := range a.entries {
+			if e.changed && e.want != nil {
+				a.families(e)
+			}
+		}
 		a.clusterIPs()
 	}
 	if a.ports != (servicenet.PortRange{}) {
@@ -128,6 +133,31 @@ func (a *allocCheck) immutableIP(e *svcEntry) {
 		a.fail(e, "spec.clusterIP", "%s: the service holds cluster IP %s, which cannot change (Kubernetes refuses it too); write %s or leave the field out, or give the service a new name to get another address", w, c, c)
 	case c == corev1.ClusterIPNone && w != corev1.ClusterIPNone:
 		a.fail(e, "spec.clusterIP", "the service is headless (clusterIP: None) and cannot get a cluster IP once it exists (Kubernetes refuses it too); keep clusterIP: None, or give the service a new name")
+	}
+}
+
+// families refuses what keelson's IPv4-only service network cannot give, as
+// Kubernetes refuses it on a single-stack cluster, instead of an IPv4
+// address under an IPv6 family: dual stack required, an IPv6 family, a
+// second cluster IP, or clusterIPs that disagree with clusterIP.
+func (a *allocCheck) families(e *svcEntry) {
+	s := &e.want.Spec
+	if s.Type == corev1.ServiceTypeExternalName {
+		return
+	}
+	if p := s.IPFamilyPolicy; p != nil && *p == corev1.IPFamilyPolicyRequireDualStack {
+		a.fail(e, "spec.ipFamilyPolicy", "RequireDualStack: keelson's service network %s is IPv4 only; write SingleStack or PreferDualStack, or leave the field out", a.cidr)
+	}
+	for i, f := range s.IPFamilies {
+		if f != corev1.IPv4Protocol {
+			a.fail(e, fmt.Sprintf("spec.ipFamilies[%d]", i), "%s: keelson's service network %s is IPv4 only; write IPv4, or leave the field out", f, a.cidr)
+		}
+	}
+	if len(s.ClusterIPs) > 1 {
+		a.fail(e, "spec.clusterIPs[1]", "%s: a service has one cluster IP in keelson's IPv4-only service network %s; keep only the first", s.ClusterIPs[1], a.cidr)
+	}
+	if s.ClusterIP != "" && len(s.ClusterIPs) > 0 && s.ClusterIPs[0] != s.ClusterIP {
+		a.fail(e, "spec.clusterIPs[0]", "%s differs from spec.clusterIP %s; write the same address in both, or only one of them", s.ClusterIPs[0], s.ClusterIP)
 	}
 }
 
