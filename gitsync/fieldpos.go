@@ -2,8 +2,6 @@ package gitsync
 
 import (
 	"bytes"
-	"errors"
-	"io"
 	"io/fs"
 	"strconv"
 	"strings"
@@ -81,9 +79,8 @@ func fieldPosition(data []byte, line, doc int, path string) (int, int, bool) {
 	var byDoc *yaml.Node
 	for n := 1; ; n++ {
 		var d yaml.Node
-		err := dec.Decode(&d)
-		if errors.Is(err, io.EOF) || err != nil {
-			break
+		if err := dec.Decode(&d); err != nil {
+			break // io.EOF, or a document the loader has reported already
 		}
 		root := &d
 		if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
