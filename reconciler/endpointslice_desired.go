@@ -70,12 +70,8 @@ func resolvePorts(svc *corev1.Service, p *corev1.Pod) (ports []discoveryv1.Endpo
 			continue
 		}
 		found[i] = true
-		proto := sp.Protocol
-		if proto == "" {
-			proto = corev1.ProtocolTCP
-		}
 		ports = append(ports, discoveryv1.EndpointPort{
-			Name: ptr.To(sp.Name), Protocol: ptr.To(proto), Port: ptr.To(n), AppProtocol: sp.AppProtocol,
+			Name: ptr.To(sp.Name), Protocol: ptr.To(protocolOr(sp.Protocol)), Port: ptr.To(n), AppProtocol: sp.AppProtocol,
 		})
 	}
 	return ports, found
