@@ -144,7 +144,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a.cluster = informers.NewSharedInformerFactory(cfg.Client, 0)
 	services := a.cluster.Core().V1().Services()
-	lookup := apiLookup{client: cfg.Client, services: services.Lister(), synced: services.Informer().HasSynced}
+	lookup := apiLookup{client: cfg.Client, services: services.Lister(), synced: services.Informer().HasSynced, syncWait: servicesSyncWait}
 	runner, err := pod.New(pod.Config{
 		Runtime: cfg.Runtime, Network: net, Lookup: lookup,
 		NodeName: cfg.NodeName, HostIP: cfg.HostIP, RootDir: cfg.RootDir, Logger: cfg.Logger,

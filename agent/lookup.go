@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -16,12 +17,18 @@ import (
 	"github.com/keelson/keelson/agent/pod"
 )
 
+// servicesSyncWait bounds how long a container's start waits for the first
+// list of Services.
+const servicesSyncWait = 5 * time.Second
+
 // apiLookup reads ConfigMaps and Secrets for pods' environments from the API,
 // and Services from the agent's informer of them.
 type apiLookup struct {
 	client   kubernetes.Interface
 	services listerscorev1.ServiceLister
 	synced   cache.InformerSynced
+	// syncWait is servicesSyncWait; tests shorten it.
+	syncWait time.Duration
 }
 
 func (l apiLookup) ConfigMap(ctx context.Context, ns, name string) (*corev1.ConfigMap, error) {
@@ -40,11 +47,18 @@ func (l apiLookup) Secret(ctx context.Context, ns, name string) (*corev1.Secret,
 	return s, err
 }
 
-// Services waits, the first time, for the informer's first list: a container
-// started before it would miss the variables of services that exist.
+// Services waits a moment, the first time, for the informer's first list: a
+// container started before it would miss the variables of services that
+// exist. Past syncWait it fails, as the kubelet does: the container waits
+// (CreateContainerConfigError) and is tried again, rather than holding a pod
+// worker for as long as the API is away.
 func (l apiLookup) Services(ctx context.Context, ns string) ([]*corev1.Service, error) {
-	if !l.synced() && !cache.WaitForCacheSync(ctx.Done(), l.synced) {
-		return nil, errors.New("services not listed yet")
+	if !l.synced() {
+		wait, cancel := context.WithTimeout(ctx, l.syncWait)
+		defer cancel()
+		if !cache.WaitForCacheSync(wait.Done(), l.synced) {
+			return nil, errors.New("the services are not listed yet, so their environment variables are not known")
+		}
 	}
 	return l.services.Services(ns).List(labels.Everything())
 }
