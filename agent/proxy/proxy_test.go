@@ -158,12 +158,6 @@ func TestNodePort(t *testing.T) {
 		}),
 		// The second endpoint is on another node: Local leaves it out.
 		slice("np-local", corev1.ProtocolTCP, 8080, ready("10.42.0.11"), ep{ip: "10.42.0.12", node: otherNode, ready: true}),
-		service("np-remote", "10.43.0.42", func(s *corev1.Service) {
-			s.Spec.Type = corev1.ServiceTypeNodePort
-			s.Spec.Ports[0].NodePort = 30042
-			s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
-		}),
-		slice("np-remote", corev1.ProtocolTCP, 8080, ep{ip: "10.42.0.12", node: otherNode, ready: true}),
 	)
 	e.proxier(nil)
 
@@ -199,16 +193,29 @@ func TestNodePort(t *testing.T) {
 			t.Errorf("Local node port: the backend saw %s, want the client's own %s", r.ClientIP(), outsideIP)
 		}
 	})
-	// With no endpoint on this node, Local drops what comes from outside,
-	// but the node itself (and its pods) still reach the service's others.
-	t.Run("externalTrafficPolicy Local, no endpoint here", func(t *testing.T) {
-		if seen := hits(t, e.node, nodeIP+":30042", 5); seen["be2"] != 5 {
-			t.Errorf("Local node port from the node: %v, want the other node's endpoint be2", seen)
-		}
-		if _, err := e.outside.DialTCP(nodeIP+":30042", 300*time.Millisecond); !netnstest.IsTimeout(err) {
-			t.Errorf("Local node port from outside with no endpoint here: %v, want the connection dropped (a timeout)", err)
-		}
-	})
+}
+
+// TestNodePortLocalWithoutLocalEndpoint: with no endpoint on this node,
+// externalTrafficPolicy Local drops what comes from outside, but the node
+// itself still reaches the service's endpoints elsewhere.
+func TestNodePortLocalWithoutLocalEndpoint(t *testing.T) {
+	e := newEnv(t)
+	e.backends(2)
+	e.create(
+		service("np-remote", "10.43.0.42", func(s *corev1.Service) {
+			s.Spec.Type = corev1.ServiceTypeNodePort
+			s.Spec.Ports[0].NodePort = 30042
+			s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+		}),
+		slice("np-remote", corev1.ProtocolTCP, 8080, ep{ip: "10.42.0.12", node: otherNode, ready: true}),
+	)
+	e.proxier(nil)
+	if seen := hits(t, e.node, nodeIP+":30042", 5); seen["be2"] != 5 {
+		t.Errorf("Local node port from the node: %v, want the other node's endpoint be2", seen)
+	}
+	if _, err := e.outside.DialTCP(nodeIP+":30042", 300*time.Millisecond); !netnstest.IsTimeout(err) {
+		t.Errorf("Local node port from outside with no endpoint here: %v, want the connection dropped (a timeout)", err)
+	}
 }
 
 func TestHairpin(t *testing.T) {
