@@ -260,7 +260,7 @@ func TestInternalTrafficPolicyLocal(t *testing.T) {
 	e.create(service("local", "10.43.0.70", func(s *corev1.Service) {
 		s.Spec.InternalTrafficPolicy = ptr.To(corev1.ServiceInternalTrafficPolicyLocal)
 	}), sl)
-	p := e.proxier(nil)
+	e.proxier(nil)
 	if seen := hits(t, client, "10.43.0.70:80", 20); seen["be1"] != 20 {
 		t.Errorf("internalTrafficPolicy Local: %v, want all on this node's be1", seen)
 	}
@@ -276,7 +276,6 @@ func TestInternalTrafficPolicyLocal(t *testing.T) {
 	if !netnstest.IsTimeout(err) {
 		t.Errorf("internalTrafficPolicy Local without a local endpoint: %v, want the connection dropped (a timeout)", err)
 	}
-	_ = p
 }
 
 func TestUDP(t *testing.T) {
