@@ -18,7 +18,7 @@ import (
 )
 
 // marker starts the name of every namespace file this process makes, so
-// that Leftovers finds only its own.
+// that leftovers finds only its own.
 var marker = fmt.Sprintf("knetns-%d-", os.Getpid())
 
 // NS is a network namespace made for a test.
@@ -111,9 +111,9 @@ func (ns *NS) Sysctl(t testing.TB, key, value string) {
 	}
 }
 
-// Leftovers lists the namespace mounts of this process still in place:
-// TestMain calls it after the tests, to prove they cleaned up.
-func Leftovers() ([]string, error) {
+// leftovers lists the namespace mounts of this process still in place,
+// which CheckMain reports.
+func leftovers() ([]string, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil, err
@@ -134,7 +134,7 @@ func Leftovers() ([]string, error) {
 // goroutine is left: func TestMain(m *testing.M) { os.Exit(netnstest.CheckMain(m)) }.
 func CheckMain(m *testing.M) int {
 	code := m.Run()
-	left, err := Leftovers()
+	left, err := leftovers()
 	if err == nil && len(left) > 0 {
 		err = errors.New("network namespaces left mounted: " + strings.Join(left, ", "))
 	}
