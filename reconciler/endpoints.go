@@ -167,7 +167,7 @@ func hasKey(m map[string]string, k string) bool {
 // endpointsFor is the Endpoints object a service's selected pods give.
 // Terminating pods are left out, unless the service publishes not-ready
 // addresses, as Kubernetes' Endpoints controller does.
-func endpointsFor(svc *corev1.Service, pods []*corev1.Pod, max int) *corev1.Endpoints {
+func endpointsFor(svc *corev1.Service, pods []*corev1.Pod, limit int) *corev1.Endpoints {
 	ep := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{
 		Namespace: svc.Namespace, Name: svc.Name,
 		Labels:          map[string]string{discoveryv1.LabelSkipMirror: "true"},
@@ -213,7 +213,7 @@ func endpointsFor(svc *corev1.Service, pods []*corev1.Pod, max int) *corev1.Endp
 		ep.Subsets = append(ep.Subsets, *ss)
 	}
 	var truncated bool
-	if ep.Subsets, truncated = truncateSubsets(ep.Subsets, max); truncated {
+	if ep.Subsets, truncated = truncateSubsets(ep.Subsets, limit); truncated {
 		ep.Annotations = map[string]string{corev1.EndpointsOverCapacity: "truncated"}
 	}
 	return ep
@@ -239,32 +239,48 @@ func sortAddresses(a []corev1.EndpointAddress) {
 	})
 }
 
-// truncateSubsets keeps at most max addresses, ready ones first, dropping
-// subsets left empty, and reports whether any address was cut.
-func truncateSubsets(subsets []corev1.EndpointSubset, max int) ([]corev1.EndpointSubset, bool) {
-	total := 0
+// truncateSubsets keeps at most limit addresses and reports whether any
+// was cut. Ready addresses go before not-ready ones, and the kind that is cut
+// is cut in each subset by its share of the whole, as Kubernetes does, so
+// that no port set loses every address to the subsets before it.
+func truncateSubsets(subsets []corev1.EndpointSubset, limit int) ([]corev1.EndpointSubset, bool) {
+	ready, notReady := 0, 0
 	for _, ss := range subsets {
-		total += len(ss.Addresses) + len(ss.NotReadyAddresses)
+		ready += len(ss.Addresses)
+		notReady += len(ss.NotReadyAddresses)
 	}
-	if total <= max {
+	if ready+notReady <= limit {
 		return subsets, false
 	}
-	budget := max
-	cut := func(a []corev1.EndpointAddress) []corev1.EndpointAddress {
-		n := min(budget, len(a))
-		budget -= n
-		if n == 0 {
-			return nil
-		}
-		return a[:n:n]
-	}
-	for i := range subsets {
-		subsets[i].Addresses = cut(subsets[i].Addresses)
-	}
-	for i := range subsets {
-		subsets[i].NotReadyAddresses = cut(subsets[i].NotReadyAddresses)
+	readyOf := func(ss *corev1.EndpointSubset) *[]corev1.EndpointAddress { return &ss.Addresses }
+	notReadyOf := func(ss *corev1.EndpointSubset) *[]corev1.EndpointAddress { return &ss.NotReadyAddresses }
+	if ready > limit {
+		shareOut(subsets, readyOf, ready, limit)
+		shareOut(subsets, notReadyOf, notReady, 0)
+	} else {
+		shareOut(subsets, notReadyOf, notReady, limit-ready)
 	}
 	return slices.DeleteFunc(subsets, func(ss corev1.EndpointSubset) bool {
 		return len(ss.Addresses) == 0 && len(ss.NotReadyAddresses) == 0
 	}), true
+}
+
+// shareOut cuts the address lists that list picks from the subsets, total
+// addresses in all, to budget: each keeps its proportion of the budget,
+// rounded up while the budget lasts.
+func shareOut(subsets []corev1.EndpointSubset, list func(*corev1.EndpointSubset) *[]corev1.EndpointAddress, total, budget int) {
+	left := budget
+	for i := range subsets {
+		l := list(&subsets[i])
+		n := 0
+		if total > 0 {
+			n = min(len(*l), left, (len(*l)*budget+total-1)/total)
+		}
+		left -= n
+		if n == 0 {
+			*l = nil
+			continue
+		}
+		*l = (*l)[:n:n]
+	}
 }

@@ -75,6 +75,51 @@ func TestEndpointsTruncated(t *testing.T) {
 	})
 }
 
+// TestTruncateSubsets: past the limit, ready addresses are kept before
+// not-ready ones, and the kind that is cut is cut in every subset (port set)
+// by its share, so that a later subset keeps some of its addresses.
+func TestTruncateSubsets(t *testing.T) {
+	subset := func(port int32, ready, notReady int) corev1.EndpointSubset {
+		ss := corev1.EndpointSubset{Ports: []corev1.EndpointPort{{Port: port}}}
+		for i := range ready {
+			ss.Addresses = append(ss.Addresses, corev1.EndpointAddress{IP: fmt.Sprintf("10.42.%d.%d", port%256, i)})
+		}
+		for i := range notReady {
+			ss.NotReadyAddresses = append(ss.NotReadyAddresses, corev1.EndpointAddress{IP: fmt.Sprintf("10.42.%d.%d", port%256, 100+i)})
+		}
+		return ss
+	}
+	type kept struct {
+		port            int32
+		ready, notReady int
+	}
+	cases := []struct {
+		name      string
+		subsets   []corev1.EndpointSubset
+		limit     int
+		want      []kept
+		truncated bool
+	}{
+		{"under the limit", []corev1.EndpointSubset{subset(80, 2, 1), subset(81, 1, 1)}, 5, []kept{{80, 2, 1}, {81, 1, 1}}, false},
+		{"ready cut by share, not-ready dropped", []corev1.EndpointSubset{subset(80, 6, 1), subset(81, 2, 1)}, 4, []kept{{80, 3, 0}, {81, 1, 0}}, true},
+		{"not-ready cut by share", []corev1.EndpointSubset{subset(80, 2, 4), subset(81, 0, 4)}, 6, []kept{{80, 2, 2}, {81, 0, 2}}, true},
+		{"a subset left empty goes", []corev1.EndpointSubset{subset(80, 3, 0), subset(81, 0, 2)}, 2, []kept{{80, 2, 0}}, true},
+		{"rounding up stops at the limit", []corev1.EndpointSubset{subset(80, 1, 0), subset(81, 1, 0), subset(82, 1, 0)}, 2, []kept{{80, 1, 0}, {81, 1, 0}}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, truncated := truncateSubsets(tc.subsets, tc.limit)
+			var got []kept
+			for _, ss := range out {
+				got = append(got, kept{ss.Ports[0].Port, len(ss.Addresses), len(ss.NotReadyAddresses)})
+			}
+			if !slices.Equal(got, tc.want) || truncated != tc.truncated {
+				t.Errorf("kept %v, truncated %v; want %v, %v", got, truncated, tc.want, tc.truncated)
+			}
+		})
+	}
+}
+
 // An Endpoints object from Git is never written by the controller, even
 // for a service with a selector.
 func TestEndpointsFromGitUntouched(t *testing.T) {
