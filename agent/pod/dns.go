@@ -71,7 +71,7 @@ func (r *Runner) resolvConf(p *corev1.Pod) (string, error) {
 			d := r.cfg.ClusterDomain
 			conf = resolver{
 				nameservers: slices.Clone(r.cfg.ClusterDNS),
-				searches:    append([]string{p.Namespace + ".svc." + d, "svc." + d, d}, conf.searches...),
+				searches:    appendNew([]string{p.Namespace + ".svc." + d, "svc." + d, d}, conf.searches...),
 				options:     []string{"ndots:5"},
 			}
 		}

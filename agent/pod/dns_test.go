@@ -86,3 +86,21 @@ func TestResolvConfMissingHostFile(t *testing.T) {
 		t.Errorf("resolv.conf:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestResolvConfClusterSearchOnce: a node whose own search list names the
+// cluster domain does not give pods that domain twice (the resolver would
+// try it twice, and it counts against the search list's limits).
+func TestResolvConfClusterSearchOnce(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(file, []byte("search cluster.local corp.example\nnameserver 192.0.2.53\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{cfg: Config{ResolvConf: file, ClusterDNS: []string{"10.43.0.10"}, ClusterDomain: "cluster.local"}}
+	got, err := r.resolvConf(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "search ns.svc.cluster.local svc.cluster.local cluster.local corp.example\nnameserver 10.43.0.10\noptions ndots:5\n"; got != want {
+		t.Errorf("resolv.conf:\n%s\nwant:\n%s", got, want)
+	}
+}
