@@ -183,7 +183,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	wg.Go(func() { a.sampleLoop(ctx, a.cfg.StatsInterval) })
-	wg.Go(func() { a.evictionLoop(ctx, a.cfg.StatsInterval) })
 
 	factory := informers.NewSharedInformerFactoryWithOptions(a.cfg.Client, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = "spec.nodeName=" + a.cfg.NodeName }))
@@ -209,6 +208,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("agent: pod cache did not sync: %w", ctx.Err())
 	}
 	killOrphans := a.findOrphans(ctx)
+	wg.Go(func() { a.evictionLoop(ctx, a.cfg.StatsInterval) }) // it reads a.pods and a.queue
 	for range a.cfg.Workers {
 		wg.Go(func() {
 			for a.work(ctx) {
