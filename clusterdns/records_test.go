@@ -7,7 +7,10 @@ import (
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/keelson/keelson/internal/servicenet"
 )
 
 // zoneObjects is a small cluster: a service with a cluster IP, a headless
@@ -29,6 +32,9 @@ func zoneObjects() []runtime.Object {
 		svc("default", "alias", "", externalName("web.default.svc.cluster.local")),
 		svc("kube-system", "kube-dns", "10.43.0.10", withPort("dns", corev1.ProtocolUDP, 53)),
 		svc("default", "dual", "10.43.0.40", func(s *corev1.Service) { s.Spec.ClusterIPs = []string{"10.43.0.40", "fd00::40"} }),
+		svc("default", "squatter", "10.43.0.20", func(s *corev1.Service) {
+			s.Status.Conditions = []metav1.Condition{{Type: servicenet.ConditionIPAllocated, Status: metav1.ConditionFalse, Reason: "ClusterIPTaken"}}
+		}),
 	}
 }
 
@@ -52,6 +58,7 @@ const (
 var recordCases = []recordCase{
 	{name: "cluster IP", qname: "web.default.svc.cluster.local.", qtype: dns.TypeA,
 		answer: []string{"web.default.svc.cluster.local. 5 IN A 10.43.0.20"}},
+	{name: "a service whose address was refused has none", qname: "squatter.default.svc.cluster.local.", qtype: dns.TypeA, soa: zoneSOA},
 	{name: "no AAAA of an IPv4 service", qname: "web.default.svc.cluster.local.", qtype: dns.TypeAAAA, soa: zoneSOA},
 	{name: "other type is NODATA", qname: "web.default.svc.cluster.local.", qtype: dns.TypeMX, soa: zoneSOA},
 	{name: "headless: ready endpoints only", qname: "db.default.svc.cluster.local.", qtype: dns.TypeA,

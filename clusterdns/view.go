@@ -93,6 +93,8 @@ func serviceFrom(s *corev1.Service) *service {
 		}
 	case s.Spec.ClusterIP == corev1.ClusterIPNone:
 		out.kind = kindHeadless
+	case servicenet.AddressRefused(s):
+		// The name exists, with no address: the one in its spec is not its own.
 	default:
 		ips := s.Spec.ClusterIPs
 		if len(ips) == 0 && s.Spec.ClusterIP != "" {

@@ -54,7 +54,7 @@ func (e endpoint) String() string { return netip.AddrPortFrom(e.ip, e.port).Stri
 // A port it cannot use is an error that names it; the other ports are still
 // returned.
 func servicePorts(svc *corev1.Service) ([]servicePort, error) {
-	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+	if svc.Spec.Type == corev1.ServiceTypeExternalName || servicenet.AddressRefused(svc) {
 		return nil, nil
 	}
 	ip, ok, err := clusterIPv4(svc)
@@ -68,7 +68,7 @@ func servicePorts(svc *corev1.Service) ([]servicePort, error) {
 			affinity = *c.ClientIP.TimeoutSeconds
 		}
 	}
-	nodePorts := svc.Spec.Type == corev1.ServiceTypeNodePort || svc.Spec.Type == corev1.ServiceTypeLoadBalancer
+	nodePorts := servicenet.HasNodePorts(svc)
 	var out []servicePort
 	var bad []string
 	for i, p := range svc.Spec.Ports {
@@ -150,11 +150,9 @@ func endpointsFor(sp *servicePort, slices []*discoveryv1.EndpointSlice, nodeName
 				continue
 			}
 			ep := endpoint{ip: ip, port: port, local: e.NodeName != nil && *e.NodeName == nodeName}
+			// Unset ready and serving mean true (discovery/v1).
 			ep.ready = e.Conditions.Ready == nil || *e.Conditions.Ready
-			ep.serving = ep.ready
-			if e.Conditions.Serving != nil {
-				ep.serving = *e.Conditions.Serving
-			}
+			ep.serving = e.Conditions.Serving == nil || *e.Conditions.Serving
 			ep.terminating = e.Conditions.Terminating != nil && *e.Conditions.Terminating
 			key := netip.AddrPortFrom(ip, port)
 			if i, dup := seen[key]; dup {

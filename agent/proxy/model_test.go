@@ -12,6 +12,8 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/keelson/keelson/internal/servicenet"
 )
 
 func TestServicePorts(t *testing.T) {
@@ -26,6 +28,12 @@ func TestServicePorts(t *testing.T) {
 		{"not allocated yet", service("a", ""), nil, ""},
 		{"external name", service("a", "10.43.0.5", func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeExternalName }), nil, ""},
 		{"bad cluster IP", service("a", "10.43.0"), nil, `spec.clusterIP "10.43.0"`},
+		{"address refused by the allocator", service("a", "10.43.0.5", func(s *corev1.Service) {
+			s.Status.Conditions = []metav1.Condition{{Type: servicenet.ConditionIPAllocated, Status: metav1.ConditionFalse, Reason: "ClusterIPTaken"}}
+		}), nil, ""},
+		{"address held", service("a", "10.43.0.5", func(s *corev1.Service) {
+			s.Status.Conditions = []metav1.Condition{{Type: servicenet.ConditionIPAllocated, Status: metav1.ConditionTrue, Reason: "Allocated"}}
+		}), []string{"10.43.0.5:80/TCP np=0 aff=0 itp=false etp=false"}, ""},
 		{"IPv6 only", service("a", "fd00::5"), nil, ""},
 		{"dual stack, IPv4 second", service("a", "fd00::5", func(s *corev1.Service) { s.Spec.ClusterIPs = []string{"fd00::5", "10.43.0.5"} }),
 			[]string{"10.43.0.5:80/TCP np=0 aff=0 itp=false etp=false"}, ""},
@@ -85,9 +93,13 @@ func TestEndpointsAndCategories(t *testing.T) {
 		{"none", []ep{{ip: "10.42.0.2", node: thisNode}}, nil, nil},
 		{"duplicate across slices", []ep{{ip: "10.42.0.2", node: thisNode}, ready("10.42.0.2")}, []string{"10.42.0.2:8080"}, []string{"10.42.0.2:8080"}},
 		{"bad address", []ep{ready("10.42.0.300"), ready("10.42.0.2")}, []string{"10.42.0.2:8080"}, []string{"10.42.0.2:8080"}},
+		{"unset conditions are ready and serving", []ep{{ip: "10.42.0.2", node: thisNode}}, []string{"10.42.0.2:8080"}, []string{"10.42.0.2:8080"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := slice("web", corev1.ProtocolTCP, 8080, tc.eps...)
+			if tc.name == "unset conditions are ready and serving" {
+				s.Endpoints[0].Conditions = discoveryv1.EndpointConditions{}
+			}
 			var split []*discoveryv1.EndpointSlice
 			if tc.name == "duplicate across slices" {
 				a, b := slice("web", corev1.ProtocolTCP, 8080, tc.eps[0]), slice("web", corev1.ProtocolTCP, 8080, tc.eps[1])

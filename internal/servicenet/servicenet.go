@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Defaults, as DESIGN.md sets them.
@@ -192,3 +194,14 @@ const (
 	EndpointSliceMirroringManagedBy = "endpointslicemirroring-controller.keelson.dev"
 	ControlPlaneManagedBy           = "control-plane.keelson.dev"
 )
+
+// AddressRefused reports whether the allocator refused a Service's address
+// or node ports (its ConditionIPAllocated is False: an address written in
+// Git that another service holds, one outside the ranges). Such a service's
+// spec names what is not its own, so the node proxy programs nothing for it
+// and cluster DNS gives it no address, rather than serve two services on one
+// address.
+func AddressRefused(s *corev1.Service) bool {
+	c := meta.FindStatusCondition(s.Status.Conditions, ConditionIPAllocated)
+	return c != nil && c.Status == metav1.ConditionFalse
+}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func TestCIDR(t *testing.T) {
@@ -99,5 +100,25 @@ func TestNodePortsOfTypes(t *testing.T) {
 				t.Errorf("AllocatesNodePorts = %v, want %v", got, tc.allocate)
 			}
 		})
+	}
+}
+
+func TestAddressRefused(t *testing.T) {
+	svc := func(conds ...metav1.Condition) *corev1.Service {
+		return &corev1.Service{Status: corev1.ServiceStatus{Conditions: conds}}
+	}
+	cases := map[string]struct {
+		svc  *corev1.Service
+		want bool
+	}{
+		"no condition yet":        {svc(), false},
+		"allocated":               {svc(metav1.Condition{Type: ConditionIPAllocated, Status: metav1.ConditionTrue}), false},
+		"taken":                   {svc(metav1.Condition{Type: ConditionIPAllocated, Status: metav1.ConditionFalse, Reason: "ClusterIPTaken"}), true},
+		"another condition false": {svc(metav1.Condition{Type: ConditionEndpointsReady, Status: metav1.ConditionFalse}), false},
+	}
+	for name, tc := range cases {
+		if got := AddressRefused(tc.svc); got != tc.want {
+			t.Errorf("%s: AddressRefused = %v, want %v", name, got, tc.want)
+		}
 	}
 }
