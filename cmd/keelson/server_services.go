@@ -53,6 +53,12 @@ func (o *serverOptions) serviceOptions(log *slog.Logger) (reconciler.ServiceOpti
 	if err != nil || !a.Is4() {
 		return opts, fmt.Errorf("--advertise-address %q: want an IPv4 address", addr)
 	}
+	if a.IsLoopback() {
+		// A pod's loopback is its own: endpoints there would send pods to
+		// themselves. Without any other address, none is published.
+		log.Warn("the kubernetes and kube-dns services have no endpoint: the advertise address is a loopback address, which pods do not reach (give --advertise-address)", "advertise_address", addr)
+		return opts, nil
+	}
 	opts.Address = a.String()
 	if isLoopback(o.listen) {
 		log.Info("the kubernetes service has no endpoint: the API listens on a loopback address only (--listen 0.0.0.0:7443 lets pods reach it)", "listen", o.listen)
