@@ -21,6 +21,10 @@ type Error struct {
 	// Path is the field, e.g. spec.template.spec.containers[0].image.
 	Path string `json:"path,omitempty"`
 	Msg  string `json:"message"`
+	// Via names what rendered the object when it is not written in File as
+	// it stands (a kustomization, a Helm chart, CUE); empty for plain
+	// manifests.
+	Via string `json:"via,omitempty"`
 }
 
 // Error formats the problem as file:line:col: Kind ns/name: path: message.
@@ -38,7 +42,12 @@ func (e *Error) Error() string {
 	b.WriteString(": ")
 	if obj := e.object(); obj != "" {
 		b.WriteString(obj)
+		if e.Via != "" {
+			b.WriteString(" (rendered by " + e.Via + ")")
+		}
 		b.WriteString(": ")
+	} else if e.Via != "" {
+		b.WriteString("rendered by " + e.Via + ": ")
 	}
 	if e.Path != "" {
 		b.WriteString(e.Path)

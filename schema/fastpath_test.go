@@ -50,7 +50,7 @@ func TestFastPathAgreesWithUnify(t *testing.T) {
 		return
 	}
 	fsys := os.DirFS(dir)
-	files, _ := listFiles(fsys, ".")
+	files, _ := listFiles(fsys, ".", nil)
 	for _, f := range files {
 		data, err := fs.ReadFile(fsys, f)
 		if err != nil {

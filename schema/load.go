@@ -29,6 +29,8 @@ type config struct {
 	cache       *Cache
 	shared      bool
 	workers     int
+	docs        []Doc
+	skip        map[string]bool
 }
 
 // WithMaxFileSize refuses files larger than n bytes (DefaultMaxFileSize
@@ -64,25 +66,29 @@ func (s *Schema) Load(ctx context.Context, fsys fs.FS, roots []string, opts ...O
 	var files []string
 	var errs ErrorList
 	for _, r := range roots {
-		f, e := listFiles(fsys, path.Clean(r))
+		f, e := listFiles(fsys, path.Clean(r), cfg.skip)
 		files, errs = append(files, f...), append(errs, e...)
 	}
 	type result struct {
 		objs []*Object
 		errs ErrorList
 	}
-	results := make([]result, len(files))
+	results := make([]result, len(files)+len(cfg.docs))
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range max(cfg.workers, 1) {
 		wg.Go(func() {
 			for i := range next {
-				results[i].objs, results[i].errs = s.loadFile(fsys, files[i], &cfg)
+				if i < len(files) {
+					results[i].objs, results[i].errs = s.loadFile(fsys, files[i], &cfg)
+				} else {
+					results[i].objs, results[i].errs = s.loadDoc(cfg.docs[i-len(files)], &cfg)
+				}
 			}
 		})
 	}
 feed:
-	for i := range files {
+	for i := range results {
 		select {
 		case next <- i:
 		case <-ctx.Done():
@@ -126,8 +132,9 @@ func unwrapPath(err error) string {
 	return err.Error()
 }
 
-// listFiles walks root and returns the manifest files to read, sorted.
-func listFiles(fsys fs.FS, root string) ([]string, ErrorList) {
+// listFiles walks root and returns the manifest files to read, sorted,
+// leaving out the paths in skip.
+func listFiles(fsys fs.FS, root string, skip map[string]bool) ([]string, ErrorList) {
 	var files []string
 	var errs ErrorList
 	ign := newIgnorer(fsys)
@@ -136,7 +143,7 @@ func listFiles(fsys fs.FS, root string) ([]string, ErrorList) {
 			errs = append(errs, &Error{File: p, Msg: "cannot read: " + unwrapPath(err)})
 			return nil
 		}
-		if p != root && ign.ignored(p, d.IsDir()) {
+		if skip[p] || p != root && ign.ignored(p, d.IsDir()) {
 			if d.IsDir() {
 				return fs.SkipDir
 			}

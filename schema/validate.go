@@ -22,6 +22,9 @@ type Object struct {
 	Name       string
 	// Object is the typed object, e.g. *appsv1.Deployment.
 	Object runtime.Object
+	// Via names what rendered the object (Doc.Via); empty for objects
+	// written in File as they are.
+	Via string
 }
 
 const msgMissing = "required field is missing"
