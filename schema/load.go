@@ -238,3 +238,17 @@ func (ig *ignorer) load(dir string) {
 func (ig *ignorer) ignored(p string, isDir bool) bool {
 	return len(ig.patterns) > 0 && ig.m.Match(strings.Split(p, "/"), isDir)
 }
+
+// Ignorer applies the .keelsonignore files of a tree as Load does, for
+// code that walks a tree before Load reads it (the renderers).
+type Ignorer struct{ ig *ignorer }
+
+// NewIgnorer returns an Ignorer of fsys with no ignore file read yet.
+func NewIgnorer(fsys fs.FS) *Ignorer { return &Ignorer{ig: newIgnorer(fsys)} }
+
+// Enter reads the ignore file of folder dir, which applies below it. A walk
+// calls it for each folder it enters.
+func (i *Ignorer) Enter(dir string) { i.ig.load(dir) }
+
+// Ignored reports whether path p is ignored by the ignore files entered.
+func (i *Ignorer) Ignored(p string, isDir bool) bool { return i.ig.ignored(p, isDir) }

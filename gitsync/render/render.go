@@ -1,0 +1,206 @@
+package render
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keelson/keelson/schema"
+)
+
+// Limits bound the rendering of one unit, so that a template that loops or
+// a kustomization that grows without end is an error, not a stuck sync.
+type Limits struct {
+	// MaxOutputBytes bounds what one unit renders (DefaultMaxOutputBytes
+	// when zero).
+	MaxOutputBytes int64
+	// Timeout bounds the time one unit takes (DefaultTimeout when zero).
+	Timeout time.Duration
+}
+
+// Defaults of Limits.
+const (
+	DefaultMaxOutputBytes = 64 << 20
+	DefaultTimeout        = 30 * time.Second
+)
+
+func (l Limits) maxOutput() int64 {
+	if l.MaxOutputBytes <= 0 {
+		return DefaultMaxOutputBytes
+	}
+	return l.MaxOutputBytes
+}
+
+func (l Limits) timeout() time.Duration {
+	if l.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return l.Timeout
+}
+
+// Output is what Render made of a tree.
+type Output struct {
+	// Docs are the rendered objects, in unit order.
+	Docs []schema.Doc
+	// Skip lists the files and folders the renderers read: schema.Load
+	// must not read them again as plain manifests (schema.WithSkip).
+	Skip []string
+	// Errors are the units' problems, each naming its file. A unit with
+	// problems renders no objects.
+	Errors schema.ErrorList
+	// Units is how many units the tree has, and Rebuilt how many of them
+	// were rendered rather than answered from the cache.
+	Units, Rebuilt int
+}
+
+// Renderer renders trees. Its cache makes a unit whose inputs did not change
+// cost a check of those inputs. It is safe for concurrent use.
+type Renderer struct {
+	// Limits bound each unit.
+	Limits Limits
+
+	mu    sync.Mutex
+	cache map[unitKey]*cached
+}
+
+// New returns a Renderer with limits lim.
+func New(lim Limits) *Renderer { return &Renderer{Limits: lim, cache: map[unitKey]*cached{}} }
+
+// unitKind says which engine renders a unit.
+type unitKind string
+
+// The kinds of units.
+const (
+	kindKustomize unitKind = "kustomization"
+	kindHelm      unitKind = "HelmChart"
+	kindCUE       unitKind = "CUE package"
+)
+
+// unit is one thing to render: a kustomization's folder, a file holding
+// HelmChart objects, a folder of a CUE package.
+type unit struct {
+	kind  unitKind
+	entry string // slash path from the tree's root
+}
+
+type unitKey struct {
+	kind  unitKind
+	entry string
+}
+
+// engine renders one unit. t records every path it reads; the docs of a
+// unit with problems are dropped.
+type engine func(ctx context.Context, t *Tree, u unit, lim Limits) ([]schema.Doc, schema.ErrorList)
+
+// engines are registered by the files that implement them.
+var engines = map[unitKind]engine{}
+
+// Render renders every unit under roots of fsys (all of it when roots is
+// empty). It never fails as a whole: problems are in Output.Errors, and the
+// context's end is one of them.
+func (r *Renderer) Render(ctx context.Context, fsys fs.FS, roots []string) *Output {
+	if len(roots) == 0 {
+		roots = []string{"."}
+	}
+	out := &Output{}
+	var units []unit
+	for _, root := range roots {
+		u, skip, errs := findUnits(fsys, path.Clean(root))
+		units = append(units, u...)
+		out.Skip = append(out.Skip, skip...)
+		out.Errors = append(out.Errors, errs...)
+	}
+	out.Units = len(units)
+	results := make([]*cached, len(units))
+	var wg sync.WaitGroup
+	for i, u := range units {
+		wg.Go(func() {
+			var rebuilt bool
+			results[i], rebuilt = r.renderUnit(ctx, fsys, u)
+			if rebuilt {
+				r.mu.Lock()
+				out.Rebuilt++
+				r.mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	for i, u := range units {
+		c := results[i]
+		if u.kind == kindKustomize && readByOther(u, results, units, i) {
+			continue // a base or component: its objects come through its users
+		}
+		out.Docs = append(out.Docs, c.docs...)
+		out.Errors = append(out.Errors, c.errs...)
+	}
+	for _, c := range results {
+		for p, d := range c.inputs {
+			if d != "" && !isDirInput(p) && !isStatKey(p) {
+				out.Skip = append(out.Skip, p)
+			}
+		}
+	}
+	sort.Strings(out.Skip)
+	out.Skip = slices.Compact(out.Skip)
+	out.Errors.Sort()
+	return out
+}
+
+// readByOther reports whether another kustomization of the tree read u's
+// folder's kustomization file: u is then a base or a component of it.
+func readByOther(u unit, results []*cached, units []unit, self int) bool {
+	for j, c := range results {
+		if j == self || units[j].kind != kindKustomize {
+			continue
+		}
+		for _, name := range kustomizationNames {
+			if c.inputs[path.Join(u.entry, name)] != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isDirInput(p string) bool { return strings.HasSuffix(p, "/") }
+
+// renderUnit answers u from the cache when none of its inputs changed, and
+// renders it otherwise.
+func (r *Renderer) renderUnit(ctx context.Context, fsys fs.FS, u unit) (*cached, bool) {
+	key := unitKey(u)
+	r.mu.Lock()
+	c := r.cache[key]
+	r.mu.Unlock()
+	if c != nil && c.valid(fsys) {
+		return c, false
+	}
+	c = r.build(ctx, fsys, u)
+	if ctx.Err() != nil {
+		return c, true // ended by the caller: not an answer to keep
+	}
+	r.mu.Lock()
+	r.cache[key] = c
+	r.mu.Unlock()
+	return c, true
+}
+
+func (r *Renderer) build(ctx context.Context, fsys fs.FS, u unit) *cached {
+	t := newTree(fsys)
+	eng, ok := engines[u.kind]
+	if !ok {
+		return &cached{errs: schema.ErrorList{{File: u.entry, Msg: fmt.Sprintf("keelson cannot render a %s yet", u.kind)}}}
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.Limits.timeout())
+	defer cancel()
+	docs, errs := eng(ctx, t, u, r.Limits)
+	if len(errs) > 0 {
+		docs = nil
+	}
+	return &cached{docs: docs, errs: errs, inputs: t.digests()}
+}
