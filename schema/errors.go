@@ -25,6 +25,8 @@ type Error struct {
 	// it stands (a kustomization, a Helm chart, CUE); empty for plain
 	// manifests.
 	Via string `json:"via,omitempty"`
+
+	pending *pendingCustom // a document of a kind no built-in knows, until its CRD is looked for
 }
 
 // Error formats the problem as file:line:col: Kind ns/name: path: message.

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 )
 
 // IgnoreFile names the files, in gitignore syntax, that list paths Load skips.
@@ -31,6 +32,7 @@ type config struct {
 	workers     int
 	docs        []Doc
 	skip        map[string]bool
+	crds        []*apiextensionsv1.CustomResourceDefinition // WithCustomResources
 }
 
 // WithMaxFileSize refuses files larger than n bytes (DefaultMaxFileSize
@@ -104,6 +106,7 @@ feed:
 	for _, r := range results {
 		objs, errs = append(objs, r.objs...), append(errs, r.errs...)
 	}
+	objs, errs = s.resolveCustom(ctx, objs, errs, &cfg)
 	errs.Sort()
 	return objs, errs.Err()
 }

@@ -49,6 +49,7 @@ type engine struct {
 	ctx    *cue.Context
 	kinds  map[gvk]*kindInfo
 	noFast bool
+	custom map[customDefKey]cue.Value // compiled CRD schemas (custom_def.go)
 }
 
 type gvk struct{ apiVersion, kind string }

@@ -148,7 +148,7 @@ func (s *engine) validateObject(t *target) (*Object, ErrorList) {
 	}
 	ki := s.kinds[gvk{apiVersion, kind}]
 	if ki == nil {
-		return nil, ErrorList{t.errorAt([]cue.Selector{cue.Str("kind")}, s.unsupported(apiVersion, kind))}
+		return s.validateUnknownKind(t, apiVersion, kind)
 	}
 	if ki.namespaced && t.namespace == "" {
 		t.namespace = "default"
