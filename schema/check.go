@@ -77,6 +77,8 @@ func check(obj runtime.Object) []fieldProblem {
 		ps = append(ps, checkJob(&o.Spec.JobTemplate.Spec, sels("spec", "jobTemplate", "spec"))...)
 	case *keelsonv1alpha1.NodePolicy:
 		ps = append(ps, checkNodePolicy(&o.Spec)...)
+	case *keelsonv1alpha1.HelmChart:
+		ps = append(ps, checkHelmChart(&o.Spec)...)
 	}
 	return ps
 }

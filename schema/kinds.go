@@ -53,4 +53,5 @@ var supported = []kindInfo{
 	{apiVersion: "networking.k8s.io/v1", kind: "Ingress", namespaced: true, newObj: func() runtime.Object { return &networkingv1.Ingress{} }},
 	{apiVersion: "storage.k8s.io/v1", kind: "StorageClass", newObj: func() runtime.Object { return &storagev1.StorageClass{} }},
 	{apiVersion: "keelson.dev/v1alpha1", kind: "NodePolicy", newObj: func() runtime.Object { return &keelsonv1alpha1.NodePolicy{} }},
+	{apiVersion: "keelson.dev/v1alpha1", kind: "HelmChart", namespaced: true, newObj: func() runtime.Object { return &keelsonv1alpha1.HelmChart{} }},
 }

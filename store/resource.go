@@ -78,6 +78,7 @@ var builtin = []Resource{
 	res("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", true),
 	res(keelsonv1alpha1.GroupName, "v1alpha1", "Sync", "syncs", false),
 	res(keelsonv1alpha1.GroupName, "v1alpha1", "NodePolicy", "nodepolicies", false),
+	res(keelsonv1alpha1.GroupName, "v1alpha1", "HelmChart", "helmcharts", true),
 }
 
 var (

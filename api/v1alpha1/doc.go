@@ -12,6 +12,10 @@
 //   - NodePolicy: labels, taints and cordoning for nodes, declared in Git
 //     (nobody writes to the API) and applied by the reconciler to the nodes
 //     it matches by name or labels.
+//   - HelmChart: a Helm chart of the same repository (a folder or an
+//     archive) and its values, declared in Git and rendered by gitsync
+//     (package gitsync/render) into the objects synced beside it.
+//     Namespaced.
 //
 // The types follow Kubernetes API conventions (metav1.Condition, TypeMeta,
 // ObjectMeta, JSON field names) so client-go and kubectl read them as they

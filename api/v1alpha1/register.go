@@ -15,7 +15,8 @@ var SchemeGroupVersion = schema.GroupVersion{Group: GroupName, Version: "v1alpha
 var (
 	// SchemeBuilder registers the types of this package.
 	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
-	// AddToScheme adds Sync and NodePolicy (and their lists) to a scheme.
+	// AddToScheme adds Sync, NodePolicy and HelmChart (and their lists) to a
+	// scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
 )
 
@@ -23,6 +24,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 	s.AddKnownTypes(SchemeGroupVersion,
 		&Sync{}, &SyncList{},
 		&NodePolicy{}, &NodePolicyList{},
+		&HelmChart{}, &HelmChartList{},
 	)
 	metav1.AddToGroupVersion(s, SchemeGroupVersion)
 	return nil

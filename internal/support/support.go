@@ -22,9 +22,10 @@ type Kind struct {
 // (controllers), Service (cluster IPs, EndpointSlices, node proxy, DNS),
 // Endpoints (mirrored into EndpointSlices), ConfigMap and Secret (the agent
 // reads them into volumes and environment), NodePolicy (node policy
-// controller). Kinds of the store that Git cannot declare (Node, Event,
-// Lease, EndpointSlice, IPAddress, ServiceCIDR, ControllerRevision, Sync)
-// never reach the list's readers.
+// controller), HelmChart (rendered by gitsync into the objects it syncs).
+// Kinds of the store that Git cannot declare (Node, Event, Lease,
+// EndpointSlice, IPAddress, ServiceCIDR, ControllerRevision, Sync) never
+// reach the list's readers.
 //
 // ServiceAccount and StorageClass are on it although Kubernetes does
 // nothing with them on their own either: each exists only to be read by a

@@ -25,6 +25,7 @@ var actedOn = map[schema.GroupKind]string{
 	{Group: "apps", Kind: "Deployment"}:        "reconciler: DeploymentController",
 	{Group: "apps", Kind: "ReplicaSet"}:        "reconciler: ReplicaSetController",
 	{Group: "keelson.dev", Kind: "NodePolicy"}: "reconciler: NodePolicyController",
+	{Group: "keelson.dev", Kind: "HelmChart"}:  "gitsync/render: rendered into the objects synced beside it",
 }
 
 // TestEveryKindDecided: each kind the schema accepts from Git is either on
