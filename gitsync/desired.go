@@ -84,7 +84,7 @@ func (s *Syncer) collect(objs []*schema.Object, rev Revision, shared bool) ([]*d
 			key:    key{r.GroupResource(), ns, obj.GetName()},
 			res:    r,
 			obj:    obj,
-			origin: o.File + ":" + strconv.Itoa(o.Line),
+			origin: originOf(o),
 			src:    o,
 			rev:    rev.ID,
 			shared: shared,
@@ -136,4 +136,13 @@ func copyMap(m map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// originOf is where an object is written: file:line, or the file alone for
+// a rendered object whose line is not known.
+func originOf(o *schema.Object) string {
+	if o.Line == 0 {
+		return o.File
+	}
+	return o.File + ":" + strconv.Itoa(o.Line)
 }

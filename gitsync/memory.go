@@ -99,6 +99,10 @@ func (s *Syncer) remember(changes []*Change) {
 func hashContents(fsys fs.FS, list []*desired) {
 	hashes := map[string]string{}
 	for _, d := range list {
+		if d.src.Digest != "" {
+			d.content = d.src.Digest // rendered: its document, not its file, says what it is
+			continue
+		}
 		h, ok := hashes[d.src.File]
 		if !ok {
 			if data, err := fs.ReadFile(fsys, d.src.File); err == nil {

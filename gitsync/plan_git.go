@@ -3,7 +3,6 @@ package gitsync
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -325,9 +324,8 @@ func (s *Syncer) loadPlanSide(ctx context.Context, fsys fs.FS, rev Revision) (ma
 	if _, err := fs.Stat(fsys, root); err != nil {
 		return map[key]*desired{}, nil, nil // nothing under the path changed
 	}
-	objs, err := s.Schema.Load(ctx, fsys, []string{root})
-	var problems schema.ErrorList
-	if err != nil && !errors.As(err, &problems) {
+	objs, problems, err := s.load(ctx, fsys, []string{root})
+	if err != nil {
 		return nil, nil, err
 	}
 	_, byKey, more := s.buildDesired(objs, rev)

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
+	"github.com/keelson/keelson/gitsync/render"
 	"github.com/keelson/keelson/internal/servicenet"
 	"github.com/keelson/keelson/schema"
 	"github.com/keelson/keelson/store"
@@ -65,6 +66,12 @@ type Syncer struct {
 	// invalid one. A zero value turns its checks off.
 	ServiceCIDR servicenet.CIDR
 	NodePorts   servicenet.PortRange
+	// Renderer renders the kustomizations, Helm charts and CUE packages of
+	// each revision, remembering the units whose inputs did not change.
+	// Optional: the Syncer makes one on first use.
+	Renderer *render.Renderer
+
+	renderOnce sync.Once
 
 	mem         *memory     // what the last applies left in the store (memory.go)
 	pending     string      // the pending revision as last written or read (staged.go)
@@ -150,13 +157,20 @@ func (s *Syncer) apply(ctx context.Context, rev Revision, fsys fs.FS) (*Result, 
 		// copied first (finish).
 		opts = append(opts, schema.WithCache(s.Cache), schema.WithShared())
 	}
-	objs, err := s.Schema.Load(ctx, fsys, roots, opts...)
-	var problems schema.ErrorList
-	if errors.As(err, &problems) {
-		return res, s.invalid(res, rev, problems)
-	}
+	crds, err := s.clusterCRDs(ctx)
 	if err != nil {
 		return res, err
+	}
+	opts = append(opts, schema.WithCustomResources(crds...))
+	objs, problems, err := s.load(ctx, fsys, roots, opts...)
+	if err != nil {
+		return res, err
+	}
+	if len(problems) > 0 {
+		return res, s.invalid(res, rev, problems)
+	}
+	if problems := s.registerCustom(objs); len(problems) > 0 {
+		return res, s.invalid(res, rev, problems)
 	}
 	list, byKey, problems := s.collect(objs, rev, s.Cache != nil)
 	if len(problems) > 0 {
@@ -210,7 +224,7 @@ func (s *Syncer) invalid(res *Result, rev Revision, problems schema.ErrorList) e
 // trip each.
 func (s *Syncer) owned(ctx context.Context) (map[key]store.Object, error) {
 	sel := labels.SelectorFromSet(labels.Set{LabelSource: s.Name})
-	rs := store.Resources()
+	rs := append(store.Resources(), store.CustomResources()...)
 	lists := make([]*store.List, len(rs))
 	errs := make([]error, len(rs))
 	sem := make(chan struct{}, 8)

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"path"
 	"strings"
 )
@@ -60,8 +61,10 @@ func (s *Schema) loadDoc(d Doc, cfg *config) ([]*Object, ErrorList) {
 			return s.validateFile(name, d.Data, cfg.maxFileSize)
 		})
 	}
+	sum := sha256.Sum256(d.Data)
 	for _, o := range objs {
 		o.File, o.Line, o.Doc, o.Via = d.File, d.Line, 0, d.Via
+		o.Digest = d.Via + "\x00" + string(sum[:])
 	}
 	for _, e := range errs {
 		e.File, e.Line, e.Column, e.Doc, e.Via = d.File, d.Line, 0, 0, d.Via

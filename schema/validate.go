@@ -25,6 +25,11 @@ type Object struct {
 	// Via names what rendered the object (Doc.Via); empty for objects
 	// written in File as they are.
 	Via string
+	// Digest identifies the rendered document the object was decoded from
+	// (empty for objects of files): File alone does not say whether a
+	// rendered object changed, since its other inputs (an overlay's patch,
+	// a values file) may have.
+	Digest string
 }
 
 const msgMissing = "required field is missing"

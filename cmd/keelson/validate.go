@@ -7,9 +7,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/keelson/keelson/gitsync"
+	"github.com/keelson/keelson/gitsync/render"
 	"github.com/keelson/keelson/schema"
 )
 
@@ -92,26 +95,25 @@ func runValidate(cmd *cobra.Command, f *validateFlags, paths []string) error {
 		return err
 	}
 	report := validateReport{Objects: []validObject{}, Errors: []*schema.Error{}}
+	r := render.New(render.Limits{})
 	for _, p := range paths {
-		info, err := os.Stat(p)
-		if err != nil {
+		if _, err := os.Stat(p); err != nil {
 			return usageErr("%s: %v", p, errors.Unwrap(err))
 		}
-		dir, roots := p, []string(nil)
-		if !info.IsDir() {
-			dir, roots = filepath.Dir(p), []string{filepath.Base(p)}
+		tree, root, err := treeOf(p)
+		if err != nil {
+			return err
 		}
-		objs, err := s.Load(cmd.Context(), os.DirFS(dir), roots, schema.WithMaxFileSize(f.maxFileSize))
-		var list schema.ErrorList
-		if err != nil && !errors.As(err, &list) {
+		objs, list, err := gitsync.Load(cmd.Context(), s, r, os.DirFS(tree), []string{root}, schema.WithMaxFileSize(f.maxFileSize))
+		if err != nil {
 			return err
 		}
 		for _, o := range objs {
-			report.Objects = append(report.Objects, validObject{File: filepath.Join(dir, o.File), Line: o.Line,
+			report.Objects = append(report.Objects, validObject{File: shownPath(tree, o.File), Line: o.Line,
 				APIVersion: o.APIVersion, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name})
 		}
 		for _, e := range list {
-			e.File = filepath.Join(dir, e.File)
+			e.File = shownPath(tree, e.File)
 			report.Errors = append(report.Errors, e)
 		}
 	}
@@ -142,4 +144,45 @@ func writeReport(w io.Writer, format string, r *validateReport) error {
 	}
 	_, err := fmt.Fprintf(w, "%d valid object(s) in %d file(s), %d problem(s)\n", len(r.Objects), len(files), len(r.Errors))
 	return err
+}
+
+// treeOf returns the tree p is read in, and p's path inside it: the Git
+// repository holding p, so that a kustomization under it may read bases
+// beside it as the sync would, or else p's own folder.
+func treeOf(p string) (tree, root string, err error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", "", err
+	}
+	info, err := os.Stat(abs)
+	if err != nil {
+		return "", "", err
+	}
+	dir := abs
+	if !info.IsDir() {
+		dir = filepath.Dir(abs)
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, ".git")); err == nil {
+			rel, err := filepath.Rel(d, abs)
+			return d, filepath.ToSlash(rel), err
+		}
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	rel, err := filepath.Rel(dir, abs)
+	return dir, filepath.ToSlash(rel), err
+}
+
+// shownPath is a file of tree as the person running the command names it:
+// relative to the working folder when it is under it.
+func shownPath(tree, file string) string {
+	full := filepath.Join(tree, filepath.FromSlash(file))
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, full); err == nil && !strings.HasPrefix(rel, "..") {
+			return rel
+		}
+	}
+	return full
 }

@@ -66,11 +66,18 @@ type Renderer struct {
 	Limits Limits
 
 	mu    sync.Mutex
-	cache map[unitKey]*cached
+	cache map[unitKey][]*cached // newest first, at most keptVersions
 }
 
+// keptVersions is how many renderings of one unit the cache keeps: two,
+// so that a plan, which renders a base and a head tree in turn, finds both.
+const keptVersions = 2
+
+// maxUnits bounds how many units the cache remembers.
+const maxUnits = 10_000
+
 // New returns a Renderer with limits lim.
-func New(lim Limits) *Renderer { return &Renderer{Limits: lim, cache: map[unitKey]*cached{}} }
+func New(lim Limits) *Renderer { return &Renderer{Limits: lim, cache: map[unitKey][]*cached{}} }
 
 // unitKind says which engine renders a unit.
 type unitKind string
@@ -175,17 +182,23 @@ func isDirInput(p string) bool { return strings.HasSuffix(p, "/") }
 func (r *Renderer) renderUnit(ctx context.Context, fsys fs.FS, u unit) (*cached, bool) {
 	key := unitKey(u)
 	r.mu.Lock()
-	c := r.cache[key]
+	versions := slices.Clone(r.cache[key])
 	r.mu.Unlock()
-	if c != nil && c.valid(fsys) {
-		return c, false
+	for _, c := range versions {
+		if c.valid(fsys) {
+			return c, false
+		}
 	}
-	c = r.build(ctx, fsys, u)
+	c := r.build(ctx, fsys, u)
 	if ctx.Err() != nil {
 		return c, true // ended by the caller: not an answer to keep
 	}
 	r.mu.Lock()
-	r.cache[key] = c
+	if len(r.cache) >= maxUnits {
+		clear(r.cache) // bounded and simple; the next Render refills it
+	}
+	kept := append([]*cached{c}, r.cache[key]...)
+	r.cache[key] = kept[:min(len(kept), keptVersions)]
 	r.mu.Unlock()
 	return c, true
 }
