@@ -6,9 +6,13 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 
+	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/kio"
 
 	"github.com/keelson/keelson/schema"
 )
@@ -45,6 +49,11 @@ type kustEntry struct {
 	// dir is true where the path may be a folder (a base, a component, a
 	// generator's kustomization) which kustomize then reads too.
 	dir bool
+	// plugin is true for generators, transformers and validators: their
+	// configurations must be of kustomize's built-in kinds.
+	plugin bool
+	// inline is true for a document written in the entry itself.
+	inline bool
 }
 
 // kustChecker walks the kustomizations a build will read, before krusty
@@ -104,6 +113,10 @@ func (c *kustChecker) check(dir, from string) {
 }
 
 func (c *kustChecker) checkEntry(dir, file, from string, e kustEntry) {
+	if e.inline {
+		c.checkPlugin(file, from, e, []byte(e.value))
+		return
+	}
 	p, err := Join(dir, e.value)
 	var info fs.FileInfo
 	if err == nil {
@@ -121,8 +134,39 @@ func (c *kustChecker) checkEntry(dir, file, from string, e kustEntry) {
 		c.fail(file, from, "%s %s: no such file or folder in the repository", e.field, e.value)
 	case err == nil && e.dir && info.IsDir():
 		c.check(p, file)
+	case err == nil && e.plugin:
+		if data, err := c.t.ReadFile(p); err == nil {
+			c.checkPlugin(file, from, e, data)
+		}
 	}
 }
+
+// checkPlugin refuses a generator, transformer or validator configuration
+// of a kind kustomize does not build in: krusty would look for it as an
+// external plugin or a KRM function to run, which keelson never does.
+func (c *kustChecker) checkPlugin(file, from string, e kustEntry, data []byte) {
+	nodes, err := kio.FromBytes(data)
+	if err != nil {
+		return // krusty reports what does not parse
+	}
+	for _, n := range nodes {
+		kind := n.GetKind()
+		if kind == "HelmChartInflationGenerator" {
+			c.fail(file, from, "%s %s: %v", e.field, e.value, errHelmInKustomization)
+		} else if !slices.Contains(builtinPlugins(), kind) {
+			name := e.value
+			if e.inline {
+				name = "(inline)"
+			}
+			c.fail(file, from, "%s %s: %s is not one of kustomize's built-in generators and transformers; "+
+				"keelson runs no plugins and no KRM functions", e.field, name, kind)
+		}
+	}
+}
+
+// builtinPlugins are the kinds of kustomize's built-in generators and
+// transformers.
+var builtinPlugins = sync.OnceValue(krusty.GetBuiltinPluginNames)
 
 func (c *kustChecker) fail(file, from, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
@@ -135,27 +179,29 @@ func (c *kustChecker) fail(file, from, format string, args ...any) {
 // kustEntries lists the paths a kustomization names, with their fields.
 func kustEntries(k *types.Kustomization) []kustEntry {
 	var out []kustEntry
-	add := func(field string, vals []string, dir, inline bool) {
+	add := func(field string, vals []string, dir, inline, plugin bool) {
 		for i, v := range vals {
-			if inline && strings.ContainsAny(v, "\n{") {
-				continue // an inline document, not a path
+			isInline := inline && strings.ContainsAny(v, "\n{")
+			if isInline && !plugin {
+				continue // an inline patch: no path to check
 			}
-			out = append(out, kustEntry{field: fmt.Sprintf("%s[%d]", field, i), value: v, dir: dir})
+			out = append(out, kustEntry{field: fmt.Sprintf("%s[%d]", field, i), value: v, dir: dir && !isInline,
+				plugin: plugin, inline: isInline})
 		}
 	}
-	add("resources", k.Resources, true, false)
-	add("bases", k.Bases, true, false)
-	add("components", k.Components, true, false)
-	add("crds", k.Crds, false, false)
-	add("configurations", k.Configurations, false, false)
-	add("generators", k.Generators, true, true)
-	add("transformers", k.Transformers, true, true)
-	add("validators", k.Validators, true, true)
+	add("resources", k.Resources, true, false, false)
+	add("bases", k.Bases, true, false, false)
+	add("components", k.Components, true, false, false)
+	add("crds", k.Crds, false, false, false)
+	add("configurations", k.Configurations, false, false, false)
+	add("generators", k.Generators, true, true, true)
+	add("transformers", k.Transformers, true, true, true)
+	add("validators", k.Validators, true, true, true)
 	smp := make([]string, len(k.PatchesStrategicMerge))
 	for i, p := range k.PatchesStrategicMerge {
 		smp[i] = string(p)
 	}
-	add("patchesStrategicMerge", smp, false, true)
+	add("patchesStrategicMerge", smp, false, true, false)
 	for i, p := range k.Patches {
 		if p.Path != "" {
 			out = append(out, kustEntry{field: fmt.Sprintf("patches[%d].path", i), value: p.Path})

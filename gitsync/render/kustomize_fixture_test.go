@@ -89,6 +89,8 @@ namePrefix: staging-
 namespace: staging
 commonAnnotations:
   owner: team-web
+transformers:
+- team-label.yaml
 images:
 - name: shop/web
   newTag: "1.1"
@@ -118,6 +120,16 @@ metadata:
   name: web
 spec:
   replicas: 2
+`,
+	"overlays/staging/team-label.yaml": `apiVersion: builtin
+kind: LabelTransformer
+metadata:
+  name: team
+labels:
+  team: web
+fieldSpecs:
+- path: metadata/labels
+  create: true
 `,
 	"overlays/staging/port.json": `[{"op": "replace", "path": "/spec/ports/0/port", "value": 8080}]`,
 	"overlays/production/kustomization.yaml": `resources:

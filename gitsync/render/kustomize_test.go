@@ -111,7 +111,7 @@ func TestKustomizeMatchesKrusty(t *testing.T) {
 	all := string(bytes.Join(docsData(out.Docs), []byte("---\n")))
 	for _, s := range []string{"name: staging-web-config-", "name: web-config-prod-", "image: shop/web:1.1",
 		"image: registry.example.com/shop/web@sha256:", "targetPort: 9090", "replicas: 5", "name: web-secret-prod-",
-		"audit.example.com/enabled", "port: 8080", "value: staging"} {
+		"audit.example.com/enabled", "port: 8080", "value: staging", "team: web"} {
 		if !strings.Contains(all, s) {
 			t.Errorf("no %q in the rendered objects", s)
 		}
