@@ -122,7 +122,7 @@ func sameFromGit(want, cur store.Object) (bool, error) {
 // what refers to workloads last. Deletions run in the reverse order.
 func kindOrder(kind string) int {
 	switch kind {
-	case "Namespace":
+	case "Namespace", "CustomResourceDefinition":
 		return 0
 	case "ResourceQuota", "LimitRange":
 		return 1

@@ -79,6 +79,7 @@ var builtin = []Resource{
 	res(keelsonv1alpha1.GroupName, "v1alpha1", "Sync", "syncs", false),
 	res(keelsonv1alpha1.GroupName, "v1alpha1", "NodePolicy", "nodepolicies", false),
 	res(keelsonv1alpha1.GroupName, "v1alpha1", "HelmChart", "helmcharts", true),
+	crdResource,
 }
 
 var (
@@ -106,6 +107,9 @@ func Resources() []Resource {
 func ResourceFor(gvk schema.GroupVersionKind) (Resource, error) {
 	r, ok := byGVK[gvk]
 	if !ok {
+		if r, ok = customByGVK(gvk); ok {
+			return r, nil
+		}
 		return Resource{}, fmt.Errorf("%w: %s", ErrUnknownKind, gvk)
 	}
 	return r, nil
@@ -116,6 +120,9 @@ func ResourceFor(gvk schema.GroupVersionKind) (Resource, error) {
 func ResourceByName(groupResource string) (Resource, error) {
 	r, ok := byPlural[strings.ToLower(groupResource)]
 	if !ok {
+		if r, ok = customByName(strings.ToLower(groupResource)); ok {
+			return r, nil
+		}
 		return Resource{}, fmt.Errorf("%w: resource %q", ErrUnknownKind, groupResource)
 	}
 	return r, nil
@@ -132,6 +139,9 @@ func ResourceOf(obj runtime.Object) (Resource, error) {
 		if r, ok := byGVK[gvk]; ok {
 			return r, nil
 		}
+		if r, ok := customByGVK(gvk); ok {
+			return r, nil
+		}
 	}
 	return Resource{}, fmt.Errorf("%w: %s", ErrUnknownKind, gvks[0])
 }
@@ -141,7 +151,7 @@ func ResourceOf(obj runtime.Object) (Resource, error) {
 func (r Resource) New() (Object, error) {
 	o, err := scheme.Scheme.New(r.GVK)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrUnknownKind, r.GVK)
+		return newCustom(r)
 	}
 	obj, ok := o.(Object)
 	if !ok {

@@ -129,6 +129,7 @@ func (s *Store) Txn(ctx context.Context, ops ...Op) (err error) {
 	if !resp.Succeeded {
 		return failedOp(ps, resp)
 	}
+	s.noteCustom(ps)
 	rv := formatRV(resp.Header.Revision)
 	for _, p := range ps {
 		if p.op.obj != nil {

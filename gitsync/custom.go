@@ -1,0 +1,70 @@
+package gitsync
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	kschema "github.com/keelson/keelson/schema"
+	"github.com/keelson/keelson/store"
+)
+
+// clusterCRDs returns the CustomResourceDefinitions in the store, after
+// bringing the process's registry of custom resources in step with them: a
+// revision that adds only custom resources of a CRD applied earlier
+// validates against it, and a CRD registered for a revision that was never
+// applied is forgotten.
+func (s *Syncer) clusterCRDs(ctx context.Context) ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	if err := s.Store.LoadCustomResources(ctx); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrApply, err)
+	}
+	var out []*apiextensionsv1.CustomResourceDefinition
+	for _, r := range store.CustomResources() {
+		if crd, ok := store.CustomDefinition(r); ok {
+			out = append(out, crd)
+		}
+	}
+	return out, nil
+}
+
+// registerCustom registers the resources of the revision's CRDs, so that its
+// custom resources can be keyed and written in the same transaction as their
+// CRD, and refuses a revision that prunes a CRD of this sync while objects
+// of its kind stay in Git.
+func (s *Syncer) registerCustom(objs []*kschema.Object) kschema.ErrorList {
+	var problems kschema.ErrorList
+	inGit := map[string]bool{} // CRD names
+	for _, o := range objs {
+		crd, ok := o.Object.(*apiextensionsv1.CustomResourceDefinition)
+		if !ok {
+			continue
+		}
+		inGit[strings.ToLower(crd.Name)] = true
+		if err := store.RegisterCustom(crd); err != nil {
+			problems = append(problems, errAt(o, err.Error()))
+		}
+	}
+	if !s.Prune {
+		return problems
+	}
+	for _, o := range objs {
+		if _, ok := o.Object.(*apiextensionsv1.CustomResourceDefinition); ok || !strings.Contains(o.APIVersion, ".") {
+			continue
+		}
+		gv, _ := schema.ParseGroupVersion(o.APIVersion)
+		r, err := store.ResourceFor(gv.WithKind(o.Kind))
+		if err != nil || inGit[r.GroupResource()] {
+			continue
+		}
+		crd, ok := store.CustomDefinition(r)
+		if ok && crd.Labels[LabelSource] == s.Name {
+			problems = append(problems, errAt(o, fmt.Sprintf(
+				"CustomResourceDefinition %s (from %s) is no longer in Git and would be deleted, but this %s of it stays: remove both, or keep the CRD",
+				crd.Name, crd.Annotations[AnnotationOrigin], o.Kind)))
+		}
+	}
+	return problems
+}

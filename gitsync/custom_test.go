@@ -1,0 +1,123 @@
+package gitsync
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/keelson/keelson/store"
+)
+
+const crdWidgets = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, kind: Widget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            required: [size]
+            properties:
+              size: {type: integer, minimum: 1}
+`
+
+func widgetDoc(name string, size string) string {
+	return "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: " + name + "\nspec:\n  size: " + size + "\n"
+}
+
+func getWidget(t *testing.T, st *store.Store, name string) (*unstructured.Unstructured, error) {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(schema.GroupVersionKind{Group: "example.com", Version: "v1", Kind: "Widget"})
+	return u, st.Get(t.Context(), "default", name, u)
+}
+
+// TestCustomResourcesSync walks a CRD and its objects through a sync: landing
+// together, a later revision of objects only, bad objects, and pruning.
+func TestCustomResourcesSync(t *testing.T) {
+	t.Cleanup(func() { store.UnregisterCustom("widgets.example.com") })
+	r := newRepo(t)
+	s := newSyncer(t, "apps")
+	s.Path = "apps"
+	src := NewLocalGit(r.dir, "main")
+	r.commit(map[string]string{
+		"apps/crd.yaml": crdWidgets,
+		"apps/a.yaml":   widgetDoc("a", "1"),
+		"apps/b.yaml":   widgetDoc("b", "2"),
+	})
+	res := mustApply(t, s, src)
+	wantCounts(t, res, 3, 0, 0, 0)
+	if res.Transactions != 1 || !strings.HasPrefix(res.Changes[0].Object, "customresourcedefinitions") {
+		t.Fatalf("want the CRD first, in one transaction: %d transactions, first %s", res.Transactions, res.Changes[0].Object)
+	}
+	if u, err := getWidget(t, s.Store, "b"); err != nil || u.GetLabels()[LabelSource] != "apps" || u.GetAnnotations()[AnnotationOrigin] != "apps/b.yaml:1" {
+		t.Fatalf("widget b: %v %v", u, err)
+	}
+
+	// Another sync holds only objects: they validate against the stored CRD.
+	team := &Syncer{Name: "team", Store: s.Store, Schema: s.Schema, Prune: true, Path: "team"}
+	r.commit(map[string]string{"team/c.yaml": widgetDoc("c", "3"), "team/cm.yaml": configMap("team", "x")})
+	wantCounts(t, mustApply(t, team, src), 2, 0, 0, 0)
+	if _, err := getWidget(t, s.Store, "c"); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  string
+	}{
+		{"against the schema", map[string]string{"team/d.yaml": widgetDoc("d", "0")}, "team/d.yaml:6:9: Widget default/d: spec.size: must be >=1, got 0"},
+		{"no CRD", map[string]string{"team/d.yaml": strings.Replace(widgetDoc("d", "1"), "Widget", "Gizmo", 1)},
+			"team/d.yaml:2:1: Gizmo d: kind: unsupported kind Gizmo (apiVersion example.com/v1): no CustomResourceDefinition for example.com/Gizmo in this revision or the cluster"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r.commit(tc.files)
+			res, err := syncNow(t, team, src)
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(res.Errors.Error(), tc.want) {
+				t.Fatalf("got %v\nwant %q", err, tc.want)
+			}
+			if _, err := getWidget(t, s.Store, "d"); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("widget d stored: %v", err)
+			}
+			r.commit(map[string]string{"team/d.yaml": ""})
+		})
+	}
+
+	r.commit(map[string]string{"apps/crd.yaml": ""})
+	_, err := syncNow(t, s, src)
+	if want := "apps/a.yaml:1: Widget default/a: CustomResourceDefinition widgets.example.com (from apps/crd.yaml:1) is no longer in Git"; !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v\nwant %q", err, want)
+	}
+
+	r.commit(map[string]string{"apps/a.yaml": "", "apps/b.yaml": "", "apps/keep.yaml": configMap("keep", "x"), "team/c.yaml": ""})
+	wantCounts(t, mustApply(t, team, src), 0, 0, 1, 1)
+	res = mustApply(t, s, src)
+	wantCounts(t, res, 1, 0, 3, 0)
+	var deleted []string
+	for _, c := range res.Changes {
+		if c.Action == Delete {
+			deleted = append(deleted, strings.Fields(c.Object)[0])
+		}
+	}
+	if strings.Join(deleted, " ") != "widgets.example.com widgets.example.com customresourcedefinitions.apiextensions.k8s.io" {
+		t.Fatalf("deletions in order %v: the objects go before their CRD", deleted)
+	}
+	if _, err := store.ResourceByName("widgets.example.com"); !errors.Is(err, store.ErrUnknownKind) {
+		t.Fatalf("the CRD's resource stays registered: %v", err)
+	}
+}
