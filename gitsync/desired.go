@@ -146,3 +146,11 @@ func originOf(o *schema.Object) string {
 	}
 	return o.File + ":" + strconv.Itoa(o.Line)
 }
+
+// renderedBy names what rendered the object; "" for one written as it is.
+func (d *desired) renderedBy() string {
+	if d.src == nil {
+		return ""
+	}
+	return d.src.Via
+}

@@ -120,6 +120,9 @@ type PlannedObject struct {
 	Name      string `json:"name"`
 	// Origin is the manifest's file:line in head; in base for a deletion.
 	Origin string `json:"origin,omitempty"`
+	// RenderedBy names what rendered the object (a kustomization, a
+	// HelmChart, a CUE package) when Origin is not the object as written.
+	RenderedBy string `json:"renderedBy,omitempty"`
 	// Effects say what the cluster would do: "scale 2 → 5", "rolling update
 	// of 3 pods, …".
 	Effects []string `json:"effects,omitempty"`
@@ -247,7 +250,7 @@ func (p *Plan) add(po *PlannedObject, old, head *desired, cl *clusterState) {
 // planObject compares one object in old (nil when absent) and head; nil
 // when they are the same.
 func planObject(old, head *desired) (*PlannedObject, error) {
-	po := &PlannedObject{Kind: head.res.GVK.Kind, Namespace: head.key.namespace, Name: head.key.name, Origin: head.origin, key: head.key}
+	po := &PlannedObject{Kind: head.res.GVK.Kind, Namespace: head.key.namespace, Name: head.key.name, Origin: head.origin, RenderedBy: head.renderedBy(), key: head.key}
 	var o store.Object
 	if old == nil {
 		po.Action = Create

@@ -100,7 +100,9 @@ func (p *Plan) WriteText(w io.Writer, color bool) error {
 	}
 	for _, o := range p.Objects {
 		t.printf(actionColor[o.Action], "\n%s %s", actionMark[o.Action], o.Title())
-		if o.Origin != "" {
+		if o.Origin != "" && o.RenderedBy != "" {
+			t.printf("", "  (%s, rendered by %s)", o.Origin, o.RenderedBy)
+		} else if o.Origin != "" {
 			t.printf("", "  (%s)", o.Origin)
 		}
 		t.printf("", "\n")

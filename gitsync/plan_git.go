@@ -226,6 +226,10 @@ func changedPaths(a, b planTree) map[string]bool {
 	}
 	mark(a, b)
 	mark(b, a)
+	// A rendered object depends on files other than its own (an overlay's
+	// patch, a chart's values): when the tree renders anything, a change
+	// anywhere may change any object, so both sides are read whole.
+	all = all || len(out) > 0 && (renders(a) || renders(b))
 	if all {
 		for _, t := range []planTree{a, b} {
 			for name := range t {
@@ -234,6 +238,19 @@ func changedPaths(a, b planTree) map[string]bool {
 		}
 	}
 	return out
+}
+
+// renders reports whether t holds anything the renderers build: a
+// kustomization, a Helm chart (a folder or an archive), CUE.
+func renders(t planTree) bool {
+	for name := range t {
+		switch base := path.Base(name); {
+		case base == "kustomization.yaml", base == "kustomization.yml", base == "Kustomization",
+			base == "Chart.yaml", strings.HasSuffix(base, ".cue"), strings.HasSuffix(base, ".tgz"):
+			return true
+		}
+	}
+	return false
 }
 
 // subset reads into memory the changed files of t, the ignore files, and

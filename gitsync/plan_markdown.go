@@ -89,6 +89,9 @@ func writeMarkdownObject(b *strings.Builder, o *PlannedObject) {
 	if o.Origin != "" {
 		lines = append(lines, fmt.Sprintf("- %s from `%s`", actionWord[o.Action], o.Origin))
 	}
+	if o.RenderedBy != "" {
+		lines = append(lines, fmt.Sprintf("- rendered by %s", mdEscape(o.RenderedBy)))
+	}
 	if len(o.Effects) > 1 {
 		for _, e := range o.Effects {
 			lines = append(lines, "- "+mdEscape(e))
