@@ -3,11 +3,18 @@ package reconciler
 import (
 	"testing"
 
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	nodev1 "k8s.io/api/node/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -23,6 +30,7 @@ import (
 // Progressing or Suspended; absent, it is Missing.
 func TestHealthOfKindsNotActedOn(t *testing.T) {
 	om := metav1.ObjectMeta{Namespace: "shop", Name: "x", Generation: 1}
+	cluster := metav1.ObjectMeta{Name: "x", Generation: 1}
 	tests := []struct {
 		name string
 		obj  store.Object
@@ -44,6 +52,26 @@ func TestHealthOfKindsNotActedOn(t *testing.T) {
 		{name: "resource quota", obj: &corev1.ResourceQuota{ObjectMeta: om}},
 		{name: "limit range", obj: &corev1.LimitRange{ObjectMeta: om}},
 		{name: "service account", obj: &corev1.ServiceAccount{ObjectMeta: om}},
+		{name: "role", obj: &rbacv1.Role{ObjectMeta: om}},
+		{name: "role binding", obj: &rbacv1.RoleBinding{ObjectMeta: om}},
+		{name: "cluster role", obj: &rbacv1.ClusterRole{ObjectMeta: cluster}},
+		{name: "cluster role binding", obj: &rbacv1.ClusterRoleBinding{ObjectMeta: cluster}},
+		{name: "budget that looks satisfied", obj: &policyv1.PodDisruptionBudget{ObjectMeta: om, Status: policyv1.PodDisruptionBudgetStatus{ObservedGeneration: 1, DisruptionsAllowed: 1}}},
+		{name: "priority class", obj: &schedulingv1.PriorityClass{ObjectMeta: cluster, Value: 1000}},
+		{name: "runtime class", obj: &nodev1.RuntimeClass{ObjectMeta: cluster, Handler: "runsc"}},
+		{name: "validating webhooks", obj: &admissionv1.ValidatingWebhookConfiguration{ObjectMeta: cluster}},
+		{name: "mutating webhooks", obj: &admissionv1.MutatingWebhookConfiguration{ObjectMeta: cluster}},
+		{name: "admission policy", obj: &admissionv1.ValidatingAdmissionPolicy{ObjectMeta: cluster}},
+		{name: "admission policy binding", obj: &admissionv1.ValidatingAdmissionPolicyBinding{ObjectMeta: cluster}},
+		{name: "network policy", obj: &networkingv1.NetworkPolicy{ObjectMeta: om}},
+		{name: "ingress class", obj: &networkingv1.IngressClass{ObjectMeta: cluster}},
+		{name: "lease from git", obj: &coordinationv1.Lease{ObjectMeta: om}},
+		{name: "csi driver", obj: &storagev1.CSIDriver{ObjectMeta: cluster}},
+		{name: "volume attachment marked attached", obj: &storagev1.VolumeAttachment{ObjectMeta: cluster, Status: storagev1.VolumeAttachmentStatus{Attached: true}}},
+		{name: "storage capacity", obj: &storagev1.CSIStorageCapacity{ObjectMeta: om}},
+		{name: "pod template", obj: &corev1.PodTemplate{ObjectMeta: om}},
+		{name: "flow schema", obj: &flowcontrolv1.FlowSchema{ObjectMeta: cluster}},
+		{name: "priority level", obj: &flowcontrolv1.PriorityLevelConfiguration{ObjectMeta: cluster}},
 	}
 	covered := map[schema.GroupKind]bool{}
 	for _, tt := range tests {

@@ -80,6 +80,7 @@ func check(obj runtime.Object) []fieldProblem {
 	case *keelsonv1alpha1.HelmChart:
 		ps = append(ps, checkHelmChart(&o.Spec)...)
 	}
+	ps = append(ps, checkStored(obj)...)
 	return ps
 }
 

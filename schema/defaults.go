@@ -17,6 +17,7 @@ import (
 // what will run and `keelson plan` can show it. Only fields that keelson's
 // controllers and agents read are defaulted.
 func setDefaults(obj runtime.Object) {
+	setStoredDefaults(obj)
 	switch o := obj.(type) {
 	case *corev1.Pod:
 		defaultPodSpec(&o.Spec, corev1.RestartPolicyAlways)

@@ -239,7 +239,7 @@ func diffs(triples ...any) []string {
 
 func TestEveryKindHasCases(t *testing.T) {
 	have := map[string]bool{}
-	for _, c := range kindCases {
+	for _, c := range append(kindCases, storedKindCases...) {
 		have[c.kind] = true
 	}
 	for i := range supported {
@@ -250,7 +250,7 @@ func TestEveryKindHasCases(t *testing.T) {
 }
 
 func TestKinds(t *testing.T) {
-	for _, c := range kindCases {
+	for _, c := range append(kindCases, storedKindCases...) {
 		t.Run(c.kind, func(t *testing.T) {
 			objs, errs := validate(t, "k.yaml", c.valid)
 			if len(errs) > 0 || len(objs) != 1 {

@@ -124,8 +124,8 @@ func TestErrorCarriesDocumentIndex(t *testing.T) {
 }
 
 func TestUnsupportedKindNamesSupportedKinds(t *testing.T) {
-	_, errs := validate(t, "x.yaml", "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: r}\n")
-	if len(errs) != 1 || !strings.Contains(errs[0], "unsupported kind Role") || !strings.Contains(errs[0], "apps/v1/Deployment") {
+	_, errs := validate(t, "x.yaml", "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata: {name: r}\n")
+	if len(errs) != 1 || !strings.Contains(errs[0], "unsupported kind CertificateSigningRequest") || !strings.Contains(errs[0], "apps/v1/Deployment") {
 		t.Errorf("got %q", errs)
 	}
 	_, errs = validate(t, "x.yaml", "apiVersion: extensions/v1beta1\nkind: Deployment\nmetadata: {name: r}\n")

@@ -14,6 +14,13 @@ pkgs=(
 	k8s.io/api/autoscaling/v2
 	k8s.io/api/networking/v1
 	k8s.io/api/storage/v1
+	k8s.io/api/rbac/v1
+	k8s.io/api/policy/v1
+	k8s.io/api/scheduling/v1
+	k8s.io/api/node/v1
+	k8s.io/api/admissionregistration/v1
+	k8s.io/api/coordination/v1
+	k8s.io/api/flowcontrol/v1
 )
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -23,9 +23,16 @@ type Kind struct {
 // Endpoints (mirrored into EndpointSlices), ConfigMap and Secret (the agent
 // reads them into volumes and environment), NodePolicy (node policy
 // controller), HelmChart (rendered by gitsync into the objects it syncs).
-// Kinds of the store that Git cannot declare (Node, Event, Lease,
-// EndpointSlice, IPAddress, ServiceCIDR, ControllerRevision, Sync) never
-// reach the list's readers.
+// Kinds of the store that Git cannot declare (Node, Event, EndpointSlice,
+// IPAddress, ServiceCIDR, ControllerRevision, Sync) never reach the list's
+// readers. A Lease may come from Git, though keelson's own (the agents'
+// heartbeats) are written through the API.
+//
+// The kinds of Kubernetes' own API groups that people keep in Git beside
+// their workloads (RBAC, budgets, priority classes, network policies,
+// admission and API priority configuration, CSI objects) are stored and
+// served so that such a repository syncs, but none has an effect yet:
+// keelson's API authorizes by its own grants and admits by its schemas.
 //
 // ServiceAccount and StorageClass are on it although Kubernetes does
 // nothing with them on their own either: each exists only to be read by a
@@ -47,6 +54,26 @@ var storedOnly = []Kind{
 	{gk("", "ResourceQuota"), "keelson stores ResourceQuotas but does not enforce them yet: nothing is counted or refused"},
 	{gk("", "LimitRange"), "keelson stores LimitRanges but does not apply them yet: pods get no default requests or limits and none is refused"},
 	{gk("", "ServiceAccount"), "keelson stores ServiceAccounts but does not act on them yet: pods that name one get no API token and none of its image pull secrets"},
+	{gk("rbac.authorization.k8s.io", "Role"), "keelson stores Roles but does not enforce RBAC: the API server's grants decide who reads what"},
+	{gk("rbac.authorization.k8s.io", "RoleBinding"), "keelson stores RoleBindings but does not enforce RBAC: the API server's grants decide who reads what"},
+	{gk("rbac.authorization.k8s.io", "ClusterRole"), "keelson stores ClusterRoles but does not enforce RBAC: the API server's grants decide who reads what"},
+	{gk("rbac.authorization.k8s.io", "ClusterRoleBinding"), "keelson stores ClusterRoleBindings but does not enforce RBAC: the API server's grants decide who reads what"},
+	{gk("policy", "PodDisruptionBudget"), "keelson stores PodDisruptionBudgets but does not honour them yet: nothing keelson disrupts consults the budget, and its status is not computed"},
+	{gk("scheduling.k8s.io", "PriorityClass"), "keelson stores PriorityClasses but does not use them yet: pods naming one get no priority and nothing is preempted"},
+	{gk("node.k8s.io", "RuntimeClass"), "keelson stores RuntimeClasses but does not use them yet: pods naming one run with containerd's default runtime"},
+	{gk("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"), "keelson stores ValidatingWebhookConfigurations but calls no admission webhooks: objects from Git are checked by keelson's schemas only"},
+	{gk("admissionregistration.k8s.io", "MutatingWebhookConfiguration"), "keelson stores MutatingWebhookConfigurations but calls no admission webhooks: objects from Git are stored as written"},
+	{gk("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"), "keelson stores ValidatingAdmissionPolicies but does not evaluate them: objects from Git are checked by keelson's schemas only"},
+	{gk("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"), "keelson stores ValidatingAdmissionPolicyBindings but does not evaluate their policies: objects from Git are checked by keelson's schemas only"},
+	{gk("networking.k8s.io", "NetworkPolicy"), "keelson stores NetworkPolicies but does not enforce them yet: all pod traffic stays allowed"},
+	{gk("networking.k8s.io", "IngressClass"), "keelson stores IngressClasses but has no ingress controller yet: Ingresses of the class route no traffic"},
+	{gk("coordination.k8s.io", "Lease"), "keelson stores Leases but nothing in keelson takes, renews or reads one from Git: it stays as written"},
+	{gk("storage.k8s.io", "CSIDriver"), "keelson stores CSIDrivers but runs no CSI plugins: volumes of the driver are neither attached nor mounted"},
+	{gk("storage.k8s.io", "VolumeAttachment"), "keelson stores VolumeAttachments but attaches nothing: no CSI attacher acts on them"},
+	{gk("storage.k8s.io", "CSIStorageCapacity"), "keelson stores CSIStorageCapacities but its scheduler does not read them"},
+	{gk("", "PodTemplate"), "keelson stores PodTemplates but makes no pods from them, as Kubernetes makes none: they are kept for the tools that read them"},
+	{gk("flowcontrol.apiserver.k8s.io", "FlowSchema"), "keelson stores FlowSchemas but does not apply API priority and fairness: its API neither classifies nor limits requests by them"},
+	{gk("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"), "keelson stores PriorityLevelConfigurations but does not apply API priority and fairness: its API neither classifies nor limits requests by them"},
 }
 
 var byGroupKind = func() map[schema.GroupKind]string {
