@@ -27,7 +27,7 @@ type groupVersion struct {
 func servedGroups() []*groupVersion {
 	var out []*groupVersion
 	idx := map[string]*groupVersion{}
-	for _, r := range store.Resources() {
+	for _, r := range servedResources() {
 		k := r.GVK.GroupVersion().String()
 		g, ok := idx[k]
 		if !ok {

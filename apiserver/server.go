@@ -156,6 +156,11 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		for _, r := range store.Resources() {
 			s.cacheFor(r)
 		}
+		// The registry of custom resources follows the CRDs for as long as
+		// the server runs, and no longer.
+		crdCtx, stopCRDs := context.WithCancel(ctx)
+		defer stopCRDs()
+		go s.watchCustom(crdCtx)
 	}
 	srv := &http.Server{
 		Handler:           s.handler,

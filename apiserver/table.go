@@ -44,6 +44,9 @@ func age(t metav1.Time) string {
 
 // columnsFor are the columns `kubectl get` shows for a kind.
 func columnsFor(res store.Resource) []column {
+	if cols, ok := customColumns(res); ok {
+		return cols
+	}
 	if cols, ok := tableColumns[res.GVK.Kind]; ok {
 		return cols
 	}
@@ -129,7 +132,7 @@ func (v *view) tableOf(entries []*entry) (*metav1.Table, error) {
 		}
 		meta := metav1.PartialObjectMetadata{
 			TypeMeta:   metav1.TypeMeta{Kind: "PartialObjectMetadata", APIVersion: "meta.k8s.io/v1"},
-			ObjectMeta: *e.obj.(metav1.ObjectMetaAccessor).GetObjectMeta().(*metav1.ObjectMeta),
+			ObjectMeta: objectMeta(e.obj),
 		}
 		meta.ManagedFields = nil
 		b, err := json.Marshal(&meta)
