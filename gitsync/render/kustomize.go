@@ -3,9 +3,12 @@ package render
 import (
 	"context"
 	"fmt"
+	"path"
+	"slices"
 
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/resmap"
+	"sigs.k8s.io/kustomize/api/resource"
 	"sigs.k8s.io/kustomize/api/types"
 	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
 
@@ -57,7 +60,7 @@ func renderKustomization(ctx context.Context, t *Tree, u unit, lim Limits) ([]sc
 	if err != nil {
 		return nil, schema.ErrorList{{File: kfile, Msg: cleanMessage(err.Error())}}
 	}
-	return kustomizeDocs(m, u.entry, kfile, !c.origins, lim)
+	return kustomizeDocs(t, m, u.entry, kfile, !c.origins, lim)
 }
 
 // buildInTime runs krusty, which takes no context, in a goroutine, and
@@ -110,20 +113,19 @@ func askOrigins(data []byte) []byte {
 
 // kustomizeDocs turns a build's objects into Docs pointing at the files
 // they came from, within the output limit.
-func kustomizeDocs(m resmap.ResMap, entry, kfile string, stripOrigins bool, lim Limits) ([]schema.Doc, schema.ErrorList) {
+func kustomizeDocs(t *Tree, m resmap.ResMap, entry, kfile string, stripOrigins bool, lim Limits) ([]schema.Doc, schema.ErrorList) {
 	via := "kustomization " + kfile
 	var docs []schema.Doc
 	var size int64
+	files := map[string]*fileDocs{}
 	for _, r := range m.Resources() {
-		file := kfile
-		origin, err := r.GetOrigin()
-		if err == nil && origin != nil && origin.Repo == "" {
-			from := origin.Path
-			if origin.ConfiguredIn != "" {
-				from = origin.ConfiguredIn
-			}
-			if p, err := Join(entry, from); err == nil && from != "" {
+		file, line := kfile, 0
+		if from, resource := originOf(r); from != "" {
+			if p, err := Join(entry, from); err == nil {
 				file = p
+				if resource {
+					line = resourceLine(t, files, file, r.GetKind())
+				}
 			}
 		}
 		if stripOrigins {
@@ -139,7 +141,33 @@ func kustomizeDocs(m resmap.ResMap, entry, kfile string, stripOrigins bool, lim 
 			return nil, schema.ErrorList{{File: kfile, Msg: fmt.Sprintf(
 				"renders more than the limit of %d bytes (at %s %s)", lim.maxOutput(), r.GetKind(), r.GetName())}}
 		}
-		docs = append(docs, schema.Doc{File: file, Via: via, Data: data})
+		docs = append(docs, schema.Doc{File: file, Line: line, Via: via, Data: data})
 	}
 	return docs, nil
+}
+
+// originOf is the file r came from, relative to the entry, as its origin
+// annotation says: the resource file, or the kustomization of a generator
+// (resource is false then).
+func originOf(r *resource.Resource) (from string, resource bool) {
+	origin, err := r.GetOrigin()
+	if err != nil || origin == nil || origin.Repo != "" {
+		return "", false
+	}
+	if origin.ConfiguredIn != "" {
+		return origin.ConfiguredIn, false
+	}
+	return origin.Path, !slices.Contains(kustomizationNames, path.Base(origin.Path))
+}
+
+// resourceLine is the line in file of the next object built from it.
+func resourceLine(t *Tree, files map[string]*fileDocs, file, kind string) int {
+	f, ok := files[file]
+	if !ok {
+		if data, err := t.ReadFile(file); err == nil {
+			f = parseDocs(data)
+		}
+		files[file] = f
+	}
+	return f.lineOf(kind)
 }

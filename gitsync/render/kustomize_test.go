@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -207,4 +208,24 @@ func TestKustomizeCache(t *testing.T) {
 
 func docEqual(a, b schema.Doc) bool {
 	return a.File == b.File && a.Line == b.Line && a.Via == b.Via && bytes.Equal(a.Data, b.Data)
+}
+
+// TestKustomizeLines checks that each built object points at the line of
+// its document in its resource file, and at no line where that is not
+// known for sure (a List's items, a generated object).
+func TestKustomizeLines(t *testing.T) {
+	fsys := mapFS(map[string]string{
+		"app/kustomization.yaml": "resources: [two.yaml, list.yaml]\nnamePrefix: x-\nconfigMapGenerator:\n- name: gen\n  literals: [a=b]\n",
+		"app/two.yaml":           "# two objects\n" + cmYAML + "---\n\n" + strings.Replace(cmYAML, "name: app", "name: second", 1),
+		"app/list.yaml":          "apiVersion: v1\nkind: List\nitems:\n- " + strings.ReplaceAll(strings.Replace(cmYAML, "name: app", "name: item", 1), "\n", "\n  "),
+	})
+	out := renderOK(t, New(Limits{}), fsys)
+	var got []string
+	for _, d := range out.Docs {
+		got = append(got, fmt.Sprintf("%s:%d", d.File, d.Line))
+	}
+	want := []string{"app/two.yaml:2", "app/two.yaml:10", "app/list.yaml:0", "app/kustomization.yaml:0"}
+	if !slices.Equal(got, want) {
+		t.Errorf("objects at %v, want %v", got, want)
+	}
 }
