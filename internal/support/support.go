@@ -90,6 +90,9 @@ func gk(group, kind string) schema.GroupKind { return schema.GroupKind{Group: gr
 // acting on them, and if so the sentence saying what is missing.
 func NotActedOn(gk schema.GroupKind) (missing string, ok bool) {
 	missing, ok = byGroupKind[gk]
+	if !ok {
+		return customResource(gk)
+	}
 	return missing, ok
 }
 

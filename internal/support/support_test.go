@@ -84,7 +84,8 @@ func TestNotActedOn(t *testing.T) {
 		{name: "budget", gk: schema.GroupKind{Group: "policy", Kind: "PodDisruptionBudget"}, listed: true, prefix: "keelson stores PodDisruptionBudgets"},
 		{name: "deployment is acted on", gk: schema.GroupKind{Group: "apps", Kind: "Deployment"}},
 		{name: "service is acted on", gk: schema.GroupKind{Kind: "Service"}},
-		{name: "group matters", gk: schema.GroupKind{Group: "example.com", Kind: "StatefulSet"}},
+		// A group with a dot outside Kubernetes' is a custom resource's (custom_test.go).
+		{name: "group matters", gk: schema.GroupKind{Group: "extensions", Kind: "StatefulSet"}},
 		{name: "kind is case-sensitive", gk: schema.GroupKind{Group: "apps", Kind: "statefulset"}},
 	}
 	for _, tt := range tests {
