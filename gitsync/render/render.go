@@ -146,9 +146,9 @@ func (r *Renderer) Render(ctx context.Context, fsys fs.FS, roots []string) *Outp
 		out.Docs = append(out.Docs, c.docs...)
 		out.Errors = append(out.Errors, c.errs...)
 	}
-	for _, c := range results {
+	for i, c := range results {
 		for p, d := range c.inputs {
-			if d != "" && !isDirInput(p) && !isStatKey(p) {
+			if d != "" && !isDirInput(p) && !isStatKey(p) && !isManifestEntry(units[i], p) {
 				out.Skip = append(out.Skip, p)
 			}
 		}
@@ -174,6 +174,10 @@ func readByOther(u unit, results []*cached, units []unit, self int) bool {
 	}
 	return false
 }
+
+// isManifestEntry reports whether p is u's own file and a manifest: a
+// file of HelmCharts is read by the engine and stored as it stands.
+func isManifestEntry(u unit, p string) bool { return u.kind == kindHelm && p == u.entry }
 
 func isDirInput(p string) bool { return strings.HasSuffix(p, "/") }
 
@@ -211,9 +215,21 @@ func (r *Renderer) build(ctx context.Context, fsys fs.FS, u unit) *cached {
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.Limits.timeout())
 	defer cancel()
-	docs, errs := eng(ctx, t, u, r.Limits)
+	docs, errs := runEngine(ctx, eng, t, u, r.Limits)
 	if len(errs) > 0 {
 		docs = nil
 	}
 	return &cached{docs: docs, errs: errs, inputs: t.digests()}
+}
+
+// runEngine runs eng, turning a panic of the libraries it drives (kustomize,
+// Helm, CUE) on input nobody foresaw into the unit's error: a repository
+// must never bring a sync process down.
+func runEngine(ctx context.Context, eng engine, t *Tree, u unit, lim Limits) (docs []schema.Doc, errs schema.ErrorList) {
+	defer func() {
+		if p := recover(); p != nil {
+			docs, errs = nil, schema.ErrorList{{File: u.entry, Msg: fmt.Sprintf("rendering the %s failed inside the renderer: %v", u.kind, p)}}
+		}
+	}()
+	return eng(ctx, t, u, lim)
 }
