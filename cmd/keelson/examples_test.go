@@ -12,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/keelson/keelson/agent/runtime/ociarchive"
+	"github.com/keelson/keelson/gitsync"
+	"github.com/keelson/keelson/gitsync/render"
 	"github.com/keelson/keelson/schema"
 )
 
@@ -20,24 +22,25 @@ const examplesDir = "../../examples"
 
 // runnableExamples are the examples `make demo` runs (examples/ without what
 // examples/.keelsonignore leaves out).
-var runnableExamples = []string{"config", "hello", "patterns/adapter", "patterns/ambassador", "patterns/sidecar", "two-tier"}
+var runnableExamples = []string{"config", "cue", "hello", "patterns/adapter", "patterns/ambassador", "patterns/sidecar", "two-tier"}
 
 // TestExamplesValidate checks every runnable example as keelson validate and
-// the sync do: valid, with a README, and runnable offline (only the local
-// busybox image, never pulled). Loading examples/ as a whole, as make demo's
-// sync does, reads exactly these examples.
+// the sync do (rendered, then validated): valid, with a README, and runnable
+// offline (only the local busybox image, never pulled). Loading examples/ as
+// a whole, as make demo's sync does, reads exactly these examples.
 func TestExamplesValidate(t *testing.T) {
 	sch, err := schema.Default()
 	if err != nil {
 		t.Fatal(err)
 	}
 	fsys := os.DirFS(examplesDir)
+	r := render.New(render.Limits{})
 	for _, ex := range runnableExamples {
 		t.Run(ex, func(t *testing.T) {
 			if _, err := fs.Stat(fsys, ex+"/README.md"); err != nil {
 				t.Errorf("no README: %v", err)
 			}
-			objs, err := sch.Load(t.Context(), fsys, []string{ex})
+			objs, err := loadExample(t, sch, r, fsys, ex)
 			if err != nil {
 				t.Fatalf("examples/%s is invalid:\n%v", ex, err)
 			}
@@ -55,7 +58,7 @@ func TestExamplesValidate(t *testing.T) {
 		})
 	}
 
-	objs, err := sch.Load(t.Context(), fsys, nil)
+	objs, err := loadExample(t, sch, r, fsys, ".")
 	if err != nil {
 		t.Fatalf("examples/ as make demo syncs it is invalid:\n%v", err)
 	}
@@ -79,6 +82,19 @@ func TestExamplesValidate(t *testing.T) {
 			}
 		}
 	}
+}
+
+// loadExample loads the folder root of fsys as the sync does; its problems
+// are the error.
+func loadExample(t *testing.T, sch *schema.Schema, r *render.Renderer, fsys fs.FS, root string) ([]*schema.Object, error) {
+	objs, problems, err := gitsync.Load(t.Context(), sch, r, fsys, []string{root})
+	if err != nil {
+		return nil, err
+	}
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	return objs, nil
 }
 
 // podContainers are the containers of a pod or of a workload's template.
