@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -46,7 +45,7 @@ func renderCUE(ctx context.Context, t *Tree, u unit, lim Limits) ([]schema.Doc, 
 			// process down with it.
 			if r := recover(); r != nil {
 				done <- cueResult{errs: schema.ErrorList{{File: u.entry, Via: cueVia(u.entry, ""),
-					Msg: fmt.Sprintf("the CUE evaluator failed on this package: %v\n%s", r, debug.Stack())}}}
+					Msg: fmt.Sprintf("the CUE evaluator failed on this package: %v", r)}}}
 			}
 		}()
 		docs, errs := evalCUE(t, u, lim)
@@ -71,6 +70,12 @@ func cueStopped(u unit, err error, lim Limits) schema.ErrorList {
 
 func evalCUE(t *Tree, u unit, lim Limits) ([]schema.Doc, schema.ErrorList) {
 	in := gatherCUE(t, u.entry)
+	if len(in.errs) > 0 {
+		for _, e := range in.errs {
+			e.Via = cueVia(u.entry, "")
+		}
+		return nil, in.errs
+	}
 	insts := load.Instances([]string{"."}, in.config(u.entry))
 	var errs schema.ErrorList
 	for _, inst := range insts {

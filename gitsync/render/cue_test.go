@@ -3,6 +3,8 @@ package render
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -373,5 +375,43 @@ func TestCUECache(t *testing.T) {
 			t.Errorf("%s: rebuilt %d of %d units, object %s; want %d rebuilt, object %s",
 				s.name, out.Rebuilt, out.Units, got, s.rebuilt, s.object)
 		}
+	}
+}
+
+// TestCUESymlinks follows a .cue symlink inside the repository and refuses
+// one that points out of it, naming the link.
+func TestCUESymlinks(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"outside.cue":          "package p\n\nsecret: {apiVersion: \"v1\", kind: \"Secret\", metadata: name: \"s\"}\n",
+		"repo/shared/cm.cue":   "package p\n\ncm: {apiVersion: \"v1\", kind: \"ConfigMap\", metadata: name: \"cm\"}\n",
+		"repo/inside/keep.cue": "package p\n",
+		"repo/out/keep.cue":    "package p\n",
+	}
+	for name, data := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for link, target := range map[string]string{"repo/inside/cm.cue": "../shared/cm.cue", "repo/out/secret.cue": "../../outside.cue"} {
+		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fsys := os.DirFS(filepath.Join(dir, "repo"))
+	r := New(Limits{})
+
+	in := r.Render(t.Context(), fsys, []string{"inside"})
+	if len(in.Errors) > 0 || len(in.Docs) != 1 || in.Docs[0].File != "inside/cm.cue" {
+		t.Errorf("a link inside the repository: docs %+v, errors %v; want the ConfigMap from inside/cm.cue", in.Docs, in.Errors)
+	}
+	out := r.Render(t.Context(), fsys, []string{"out"})
+	if len(out.Docs) != 0 || len(out.Errors) != 1 || out.Errors[0].File != "out/secret.cue" ||
+		!strings.Contains(out.Errors[0].Msg, "outside the repository") {
+		t.Errorf("a link out of the repository: docs %d, errors %v; want one error naming out/secret.cue", len(out.Docs), out.Errors)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/mod/modfile"
 	"cuelang.org/go/mod/module"
+
+	"github.com/keelson/keelson/schema"
 )
 
 // cueRoot is where the loader sees the tree: a folder that does not exist
@@ -33,6 +35,7 @@ type cueInputs struct {
 	module  string // the module's path, without its major version
 	overlay map[string]load.Source
 	seen    map[string]bool // folders gathered
+	errs    schema.ErrorList
 }
 
 func gatherCUE(t *Tree, dir string) *cueInputs {
@@ -124,7 +127,10 @@ func (in *cueInputs) addFolder(dir string) []string {
 		}
 		data, err := in.t.ReadFile(name)
 		if err != nil {
-			continue // a link out of the tree is not part of the package
+			// A symlink out of the repository, or to nothing: the package
+			// would not be what the repository holds.
+			in.errs = append(in.errs, &schema.Error{File: name, Msg: fmt.Sprintf("cannot read this file of the CUE package: %v", err)})
+			continue
 		}
 		in.overlay[cueAbs(name)] = load.FromBytes(data)
 		f, err := parser.ParseFile(name, data, parser.ImportsOnly)
