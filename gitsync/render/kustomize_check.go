@@ -118,6 +118,9 @@ func (c *kustChecker) checkEntry(dir, file, from string, e kustEntry) {
 		return
 	}
 	p, err := Join(dir, e.value)
+	if err != nil {
+		err = ErrOutside // Join's error repeats the entry
+	}
 	var info fs.FileInfo
 	if err == nil {
 		info, err = c.t.Stat(p)

@@ -43,11 +43,11 @@ func TestKustomizeBadInput(t *testing.T) {
 		want  []string // in the message
 	}{
 		{"escape in resources", map[string]string{"app/kustomization.yaml": "resources:\n- cm.yaml\n- ../../../etc\n", "app/cm.yaml": cmYAML},
-			"app/kustomization.yaml", []string{"resources[1] ../../../etc", "outside the repository"}},
+			"app/kustomization.yaml", []string{"resources[1] ../../../etc: outside the repository"}},
 		{"escape in a patch", map[string]string{"app/kustomization.yaml": "resources: [cm.yaml]\npatches:\n- path: ../../etc/passwd\n", "app/cm.yaml": cmYAML},
-			"app/kustomization.yaml", []string{"patches[0].path ../../etc/passwd", "outside the repository"}},
+			"app/kustomization.yaml", []string{"patches[0].path ../../etc/passwd: outside the repository"}},
 		{"escape in a base", with(base, map[string]string{"base/kustomization.yaml": "resources: [cm.yaml, ../../up]\n", "app/kustomization.yaml": "resources: [../base]\n"}),
-			"base/kustomization.yaml", []string{"resources[1] ../../up", "outside the repository", "read by app/kustomization.yaml"}},
+			"base/kustomization.yaml", []string{"resources[1] ../../up: outside the repository", "read by app/kustomization.yaml"}},
 		{"https base", map[string]string{"app/kustomization.yaml": "resources:\n- https://github.com/example/repo//deploy?ref=v1\n"},
 			"app/kustomization.yaml", []string{"resources[0] https://github.com/example/repo//deploy?ref=v1", "remote base", "no network"}},
 		{"github shorthand base", map[string]string{"app/kustomization.yaml": "bases:\n- github.com/example/repo/deploy?ref=main\n"},
