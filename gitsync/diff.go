@@ -134,6 +134,10 @@ func kindOrder(kind string) int {
 		return 4
 	case "Pod", "ReplicationController", "ReplicaSet", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob":
 		return 5
+	case "NetworkPolicy", "PodDisruptionBudget", "PriorityClass", "RuntimeClass", "FlowSchema", "PriorityLevelConfiguration":
+		return 1
+	case "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "IngressClass", "CSIDriver", "PodTemplate":
+		return 3
 	default: // HorizontalPodAutoscaler, Ingress, …
 		return 6
 	}
