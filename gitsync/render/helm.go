@@ -161,8 +161,18 @@ func (r *helmRender) errorf(p, format string, args ...any) *schema.Error {
 }
 
 // render loads the chart and its values, renders them within the bounds
-// and turns the output into docs.
-func (r *helmRender) render(ctx context.Context) ([]schema.Doc, schema.ErrorList) {
+// and turns the output into docs. A panic in Helm's code on a chart is the
+// chart's error, not the end of the process.
+func (r *helmRender) render(ctx context.Context) (docs []schema.Doc, errs schema.ErrorList) {
+	defer func() {
+		if p := recover(); p != nil {
+			docs, errs = nil, schema.ErrorList{r.errorf("spec.chart", "%s: rendering failed: %v", r.hc.Spec.Chart, p)}
+		}
+	}()
+	return r.renderChartDocs(ctx)
+}
+
+func (r *helmRender) renderChartDocs(ctx context.Context) ([]schema.Doc, schema.ErrorList) {
 	spec := &r.hc.Spec
 	if spec.RepoURL != "" {
 		return nil, schema.ErrorList{r.errorf("spec.repoURL", "%s: %v", spec.RepoURL, errRepositories)}

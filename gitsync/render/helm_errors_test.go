@@ -1,6 +1,8 @@
 package render
 
 import (
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -31,55 +33,58 @@ func badChartTree(spec, tmpl string) fstest.MapFS {
 
 const okTemplate = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n"
 
+// helmBadInputs are charts and HelmCharts that must fail, each with the
+// file and line its one error names.
+var helmBadInputs = []struct {
+	name       string
+	spec, tmpl string
+	lim        Limits
+	file       string // the file the error names
+	line       int
+	want       []string // in the message
+}{
+	{name: "missing values file", spec: "  chart: ../charts/c\n  valuesFiles: [values/ok.yaml, values/missing.yaml]\n", tmpl: okTemplate,
+		file: "apps/c.yaml", line: 7, want: []string{"HelmChart ns/c: spec.valuesFiles[1]: values/missing.yaml: cannot read the values file apps/values/missing.yaml: no such file"}},
+	{name: "values file out of the repository", spec: "  chart: ../charts/c\n  valuesFiles: [../../../etc/passwd]\n", tmpl: okTemplate,
+		file: "apps/c.yaml", line: 7, want: []string{"spec.valuesFiles[0]: ../../../etc/passwd: outside the repository"}},
+	{name: "values file not YAML", spec: "  chart: ../charts/c\n  valuesFiles: [../charts/c/templates/cm.yaml]\n", tmpl: "a: [\n",
+		file: "charts/c/templates/cm.yaml", want: []string{"values file (spec.valuesFiles[0] of HelmChart ns/c in apps/c.yaml)"}},
+	{name: "chart out of the repository", spec: "  chart: ../../../etc\n", tmpl: okTemplate,
+		file: "apps/c.yaml", line: 7, want: []string{"spec.chart: ../../../etc: outside the repository"}},
+	{name: "no chart there", spec: "  chart: ../charts/none\n", tmpl: okTemplate,
+		file: "apps/c.yaml", line: 7, want: []string{"spec.chart: ../charts/none: no chart folder or archive at charts/none"}},
+	{name: "folder without Chart.yaml", spec: "  chart: ../apps\n", tmpl: okTemplate,
+		file: "apps/c.yaml", line: 7, want: []string{"apps is a folder without Chart.yaml: not a chart"}},
+	{name: "archive that is not one", spec: "  chart: values/ok.yaml\n", tmpl: okTemplate,
+		file: "apps/c.yaml", line: 7, want: []string{"chart archive apps/values/ok.yaml:"}},
+	{name: "dependency not vendored", spec: "  chart: ../charts/dep\n", tmpl: okTemplate,
+		file: "apps/c.yaml", line: 7, want: []string{"dependency db 1.2.3 (from https://charts.example.com) of chart dep is not in its charts/ folder"}},
+	{name: "chart repository", spec: "  chart: redis\n  repoURL: oci://registry.example.com/charts\n  version: 1.0.0\n", tmpl: okTemplate,
+		file: "apps/c.yaml", line: 7, want: []string{"spec.repoURL: oci://registry.example.com/charts: chart repositories are not enabled on this server; vendor the chart into the repository"}},
+	{name: "template error", spec: "  chart: ../charts/c\n", tmpl: "apiVersion: v1\nkind: ConfigMap\ndata: {a: {{ .Values.missing.field }}}\n",
+		file: "charts/c/templates/cm.yaml", line: 3, want: []string{"HelmChart ns/c in apps/c.yaml:7:", "nil pointer evaluating interface {}.field"}},
+	{name: "template that does not parse", spec: "  chart: ../charts/c\n", tmpl: "a: 1\nb: {{ if }}\n",
+		file: "charts/c/templates/cm.yaml", line: 2, want: []string{"HelmChart ns/c in apps/c.yaml:7:", "missing value for if"}},
+	{name: "fail", spec: "  chart: ../charts/c\n", tmpl: "\n{{ fail \"set a password\" }}\n",
+		file: "charts/c/templates/cm.yaml", line: 2, want: []string{"set a password"}},
+	{name: "output not YAML", spec: "  chart: ../charts/c\n", tmpl: "a: [\n",
+		file: "charts/c/templates/cm.yaml", want: []string{"document 1 of the rendered output is not YAML"}},
+	{name: "huge list", spec: "  chart: ../charts/c\n", tmpl: "{{ range until 100000000 }}x{{ end }}\n",
+		file: "charts/c/templates/cm.yaml", line: 1, want: []string{"untilStep 0 100000000 1: more than 1048576 numbers"}},
+	{name: "1 GB string", spec: "  chart: ../charts/c\n", tmpl: "a: {{ repeat 1000000000 \"x\" }}\n",
+		file: "charts/c/templates/cm.yaml", line: 1, want: []string{"repeat 1000000000: more than 67108864 bytes"}},
+	{name: "loops past the output bound", spec: "  chart: ../charts/c\n", lim: Limits{MaxOutputBytes: 1 << 20},
+		tmpl: "{{ range until 100000 }}\n{{- range until 100000 }}0123456789{{ end }}{{ end }}\n",
+		file: "charts/c/templates/cm.yaml", line: 2, want: []string{"the chart's loops render more than 1048576 bytes"}},
+	{name: "loop for ever", spec: "  chart: ../charts/c\n", lim: Limits{Timeout: 300 * time.Millisecond},
+		tmpl: "{{ range until 1000000 }}{{ range until 1000000 }}{{ end }}{{ end }}\n",
+		file: "apps/c.yaml", line: 7, want: []string{"the chart did not render in time (context deadline exceeded)"}},
+	{name: "recursion", spec: "  chart: ../charts/c\n", tmpl: "{{ define \"a\" }}{{ include \"a\" . }}{{ end }}{{ include \"a\" . }}\n",
+		file: "charts/c/templates/cm.yaml", want: []string{"nested reference name: a"}},
+}
+
 func TestHelmChartBadInput(t *testing.T) {
-	tests := []struct {
-		name       string
-		spec, tmpl string
-		lim        Limits
-		file       string // the file the error names
-		line       int
-		want       []string // in the message
-	}{
-		{name: "missing values file", spec: "  chart: ../charts/c\n  valuesFiles: [values/ok.yaml, values/missing.yaml]\n", tmpl: okTemplate,
-			file: "apps/c.yaml", line: 7, want: []string{"HelmChart ns/c: spec.valuesFiles[1]: values/missing.yaml: cannot read the values file apps/values/missing.yaml: no such file"}},
-		{name: "values file out of the repository", spec: "  chart: ../charts/c\n  valuesFiles: [../../../etc/passwd]\n", tmpl: okTemplate,
-			file: "apps/c.yaml", line: 7, want: []string{"spec.valuesFiles[0]: ../../../etc/passwd: outside the repository"}},
-		{name: "values file not YAML", spec: "  chart: ../charts/c\n  valuesFiles: [../charts/c/templates/cm.yaml]\n", tmpl: "a: [\n",
-			file: "charts/c/templates/cm.yaml", want: []string{"values file (spec.valuesFiles[0] of HelmChart ns/c in apps/c.yaml)"}},
-		{name: "chart out of the repository", spec: "  chart: ../../../etc\n", tmpl: okTemplate,
-			file: "apps/c.yaml", line: 7, want: []string{"spec.chart: ../../../etc: outside the repository"}},
-		{name: "no chart there", spec: "  chart: ../charts/none\n", tmpl: okTemplate,
-			file: "apps/c.yaml", line: 7, want: []string{"spec.chart: ../charts/none: no chart folder or archive at charts/none"}},
-		{name: "folder without Chart.yaml", spec: "  chart: ../apps\n", tmpl: okTemplate,
-			file: "apps/c.yaml", line: 7, want: []string{"apps is a folder without Chart.yaml: not a chart"}},
-		{name: "archive that is not one", spec: "  chart: values/ok.yaml\n", tmpl: okTemplate,
-			file: "apps/c.yaml", line: 7, want: []string{"chart archive apps/values/ok.yaml:"}},
-		{name: "dependency not vendored", spec: "  chart: ../charts/dep\n", tmpl: okTemplate,
-			file: "apps/c.yaml", line: 7, want: []string{"dependency db 1.2.3 (from https://charts.example.com) of chart dep is not in its charts/ folder"}},
-		{name: "chart repository", spec: "  chart: redis\n  repoURL: oci://registry.example.com/charts\n  version: 1.0.0\n", tmpl: okTemplate,
-			file: "apps/c.yaml", line: 7, want: []string{"spec.repoURL: oci://registry.example.com/charts: chart repositories are not enabled on this server; vendor the chart into the repository"}},
-		{name: "template error", spec: "  chart: ../charts/c\n", tmpl: "apiVersion: v1\nkind: ConfigMap\ndata: {a: {{ .Values.missing.field }}}\n",
-			file: "charts/c/templates/cm.yaml", line: 3, want: []string{"HelmChart ns/c in apps/c.yaml:7:", "nil pointer evaluating interface {}.field"}},
-		{name: "template that does not parse", spec: "  chart: ../charts/c\n", tmpl: "a: 1\nb: {{ if }}\n",
-			file: "charts/c/templates/cm.yaml", line: 2, want: []string{"HelmChart ns/c in apps/c.yaml:7:", "missing value for if"}},
-		{name: "fail", spec: "  chart: ../charts/c\n", tmpl: "\n{{ fail \"set a password\" }}\n",
-			file: "charts/c/templates/cm.yaml", line: 2, want: []string{"set a password"}},
-		{name: "output not YAML", spec: "  chart: ../charts/c\n", tmpl: "a: [\n",
-			file: "charts/c/templates/cm.yaml", want: []string{"document 1 of the rendered output is not YAML"}},
-		{name: "huge list", spec: "  chart: ../charts/c\n", tmpl: "{{ range until 100000000 }}x{{ end }}\n",
-			file: "charts/c/templates/cm.yaml", line: 1, want: []string{"untilStep 0 100000000 1: more than 1048576 numbers"}},
-		{name: "1 GB string", spec: "  chart: ../charts/c\n", tmpl: "a: {{ repeat 1000000000 \"x\" }}\n",
-			file: "charts/c/templates/cm.yaml", line: 1, want: []string{"repeat 1000000000: more than 67108864 bytes"}},
-		{name: "loops past the output bound", spec: "  chart: ../charts/c\n", lim: Limits{MaxOutputBytes: 1 << 20},
-			tmpl: "{{ range until 100000 }}\n{{- range until 100000 }}0123456789{{ end }}{{ end }}\n",
-			file: "charts/c/templates/cm.yaml", line: 2, want: []string{"the chart's loops render more than 1048576 bytes"}},
-		{name: "loop for ever", spec: "  chart: ../charts/c\n", lim: Limits{Timeout: 300 * time.Millisecond},
-			tmpl: "{{ range until 1000000 }}{{ range until 1000000 }}{{ end }}{{ end }}\n",
-			file: "apps/c.yaml", line: 7, want: []string{"the chart did not render in time (context deadline exceeded)"}},
-		{name: "recursion", spec: "  chart: ../charts/c\n", tmpl: "{{ define \"a\" }}{{ include \"a\" . }}{{ end }}{{ include \"a\" . }}\n",
-			file: "charts/c/templates/cm.yaml", want: []string{"nested reference name: a"}},
-	}
-	for _, tt := range tests {
+	for _, tt := range helmBadInputs {
 		t.Run(tt.name, func(t *testing.T) {
 			before := runtime.NumGoroutine()
 			out := New(tt.lim).Render(t.Context(), badChartTree(tt.spec, tt.tmpl), []string{"apps"})
@@ -153,4 +158,39 @@ func execTemplate(t *testing.T, text string, g *renderGuard) string {
 		t.Fatalf("%q: %v", text, err)
 	}
 	return b.String()
+}
+
+// A chart file that is a symlink out of the repository is refused by name,
+// and nothing of the chart renders.
+func TestHelmChartSymlinkOut(t *testing.T) {
+	root := t.TempDir()
+	repo := filepath.Join(root, "repo")
+	writeHelmTree(t, repo, badChartTree("  chart: ../charts/c\n", okTemplate))
+	if err := os.WriteFile(filepath.Join(root, "secret.yaml"), []byte("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../../../secret.yaml", filepath.Join(repo, "charts/c/templates/secret.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	out := New(Limits{}).Render(t.Context(), os.DirFS(repo), []string{"apps"})
+	if len(out.Docs) != 0 || len(out.Errors) != 1 {
+		t.Fatalf("docs %d, errors %v; want one error and nothing rendered", len(out.Docs), out.Errors)
+	}
+	if e := out.Errors[0].Error(); !strings.Contains(e, "apps/c.yaml:7") ||
+		!strings.Contains(e, "symlink charts/c/templates/secret.yaml points to ../../../../secret.yaml, outside the repository") {
+		t.Errorf("error %q: want the HelmChart's line and the symlink named", e)
+	}
+}
+
+func writeHelmTree(t *testing.T, dir string, fsys fstest.MapFS) {
+	t.Helper()
+	for name, f := range fsys {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

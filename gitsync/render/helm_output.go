@@ -93,6 +93,11 @@ func (r *helmRender) renderChart(ctx context.Context, lc *loadedChart, vals map[
 	// Buffered: the goroutine must be able to finish after nobody waits.
 	done := make(chan result, 1)
 	go func() {
+		defer func() {
+			if p := recover(); p != nil { // a fault of Helm's on a chart must not end the process
+				done <- result{err: fmt.Errorf("rendering failed: %v", p)}
+			}
+		}()
 		files, err := e.RenderWithContext(ctx, c, top)
 		done <- result{files, err}
 	}()

@@ -41,23 +41,7 @@ const helmVia = "HelmChart shop/web in apps/web.yaml (chart ../charts/web)"
 // and the hooks of install.
 func helmTemplate(t *testing.T) []map[string]any {
 	t.Helper()
-	vals := map[string]any{}
-	for _, f := range []string{"apps/values/common.yaml", "apps/values/prod.yaml"} {
-		data, err := os.ReadFile(filepath.Join(helmRepo, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, err := loader.LoadValues(bytes.NewReader(data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		vals = loader.MergeMaps(vals, v)
-	}
-	inline, err := loader.LoadValues(strings.NewReader(helmInline))
-	if err != nil {
-		t.Fatal(err)
-	}
-	vals = loader.MergeMaps(vals, inline)
+	vals := helmValues(t)
 	ch, err := loader.Load(filepath.Join(helmRepo, "charts/web"))
 	if err != nil {
 		t.Fatal(err)
@@ -102,6 +86,29 @@ func helmTemplate(t *testing.T) []map[string]any {
 		}
 	}
 	return objs
+}
+
+// helmValues merges the test HelmChart's values as `helm template -f
+// common.yaml -f prod.yaml -f <inline>` merges them.
+func helmValues(t *testing.T) map[string]any {
+	t.Helper()
+	vals := map[string]any{}
+	for _, f := range []string{"apps/values/common.yaml", "apps/values/prod.yaml"} {
+		data, err := os.ReadFile(filepath.Join(helmRepo, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := loader.LoadValues(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals = loader.MergeMaps(vals, v)
+	}
+	inline, err := loader.LoadValues(strings.NewReader(helmInline))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loader.MergeMaps(vals, inline)
 }
 
 func helmObjects(t *testing.T, manifest string) []map[string]any {
