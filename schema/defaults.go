@@ -15,7 +15,9 @@ import (
 // setDefaults fills in what the Kubernetes API server fills in on create
 // (k8s.io/kubernetes/pkg/apis/*/v1/defaults.go), so that what keelson stores is
 // what will run and `keelson plan` can show it. Only fields that keelson's
-// controllers and agents read are defaulted.
+// controllers and agents read are defaulted, and for the kinds keelson
+// stores without acting on them, the few that kubectl shows
+// (setStoredDefaults).
 func setDefaults(obj runtime.Object) {
 	setStoredDefaults(obj)
 	switch o := obj.(type) {

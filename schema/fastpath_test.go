@@ -39,7 +39,7 @@ func agree(t *testing.T, fast, slow *Schema, name string, src []byte) {
 
 func TestFastPathAgreesWithUnify(t *testing.T) {
 	fast, slow := testSchema(t), slowSchema(t)
-	for _, c := range kindCases {
+	for _, c := range append(kindCases, storedKindCases...) {
 		agree(t, fast, slow, c.kind+"-valid.yaml", []byte(c.valid))
 		agree(t, fast, slow, c.kind+"-invalid.yaml", []byte(c.invalid))
 	}
@@ -66,7 +66,7 @@ func TestFastPathTakesValidDocuments(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer testSchema(t).put(s)
-	for _, c := range kindCases {
+	for _, c := range append(kindCases, storedKindCases...) {
 		docs, errs := parseFile("k.yaml", []byte(c.valid), DefaultMaxFileSize)
 		if len(errs) > 0 {
 			t.Fatal(errs)
