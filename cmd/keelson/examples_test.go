@@ -22,7 +22,7 @@ const examplesDir = "../../examples"
 
 // runnableExamples are the examples `make demo` runs (examples/ without what
 // examples/.keelsonignore leaves out).
-var runnableExamples = []string{"config", "cue", "hello", "patterns/adapter", "patterns/ambassador", "patterns/sidecar", "two-tier"}
+var runnableExamples = []string{"config", "cue", "hello", "helm", "patterns/adapter", "patterns/ambassador", "patterns/sidecar", "two-tier"}
 
 // TestExamplesValidate checks every runnable example as keelson validate and
 // the sync do (rendered, then validated): valid, with a README, and runnable
@@ -64,7 +64,7 @@ func TestExamplesValidate(t *testing.T) {
 	}
 	var dirs []string
 	for _, o := range objs {
-		dir := filepath.ToSlash(filepath.Dir(o.File))
+		dir := exampleOf(filepath.ToSlash(filepath.Dir(o.File)))
 		if !slices.Contains(dirs, dir) {
 			dirs = append(dirs, dir)
 		}
@@ -82,6 +82,17 @@ func TestExamplesValidate(t *testing.T) {
 			}
 		}
 	}
+}
+
+// exampleOf is the runnable example a folder is in (a rendered object's
+// file can be deeper than its example: a chart's template), or the folder.
+func exampleOf(dir string) string {
+	for _, ex := range runnableExamples {
+		if dir == ex || strings.HasPrefix(dir, ex+"/") {
+			return ex
+		}
+	}
+	return dir
 }
 
 // loadExample loads the folder root of fsys as the sync does; its problems

@@ -18,8 +18,8 @@ import (
 // Git repository holding a copy of it, and checks that every example does
 // what its README says: hello's 3 pods Ready serving the page, the sidecar
 // shipping the app's log, the ambassador reaching the backend, the adapter
-// serving metrics, and config's files following a commit while its
-// environment stays.
+// serving metrics, helm's chart rendered with its values and serving its
+// page, and config's files following a commit while its environment stays.
 func TestUpRunsExamples(t *testing.T) {
 	u := newUpFixture(t)
 	if err := os.CopyFS(filepath.Join(u.repo, "examples"), os.DirFS(examplesDir)); err != nil {
@@ -49,7 +49,7 @@ func TestUpRunsExamples(t *testing.T) {
 	gitRun(t, u.repo, "commit", "-q", "-m", "examples")
 
 	up := u.start(t, u.repo, "--path", "examples")
-	u.waitPods(t, up, 12) // hello 3, sidecar 1, ambassador 2, adapter 1, config 1, two-tier 4
+	u.waitPods(t, up, 17) // hello 3, sidecar 1, ambassador 2, adapter 1, config 1, two-tier 4, cue 3, helm 2
 
 	t.Run("hello", func(t *testing.T) {
 		var pods []corev1.Pod
@@ -121,6 +121,26 @@ func TestUpRunsExamples(t *testing.T) {
 			}
 			return fmt.Sprintf("%s\napi pods seen: %v", body, seen), len(seen) == 2
 		})
+	})
+	t.Run("helm", func(t *testing.T) {
+		// The chart's page, rendered with the values file and the
+		// HelmChart's inline values, served by each of its 2 replicas.
+		var pods []corev1.Pod
+		for _, p := range u.pods(t, "app.kubernetes.io/name=greeter") {
+			if p.Namespace == "helm" {
+				pods = append(pods, p)
+			}
+		}
+		if len(pods) != 2 {
+			t.Fatalf("%d helm pods, want 2 (values/prod.yaml)", len(pods))
+		}
+		for _, p := range pods {
+			eventuallyOut(t, "the chart's page from "+p.Name, func() (string, bool) {
+				body, err := httpGet("http://" + p.Status.PodIP + ":8080/")
+				return body, err == nil && strings.Contains(body, `<h1 style="color: teal">Hello from a Helm chart</h1>`) &&
+					strings.Contains(body, "Rendered by keelson from chart greeter 0.1.0")
+			})
+		}
 	})
 	t.Run("config", func(t *testing.T) {
 		pod := u.onePod(t, "config")
