@@ -177,7 +177,23 @@ func TestCoreKindsFromGitThroughAPI(t *testing.T) {
 
 	checkCoreTables(t, ts)
 
-	w, err := cs.RbacV1().Roles("team-a").Watch(ctx, metav1.ListOptions{ResourceVersion: role.ResourceVersion})
+	checkWatchFollowsGit(t, ts, repo, role.ResourceVersion)
+
+	_, err = cs.RbacV1().Roles("team-a").Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "mine"}}, metav1.CreateOptions{})
+	if !apierrors.IsMethodNotSupported(err) {
+		t.Errorf("a person creating a Role: %v, want 405 (changes go through Git)", err)
+	}
+	_, err = ts.client(t, "node1-token").RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "root"}}, metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) {
+		t.Errorf("a node creating a ClusterRoleBinding: %v, want forbidden", err)
+	}
+}
+
+// checkWatchFollowsGit: a watch on Roles from rv sees the Role modified when
+// a commit changes it and the sync applies the commit.
+func checkWatchFollowsGit(t *testing.T, ts *testServer, repo, rv string) {
+	t.Helper()
+	w, err := ts.client(t, "admin-token").RbacV1().Roles("team-a").Watch(t.Context(), metav1.ListOptions{ResourceVersion: rv})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,20 +205,11 @@ func TestCoreKindsFromGitThroughAPI(t *testing.T) {
 	select {
 	case ev := <-w.ResultChan():
 		r, ok := ev.Object.(*rbacv1.Role)
-		if ev.Type != watch.Modified || !ok || !slices.Contains(r.Rules[0].Verbs, "watch") {
+		if ev.Type != watch.Modified || !ok || len(r.Rules) == 0 || !slices.Contains(r.Rules[0].Verbs, "watch") {
 			t.Errorf("watch event %s %T, want the role modified with verb watch", ev.Type, ev.Object)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("no watch event for the role changed in Git")
-	}
-
-	_, err = cs.RbacV1().Roles("team-a").Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "mine"}}, metav1.CreateOptions{})
-	if !apierrors.IsMethodNotSupported(err) {
-		t.Errorf("a person creating a Role: %v, want 405 (changes go through Git)", err)
-	}
-	_, err = ts.client(t, "node1-token").RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "root"}}, metav1.CreateOptions{})
-	if !apierrors.IsForbidden(err) {
-		t.Errorf("a node creating a ClusterRoleBinding: %v, want forbidden", err)
 	}
 }
 
