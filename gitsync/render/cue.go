@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -24,6 +25,12 @@ func init() { engines[kindCUE] = renderCUE }
 // for it so that they leave no goroutine behind.
 var cueRunning sync.WaitGroup
 
+// cueSlots bounds the CUE evaluations running at once, those given up at
+// their deadline included, so that packages that evaluate for ever, commit
+// after commit, cannot pile up and take every core and the memory: a unit
+// waits for a slot until its own deadline.
+var cueSlots = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
+
 type cueResult struct {
 	docs []schema.Doc
 	errs schema.ErrorList
@@ -36,10 +43,18 @@ func renderCUE(ctx context.Context, t *Tree, u unit, lim Limits) ([]schema.Doc, 
 	if err := ctx.Err(); err != nil {
 		return nil, cueStopped(u, err, lim)
 	}
+	select {
+	case cueSlots <- struct{}{}:
+	case <-ctx.Done():
+		t.notToKeep()
+		return nil, schema.ErrorList{{File: u.entry, Via: cueVia(u.entry, ""), Msg: fmt.Sprintf(
+			"not evaluated: %v while waiting for earlier CUE evaluations that went past their time to end", ctx.Err())}}
+	}
 	done := make(chan cueResult, 1)
 	cueRunning.Add(1)
 	go func() {
 		defer cueRunning.Done()
+		defer func() { <-cueSlots }()
 		defer func() {
 			// A crash of the evaluator on odd input must not take the
 			// process down with it.
@@ -165,3 +180,9 @@ func cueTreePath(name, dir string) string {
 	}
 	return path.Clean(name)
 }
+
+// notToKeep makes what the unit rendered an answer for this time only: an
+// input that never reads the same again (a name no tree can hold) makes the
+// cache render the unit anew, as a unit that waited for a busy evaluator
+// must be once the evaluator is free.
+func (t *Tree) notToKeep() { t.record(statKey("\x00not-to-keep"), "keep") }

@@ -415,3 +415,64 @@ func TestCUESymlinks(t *testing.T) {
 		t.Errorf("a link out of the repository: docs %d, errors %v; want one error naming out/secret.cue", len(out.Docs), out.Errors)
 	}
 }
+
+// FuzzCUE evaluates arbitrary CUE in a module: Render returns, with objects
+// or with problems naming a file, and never panics.
+func FuzzCUE(f *testing.F) {
+	for _, seed := range []string{
+		cueShop["apps/shop/app.cue"], "a: b\nb: a\n", "x: {next: x}\n", "obj: {\n",
+		"package p\n\nimport \"example.com/shop/lib\"\n\nobj: lib.cm\n",
+		"import \"list\"\n\nx: list.Repeat([{apiVersion: \"v1\", kind: \"ConfigMap\"}], 3)\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		fsys := cueTree(map[string]string{
+			"cue.mod/module.cue": cueModFile,
+			"lib/lib.cue":        "package lib\n\ncm: {apiVersion: \"v1\", kind: \"ConfigMap\", metadata: name: \"c\"}\n",
+			"p/a.cue":            src,
+		})
+		out := New(Limits{Timeout: 2 * time.Second, MaxOutputBytes: 1 << 20}).Render(t.Context(), fsys, []string{"p"})
+		for _, e := range out.Errors {
+			if e.File == "" || strings.HasPrefix(e.File, "/") {
+				t.Errorf("a problem names no file of the tree: %s", e)
+			}
+		}
+		for _, d := range out.Docs {
+			if !json.Valid(d.Data) || d.File == "" {
+				t.Errorf("doc from %q is not one JSON object: %s", d.File, d.Data)
+			}
+		}
+	})
+}
+
+// TestCUESlotsBusy checks that evaluations still running past their time
+// hold back new ones: a unit waits for a slot until its own deadline.
+func TestCUESlotsBusy(t *testing.T) {
+	for range cap(cueSlots) {
+		cueSlots <- struct{}{}
+	}
+	t.Cleanup(func() {
+		for range cap(cueSlots) {
+			<-cueSlots
+		}
+	})
+	fsys := cueTree(map[string]string{"p/a.cue": "package p\n\nobj: {apiVersion: \"v1\", kind: \"ConfigMap\", metadata: name: \"x\"}\n"})
+	r := New(Limits{Timeout: 20 * time.Millisecond})
+	out := r.Render(t.Context(), fsys, nil)
+	if len(out.Docs) != 0 || len(out.Errors) != 1 || !strings.Contains(out.Errors[0].Msg, "waiting for earlier CUE evaluations") {
+		t.Errorf("docs %d, errors %v; want one error saying the unit waited for a slot", len(out.Docs), out.Errors)
+	}
+	for range cap(cueSlots) {
+		<-cueSlots
+	}
+	// The wait is not remembered: once the evaluator is free, the same tree
+	// renders.
+	out = r.Render(t.Context(), fsys, nil)
+	for range cap(cueSlots) {
+		cueSlots <- struct{}{} // for the cleanup to take back
+	}
+	if len(out.Docs) != 1 || len(out.Errors) != 0 || out.Rebuilt != 1 {
+		t.Errorf("after the wait: %d docs, %d rebuilt, errors %v; want the object rendered anew", len(out.Docs), out.Rebuilt, out.Errors)
+	}
+}
