@@ -63,8 +63,18 @@ func TestCustomResourcesSync(t *testing.T) {
 	if res.Transactions != 1 || !strings.HasPrefix(res.Changes[0].Object, "customresourcedefinitions") {
 		t.Fatalf("want the CRD first, in one transaction: %d transactions, first %s", res.Transactions, res.Changes[0].Object)
 	}
-	if u, err := getWidget(t, s.Store, "b"); err != nil || u.GetLabels()[LabelSource] != "apps" || u.GetAnnotations()[AnnotationOrigin] != "apps/b.yaml:1" {
-		t.Fatalf("widget b: %v %v", u, err)
+	b, err := getWidget(t, s.Store, "b")
+	if err != nil || b.GetLabels()[LabelSource] != "apps" || b.GetAnnotations()[AnnotationOrigin] != "apps/b.yaml:1" {
+		t.Fatalf("widget b: %v %v", b, err)
+	}
+	// Another Syncer remembers nothing, so it compares every object.
+	again := &Syncer{Name: "apps", Store: s.Store, Schema: s.Schema, Prune: true, Path: "apps"}
+	wantCounts(t, mustApply(t, again, src), 0, 0, 0, 3)
+	r.commit(map[string]string{"apps/b.yaml": widgetDoc("b", "5")})
+	wantCounts(t, mustApply(t, again, src), 0, 1, 0, 2)
+	b2, err := getWidget(t, s.Store, "b")
+	if size, _, _ := unstructured.NestedInt64(b2.Object, "spec", "size"); err != nil || size != 5 || b2.GetUID() != b.GetUID() || b2.GetGeneration() != 2 {
+		t.Fatalf("widget b after its update: %v %v", b2.Object, err)
 	}
 
 	// Another sync holds only objects: they validate against the stored CRD.
@@ -99,7 +109,7 @@ func TestCustomResourcesSync(t *testing.T) {
 	}
 
 	r.commit(map[string]string{"apps/crd.yaml": ""})
-	_, err := syncNow(t, s, src)
+	_, err = syncNow(t, s, src)
 	if want := "apps/a.yaml:1: Widget default/a: CustomResourceDefinition widgets.example.com (from apps/crd.yaml:1) is no longer in Git"; !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), want) {
 		t.Fatalf("got %v\nwant %q", err, want)
 	}

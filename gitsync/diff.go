@@ -6,6 +6,7 @@ import (
 	"reflect"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/keelson/keelson/store"
 )
@@ -69,6 +70,15 @@ func plan(d *desired, cur store.Object, adopt bool) (*Change, error) {
 	if !ok {
 		return nil, fmt.Errorf("compare %s: %T has no object metadata", c.Object, cur)
 	}
+	if wu, ok := d.obj.(*unstructured.Unstructured); ok {
+		if ou, ok := out.(*unstructured.Unstructured); ok {
+			updateCustom(wu, ou)
+			out.SetLabels(d.obj.GetLabels())
+			out.SetAnnotations(d.obj.GetAnnotations())
+			c.Action, c.obj = Update, out
+			return c, nil
+		}
+	}
 	dv, ov := reflect.ValueOf(d.obj).Elem(), reflect.ValueOf(out).Elem()
 	if dv.Type() != ov.Type() {
 		return nil, fmt.Errorf("compare %s: stored %s, desired %s", c.Object, ov.Type(), dv.Type())
@@ -98,6 +108,11 @@ func sameFromGit(want, cur store.Object) (bool, error) {
 	for k, v := range wa {
 		if cv, ok := ca[k]; !ok || (cv != v && k != AnnotationRevision) {
 			return false, nil
+		}
+	}
+	if wu, ok := want.(*unstructured.Unstructured); ok {
+		if cu, ok := cur.(*unstructured.Unstructured); ok {
+			return sameCustom(wu, cu), nil
 		}
 	}
 	wv, cv := reflect.ValueOf(want).Elem(), reflect.ValueOf(cur).Elem()
