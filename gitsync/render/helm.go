@@ -27,8 +27,8 @@ import (
 //     are left out, since applying them would run them now;
 //   - NOTES.txt is not an object and is left out;
 //   - the CRDs of crds/ folders are included unless includeCRDs is false;
-//   - values.schema.json is not checked: Helm's checker fetches remote
-//     schemas, and keelson renders with no network.
+//   - the values are checked against values.schema.json with nothing
+//     fetched: a schema referring to a URL or another file is an error.
 
 func init() { engines[kindHelm] = renderHelmFile }
 
@@ -191,7 +191,11 @@ func (r *helmRender) renderChartDocs(ctx context.Context) ([]schema.Doc, schema.
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	files, err := r.renderChart(ctx, lc, vals)
+	top, err := r.renderValues(lc, vals)
+	if err != nil {
+		return nil, schema.ErrorList{r.errorf("", "%s: %v", spec.Chart, err)}
+	}
+	files, err := r.renderChart(ctx, lc, top)
 	if err != nil {
 		return nil, schema.ErrorList{r.templateError(lc, err)}
 	}

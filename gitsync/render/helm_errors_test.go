@@ -28,6 +28,13 @@ func badChartTree(spec, tmpl string) fstest.MapFS {
 		"charts/c/templates/cm.yaml":  {Data: []byte(tmpl)},
 		"charts/dep/Chart.yaml":       {Data: []byte("apiVersion: v2\nname: dep\nversion: 0.1.0\ndependencies:\n- {name: db, version: 1.2.3, repository: https://charts.example.com}\n")},
 		"charts/dep/templates/a.yaml": {Data: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n")},
+		"charts/s/Chart.yaml":         {Data: []byte("apiVersion: v2\nname: s\nversion: 0.1.0\n")},
+		"charts/s/values.yaml":        {Data: []byte("replicas: 1\n")},
+		"charts/s/values.schema.json": {Data: []byte(`{"type": "object", "properties": {"replicas": {"type": "integer", "minimum": 1}}, "required": ["replicas"]}`)},
+		"charts/s/templates/a.yaml":   {Data: []byte(okTemplate)},
+		"charts/r/Chart.yaml":         {Data: []byte("apiVersion: v2\nname: r\nversion: 0.1.0\n")},
+		"charts/r/values.schema.json": {Data: []byte(`{"$ref": "https://schemas.example.com/values.json"}`)},
+		"charts/r/templates/a.yaml":   {Data: []byte(okTemplate)},
 	}
 }
 
@@ -61,6 +68,10 @@ var helmBadInputs = []struct {
 		file: "apps/c.yaml", line: 7, want: []string{"dependency db 1.2.3 (from https://charts.example.com) of chart dep is not in its charts/ folder"}},
 	{name: "chart repository", spec: "  chart: redis\n  repoURL: oci://registry.example.com/charts\n  version: 1.0.0\n", tmpl: okTemplate,
 		file: "apps/c.yaml", line: 7, want: []string{"spec.repoURL: oci://registry.example.com/charts: chart repositories are not enabled on this server; vendor the chart into the repository"}},
+	{name: "values against the chart's schema", spec: "  chart: ../charts/s\n  values: {replicas: 0}\n", tmpl: okTemplate,
+		file: "apps/c.yaml", line: 7, want: []string{"the values do not match charts/s/values.schema.json:", "minimum"}},
+	{name: "schema referring to a URL", spec: "  chart: ../charts/r\n", tmpl: okTemplate,
+		file: "apps/c.yaml", line: 7, want: []string{"charts/r/values.schema.json:", "https://schemas.example.com/values.json", "keelson reads no schema from elsewhere"}},
 	{name: "template error", spec: "  chart: ../charts/c\n", tmpl: "apiVersion: v1\nkind: ConfigMap\ndata: {a: {{ .Values.missing.field }}}\n",
 		file: "charts/c/templates/cm.yaml", line: 3, want: []string{"HelmChart ns/c in apps/c.yaml:7:", "nil pointer evaluating interface {}.field"}},
 	{name: "template that does not parse", spec: "  chart: ../charts/c\n", tmpl: "a: 1\nb: {{ if }}\n",
@@ -192,5 +203,13 @@ func writeHelmTree(t *testing.T, dir string, fsys fstest.MapFS) {
 		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// Values that match the chart's values.schema.json render.
+func TestHelmChartValuesSchemaOK(t *testing.T) {
+	out := New(Limits{}).Render(t.Context(), badChartTree("  chart: ../charts/s\n  values: {replicas: 2}\n", okTemplate), []string{"apps"})
+	if len(out.Errors) > 0 || len(out.Docs) != 1 {
+		t.Fatalf("docs %d, errors %v; want the chart's one object", len(out.Docs), out.Errors)
 	}
 }

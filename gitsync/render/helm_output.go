@@ -10,8 +10,6 @@ import (
 	"strings"
 
 	"helm.sh/helm/v4/pkg/chart/common"
-	"helm.sh/helm/v4/pkg/chart/common/util"
-	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
 	helmengine "helm.sh/helm/v4/pkg/engine"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
@@ -62,27 +60,10 @@ func capabilities() (*common.Capabilities, error) {
 	return caps, nil
 }
 
-// renderChart renders the loaded chart with vals within the bounds.
-func (r *helmRender) renderChart(ctx context.Context, lc *loadedChart, vals map[string]any) (map[string]string, error) {
+// renderChart renders the loaded chart with the render values top within
+// the bounds.
+func (r *helmRender) renderChart(ctx context.Context, lc *loadedChart, top common.Values) (map[string]string, error) {
 	c := lc.chart
-	caps, err := capabilities()
-	if err != nil {
-		return nil, err
-	}
-	if kv := c.Metadata.KubeVersion; kv != "" && !chartutil.IsCompatibleRange(kv, caps.KubeVersion.String()) {
-		return nil, fmt.Errorf("chart requires kubeVersion %s; keelson serves Kubernetes %s", kv, caps.KubeVersion.Version)
-	}
-	if err := chartutil.ProcessDependencies(c, vals); err != nil {
-		return nil, fmt.Errorf("dependencies: %w", err)
-	}
-	opts := common.ReleaseOptions{Name: r.releaseName(), Namespace: r.targetNamespace(), Revision: 1, IsInstall: true}
-	top, err := util.ToRenderValuesWithSchemaValidation(c, vals, opts, caps, true)
-	if err != nil {
-		return nil, err
-	}
-	if rel, ok := top["Release"].(map[string]any); ok {
-		rel["Service"] = "keelson"
-	}
 	g := newRenderGuard(ctx, r.maxOutput)
 	instrument(c)
 	e := helmengine.Engine{CustomTemplateFuncs: g.funcs()}
