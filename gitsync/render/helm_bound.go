@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/template/parse"
 
+	"github.com/Masterminds/sprig/v3"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 )
 
@@ -21,12 +22,13 @@ import (
 //     context ended, or once the literal text the loops wrote passes the
 //     output bound: the goroutine then ends at its next step;
 //   - the functions that make large values from a small template (until,
-//     untilStep, repeat, indent, nindent) refuse sizes past the bounds;
+//     untilStep, seq, repeat, indent, nindent, printf's widths, the random
+//     strings) refuse sizes past the bounds;
 //   - the output is measured when the render returns.
 //
 // What keeps running past the context's end is one function call already
-// under way (a printf with a huge width, a regular expression over a large
-// value) and templates run by tpl from a value, which are not instrumented:
+// under way (a regular expression over a large value, a key generated)
+// and templates run by tpl from a value, which are not instrumented:
 // they end on their own, and their output is then thrown away.
 
 // stepFunc is the instrumenting function's name in templates.
@@ -69,7 +71,83 @@ func (g *renderGuard) funcs() map[string]any {
 		"repeat":    g.repeat,
 		"indent":    g.indent,
 		"nindent":   g.nindent,
+		"seq":       g.seq,
+		"printf":    g.printf,
+		// Random strings of a given length.
+		"randAlpha":    g.sized("randAlpha"),
+		"randAlphaNum": g.sized("randAlphaNum"),
+		"randAscii":    g.sized("randAscii"),
+		"randNumeric":  g.sized("randNumeric"),
 	}
+}
+
+// sprigFuncs are the functions the guards call once their bounds hold.
+var sprigFuncs = sprig.TxtFuncMap()
+
+// sized bounds a sprig function making a string of its argument's length.
+func (g *renderGuard) sized(name string) func(int) (string, error) {
+	f, _ := sprigFuncs[name].(func(int) string)
+	return func(n int) (string, error) {
+		if f == nil {
+			return "", fmt.Errorf("%s is not available", name)
+		}
+		if int64(n) > g.maxOutput {
+			return "", fmt.Errorf("%s %d: more than %d bytes, keelson's bound", name, n, g.maxOutput)
+		}
+		return f(n), nil
+	}
+}
+
+// seq bounds sprig's seq by the numbers it writes.
+func (g *renderGuard) seq(params ...int) (string, error) {
+	start, step, end := 1, 1, 0
+	switch len(params) {
+	case 1:
+		end = params[0]
+	case 2:
+		start, end = params[0], params[1]
+	case 3:
+		start, step, end = params[0], params[1], params[2]
+	}
+	if step == 0 {
+		step = 1
+	}
+	if n := (max(start, end)-min(start, end))/max(step, -step) + 1; len(params) > 0 && n > maxListItems {
+		return "", fmt.Errorf("seq %v: more than %d numbers, keelson's bound for a chart's lists", params, maxListItems)
+	}
+	f, _ := sprigFuncs["seq"].(func(...int) string)
+	if f == nil {
+		return "", fmt.Errorf("seq is not available")
+	}
+	return f(params...), nil
+}
+
+// printf refuses a width or precision past the output bound: fmt would
+// pad to it, "%999999999d" writing a gigabyte.
+func (g *renderGuard) printf(format string, args ...any) (string, error) {
+	for i := 0; i < len(format); i++ {
+		if format[i] != '%' {
+			continue
+		}
+		n := 0
+		for i++; i < len(format) && strings.IndexByte("+-# 0123456789.[]*", format[i]) >= 0; i++ {
+			switch c := format[i]; {
+			case c >= '0' && c <= '9':
+				if n = n*10 + int(c-'0'); int64(n) > g.maxOutput {
+					return "", fmt.Errorf("printf %q: a width or precision past %d bytes, keelson's bound", format, g.maxOutput)
+				}
+			case c == '*':
+				for _, a := range args {
+					if v, ok := a.(int); ok && int64(v) > g.maxOutput {
+						return "", fmt.Errorf("printf %q: a width or precision of %d, past keelson's bound of %d bytes", format, v, g.maxOutput)
+					}
+				}
+			default:
+				n = 0
+			}
+		}
+	}
+	return fmt.Sprintf(format, args...), nil
 }
 
 func (g *renderGuard) until(count int) ([]int, error) {

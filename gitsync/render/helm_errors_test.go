@@ -84,6 +84,14 @@ var helmBadInputs = []struct {
 		file: "charts/c/templates/cm.yaml", line: 1, want: []string{"untilStep 0 100000000 1: more than 1048576 numbers"}},
 	{name: "1 GB string", spec: "  chart: ../charts/c\n", tmpl: "a: {{ repeat 1000000000 \"x\" }}\n",
 		file: "charts/c/templates/cm.yaml", line: 1, want: []string{"repeat 1000000000: more than 67108864 bytes"}},
+	{name: "printf width", spec: "  chart: ../charts/c\n", tmpl: "a: {{ printf \"%999999999d\" 1 }}\n",
+		file: "charts/c/templates/cm.yaml", line: 1, want: []string{"a width or precision past 67108864 bytes"}},
+	{name: "printf width argument", spec: "  chart: ../charts/c\n", tmpl: "a: {{ printf \"%*d\" 999999999 1 }}\n",
+		file: "charts/c/templates/cm.yaml", line: 1, want: []string{"a width or precision of 999999999"}},
+	{name: "long seq", spec: "  chart: ../charts/c\n", tmpl: "a: {{ seq 0 100000000 }}\n",
+		file: "charts/c/templates/cm.yaml", line: 1, want: []string{"seq [0 100000000]: more than 1048576 numbers"}},
+	{name: "long random string", spec: "  chart: ../charts/c\n", tmpl: "a: {{ randAlpha 1000000000 }}\n",
+		file: "charts/c/templates/cm.yaml", line: 1, want: []string{"randAlpha 1000000000: more than 67108864 bytes"}},
 	{name: "loops past the output bound", spec: "  chart: ../charts/c\n", lim: Limits{MaxOutputBytes: 1 << 20},
 		tmpl: "{{ range until 100000 }}\n{{- range until 100000 }}0123456789{{ end }}{{ end }}\n",
 		file: "charts/c/templates/cm.yaml", line: 2, want: []string{"the chart's loops render more than 1048576 bytes"}},
@@ -212,4 +220,37 @@ func TestHelmChartValuesSchemaOK(t *testing.T) {
 	if len(out.Errors) > 0 || len(out.Docs) != 1 {
 		t.Fatalf("docs %d, errors %v; want the chart's one object", len(out.Docs), out.Errors)
 	}
+}
+
+// The bounded functions answer as Helm's do within their bounds.
+func TestHelmGuardsAgree(t *testing.T) {
+	g := newRenderGuard(t.Context(), 1<<20)
+	tests := []struct{ name, tmpl string }{
+		{"printf", `{{ printf "%05d|%-4s|%.2f|%x|%%|%*d|%v" 42 "ab" 3.14159 255 6 7 (list 1 2) }}`},
+		{"seq", `{{ seq 5 }}|{{ seq 3 -2 }}|{{ seq 0 3 10 }}|{{ seq 10 -3 0 }}|{{ seq }}`},
+		{"until", `{{ until 4 }}|{{ until -3 }}|{{ untilStep 1 10 3 }}|{{ untilStep 10 1 -4 }}|{{ untilStep 0 5 0 }}`},
+		{"repeat and indent", `{{ repeat 3 "ab" }}|{{ indent 2 "a\nb" }}|{{ nindent 1 "c" }}`},
+		{"random length", `{{ randAlpha 7 | len }} {{ randNumeric 3 | len }}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := execWith(t, tt.tmpl, sprigFuncs)
+			if got := execWith(t, tt.tmpl, g.funcs()); got != want {
+				t.Errorf("bounded: %q, sprig: %q", got, want)
+			}
+		})
+	}
+}
+
+func execWith(t *testing.T, text string, funcs template.FuncMap) string {
+	t.Helper()
+	tmpl, err := template.New("t").Funcs(sprigFuncs).Funcs(funcs).Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := tmpl.Execute(&b, nil); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }
