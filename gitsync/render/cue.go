@@ -84,6 +84,9 @@ func cueStopped(u unit, err error, lim Limits) schema.ErrorList {
 }
 
 func evalCUE(t *Tree, u unit, lim Limits) ([]schema.Doc, schema.ErrorList) {
+	if err := checkCUERoot(); err != nil {
+		return nil, schema.ErrorList{{File: u.entry, Via: cueVia(u.entry, ""), Msg: err.Error()}}
+	}
 	in := gatherCUE(t, u.entry)
 	if len(in.errs) > 0 {
 		for _, e := range in.errs {

@@ -2,7 +2,10 @@ package render
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -17,10 +20,21 @@ import (
 )
 
 // cueRoot is where the loader sees the tree: a folder that does not exist
-// on disk, so that the loader finds nothing but the overlay it is given.
-// (Its fs.FS mode would read through the Tree directly, but in CUE v0.17.1
-// it cannot resolve the cue.mod/gen, pkg and usr packages people keep.)
-const cueRoot = "/keelson-render-cue"
+// on disk, so that the loader finds nothing but the overlay it is given
+// (the loader reads the disk under its overlay). Its fs.FS mode would read
+// through the Tree alone, but in CUE v0.17.1 that mode cannot resolve the
+// cue.mod/gen, usr and pkg packages people keep. A variable for tests.
+var cueRoot = "/keelson-render-cue"
+
+// checkCUERoot refuses to load when something is at cueRoot on this
+// machine: its files would be taken as the repository's.
+func checkCUERoot() error {
+	if _, err := os.Lstat(cueRoot); !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("keelson evaluates CUE under %s, which must not exist on this machine, and it does (%v): "+
+			"files there would be read as the repository's; remove it", cueRoot, err)
+	}
+	return nil
+}
 
 // cueInputs gathers, through t, the files the loader needs for the package
 // in dir: the module's metadata, the folder's .cue files and those of its
