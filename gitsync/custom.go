@@ -12,6 +12,25 @@ import (
 	"github.com/keelson/keelson/store"
 )
 
+// registerTreeCRDs registers the resources of the CRDs among objs and
+// returns the problems and the names of the CRDs. A plan, which reads trees
+// and no store, keys the custom resources of a tree by them too.
+func registerTreeCRDs(objs []*kschema.Object) (kschema.ErrorList, map[string]bool) {
+	var problems kschema.ErrorList
+	names := map[string]bool{}
+	for _, o := range objs {
+		crd, ok := o.Object.(*apiextensionsv1.CustomResourceDefinition)
+		if !ok {
+			continue
+		}
+		names[strings.ToLower(crd.Name)] = true
+		if err := store.RegisterCustom(crd); err != nil {
+			problems = append(problems, errAt(o, err.Error()))
+		}
+	}
+	return problems, names
+}
+
 // clusterCRDs returns the CustomResourceDefinitions in the store, after
 // bringing the process's registry of custom resources in step with them: a
 // revision that adds only custom resources of a CRD applied earlier
@@ -35,18 +54,7 @@ func (s *Syncer) clusterCRDs(ctx context.Context) ([]*apiextensionsv1.CustomReso
 // CRD, and refuses a revision that prunes a CRD of this sync while objects
 // of its kind stay in Git.
 func (s *Syncer) registerCustom(objs []*kschema.Object) kschema.ErrorList {
-	var problems kschema.ErrorList
-	inGit := map[string]bool{} // CRD names
-	for _, o := range objs {
-		crd, ok := o.Object.(*apiextensionsv1.CustomResourceDefinition)
-		if !ok {
-			continue
-		}
-		inGit[strings.ToLower(crd.Name)] = true
-		if err := store.RegisterCustom(crd); err != nil {
-			problems = append(problems, errAt(o, err.Error()))
-		}
-	}
+	problems, inGit := registerTreeCRDs(objs)
 	if !s.Prune {
 		return problems
 	}

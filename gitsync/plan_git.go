@@ -74,11 +74,16 @@ func PlanGit(ctx context.Context, repoPath, baseRef, headRef string, opts PlanOp
 	if baseFiles, _ := bt.manifests(root, changed); headFiles == 0 && baseFiles > 0 {
 		p.Errors = append(p.Errors, emptyHead(root))
 	}
-	baseObjs, _, err := s.loadPlanSide(ctx, bfs, Revision{ID: bc.Hash.String()})
+	crds, err := s.untouchedCRDs(ctx, repo, ht, changed)
 	if err != nil {
 		return nil, err
 	}
-	headObjs, problems, err := s.loadPlanSide(ctx, hfs, Revision{ID: hc.Hash.String()})
+	withCRDs := schema.WithCustomResources(crds...)
+	baseObjs, _, err := s.loadPlanSide(ctx, bfs, Revision{ID: bc.Hash.String()}, withCRDs)
+	if err != nil {
+		return nil, err
+	}
+	headObjs, problems, err := s.loadPlanSide(ctx, hfs, Revision{ID: hc.Hash.String()}, withCRDs)
 	if err != nil {
 		return nil, err
 	}
@@ -336,15 +341,17 @@ func emptyHead(root string) *schema.Error {
 
 // loadPlanSide loads and validates the manifests of fsys under the sync's
 // path, as a sync would, keyed by object.
-func (s *Syncer) loadPlanSide(ctx context.Context, fsys fs.FS, rev Revision) (map[key]*desired, schema.ErrorList, error) {
+func (s *Syncer) loadPlanSide(ctx context.Context, fsys fs.FS, rev Revision, opts ...schema.Option) (map[key]*desired, schema.ErrorList, error) {
 	root := s.pathOrRoot()
 	if _, err := fs.Stat(fsys, root); err != nil {
 		return map[key]*desired{}, nil, nil // nothing under the path changed
 	}
-	objs, problems, err := s.load(ctx, fsys, []string{root})
+	objs, problems, err := s.load(ctx, fsys, []string{root}, opts...)
 	if err != nil {
 		return nil, nil, err
 	}
+	more, _ := registerTreeCRDs(objs)
+	problems = append(problems, more...)
 	_, byKey, more := s.buildDesired(objs, rev)
 	problems = append(problems, more...)
 	hideSecretValues(problems)
