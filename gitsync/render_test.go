@@ -35,8 +35,8 @@ func TestSyncKustomizeOverlay(t *testing.T) {
 		t.Fatalf("created %d objects, want the namespace and the ConfigMap: %+v", st.Created, st)
 	}
 	cm := getConfigMap(t, s.Store, "prod", "prod-settings")
-	if got := cm.Annotations[AnnotationOrigin]; got != "base/cm.yaml" {
-		t.Errorf("origin %q, want base/cm.yaml", got)
+	if got := cm.Annotations[AnnotationOrigin]; got != "base/cm.yaml:1" {
+		t.Errorf("origin %q, want base/cm.yaml:1", got)
 	}
 
 	r.commit(map[string]string{"base/cm.yaml": configMap("settings", "changed")})
@@ -80,7 +80,7 @@ func TestPlanKustomizeBaseChange(t *testing.T) {
 		t.Fatalf("plan errors: %v", p.Errors)
 	}
 	o := findObject(t, p, "ConfigMap prod/prod-settings")
-	if o.Action != Update || o.Origin != "base/cm.yaml" || o.RenderedBy != "kustomization overlays/prod/kustomization.yaml" {
+	if o.Action != Update || o.Origin != "base/cm.yaml:1" || o.RenderedBy != "kustomization overlays/prod/kustomization.yaml" {
 		t.Errorf("planned %s from %q rendered by %q", o.Action, o.Origin, o.RenderedBy)
 	}
 	if !strings.Contains(o.Diff, "changed") {
