@@ -3,12 +3,13 @@ package render
 import (
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"testing/fstest"
 	"text/template"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // helmChartDoc is a HelmChart at line 7 of apps/c.yaml, after a plain
@@ -105,7 +106,7 @@ var helmBadInputs = []struct {
 func TestHelmChartBadInput(t *testing.T) {
 	for _, tt := range helmBadInputs {
 		t.Run(tt.name, func(t *testing.T) {
-			before := runtime.NumGoroutine()
+			before := goleak.IgnoreCurrent()
 			out := New(tt.lim).Render(t.Context(), badChartTree(tt.spec, tt.tmpl), []string{"apps"})
 			if len(out.Docs) != 0 {
 				t.Errorf("a unit with a problem rendered %d objects", len(out.Docs))
@@ -122,22 +123,10 @@ func TestHelmChartBadInput(t *testing.T) {
 					t.Errorf("error %q\nlacks %q", e.Error(), w)
 				}
 			}
-			waitGoroutines(t, before)
+			// A template stopped at its deadline ends at its next step.
+			goleak.VerifyNone(t, before)
 		})
 	}
-}
-
-// waitGoroutines waits for a render's goroutine to end: a template stopped
-// at its deadline ends at its next step.
-func waitGoroutines(t *testing.T, want int) {
-	t.Helper()
-	for range 500 {
-		if runtime.NumGoroutine() <= want {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Errorf("%d goroutines left, want %d: a render kept running", runtime.NumGoroutine(), want)
 }
 
 // The step calls change nothing a template writes, trimming included.
