@@ -3,6 +3,7 @@ package main
 import (
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,8 +22,13 @@ import (
 const examplesDir = "../../examples"
 
 // runnableExamples are the examples `make demo` runs (examples/ without what
-// examples/.keelsonignore leaves out).
-var runnableExamples = []string{"config", "cue", "hello", "helm", "patterns/adapter", "patterns/ambassador", "patterns/sidecar", "two-tier"}
+// examples/.keelsonignore leaves out); of a kustomize example, the overlay
+// that runs.
+var runnableExamples = []string{"config", "cue", "hello", "helm", "kustomize/overlays/production", "patterns/adapter", "patterns/ambassador", "patterns/sidecar", "two-tier"}
+
+// validOnlyExamples are left out of make demo but must be valid: the
+// kustomize example's other overlay.
+var validOnlyExamples = []string{"kustomize/overlays/staging"}
 
 // TestExamplesValidate checks every runnable example as keelson validate and
 // the sync do (rendered, then validated): valid, with a README, and runnable
@@ -35,10 +41,17 @@ func TestExamplesValidate(t *testing.T) {
 	}
 	fsys := os.DirFS(examplesDir)
 	r := render.New(render.Limits{})
+	for _, ex := range validOnlyExamples {
+		t.Run(ex, func(t *testing.T) {
+			if objs, err := loadExample(t, sch, r, fsys, ex); err != nil || len(objs) == 0 || !hasReadme(fsys, ex) {
+				t.Errorf("examples/%s: %d objects, README %v, problems: %v", ex, len(objs), hasReadme(fsys, ex), err)
+			}
+		})
+	}
 	for _, ex := range runnableExamples {
 		t.Run(ex, func(t *testing.T) {
-			if _, err := fs.Stat(fsys, ex+"/README.md"); err != nil {
-				t.Errorf("no README: %v", err)
+			if !hasReadme(fsys, ex) {
+				t.Error("no README")
 			}
 			objs, err := loadExample(t, sch, r, fsys, ex)
 			if err != nil {
@@ -64,7 +77,7 @@ func TestExamplesValidate(t *testing.T) {
 	}
 	var dirs []string
 	for _, o := range objs {
-		dir := exampleOf(filepath.ToSlash(filepath.Dir(o.File)))
+		dir := exampleOf(objectDir(o))
 		if !slices.Contains(dirs, dir) {
 			dirs = append(dirs, dir)
 		}
@@ -93,6 +106,26 @@ func exampleOf(dir string) string {
 		}
 	}
 	return dir
+}
+
+// objectDir is the folder of the example an object is in: its file's, or
+// for an object a kustomization built (from a base), the kustomization's.
+func objectDir(o *schema.Object) string {
+	if k, ok := strings.CutPrefix(o.Via, "kustomization "); ok {
+		return path.Dir(k)
+	}
+	return filepath.ToSlash(filepath.Dir(o.File))
+}
+
+// hasReadme reports whether example ex has a README in its folder or one
+// above it (a kustomize example's, beside its base and overlays).
+func hasReadme(fsys fs.FS, ex string) bool {
+	for d := ex; d != "."; d = path.Dir(d) {
+		if _, err := fs.Stat(fsys, d+"/README.md"); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // loadExample loads the folder root of fsys as the sync does; its problems

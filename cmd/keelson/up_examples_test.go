@@ -19,7 +19,8 @@ import (
 // what its README says: hello's 3 pods Ready serving the page, the sidecar
 // shipping the app's log, the ambassador reaching the backend, the adapter
 // serving metrics, helm's chart rendered with its values and serving its
-// page, and config's files following a commit while its environment stays.
+// page, kustomize's production overlay serving the shop, and config's files
+// following a commit while its environment stays.
 func TestUpRunsExamples(t *testing.T) {
 	u := newUpFixture(t)
 	if err := os.CopyFS(filepath.Join(u.repo, "examples"), os.DirFS(examplesDir)); err != nil {
@@ -49,7 +50,7 @@ func TestUpRunsExamples(t *testing.T) {
 	gitRun(t, u.repo, "commit", "-q", "-m", "examples")
 
 	up := u.start(t, u.repo, "--path", "examples")
-	u.waitPods(t, up, 17) // hello 3, sidecar 1, ambassador 2, adapter 1, config 1, two-tier 4, cue 3, helm 2
+	u.waitPods(t, up, 21) // hello 3, sidecar 1, ambassador 2, adapter 1, config 1, two-tier 4, cue 3, helm 2, kustomize 4
 
 	t.Run("hello", func(t *testing.T) {
 		var pods []corev1.Pod
@@ -140,6 +141,33 @@ func TestUpRunsExamples(t *testing.T) {
 				return body, err == nil && strings.Contains(body, `<h1 style="color: teal">Hello from a Helm chart</h1>`) &&
 					strings.Contains(body, "Rendered by keelson from chart greeter 0.1.0")
 			})
+		}
+	})
+	t.Run("kustomize", func(t *testing.T) {
+		// The production overlay runs, with its replicas in its namespace,
+		// and its catalog answers with the stage the overlay merged into
+		// the base's generated settings; the staging overlay does not run.
+		for name, want := range map[string]int{"storefront": 2, "catalog": 2} {
+			var pods []corev1.Pod
+			for _, p := range u.pods(t, "app.kubernetes.io/name="+name) {
+				if p.Namespace != "shop-production" {
+					t.Errorf("pod %s/%s: only the production overlay should run", p.Namespace, p.Name)
+				}
+				pods = append(pods, p)
+			}
+			if len(pods) != want {
+				t.Fatalf("%d %s pods, want %d", len(pods), name, want)
+			}
+			for _, p := range pods {
+				url, page := "http://"+p.Status.PodIP+":8080/", "<h1>keelson shop</h1>"
+				if name == "catalog" {
+					url, page = url+"cgi-bin/items", `"stage": "production"`
+				}
+				eventuallyOut(t, name+" from "+p.Name, func() (string, bool) {
+					body, err := httpGet(url)
+					return body, err == nil && strings.Contains(body, page)
+				})
+			}
 		}
 	})
 	t.Run("config", func(t *testing.T) {
