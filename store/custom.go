@@ -204,3 +204,38 @@ func (s *Store) noteCustom(ps []*prepared) {
 		}
 	}
 }
+
+// registerOps registers the CRDs a transaction creates or updates before it
+// prepares its ops, so that objects of their kinds can be written in the same
+// transaction. The returned func puts the registry back as it was, for a
+// transaction that fails.
+func registerOps(ops []Op) (undo func()) {
+	type before struct {
+		name string
+		crd  *apiextensionsv1.CustomResourceDefinition // nil: not registered
+	}
+	var prev []before
+	for _, op := range ops {
+		crd, ok := op.obj.(*apiextensionsv1.CustomResourceDefinition)
+		if !ok || op.kind == opDelete {
+			continue
+		}
+		r, err := CustomResourceOf(crd)
+		if err != nil {
+			continue
+		}
+		old, _ := CustomDefinition(r)
+		if RegisterCustom(crd) == nil {
+			prev = append(prev, before{r.GroupResource(), old})
+		}
+	}
+	return func() {
+		for _, p := range prev {
+			if p.crd == nil {
+				UnregisterCustom(p.name)
+			} else if err := RegisterCustom(p.crd); err != nil {
+				UnregisterCustom(p.name)
+			}
+		}
+	}
+}

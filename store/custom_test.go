@@ -102,3 +102,28 @@ func TestCustomResourceCannotShadowBuiltin(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestCustomResourceDefinitionAndObjectsInOneTxn(t *testing.T) {
+	s := etcdtest.NewStore(t)
+	ctx := t.Context()
+	t.Cleanup(func() { store.UnregisterCustom("gadgets.example.com") })
+	// A transaction that fails leaves the CRD unregistered.
+	cm := gadget("v1", "taken", 1)
+	if err := s.Txn(ctx, store.CreateOp(gadgetCRD()), store.CreateOp(cm), store.CreateOp(gadget("v1", "taken", 2))); err == nil {
+		t.Fatal("a transaction writing one key twice succeeded")
+	}
+	if _, err := store.ResourceByName("gadgets.example.com"); !errors.Is(err, store.ErrUnknownKind) {
+		t.Fatalf("after a failed transaction: %v", err)
+	}
+	if err := s.Txn(ctx, store.CreateOp(gadgetCRD()), store.CreateOp(gadget("v1", "a", 1)), store.CreateOp(gadget("v1", "b", 2))); err != nil {
+		t.Fatal(err)
+	}
+	r, err := store.ResourceByName("gadgets.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.List(ctx, r, store.ListOptions{})
+	if err != nil || len(l.Items) != 2 {
+		t.Fatalf("list: %v %v", l, err)
+	}
+}

@@ -84,6 +84,12 @@ func (s *Store) Txn(ctx context.Context, ops ...Op) (err error) {
 	start := time.Now()
 	defer func() { s.metrics.observe("txn", start, err) }()
 
+	undo := registerOps(ops)
+	defer func() {
+		if err != nil {
+			undo()
+		}
+	}()
 	ps := make([]*prepared, len(ops))
 	seen := make(map[string]bool, len(ops))
 	for i, op := range ops {
@@ -129,6 +135,7 @@ func (s *Store) Txn(ctx context.Context, ops ...Op) (err error) {
 	if !resp.Succeeded {
 		return failedOp(ps, resp)
 	}
+	s.noteCustom(ps)
 	s.noteCustom(ps)
 	rv := formatRV(resp.Header.Revision)
 	for _, p := range ps {
