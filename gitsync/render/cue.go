@@ -138,6 +138,9 @@ func pkgQualifier(inst *build.Instance, all []*build.Instance) string {
 // cueVia names a folder's package for Doc.Via; name is given only when the
 // folder holds several packages, as CUE writes it (dir:name).
 func cueVia(dir, name string) string {
+	if dir == "." {
+		dir = "(top folder)"
+	}
 	if name != "" && name != "_" {
 		dir += ":" + name
 	}

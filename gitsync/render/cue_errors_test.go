@@ -225,3 +225,24 @@ func TestCUERootOnDisk(t *testing.T) {
 		t.Errorf("docs %d, errors %v; want one error naming the folder on disk", len(out.Docs), out.Errors)
 	}
 }
+
+// TestCUEDisjunction reports each alternative of a failed disjunction, at
+// its place, without CUE's heading line.
+func TestCUEDisjunction(t *testing.T) {
+	fsys := cueTree(map[string]string{
+		"def.cue": "package p\n\n#App: replicas: int & >=1 | *2\n",
+		"app.cue": "package p\n\ncart: #App & {replicas: 0}\n",
+	})
+	out := New(Limits{}).Render(t.Context(), fsys, nil)
+	var got []string
+	for _, e := range out.Errors {
+		got = append(got, fmt.Sprintf("%s:%d %s %s", e.File, e.Line, e.Via, e.Msg))
+	}
+	want := []string{
+		"app.cue:3 CUE package (top folder) conflicting values 2 and 0 (see also app.cue:3:25, def.cue:3:30)",
+		"def.cue:3 CUE package (top folder) invalid value 0 (out of bound >=1) (see also app.cue:3:25)",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -105,8 +105,12 @@ func cueBoolCmp(a, b bool) int {
 func cueErrors(err error, dir, via string, root *cue.Value) schema.ErrorList {
 	var out schema.ErrorList
 	seen := map[string]bool{}
-	for _, e := range cueerrors.Errors(err) {
+	all := cueerrors.Errors(err)
+	for _, e := range all {
 		format, args := e.Msg()
+		if strings.Contains(format, "errors in empty disjunction") && len(all) > 1 {
+			continue // a heading: each alternative's error follows
+		}
 		msg := strings.ReplaceAll(fmt.Sprintf(format, args...), cueRoot+"/", "")
 		msg = strings.TrimPrefix(msg, ": ") // an error of the loader with an empty path
 		if cause := errors.Unwrap(e); cause != nil {
