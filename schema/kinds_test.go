@@ -224,6 +224,10 @@ var kindCases = []struct {
 		valid:   "apiVersion: keelson.dev/v1alpha1\nkind: NodePolicy\nmetadata: {name: db}\nspec:\n  nodeSelector: {matchLabels: {disk: ssd}}\n  taints: [{key: dedicated, value: db, effect: NoSchedule}]\n",
 		invalid: "apiVersion: keelson.dev/v1alpha1\nkind: NodePolicy\nmetadata: {name: db}\nspec:\n  unschedulable: true\n",
 		wantErr: "spec: nodeNames or nodeSelector is required"},
+	{kind: "HelmChart", // more cases in helmchart_test.go
+		valid:   "apiVersion: keelson.dev/v1alpha1\nkind: HelmChart\nmetadata: {name: web, namespace: shop}\nspec:\n  chart: ../charts/web\n  values: {replicas: 2}\n",
+		invalid: "apiVersion: keelson.dev/v1alpha1\nkind: HelmChart\nmetadata: {name: web, namespace: shop}\nspec:\n  chart: ../charts/web\n  targetNamespace: Shop\n",
+		wantErr: "spec.targetNamespace: must be a DNS label"},
 }
 
 // diffs compares name, got, want triples and describes each mismatch.
