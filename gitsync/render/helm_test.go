@@ -319,6 +319,12 @@ func TestHelmChartArchive(t *testing.T) {
 }
 
 func TestHelmChartCache(t *testing.T) {
+	folder := New(Limits{})
+	for i, want := range []int{1, 0} {
+		if out := folder.Render(t.Context(), os.DirFS(helmRepo), nil); out.Rebuilt != want || len(out.Errors) > 0 {
+			t.Errorf("chart folder, render %d: rebuilt %d, want %d (errors %v)", i+1, out.Rebuilt, want, out.Errors)
+		}
+	}
 	fsys := helmArchiveTree(t)
 	r := New(Limits{})
 	first := r.Render(t.Context(), fsys, nil)
