@@ -42,7 +42,7 @@ func (s *Server) watchCustom(ctx context.Context) {
 }
 
 func (s *Server) followCRDs(ctx context.Context, crds store.Resource) error {
-	if err := s.cfg.Store.LoadCustomResources(ctx); err != nil {
+	if _, err := s.cfg.Store.LoadCustomResources(ctx); err != nil {
 		return err
 	}
 	l, err := s.cfg.Store.List(ctx, crds, store.ListOptions{})

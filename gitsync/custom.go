@@ -35,18 +35,14 @@ func registerTreeCRDs(objs []*kschema.Object) (kschema.ErrorList, map[string]boo
 // bringing the process's registry of custom resources in step with them: a
 // revision that adds only custom resources of a CRD applied earlier
 // validates against it, and a CRD registered for a revision that was never
-// applied is forgotten.
+// applied is forgotten. The CRDs are those read from etcd, not the
+// registry's, which may hold a CRD another sync is about to write.
 func (s *Syncer) clusterCRDs(ctx context.Context) ([]*apiextensionsv1.CustomResourceDefinition, error) {
-	if err := s.Store.LoadCustomResources(ctx); err != nil {
+	crds, err := s.Store.LoadCustomResources(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrApply, err)
 	}
-	var out []*apiextensionsv1.CustomResourceDefinition
-	for _, r := range store.CustomResources() {
-		if crd, ok := store.CustomDefinition(r); ok {
-			out = append(out, crd)
-		}
-	}
-	return out, nil
+	return crds, nil
 }
 
 // registerCustom registers the resources of the revision's CRDs, so that its

@@ -151,9 +151,11 @@ func customByName(groupResource string) (Resource, bool) {
 }
 
 // newCustom is Resource.New for a kind the scheme does not know: custom
-// resources are held as unstructured objects.
+// resources are held as unstructured objects. A Resource comes from a
+// lookup, so a kind the scheme lacks is a custom resource's even when its
+// CRD was forgotten since; it needs a kind, like any object.
 func newCustom(r Resource) (Object, error) {
-	if _, ok := customByName(r.GroupResource()); !ok {
+	if r.GVK.Kind == "" || r.GVK.Version == "" {
 		return nil, fmt.Errorf("%w: %s", ErrUnknownKind, r.GVK)
 	}
 	u := &unstructured.Unstructured{}
@@ -163,15 +165,18 @@ func newCustom(r Resource) (Object, error) {
 
 // LoadCustomResources registers the resources of every CRD in etcd, and
 // forgets those registered for CRDs no longer there: what a process does on
-// start, before it serves or syncs custom resources.
-func (s *Store) LoadCustomResources(ctx context.Context) error {
+// start, before it serves or syncs custom resources. It returns the CRDs it
+// read, which the caller may keep but not modify.
+func (s *Store) LoadCustomResources(ctx context.Context) ([]*apiextensionsv1.CustomResourceDefinition, error) {
 	l, err := s.List(ctx, crdResource, ListOptions{})
 	if err != nil {
-		return fmt.Errorf("load custom resource definitions: %w", err)
+		return nil, fmt.Errorf("load custom resource definitions: %w", err)
 	}
 	keep := map[string]bool{}
+	crds := make([]*apiextensionsv1.CustomResourceDefinition, 0, len(l.Items))
 	for _, o := range l.Items {
 		crd := o.(*apiextensionsv1.CustomResourceDefinition)
+		crds = append(crds, crd)
 		if err := RegisterCustom(crd); err != nil {
 			s.log.Warn("custom resource definition not registered", "crd", crd.Name, "err", err)
 			continue
@@ -183,7 +188,7 @@ func (s *Store) LoadCustomResources(ctx context.Context) error {
 			UnregisterCustom(r.GroupResource())
 		}
 	}
-	return nil
+	return crds, nil
 }
 
 // noteCustom keeps the registry in step with the CRDs a transaction wrote or

@@ -77,8 +77,8 @@ func TestCustomResources(t *testing.T) {
 	}
 
 	store.UnregisterCustom("gadgets.example.com")
-	if err := s.LoadCustomResources(ctx); err != nil {
-		t.Fatal(err)
+	if crds, err := s.LoadCustomResources(ctx); err != nil || len(crds) != 1 || crds[0].Name != "gadgets.example.com" {
+		t.Fatalf("load: %v %v", crds, err)
 	}
 	if _, err := store.ResourceByName("gadgets.example.com"); err != nil {
 		t.Fatalf("not registered again from etcd: %v", err)
