@@ -61,14 +61,14 @@ func renderHelmFile(ctx context.Context, t *Tree, u unit, lim Limits) ([]schema.
 	var errs schema.ErrorList
 	for _, d := range helmDocs(data) {
 		r := &helmRender{t: t, file: u.entry, line: d.line, hc: &d.hc, maxOutput: budget}
+		if budget <= 0 { // the bound is the file's, as the file is the unit
+			errs = append(errs, r.errorf("", "the HelmCharts before it in %s render %d bytes, keelson's bound for one file", u.entry, lim.maxOutput()))
+			break
+		}
 		out, e := r.render(ctx)
 		errs = append(errs, e...)
 		docs = append(docs, out...)
 		budget -= r.outputBytes
-		if budget <= 0 && len(e) == 0 {
-			errs = append(errs, r.errorf("", "the charts of %s render more than %d bytes, keelson's bound for one file", u.entry, lim.maxOutput()))
-			break
-		}
 	}
 	return docs, errs
 }
