@@ -281,3 +281,44 @@ func TestCUECache(t *testing.T) {
 		}
 	}
 }
+
+// TestCUEKeelsonKinds writes objects with keelson's own definitions,
+// imported as keelson.dev/schema/kinds: a valid one renders, a bad one is
+// refused while CUE evaluates it, at the line of the package that wrote
+// it; a repository that keeps a package of that path uses its own.
+func TestCUEKeelsonKinds(t *testing.T) {
+	const head = "package app\n\nimport k8s \"keelson.dev/schema/kinds\"\n\n"
+	tests := []struct {
+		name  string
+		files map[string]string
+		data  string // the object rendered, or
+		err   string // the first error
+	}{
+		{name: "valid", files: map[string]string{
+			"app/a.cue": head + "cm: k8s.#ConfigMap & {metadata: {name: \"x\", namespace: \"default\"}, data: a: \"b\"}\n"},
+			data: `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x","namespace":"default"},"data":{"a":"b"}}`},
+		{name: "port out of range", files: map[string]string{
+			"app/a.cue": head + "svc: k8s.#Service & {metadata: name: \"s\", spec: {selector: app: \"a\", ports: [{port: 99999}]}}\n"},
+			err: "app/a.cue:5:85: rendered by CUE package app: svc.spec.ports.0.port: must be a port number from 1 to 65535"},
+		{name: "the repository's own", files: map[string]string{
+			"cue.mod/pkg/keelson.dev/schema/kinds/k.cue": "package kinds\n\n#ConfigMap: {apiVersion: \"v1\", kind: \"ConfigMap\", data: mine: \"yes\", ...}\n",
+			"app/a.cue": head + "cm: k8s.#ConfigMap & {metadata: name: \"x\"}\n"},
+			data: `{"apiVersion":"v1","kind":"ConfigMap","data":{"mine":"yes"},"metadata":{"name":"x"}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.files["cue.mod/module.cue"] = cueModFile
+			out := New(Limits{}).Render(t.Context(), cueTree(tt.files), nil)
+			switch {
+			case tt.err != "":
+				if len(out.Errors) == 0 || !strings.HasPrefix(out.Errors[0].Error(), tt.err) {
+					t.Errorf("errors %v, want first %q", out.Errors, tt.err)
+				}
+			case len(out.Errors) > 0 || len(out.Docs) != 1:
+				t.Errorf("docs %d, errors %v; want one object", len(out.Docs), out.Errors)
+			case string(out.Docs[0].Data) != tt.data || out.Docs[0].File != "app/a.cue" || out.Docs[0].Line != 5:
+				t.Errorf("object %s at %s:%d, want %s at app/a.cue:5", out.Docs[0].Data, out.Docs[0].File, out.Docs[0].Line, tt.data)
+			}
+		})
+	}
+}

@@ -7,12 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"strconv"
 	"strings"
 
-	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/load"
-	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/mod/modfile"
 	"cuelang.org/go/mod/module"
 
@@ -49,6 +46,7 @@ type cueInputs struct {
 	module  string // the module's path, without its major version
 	overlay map[string]load.Source
 	seen    map[string]bool // folders gathered
+	keelson map[string]bool // packages of keelson's definitions added
 	errs    schema.ErrorList
 }
 
@@ -147,17 +145,7 @@ func (in *cueInputs) addFolder(dir string) []string {
 			continue
 		}
 		in.overlay[cueAbs(name)] = load.FromBytes(data)
-		f, err := parser.ParseFile(name, data, parser.ImportsOnly)
-		if err != nil {
-			continue // the loader reports the syntax error with its position
-		}
-		for spec := range f.ImportSpecs() {
-			if spec.Path != nil {
-				if v, err := strconv.Unquote(spec.Path.Value); err == nil {
-					imports = append(imports, ast.ParseImportPath(v).Path)
-				}
-			}
-		}
+		imports = append(imports, importsOf(name, data)...)
 	}
 	return imports
 }
@@ -166,20 +154,24 @@ func (in *cueInputs) addFolder(dir string) []string {
 // in the module, or under cue.mod/gen, usr or pkg. The standard library is
 // built in; anything else is left for the loader to report.
 func (in *cueInputs) addImport(p string) {
-	first, _, _ := strings.Cut(p, "/")
-	if in.modRoot == "" || p == "" || !strings.Contains(first, ".") {
+	if in.modRoot == "" || !isNonStd(p) {
 		return
 	}
 	if in.module != "" && (p == in.module || strings.HasPrefix(p, in.module+"/")) {
 		in.addPackage(path.Join(in.modRoot, strings.TrimPrefix(p, in.module)), in.modRoot)
 		return
 	}
+	found := false
 	for _, sub := range []string{"gen", "usr", "pkg"} {
 		base := path.Join(in.modRoot, cueModule, sub)
 		dir := path.Join(base, p)
 		if info, err := in.t.Stat(dir); err == nil && info.IsDir() {
 			in.addPackage(dir, base)
+			found = true
 		}
+	}
+	if !found && (p == keelsonModule || strings.HasPrefix(p, keelsonModule+"/")) {
+		in.addKeelson(p)
 	}
 }
 

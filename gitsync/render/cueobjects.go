@@ -151,8 +151,8 @@ func cueErrors(err error, dir, via string, root *cue.Value) schema.ErrorList {
 	return out
 }
 
-// cuePositions are e's positions in .cue files, the error's own first,
-// without repeats.
+// cuePositions are e's positions in .cue files, the error's own first
+// among those of the package's files, without repeats.
 func cuePositions(e cueerrors.Error) []token.Pos {
 	var out []token.Pos
 	add := func(p token.Pos) {
@@ -170,7 +170,17 @@ func cuePositions(e cueerrors.Error) []token.Pos {
 	for _, p := range cueerrors.Positions(e) {
 		add(p)
 	}
+	// The package's own files first: a person fixes the value written
+	// there, not the types kept under cue.mod (generated, copied, or
+	// keelson's definitions).
+	slices.SortStableFunc(out, func(a, b token.Pos) int {
+		return cueBoolCmp(inCUEMod(a.Filename()), inCUEMod(b.Filename()))
+	})
 	return out
+}
+
+func inCUEMod(name string) bool {
+	return strings.Contains(name, "/"+cueModule+"/")
 }
 
 // withoutPos takes off the "file.cue:line:col: " a wrapped CUE error starts
