@@ -135,6 +135,10 @@ func TestUpRunsExamples(t *testing.T) {
 		if len(pods) != 2 {
 			t.Fatalf("%d helm pods, want 2 (values/prod.yaml)", len(pods))
 		}
+		// The HelmChart itself is stored and served like any object.
+		if out, err := u.keelson("get", "helmcharts.keelson.dev", "-n", "helm"); err != nil || !strings.Contains(out, "greeter") {
+			t.Errorf("keelson get helmcharts: %v\n%s", err, out)
+		}
 		for _, p := range pods {
 			eventuallyOut(t, "the chart's page from "+p.Name, func() (string, bool) {
 				body, err := httpGet("http://" + p.Status.PodIP + ":8080/")
@@ -150,13 +154,15 @@ func TestUpRunsExamples(t *testing.T) {
 		for name, want := range map[string]int{"storefront": 2, "catalog": 2} {
 			var pods []corev1.Pod
 			for _, p := range u.pods(t, "app.kubernetes.io/name="+name) {
-				if p.Namespace != "shop-production" {
+				switch p.Namespace {
+				case "shop-production":
+					pods = append(pods, p)
+				case "shop-staging":
 					t.Errorf("pod %s/%s: only the production overlay should run", p.Namespace, p.Name)
 				}
-				pods = append(pods, p)
 			}
 			if len(pods) != want {
-				t.Fatalf("%d %s pods, want %d", len(pods), name, want)
+				t.Fatalf("%d %s pods in shop-production, want %d", len(pods), name, want)
 			}
 			for _, p := range pods {
 				url, page := "http://"+p.Status.PodIP+":8080/", "<h1>keelson shop</h1>"
