@@ -12,6 +12,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // CRDAPIVersion and CRDKind name the CustomResourceDefinition kind, which
@@ -202,7 +203,7 @@ func (s *engine) validateCustom(p *pendingCustom, ck *customKind) (*Object, Erro
 	if ck.version.Schema != nil {
 		applyDefaults(obj.Object, ck.version.Schema.OpenAPIV3Schema)
 	}
-	for _, fp := range check(obj) {
+	for _, fp := range append(check(obj), checkCustomMeta(obj)...) {
 		errs = append(errs, t.errorAt(fp.path, fp.msg))
 	}
 	if len(errs) > 0 {
@@ -211,4 +212,22 @@ func (s *engine) validateCustom(p *pendingCustom, ck *customKind) (*Object, Erro
 	line, _ := t.position(nil, false)
 	return &Object{Line: line, APIVersion: p.apiVersion, Kind: p.kind,
 		Namespace: nsIf(namespaced, t.namespace), Name: t.name, Object: obj}, nil
+}
+
+// checkCustomMeta checks the metadata the CRD's schema leaves open: the name
+// and the labels, which must be what the API server would take.
+func checkCustomMeta(obj *unstructured.Unstructured) []fieldProblem {
+	var ps []fieldProblem
+	if n := obj.GetName(); n != "" {
+		if msgs := validation.IsDNS1123Subdomain(n); len(msgs) > 0 {
+			ps = append(ps, fieldProblem{sels("metadata", "name"), fmt.Sprintf("%q is not a valid name: %s", n, strings.Join(msgs, "; "))})
+		}
+	}
+	for k, v := range obj.GetLabels() {
+		msgs := append(validation.IsQualifiedName(k), validation.IsValidLabelValue(v)...)
+		if len(msgs) > 0 {
+			ps = append(ps, fieldProblem{sels("metadata", "labels", k), fmt.Sprintf("label %s=%q: %s", k, v, strings.Join(msgs, "; "))})
+		}
+	}
+	return ps
 }
