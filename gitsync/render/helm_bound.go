@@ -12,8 +12,10 @@ import (
 )
 
 // Go templates cannot be cancelled, and Helm's engine writes each
-// template into a buffer of its own with no bound. So that a chart that
-// loops for ever or renders a gigabyte ends as an error:
+// template into a buffer of its own with no bound: its only limit is
+// include's nesting (1000 deep), its loader's the size of an archive (100
+// MiB, 5 MiB a file), which keelson applies to chart folders too. So that
+// a chart that loops for ever or renders a gigabyte ends as an error:
 //
 //   - the render runs in a goroutine and the engine stops waiting at the
 //     context's end;

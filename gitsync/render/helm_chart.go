@@ -132,6 +132,9 @@ func (w *chartWalk) walk(rel string, depth int) error {
 		if !info.Mode().IsRegular() {
 			return fmt.Errorf("%s: not a regular file", full)
 		}
+		if info.Size() > archive.MaxDecompressedFileSize {
+			return fmt.Errorf("%s is larger than %d bytes, Helm's bound for a chart's file", full, archive.MaxDecompressedFileSize)
+		}
 		if len(w.files) >= maxChartFiles {
 			return fmt.Errorf("chart %s has more than %d files", w.root, maxChartFiles)
 		}

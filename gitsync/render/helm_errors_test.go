@@ -73,6 +73,8 @@ var helmBadInputs = []struct {
 		file: "apps/c.yaml", line: 7, want: []string{"the values do not match charts/s/values.schema.json:", "minimum"}},
 	{name: "schema referring to a URL", spec: "  chart: ../charts/r\n", tmpl: okTemplate,
 		file: "apps/c.yaml", line: 7, want: []string{"charts/r/values.schema.json:", "https://schemas.example.com/values.json", "keelson reads no schema from elsewhere"}},
+	{name: "chart file too large", spec: "  chart: ../charts/c\n", tmpl: "# " + strings.Repeat("x", 5<<20) + "\n",
+		file: "apps/c.yaml", line: 7, want: []string{"charts/c/templates/cm.yaml is larger than 5242880 bytes, Helm's bound for a chart's file"}},
 	{name: "template error", spec: "  chart: ../charts/c\n", tmpl: "apiVersion: v1\nkind: ConfigMap\ndata: {a: {{ .Values.missing.field }}}\n",
 		file: "charts/c/templates/cm.yaml", line: 3, want: []string{"HelmChart ns/c in apps/c.yaml:7:", "nil pointer evaluating interface {}.field"}},
 	{name: "template that does not parse", spec: "  chart: ../charts/c\n", tmpl: "a: 1\nb: {{ if }}\n",
