@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"sync"
 
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/resmap"
@@ -74,7 +75,9 @@ func buildInTime(ctx context.Context, fsys *treeFS, entry string, lim Limits) (r
 		err error
 	}
 	done := make(chan result, 1) // the goroutine never blocks on a reader gone
+	kustomizeRunning.Add(1)
 	go func() {
+		defer kustomizeRunning.Done()
 		defer func() {
 			if r := recover(); r != nil {
 				done <- result{err: fmt.Errorf("kustomize failed: %v", r)}
@@ -90,6 +93,10 @@ func buildInTime(ctx context.Context, fsys *treeFS, entry string, lim Limits) (r
 		return nil, fmt.Errorf("not built within the limit of %s: %w", lim.timeout(), ctx.Err())
 	}
 }
+
+// kustomizeRunning counts the builds under way, including those given up
+// at their deadline, so that a test can wait for them to end.
+var kustomizeRunning sync.WaitGroup
 
 // askOrigins adds originAnnotations to a kustomization's buildMetadata, so
 // that each object built says which file it came from. A file that does not

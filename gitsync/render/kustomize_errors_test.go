@@ -8,7 +8,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/fstest"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 const cmYAML = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  a: b\n"
@@ -141,19 +144,29 @@ func TestKustomizeSymlinkOut(t *testing.T) {
 // TestKustomizeLimits checks that a build over the output limit and one
 // past its time are errors naming the kustomization, with no object.
 func TestKustomizeLimits(t *testing.T) {
-	fsys := mapFS(kustomizeFixture)
 	tests := []struct {
-		name string
-		lim  Limits
-		want string
+		name  string
+		fsys  fstest.MapFS
+		entry string
+		lim   Limits
+		want  string
 	}{
-		{"output", Limits{MaxOutputBytes: 600}, "renders more than the limit of 600 bytes"},
-		{"time", Limits{Timeout: time.Nanosecond}, "context deadline exceeded"},
+		{"output", mapFS(kustomizeFixture), "overlays/staging", Limits{MaxOutputBytes: 600}, "renders more than the limit of 600 bytes"},
+		{"time before the start", mapFS(kustomizeFixture), "overlays/staging", Limits{Timeout: time.Nanosecond}, "context deadline exceeded"},
+		// 300 objects take krusty far longer than 20 ms.
+		{"time during the build", overlayTree(300), "overlays/prod", Limits{Timeout: 20 * time.Millisecond}, "not built within the limit of 20ms"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out := New(tc.lim).Render(t.Context(), fsys, []string{"overlays/staging"})
-			checkOneError(t, out, "overlays/staging/kustomization.yaml", []string{tc.want})
+			before := goleak.IgnoreCurrent()
+			t.Cleanup(func() {
+				kustomizeRunning.Wait() // a build given up ends at its next read
+				if err := goleak.Find(before); err != nil {
+					t.Error(err)
+				}
+			})
+			out := New(tc.lim).Render(t.Context(), tc.fsys, []string{tc.entry})
+			checkOneError(t, out, tc.entry+"/kustomization.yaml", []string{tc.want})
 		})
 	}
 }
