@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
@@ -40,6 +41,15 @@ type pendingCustom struct {
 	prefix     []cue.Selector
 	apiVersion string
 	kind       string
+	// memo holds the outcome per CRD version (customDefKey → *customResult):
+	// a file the Cache answers hands the same pendingCustom to every Load, so
+	// an unchanged custom resource of an unchanged CRD is validated once.
+	memo sync.Map
+}
+
+type customResult struct {
+	obj  *Object
+	errs ErrorList
 }
 
 // deferCustom returns the error that stands for a document of an unknown
@@ -127,11 +137,12 @@ func (s *Schema) resolveCustom(ctx context.Context, objs []*Object, errs ErrorLi
 		return objs, errs
 	}
 	idx := newCustomIndex(objs, cfg.crds)
-	eng, err := s.get()
-	if err != nil {
-		return objs, append(errs, &Error{Msg: err.Error()})
-	}
-	defer s.put(eng)
+	var eng *engine
+	defer func() {
+		if eng != nil {
+			s.put(eng)
+		}
+	}()
 	out := errs[:0:0]
 	for _, e := range errs {
 		p := e.pending
@@ -143,7 +154,19 @@ func (s *Schema) resolveCustom(ctx context.Context, objs []*Object, errs ErrorLi
 			out = append(out, e)
 			continue
 		}
-		obj, oerrs := eng.validateCustom(p, ck)
+		key := customDefKey{ck.hash, ck.version.Name}
+		r, ok := p.memo.Load(key)
+		if !ok {
+			if eng == nil {
+				var err error
+				if eng, err = s.get(); err != nil {
+					return objs, append(errs, &Error{Msg: err.Error()})
+				}
+			}
+			obj, oerrs := eng.validateCustom(p, ck)
+			r, _ = p.memo.LoadOrStore(key, &customResult{obj: obj, errs: oerrs})
+		}
+		obj, oerrs := r.(*customResult).copy(cfg.shared)
 		for _, oe := range oerrs {
 			oe.File, oe.Doc, oe.Via = e.File, e.Doc, e.Via
 			if e.Via != "" {
@@ -160,6 +183,20 @@ func (s *Schema) resolveCustom(ctx context.Context, objs []*Object, errs ErrorLi
 		out = append(out, oerrs...)
 	}
 	return objs, out
+}
+
+// copy returns the outcome for one Load to point at its file and change:
+// the object a deep copy unless shared, as the Cache gives its own.
+func (r *customResult) copy(shared bool) (*Object, ErrorList) {
+	var obj *Object
+	if r.obj != nil {
+		c := *r.obj
+		if !shared {
+			c.Object = r.obj.Object.DeepCopyObject()
+		}
+		obj = &c
+	}
+	return obj, copyErrors(r.errs, "")
 }
 
 // validateCustom checks one custom resource against its CRD version's

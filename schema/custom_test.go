@@ -178,3 +178,34 @@ func TestCRDChecks(t *testing.T) {
 		})
 	}
 }
+
+// TestCustomResourceValidatedOncePerContent: a file the Cache answers keeps
+// its custom resource's outcome per CRD, so the next Load shares it (with
+// WithShared) instead of validating the object again; a changed CRD
+// validates it afresh.
+func TestCustomResourceValidatedOncePerContent(t *testing.T) {
+	cache := NewCache(100)
+	files := map[string]string{"crd.yaml": widgetCRD, "w.yaml": widget("w", "  size: 2\n")}
+	widgetOf := func(files map[string]string, opts ...Option) *Object {
+		t.Helper()
+		objs, errs := loadFS(t, files, append(opts, WithCache(cache))...)
+		for _, o := range objs {
+			if o.Kind == "Widget" {
+				return o
+			}
+		}
+		t.Fatalf("no widget: %v %v", names(objs), errs)
+		return nil
+	}
+	first := widgetOf(files, WithShared())
+	if again := widgetOf(files, WithShared()); again.Object != first.Object {
+		t.Error("the second Load validated the unchanged widget again")
+	}
+	if copied := widgetOf(files); copied.Object == first.Object {
+		t.Error("without WithShared, the Load returned the memo's own object")
+	}
+	files["crd.yaml"] = strings.Replace(widgetCRD, "minimum: 1", "minimum: 3", 1)
+	if _, errs := loadFS(t, files, WithCache(cache)); !strings.Contains(errs.Error(), "spec.size: must be >=3, got 2") {
+		t.Errorf("a changed CRD did not validate the widget afresh: %v", errs)
+	}
+}
