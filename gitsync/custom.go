@@ -49,11 +49,16 @@ func (s *Syncer) clusterCRDs(ctx context.Context) ([]*apiextensionsv1.CustomReso
 // custom resources can be keyed and written in the same transaction as their
 // CRD, and refuses a revision that prunes a CRD of this sync while objects
 // of its kind stay in Git.
-func (s *Syncer) registerCustom(objs []*kschema.Object) kschema.ErrorList {
+func (s *Syncer) registerCustom(ctx context.Context, objs []*kschema.Object) (kschema.ErrorList, error) {
 	problems, inGit := registerTreeCRDs(objs)
 	if !s.Prune {
-		return problems
+		return problems, nil
 	}
+	more, err := s.othersOfPruned(ctx, inGit)
+	if err != nil {
+		return nil, err
+	}
+	problems = append(problems, more...)
 	for _, o := range objs {
 		if _, ok := o.Object.(*apiextensionsv1.CustomResourceDefinition); ok || !strings.Contains(o.APIVersion, ".") {
 			continue
@@ -70,5 +75,50 @@ func (s *Syncer) registerCustom(objs []*kschema.Object) kschema.ErrorList {
 				crd.Name, crd.Annotations[AnnotationOrigin], o.Kind)))
 		}
 	}
-	return problems
+	return problems, nil
+}
+
+// maxOthersNamed bounds the objects a refusal names.
+const maxOthersNamed = 3
+
+// othersOfPruned refuses to prune a CRD of this sync while objects of its
+// kind that this sync does not own are stored: Kubernetes deletes them with
+// their CRD, and keelson would leave them in etcd with nothing to read them.
+func (s *Syncer) othersOfPruned(ctx context.Context, inGit map[string]bool) (kschema.ErrorList, error) {
+	var problems kschema.ErrorList
+	for _, r := range store.CustomResources() {
+		crd, ok := store.CustomDefinition(r)
+		if !ok || inGit[r.GroupResource()] || crd.Labels[LabelSource] != s.Name {
+			continue
+		}
+		l, err := s.Store.List(ctx, r, store.ListOptions{Shared: true})
+		if err != nil {
+			return nil, fmt.Errorf("%w: list %s: %v", ErrApply, r, err)
+		}
+		var others []string
+		for _, o := range l.Items {
+			if o.GetLabels()[LabelSource] != s.Name {
+				others = append(others, objectTitle(r.GVK.Kind, o.GetNamespace(), o.GetName())+ownerOf(o))
+			}
+		}
+		if len(others) == 0 {
+			continue
+		}
+		named := strings.Join(others[:min(len(others), maxOthersNamed)], ", ")
+		if len(others) > maxOthersNamed {
+			named += fmt.Sprintf(" and %d more", len(others)-maxOthersNamed)
+		}
+		file, _, _ := strings.Cut(crd.Annotations[AnnotationOrigin], ":")
+		problems = append(problems, &kschema.Error{File: file, Kind: kschema.CRDKind, Name: crd.Name, Msg: fmt.Sprintf(
+			"is no longer in Git and would be deleted, but %d objects of it that this sync does not own stay in the cluster (%s): remove them first, or keep the CRD",
+			len(others), named)})
+	}
+	return problems, nil
+}
+
+func ownerOf(o store.Object) string {
+	if src := o.GetLabels()[LabelSource]; src != "" {
+		return " of sync " + src
+	}
+	return ""
 }

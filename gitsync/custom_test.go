@@ -114,7 +114,12 @@ func TestCustomResourcesSync(t *testing.T) {
 		t.Fatalf("got %v\nwant %q", err, want)
 	}
 
-	r.commit(map[string]string{"apps/a.yaml": "", "apps/b.yaml": "", "apps/keep.yaml": configMap("keep", "x"), "team/c.yaml": ""})
+	r.commit(map[string]string{"apps/a.yaml": "", "apps/b.yaml": "", "apps/keep.yaml": configMap("keep", "x")})
+	_, err = syncNow(t, s, src)
+	if want := "apps/crd.yaml: CustomResourceDefinition widgets.example.com: is no longer in Git and would be deleted, but 1 objects of it that this sync does not own stay in the cluster (Widget default/c of sync team)"; !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v\nwant %q", err, want)
+	}
+	r.commit(map[string]string{"team/c.yaml": ""})
 	wantCounts(t, mustApply(t, team, src), 0, 0, 1, 1)
 	res = mustApply(t, s, src)
 	wantCounts(t, res, 1, 0, 3, 0)

@@ -169,7 +169,9 @@ func (s *Syncer) apply(ctx context.Context, rev Revision, fsys fs.FS) (*Result, 
 	if len(problems) > 0 {
 		return res, s.invalid(res, rev, problems)
 	}
-	if problems := s.registerCustom(objs); len(problems) > 0 {
+	if problems, err := s.registerCustom(ctx, objs); err != nil {
+		return res, err
+	} else if len(problems) > 0 {
 		return res, s.invalid(res, rev, problems)
 	}
 	list, byKey, problems := s.collect(objs, rev, s.Cache != nil)
