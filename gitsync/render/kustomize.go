@@ -88,10 +88,13 @@ func buildInTime(ctx context.Context, fsys *treeFS, entry string, lim Limits) (r
 	}()
 	select {
 	case r := <-done:
-		return r.m, r.err
+		if r.err == nil || ctx.Err() == nil {
+			return r.m, r.err
+		}
+		// Failed at a read refused for the deadline: say so plainly.
 	case <-ctx.Done():
-		return nil, fmt.Errorf("not built within the limit of %s: %w", lim.timeout(), ctx.Err())
 	}
+	return nil, fmt.Errorf("not built within the limit of %s: %w", lim.timeout(), ctx.Err())
 }
 
 // kustomizeRunning counts the builds under way, including those given up

@@ -64,7 +64,10 @@ type kustEntry struct {
 type kustChecker struct {
 	t    *Tree
 	seen map[string]bool
-	errs schema.ErrorList
+	// stack is the chain of kustomization files from the entry to the one
+	// being checked, for finding cycles.
+	stack []string
+	errs  schema.ErrorList
 	// origins is whether the entry asks for origin annotations itself.
 	origins bool
 }
@@ -89,6 +92,8 @@ func (c *kustChecker) check(dir, from string) {
 		return // a folder without one is krusty's to report
 	}
 	c.seen[file] = true
+	c.stack = append(c.stack, file)
+	defer func() { c.stack = c.stack[:len(c.stack)-1] }()
 	data, err := c.t.ReadFile(file)
 	if err != nil {
 		c.fail(file, from, "cannot read: %v", err)
@@ -136,6 +141,11 @@ func (c *kustChecker) checkEntry(dir, file, from string, e kustEntry) {
 		// Said here, since krusty would next try the path as a git URL.
 		c.fail(file, from, "%s %s: no such file or folder in the repository", e.field, e.value)
 	case err == nil && e.dir && info.IsDir():
+		if k := findKustomization(c.t, p); slices.Contains(c.stack, k) {
+			cycle := append(slices.Clone(c.stack[slices.Index(c.stack, k):]), k)
+			c.fail(file, from, "%s %s: a cycle: %s", e.field, e.value, strings.Join(cycle, " reads "))
+			return
+		}
 		c.check(p, file)
 	case err == nil && e.plugin:
 		if data, err := c.t.ReadFile(p); err == nil {

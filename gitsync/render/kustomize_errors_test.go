@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -168,5 +169,30 @@ func TestKustomizeLimits(t *testing.T) {
 			out := New(tc.lim).Render(t.Context(), tc.fsys, []string{tc.entry})
 			checkOneError(t, out, tc.entry+"/kustomization.yaml", []string{tc.want})
 		})
+	}
+}
+
+// TestKustomizeCycle checks that kustomizations reading each other are an
+// error naming the cycle, reported though each of them is read by another
+// (a base's errors are otherwise left to the overlays using it).
+func TestKustomizeCycle(t *testing.T) {
+	out := New(Limits{}).Render(t.Context(), mapFS(map[string]string{
+		"a/kustomization.yaml": "resources: [../b]\n",
+		"b/kustomization.yaml": "resources: [../a]\n",
+		"c/kustomization.yaml": "resources: [../d]\n",
+		"d/kustomization.yaml": "resources: [../e]\n",
+		"e/kustomization.yaml": "resources: [../d]\n",
+	}), nil)
+	var got []string
+	for _, e := range out.Errors {
+		got = append(got, e.Error())
+	}
+	want := []string{
+		"a/kustomization.yaml: resources[0] ../b: a cycle: b/kustomization.yaml reads a/kustomization.yaml reads b/kustomization.yaml (read by b/kustomization.yaml)",
+		"b/kustomization.yaml: resources[0] ../a: a cycle: a/kustomization.yaml reads b/kustomization.yaml reads a/kustomization.yaml (read by a/kustomization.yaml)",
+		"e/kustomization.yaml: resources[0] ../d: a cycle: d/kustomization.yaml reads e/kustomization.yaml reads d/kustomization.yaml (read by d/kustomization.yaml)",
+	}
+	if !slices.Equal(got, want) || len(out.Docs) != 0 {
+		t.Errorf("%d objects, errors:\n%s\nwant none and:\n%s", len(out.Docs), strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -160,16 +160,27 @@ func (r *Renderer) Render(ctx context.Context, fsys fs.FS, roots []string) *Outp
 }
 
 // readByOther reports whether another kustomization of the tree read u's
-// folder's kustomization file: u is then a base or a component of it.
+// folder's kustomization file: u is then a base or a component of it. Two
+// that read each other are a cycle, not a base and its user: both are kept,
+// so that the cycle's error is reported and not dropped with the bases.
 func readByOther(u unit, results []*cached, units []unit, self int) bool {
 	for j, c := range results {
 		if j == self || units[j].kind != kindKustomize {
 			continue
 		}
-		for _, name := range kustomizationNames {
-			if c.inputs[path.Join(u.entry, name)] != "" {
-				return true
-			}
+		if readsKustomization(c, u.entry) && !readsKustomization(results[self], units[j].entry) {
+			return true
+		}
+	}
+	return false
+}
+
+// readsKustomization reports whether c read the kustomization file of
+// folder dir.
+func readsKustomization(c *cached, dir string) bool {
+	for _, name := range kustomizationNames {
+		if c.inputs[path.Join(dir, name)] != "" {
+			return true
 		}
 	}
 	return false
