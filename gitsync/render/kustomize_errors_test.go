@@ -39,13 +39,34 @@ func TestKustomizeBadInput(t *testing.T) {
 	}
 	t.Setenv("PATH", bin)
 
+	for _, tc := range badInputCases(srv.URL) {
+		t.Run(tc.name, func(t *testing.T) {
+			out := New(Limits{}).Render(t.Context(), mapFS(tc.files), nil)
+			checkOneError(t, out, tc.file, tc.want)
+		})
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("%d HTTP requests to the remote files, want none", n)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("a command was run")
+	}
+}
+
+// badInputCase is a tree with one problem, the file its error names and
+// what the message says.
+type badInputCase struct {
+	name  string
+	files map[string]string
+	file  string
+	want  []string
+}
+
+// badInputCases are the trees of TestKustomizeBadInput; url serves files
+// over HTTP.
+func badInputCases(url string) []badInputCase {
 	base := map[string]string{"base/kustomization.yaml": "resources: [cm.yaml]\n", "base/cm.yaml": cmYAML}
-	tests := []struct {
-		name  string
-		files map[string]string
-		file  string   // the file the error names
-		want  []string // in the message
-	}{
+	return []badInputCase{
 		{"escape in resources", map[string]string{"app/kustomization.yaml": "resources:\n- cm.yaml\n- ../../../etc\n", "app/cm.yaml": cmYAML},
 			"app/kustomization.yaml", []string{"resources[1] ../../../etc: outside the repository"}},
 		{"escape in a patch", map[string]string{"app/kustomization.yaml": "resources: [cm.yaml]\npatches:\n- path: ../../etc/passwd\n", "app/cm.yaml": cmYAML},
@@ -60,10 +81,10 @@ func TestKustomizeBadInput(t *testing.T) {
 			"app/kustomization.yaml", []string{"resources[0] git::https://example.com/repo.git//deploy", "remote base"}},
 		{"scp component", map[string]string{"app/kustomization.yaml": "components:\n- git@example.com:org/repo.git/comp\n"},
 			"app/kustomization.yaml", []string{"components[0] git@example.com:org/repo.git/comp", "remote base"}},
-		{"http resource", map[string]string{"app/kustomization.yaml": "resources:\n- " + srv.URL + "/cm.yaml\n"},
-			"app/kustomization.yaml", []string{"resources[0] " + srv.URL + "/cm.yaml", "remote base or file"}},
-		{"http patch", map[string]string{"app/kustomization.yaml": "resources: [cm.yaml]\npatches:\n- path: " + srv.URL + "/p.yaml\n", "app/cm.yaml": cmYAML},
-			"app/kustomization.yaml", []string{"patches[0].path " + srv.URL + "/p.yaml", "remote base or file"}},
+		{"http resource", map[string]string{"app/kustomization.yaml": "resources:\n- " + url + "/cm.yaml\n"},
+			"app/kustomization.yaml", []string{"resources[0] " + url + "/cm.yaml", "remote base or file"}},
+		{"http patch", map[string]string{"app/kustomization.yaml": "resources: [cm.yaml]\npatches:\n- path: " + url + "/p.yaml\n", "app/cm.yaml": cmYAML},
+			"app/kustomization.yaml", []string{"patches[0].path " + url + "/p.yaml", "remote base or file"}},
 		{"helm chart", map[string]string{"app/kustomization.yaml": "helmCharts:\n- name: web\n  repo: https://charts.example.com\n"},
 			"app/kustomization.yaml", []string{"helmCharts", "HelmChart object"}},
 		{"missing base", map[string]string{"app/kustomization.yaml": "resources: [../nothere]\n"},
@@ -77,18 +98,6 @@ func TestKustomizeBadInput(t *testing.T) {
 			"app/kustomization.yaml", []string{"invalid Kustomization", "namePrefixx"}},
 		{"kustomize's own error", map[string]string{"app/kustomization.yaml": "resources: [cm.yaml, gone.yaml]\n", "app/cm.yaml": cmYAML},
 			"app/kustomization.yaml", []string{"gone.yaml"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			out := New(Limits{}).Render(t.Context(), mapFS(tc.files), nil)
-			checkOneError(t, out, tc.file, tc.want)
-		})
-	}
-	if n := hits.Load(); n != 0 {
-		t.Errorf("%d HTTP requests to the remote files, want none", n)
-	}
-	if _, err := os.Stat(marker); err == nil {
-		t.Error("a command was run")
 	}
 }
 
