@@ -229,3 +229,19 @@ func TestKustomizeLines(t *testing.T) {
 		t.Errorf("objects at %v, want %v", got, want)
 	}
 }
+
+// TestKustomizeAtRoot builds a kustomization at the top of the tree, whose
+// paths kustomize sees right under the adapter's root.
+func TestKustomizeAtRoot(t *testing.T) {
+	out := renderOK(t, New(Limits{}), mapFS(map[string]string{
+		"kustomization.yaml": "resources: [apps/cm.yaml]\nnamePrefix: top-\n",
+		"apps/cm.yaml":       cmYAML,
+	}))
+	if len(out.Docs) != 1 {
+		t.Fatalf("%d objects, want 1", len(out.Docs))
+	}
+	d := out.Docs[0]
+	if d.File != "apps/cm.yaml" || d.Line != 1 || d.Via != "kustomization kustomization.yaml" || !bytes.Contains(d.Data, []byte("name: top-app")) {
+		t.Errorf("got %s:%d via %q:\n%s", d.File, d.Line, d.Via, d.Data)
+	}
+}
