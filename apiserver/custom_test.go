@@ -55,20 +55,7 @@ func TestCustomResourcesServed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, aggregated := range []bool{true, false} {
-		dc, err := discovery.NewDiscoveryClientForConfig(ts.config("admin-token"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		dc.UseLegacyDiscovery = !aggregated
-		l, err := dc.ServerResourcesForGroupVersion("example.com/v1")
-		if err != nil || len(l.APIResources) != 1 || l.APIResources[0].Name != "widgets" || !l.APIResources[0].Namespaced || !slices.Equal(l.APIResources[0].ShortNames, []string{"wd"}) {
-			t.Fatalf("aggregated=%v: discovery of example.com/v1: %+v %v", aggregated, l, err)
-		}
-		if _, err := dc.ServerResourcesForGroupVersion("apiextensions.k8s.io/v1"); err != nil {
-			t.Fatalf("aggregated=%v: CRDs not served: %v", aggregated, err)
-		}
-	}
+	wantWidgetDiscovery(t, ts)
 
 	dyn, err := dynamic.NewForConfig(ts.config("admin-token"))
 	if err != nil {
@@ -106,6 +93,32 @@ func TestCustomResourcesServed(t *testing.T) {
 		}
 	}
 
+	wantWidgetTable(t, ts)
+}
+
+func wantWidgetDiscovery(t *testing.T, ts *testServer) {
+	t.Helper()
+	for _, aggregated := range []bool{true, false} {
+		dc, err := discovery.NewDiscoveryClientForConfig(ts.config("admin-token"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dc.UseLegacyDiscovery = !aggregated
+		l, err := dc.ServerResourcesForGroupVersion("example.com/v1")
+		if err != nil || len(l.APIResources) != 1 || l.APIResources[0].Name != "widgets" || !l.APIResources[0].Namespaced || !slices.Equal(l.APIResources[0].ShortNames, []string{"wd"}) {
+			t.Fatalf("aggregated=%v: discovery of example.com/v1: %+v %v", aggregated, l, err)
+		}
+		if _, err := dc.ServerResourcesForGroupVersion("apiextensions.k8s.io/v1"); err != nil {
+			t.Fatalf("aggregated=%v: CRDs not served: %v", aggregated, err)
+		}
+	}
+}
+
+// wantWidgetTable reads the red widgets as a Table: NAME, the CRD's printer
+// columns, AGE.
+func wantWidgetTable(t *testing.T, ts *testServer) {
+	t.Helper()
+	ctx := t.Context()
 	b, err := ts.client(t, "admin-token").CoreV1().RESTClient().Get().AbsPath("/apis/example.com/v1/namespaces/default/widgets").
 		Param("labelSelector", "color=red").SetHeader("Accept", tableAccept).DoRaw(ctx)
 	if err != nil {
