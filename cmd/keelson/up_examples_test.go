@@ -18,9 +18,10 @@ import (
 // Git repository holding a copy of it, and checks that every example does
 // what its README says: hello's 3 pods Ready serving the page, the sidecar
 // shipping the app's log, the ambassador reaching the backend, the adapter
-// serving metrics, helm's chart rendered with its values and serving its
-// page, kustomize's production overlay serving the shop, and config's files
-// following a commit while its environment stays.
+// serving metrics, cue's two apps from one definition serving their pages,
+// helm's chart rendered with its values and serving its page, kustomize's
+// production overlay serving the shop, and config's files following a
+// commit while its environment stays.
 func TestUpRunsExamples(t *testing.T) {
 	u := newUpFixture(t)
 	if err := os.CopyFS(filepath.Join(u.repo, "examples"), os.DirFS(examplesDir)); err != nil {
@@ -122,6 +123,34 @@ func TestUpRunsExamples(t *testing.T) {
 			}
 			return fmt.Sprintf("%s\napi pods seen: %v", body, seen), len(seen) == 2
 		})
+	})
+	t.Run("cue", func(t *testing.T) {
+		// Both apps of the CUE package run, each with the replicas #App gave
+		// it, and serve their own page behind their own Service.
+		for _, app := range []struct {
+			name, page string
+			replicas   int
+		}{{"catalog", "<h1>The catalog</h1>", 2}, {"cart", "<h1>Your cart is empty</h1>", 1}} {
+			var pods []corev1.Pod
+			for _, p := range u.pods(t, "app.kubernetes.io/name="+app.name) {
+				if p.Namespace == "cue-shop" {
+					pods = append(pods, p)
+				}
+			}
+			if len(pods) != app.replicas {
+				t.Fatalf("%d %s pods in cue-shop, want %d", len(pods), app.name, app.replicas)
+			}
+			for _, p := range pods {
+				eventuallyOut(t, app.name+"'s page from "+p.Name, func() (string, bool) {
+					body, err := httpGet("http://" + p.Status.PodIP + ":8080/")
+					return body, err == nil && strings.Contains(body, app.page)
+				})
+			}
+			svc, err := u.client(t).CoreV1().Services("cue-shop").Get(t.Context(), app.name, metav1.GetOptions{})
+			if err != nil || svc.Spec.Ports[0].TargetPort.String() != "http" {
+				t.Errorf("service %s: %v %+v", app.name, err, svc)
+			}
+		}
 	})
 	t.Run("helm", func(t *testing.T) {
 		// The chart's page, rendered with the values file and the
