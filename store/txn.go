@@ -136,7 +136,6 @@ func (s *Store) Txn(ctx context.Context, ops ...Op) (err error) {
 		return failedOp(ps, resp)
 	}
 	s.noteCustom(ps)
-	s.noteCustom(ps)
 	rv := formatRV(resp.Header.Revision)
 	for _, p := range ps {
 		if p.op.obj != nil {
