@@ -33,7 +33,7 @@ func TestValidateKustomizeOverlay(t *testing.T) {
 		t.Errorf("overlay: code %d, output:\n%s", code, out)
 	}
 	out, code = runValidateCmd(t, filepath.Join(repo, "overlays", "bad"))
-	want := filepath.Join(repo, "base", "web.yaml") + ": Deployment default/web (rendered by kustomization overlays/bad/kustomization.yaml): spec.replicas"
+	want := filepath.Join(repo, "base", "web.yaml") + ":1: Deployment default/web (rendered by kustomization overlays/bad/kustomization.yaml): spec.replicas"
 	if code != 1 || !strings.Contains(out, want) {
 		t.Errorf("broken overlay: code %d, output:\n%s\nwant %s", code, out, want)
 	}
