@@ -44,6 +44,9 @@ func renderKustomization(ctx context.Context, t *Tree, u unit, lim Limits) ([]sc
 	if len(c.errs) > 0 {
 		return nil, c.errs
 	}
+	if c.component {
+		return nil, nil // its objects come through the kustomizations using it
+	}
 	kfile := findKustomization(t, u.entry)
 	if kfile == "" {
 		return nil, schema.ErrorList{{File: u.entry, Msg: "no kustomization file in the folder"}}

@@ -70,6 +70,9 @@ type kustChecker struct {
 	errs  schema.ErrorList
 	// origins is whether the entry asks for origin annotations itself.
 	origins bool
+	// component is whether the entry is a Component, which kustomize
+	// builds only inside the kustomizations that use it.
+	component bool
 }
 
 // findKustomization returns the kustomization file of folder dir, "" when
@@ -105,6 +108,7 @@ func (c *kustChecker) check(dir, from string) {
 		return
 	}
 	if from == "" {
+		c.component = k.Kind == types.ComponentKind
 		for _, m := range k.BuildMetadata {
 			c.origins = c.origins || m == types.OriginAnnotations
 		}

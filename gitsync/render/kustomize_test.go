@@ -151,6 +151,12 @@ func TestKustomizeNotReadTwice(t *testing.T) {
 	if slices.Contains(out.Skip, "plain/cm.yaml") || slices.Contains(out.Skip, "plain") {
 		t.Errorf("Skip %v holds a plain manifest", out.Skip)
 	}
+	// A component is built only inside the kustomizations using it: alone,
+	// it is neither an error nor read as plain manifests.
+	if comp := New(Limits{}).Render(t.Context(), fsys, []string{"components"}); len(comp.Docs) != 0 || len(comp.Errors) != 0 ||
+		!slices.Contains(comp.Skip, "components/audit") {
+		t.Errorf("the component alone: %d objects, errors %v, skip %v; want none, none, its folder", len(comp.Docs), comp.Errors, comp.Skip)
+	}
 	sch, err := schema.Default()
 	if err != nil {
 		t.Fatal(err)
