@@ -100,7 +100,9 @@ func namespacedInDeletionOrder() []store.Resource {
 	first := map[string]bool{"deployments.apps": true, "statefulsets.apps": true, "daemonsets.apps": true,
 		"cronjobs.batch": true, "jobs.batch": true, "replicasets.apps": true, "replicationcontrollers": true}
 	var head, tail []store.Resource
-	for _, r := range store.Resources() {
+	// Custom resources go with their namespace too, as in Kubernetes: the
+	// registry holds the kinds of the CRDs in the store.
+	for _, r := range append(store.Resources(), store.CustomResources()...) {
 		switch {
 		case !r.Namespaced:
 		case first[r.GroupResource()]:
