@@ -184,3 +184,12 @@ func resourceLine(t *Tree, files map[string]*fileDocs, file, kind string) int {
 	}
 	return f.lineOf(kind)
 }
+
+// kustomizationsRead returns the kustomization files a build of u reads,
+// its own included, from the kustomization files alone: what a base or a
+// component is, known without building.
+func kustomizationsRead(t *Tree, u unit) map[string]bool {
+	c := &kustChecker{t: t, seen: map[string]bool{}}
+	c.check(u.entry, "")
+	return c.seen
+}

@@ -125,8 +125,12 @@ func (r *Renderer) Render(ctx context.Context, fsys fs.FS, roots []string) *Outp
 	}
 	out.Units = len(units)
 	results := make([]*cached, len(units))
+	bases := findBases(fsys, units)
 	var wg sync.WaitGroup
 	for i, u := range units {
+		if bases[i] {
+			continue // a base or component: its objects come through its users
+		}
 		wg.Go(func() {
 			var rebuilt bool
 			results[i], rebuilt = r.renderUnit(ctx, fsys, u)
@@ -138,15 +142,16 @@ func (r *Renderer) Render(ctx context.Context, fsys fs.FS, roots []string) *Outp
 		})
 	}
 	wg.Wait()
-	for i, u := range units {
-		c := results[i]
-		if u.kind == kindKustomize && readByOther(u, results, units, i) {
-			continue // a base or component: its objects come through its users
+	for _, c := range results {
+		if c != nil {
+			out.Docs = append(out.Docs, c.docs...)
+			out.Errors = append(out.Errors, c.errs...)
 		}
-		out.Docs = append(out.Docs, c.docs...)
-		out.Errors = append(out.Errors, c.errs...)
 	}
 	for i, c := range results {
+		if c == nil {
+			continue
+		}
 		for p, d := range c.inputs {
 			if d != "" && !isDirInput(p) && !isStatKey(p) && !isManifestEntry(units[i], p) {
 				out.Skip = append(out.Skip, p)
@@ -159,27 +164,39 @@ func (r *Renderer) Render(ctx context.Context, fsys fs.FS, roots []string) *Outp
 	return out
 }
 
-// readByOther reports whether another kustomization of the tree read u's
-// folder's kustomization file: u is then a base or a component of it. Two
-// that read each other are a cycle, not a base and its user: both are kept,
-// so that the cycle's error is reported and not dropped with the bases.
-func readByOther(u unit, results []*cached, units []unit, self int) bool {
-	for j, c := range results {
-		if j == self || units[j].kind != kindKustomize {
-			continue
-		}
-		if readsKustomization(c, u.entry) && !readsKustomization(results[self], units[j].entry) {
-			return true
+// findBases marks the kustomizations another one of the tree reads (a
+// base, a component): their objects come through the kustomizations that
+// use them, so building them on their own would cost a build of each base
+// at every change, for output thrown away. What each reads is found from
+// the kustomization files alone, without building. Two that read each other
+// are a cycle, not a base and its user: both are built, so that the cycle's
+// error is reported.
+func findBases(fsys fs.FS, units []unit) []bool {
+	t := newTree(fsys)
+	reads := make([]map[string]bool, len(units))
+	for i, u := range units {
+		if u.kind == kindKustomize {
+			reads[i] = kustomizationsRead(t, u)
 		}
 	}
-	return false
+	base := make([]bool, len(units))
+	for i, u := range units {
+		for j := range units {
+			if i != j && reads[i] != nil && reads[j] != nil &&
+				readsKustomization(reads[j], u.entry) && !readsKustomization(reads[i], units[j].entry) {
+				base[i] = true
+				break
+			}
+		}
+	}
+	return base
 }
 
-// readsKustomization reports whether c read the kustomization file of
-// folder dir.
-func readsKustomization(c *cached, dir string) bool {
+// readsKustomization reports whether the set of kustomization files read
+// holds the one of folder dir.
+func readsKustomization(read map[string]bool, dir string) bool {
 	for _, name := range kustomizationNames {
-		if c.inputs[path.Join(dir, name)] != "" {
+		if read[path.Join(dir, name)] {
 			return true
 		}
 	}
