@@ -127,6 +127,16 @@ var suite = []section{
 		},
 	},
 	{
+		name: "render", title: "Rendering: kustomize and Helm", pkg: "./gitsync/render/",
+		bench: "KustomizeOverlay1000|HelmChart200", args: []string{"-test.benchtime", "3x"},
+		figures: []figure{
+			{bench: "HelmChart200", unit: "sec/op", what: "a 200-object chart rendered from its files, no cache", goal: "≤ 300 ms",
+				anchor: "Argo CD's repo-server: manifest generation is the reported bottleneck of large monorepos (argo-cd#4583, #15763)"},
+			{bench: "KustomizeOverlay1000/one-file-change", unit: "sec/op", what: "an overlay of a 1,000-object base built again after a one-file change of the base (kustomize's own build)"},
+			{bench: "KustomizeOverlay1000/cached", unit: "sec/op", what: "the same overlay when no input changed: its inputs checked, nothing built"},
+		},
+	},
+	{
 		name: "podstart", title: "Pod start on containerd", pkg: "./test/e2e/",
 		bench: "PodStart", args: []string{"-test.benchtime", "5x"}, root: true,
 		figures: []figure{

@@ -63,7 +63,7 @@ spec:
 // BenchmarkKustomizeOverlay1000 renders an overlay of a base of 1,000
 // objects: cold (a new Renderer each time), cached (an unchanged tree,
 // which only re-checks the inputs), and after a one-file change of the base
-// (the base and the overlay are built again).
+// (the overlay is built again; the base is never built alone).
 func BenchmarkKustomizeOverlay1000(b *testing.B) {
 	fsys := overlayTree(1000)
 	// A build takes seconds of CPU (krusty's checks are quadratic in the
@@ -77,24 +77,24 @@ func BenchmarkKustomizeOverlay1000(b *testing.B) {
 	}
 	b.Run("cold", func(b *testing.B) {
 		for b.Loop() {
-			check(b, New(lim).Render(b.Context(), fsys, nil), 2)
+			check(b, New(lim).Render(b.Context(), fsys, nil), 1)
 		}
 	})
 	b.Run("cached", func(b *testing.B) {
 		r := New(lim)
-		check(b, r.Render(b.Context(), fsys, nil), 2)
+		check(b, r.Render(b.Context(), fsys, nil), 1)
 		for b.Loop() {
 			check(b, r.Render(b.Context(), fsys, nil), 0)
 		}
 	})
 	b.Run("one-file-change", func(b *testing.B) {
 		r := New(lim)
-		check(b, r.Render(b.Context(), fsys, nil), 2)
+		check(b, r.Render(b.Context(), fsys, nil), 1)
 		i := 0
 		for b.Loop() {
 			i++
 			fsys["base/obj-0500.yaml"] = &fstest.MapFile{Data: benchObject(500, fmt.Sprintf("shop/app:v%d", i))}
-			check(b, r.Render(b.Context(), fsys, nil), 2)
+			check(b, r.Render(b.Context(), fsys, nil), 1)
 		}
 	})
 }
