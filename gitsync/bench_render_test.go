@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,37 +54,11 @@ func overlayPatch(replicas int) string {
 func BenchmarkCommitToEtcdKustomize(b *testing.B) {
 	const n = 1000
 	r := kustomizeRepo(b, n)
-	head, err := r.repo.Head()
-	if err != nil {
-		b.Fatal(err)
-	}
-	r.setBranch("deploy", head.Hash().String())
-	s := newSyncer(b, "bench")
-	s.MaxTxnOps = 16384
-	s.Path = "overlays/prod"
-	l := &Loop{Source: NewLocalGit(r.dir, "deploy"), Syncer: s, Interval: time.Hour}
-	ctx, cancel := context.WithCancel(b.Context())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- l.Run(ctx) }()
-	for l.Status().LastApplied.ID == "" {
-		if st := l.Status(); st.Attempts > 0 && st.Reason != ReasonSucceeded {
-			b.Fatalf("first sync: %+v", st)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	l, w, stop := notifyLoop(b, r, "overlays/prod", "prod", "app-0042")
+	defer stop()
 	if st := l.Status(); st.Created != n+1 {
 		b.Fatalf("first sync created %d objects, want %d (and the namespace)", st.Created, n)
 	}
-	res, err := store.ResourceOf(&appsv1.Deployment{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	w, err := s.Store.Watch(ctx, res, store.WatchOptions{Namespace: "prod", Name: "app-0042"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer w.Stop()
 	var took []time.Duration
 	for b.Loop() {
 		b.StopTimer()
@@ -96,9 +71,51 @@ func BenchmarkCommitToEtcdKustomize(b *testing.B) {
 		waitReplicas(b, w, replicas, l)
 		took = append(took, time.Since(start))
 	}
-	cancel()
-	<-done
+	stop()
 	reportPercentiles(b, took)
+}
+
+// notifyLoop runs a Loop on branch deploy of r (set to its head), syncing
+// path, until its first sync; it returns the loop, a watch of the
+// Deployment ns/name, and what stops both (safe to call twice).
+func notifyLoop(b *testing.B, r *testRepo, path, ns, name string) (*Loop, watch.Interface, func()) {
+	head, err := r.repo.Head()
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.setBranch("deploy", head.Hash().String())
+	s := newSyncer(b, "bench")
+	s.MaxTxnOps = 16384
+	s.Path = path
+	l := &Loop{Source: NewLocalGit(r.dir, "deploy"), Syncer: s, Interval: time.Hour}
+	ctx, cancel := context.WithCancel(b.Context())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	stop := sync.OnceFunc(func() {
+		cancel()
+		<-done
+	})
+	for l.Status().LastApplied.ID == "" {
+		if st := l.Status(); st.Attempts > 0 && st.Reason != ReasonSucceeded {
+			stop()
+			b.Fatalf("first sync: %+v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	res, err := store.ResourceOf(&appsv1.Deployment{})
+	if err != nil {
+		stop()
+		b.Fatal(err)
+	}
+	w, err := s.Store.Watch(ctx, res, store.WatchOptions{Namespace: ns, Name: name})
+	if err != nil {
+		stop()
+		b.Fatal(err)
+	}
+	return l, w, func() {
+		w.Stop()
+		stop()
+	}
 }
 
 func waitReplicas(b *testing.B, w watch.Interface, replicas int32, l *Loop) {

@@ -1,16 +1,10 @@
 package gitsync
 
 import (
-	"context"
 	"fmt"
-	"slices"
 	"syscall"
 	"testing"
 	"time"
-
-	appsv1 "k8s.io/api/apps/v1"
-
-	"github.com/keelson/keelson/store"
 )
 
 // bigRepo commits n objects: one Deployment and nine ConfigMaps per folder,
@@ -134,33 +128,8 @@ func reportCPU(b *testing.B, cpu time.Duration, runs int) {
 func BenchmarkCommitToEtcdNotify(b *testing.B) {
 	const n = 10000
 	r := bigRepo(b, n)
-	head, err := r.repo.Head()
-	if err != nil {
-		b.Fatal(err)
-	}
-	r.setBranch("deploy", head.Hash().String())
-	s := newSyncer(b, "bench")
-	s.MaxTxnOps = 16384
-	l := &Loop{Source: NewLocalGit(r.dir, "deploy"), Syncer: s, Interval: time.Hour}
-	ctx, cancel := context.WithCancel(b.Context())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- l.Run(ctx) }()
-	for l.Status().LastApplied.ID == "" {
-		if st := l.Status(); st.Attempts > 0 && st.Reason != ReasonSucceeded {
-			b.Fatalf("first sync: %+v", st)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	res, err := store.ResourceOf(&appsv1.Deployment{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	w, err := s.Store.Watch(ctx, res, store.WatchOptions{Namespace: "default", Name: "app-0042"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer w.Stop()
+	l, w, stop := notifyLoop(b, r, "", "default", "app-0042")
+	defer stop()
 	var took []time.Duration
 	for b.Loop() {
 		b.StopTimer()
@@ -170,27 +139,9 @@ func BenchmarkCommitToEtcdNotify(b *testing.B) {
 		b.StartTimer()
 		start := time.Now()
 		r.setBranch("deploy", c)
-		for seen := false; !seen; {
-			select {
-			case ev, ok := <-w.ResultChan():
-				if !ok {
-					b.Fatal("watch ended")
-				}
-				d, isDeploy := ev.Object.(*appsv1.Deployment)
-				seen = isDeploy && *d.Spec.Replicas == replicas
-			case <-time.After(time.Minute):
-				b.Fatalf("commit %d not in etcd after a minute: %+v", len(took), l.Status())
-			}
-		}
+		waitReplicas(b, w, replicas, l)
 		took = append(took, time.Since(start))
 	}
-	cancel()
-	<-done
-	slices.Sort(took)
-	pct := func(p int) float64 {
-		i := (len(took)*p+99)/100 - 1 // nearest rank
-		return float64(took[max(i, 0)]) / float64(time.Millisecond)
-	}
-	b.ReportMetric(pct(50), "p50-ms")
-	b.ReportMetric(pct(95), "p95-ms")
+	stop()
+	reportPercentiles(b, took)
 }
