@@ -39,8 +39,9 @@ const (
 	helmChartKind       = "HelmChart"
 )
 
-// errRepositories is the answer to a chart from a chart repository.
-var errRepositories = errors.New("chart repositories are not enabled on this server; vendor the chart into the repository")
+// errRepositories is the answer to a chart from a chart repository when
+// the Renderer has no ChartFetcher.
+var errRepositories = errors.New("chart repositories are not enabled on this server (keelson server --chart-repository URL); vendor the chart into the repository")
 
 // helmDoc is one HelmChart of a file with the line it starts on.
 type helmDoc struct {
@@ -174,18 +175,10 @@ func (r *helmRender) render(ctx context.Context) (docs []schema.Doc, errs schema
 
 func (r *helmRender) renderChartDocs(ctx context.Context) ([]schema.Doc, schema.ErrorList) {
 	spec := &r.hc.Spec
-	if spec.RepoURL != "" {
-		return nil, schema.ErrorList{r.errorf("spec.repoURL", "%s: %v", spec.RepoURL, errRepositories)}
-	}
 	dir := path.Dir(r.file)
-	chartPath, err := Join(dir, spec.Chart)
-	if err != nil {
-		return nil, schema.ErrorList{r.errorf("spec.chart", "%v", err)}
-	}
-	r.chartPath = chartPath
-	lc, err := loadChart(r.t, chartPath)
-	if err != nil {
-		return nil, schema.ErrorList{r.errorf("spec.chart", "%s: %v", spec.Chart, err)}
+	lc, perr := r.loadChart(ctx, dir)
+	if perr != nil {
+		return nil, schema.ErrorList{perr}
 	}
 	vals, errs := r.values(dir)
 	if len(errs) > 0 {
@@ -200,6 +193,25 @@ func (r *helmRender) renderChartDocs(ctx context.Context) ([]schema.Doc, schema.
 		return nil, schema.ErrorList{r.templateError(lc, err)}
 	}
 	return r.docs(lc, files)
+}
+
+// loadChart loads the chart of the HelmChart: from its repository with
+// spec.repoURL, else from the tree.
+func (r *helmRender) loadChart(ctx context.Context, dir string) (*loadedChart, *schema.Error) {
+	spec := &r.hc.Spec
+	if spec.RepoURL != "" {
+		return r.loadRepoChart(ctx)
+	}
+	chartPath, err := Join(dir, spec.Chart)
+	if err != nil {
+		return nil, r.errorf("spec.chart", "%v", err)
+	}
+	r.chartPath = chartPath
+	lc, err := loadChart(r.t, chartPath)
+	if err != nil {
+		return nil, r.errorf("spec.chart", "%s: %v", spec.Chart, err)
+	}
+	return lc, nil
 }
 
 // values merges the values files in order, then the inline values.

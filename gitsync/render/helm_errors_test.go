@@ -68,7 +68,7 @@ var helmBadInputs = []struct {
 	{name: "dependency not vendored", spec: "  chart: ../charts/dep\n", tmpl: okTemplate,
 		file: "apps/c.yaml", line: 7, want: []string{"dependency db 1.2.3 (from https://charts.example.com) of chart dep is not in its charts/ folder"}},
 	{name: "chart repository", spec: "  chart: redis\n  repoURL: oci://registry.example.com/charts\n  version: 1.0.0\n", tmpl: okTemplate,
-		file: "apps/c.yaml", line: 7, want: []string{"spec.repoURL: oci://registry.example.com/charts: chart repositories are not enabled on this server; vendor the chart into the repository"}},
+		file: "apps/c.yaml", line: 7, want: []string{"spec.repoURL: oci://registry.example.com/charts: chart repositories are not enabled on this server (keelson server --chart-repository URL); vendor the chart into the repository"}},
 	{name: "values against the chart's schema", spec: "  chart: ../charts/s\n  values: {replicas: 0}\n", tmpl: okTemplate,
 		file: "apps/c.yaml", line: 7, want: []string{"the values do not match charts/s/values.schema.json:", "minimum"}},
 	{name: "schema referring to a URL", spec: "  chart: ../charts/r\n", tmpl: okTemplate,

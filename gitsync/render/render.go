@@ -64,6 +64,9 @@ type Output struct {
 type Renderer struct {
 	// Limits bound each unit.
 	Limits Limits
+	// Charts fetches the charts of HelmCharts naming a chart repository
+	// (spec.repoURL); nil refuses them. Set before the first Render.
+	Charts ChartFetcher
 
 	mu    sync.Mutex
 	cache map[unitKey][]*cached // newest first, at most keptVersions
@@ -217,7 +220,7 @@ func (r *Renderer) renderUnit(ctx context.Context, fsys fs.FS, u unit) (*cached,
 	versions := slices.Clone(r.cache[key])
 	r.mu.Unlock()
 	for _, c := range versions {
-		if c.valid(fsys) {
+		if c.valid(ctx, fsys, r.Charts) {
 			return c, false
 		}
 	}
@@ -237,6 +240,7 @@ func (r *Renderer) renderUnit(ctx context.Context, fsys fs.FS, u unit) (*cached,
 
 func (r *Renderer) build(ctx context.Context, fsys fs.FS, u unit) *cached {
 	t := newTree(fsys)
+	t.fetcher = r.Charts
 	eng, ok := engines[u.kind]
 	if !ok {
 		return &cached{errs: schema.ErrorList{{File: u.entry, Msg: fmt.Sprintf("keelson cannot render a %s yet", u.kind)}}}
@@ -247,7 +251,7 @@ func (r *Renderer) build(ctx context.Context, fsys fs.FS, u unit) *cached {
 	if len(errs) > 0 {
 		docs = nil
 	}
-	return &cached{docs: docs, errs: errs, inputs: t.digests()}
+	return &cached{docs: docs, errs: errs, inputs: t.digests(), charts: t.chartRefs()}
 }
 
 // runEngine runs eng, turning a panic of the libraries it drives (kustomize,

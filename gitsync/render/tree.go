@@ -1,6 +1,7 @@
 package render
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -24,10 +25,12 @@ const maxHops = 16
 // a digest of what was there, which is the unit's cache key. Safe for
 // concurrent use.
 type Tree struct {
-	fsys fs.FS
+	fsys    fs.FS
+	fetcher ChartFetcher // nil: no chart repositories
 
 	mu     sync.Mutex
 	inputs map[string]string // path -> digest; folders end in "/"; "" is absent
+	charts map[ChartRequest]ChartRef
 }
 
 func newTree(fsys fs.FS) *Tree { return &Tree{fsys: fsys, inputs: map[string]string{}} }
@@ -198,10 +201,15 @@ type cached struct {
 	docs   []schema.Doc
 	errs   schema.ErrorList
 	inputs map[string]string
+	charts map[ChartRequest]ChartRef // charts of repositories, by request
 }
 
-// valid reports whether every input of c reads as it did.
-func (c *cached) valid(fsys fs.FS) bool {
+// valid reports whether every input of c reads as it did, and every chart
+// of a repository resolves as it did.
+func (c *cached) valid(ctx context.Context, fsys fs.FS, f ChartFetcher) bool {
+	if !chartsValid(ctx, f, c.charts) {
+		return false
+	}
 	t := newTree(fsys)
 	for key, d := range c.inputs {
 		if t.digestOf(key) != d {
