@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
+	"github.com/keelson/keelson/gitsync/render"
 	"github.com/keelson/keelson/internal/servicenet"
 	"github.com/keelson/keelson/schema"
 	"github.com/keelson/keelson/store"
@@ -70,6 +71,9 @@ type Config struct {
 	// WebhookSecretFile names a file whose content is the secret that a
 	// webhook for this sync must prove (GitHub HMAC or GitLab token).
 	WebhookSecretFile string
+	// Charts fetches the charts of HelmCharts naming a chart repository;
+	// nil refuses them. The server gives every sync the same one.
+	Charts render.ChartFetcher
 }
 
 // Auth is how a sync authenticates to a remote repository; at most one of
@@ -121,8 +125,20 @@ func New(cfg Config, st *store.Store, sch *schema.Schema, cache *schema.Cache, l
 			Path: strings.Trim(filepath.ToSlash(cfg.Path), "/"), TargetNamespace: cfg.TargetNamespace,
 			Prune: cfg.Prune, AllowEmpty: cfg.AllowEmpty, MaxTxnOps: cfg.MaxTxnOps, MaxTxnBytes: cfg.MaxTxnBytes,
 			ServiceCIDR: cfg.ServiceCIDR, NodePorts: cfg.NodePorts,
+			Renderer: chartRenderer(cfg.Charts),
 		},
 	}, nil
+}
+
+// chartRenderer is the Renderer of a sync given chart repositories; nil
+// leaves the Syncer to make its own.
+func chartRenderer(charts render.ChartFetcher) *render.Renderer {
+	if charts == nil {
+		return nil
+	}
+	r := render.New(render.Limits{})
+	r.Charts = charts
+	return r
 }
 
 func targetOrDefault(ns string) string {

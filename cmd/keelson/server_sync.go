@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/keelson/keelson/gitsync"
+	"github.com/keelson/keelson/gitsync/chartrepo"
 	"github.com/keelson/keelson/schema"
 	"github.com/keelson/keelson/store"
 )
@@ -39,6 +40,9 @@ func newSyncs(o *serverOptions, sources []gitsync.Config, st *store.Store, log *
 			return nil, fmt.Errorf("schema: %w", err)
 		}
 	}
+	if err := o.makeCharts(log); err != nil {
+		return nil, err
+	}
 	o.prepareSources(sources)
 	syncs, err := gitsync.NewSyncs(sources, st, sch, schema.NewCache(100_000), log)
 	if err != nil {
@@ -48,9 +52,27 @@ func newSyncs(o *serverOptions, sources []gitsync.Config, st *store.Store, log *
 	return syncs, nil
 }
 
+// makeCharts makes the fetcher of --chart-repository, kept under
+// <data-dir>/charts; none when the flag is not given.
+func (o *serverOptions) makeCharts(log *slog.Logger) error {
+	if len(o.chartRepositories) == 0 || o.charts != nil {
+		return nil
+	}
+	charts, err := chartrepo.New(chartrepo.Options{
+		Dir: filepath.Join(o.dataDir, "charts"), Repositories: o.chartRepositories,
+		IndexInterval: o.sync.Interval, Log: log,
+	})
+	if err != nil {
+		return fmt.Errorf("--chart-repository: %w", err)
+	}
+	o.charts = charts
+	return nil
+}
+
 // prepareSources sets what the server decides for every source: the
 // transaction limits of its etcd, where remote clones are kept, and the
-// service ranges revisions are checked against.
+// service ranges revisions are checked against, and the chart repositories
+// HelmCharts may fetch from.
 func (o *serverOptions) prepareSources(sources []gitsync.Config) {
 	for i := range sources {
 		cfg := &sources[i]
@@ -62,6 +84,9 @@ func (o *serverOptions) prepareSources(sources []gitsync.Config) {
 			cfg.CacheDir = filepath.Join(o.dataDir, "git")
 		}
 		cfg.ServiceCIDR, cfg.NodePorts = o.serviceCIDR, o.nodePortRange
+		if o.charts != nil {
+			cfg.Charts = o.charts
+		}
 	}
 }
 
