@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/schema"
@@ -34,17 +35,36 @@ type clusterState struct {
 	inNamespace map[string]int   // namespace → number of objects in it
 	nodes       []*corev1.Node
 	pods        []*corev1.Pod
+	crds        []*apiextensionsv1.CustomResourceDefinition
 }
 
 func readCluster(ctx context.Context, cl Cluster) (*clusterState, error) {
 	st := &clusterState{objects: map[key]*desired{}, inNamespace: map[string]int{}}
-	for _, r := range store.Resources() {
+	if err := st.read(ctx, cl, store.Resources()); err != nil {
+		return nil, err
+	}
+	// The cluster's custom kinds are known from its CRDs, read above.
+	var custom []store.Resource
+	for _, crd := range st.crds {
+		if r, err := store.CustomResourceOf(crd); err == nil {
+			custom = append(custom, r)
+		}
+	}
+	if err := st.read(ctx, cl, custom); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// read lists the objects of resources rs from cl into st.
+func (st *clusterState) read(ctx context.Context, cl Cluster, rs []store.Resource) error {
+	for _, r := range rs {
 		if planSkipped[r.GroupResource()] {
 			continue
 		}
 		items, err := cl.List(ctx, r)
 		if err != nil {
-			return nil, fmt.Errorf("list %s from %s: %w", r.GroupResource(), cl, err)
+			return fmt.Errorf("list %s from %s: %w", r.GroupResource(), cl, err)
 		}
 		for _, o := range items {
 			k := key{r.GroupResource(), o.GetNamespace(), o.GetName()}
@@ -57,10 +77,12 @@ func readCluster(ctx context.Context, cl Cluster) (*clusterState, error) {
 				st.nodes = append(st.nodes, v)
 			case *corev1.Pod:
 				st.pods = append(st.pods, v)
+			case *apiextensionsv1.CustomResourceDefinition:
+				st.crds = append(st.crds, v)
 			}
 		}
 	}
-	return st, nil
+	return nil
 }
 
 // current returns what head is compared with: the objects of sync name,
@@ -113,17 +135,19 @@ func PlanCluster(ctx context.Context, repoPath, headRef string, cl Cluster, opts
 	if err != nil {
 		return nil, err
 	}
-	head, problems, err := s.loadPlanSide(ctx, fsys, rev)
+	st, err := readCluster(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	// Custom resources of head are checked against the cluster's CRDs too,
+	// as a sync checks them against the store's.
+	head, problems, err := s.loadPlanSide(ctx, fsys, rev, schema.WithCustomResources(st.crds...))
 	if err != nil {
 		return nil, err
 	}
 	subject, _, _ := strings.Cut(rev.Message, "\n")
 	p := &Plan{Head: PlanRevision{Ref: headRef, Commit: rev.ID, Subject: subject}, Cluster: cl.String(), Path: s.Path,
 		Objects: []*PlannedObject{}, Risks: []Risk{}, Errors: append(schema.ErrorList{}, problems...)}
-	st, err := readCluster(ctx, cl)
-	if err != nil {
-		return nil, err
-	}
 	old, risks := st.current(s.Name, head)
 	p.Risks = append(p.Risks, risks...)
 	if len(head) == 0 && len(p.Errors) == 0 && len(old) > 0 {
