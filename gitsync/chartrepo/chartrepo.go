@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -23,12 +24,11 @@ var (
 	ErrUnreachable = errors.New("cannot fetch")
 	// ErrAuth is a repository asking for credentials.
 	ErrAuth = errors.New("the repository asks for credentials, which keelson does not support for chart repositories yet")
-	// ErrDigest is an archive whose digest is not the index's.
+	// ErrDigest is an archive whose digest is not the index's (or, of a
+	// registry, the one its tag pointed at before).
 	ErrDigest = errors.New("digest mismatch")
 	// ErrTooLarge is an index or archive past its bound.
 	ErrTooLarge = errors.New("too large")
-	// ErrUnsupported is a repository of a kind keelson cannot fetch from.
-	ErrUnsupported = errors.New("not supported")
 )
 
 // Defaults of Options.
@@ -45,14 +45,17 @@ type Options struct {
 	// index of each repository (<data-dir>/charts). Required.
 	Dir string
 	// Repositories are the repositories HelmCharts may name: http(s)://
-	// URLs of an index.yaml's folder. Others are refused.
+	// URLs of an index.yaml's folder, or oci://host/path of a registry
+	// (plain HTTP only when host is a loopback address). Others are
+	// refused.
 	Repositories []string
-	// IndexInterval is how long a fetched index answers before it is
-	// fetched again (DefaultIndexInterval when zero; the server passes its
+	// IndexInterval is how long a fetched index (or a registry's list of
+	// a chart's tags) answers before it is fetched again (DefaultIndexInterval when zero; the server passes its
 	// sync interval).
 	IndexInterval time.Duration
 	// MaxArchiveBytes and MaxIndexBytes bound what is downloaded
-	// (defaults when zero).
+	// (defaults when zero); MaxArchiveBytes bounds every blob of a
+	// registry.
 	MaxArchiveBytes, MaxIndexBytes int64
 	// Client makes the requests; one with a timeout when nil.
 	Client *http.Client
@@ -61,13 +64,14 @@ type Options struct {
 	Log *slog.Logger
 }
 
-// Fetcher is a render.ChartFetcher of HTTP(S) chart repositories. Safe for
-// concurrent use.
+// Fetcher is a render.ChartFetcher of HTTP(S) chart repositories and OCI
+// registries. Safe for concurrent use.
 type Fetcher struct {
 	opts    Options
 	allowed map[string]bool
 	log     *slog.Logger
 	disk    *store
+	oci     *ociClients // nil when no registry is given
 
 	mu    sync.Mutex
 	repos map[string]*repoState
@@ -101,6 +105,13 @@ func New(opts Options) (*Fetcher, error) {
 	if f.opts.Client == nil {
 		f.opts.Client = &http.Client{Timeout: defaultHTTPTimeout}
 	}
+	if slices.ContainsFunc(opts.Repositories, isOCI) {
+		oc, err := newOCIClients(f.opts)
+		if err != nil {
+			return nil, err
+		}
+		f.oci = oc
+	}
 	f.log = opts.Log
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
@@ -113,20 +124,22 @@ func New(opts Options) (*Fetcher, error) {
 // compare equal when they differ only by a final slash.
 func normalize(u string) string { return strings.TrimRight(strings.TrimSpace(u), "/") }
 
+func isOCI(u string) bool { return strings.HasPrefix(strings.TrimSpace(u), "oci://") }
+
 // Resolve finds the version of the chart req names (see render.ChartFetcher).
 func (f *Fetcher) Resolve(ctx context.Context, req render.ChartRequest) (render.ChartRef, error) {
 	repo := normalize(req.RepoURL)
 	if !f.allowed[repo] {
 		return render.ChartRef{}, fmt.Errorf("%s is %w (keelson server --chart-repository): add it there, or vendor the chart into the repository", req.RepoURL, ErrNotEnabled)
 	}
-	if strings.HasPrefix(repo, "oci://") {
-		return render.ChartRef{}, fmt.Errorf("%s: OCI registries are %w yet; use an HTTP(S) chart repository, or vendor the chart into the repository", req.RepoURL, ErrUnsupported)
-	}
 	exact := isExact(req.Version)
 	if exact {
 		if ref, ok := f.disk.pinned(repo, req.Chart, req.Version); ok {
 			return ref, nil
 		}
+	}
+	if isOCI(repo) {
+		return f.resolveOCI(ctx, repo, req)
 	}
 	idx, err := f.index(ctx, repo)
 	if err != nil {
@@ -150,6 +163,9 @@ func (f *Fetcher) Fetch(ctx context.Context, req render.ChartRequest, ref render
 	}
 	if data, ok := f.disk.archive(ref.Digest); ok {
 		return data, nil
+	}
+	if isOCI(ref.URL) {
+		return f.fetchOCI(ref)
 	}
 	data, err := f.get(ctx, ref.URL, f.opts.MaxArchiveBytes, "archive")
 	if err != nil {

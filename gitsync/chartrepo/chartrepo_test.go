@@ -169,8 +169,6 @@ func TestRepositoryErrors(t *testing.T) {
 		{name: "credentials", repo: own, chart: "web", version: "1.0.0", field: "spec.repoURL", msg: "401 Unauthorized: the repository asks for credentials, which keelson does not support",
 			setup: func(_ *testing.T, s *repoServer) { s.answer(http.StatusUnauthorized) }},
 		{name: "archive too large", repo: own, chart: "web", version: "1.0.0", maxArchive: 64, field: "spec.repoURL", msg: "too large"},
-		{name: "oci", repo: func(s *repoServer) string { return "oci://" + strings.TrimPrefix(s.Server.URL, "http://") + "/charts" },
-			chart: "web", version: "1.0.0", field: "spec.repoURL", msg: "OCI registries are not supported yet", noRequests: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { checkRepoError(t, tc) })
@@ -185,7 +183,7 @@ func checkRepoError(t *testing.T, tc repoErrorCase) {
 	}
 	var f render.ChartFetcher
 	if !tc.noFetcher {
-		fe, err := New(Options{Dir: t.TempDir(), Repositories: []string{srv.URL(), "oci://" + strings.TrimPrefix(srv.Server.URL, "http://") + "/charts"}, MaxArchiveBytes: tc.maxArchive})
+		fe, err := New(Options{Dir: t.TempDir(), Repositories: []string{srv.URL()}, MaxArchiveBytes: tc.maxArchive})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,6 +20,14 @@
 // exact version is remembered with its digest, so that a restart or a
 // render again fetches nothing for it.
 //
-// Not supported yet: credentials (a repository asking for them is an error
-// saying so) and OCI registries (oci://), which are refused with an error.
+// An OCI registry (oci://host/path) holds chart c at host/path/c, as `helm
+// pull oci://host/path/c --version V` finds it, and is read with Helm's
+// registry client: an exact version is pulled as the tag it names; a
+// constraint resolves against the chart's semver tags, listed at most once
+// per IndexInterval and kept on disk like an index. A ChartRef's digest is
+// the pulled chart layer's; a tag once pulled is pinned, as version tags
+// of charts are not moved. Plain HTTP is spoken only to a loopback host.
+//
+// Not supported yet: credentials (a repository or registry asking for them
+// is an error saying so).
 package chartrepo

@@ -35,16 +35,22 @@ type repoState struct {
 	lastErr error     // its error, when no index answers
 }
 
-// index returns repo's index: the one in memory while younger than the
+// index returns repo's index (see cached).
+func (f *Fetcher) index(ctx context.Context, repo string) (*indexFile, error) {
+	return f.cached(ctx, repo, func() (*indexFile, error) { return f.fetchIndex(ctx, repo) })
+}
+
+// cached returns the index of key (a repository's URL; for a registry, the
+// chart's repository in it): the one in memory while younger than the
 // interval, else fetched again. A repository that cannot be reached is
 // answered by the last copy fetched (kept on disk across restarts), and
 // tried again at most once per interval.
-func (f *Fetcher) index(ctx context.Context, repo string) (*indexFile, error) {
+func (f *Fetcher) cached(ctx context.Context, key string, fetch func() (*indexFile, error)) (*indexFile, error) {
 	f.mu.Lock()
-	st := f.repos[repo]
+	st := f.repos[key]
 	if st == nil {
 		st = &repoState{}
-		f.repos[repo] = st
+		f.repos[key] = st
 	}
 	f.mu.Unlock()
 	st.mu.Lock()
@@ -56,16 +62,16 @@ func (f *Fetcher) index(ctx context.Context, repo string) (*indexFile, error) {
 		return nil, st.lastErr
 	}
 	st.tried = time.Now()
-	idx, err := f.fetchIndex(ctx, repo)
+	idx, err := fetch()
 	if err == nil {
 		st.index, st.lastErr = idx, nil
 		return idx, nil
 	}
 	if st.index == nil {
-		st.index = f.keptIndex(repo)
+		st.index = f.keptIndex(key)
 	}
 	if st.index != nil {
-		f.log.Warn("chart repository not reached: its last fetched index answers", "repo", repo, "err", err)
+		f.log.Warn("chart repository not reached: the versions it last listed answer", "repo", key, "err", err)
 		return st.index, nil
 	}
 	st.lastErr = fmt.Errorf("%w; no copy of its index was fetched before", err)
@@ -120,13 +126,23 @@ func isExact(v string) bool {
 // resolve picks the version of chart that version names: exact, or the
 // highest matching a constraint (the highest stable one when empty).
 func (idx *indexFile) resolve(repo, chart, version string) (render.ChartRef, error) {
+	e, err := idx.pick(repo, chart, version)
+	if err != nil {
+		return render.ChartRef{}, err
+	}
+	return entryRef(repo, chart, e)
+}
+
+// pick is the entry of chart that version names: exact, or the highest
+// matching a constraint (the highest stable one when empty).
+func (idx *indexFile) pick(repo, chart, version string) (*indexEntry, error) {
 	entries := idx.Entries[chart]
 	if len(entries) == 0 {
-		return render.ChartRef{}, fmt.Errorf("%w: %s lists no chart %q", render.ErrChartNotFound, repo, chart)
+		return nil, fmt.Errorf("%w: %s lists no chart %q", render.ErrChartNotFound, repo, chart)
 	}
 	match, err := matcher(version)
 	if err != nil {
-		return render.ChartRef{}, err
+		return nil, err
 	}
 	var best *indexEntry
 	var bestV *semver.Version
@@ -143,9 +159,9 @@ func (idx *indexFile) resolve(repo, chart, version string) (render.ChartRef, err
 		}
 	}
 	if best == nil {
-		return render.ChartRef{}, fmt.Errorf("%w %q: %s has %s", render.ErrChartVersion, cmp.Or(version, "(the newest stable)"), chart, versionList(listed))
+		return nil, fmt.Errorf("%w %q: %s has %s", render.ErrChartVersion, cmp.Or(version, "(the newest stable)"), chart, versionList(listed))
 	}
-	return entryRef(repo, chart, best)
+	return best, nil
 }
 
 func entryRef(repo, chart string, e *indexEntry) (render.ChartRef, error) {
