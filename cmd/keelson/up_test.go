@@ -263,6 +263,7 @@ func cleanUpNode(t testing.TB, data string) {
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 	}
+	containerdtest.KillShims(sock)
 	containerdtest.UnmountAll(dir)
 	containerdtest.UnmountAll(filepath.Join(data, "agent"))
 }

@@ -129,6 +129,7 @@ func TestReadopt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer again.Close()
+	defer again.Remove(context.Background(), id) // rt is closed: its deferred Remove cannot
 	cs, err := again.List(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -58,6 +60,7 @@ func StartDaemon(t testing.TB) *Daemon {
 	d := &Daemon{Socket: filepath.Join(dir, "containerd.sock"), dir: dir, log: log}
 	t.Cleanup(func() {
 		d.stop()
+		KillShims(d.Socket)
 		log.Close()
 		UnmountAll(filepath.Join(dir, "root"))
 		UnmountAll(filepath.Join(dir, "state"))
@@ -170,4 +173,62 @@ func UnmountAll(dir string) {
 	for _, m := range targets {
 		_ = syscall.Unmount(m, syscall.MNT_DETACH)
 	}
+}
+
+// KillShims kills the shims of the containerd at socket sock that are still
+// running, and the processes they hold, once a test is done with that
+// containerd: a shim outlives its daemon by design (containers survive a
+// containerd restart), so one whose container the test could not remove (a
+// client closed before its cleanup, a task stuck while the daemon stopped)
+// would stay on the machine with its container for ever.
+func KillShims(sock string) {
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	parent := map[int][]int{}
+	var shims []int
+	for _, e := range procs {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid := parentOf(pid); ppid > 0 {
+			parent[ppid] = append(parent[ppid], pid)
+		}
+		cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(cmd), "\x00"), "\x00")
+		if len(args) > 0 && strings.Contains(filepath.Base(args[0]), "containerd-shim") && slices.Contains(args, sock) {
+			shims = append(shims, pid)
+		}
+	}
+	for _, shim := range shims {
+		for _, child := range parent[shim] {
+			_ = syscall.Kill(child, syscall.SIGKILL)
+		}
+		_ = syscall.Kill(shim, syscall.SIGKILL)
+	}
+}
+
+// parentOf reads a process's parent from /proc/PID/stat; 0 when unknown.
+func parentOf(pid int) int {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0
+	}
+	// The command may hold spaces and parentheses: the fields that follow
+	// start after the last ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
 }
