@@ -4,15 +4,14 @@ import (
 	"bytes"
 	"context"
 
-	"github.com/go-git/go-git/v5"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 )
 
 // untouchedCRDs reads the CRDs in the files a change leaves alone: a plan
 // loads only the changed files of each side, and their custom resources are
 // validated against the CRDs of the whole tree.
-func (s *Syncer) untouchedCRDs(ctx context.Context, repo *git.Repository, head planTree, changed map[string]bool) ([]*apiextensionsv1.CustomResourceDefinition, error) {
-	others, err := s.loadUntouched(ctx, repo, head, changed, func(b []byte) bool {
+func (s *Syncer) untouchedCRDs(ctx context.Context, bl *blobs, head planTree, changed map[string]bool) ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	others, err := s.loadUntouched(ctx, bl, head, changed, func(b []byte) bool {
 		return bytes.Contains(b, []byte("CustomResourceDefinition"))
 	})
 	if err != nil {

@@ -166,3 +166,35 @@ func readBlob(repo *git.Repository, h plumbing.Hash) ([]byte, error) {
 	defer rd.Close()
 	return io.ReadAll(rd)
 }
+
+// blobs reads the blobs of one repository for one plan, each once: a plan
+// reads the untouched files to count their objects and again to search them
+// (duplicates, CRDs, services), and inflating 2,000 blobs each time cost
+// tens of milliseconds.
+type blobs struct {
+	repo *git.Repository
+	mu   sync.Mutex
+	m    map[plumbing.Hash][]byte
+}
+
+func newBlobs(repo *git.Repository) *blobs {
+	return &blobs{repo: repo, m: map[plumbing.Hash][]byte{}}
+}
+
+// read returns blob h; the bytes are shared: never modify them.
+func (b *blobs) read(h plumbing.Hash) ([]byte, error) {
+	b.mu.Lock()
+	data, ok := b.m[h]
+	b.mu.Unlock()
+	if ok {
+		return data, nil
+	}
+	data, err := readBlob(b.repo, h)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	b.m[h] = data
+	b.mu.Unlock()
+	return data, nil
+}

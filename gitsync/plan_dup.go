@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"testing/fstest"
 
-	"github.com/go-git/go-git/v5"
-
 	"github.com/keelson/keelson/schema"
 )
 
@@ -16,7 +14,7 @@ import (
 // would otherwise look like a creation. Untouched files are first searched
 // for the created names as plain text, and only those that mention one are
 // decoded.
-func (s *Syncer) definedElsewhere(ctx context.Context, repo *git.Repository, head planTree, changed map[string]bool, base, created map[key]*desired) (schema.ErrorList, error) {
+func (s *Syncer) definedElsewhere(ctx context.Context, bl *blobs, head planTree, changed map[string]bool, base, created map[key]*desired) (schema.ErrorList, error) {
 	names := map[string]bool{}
 	for k := range created {
 		if base[k] == nil {
@@ -26,7 +24,7 @@ func (s *Syncer) definedElsewhere(ctx context.Context, repo *git.Repository, hea
 	if len(names) == 0 {
 		return nil, nil
 	}
-	others, err := s.loadUntouched(ctx, repo, head, changed, func(data []byte) bool { return mentionsAny(data, names) })
+	others, err := s.loadUntouched(ctx, bl, head, changed, func(data []byte) bool { return mentionsAny(data, names) })
 	if err != nil {
 		return nil, err
 	}
@@ -41,8 +39,8 @@ func (s *Syncer) definedElsewhere(ctx context.Context, repo *git.Repository, hea
 
 // untouchedMentioning decodes the objects of the manifests of head that
 // did not change and hold one of words as text.
-func (s *Syncer) untouchedMentioning(ctx context.Context, repo *git.Repository, head planTree, changed map[string]bool, words []string) (map[key]*desired, error) {
-	return s.loadUntouched(ctx, repo, head, changed, func(data []byte) bool {
+func (s *Syncer) untouchedMentioning(ctx context.Context, bl *blobs, head planTree, changed map[string]bool, words []string) (map[key]*desired, error) {
+	return s.loadUntouched(ctx, bl, head, changed, func(data []byte) bool {
 		for _, w := range words {
 			if w != "" && bytes.Contains(data, []byte(w)) {
 				return true
@@ -55,14 +53,14 @@ func (s *Syncer) untouchedMentioning(ctx context.Context, repo *git.Repository, 
 // loadUntouched decodes the objects of the manifests of head under the
 // sync's path that did not change and whose content match accepts, with
 // the ignore files that decide which are manifests.
-func (s *Syncer) loadUntouched(ctx context.Context, repo *git.Repository, head planTree, changed map[string]bool, match func([]byte) bool) (map[key]*desired, error) {
+func (s *Syncer) loadUntouched(ctx context.Context, bl *blobs, head planTree, changed map[string]bool, match func([]byte) bool) (map[key]*desired, error) {
 	root := s.pathOrRoot()
 	m := fstest.MapFS{}
 	for name, e := range head {
 		if changed[name] || !underRoot(name, root) || !schema.IsManifest(name) {
 			continue
 		}
-		data, err := readBlob(repo, e.hash)
+		data, err := bl.read(e.hash)
 		if err != nil {
 			return nil, fmt.Errorf("%w: read %s: %v", ErrFetch, name, err)
 		}
@@ -77,7 +75,7 @@ func (s *Syncer) loadUntouched(ctx context.Context, repo *git.Repository, head p
 		if schema.IsManifest(name) || !isIgnoreFile(name) {
 			continue
 		}
-		data, err := readBlob(repo, e.hash)
+		data, err := bl.read(e.hash)
 		if err != nil {
 			return nil, fmt.Errorf("%w: read %s: %v", ErrFetch, name, err)
 		}

@@ -66,15 +66,16 @@ func PlanGit(ctx context.Context, repoPath, baseRef, headRef string, opts PlanOp
 		return nil, err
 	}
 	root := s.pathOrRoot()
+	bl := newBlobs(repo)
 	headFiles, untouched := ht.manifests(root, changed)
 	p.UntouchedFiles = untouched
-	if p.UntouchedObjects, err = ht.countUntouched(repo, root, changed); err != nil {
+	if p.UntouchedObjects, err = ht.countUntouched(bl, root, changed); err != nil {
 		return nil, err
 	}
 	if baseFiles, _ := bt.manifests(root, changed); headFiles == 0 && baseFiles > 0 {
 		p.Errors = append(p.Errors, emptyHead(root))
 	}
-	crds, err := s.untouchedCRDs(ctx, repo, ht, changed)
+	crds, err := s.untouchedCRDs(ctx, bl, ht, changed)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +89,7 @@ func PlanGit(ctx context.Context, repoPath, baseRef, headRef string, opts PlanOp
 		return nil, err
 	}
 	p.Errors = append(p.Errors, problems...)
-	dups, err := s.definedElsewhere(ctx, repo, ht, changed, baseObjs, headObjs)
+	dups, err := s.definedElsewhere(ctx, bl, ht, changed, baseObjs, headObjs)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +102,7 @@ func PlanGit(ctx context.Context, repoPath, baseRef, headRef string, opts PlanOp
 		return nil, err
 	}
 	more := func(ctx context.Context, words []string) (map[key]*desired, error) {
-		return s.untouchedMentioning(ctx, repo, ht, changed, words)
+		return s.untouchedMentioning(ctx, bl, ht, changed, words)
 	}
 	if err := p.addServices(ctx, &serviceScope{cidr: cidr, ports: ports, old: baseObjs, head: headObjs, fsys: hfs, untouched: more}); err != nil {
 		return nil, err
@@ -168,13 +169,13 @@ func (t planTree) manifests(root string, changed map[string]bool) (all, untouche
 // countUntouched counts the objects of the manifest files of t under root
 // that did not change: each file's documents, without decoding them (a plan
 // validates only what changed, and these are the same blobs the cluster has).
-func (t planTree) countUntouched(repo *git.Repository, root string, changed map[string]bool) (int, error) {
+func (t planTree) countUntouched(bl *blobs, root string, changed map[string]bool) (int, error) {
 	n := 0
 	for name, e := range t {
 		if changed[name] || e.mode == filemode.Symlink || !schema.IsManifest(name) || !underRoot(name, root) {
 			continue
 		}
-		b, err := readBlob(repo, e.hash)
+		b, err := bl.read(e.hash)
 		if err != nil {
 			return 0, fmt.Errorf("%w: read %s: %v", ErrFetch, name, err)
 		}
