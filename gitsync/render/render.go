@@ -69,7 +69,7 @@ type Renderer struct {
 	Charts ChartFetcher
 
 	mu    sync.Mutex
-	cache map[unitKey][]*cached // newest first, at most keptVersions
+	cache map[unit][]*cached // newest first, at most keptVersions
 }
 
 // keptVersions is how many renderings of one unit the cache keeps: two,
@@ -80,7 +80,7 @@ const keptVersions = 2
 const maxUnits = 10_000
 
 // New returns a Renderer with limits lim.
-func New(lim Limits) *Renderer { return &Renderer{Limits: lim, cache: map[unitKey][]*cached{}} }
+func New(lim Limits) *Renderer { return &Renderer{Limits: lim, cache: map[unit][]*cached{}} }
 
 // unitKind says which engine renders a unit.
 type unitKind string
@@ -97,11 +97,6 @@ const (
 type unit struct {
 	kind  unitKind
 	entry string // slash path from the tree's root
-}
-
-type unitKey struct {
-	kind  unitKind
-	entry string
 }
 
 // engine renders one unit. t records every path it reads; the docs of a
@@ -215,7 +210,7 @@ func isDirInput(p string) bool { return strings.HasSuffix(p, "/") }
 // renderUnit answers u from the cache when none of its inputs changed, and
 // renders it otherwise.
 func (r *Renderer) renderUnit(ctx context.Context, fsys fs.FS, u unit) (*cached, bool) {
-	key := unitKey(u)
+	key := u // a unit is its own cache key: its kind and entry
 	r.mu.Lock()
 	versions := slices.Clone(r.cache[key])
 	r.mu.Unlock()
