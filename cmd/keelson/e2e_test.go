@@ -270,7 +270,6 @@ func TestGitOpsFlow(t *testing.T) {
 	})
 	up.cmd.Process.Signal(syscall.SIGKILL)
 	<-up.done
-	up.done <- nil
 	up = u.start(t, u.repo, "--path", "deploy")
 	u.waitVersion(t, up, "4")
 	eventuallyOut(t, "one container per pod after the restart", func() (string, bool) {

@@ -66,9 +66,11 @@ func (s *syncBuffer) String() string {
 }
 
 type proc struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan error
+	cmd *exec.Cmd
+	out *syncBuffer
+	// done is closed once the process has exited and its output is read, so
+	// that any number of waits see it.
+	done chan struct{}
 }
 
 func start(t testing.TB, args ...string) *proc {
@@ -80,12 +82,15 @@ func start(t testing.TB, args ...string) *proc {
 // test.
 func startCmd(t testing.TB, cmd *exec.Cmd) *proc {
 	t.Helper()
-	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { p.done <- p.cmd.Wait() }()
+	go func() {
+		p.cmd.Wait()
+		close(p.done)
+	}()
 	t.Cleanup(func() {
 		p.cmd.Process.Kill()
 		<-p.done
@@ -99,7 +104,6 @@ func (p *proc) stop(t testing.TB) int {
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
-		p.done <- nil // for the cleanup's receive
 	case <-time.After(30 * time.Second):
 		t.Fatalf("keelson did not stop within 30s of SIGTERM:\n%s", p.out)
 	}
@@ -111,7 +115,6 @@ func (p *proc) wait(t testing.TB) int {
 	t.Helper()
 	select {
 	case <-p.done:
-		p.done <- nil
 	case <-time.After(60 * time.Second):
 		t.Fatalf("keelson did not exit within 60s:\n%s", p.out)
 	}

@@ -148,7 +148,6 @@ func (u *upFixture) interrupt(t testing.TB, p *proc) int {
 	p.cmd.Process.Signal(syscall.SIGINT)
 	select {
 	case <-p.done:
-		p.done <- nil // for the cleanup's receive
 	case <-time.After(60 * time.Second):
 		t.Fatalf("keelson up did not stop within 60s of SIGINT:\n%s", p.out)
 	}

@@ -14,7 +14,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,15 +47,10 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-// FreeURL returns an http URL on a loopback port that was free a moment ago.
+// FreeURL returns an http URL on a loopback port from FreePort.
 func FreeURL(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer l.Close()
-	return "http://" + l.Addr().String()
+	return fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
 }
 
 // Embedded returns the endpoints of the package's shared embedded etcd,
