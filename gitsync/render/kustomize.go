@@ -51,6 +51,17 @@ func renderKustomization(ctx context.Context, t *Tree, u unit, lim Limits) ([]sc
 	if kfile == "" {
 		return nil, schema.ErrorList{{File: u.entry, Msg: "no kustomization file in the folder"}}
 	}
+	split := t.split
+	if split == nil {
+		split = &splitCache{}
+	}
+	p := planSplit(t, u.entry, kfile, split)
+	if p != nil {
+		docs, ok := p.build(ctx, t, lim, split, !c.origins)
+		if ok {
+			return docs, nil
+		}
+	}
 	fsys := &treeFS{ctx: ctx, t: t}
 	if !c.origins {
 		fsys.edit = func(name string, data []byte) ([]byte, error) {
@@ -81,6 +92,7 @@ func buildInTime(ctx context.Context, fsys *treeFS, entry string, lim Limits) (r
 	kustomizeRunning.Add(1)
 	go func() {
 		defer kustomizeRunning.Done()
+		kustomizeBuilds.Add(1)
 		defer func() {
 			if r := recover(); r != nil {
 				done <- result{err: fmt.Errorf("kustomize failed: %v", r)}

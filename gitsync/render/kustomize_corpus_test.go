@@ -47,6 +47,7 @@ func TestKustomizeCorpus(t *testing.T) {
 		switch {
 		case len(out.Errors) == 0 && len(out.Docs) > 0:
 			built++
+			splitMatches(t, corpus, path.Dir(p))
 		case len(out.Errors) > 0 && isRefusal(out.Errors[0].Msg):
 			refused++
 		default:
@@ -66,6 +67,7 @@ func TestKustomizeCorpus(t *testing.T) {
 		t.Run(dir, func(t *testing.T) {
 			fsys, objects := corpusFolder(t, corpus, dir)
 			out := New(Limits{}).Render(t.Context(), fsys, nil)
+			splitMatches(t, fsys, dir)
 			if len(out.Errors) > 0 {
 				t.Fatalf("%s: %v", dir, out.Errors)
 			}
@@ -83,6 +85,23 @@ func TestKustomizeCorpus(t *testing.T) {
 	if built == 0 {
 		t.Error("no kustomization of the corpus built")
 	}
+}
+
+// splitMatches checks that dir of fsys built in parts as small as they
+// come is the same as built whole (TestSplitBuildsAsOne on real
+// repositories).
+func splitMatches(t *testing.T, fsys fs.FS, dir string) {
+	t.Helper()
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, _ := renderWith(t, New(Limits{}), sub, 1<<30)
+	split, builds := renderWith(t, New(Limits{}), sub, 1)
+	if msg := compareOutput(split, whole); msg != "" {
+		t.Errorf("%s split: %s", dir, msg)
+	}
+	t.Logf("%s: %d objects, built in %d parts", dir, len(split.Docs), builds)
 }
 
 func isRefusal(msg string) bool {

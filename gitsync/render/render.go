@@ -70,6 +70,7 @@ type Renderer struct {
 
 	mu    sync.Mutex
 	cache map[unit][]*cached // newest first, at most keptVersions
+	split splitCache
 }
 
 // keptVersions is how many renderings of one unit the cache keeps: two,
@@ -236,6 +237,7 @@ func (r *Renderer) renderUnit(ctx context.Context, fsys fs.FS, u unit) (*cached,
 func (r *Renderer) build(ctx context.Context, fsys fs.FS, u unit) *cached {
 	t := newTree(fsys)
 	t.fetcher = r.Charts
+	t.split = &r.split
 	eng, ok := engines[u.kind]
 	if !ok {
 		return &cached{errs: schema.ErrorList{{File: u.entry, Msg: fmt.Sprintf("keelson cannot render a %s yet", u.kind)}}}

@@ -27,6 +27,7 @@ const maxHops = 16
 type Tree struct {
 	fsys    fs.FS
 	fetcher ChartFetcher // nil: no chart repositories
+	split   *splitCache  // nil: split builds keep nothing
 
 	mu     sync.Mutex
 	inputs map[string]string // path -> digest; folders end in "/"; "" is absent
