@@ -47,8 +47,9 @@ func overlayPatch(replicas int) string {
 
 // BenchmarkCommitToEtcdKustomize is BenchmarkCommitToEtcdNotify for a
 // repository kept as a kustomize overlay of a 1,000-object base: a commit
-// changes the overlay's patch, so the overlay is built again (kustomize on
-// the tree in memory), its 1,000 objects are validated (999 from the cache)
+// changes the overlay's patch of one Deployment, so the part of the split
+// build holding that Deployment is built again (kustomize on the tree in
+// memory), the overlay's 1,000 objects are validated (999 from the cache)
 // and the one changed is written. Median and 95th percentile over the
 // commits, from the branch moving to etcd holding the change.
 func BenchmarkCommitToEtcdKustomize(b *testing.B) {

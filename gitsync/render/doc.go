@@ -27,4 +27,8 @@
 // A Renderer remembers each unit's output with the content of everything
 // the unit read (files, folder listings, names probed and absent), so that a
 // commit touching none of a kustomization's inputs does not build it again.
+// A large kustomization whose transformers act on one object at a time is
+// built in parts, each remembered the same way, so that a commit changing
+// one of its files builds one part; the parts' objects are the whole
+// build's, in its order (kustomize_split.go says when a build is cut).
 package render
