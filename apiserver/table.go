@@ -86,10 +86,8 @@ var tableColumns = map[string][]column{
 		col("Data", func(o store.Object) any { return int64(len(o.(*corev1.Secret).Data)) }), ageCol},
 	"Job": {nameCol,
 		col("Status", func(o store.Object) any { return jobStatus(o.(*batchv1.Job)) }),
-		col("Completions", func(o store.Object) any {
-			j := o.(*batchv1.Job)
-			return fmt.Sprintf("%d/%d", j.Status.Succeeded, ptrOr(j.Spec.Completions, 1))
-		}), ageCol},
+		col("Completions", func(o store.Object) any { return jobCompletions(o.(*batchv1.Job)) }),
+		col("Duration", func(o store.Object) any { return jobDuration(o.(*batchv1.Job)) }), ageCol},
 	"Lease":         {nameCol, col("Holder", func(o store.Object) any { return ptrOr(o.(*coordinationv1.Lease).Spec.HolderIdentity, "") }), ageCol},
 	"Endpoints":     endpointsColumns,
 	"EndpointSlice": endpointSliceColumns,

@@ -5,11 +5,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/duration"
 
 	"github.com/keelson/keelson/store"
 )
@@ -177,18 +179,53 @@ var eventColumns = []column{
 	col("Message", func(o store.Object) any { return strings.TrimSpace(o.(*corev1.Event).Message) }),
 }
 
+// jobStatus is a Job's STATUS as kubectl prints it: its terminal
+// condition, Terminating, Suspended, an interim condition, or Running.
 func jobStatus(j *batchv1.Job) string {
-	for _, c := range j.Status.Conditions {
-		if c.Status == corev1.ConditionTrue {
-			switch c.Type {
-			case batchv1.JobComplete:
-				return "Complete"
-			case batchv1.JobFailed:
-				return "Failed"
-			case batchv1.JobSuspended:
-				return "Suspended"
+	has := func(t batchv1.JobConditionType) bool {
+		for _, c := range j.Status.Conditions {
+			if c.Type == t && c.Status == corev1.ConditionTrue {
+				return true
 			}
 		}
+		return false
+	}
+	switch {
+	case has(batchv1.JobComplete):
+		return "Complete"
+	case has(batchv1.JobFailed):
+		return "Failed"
+	case j.DeletionTimestamp != nil:
+		return "Terminating"
+	case has(batchv1.JobSuspended):
+		return "Suspended"
+	case has(batchv1.JobFailureTarget):
+		return "FailureTarget"
+	case has(batchv1.JobSuccessCriteriaMet):
+		return "SuccessCriteriaMet"
 	}
 	return "Running"
+}
+
+// jobCompletions is "succeeded/completions", and for a Job without
+// completions "succeeded/1", with "of parallelism" when several run.
+func jobCompletions(j *batchv1.Job) string {
+	if j.Spec.Completions != nil {
+		return fmt.Sprintf("%d/%d", j.Status.Succeeded, *j.Spec.Completions)
+	}
+	if p := ptrOr(j.Spec.Parallelism, 0); p > 1 {
+		return fmt.Sprintf("%d/1 of %d", j.Status.Succeeded, p)
+	}
+	return fmt.Sprintf("%d/1", j.Status.Succeeded)
+}
+
+// jobDuration is how long the Job ran, or has been running.
+func jobDuration(j *batchv1.Job) string {
+	switch {
+	case j.Status.StartTime == nil:
+		return ""
+	case j.Status.CompletionTime == nil:
+		return duration.HumanDuration(time.Since(j.Status.StartTime.Time))
+	}
+	return duration.HumanDuration(j.Status.CompletionTime.Sub(j.Status.StartTime.Time))
 }

@@ -5,10 +5,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 const tableAccept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
@@ -28,6 +31,16 @@ func TestTableColumnsAsKubectlShows(t *testing.T) {
 	if err := ts.st.Create(ctx, d); err != nil {
 		t.Fatal(err)
 	}
+	start := metav1.NewTime(time.Now().Add(-90 * time.Second))
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "migrate"},
+		Spec: batchv1.JobSpec{Parallelism: ptr.To[int32](3)},
+		Status: batchv1.JobStatus{Succeeded: 1, StartTime: &start, CompletionTime: &metav1.Time{Time: start.Add(65 * time.Second)},
+			Conditions: []batchv1.JobCondition{
+				{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue},
+				{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}}}
+	if err := ts.st.Create(ctx, job); err != nil {
+		t.Fatal(err)
+	}
 	cs := ts.client(t, "admin-token")
 	cases := []struct {
 		path    string
@@ -39,6 +52,8 @@ func TestTableColumnsAsKubectlShows(t *testing.T) {
 		{"/api/v1/namespaces/default/pods/web-1", nil, []any{"web-1", "1/1", "Running", "2"}},
 		{"/apis/apps/v1/deployments", []string{"Name", "Ready", "Up-to-date", "Available", "Age", "Containers", "Images", "Selector"},
 			[]any{"web", "2/3", float64(3), float64(2)}},
+		{"/apis/batch/v1/namespaces/default/jobs", []string{"Name", "Status", "Completions", "Duration", "Age"},
+			[]any{"migrate", "Complete", "1/1 of 3", "65s"}},
 	}
 	for _, c := range cases {
 		t.Run(c.path, func(t *testing.T) {

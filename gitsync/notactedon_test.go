@@ -28,15 +28,18 @@ spec:
 `, ns, name)
 }
 
-func job(ns, name string) string {
+func cronJob(ns, name string) string {
 	return fmt.Sprintf(`apiVersion: batch/v1
-kind: Job
+kind: CronJob
 metadata: {name: %[2]s, namespace: %[1]s}
 spec:
-  template:
+  schedule: "0 3 * * *"
+  jobTemplate:
     spec:
-      restartPolicy: Never
-      containers: [{name: j, image: "localhost/migrate:1"}]
+      template:
+        spec:
+          restartPolicy: Never
+          containers: [{name: j, image: "localhost/migrate:1"}]
 `, ns, name)
 }
 
@@ -51,19 +54,19 @@ func TestSyncStatusNamesKindsNotActedOn(t *testing.T) {
 	files := map[string]string{
 		"web.yaml": deployment("default", "web", 1),
 		"db.yaml":  statefulSet("default", "db"),
-		"job.yaml": job("default", "migrate"),
+		"job.yaml": cronJob("default", "migrate"),
 		"cfg.yaml": configMap("cfg", "1"),
 	}
 	c1 := r.commit(files)
 	l := &Loop{Source: NewLocalGit(r.dir, "main"), Syncer: newSyncer(t, "shop")}
 	st := l.Syncer.Store
-	names := []string{"Job default/migrate", "StatefulSet default/db"}
+	names := []string{"CronJob default/migrate", "StatefulSet default/db"}
 	check := func(rev string) {
 		t.Helper()
 		if err := l.SyncOnce(ctx); err != nil {
 			t.Fatal(err)
 		}
-		want := "applied revision " + rev[:12] + ": 2 objects keelson does not act on yet: Job default/migrate, StatefulSet default/db"
+		want := "applied revision " + rev[:12] + ": 2 objects keelson does not act on yet: CronJob default/migrate, StatefulSet default/db"
 		ready := condition(getSync(t, st, "shop"), keelsonv1alpha1.ConditionReady)
 		if ready.Status != metav1.ConditionTrue || ready.Message != want {
 			t.Errorf("Ready %s %q, want True %q", ready.Status, ready.Message, want)

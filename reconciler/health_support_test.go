@@ -39,9 +39,6 @@ func TestHealthOfKindsNotActedOn(t *testing.T) {
 			Status: appsv1.StatefulSetStatus{ObservedGeneration: 1, AvailableReplicas: 2}}},
 		{name: "statefulset never observed", obj: &appsv1.StatefulSet{ObjectMeta: om}},
 		{name: "daemonset never observed", obj: &appsv1.DaemonSet{ObjectMeta: om}},
-		{name: "job with no status", obj: &batchv1.Job{ObjectMeta: om}},
-		{name: "job marked complete", obj: &batchv1.Job{ObjectMeta: om, Status: batchv1.JobStatus{
-			Conditions: []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}}}},
 		{name: "suspended cronjob", obj: &batchv1.CronJob{ObjectMeta: om, Spec: batchv1.CronJobSpec{Suspend: ptr.To(true)}}},
 		{name: "cronjob", obj: &batchv1.CronJob{ObjectMeta: om, Spec: batchv1.CronJobSpec{Schedule: "* * * * *"}}},
 		{name: "claim marked bound", obj: &corev1.PersistentVolumeClaim{ObjectMeta: om, Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound}}},

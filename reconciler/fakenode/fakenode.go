@@ -1,6 +1,7 @@
 // Package fakenode stands in for node agents in controller tests: it binds
-// every pod it sees to a fake node and marks it Running and Ready, writing
-// through the store as an agent would through the API.
+// every pod it sees to a fake node and marks it Running and Ready, or, when
+// told, finished with an exit code, writing through the store as an agent
+// would through the API.
 //
 //	fakenode.Start(ctx, st, fakenode.Options{})
 package fakenode
@@ -26,6 +27,11 @@ type Options struct {
 	// Ready decides whether a pod becomes Ready; nil makes every pod ready.
 	// Pods it refuses are bound and Running but never Ready.
 	Ready func(*corev1.Pod) bool
+	// Exit, when set, decides whether a pod's containers exit at once and
+	// with which code: the pod is then Succeeded (0) or Failed, each
+	// container terminated with that code, as a node agent reports a pod
+	// of restartPolicy Never or OnFailure that ended.
+	Exit func(*corev1.Pod) (code int32, exits bool)
 	// Workers write pod statuses in parallel; default 4.
 	Workers int
 	// Log receives errors; slog.Default when nil.
@@ -115,11 +121,16 @@ func (n *node) watch(ctx context.Context, pods store.Resource, rv string) {
 func (n *node) handle(ctx context.Context, p *corev1.Pod) {
 	ready := n.opts.Ready == nil || n.opts.Ready(p)
 	for attempt := 0; attempt < 5 && ctx.Err() == nil; attempt++ {
-		if done(p, n.opts.Node, ready) || p.DeletionTimestamp != nil {
+		if done(p, n.opts.Node, ready) || p.DeletionTimestamp != nil || finished(p) {
 			return
 		}
 		cp := p.DeepCopy()
 		setRunning(cp, n.opts.Node, ready)
+		if n.opts.Exit != nil && (p.Spec.NodeName == "" || p.Spec.NodeName == n.opts.Node) {
+			if code, exits := n.opts.Exit(p); exits {
+				setExited(cp, code)
+			}
+		}
 		err := n.st.Update(ctx, cp)
 		switch {
 		case err == nil, errors.Is(err, store.ErrNotFound):
@@ -172,5 +183,34 @@ func setRunning(p *corev1.Pod, node string, ready bool) {
 		{Type: corev1.PodInitialized, Status: corev1.ConditionTrue, LastTransitionTime: now},
 		{Type: corev1.ContainersReady, Status: status, LastTransitionTime: now},
 		{Type: corev1.PodReady, Status: status, LastTransitionTime: now},
+	}
+}
+
+func finished(p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+}
+
+// setExited marks a running pod's containers terminated with code.
+func setExited(p *corev1.Pod, code int32) {
+	now := metav1.Now()
+	p.Status.Phase = corev1.PodSucceeded
+	reason := "Completed"
+	if code != 0 {
+		p.Status.Phase, reason = corev1.PodFailed, "Error"
+	}
+	p.Status.ContainerStatuses = nil
+	for _, c := range p.Spec.Containers {
+		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{
+			Name: c.Name, Image: c.Image,
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+				ExitCode: code, Reason: reason, StartedAt: *p.Status.StartTime, FinishedAt: now,
+			}},
+		})
+	}
+	for i := range p.Status.Conditions {
+		if t := p.Status.Conditions[i].Type; t == corev1.PodReady || t == corev1.ContainersReady {
+			p.Status.Conditions[i].Status = corev1.ConditionFalse
+			p.Status.Conditions[i].Reason = "PodCompleted"
+		}
 	}
 }
