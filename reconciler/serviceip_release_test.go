@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/keelson/keelson/internal/servicenet"
 	"github.com/keelson/keelson/store"
 	"github.com/keelson/keelson/store/etcdtest"
 )
@@ -106,6 +105,11 @@ func TestServiceIPRelease(t *testing.T) {
 	checkReservations(t, st)
 }
 
+// otherCondition is a condition of another controller's. Not the
+// EndpointSlice controller's own EndpointsReady: that controller runs too
+// and writes it.
+const otherCondition = "example.com/Probed"
+
 // TestServiceIPKeepsOthersFields: while another controller rewrites its
 // own condition again and again, the allocator writes its fields and its
 // condition by compare-and-swap and never puts back an older version of
@@ -134,7 +138,7 @@ func TestServiceIPKeepsOthersFields(t *testing.T) {
 				errs <- err
 				return
 			}
-			meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{Type: servicenet.ConditionEndpointsReady,
+			meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{Type: otherCondition,
 				Status: metav1.ConditionFalse, Reason: "NoPods", Message: fmt.Sprintf("write %d", i)})
 			switch err := st.Update(t.Context(), s); {
 			case err == nil:
@@ -152,9 +156,9 @@ func TestServiceIPKeepsOthersFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := waitAllocated(t, st, "shop", "cart", metav1.ConditionTrue, ReasonAllocated)
-	c := meta.FindStatusCondition(s.Status.Conditions, servicenet.ConditionEndpointsReady)
+	c := meta.FindStatusCondition(s.Status.Conditions, otherCondition)
 	if c == nil || c.Message != fmt.Sprintf("write %d", writes-1) {
-		t.Errorf("EndpointsReady %+v, want the last write", c)
+		t.Errorf("%s %+v, want the last write", otherCondition, c)
 	}
 	if s.Labels["app"] != "cart" || s.Annotations["team"] != "payments" || s.Spec.SessionAffinity != corev1.ServiceAffinityClientIP ||
 		!s.Spec.PublishNotReadyAddresses || len(s.Spec.Ports) != 1 || s.Spec.Ports[0].TargetPort.IntVal != 8080 {
