@@ -40,6 +40,18 @@
 //     paused, progress deadline, revisions (annotation
 //     deployment.kubernetes.io/revision on ReplicaSets), history cleanup.
 //     A Git revert reuses the old template's ReplicaSet.
+//   - JobController: pods from a Job's template up to parallelism until
+//     completions succeed (Indexed: each index once, carried in the pod's
+//     name, hostname, annotation, label and JOB_COMPLETION_INDEX); failed
+//     pods replaced after a delay doubled per failure in a row; the Job
+//     fails at backoffLimit, backoffLimitPerIndex/maxFailedIndexes,
+//     activeDeadlineSeconds or a pod failure policy's FailJob rule, and
+//     succeeds by completions or a success policy, first with the interim
+//     condition (FailureTarget, SuccessCriteriaMet), then, once no pod
+//     runs, Failed or Complete. Finished pods are counted in two steps (the
+//     job-tracking finalizer and status.uncountedTerminatedPods), so none
+//     is lost or counted twice across a crash. Pods are found by owner, not
+//     by spec.selector.
 //   - GarbageCollector: dependents of deleted owners; see Delete for the
 //     orphan and foreground protocols.
 //   - NamespaceController: a Namespace with a deletionTimestamp is
@@ -145,7 +157,7 @@
 // HealthOf gives an object's health (Healthy, Progressing, Degraded,
 // Suspended, Missing) by Argo CD's rules; RollUp combines several, worst
 // first. An object of a kind keelson stores but does not act on yet
-// (internal/support's list: StatefulSets, Jobs, claims, Ingresses, ...) is
+// (internal/support's list: StatefulSets, CronJobs, claims, Ingresses, ...) is
 // Unsupported, with the list's sentence as its message. Argo CD's Unknown
 // does not fit: it means a health check failed, and ranks worst; here the
 // cause is known and lasts until keelson learns the kind. Unsupported ranks

@@ -95,7 +95,7 @@ func presentHealth(gk schema.GroupKind) Health {
 }
 
 // ruleHealth is the health of an existing object by its kind's rule. The
-// rules of StatefulSets, DaemonSets, Jobs and CronJobs wait here, unused by
+// rules of StatefulSets, DaemonSets and CronJobs wait here, unused by
 // HealthOf, for their controllers: when a kind leaves support's list, its
 // rule applies.
 func ruleHealth(obj store.Object) Health {

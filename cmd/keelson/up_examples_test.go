@@ -12,13 +12,35 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
+
+// failingJob exits 3 every time; with backoffLimit 1 it makes two pods.
+const failingJob = `apiVersion: batch/v1
+kind: Job
+metadata:
+  name: flaky
+  namespace: jobs
+spec:
+  backoffLimit: 1
+  template:
+    spec:
+      restartPolicy: Never
+      terminationGracePeriodSeconds: 5
+      containers:
+      - name: try
+        image: localhost/busybox:latest
+        imagePullPolicy: IfNotPresent
+        command: [sh, -c, "echo trying; exit 3"]
+`
 
 // TestUpRunsExamples runs examples/ as make demo does, with keelson up on a
 // Git repository holding a copy of it, and checks that every example does
 // what its README says: hello's 3 pods Ready serving the page, the sidecar
 // shipping the app's log, the ambassador reaching the backend, the adapter
 // serving metrics, cue's two apps from one definition serving their pages,
+// jobs' Indexed Job completing every frame (and a failing Job stopping at
+// its backoff limit),
 // helm's chart rendered with its values and serving its page, kustomize's
 // production overlay serving the shop, and config's files following a
 // commit while its environment stays.
@@ -47,11 +69,16 @@ func TestUpRunsExamples(t *testing.T) {
 	} else {
 		os.WriteFile(web, []byte(strings.ReplaceAll(string(b), "nodePort: 30080", "nodePort: "+nodePort)), 0o644)
 	}
+	// Beside the jobs example, a Job that always fails: it stops at its
+	// backoff limit.
+	if err := os.WriteFile(filepath.Join(u.repo, "examples", "jobs", "failing.yaml"), []byte(failingJob), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	gitRun(t, u.repo, "add", "examples")
 	gitRun(t, u.repo, "commit", "-q", "-m", "examples")
 
 	up := u.start(t, u.repo, "--path", "examples")
-	u.waitPods(t, up, 21) // hello 3, sidecar 1, ambassador 2, adapter 1, config 1, two-tier 4, cue 3, helm 2, kustomize 4
+	u.waitPods(t, up, 21) // hello 3, sidecar 1, ambassador 2, adapter 1, config 1, two-tier 4, cue 3, helm 2, kustomize 4; Jobs' pods apart
 
 	t.Run("hello", func(t *testing.T) {
 		var pods []corev1.Pod
@@ -205,6 +232,65 @@ func TestUpRunsExamples(t *testing.T) {
 			}
 		}
 	})
+	var renderUID types.UID
+	t.Run("jobs", func(t *testing.T) {
+		// The Indexed Job completes, each frame once, each pod's log
+		// naming its own index; the failing Job stops at its backoff
+		// limit with two pods, each of which exited 3.
+		jobs := u.client(t).BatchV1().Jobs("jobs")
+		eventuallyOut(t, "both Jobs finished", func() (string, bool) {
+			out, _ := u.keelson("get", "jobs", "-n", "jobs")
+			rows := map[string]string{}
+			for _, line := range strings.Split(out, "\n") {
+				if f := strings.Fields(line); len(f) >= 3 {
+					rows[f[0]] = f[1] + " " + f[2]
+				}
+			}
+			return out, rows["render"] == "Complete 5/5" && rows["flaky"] == "Failed 0/1"
+		})
+		render, err := jobs.Get(t.Context(), "render", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		renderUID = render.UID
+		if render.Status.Succeeded != 5 || render.Status.CompletedIndexes != "0-4" {
+			t.Errorf("render: succeeded %d, completed indexes %q", render.Status.Succeeded, render.Status.CompletedIndexes)
+		}
+		seen := map[string]bool{}
+		for _, p := range u.pods(t, "batch.kubernetes.io/job-name=render") {
+			idx := p.Annotations["batch.kubernetes.io/job-completion-index"]
+			if p.Status.Phase != corev1.PodSucceeded || seen[idx] {
+				t.Errorf("pod %s: phase %s, index %s (seen %v)", p.Name, p.Status.Phase, idx, seen)
+			}
+			seen[idx] = true
+			out, err := u.keelson("logs", "-n", "jobs", p.Name)
+			if want := "frame " + idx + " rendered on render-" + idx; err != nil || !strings.Contains(out, want) {
+				t.Errorf("logs of %s: %q, want %q (%v)", p.Name, out, want, err)
+			}
+		}
+		if len(seen) != 5 {
+			t.Errorf("indexes run: %v", seen)
+		}
+		flaky, err := jobs.Get(t.Context(), "flaky", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reason := ""
+		for _, c := range flaky.Status.Conditions {
+			if c.Type == "Failed" && c.Status == corev1.ConditionTrue {
+				reason = c.Reason
+			}
+		}
+		pods := u.pods(t, "batch.kubernetes.io/job-name=flaky")
+		if reason != "BackoffLimitExceeded" || flaky.Status.Failed != 2 || len(pods) != 2 {
+			t.Errorf("flaky: Failed reason %q, failed %d, %d pods", reason, flaky.Status.Failed, len(pods))
+		}
+		for _, p := range pods {
+			if cs := p.Status.ContainerStatuses; p.Status.Phase != corev1.PodFailed || len(cs) != 1 || cs[0].State.Terminated == nil || cs[0].State.Terminated.ExitCode != 3 {
+				t.Errorf("pod %s: phase %s, statuses %+v", p.Name, p.Status.Phase, cs)
+			}
+		}
+	})
 	t.Run("config", func(t *testing.T) {
 		pod := u.onePod(t, "config")
 		logs := func() (string, error) { return u.keelson("logs", "-n", "config", pod, "--tail", "3") }
@@ -225,6 +311,18 @@ func TestUpRunsExamples(t *testing.T) {
 		})
 		if p := u.onePod(t, "config"); p != pod {
 			t.Errorf("the config change replaced pod %s by %s; only the annotation should", pod, p)
+		}
+	})
+	t.Run("jobs after a commit", func(t *testing.T) {
+		// config's commit was synced: the finished Job, unchanged in Git,
+		// is the same object, still Complete, and ran no pod again.
+		render, err := u.client(t).BatchV1().Jobs("jobs").Get(t.Context(), "render", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pods := u.pods(t, "batch.kubernetes.io/job-name=render"); render.UID != renderUID || render.Status.Succeeded != 5 || len(pods) != 5 || render.Status.Active != 0 {
+			t.Errorf("render after another commit: uid %s (was %s), succeeded %d, active %d, %d pods",
+				render.UID, renderUID, render.Status.Succeeded, render.Status.Active, len(pods))
 		}
 	})
 }

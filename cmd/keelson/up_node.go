@@ -161,13 +161,8 @@ func watchCluster(ctx context.Context, client kubernetes.Interface, node string,
 			}
 		}
 		if pods, err := client.CoreV1().Pods("").List(ctx, metav1.ListOptions{}); err == nil {
-			running := 0
-			for _, pod := range pods.Items {
-				if pod.Status.Phase == corev1.PodRunning {
-					running++
-				}
-			}
-			p.set(stepPods, len(pods.Items) > 0 && running == len(pods.Items), "pods %d/%d running", running, len(pods.Items))
+			done, text := podsLine(pods.Items)
+			p.set(stepPods, done, "%s", text)
 		}
 		if nodeErr == nil {
 			if svcs, err := client.CoreV1().Services("").List(ctx, metav1.ListOptions{}); err == nil {
@@ -226,4 +221,29 @@ func internalIP(n *corev1.Node) string {
 		}
 	}
 	return ""
+}
+
+// podsLine says how many pods run of those meant to, and how many finished
+// (the pods of Jobs): "pods 21/21 running, 5 completed".
+func podsLine(pods []corev1.Pod) (done bool, text string) {
+	var running, completed, failed int
+	for _, pod := range pods {
+		switch pod.Status.Phase {
+		case corev1.PodRunning:
+			running++
+		case corev1.PodSucceeded:
+			completed++
+		case corev1.PodFailed:
+			failed++
+		}
+	}
+	live := len(pods) - completed - failed
+	text = fmt.Sprintf("pods %d/%d running", running, live)
+	if completed > 0 {
+		text += fmt.Sprintf(", %d completed", completed)
+	}
+	if failed > 0 {
+		text += fmt.Sprintf(", %d failed", failed)
+	}
+	return len(pods) > 0 && running == live, text
 }

@@ -104,3 +104,24 @@ func TestServicesLine(t *testing.T) {
 		})
 	}
 }
+
+// The pods line counts the pods meant to run; the finished pods of Jobs are
+// said apart and do not hold the line back.
+func TestPodsLine(t *testing.T) {
+	pod := func(phase corev1.PodPhase) corev1.Pod { return corev1.Pod{Status: corev1.PodStatus{Phase: phase}} }
+	tests := []struct {
+		pods []corev1.Pod
+		done bool
+		text string
+	}{
+		{nil, false, "pods 0/0 running"},
+		{[]corev1.Pod{pod(corev1.PodRunning), pod(corev1.PodPending)}, false, "pods 1/2 running"},
+		{[]corev1.Pod{pod(corev1.PodRunning), pod(corev1.PodSucceeded), pod(corev1.PodSucceeded)}, true, "pods 1/1 running, 2 completed"},
+		{[]corev1.Pod{pod(corev1.PodRunning), pod(corev1.PodFailed), pod(corev1.PodSucceeded)}, true, "pods 1/1 running, 1 completed, 1 failed"},
+	}
+	for _, tt := range tests {
+		if done, text := podsLine(tt.pods); done != tt.done || text != tt.text {
+			t.Errorf("podsLine(%d pods) = %v %q, want %v %q", len(tt.pods), done, text, tt.done, tt.text)
+		}
+	}
+}

@@ -159,7 +159,8 @@ func (u *upFixture) keelson(args ...string) (string, error) {
 	return string(out), err
 }
 
-// waitPods waits until n pods run, all of them Ready.
+// waitPods waits until n pods run, all of them Ready. Pods of Jobs, which
+// come and go, are not counted.
 func (u *upFixture) waitPods(t testing.TB, p *proc, n int) {
 	t.Helper()
 	eventuallyOut(t, fmt.Sprintf("%d pods running and ready", n), func() (string, bool) {
@@ -172,7 +173,7 @@ func (u *upFixture) waitPods(t testing.TB, p *proc, n int) {
 		if err != nil {
 			return out, false
 		}
-		pods := u.pods(t, "")
+		pods := u.pods(t, "!batch.kubernetes.io/job-name")
 		ready := 0
 		for _, pod := range pods {
 			if pod.Status.Phase == corev1.PodRunning && podReady(&pod) {
