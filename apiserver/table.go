@@ -88,6 +88,17 @@ var tableColumns = map[string][]column{
 		col("Status", func(o store.Object) any { return jobStatus(o.(*batchv1.Job)) }),
 		col("Completions", func(o store.Object) any { return jobCompletions(o.(*batchv1.Job)) }),
 		col("Duration", func(o store.Object) any { return jobDuration(o.(*batchv1.Job)) }), ageCol},
+	"CronJob": {nameCol,
+		col("Schedule", func(o store.Object) any { return o.(*batchv1.CronJob).Spec.Schedule }),
+		col("Timezone", func(o store.Object) any { return orNone(ptrOr(o.(*batchv1.CronJob).Spec.TimeZone, "")) }),
+		col("Suspend", func(o store.Object) any { return fmt.Sprint(ptrOr(o.(*batchv1.CronJob).Spec.Suspend, false)) }),
+		col("Active", func(o store.Object) any { return int64(len(o.(*batchv1.CronJob).Status.Active)) }),
+		col("Last Schedule", func(o store.Object) any {
+			if t := o.(*batchv1.CronJob).Status.LastScheduleTime; t != nil {
+				return age(*t)
+			}
+			return "<none>"
+		}), ageCol},
 	"Lease":         {nameCol, col("Holder", func(o store.Object) any { return ptrOr(o.(*coordinationv1.Lease).Spec.HolderIdentity, "") }), ageCol},
 	"Endpoints":     endpointsColumns,
 	"EndpointSlice": endpointSliceColumns,

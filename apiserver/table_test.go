@@ -41,6 +41,13 @@ func TestTableColumnsAsKubectlShows(t *testing.T) {
 	if err := ts.st.Create(ctx, job); err != nil {
 		t.Fatal(err)
 	}
+	last := metav1.NewTime(time.Now().Add(-3 * time.Hour))
+	cron := &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "nightly"},
+		Spec:   batchv1.CronJobSpec{Schedule: "0 3 * * *", TimeZone: ptr.To("Europe/Paris")},
+		Status: batchv1.CronJobStatus{Active: []corev1.ObjectReference{{Name: "nightly-1"}}, LastScheduleTime: &last}}
+	if err := ts.st.Create(ctx, cron); err != nil {
+		t.Fatal(err)
+	}
 	cs := ts.client(t, "admin-token")
 	cases := []struct {
 		path    string
@@ -54,6 +61,8 @@ func TestTableColumnsAsKubectlShows(t *testing.T) {
 			[]any{"web", "2/3", float64(3), float64(2)}},
 		{"/apis/batch/v1/namespaces/default/jobs", []string{"Name", "Status", "Completions", "Duration", "Age"},
 			[]any{"migrate", "Complete", "1/1 of 3", "65s"}},
+		{"/apis/batch/v1/namespaces/default/cronjobs", []string{"Name", "Schedule", "Timezone", "Suspend", "Active", "Last Schedule", "Age"},
+			[]any{"nightly", "0 3 * * *", "Europe/Paris", "false", float64(1), "3h"}},
 	}
 	for _, c := range cases {
 		t.Run(c.path, func(t *testing.T) {

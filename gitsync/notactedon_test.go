@@ -28,18 +28,16 @@ spec:
 `, ns, name)
 }
 
-func cronJob(ns, name string) string {
-	return fmt.Sprintf(`apiVersion: batch/v1
-kind: CronJob
+func daemonSet(ns, name string) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: DaemonSet
 metadata: {name: %[2]s, namespace: %[1]s}
 spec:
-  schedule: "0 3 * * *"
-  jobTemplate:
+  selector: {matchLabels: {app: %[2]s}}
+  template:
+    metadata: {labels: {app: %[2]s}}
     spec:
-      template:
-        spec:
-          restartPolicy: Never
-          containers: [{name: j, image: "localhost/migrate:1"}]
+      containers: [{name: agent, image: "localhost/agent:1"}]
 `, ns, name)
 }
 
@@ -52,21 +50,21 @@ func TestSyncStatusNamesKindsNotActedOn(t *testing.T) {
 	ctx := t.Context()
 	r := newRepo(t)
 	files := map[string]string{
-		"web.yaml": deployment("default", "web", 1),
-		"db.yaml":  statefulSet("default", "db"),
-		"job.yaml": cronJob("default", "migrate"),
-		"cfg.yaml": configMap("cfg", "1"),
+		"web.yaml":   deployment("default", "web", 1),
+		"db.yaml":    statefulSet("default", "db"),
+		"agent.yaml": daemonSet("default", "agent"),
+		"cfg.yaml":   configMap("cfg", "1"),
 	}
 	c1 := r.commit(files)
 	l := &Loop{Source: NewLocalGit(r.dir, "main"), Syncer: newSyncer(t, "shop")}
 	st := l.Syncer.Store
-	names := []string{"CronJob default/migrate", "StatefulSet default/db"}
+	names := []string{"DaemonSet default/agent", "StatefulSet default/db"}
 	check := func(rev string) {
 		t.Helper()
 		if err := l.SyncOnce(ctx); err != nil {
 			t.Fatal(err)
 		}
-		want := "applied revision " + rev[:12] + ": 2 objects keelson does not act on yet: CronJob default/migrate, StatefulSet default/db"
+		want := "applied revision " + rev[:12] + ": 2 objects keelson does not act on yet: DaemonSet default/agent, StatefulSet default/db"
 		ready := condition(getSync(t, st, "shop"), keelsonv1alpha1.ConditionReady)
 		if ready.Status != metav1.ConditionTrue || ready.Message != want {
 			t.Errorf("Ready %s %q, want True %q", ready.Status, ready.Message, want)
@@ -84,7 +82,7 @@ func TestSyncStatusNamesKindsNotActedOn(t *testing.T) {
 	// Only the ConfigMap changes: the others are unchanged, still named.
 	check(r.commit(map[string]string{"cfg.yaml": configMap("cfg", "2")}))
 
-	c3 := r.commit(map[string]string{"db.yaml": "", "job.yaml": ""})
+	c3 := r.commit(map[string]string{"db.yaml": "", "agent.yaml": ""})
 	if err := l.SyncOnce(ctx); err != nil {
 		t.Fatal(err)
 	}

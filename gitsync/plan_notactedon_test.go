@@ -28,14 +28,14 @@ func TestPlanKindsNotActedOn(t *testing.T) {
 		"deploy/ns.yaml":   namespace("shop"),
 		"deploy/db.yaml":   statefulSet("shop", "db"),
 		"deploy/web.yaml":  ingressYAML + "---\n" + deployment("shop", "web", 1),
-		"deploy/old.yaml":  cronJob("shop", "old"),
+		"deploy/old.yaml":  daemonSet("shop", "old"),
 		"deploy/left.yaml": statefulSet("shop", "cache"),
 	}
 	head := map[string]string{
-		"deploy/db.yaml":  strings.Replace(statefulSet("shop", "db"), "replicas: 1", "replicas: 3", 1),
-		"deploy/web.yaml": ingressYAML + "---\n" + deployment("shop", "web", 2),
-		"deploy/old.yaml": "",
-		"deploy/job.yaml": cronJob("shop", "migrate"),
+		"deploy/db.yaml":    strings.Replace(statefulSet("shop", "db"), "replicas: 1", "replicas: 3", 1),
+		"deploy/web.yaml":   ingressYAML + "---\n" + deployment("shop", "web", 2),
+		"deploy/old.yaml":   "",
+		"deploy/agent.yaml": daemonSet("shop", "agent"),
 	}
 	p := planRepo(t, base, head)
 	if len(p.Errors) > 0 {
@@ -50,7 +50,7 @@ func TestPlanKindsNotActedOn(t *testing.T) {
 	}
 	want := map[string]string{
 		"StatefulSet shop/db":  say("apps", "StatefulSet"),
-		"CronJob shop/migrate": say("batch", "CronJob"),
+		"DaemonSet shop/agent": say("apps", "DaemonSet"),
 	}
 	got := map[string]string{}
 	for _, r := range p.Risks {
@@ -61,8 +61,8 @@ func TestPlanKindsNotActedOn(t *testing.T) {
 			got[r.Object] = r.Message
 		}
 	}
-	if len(got) != len(want) || got["StatefulSet shop/db"] != want["StatefulSet shop/db"] || got["CronJob shop/migrate"] != want["CronJob shop/migrate"] {
-		t.Errorf("kind-not-acted-on risks %q, want %q (not the unchanged Ingress or StatefulSet shop/cache, the deleted CronJob, the Deployment)", got, want)
+	if len(got) != len(want) || got["StatefulSet shop/db"] != want["StatefulSet shop/db"] || got["DaemonSet shop/agent"] != want["DaemonSet shop/agent"] {
+		t.Errorf("kind-not-acted-on risks %q, want %q (not the unchanged Ingress or StatefulSet shop/cache, the deleted DaemonSet, the Deployment)", got, want)
 	}
 	if p.Invalid() {
 		t.Errorf("warnings made the plan invalid: %+v", p.Risks)

@@ -52,6 +52,12 @@
 //     job-tracking finalizer and status.uncountedTerminatedPods), so none
 //     is lost or counted twice across a crash. Pods are found by owner, not
 //     by spec.selector.
+//   - CronJobController: a Job at each time of a CronJob's schedule (in
+//     its timeZone), named by the time's minute so that none runs twice;
+//     concurrency policies Allow, Forbid and Replace; a starting deadline;
+//     after downtime only the most recent missed time, with a warning past
+//     100 missed; history limits; suspend. Its clock is injected
+//     (CronJobOptions.Clock) so that tests need no waiting.
 //   - GarbageCollector: dependents of deleted owners; see Delete for the
 //     orphan and foreground protocols.
 //   - NamespaceController: a Namespace with a deletionTimestamp is
@@ -157,7 +163,7 @@
 // HealthOf gives an object's health (Healthy, Progressing, Degraded,
 // Suspended, Missing) by Argo CD's rules; RollUp combines several, worst
 // first. An object of a kind keelson stores but does not act on yet
-// (internal/support's list: StatefulSets, CronJobs, claims, Ingresses, ...) is
+// (internal/support's list: StatefulSets, DaemonSets, claims, Ingresses, ...) is
 // Unsupported, with the list's sentence as its message. Argo CD's Unknown
 // does not fit: it means a health check failed, and ranks worst; here the
 // cause is known and lasts until keelson learns the kind. Unsupported ranks

@@ -95,7 +95,7 @@ func presentHealth(gk schema.GroupKind) Health {
 }
 
 // ruleHealth is the health of an existing object by its kind's rule. The
-// rules of StatefulSets, DaemonSets and CronJobs wait here, unused by
+// rules of StatefulSets and DaemonSets wait here, unused by
 // HealthOf, for their controllers: when a kind leaves support's list, its
 // rule applies.
 func ruleHealth(obj store.Object) Health {
@@ -119,9 +119,7 @@ func ruleHealth(obj store.Object) Health {
 	case *batchv1.Job:
 		return jobHealth(o)
 	case *batchv1.CronJob:
-		if o.Spec.Suspend != nil && *o.Spec.Suspend {
-			return Health{Suspended, "CronJob is suspended"}
-		}
+		return cronJobHealth(o)
 	case *corev1.Pod:
 		return podHealth(o)
 	case *corev1.Namespace:
@@ -199,6 +197,25 @@ func jobHealth(j *batchv1.Job) Health {
 		return Health{Suspended, "Job is suspended"}
 	}
 	return Health{Progressing, "Job is running"}
+}
+
+// cronJobHealth is Argo CD's rule for CronJobs: Suspended when suspended,
+// Degraded when the last scheduled run finished without succeeding,
+// Healthy otherwise (a run under way is not Progressing: a CronJob of
+// every minute would never settle).
+func cronJobHealth(cj *batchv1.CronJob) Health {
+	s := cj.Status
+	switch {
+	case cj.Spec.Suspend != nil && *cj.Spec.Suspend:
+		return Health{Suspended, "CronJob is suspended"}
+	case len(s.Active) > 0:
+		return Health{Healthy, fmt.Sprintf("CronJob has %d active jobs", len(s.Active))}
+	case s.LastScheduleTime != nil && (s.LastSuccessfulTime == nil || s.LastSuccessfulTime.Before(s.LastScheduleTime)):
+		return Health{Degraded, "CronJob has not completed its last execution successfully"}
+	case s.LastScheduleTime != nil:
+		return Health{Healthy, "CronJob has completed its last execution successfully"}
+	}
+	return Health{Healthy, "CronJob has not run yet"}
 }
 
 // crashReasons are container waiting reasons that mean the pod will not come

@@ -39,8 +39,6 @@ func TestHealthOfKindsNotActedOn(t *testing.T) {
 			Status: appsv1.StatefulSetStatus{ObservedGeneration: 1, AvailableReplicas: 2}}},
 		{name: "statefulset never observed", obj: &appsv1.StatefulSet{ObjectMeta: om}},
 		{name: "daemonset never observed", obj: &appsv1.DaemonSet{ObjectMeta: om}},
-		{name: "suspended cronjob", obj: &batchv1.CronJob{ObjectMeta: om, Spec: batchv1.CronJobSpec{Suspend: ptr.To(true)}}},
-		{name: "cronjob", obj: &batchv1.CronJob{ObjectMeta: om, Spec: batchv1.CronJobSpec{Schedule: "* * * * *"}}},
 		{name: "claim marked bound", obj: &corev1.PersistentVolumeClaim{ObjectMeta: om, Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound}}},
 		{name: "volume", obj: &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv"}}},
 		{name: "storage class", obj: &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "local-path"}, Provisioner: "rancher.io/local-path"}},

@@ -25,6 +25,7 @@ var actedOn = map[schema.GroupKind]string{
 	{Group: "apps", Kind: "Deployment"}:        "reconciler: DeploymentController",
 	{Group: "apps", Kind: "ReplicaSet"}:        "reconciler: ReplicaSetController",
 	{Group: "batch", Kind: "Job"}:              "reconciler: JobController",
+	{Group: "batch", Kind: "CronJob"}:          "reconciler: CronJobController",
 	{Group: "keelson.dev", Kind: "NodePolicy"}: "reconciler: NodePolicyController",
 	{Group: "keelson.dev", Kind: "HelmChart"}:  "gitsync/render: rendered into the objects synced beside it",
 }
@@ -78,7 +79,8 @@ func TestNotActedOn(t *testing.T) {
 		prefix string
 	}{
 		{name: "statefulset", gk: schema.GroupKind{Group: "apps", Kind: "StatefulSet"}, listed: true, prefix: "keelson stores StatefulSets but does not run them yet"},
-		{name: "cronjob", gk: schema.GroupKind{Group: "batch", Kind: "CronJob"}, listed: true, prefix: "keelson stores CronJobs"},
+		{name: "daemonset", gk: schema.GroupKind{Group: "apps", Kind: "DaemonSet"}, listed: true, prefix: "keelson stores DaemonSets"},
+		{name: "cronjob is acted on", gk: schema.GroupKind{Group: "batch", Kind: "CronJob"}},
 		{name: "job is acted on", gk: schema.GroupKind{Group: "batch", Kind: "Job"}},
 		{name: "core claim", gk: schema.GroupKind{Kind: "PersistentVolumeClaim"}, listed: true, prefix: "keelson stores PersistentVolumeClaims"},
 		{name: "role", gk: schema.GroupKind{Group: "rbac.authorization.k8s.io", Kind: "Role"}, listed: true, prefix: "keelson stores Roles but does not enforce RBAC"},
