@@ -10,6 +10,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/duration"
 
@@ -72,6 +73,9 @@ var tableColumns = map[string][]column{
 		col("Ready", func(o store.Object) any { return int64(o.(*appsv1.DaemonSet).Status.NumberReady) }),
 		col("Up-to-date", func(o store.Object) any { return int64(o.(*appsv1.DaemonSet).Status.UpdatedNumberScheduled) }),
 		col("Available", func(o store.Object) any { return int64(o.(*appsv1.DaemonSet).Status.NumberAvailable) }),
+		col("Node Selector", func(o store.Object) any {
+			return labels.FormatLabels(o.(*appsv1.DaemonSet).Spec.Template.Spec.NodeSelector)
+		}),
 		ageCol},
 	"Service":   serviceColumns,
 	"Node":      nodeColumns,

@@ -48,6 +48,12 @@ func TestTableColumnsAsKubectlShows(t *testing.T) {
 	if err := ts.st.Create(ctx, cron); err != nil {
 		t.Fatal(err)
 	}
+	dset := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "logs"},
+		Spec:   appsv1.DaemonSetSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{NodeSelector: map[string]string{"disk": "ssd"}}}},
+		Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 3, CurrentNumberScheduled: 3, NumberReady: 2, UpdatedNumberScheduled: 3, NumberAvailable: 2}}
+	if err := ts.st.Create(ctx, dset); err != nil {
+		t.Fatal(err)
+	}
 	cs := ts.client(t, "admin-token")
 	cases := []struct {
 		path    string
@@ -61,6 +67,8 @@ func TestTableColumnsAsKubectlShows(t *testing.T) {
 			[]any{"web", "2/3", float64(3), float64(2)}},
 		{"/apis/batch/v1/namespaces/default/jobs", []string{"Name", "Status", "Completions", "Duration", "Age"},
 			[]any{"migrate", "Complete", "1/1 of 3", "65s"}},
+		{"/apis/apps/v1/namespaces/default/daemonsets", []string{"Name", "Desired", "Current", "Ready", "Up-to-date", "Available", "Node Selector", "Age"},
+			[]any{"logs", float64(3), float64(3), float64(2), float64(3), float64(2), "disk=ssd"}},
 		{"/apis/batch/v1/namespaces/default/cronjobs", []string{"Name", "Schedule", "Timezone", "Suspend", "Active", "Last Schedule", "Age"},
 			[]any{"nightly", "0 3 * * *", "Europe/Paris", "false", float64(1), "3h"}},
 	}

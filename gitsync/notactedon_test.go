@@ -28,16 +28,13 @@ spec:
 `, ns, name)
 }
 
-func daemonSet(ns, name string) string {
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: DaemonSet
+func networkPolicy(ns, name string) string {
+	return fmt.Sprintf(`apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
 metadata: {name: %[2]s, namespace: %[1]s}
 spec:
-  selector: {matchLabels: {app: %[2]s}}
-  template:
-    metadata: {labels: {app: %[2]s}}
-    spec:
-      containers: [{name: agent, image: "localhost/agent:1"}]
+  podSelector: {matchLabels: {app: %[2]s}}
+  policyTypes: [Ingress]
 `, ns, name)
 }
 
@@ -50,21 +47,21 @@ func TestSyncStatusNamesKindsNotActedOn(t *testing.T) {
 	ctx := t.Context()
 	r := newRepo(t)
 	files := map[string]string{
-		"web.yaml":   deployment("default", "web", 1),
-		"db.yaml":    statefulSet("default", "db"),
-		"agent.yaml": daemonSet("default", "agent"),
-		"cfg.yaml":   configMap("cfg", "1"),
+		"web.yaml":    deployment("default", "web", 1),
+		"db.yaml":     statefulSet("default", "db"),
+		"policy.yaml": networkPolicy("default", "deny"),
+		"cfg.yaml":    configMap("cfg", "1"),
 	}
 	c1 := r.commit(files)
 	l := &Loop{Source: NewLocalGit(r.dir, "main"), Syncer: newSyncer(t, "shop")}
 	st := l.Syncer.Store
-	names := []string{"DaemonSet default/agent", "StatefulSet default/db"}
+	names := []string{"NetworkPolicy default/deny", "StatefulSet default/db"}
 	check := func(rev string) {
 		t.Helper()
 		if err := l.SyncOnce(ctx); err != nil {
 			t.Fatal(err)
 		}
-		want := "applied revision " + rev[:12] + ": 2 objects keelson does not act on yet: DaemonSet default/agent, StatefulSet default/db"
+		want := "applied revision " + rev[:12] + ": 2 objects keelson does not act on yet: NetworkPolicy default/deny, StatefulSet default/db"
 		ready := condition(getSync(t, st, "shop"), keelsonv1alpha1.ConditionReady)
 		if ready.Status != metav1.ConditionTrue || ready.Message != want {
 			t.Errorf("Ready %s %q, want True %q", ready.Status, ready.Message, want)
@@ -82,7 +79,7 @@ func TestSyncStatusNamesKindsNotActedOn(t *testing.T) {
 	// Only the ConfigMap changes: the others are unchanged, still named.
 	check(r.commit(map[string]string{"cfg.yaml": configMap("cfg", "2")}))
 
-	c3 := r.commit(map[string]string{"db.yaml": "", "agent.yaml": ""})
+	c3 := r.commit(map[string]string{"db.yaml": "", "policy.yaml": ""})
 	if err := l.SyncOnce(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -28,14 +28,14 @@ func TestPlanKindsNotActedOn(t *testing.T) {
 		"deploy/ns.yaml":   namespace("shop"),
 		"deploy/db.yaml":   statefulSet("shop", "db"),
 		"deploy/web.yaml":  ingressYAML + "---\n" + deployment("shop", "web", 1),
-		"deploy/old.yaml":  daemonSet("shop", "old"),
+		"deploy/old.yaml":  networkPolicy("shop", "old"),
 		"deploy/left.yaml": statefulSet("shop", "cache"),
 	}
 	head := map[string]string{
-		"deploy/db.yaml":    strings.Replace(statefulSet("shop", "db"), "replicas: 1", "replicas: 3", 1),
-		"deploy/web.yaml":   ingressYAML + "---\n" + deployment("shop", "web", 2),
-		"deploy/old.yaml":   "",
-		"deploy/agent.yaml": daemonSet("shop", "agent"),
+		"deploy/db.yaml":     strings.Replace(statefulSet("shop", "db"), "replicas: 1", "replicas: 3", 1),
+		"deploy/web.yaml":    ingressYAML + "---\n" + deployment("shop", "web", 2),
+		"deploy/old.yaml":    "",
+		"deploy/policy.yaml": networkPolicy("shop", "deny"),
 	}
 	p := planRepo(t, base, head)
 	if len(p.Errors) > 0 {
@@ -49,8 +49,8 @@ func TestPlanKindsNotActedOn(t *testing.T) {
 		return m
 	}
 	want := map[string]string{
-		"StatefulSet shop/db":  say("apps", "StatefulSet"),
-		"DaemonSet shop/agent": say("apps", "DaemonSet"),
+		"StatefulSet shop/db":     say("apps", "StatefulSet"),
+		"NetworkPolicy shop/deny": say("networking.k8s.io", "NetworkPolicy"),
 	}
 	got := map[string]string{}
 	for _, r := range p.Risks {
@@ -61,8 +61,8 @@ func TestPlanKindsNotActedOn(t *testing.T) {
 			got[r.Object] = r.Message
 		}
 	}
-	if len(got) != len(want) || got["StatefulSet shop/db"] != want["StatefulSet shop/db"] || got["DaemonSet shop/agent"] != want["DaemonSet shop/agent"] {
-		t.Errorf("kind-not-acted-on risks %q, want %q (not the unchanged Ingress or StatefulSet shop/cache, the deleted DaemonSet, the Deployment)", got, want)
+	if len(got) != len(want) || got["StatefulSet shop/db"] != want["StatefulSet shop/db"] || got["NetworkPolicy shop/deny"] != want["NetworkPolicy shop/deny"] {
+		t.Errorf("kind-not-acted-on risks %q, want %q (not the unchanged Ingress or StatefulSet shop/cache, the deleted NetworkPolicy, the Deployment)", got, want)
 	}
 	if p.Invalid() {
 		t.Errorf("warnings made the plan invalid: %+v", p.Risks)

@@ -40,6 +40,12 @@
 //     paused, progress deadline, revisions (annotation
 //     deployment.kubernetes.io/revision on ReplicaSets), history cleanup.
 //     A Git revert reuses the old template's ReplicaSet.
+//   - DaemonSetController: one pod of a DaemonSet on every node its
+//     template accepts (node selector, required node affinity, taints with
+//     the daemon tolerations Kubernetes adds), bound by the controller with
+//     the metadata.name node affinity; RollingUpdate (maxUnavailable,
+//     maxSurge) and OnDelete by a controller-revision-hash label of the
+//     template; failed pods replaced; status as kubectl shows it.
 //   - JobController: pods from a Job's template up to parallelism until
 //     completions succeed (Indexed: each index once, carried in the pod's
 //     name, hostname, annotation, label and JOB_COMPLETION_INDEX); failed
@@ -163,7 +169,7 @@
 // HealthOf gives an object's health (Healthy, Progressing, Degraded,
 // Suspended, Missing) by Argo CD's rules; RollUp combines several, worst
 // first. An object of a kind keelson stores but does not act on yet
-// (internal/support's list: StatefulSets, DaemonSets, claims, Ingresses, ...) is
+// (internal/support's list: StatefulSets, claims, Ingresses, ...) is
 // Unsupported, with the list's sentence as its message. Argo CD's Unknown
 // does not fit: it means a health check failed, and ranks worst; here the
 // cause is known and lasts until keelson learns the kind. Unsupported ranks

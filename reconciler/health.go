@@ -95,9 +95,8 @@ func presentHealth(gk schema.GroupKind) Health {
 }
 
 // ruleHealth is the health of an existing object by its kind's rule. The
-// rules of StatefulSets and DaemonSets wait here, unused by
-// HealthOf, for their controllers: when a kind leaves support's list, its
-// rule applies.
+// rule of StatefulSets waits here, unused by HealthOf, for their
+// controller: when a kind leaves support's list, its rule applies.
 func ruleHealth(obj store.Object) Health {
 	switch o := obj.(type) {
 	case *appsv1.Deployment:

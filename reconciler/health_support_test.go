@@ -38,7 +38,6 @@ func TestHealthOfKindsNotActedOn(t *testing.T) {
 		{name: "statefulset that looks rolled out", obj: &appsv1.StatefulSet{ObjectMeta: om, Spec: appsv1.StatefulSetSpec{Replicas: ptr.To(int32(2))},
 			Status: appsv1.StatefulSetStatus{ObservedGeneration: 1, AvailableReplicas: 2}}},
 		{name: "statefulset never observed", obj: &appsv1.StatefulSet{ObjectMeta: om}},
-		{name: "daemonset never observed", obj: &appsv1.DaemonSet{ObjectMeta: om}},
 		{name: "claim marked bound", obj: &corev1.PersistentVolumeClaim{ObjectMeta: om, Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound}}},
 		{name: "volume", obj: &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv"}}},
 		{name: "storage class", obj: &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "local-path"}, Provisioner: "rancher.io/local-path"}},

@@ -93,11 +93,11 @@ func TestPrintSyncNotActedOn(t *testing.T) {
 		{name: "a claim and a cluster-scoped volume", inv: []keelsonv1alpha1.ObjectRef{ref("v1", "PersistentVolumeClaim", "shop", "data"),
 			ref("v1", "ConfigMap", "shop", "cfg"), ref("v1", "PersistentVolume", "", "pv1")},
 			want: "  Not acted on  2  keelson stores these but does not act on their kinds yet: PersistentVolume pv1, PersistentVolumeClaim shop/data\n"},
-		{name: "many, counted past five", inv: []keelsonv1alpha1.ObjectRef{ref("apps/v1", "DaemonSet", "a", "1"), ref("apps/v1", "DaemonSet", "a", "2"),
-			ref("apps/v1", "DaemonSet", "a", "3"), ref("apps/v1", "DaemonSet", "a", "4"), ref("apps/v1", "DaemonSet", "a", "5"), ref("apps/v1", "DaemonSet", "a", "6"),
-			ref("apps/v1", "DaemonSet", "a", "7")},
-			want: "  Not acted on  7  keelson stores these but does not act on their kinds yet: DaemonSet a/1, DaemonSet a/2, DaemonSet a/3, DaemonSet a/4, DaemonSet a/5 and 2 more\n"},
-		{name: "a bad apiVersion is skipped", inv: []keelsonv1alpha1.ObjectRef{ref("a/b/c", "DaemonSet", "a", "1")}},
+		{name: "many, counted past five", inv: []keelsonv1alpha1.ObjectRef{ref("networking.k8s.io/v1", "NetworkPolicy", "a", "1"), ref("networking.k8s.io/v1", "NetworkPolicy", "a", "2"),
+			ref("networking.k8s.io/v1", "NetworkPolicy", "a", "3"), ref("networking.k8s.io/v1", "NetworkPolicy", "a", "4"), ref("networking.k8s.io/v1", "NetworkPolicy", "a", "5"), ref("networking.k8s.io/v1", "NetworkPolicy", "a", "6"),
+			ref("networking.k8s.io/v1", "NetworkPolicy", "a", "7")},
+			want: "  Not acted on  7  keelson stores these but does not act on their kinds yet: NetworkPolicy a/1, NetworkPolicy a/2, NetworkPolicy a/3, NetworkPolicy a/4, NetworkPolicy a/5 and 2 more\n"},
+		{name: "a bad apiVersion is skipped", inv: []keelsonv1alpha1.ObjectRef{ref("a/b/c", "NetworkPolicy", "a", "1")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

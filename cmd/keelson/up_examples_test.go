@@ -39,7 +39,8 @@ spec:
 // what its README says: hello's 3 pods Ready serving the page, the sidecar
 // shipping the app's log, the ambassador reaching the backend, the adapter
 // serving metrics, cue's two apps from one definition serving their pages,
-// jobs' Indexed Job completing every frame (and a failing Job stopping at
+// daemonset's pod on the node logging its name, jobs' Indexed Job
+// completing every frame (and a failing Job stopping at
 // its backoff limit),
 // helm's chart rendered with its values and serving its page, kustomize's
 // production overlay serving the shop, and config's files following a
@@ -78,7 +79,7 @@ func TestUpRunsExamples(t *testing.T) {
 	gitRun(t, u.repo, "commit", "-q", "-m", "examples")
 
 	up := u.start(t, u.repo, "--path", "examples")
-	u.waitPods(t, up, 21) // hello 3, sidecar 1, ambassador 2, adapter 1, config 1, two-tier 4, cue 3, helm 2, kustomize 4; Jobs' pods apart
+	u.waitPods(t, up, 22) // hello 3, sidecar 1, ambassador 2, adapter 1, config 1, two-tier 4, cue 3, helm 2, kustomize 4, daemonset 1; Jobs' pods apart
 
 	t.Run("hello", func(t *testing.T) {
 		var pods []corev1.Pod
@@ -231,6 +232,25 @@ func TestUpRunsExamples(t *testing.T) {
 				})
 			}
 		}
+	})
+	t.Run("daemonset", func(t *testing.T) {
+		// One pod, on the one node, logging its name; the status counts it.
+		pods := u.pods(t, "app.kubernetes.io/name=node-logger")
+		if len(pods) != 1 || pods[0].Spec.NodeName != "local" {
+			t.Fatalf("node-logger pods %v, want one on node local", pods)
+		}
+		eventuallyOut(t, "the logger's line", func() (string, bool) {
+			out, err := u.keelson("logs", "-n", "daemonset", pods[0].Name)
+			return out, err == nil && strings.Contains(out, "watching node local")
+		})
+		eventuallyOut(t, "the DaemonSet's status", func() (string, bool) {
+			ds, err := u.client(t).AppsV1().DaemonSets("daemonset").Get(t.Context(), "node-logger", metav1.GetOptions{})
+			if err != nil {
+				return err.Error(), false
+			}
+			s := ds.Status
+			return fmt.Sprintf("%+v", s), s.DesiredNumberScheduled == 1 && s.NumberReady == 1 && s.UpdatedNumberScheduled == 1 && s.NumberAvailable == 1
+		})
 	})
 	var renderUID types.UID
 	t.Run("jobs", func(t *testing.T) {

@@ -18,8 +18,8 @@ type Kind struct {
 // on. A kind leaves the list in the change that makes it real.
 //
 // Kinds acted on, and so absent: Namespace (namespace controller), Pod
-// (scheduler, agent), ReplicationController, ReplicaSet, Deployment, Job,
-// CronJob (controllers), Service (cluster IPs, EndpointSlices, node proxy, DNS),
+// (scheduler, agent), ReplicationController, ReplicaSet, Deployment,
+// DaemonSet, Job, CronJob (controllers), Service (cluster IPs, EndpointSlices, node proxy, DNS),
 // Endpoints (mirrored into EndpointSlices), ConfigMap and Secret (the agent
 // reads them into volumes and environment), NodePolicy (node policy
 // controller), HelmChart (rendered by gitsync into the objects it syncs).
@@ -43,7 +43,6 @@ type Kind struct {
 // commits one expects that effect, so it must say that none follows.
 var storedOnly = []Kind{
 	{gk("apps", "StatefulSet"), "keelson stores StatefulSets but does not run them yet: no pods are made"},
-	{gk("apps", "DaemonSet"), "keelson stores DaemonSets but does not run them yet: no pods are made on the nodes"},
 	{gk("", "PersistentVolumeClaim"), "keelson stores PersistentVolumeClaims but does not provision or bind volumes yet: pods that mount the claim do not start"},
 	{gk("", "PersistentVolume"), "keelson stores PersistentVolumes but does not bind them to claims yet"},
 	{gk("storage.k8s.io", "StorageClass"), "keelson stores StorageClasses but has no provisioner yet: claims of the class get no volume"},

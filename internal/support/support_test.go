@@ -26,6 +26,7 @@ var actedOn = map[schema.GroupKind]string{
 	{Group: "apps", Kind: "ReplicaSet"}:        "reconciler: ReplicaSetController",
 	{Group: "batch", Kind: "Job"}:              "reconciler: JobController",
 	{Group: "batch", Kind: "CronJob"}:          "reconciler: CronJobController",
+	{Group: "apps", Kind: "DaemonSet"}:         "reconciler: DaemonSetController",
 	{Group: "keelson.dev", Kind: "NodePolicy"}: "reconciler: NodePolicyController",
 	{Group: "keelson.dev", Kind: "HelmChart"}:  "gitsync/render: rendered into the objects synced beside it",
 }
@@ -79,7 +80,7 @@ func TestNotActedOn(t *testing.T) {
 		prefix string
 	}{
 		{name: "statefulset", gk: schema.GroupKind{Group: "apps", Kind: "StatefulSet"}, listed: true, prefix: "keelson stores StatefulSets but does not run them yet"},
-		{name: "daemonset", gk: schema.GroupKind{Group: "apps", Kind: "DaemonSet"}, listed: true, prefix: "keelson stores DaemonSets"},
+		{name: "daemonset is acted on", gk: schema.GroupKind{Group: "apps", Kind: "DaemonSet"}},
 		{name: "cronjob is acted on", gk: schema.GroupKind{Group: "batch", Kind: "CronJob"}},
 		{name: "job is acted on", gk: schema.GroupKind{Group: "batch", Kind: "Job"}},
 		{name: "core claim", gk: schema.GroupKind{Kind: "PersistentVolumeClaim"}, listed: true, prefix: "keelson stores PersistentVolumeClaims"},
