@@ -94,7 +94,7 @@ func (e *testEnv) waitPlacement(name, want string, n int32) *appsv1.DaemonSet {
 		s := ds.Status
 		got := e.placement(ds)
 		return got == want && s.DesiredNumberScheduled == n && s.CurrentNumberScheduled == n && s.NumberReady == n &&
-			s.UpdatedNumberScheduled == n && s.NumberAvailable == n && s.NumberMisscheduled == 0 && s.ObservedGeneration == ds.Generation,
+				s.UpdatedNumberScheduled == n && s.NumberAvailable == n && s.NumberMisscheduled == 0 && s.ObservedGeneration == ds.Generation,
 			got + " " + dsStatus(s)
 	})
 	return ds
