@@ -60,6 +60,17 @@ var suite = []section{
 		},
 	},
 	{
+		name: "workloads", title: "DaemonSets and CronJobs", pkg: "./reconciler/",
+		bench: "DaemonSet5000Nodes|CronJobs1000", args: []string{"-test.benchtime", "5x"},
+		figures: []figure{
+			{bench: "DaemonSet5000Nodes", unit: "pods/s", what: "a DaemonSet on 5,000 simulated nodes: pods created and bound per second until every node has one", goal: "≥ 1,000 pods/s",
+				anchor: "scheduler_perf's DaemonSet floor: 1,100 pods/s at 15,000 nodes"},
+			{bench: "DaemonSet5000Nodes", unit: "s-all-bound", what: "the same, time until every node has its pod"},
+			{bench: "CronJobs1000", unit: "%core", what: "1,000 CronJobs of every minute on the injected clock: CPU of the controller process per minute, in % of one core (1,000 Jobs started a minute)", goal: "< 5% of one core"},
+			{bench: "CronJobs1000", unit: "cpu-ms/min", what: "the same in CPU milliseconds per minute"},
+		},
+	},
+	{
 		name: "endpoints", title: "Service endpoints", pkg: "./reconciler/",
 		bench: "EndpointSliceUpdate", args: []string{"-test.benchtime", "200x"},
 		figures: []figure{
