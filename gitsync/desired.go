@@ -16,6 +16,8 @@ const (
 	AnnotationRevision = keelsonv1alpha1.AnnotationRevision
 	AnnotationOrigin   = keelsonv1alpha1.AnnotationOrigin
 	AnnotationPrune    = keelsonv1alpha1.AnnotationPrune
+	// AnnotationReplaceOnChange: see keelsonv1alpha1.AnnotationReplaceOnChange.
+	AnnotationReplaceOnChange = keelsonv1alpha1.AnnotationReplaceOnChange
 )
 
 // key identifies one object in the store.

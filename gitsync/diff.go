@@ -20,6 +20,10 @@ const (
 	Update    Action = "update"
 	Delete    Action = "delete"
 	Unchanged Action = "unchanged"
+	// Replace deletes the stored object and creates the one from Git: a
+	// change of fields that cannot change on an existing object, allowed
+	// by AnnotationReplaceOnChange.
+	Replace Action = "replace"
 )
 
 // Change is one entry of a diff.

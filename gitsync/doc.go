@@ -37,6 +37,12 @@
 //     annotations differ from Git (a change in Git, or drift in the store),
 //     and left alone otherwise, so its resourceVersion stays; .status and the
 //     store's metadata are never touched, nor the scheduler's pod binding.
+//     A change of a field that cannot change on an existing object (a
+//     selector, a Job's template; immutableChanges) is a problem at the
+//     object's line, unless the object is annotated
+//     keelson.dev/replace-on-change: "true": then it is deleted with the
+//     revision's other writes and created again in a transaction after them
+//     (Replace; a crash in between leaves it for the next sync to create).
 //     With Prune, objects that left Git are deleted, except those annotated
 //     keelson.dev/prune: disabled. A revision with no objects that would
 //     delete all of them is refused unless AllowEmpty is set;

@@ -138,6 +138,9 @@ func rollout(old, head store.Object, hw workload, what string) string {
 		}
 		return fmt.Sprintf("rolling update %s, %s, at most %s unavailable at a time", where, what, intOrPercent(ru.MaxUnavailable, "1"))
 	case *batchv1.Job:
+		if h.Annotations[AnnotationReplaceOnChange] == "true" {
+			return what + ": the Job is deleted and created again, and runs from the start"
+		}
 		return what + ": a Job's template cannot change"
 	}
 	return what + ": running pods keep the old template; only pods created from now on use it"

@@ -42,8 +42,13 @@ func risks(po *PlannedObject, old, head store.Object, cl *clusterState) []Risk {
 		}
 	}
 	if old != nil {
+		replace := head.GetAnnotations()[AnnotationReplaceOnChange] == "true"
 		for _, f := range immutableChanges(old, head) {
-			add(RiskError, "immutable-field", "%s cannot change once the object exists; the change would be refused (give the object a new name to replace it)", f)
+			if replace {
+				add(RiskWarning, "replace", "%s cannot change once the object exists: it is deleted and created again (%s), and what it runs starts over", f, AnnotationReplaceOnChange)
+				continue
+			}
+			add(RiskError, "immutable-field", "%s cannot change once the object exists; the change would be refused (annotate it %s: \"true\" to delete it and create it again, or give it a new name)", f, AnnotationReplaceOnChange)
 		}
 	}
 	for _, img := range newImages(old, head) {

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
+	"strings"
 	"sync"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
@@ -83,6 +85,9 @@ type Syncer struct {
 type Result struct {
 	Revision                             Revision
 	Created, Updated, Deleted, Unchanged int
+	// Replaced counts the updates that deleted the object and created it
+	// again (AnnotationReplaceOnChange); they are in Updated too.
+	Replaced int
 	// Changes lists every object of the revision and every deletion, in the
 	// order they were applied; Unchanged entries last.
 	Changes []Change
@@ -314,6 +319,17 @@ func (s *Syncer) diff(ctx context.Context, list []*desired, byKey map[key]*desir
 		if err != nil {
 			return nil, nil, err
 		}
+		if _, isService := d.obj.(*corev1.Service); c.Action == Update && !isService { // checkServices says more of a Service's address
+			if fields := immutableChanges(c.cur, d.obj); len(fields) > 0 {
+				if d.obj.GetAnnotations()[AnnotationReplaceOnChange] != "true" {
+					problems = append(problems, errAt(d.src, fmt.Sprintf(
+						"%s: %s cannot change once the object exists; annotate it %s: \"true\" to delete it and create it again, or give it a new name",
+						d.key, strings.Join(fields, ", "), AnnotationReplaceOnChange)))
+					continue
+				}
+				c.Action, c.obj = Replace, d.obj
+			}
+		}
 		changes = append(changes, c)
 	}
 	if s.Prune && len(owned) > inGit {
@@ -385,7 +401,7 @@ func (s *Syncer) readAll(ctx context.Context, ds []*desired) ([]store.Object, er
 func sortChanges(cs []*Change) {
 	rank := func(c *Change) int {
 		switch c.Action {
-		case Create, Update:
+		case Create, Update, Replace:
 			return c.order
 		case Delete:
 			return 100 - c.order

@@ -58,7 +58,7 @@ func (s *Syncer) write(ctx context.Context, res *Result, changes []*Change) erro
 			switch c.Action {
 			case Create:
 				res.Created++
-			case Update:
+			case Update, Replace:
 				res.Updated++
 				if c.Drift {
 					res.DriftCorrected++
@@ -67,6 +67,25 @@ func (s *Syncer) write(ctx context.Context, res *Result, changes []*Change) erro
 				res.Deleted++
 			}
 		}
+	}
+	// Replaced objects were deleted above; they are created again here,
+	// in a transaction of their own (etcd writes a key once a
+	// transaction). A crash in between leaves them absent, and the next
+	// sync creates them.
+	var again []store.Op
+	var replaced []*Change
+	for _, c := range pending {
+		if c.Action == Replace {
+			again, replaced = append(again, store.CreateOp(c.obj)), append(replaced, c)
+		}
+	}
+	if len(again) > 0 {
+		if err := s.Store.Txn(ctx, again...); err != nil {
+			return fmt.Errorf("%w: revision %s: the objects to replace are deleted but not created again (the next sync creates them): %w",
+				ErrApply, res.Revision.Short(), err)
+		}
+		res.Transactions++
+		res.Replaced += len(replaced)
 	}
 	if len(chunks) > 1 || s.pending != "" {
 		// A revision applied to its end supersedes any pending one.

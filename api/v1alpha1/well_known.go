@@ -15,6 +15,11 @@ const (
 	// AnnotationPrune set to "disabled" on an object in Git keeps the
 	// object in the store after it leaves Git.
 	AnnotationPrune = "keelson.dev/prune"
+	// AnnotationReplaceOnChange set to "true" on an object in Git lets a
+	// change of a field that cannot change on an existing object (a Job's
+	// pod template, a selector) apply by deleting the object and creating
+	// it again; without it such a change is refused.
+	AnnotationReplaceOnChange = "keelson.dev/replace-on-change"
 )
 
 // LabelControlPlane marks objects keelson's control plane makes for itself
