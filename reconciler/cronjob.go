@@ -91,7 +91,9 @@ func (c *CronJobController) Reconcile(ctx context.Context, key string) (Result, 
 	now := c.clock.Now()
 	status := *cj.Status.DeepCopy()
 	jobs := c.jobsOf(cj)
-	c.trackActive(cj, &status, jobs)
+	if err := c.trackActive(ctx, cj, &status, jobs); err != nil {
+		return Result{}, err
+	}
 	var next time.Duration
 	var err error
 	if cj.DeletionTimestamp == nil && (cj.Spec.Suspend == nil || !*cj.Spec.Suspend) {
@@ -99,7 +101,9 @@ func (c *CronJobController) Reconcile(ctx context.Context, key string) (Result, 
 	}
 	cleanErr := c.cleanHistory(ctx, cj, jobs)
 	if !equality.Semantic.DeepEqual(status, cj.Status) {
-		out := &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Namespace: cj.Namespace, Name: cj.Name}, Status: status}
+		// Compare-and-swap: from a cache behind the store, lastScheduleTime
+		// would go back and a time run twice.
+		out := &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Namespace: cj.Namespace, Name: cj.Name, ResourceVersion: cj.ResourceVersion}, Status: status}
 		if werr := c.st.UpdateStatus(ctx, out); werr != nil && !errors.Is(werr, store.ErrNotFound) {
 			return Result{}, fmt.Errorf("cronjob %s: write status: %w", key, werr)
 		}
@@ -118,11 +122,30 @@ func (c *CronJobController) jobsOf(cj *batchv1.CronJob) []*batchv1.Job {
 }
 
 // trackActive makes status.active the CronJob's Jobs still running, and
-// notes the last success of those that finished.
-func (c *CronJobController) trackActive(cj *batchv1.CronJob, status *batchv1.CronJobStatus, jobs []*batchv1.Job) {
+// notes the last success of those that finished. A Job the status names
+// that the cache lacks is read from the store: one created an instant ago
+// stays active until the cache shows it.
+func (c *CronJobController) trackActive(ctx context.Context, cj *batchv1.CronJob, status *batchv1.CronJobStatus, jobs []*batchv1.Job) error {
 	wasActive := map[string]bool{}
 	for _, ref := range status.Active {
 		wasActive[string(ref.UID)] = true
+	}
+	inCache := map[string]bool{}
+	for _, j := range jobs {
+		inCache[string(j.UID)] = true
+	}
+	for _, ref := range status.Active {
+		if inCache[string(ref.UID)] {
+			continue
+		}
+		j := &batchv1.Job{}
+		switch err := c.st.Get(ctx, ref.Namespace, ref.Name, j); {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return fmt.Errorf("cronjob %s/%s: read job %s: %w", cj.Namespace, cj.Name, ref.Name, err)
+		case j.UID == ref.UID:
+			jobs = append(jobs, j)
+		}
 	}
 	status.Active = nil
 	for _, j := range jobs {
@@ -148,6 +171,7 @@ func (c *CronJobController) trackActive(cj *batchv1.CronJob, status *batchv1.Cro
 		}
 		return 0
 	})
+	return nil
 }
 
 func jobRef(j *batchv1.Job) corev1.ObjectReference {
@@ -190,7 +214,11 @@ func (c *CronJobController) schedule(ctx context.Context, cj *batchv1.CronJob, s
 	name := fmt.Sprintf("%s-%d", cj.Name, scheduled.Unix()/60)
 	for _, j := range jobs {
 		if j.Name == name {
-			return nextIn(), nil // started already
+			// Started already (the status write after it may have been
+			// lost): the time is taken.
+			t := metav1.NewTime(scheduled)
+			status.LastScheduleTime = &t
+			return nextIn(), nil
 		}
 	}
 	switch cj.Spec.ConcurrencyPolicy {

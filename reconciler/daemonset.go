@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -54,6 +55,54 @@ type DaemonSetController struct {
 	exp   *expectations
 	rec   *Recorder
 	now   func() time.Time
+	// backoff delays the replacement of a node's failed daemon pods: a pod
+	// the node refuses at once would otherwise be made again at once, for
+	// ever.
+	backoff podBackoff
+}
+
+// podBackoff is a delay per key that doubles with each failure from 1 s up
+// to 15 min, and starts over after a quiet spell of twice that.
+type podBackoff struct {
+	mu sync.Mutex
+	m  map[string]*backoffEntry
+}
+
+type backoffEntry struct {
+	delay time.Duration
+	until time.Time
+}
+
+const (
+	podBackoffBase = time.Second
+	podBackoffMax  = 15 * time.Minute
+)
+
+func (b *podBackoff) failed(key string, now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.m == nil {
+		b.m = map[string]*backoffEntry{}
+	}
+	e := b.m[key]
+	switch {
+	case e == nil || now.Sub(e.until) > 2*podBackoffMax:
+		e = &backoffEntry{delay: podBackoffBase}
+		b.m[key] = e
+	default:
+		e.delay = min(2*e.delay, podBackoffMax)
+	}
+	e.until = now.Add(e.delay)
+}
+
+// wait is how long key still waits, 0 when it does not.
+func (b *podBackoff) wait(key string, now time.Time) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if e := b.m[key]; e != nil && e.until.After(now) {
+		return e.until.Sub(now)
+	}
+	return 0
 }
 
 // NewDaemonSetController returns the DaemonSet controller, registered on
@@ -139,37 +188,46 @@ func (c *DaemonSetController) Reconcile(ctx context.Context, key string) (Result
 			byNode[p.Spec.NodeName] = append(byNode[p.Spec.NodeName], p)
 		}
 	}
-	eligible := eligibleNodes(ds, nodes)
+	eligible, keep := eligibleNodes(ds, nodes)
 	var err error
+	var wait time.Duration
 	if ds.DeletionTimestamp == nil && c.exp.satisfied(key) {
-		err = c.manage(ctx, key, ds, hash, nodes, eligible, byNode)
+		wait, err = c.manage(ctx, key, ds, hash, nodes, eligible, keep, byNode)
 	}
 	status := c.status(ds, hash, nodes, eligible, byNode)
 	if !equality.Semantic.DeepEqual(status, ds.Status) {
-		out := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: ds.Namespace, Name: ds.Name}, Status: status}
+		out := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: ds.Namespace, Name: ds.Name, ResourceVersion: ds.ResourceVersion}, Status: status}
 		if werr := c.st.UpdateStatus(ctx, out); werr != nil && !errors.Is(werr, store.ErrNotFound) {
 			return Result{}, errors.Join(err, fmt.Errorf("daemonset %s: write status: %w", key, werr))
 		}
 	}
-	return Result{RequeueAfter: c.availableIn(ds, byNode)}, err
+	if w := c.availableIn(ds, byNode); w > 0 && (wait == 0 || w < wait) {
+		wait = w
+	}
+	return Result{RequeueAfter: wait}, err
 }
 
-// eligibleNodes says of each node whether a pod of ds belongs there: its
-// node selector and required node affinity match the node, and it
-// tolerates every NoSchedule and NoExecute taint of the node.
-func eligibleNodes(ds *appsv1.DaemonSet, nodes []*corev1.Node) map[string]bool {
+// eligibleNodes says of each node whether a new pod of ds belongs there
+// (its node selector and required node affinity match the node, and it
+// tolerates every NoSchedule and NoExecute taint of the node), and whether
+// a pod there keeps running (the same, with NoExecute taints only: a
+// NoSchedule taint keeps new pods off and leaves running ones), as
+// Kubernetes decides.
+func eligibleNodes(ds *appsv1.DaemonSet, nodes []*corev1.Node) (run, keep map[string]bool) {
 	pod := &corev1.Pod{Spec: *daemonSpec(ds)}
 	aff := nodeaffinity.GetRequiredNodeAffinity(pod)
-	out := make(map[string]bool, len(nodes))
+	run, keep = make(map[string]bool, len(nodes)), make(map[string]bool, len(nodes))
+	noExecute := func(t *corev1.Taint) bool { return t.Effect == corev1.TaintEffectNoExecute }
 	for _, n := range nodes {
-		ok, _ := aff.Match(n)
-		if ok {
-			_, untolerated := schedhelper.FindMatchingUntoleratedTaint(klogBackground, n.Spec.Taints, pod.Spec.Tolerations, hardTaint, false)
-			ok = !untolerated
+		if ok, _ := aff.Match(n); !ok {
+			continue
 		}
-		out[n.Name] = ok
+		_, untolerated := schedhelper.FindMatchingUntoleratedTaint(klogBackground, n.Spec.Taints, pod.Spec.Tolerations, hardTaint, false)
+		run[n.Name] = !untolerated
+		_, evicted := schedhelper.FindMatchingUntoleratedTaint(klogBackground, n.Spec.Taints, pod.Spec.Tolerations, noExecute, false)
+		keep[n.Name] = !evicted
 	}
-	return out
+	return run, keep
 }
 
 // daemonSpec is the pod spec of ds's template with the daemon
@@ -190,26 +248,41 @@ func daemonSpec(ds *appsv1.DaemonSet) *corev1.PodSpec {
 // manage creates the pods nodes lack, deletes those on nodes that no
 // longer take them (and doubles, and failed ones), and rolls old pods to
 // the template.
-func (c *DaemonSetController) manage(ctx context.Context, key string, ds *appsv1.DaemonSet, hash string, nodes []*corev1.Node, eligible map[string]bool, byNode map[string][]*corev1.Pod) error {
+func (c *DaemonSetController) manage(ctx context.Context, key string, ds *appsv1.DaemonSet, hash string, nodes []*corev1.Node, eligible, keep map[string]bool, byNode map[string][]*corev1.Pod) (time.Duration, error) {
 	var create []*corev1.Pod
 	var del []*corev1.Pod
+	var wait time.Duration
 	now := c.now()
 	spec := daemonSpec(ds)
 	for _, n := range nodes {
 		run := eligible[n.Name]
 		pods := byNode[n.Name]
 		var live []*corev1.Pod
+		failed := false
 		for _, p := range pods {
 			if p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded {
-				del = append(del, p) // replaced below, as Kubernetes does
+				del = append(del, p) // replaced, after a backoff, as Kubernetes does
+				failed = failed || p.Status.Phase == corev1.PodFailed
 				continue
 			}
 			live = append(live, p)
 		}
+		backoffKey := key + "/" + n.Name
+		if failed {
+			c.backoff.failed(backoffKey, now)
+		}
 		switch {
-		case !run:
+		case !run && !keep[n.Name]:
 			del = append(del, live...)
+		case !run:
+			// A NoSchedule taint: running pods stay, none is made.
 		case len(live) == 0:
+			if w := c.backoff.wait(backoffKey, now); w > 0 {
+				if wait == 0 || w < wait {
+					wait = w
+				}
+				continue
+			}
 			create = append(create, c.newPod(ds, spec, hash, n.Name))
 		case len(live) > 1:
 			// Keep the one of the template, else the oldest; with a
@@ -242,7 +315,7 @@ func (c *DaemonSetController) manage(ctx context.Context, key string, ds *appsv1
 		create = append(create, rc...)
 		del = append(del, rd...)
 	}
-	return errors.Join(c.deletePods(ctx, key, ds, del), c.createPods(ctx, key, ds, create))
+	return wait, errors.Join(c.deletePods(ctx, key, ds, del), c.createPods(ctx, key, ds, create))
 }
 
 // rollingUpdate returns the pods to create and delete for one step of a

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"sync"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -280,4 +281,70 @@ func TestDaemonSetOnDeleteAndFailed(t *testing.T) {
 		p := env.placement(got)
 		return p == "[node-a=agent:2 node-b=agent:2]", p
 	})
+}
+
+// A NoSchedule taint keeps new daemon pods off a node but leaves the
+// running one (counted misscheduled, as kubectl shows); a NoExecute taint
+// removes it.
+func TestDaemonSetTaintEffects(t *testing.T) {
+	env := daemonEnv(t, simNode("node-a", nil), simNode("node-b", nil))
+	if err := env.st.Create(t.Context(), newDaemonSet("mon", nil)); err != nil {
+		t.Fatal(err)
+	}
+	env.waitPlacement("mon", "[node-a=agent:1 node-b=agent:1]", 2)
+	taint := func(name string, effect corev1.TaintEffect) {
+		n := &corev1.Node{}
+		if err := env.st.Get(t.Context(), "", name, n); err != nil {
+			t.Fatal(err)
+		}
+		n.Spec.Taints = append(n.Spec.Taints, corev1.Taint{Key: "maintenance", Effect: effect})
+		if err := env.st.Update(t.Context(), n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	taint("node-b", corev1.TaintEffectNoSchedule)
+	eventually(t, "node-b's pod kept, counted misscheduled", func() (bool, string) {
+		ds := env.daemonSet("mon")
+		return ds.Status.NumberMisscheduled == 1 && ds.Status.DesiredNumberScheduled == 1 && env.placement(ds) == "[node-a=agent:1 node-b=agent:1]",
+			env.placement(ds) + " " + dsStatus(ds.Status)
+	})
+	taint("node-b", corev1.TaintEffectNoExecute)
+	env.waitPlacement("mon", "[node-a=agent:1]", 1)
+}
+
+// A daemon pod that fails at once is replaced after a delay that doubles
+// (1 s, then 2 s, ...), not at once for ever.
+func TestDaemonSetFailedPodBackoff(t *testing.T) {
+	st := etcdtest.NewStore(t)
+	n := simNode("node-a", nil)
+	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+	if err := st.Create(t.Context(), n); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	names := map[string]bool{}
+	var at []time.Time // when each pod ran, and at once failed
+	startFakeNode(t, st, fakenode.Options{Node: "node-a", Exit: func(p *corev1.Pod) (int32, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !names[p.Name] {
+			names[p.Name] = true
+			at = append(at, time.Now())
+		}
+		return 1, true
+	}})
+	startControllers(t, st, testOptions())
+	if err := st.Create(t.Context(), newDaemonSet("crashy", nil)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "three pods tried", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(at) >= 3, fmt.Sprint(len(at))
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if gap1, gap2 := at[1].Sub(at[0]), at[2].Sub(at[1]); gap1 < time.Second || gap2 < 2*time.Second {
+		t.Errorf("replacements after %s and %s, want at least 1s and 2s", gap1, gap2)
+	}
 }

@@ -57,7 +57,8 @@
 //     runs, Failed or Complete. Finished pods are counted in two steps (the
 //     job-tracking finalizer and status.uncountedTerminatedPods), so none
 //     is lost or counted twice across a crash. Pods are found by owner, not
-//     by spec.selector.
+//     by spec.selector. Past ttlSecondsAfterFinished the pods are deleted
+//     and the Job kept: deleted, it would come back from Git and run again.
 //   - CronJobController: a Job at each time of a CronJob's schedule (in
 //     its timeZone), named by the time's minute so that none runs twice;
 //     concurrency policies Allow, Forbid and Replace; a starting deadline;

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
@@ -74,6 +76,14 @@ type JobController struct {
 	// backoff's first delays.
 	mu          sync.Mutex
 	lastFailure map[string]time.Time
+	// released are the pods whose tracking finalizer this controller took
+	// off and whose cache does not show it yet: a stale pod with its
+	// finalizer must not be counted again.
+	released map[types.UID]bool
+	// gone are the pods of each Job deleted by someone else (a node's
+	// eviction) before they were counted: Succeeded ones count as
+	// succeeded, others as failed, as Kubernetes counts them.
+	gone map[string]map[types.UID]bool
 }
 
 // NewJobController returns the Job controller, registered on the informers.
@@ -81,7 +91,7 @@ func NewJobController(st *store.Store, inf *Informers, rec *Recorder, opts JobOp
 	c := &JobController{
 		st: st, jobs: inf.For(mustResource("jobs.batch")), pods: inf.For(mustResource("pods")),
 		exp: newExpectations(), rec: rec, opts: opts.withDefaults(), now: time.Now,
-		lastFailure: map[string]time.Time{},
+		lastFailure: map[string]time.Time{}, released: map[types.UID]bool{}, gone: map[string]map[types.UID]bool{},
 	}
 	c.Controller = NewController("job", c, qopts, log)
 	c.jobs.AddEventHandler(c.Handler(SelfKeys))
@@ -95,6 +105,11 @@ func NewJobController(st *store.Store, inf *Informers, rec *Recorder, opts JobOp
 		},
 		UpdateFunc: func(_, cur any) {
 			p := cur.(*corev1.Pod)
+			if !slices.Contains(p.Finalizers, jobTrackingFinalizer) {
+				c.mu.Lock()
+				delete(c.released, p.UID)
+				c.mu.Unlock()
+			}
 			if ref := controllerOf(p, jobGVK); ref != nil {
 				c.Enqueue(p.Namespace + "/" + ref.Name)
 			}
@@ -108,8 +123,19 @@ func NewJobController(st *store.Store, inf *Informers, rec *Recorder, opts JobOp
 				return
 			}
 			if ref := controllerOf(p, jobGVK); ref != nil {
-				c.exp.deletionObserved(p.Namespace+"/"+ref.Name, p.UID)
-				c.Enqueue(p.Namespace + "/" + ref.Name)
+				key := p.Namespace + "/" + ref.Name
+				c.mu.Lock()
+				ours := c.exp.deleting(key, p.UID)
+				if !ours && !c.released[p.UID] && slices.Contains(p.Finalizers, jobTrackingFinalizer) {
+					if c.gone[key] == nil {
+						c.gone[key] = map[types.UID]bool{}
+					}
+					c.gone[key][p.UID] = p.Status.Phase == corev1.PodSucceeded
+				}
+				delete(c.released, p.UID)
+				c.mu.Unlock()
+				c.exp.deletionObserved(key, p.UID)
+				c.Enqueue(key)
 			}
 		},
 	})
@@ -123,6 +149,7 @@ func (c *JobController) Reconcile(ctx context.Context, key string) (Result, erro
 		c.exp.forget(key)
 		c.mu.Lock()
 		delete(c.lastFailure, key)
+		delete(c.gone, key)
 		c.mu.Unlock()
 		return Result{}, c.releaseOrphans(ctx, key)
 	}
@@ -202,9 +229,22 @@ func (s *jobSync) track(ctx context.Context, pods []*corev1.Pod) error {
 		s.status.UncountedTerminatedPods = &batchv1.UncountedTerminatedPods{}
 	}
 	u := s.status.UncountedTerminatedPods
+	s.c.mu.Lock()
+	gone := maps.Clone(s.c.gone[s.key])
+	released := maps.Clone(s.c.released)
+	s.c.mu.Unlock()
+	for uid, succeeded := range gone {
+		switch {
+		case slices.Contains(u.Succeeded, uid) || slices.Contains(u.Failed, uid):
+		case succeeded:
+			u.Succeeded = append(u.Succeeded, uid)
+		default:
+			u.Failed = append(u.Failed, uid)
+		}
+	}
 	var release []*corev1.Pod
 	for _, p := range pods {
-		if !slices.Contains(p.Finalizers, jobTrackingFinalizer) {
+		if !slices.Contains(p.Finalizers, jobTrackingFinalizer) || released[p.UID] {
 			continue
 		}
 		switch {
@@ -235,9 +275,20 @@ func (s *jobSync) track(ctx context.Context, pods []*corev1.Pod) error {
 	if err := s.writeStatus(ctx); err != nil {
 		return err
 	}
+	s.c.mu.Lock()
+	for uid := range gone { // in the status now
+		delete(s.c.gone[s.key], uid)
+	}
+	s.c.mu.Unlock()
 	var errs []error
 	for _, p := range release {
-		errs = append(errs, s.c.dropTracking(ctx, p))
+		err := s.c.dropTracking(ctx, p)
+		if err == nil {
+			s.c.mu.Lock()
+			s.c.released[p.UID] = true
+			s.c.mu.Unlock()
+		}
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -292,7 +343,13 @@ func (s *jobSync) run(ctx context.Context, pods []*corev1.Pod) (time.Duration, e
 	}
 	s.status.Ready = &ready
 	if _, done := jobFinished(s.status); done {
-		return 0, s.deletePods(ctx, active, "the Job has finished")
+		if err := s.deletePods(ctx, active, "the Job has finished"); err != nil {
+			return 0, err
+		}
+		return s.expire(ctx, pods)
+	}
+	if s.job.DeletionTimestamp != nil {
+		return 0, nil // being deleted: its pods are the garbage collector's
 	}
 	if s.job.Spec.Suspend != nil && *s.job.Spec.Suspend {
 		return 0, s.suspend(ctx, active)
@@ -302,10 +359,14 @@ func (s *jobSync) run(ctx context.Context, pods []*corev1.Pod) (time.Duration, e
 		t := metav1.NewTime(s.now)
 		s.status.StartTime = &t
 	}
-	if reason, msg, ok := s.failed(failedNow); ok {
-		s.setCondition(batchv1.JobFailureTarget, reason, msg)
-	} else if reason, msg, ok := s.succeeded(active); ok {
-		s.setCondition(batchv1.JobSuccessCriteriaMet, reason, msg)
+	if s.condition(batchv1.JobFailureTarget) == nil && s.condition(batchv1.JobSuccessCriteriaMet) == nil {
+		// Once decided, the outcome stays: a deadline passing while the
+		// last pods of a succeeded Job are deleted does not fail it.
+		if reason, msg, ok := s.failed(failedNow); ok {
+			s.setCondition(batchv1.JobFailureTarget, reason, msg)
+		} else if reason, msg, ok := s.succeeded(active); ok {
+			s.setCondition(batchv1.JobSuccessCriteriaMet, reason, msg)
+		}
 	}
 	if c := s.condition(batchv1.JobFailureTarget); c != nil {
 		return s.finish(ctx, active, terminating, batchv1.JobFailed, c)
@@ -452,6 +513,28 @@ func (s *jobSync) finish(ctx context.Context, active, terminating []*corev1.Pod,
 		s.c.rec.Eventf(s.job, corev1.EventTypeWarning, interim.Reason, "%s", interim.Message)
 	}
 	return 0, nil
+}
+
+// expire carries out ttlSecondsAfterFinished. Kubernetes deletes the Job;
+// a Job from Git would then be created again by the next sync and run
+// again, so keelson deletes its pods (their containers and logs) and keeps
+// the Job, finished, with its status; it leaves with Git. It returns when
+// to look again.
+func (s *jobSync) expire(ctx context.Context, pods []*corev1.Pod) (time.Duration, error) {
+	ttl := s.job.Spec.TTLSecondsAfterFinished
+	if ttl == nil || len(pods) == 0 {
+		return 0, nil
+	}
+	var at time.Time
+	for _, c := range s.status.Conditions {
+		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+			at = c.LastTransitionTime.Add(time.Duration(*ttl) * time.Second)
+		}
+	}
+	if wait := at.Sub(s.now); wait > 0 {
+		return wait, nil
+	}
+	return 0, s.deletePods(ctx, pods, fmt.Sprintf("ttlSecondsAfterFinished (%ds) passed; the Job stays while it is in Git", *ttl))
 }
 
 // suspend deletes a suspended Job's running pods and says so.
@@ -631,21 +714,25 @@ func (s *jobSync) failedIndexes(failedPods []*corev1.Pod) []int {
 // createPods creates n pods (of the given indexes for an Indexed Job) in
 // one transaction.
 func (s *jobSync) createPods(ctx context.Context, n int, indexes []int) error {
-	ops := make([]store.Op, n)
-	for i := range n {
-		idx := -1
-		if indexes != nil {
-			idx = indexes[i]
+	for done := 0; done < n; {
+		batch := min(n-done, createBatch)
+		ops := make([]store.Op, batch)
+		for i := range batch {
+			idx := -1
+			if indexes != nil {
+				idx = indexes[done+i]
+			}
+			ops[i] = store.CreateOp(s.newPod(idx))
 		}
-		ops[i] = store.CreateOp(s.newPod(idx))
+		s.c.exp.expectCreations(s.key, batch)
+		if err := s.c.st.Txn(ctx, ops...); err != nil {
+			s.c.exp.expectCreations(s.key, -batch)
+			s.c.rec.Eventf(s.job, corev1.EventTypeWarning, "FailedCreate", "Error creating %d pods: %v", batch, err)
+			return fmt.Errorf("job %s: create %d pods: %w", s.key, batch, err)
+		}
+		s.c.rec.Eventf(s.job, corev1.EventTypeNormal, "SuccessfulCreate", "Created %d pods", batch)
+		done += batch
 	}
-	s.c.exp.expectCreations(s.key, n)
-	if err := s.c.st.Txn(ctx, ops...); err != nil {
-		s.c.exp.expectCreations(s.key, -n)
-		s.c.rec.Eventf(s.job, corev1.EventTypeWarning, "FailedCreate", "Error creating %d pods: %v", n, err)
-		return fmt.Errorf("job %s: create %d pods: %w", s.key, n, err)
-	}
-	s.c.rec.Eventf(s.job, corev1.EventTypeNormal, "SuccessfulCreate", "Created %d pods", n)
 	return nil
 }
 
@@ -795,10 +882,10 @@ func (s *jobSync) condition(t batchv1.JobConditionType) *batchv1.JobCondition {
 func (s *jobSync) setCondition(t batchv1.JobConditionType, reason, msg string) {
 	now := metav1.NewTime(s.now)
 	if c := s.condition(t); c != nil {
-		if c.Status != corev1.ConditionTrue {
-			c.LastTransitionTime = now
+		if c.Status == corev1.ConditionTrue {
+			return // as it was: rewriting its times would write the status at every reconcile
 		}
-		c.Status, c.Reason, c.Message, c.LastProbeTime = corev1.ConditionTrue, reason, msg, now
+		c.Status, c.Reason, c.Message, c.LastProbeTime, c.LastTransitionTime = corev1.ConditionTrue, reason, msg, now, now
 		return
 	}
 	s.status.Conditions = append(s.status.Conditions, batchv1.JobCondition{
@@ -818,7 +905,9 @@ func (s *jobSync) writeStatus(ctx context.Context) error {
 	if equality.Semantic.DeepEqual(st, s.job.Status) {
 		return nil
 	}
-	out := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: s.job.Namespace, Name: s.job.Name}, Status: st}
+	// Compare-and-swap on the version this reconcile read: from a cache
+	// behind the store, it would put back counts that moved on.
+	out := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: s.job.Namespace, Name: s.job.Name, ResourceVersion: s.job.ResourceVersion}, Status: st}
 	if err := s.c.st.UpdateStatus(ctx, out); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
@@ -827,6 +916,7 @@ func (s *jobSync) writeStatus(ctx context.Context) error {
 	}
 	s.job = s.job.DeepCopy()
 	s.job.Status = *st.DeepCopy()
+	s.job.ResourceVersion = out.ResourceVersion
 	return nil
 }
 

@@ -388,7 +388,7 @@ func TestJobTrackingCountsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &JobController{st: st, exp: newExpectations(), rec: NewRecorder(st, "test", testLog()), opts: JobOptions{}.withDefaults(), now: time.Now,
-		lastFailure: map[string]time.Time{}}
+		lastFailure: map[string]time.Time{}, released: map[types.UID]bool{}, gone: map[string]map[types.UID]bool{}}
 	for range 2 { // the second pass finds nothing left to count
 		stored := &batchv1.Job{}
 		if err := st.Get(t.Context(), "default", "once", stored); err != nil {
@@ -408,5 +408,43 @@ func TestJobTrackingCountsOnce(t *testing.T) {
 	}
 	if u := stored.Status.UncountedTerminatedPods; stored.Status.Succeeded != 3 || (u != nil && len(u.Succeeded)+len(u.Failed) > 0) {
 		t.Errorf("after the replay: succeeded %d, uncounted %+v", stored.Status.Succeeded, u)
+	}
+}
+
+// ttlSecondsAfterFinished: once it passed, the finished Job's pods are
+// deleted and the Job stays, Complete, so that a sync does not create it
+// again and run it again.
+func TestJobTTLAfterFinished(t *testing.T) {
+	env := jobEnv(t, func(*corev1.Pod) (int32, bool) { return 0, true })
+	if err := env.st.Create(t.Context(), newJob("brief", func(j *batchv1.Job) {
+		j.Spec.Completions, j.Spec.Parallelism = ptr.To[int32](2), ptr.To[int32](2)
+		j.Spec.TTLSecondsAfterFinished = ptr.To[int32](1)
+	})); err != nil {
+		t.Fatal(err)
+	}
+	env.waitJob("brief", "complete with its pods", func(j *batchv1.Job, pods []*corev1.Pod) bool {
+		return jobCondition(j, batchv1.JobComplete) != nil && len(pods) == 2
+	})
+	j, _ := env.waitJob("brief", "its pods gone", func(j *batchv1.Job, pods []*corev1.Pod) bool { return len(pods) == 0 })
+	if jobCondition(j, batchv1.JobComplete) == nil || j.Status.Succeeded != 2 {
+		t.Errorf("after the TTL: %s", jobString(j))
+	}
+}
+
+// A running pod deleted by something else than the Job controller (a lost
+// node's eviction) counts as a failure, as in Kubernetes: with backoffLimit
+// 0 the Job fails rather than making pods on a flapping node for ever.
+func TestJobPodDeletedByOthersCountsAsFailed(t *testing.T) {
+	env := jobEnv(t, nil)
+	if err := env.st.Create(t.Context(), newJob("evicted", func(j *batchv1.Job) { j.Spec.BackoffLimit = ptr.To[int32](0) })); err != nil {
+		t.Fatal(err)
+	}
+	_, pods := env.waitJob("evicted", "a pod", func(_ *batchv1.Job, pods []*corev1.Pod) bool { return len(running(pods)) == 1 })
+	if err := env.st.Delete(t.Context(), mustResource("pods"), "default", pods[0].Name, nil); err != nil {
+		t.Fatal(err)
+	}
+	j, _ := env.waitJob("evicted", "failed", func(j *batchv1.Job, _ []*corev1.Pod) bool { return jobCondition(j, batchv1.JobFailed) != nil })
+	if j.Status.Failed != 1 || jobCondition(j, batchv1.JobFailed).Reason != batchv1.JobReasonBackoffLimitExceeded {
+		t.Errorf("%s", jobString(j))
 	}
 }
