@@ -315,7 +315,8 @@ func (c *DaemonSetController) manage(ctx context.Context, key string, ds *appsv1
 		create = append(create, rc...)
 		del = append(del, rd...)
 	}
-	return wait, errors.Join(c.deletePods(ctx, key, ds, del), c.createPods(ctx, key, ds, create))
+	w := podWriter{c.st, c.exp, c.rec}
+	return wait, errors.Join(w.delete(ctx, key, ds, del, ""), w.create(ctx, key, ds, create))
 }
 
 // rollingUpdate returns the pods to create and delete for one step of a
@@ -468,47 +469,6 @@ func withNodeName(a *corev1.Affinity, node string) *corev1.Affinity {
 		req.NodeSelectorTerms[i].MatchFields = append(req.NodeSelectorTerms[i].MatchFields, match)
 	}
 	return a
-}
-
-func (c *DaemonSetController) createPods(ctx context.Context, key string, ds *appsv1.DaemonSet, pods []*corev1.Pod) error {
-	for len(pods) > 0 {
-		batch := pods[:min(len(pods), createBatch)]
-		pods = pods[len(batch):]
-		ops := make([]store.Op, len(batch))
-		for i, p := range batch {
-			ops[i] = store.CreateOp(p)
-		}
-		c.exp.expectCreations(key, len(batch))
-		if err := c.st.Txn(ctx, ops...); err != nil {
-			c.exp.expectCreations(key, -len(batch))
-			c.rec.Eventf(ds, corev1.EventTypeWarning, "FailedCreate", "Error creating %d pods: %v", len(batch), err)
-			return fmt.Errorf("daemonset %s: create %d pods: %w", key, len(batch), err)
-		}
-		c.rec.Eventf(ds, corev1.EventTypeNormal, "SuccessfulCreate", "Created %d pods", len(batch))
-	}
-	return nil
-}
-
-func (c *DaemonSetController) deletePods(ctx context.Context, key string, ds *appsv1.DaemonSet, pods []*corev1.Pod) error {
-	res := mustResource("pods")
-	var errs []error
-	deleted := 0
-	for _, p := range pods {
-		uid := p.UID
-		c.exp.expectDeletion(key, uid)
-		if err := c.st.Delete(ctx, res, p.Namespace, p.Name, &metav1.Preconditions{UID: &uid}); err != nil {
-			c.exp.deletionObserved(key, uid)
-			if !errors.Is(err, store.ErrNotFound) {
-				errs = append(errs, fmt.Errorf("delete pod %s/%s: %w", p.Namespace, p.Name, err))
-			}
-			continue
-		}
-		deleted++
-	}
-	if deleted > 0 {
-		c.rec.Eventf(ds, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted %d pods", deleted)
-	}
-	return errors.Join(errs...)
 }
 
 // status counts as kubectl shows them: desired, current, ready, up-to-date,

@@ -711,29 +711,17 @@ func (s *jobSync) failedIndexes(failedPods []*corev1.Pod) []int {
 	return idx
 }
 
-// createPods creates n pods (of the given indexes for an Indexed Job) in
-// one transaction.
+// createPods creates n pods (of the given indexes for an Indexed Job).
 func (s *jobSync) createPods(ctx context.Context, n int, indexes []int) error {
-	for done := 0; done < n; {
-		batch := min(n-done, createBatch)
-		ops := make([]store.Op, batch)
-		for i := range batch {
-			idx := -1
-			if indexes != nil {
-				idx = indexes[done+i]
-			}
-			ops[i] = store.CreateOp(s.newPod(idx))
+	pods := make([]*corev1.Pod, n)
+	for i := range n {
+		idx := -1
+		if indexes != nil {
+			idx = indexes[i]
 		}
-		s.c.exp.expectCreations(s.key, batch)
-		if err := s.c.st.Txn(ctx, ops...); err != nil {
-			s.c.exp.expectCreations(s.key, -batch)
-			s.c.rec.Eventf(s.job, corev1.EventTypeWarning, "FailedCreate", "Error creating %d pods: %v", batch, err)
-			return fmt.Errorf("job %s: create %d pods: %w", s.key, batch, err)
-		}
-		s.c.rec.Eventf(s.job, corev1.EventTypeNormal, "SuccessfulCreate", "Created %d pods", batch)
-		done += batch
+		pods[i] = s.newPod(idx)
 	}
-	return nil
+	return s.c.writer().create(ctx, s.key, s.job, pods)
 }
 
 // newPod builds a pod of the Job from its template: the Job's labels and
@@ -786,29 +774,10 @@ func jobLabels(j *batchv1.Job) map[string]string {
 
 // deletePods deletes the Job's pods, saying why.
 func (s *jobSync) deletePods(ctx context.Context, pods []*corev1.Pod, why string) error {
-	if len(pods) == 0 {
-		return nil
-	}
-	res := mustResource("pods")
-	var errs []error
-	deleted := 0
-	for _, p := range pods {
-		uid := p.UID
-		s.c.exp.expectDeletion(s.key, uid)
-		if err := s.c.st.Delete(ctx, res, p.Namespace, p.Name, &metav1.Preconditions{UID: &uid}); err != nil {
-			s.c.exp.deletionObserved(s.key, uid)
-			if !errors.Is(err, store.ErrNotFound) {
-				errs = append(errs, fmt.Errorf("delete pod %s/%s: %w", p.Namespace, p.Name, err))
-			}
-			continue
-		}
-		deleted++
-	}
-	if deleted > 0 {
-		s.c.rec.Eventf(s.job, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted %d pods: %s", deleted, why)
-	}
-	return errors.Join(errs...)
+	return s.c.writer().delete(ctx, s.key, s.job, pods, why)
 }
+
+func (c *JobController) writer() podWriter { return podWriter{c.st, c.exp, c.rec} }
 
 // failureAction is what the pod failure policy says of a failed pod: the
 // action of its first matching rule, Count when none matches or there is

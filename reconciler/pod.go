@@ -1,6 +1,9 @@
 package reconciler
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"sort"
 	"time"
 
@@ -10,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/utils/ptr"
+
+	"github.com/keelson/keelson/store"
 )
 
 // podActive reports whether a pod counts towards its owner's replicas: not
@@ -112,4 +117,60 @@ func deletionOrder(pods []*corev1.Pod) {
 		}
 		return a.Name > b.Name
 	})
+}
+
+// podWriter creates and deletes an owner's pods with the controller's
+// expectations, so that a cache behind the store never makes it write
+// twice, and says what it did in the owner's events.
+type podWriter struct {
+	st  *store.Store
+	exp *expectations
+	rec *Recorder
+}
+
+// create creates pods in transactions of createBatch.
+func (w podWriter) create(ctx context.Context, key string, owner store.Object, pods []*corev1.Pod) error {
+	for len(pods) > 0 {
+		batch := pods[:min(len(pods), createBatch)]
+		pods = pods[len(batch):]
+		ops := make([]store.Op, len(batch))
+		for i, p := range batch {
+			ops[i] = store.CreateOp(p)
+		}
+		w.exp.expectCreations(key, len(batch))
+		if err := w.st.Txn(ctx, ops...); err != nil {
+			w.exp.expectCreations(key, -len(batch))
+			w.rec.Eventf(owner, corev1.EventTypeWarning, "FailedCreate", "Error creating %d pods: %v", len(batch), err)
+			return fmt.Errorf("%s: create %d pods: %w", key, len(batch), err)
+		}
+		w.rec.Eventf(owner, corev1.EventTypeNormal, "SuccessfulCreate", "Created %d pods", len(batch))
+	}
+	return nil
+}
+
+// delete deletes exactly these pods (uid preconditions); why, when not
+// empty, ends the event.
+func (w podWriter) delete(ctx context.Context, key string, owner store.Object, pods []*corev1.Pod, why string) error {
+	res := mustResource("pods")
+	var errs []error
+	deleted := 0
+	for _, p := range pods {
+		uid := p.UID
+		w.exp.expectDeletion(key, uid)
+		if err := w.st.Delete(ctx, res, p.Namespace, p.Name, &metav1.Preconditions{UID: &uid}); err != nil {
+			w.exp.deletionObserved(key, uid)
+			if !errors.Is(err, store.ErrNotFound) {
+				errs = append(errs, fmt.Errorf("delete pod %s/%s: %w", p.Namespace, p.Name, err))
+			}
+			continue
+		}
+		deleted++
+	}
+	if deleted > 0 {
+		if why != "" {
+			why = ": " + why
+		}
+		w.rec.Eventf(owner, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted %d pods%s", deleted, why)
+	}
+	return errors.Join(errs...)
 }
