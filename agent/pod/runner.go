@@ -120,6 +120,12 @@ func (r *Runner) podDir(p *corev1.Pod) string {
 // the status it has now. It never blocks on a container: call it again when
 // something changed or after a short while (the agent requeues).
 func (r *Runner) Sync(ctx context.Context, p *corev1.Pod) (corev1.PodStatus, error) {
+	if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		// Final, as in Kubernetes: nothing of a finished pod runs again,
+		// even when its containers are gone (a Job's pod must not run
+		// twice), and its status stays as it ended.
+		return p.Status, nil
+	}
 	cs, err := r.containers(ctx, p)
 	if err != nil {
 		return p.Status, err

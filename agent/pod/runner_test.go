@@ -84,6 +84,41 @@ func TestExitCodesAndPhases(t *testing.T) {
 	}
 }
 
+// A finished pod is final: when its container is gone (removed behind the
+// agent's back, or lost with containerd's state), a Sync neither starts it
+// again nor changes its status, whatever the restart policy; a Job's pod
+// must not run twice.
+func TestFinishedPodIsFinal(t *testing.T) {
+	e := newEnv(t, nil)
+	p := newPod("done", corev1.RestartPolicyOnFailure, ctr("main", "sh", "-c", "exit 0"))
+	cleanup(t, e, p)
+	st := e.syncUntil(t, p, phase(corev1.PodSucceeded))
+	cs, err := e.rt.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		if c.Spec.PodUID == string(p.UID) {
+			if err := e.rt.Remove(t.Context(), c.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	again, err := e.runner.Sync(t.Context(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Phase != corev1.PodSucceeded || again.ContainerStatuses[0].ContainerID != st.ContainerStatuses[0].ContainerID {
+		t.Errorf("status after a Sync of the finished pod: %+v", again)
+	}
+	cs, _ = e.rt.List(t.Context())
+	for _, c := range cs {
+		if c.Spec.PodUID == string(p.UID) {
+			t.Errorf("container %s started again for a finished pod", c.ID)
+		}
+	}
+}
+
 func TestRestartWithBackoff(t *testing.T) {
 	e := newEnv(t, nil)
 	p := newPod("crash", corev1.RestartPolicyAlways, ctr("main", "sh", "-c", "exit 2"))
