@@ -40,7 +40,7 @@ spec:
 // shipping the app's log, the ambassador reaching the backend, the adapter
 // serving metrics, cue's two apps from one definition serving their pages,
 // daemonset's pod on the node logging its name, jobs' Indexed Job
-// completing every frame (and a failing Job stopping at
+// completing every frame and its CronJob's first run (and a failing Job stopping at
 // its backoff limit),
 // helm's chart rendered with its values and serving its page, kustomize's
 // production overlay serving the shop, and config's files following a
@@ -332,6 +332,49 @@ func TestUpRunsExamples(t *testing.T) {
 		if p := u.onePod(t, "config"); p != pod {
 			t.Errorf("the config change replaced pod %s by %s; only the annotation should", pod, p)
 		}
+	})
+	t.Run("cronjob", func(t *testing.T) {
+		// The heartbeat CronJob's first run: a Job named by its minute,
+		// annotated with that minute, whose pod logs the time and
+		// succeeds; the CronJob records the schedule and the success.
+		cron := u.client(t).BatchV1().CronJobs("jobs")
+		deadline := time.Now().Add(2 * time.Minute) // a hang guard: the first run waits for the next minute
+		for {
+			cj, err := cron.Get(t.Context(), "heartbeat", metav1.GetOptions{})
+			if err == nil && cj.Status.LastSuccessfulTime != nil && cj.Status.LastScheduleTime != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("heartbeat never succeeded: %+v (%v)", cj, err)
+			}
+			time.Sleep(time.Second)
+		}
+		jobs, err := u.client(t).BatchV1().Jobs("jobs").List(t.Context(), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var beat string
+		for _, j := range jobs.Items {
+			if ref := metav1.GetControllerOf(&j); ref == nil || ref.Kind != "CronJob" || ref.Name != "heartbeat" {
+				continue
+			}
+			at, err := time.Parse(time.RFC3339, j.Annotations["batch.kubernetes.io/cronjob-scheduled-timestamp"])
+			if err != nil || at.Second() != 0 || j.Name != fmt.Sprintf("heartbeat-%d", at.Unix()/60) {
+				t.Errorf("job %s: scheduled at %q (%v)", j.Name, j.Annotations["batch.kubernetes.io/cronjob-scheduled-timestamp"], err)
+			}
+			beat = j.Name
+		}
+		if beat == "" {
+			t.Fatal("no Job of the heartbeat CronJob")
+		}
+		pods := u.pods(t, "batch.kubernetes.io/job-name="+beat)
+		if len(pods) != 1 {
+			t.Fatalf("%d pods of %s", len(pods), beat)
+		}
+		eventuallyOut(t, "the heartbeat's log", func() (string, bool) {
+			out, err := u.keelson("logs", "-n", "jobs", pods[0].Name)
+			return out, err == nil && strings.Contains(out, "heartbeat at ")
+		})
 	})
 	t.Run("jobs after a commit", func(t *testing.T) {
 		// config's commit was synced: the finished Job, unchanged in Git,
