@@ -88,9 +88,12 @@
 //     a node changes in a way that matters or a bound pod goes away.
 //   - NodeLifecycleController: a node whose lease (kube-node-lease) is not
 //     renewed for the grace period becomes Ready=Unknown and is tainted
-//     node.kubernetes.io/unreachable:NoExecute; its pods are deleted, at a
-//     bounded rate, when their toleration of that taint (300 s by default)
-//     runs out; it is untainted when back. It also gives nodes without one a
+//     node.kubernetes.io/unreachable:NoExecute; its pods are marked for
+//     deletion, at a bounded rate, when their toleration of that taint (300 s
+//     by default) runs out, and stay Terminating until the node's agent
+//     removes them or the node is deleted (the garbage collector leaves a
+//     marked pod bound to an existing node to its agent); it is untainted
+//     when back. It also gives nodes without one a
 //     spec.podCIDR from the cluster CIDR, released when the node is deleted.
 //   - NodePolicyController: node settings from Git. Nobody writes to the
 //     API, so labels, taints and cordoning (spec.unschedulable) of nodes are

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/cache"
@@ -218,9 +219,26 @@ func (g *GarbageCollector) finishDeletion(ctx context.Context, r store.Resource,
 		}
 		return g.dropFinalizer(ctx, obj, metav1.FinalizerDeleteDependents)
 	case len(fins) == 0:
+		if g.agentFinishes(obj) {
+			return nil
+		}
 		return deleteObject(ctx, g.st, r, obj)
 	}
 	return nil // finalizers of someone else's: theirs to remove
+}
+
+// agentFinishes reports whether a pod marked for deletion is its node
+// agent's to remove: bound to a node that exists, and not finished. The
+// agent stops its containers, then deletes it; until then a pod of the same
+// name must not start anywhere. The node lifecycle controller deletes the
+// pods of a node that is deleted.
+func (g *GarbageCollector) agentFinishes(obj store.Object) bool {
+	p, ok := obj.(*corev1.Pod)
+	if !ok || p.Spec.NodeName == "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		return false
+	}
+	_, exists := GetCached[*corev1.Node](g.inf.For(mustResource("nodes")), "", p.Spec.NodeName)
+	return exists
 }
 
 type dependent struct {

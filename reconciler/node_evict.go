@@ -12,8 +12,13 @@ import (
 	"github.com/keelson/keelson/store"
 )
 
-// evict deletes the node's pods whose toleration of the unreachable taint
-// has run out, and comes back when the next one runs out.
+// evict marks for deletion the node's pods whose toleration of the
+// unreachable taint has run out, and comes back when the next one runs out.
+// As in Kubernetes, a pod is only marked (deletionTimestamp): its
+// controller replaces it at once, and the object goes when the node's agent
+// confirms its containers stopped, or when the node is deleted. Deleting it
+// outright would let a pod of the same name (a StatefulSet's) start
+// elsewhere while the lost node may still run the old one.
 func (c *NodeLifecycleController) evict(ctx context.Context, n *corev1.Node) (Result, error) {
 	var since time.Time
 	for _, t := range n.Spec.Taints {
@@ -47,11 +52,11 @@ func (c *NodeLifecycleController) evict(ctx context.Context, n *corev1.Node) (Re
 			next = 200 * time.Millisecond
 			continue
 		}
-		err := c.st.Delete(ctx, mustResource("pods"), p.Namespace, p.Name, &metav1.Preconditions{UID: &p.UID})
+		err := markDeleted(ctx, c.st, mustResource("pods"), p, "")
 		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrConflict) {
 			return Result{}, fmt.Errorf("evict pod %s/%s from node %s: %w", p.Namespace, p.Name, n.Name, err)
 		}
-		c.rec.Eventf(n, corev1.EventTypeNormal, "TaintManagerEviction", "Deleted pod %s/%s: node %s unreachable", p.Namespace, p.Name, n.Name)
+		c.rec.Eventf(n, corev1.EventTypeNormal, "TaintManagerEviction", "Marking for deletion pod %s/%s: node %s unreachable", p.Namespace, p.Name, n.Name)
 	}
 	return Result{RequeueAfter: next}, nil
 }

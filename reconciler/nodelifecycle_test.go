@@ -146,13 +146,27 @@ func TestEvictionHonoursTolerations(t *testing.T) {
 	opts := schedTestOptions()
 	opts.NodeLifecycle = NodeLifecycleOptions{GracePeriod: time.Second, TolerationSeconds: 1}
 	startControllers(t, st, opts)
-	eventually(t, "pod without toleration evicted", func() (bool, string) {
+	eventually(t, "pod without toleration marked for deletion", func() (bool, string) {
+		p := getPod(t, st, "default-toleration")
+		return p.DeletionTimestamp != nil, fmt.Sprint(p.DeletionTimestamp)
+	})
+	for _, name := range []string{"forever", "hour"} {
+		if p := getPod(t, st, name); p.DeletionTimestamp != nil { // getPod fails the test when gone
+			t.Errorf("pod %s marked for deletion", name)
+		}
+	}
+	// Marked, not deleted: the node may still run it, and only its agent
+	// (or the node's deletion) says it stopped. The garbage collector,
+	// which removes marked objects, leaves it.
+	time.Sleep(time.Second)
+	getPod(t, st, "default-toleration")
+	if err := st.Delete(t.Context(), mustResource("nodes"), "", "gone", nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the pod deleted with its node", func() (bool, string) {
 		err := st.Get(t.Context(), "default", "default-toleration", &corev1.Pod{})
 		return err != nil, fmt.Sprint(err)
 	})
-	for _, name := range []string{"forever", "hour"} {
-		getPod(t, st, name) // fails the test when gone
-	}
 }
 
 // TestEvictionIsRateLimited: with a budget of one eviction, one pod of the
@@ -168,7 +182,15 @@ func TestEvictionIsRateLimited(t *testing.T) {
 	opts := schedTestOptions()
 	opts.NodeLifecycle = NodeLifecycleOptions{GracePeriod: time.Second, TolerationSeconds: 1, EvictionQPS: 0.001, EvictionBurst: 1}
 	startControllers(t, st, opts)
-	left := func() int { return len(listPods(t, st, "default", labels.Everything())) }
+	left := func() int {
+		n := 0
+		for _, p := range listPods(t, st, "default", labels.Everything()) {
+			if p.DeletionTimestamp == nil {
+				n++
+			}
+		}
+		return n
+	}
 	eventually(t, "one pod evicted", func() (bool, string) { return left() == 2, fmt.Sprint(left(), " pods left") })
 	time.Sleep(500 * time.Millisecond)
 	if n := left(); n != 2 {
