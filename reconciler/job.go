@@ -265,9 +265,9 @@ func (s *jobSync) track(ctx context.Context, pods []*corev1.Pod) error {
 				s.c.mu.Unlock()
 			}
 			release = append(release, p)
-		case p.DeletionTimestamp != nil || !podActive(p):
-			release = append(release, p) // gone before it finished: not counted
 		}
+		// A pod being deleted before it finished (a lost node's eviction)
+		// keeps the finalizer: it counts as failed when it is gone.
 	}
 	if len(release) == 0 && len(u.Succeeded) == 0 && len(u.Failed) == 0 {
 		return nil

@@ -448,3 +448,31 @@ func TestJobPodDeletedByOthersCountsAsFailed(t *testing.T) {
 		t.Errorf("%s", jobString(j))
 	}
 }
+
+// A running pod marked for deletion (a lost node's eviction) is replaced at
+// once, and counts as failed when it is gone.
+func TestJobPodMarkedForDeletion(t *testing.T) {
+	env := jobEnv(t, nil)
+	if err := env.st.Create(t.Context(), newJob("lost", func(j *batchv1.Job) { j.Spec.BackoffLimit = ptr.To[int32](1) })); err != nil {
+		t.Fatal(err)
+	}
+	// The fake node's Node object: a marked pod bound to an existing node
+	// is its agent's to remove (here, the test's), not the collector's.
+	if err := env.st.Create(t.Context(), testNode("fake-node")); err != nil {
+		t.Fatal(err)
+	}
+	_, pods := env.waitJob("lost", "a pod", func(_ *batchv1.Job, pods []*corev1.Pod) bool { return len(running(pods)) == 1 })
+	if err := markDeleted(t.Context(), env.st, mustResource("pods"), pods[0], ""); err != nil {
+		t.Fatal(err)
+	}
+	env.waitJob("lost", "a replacement beside the marked pod", func(j *batchv1.Job, ps []*corev1.Pod) bool {
+		return len(ps) == 2 && len(running(ps)) == 1 && j.Status.Failed == 0
+	})
+	if err := env.st.Delete(t.Context(), mustResource("pods"), "default", pods[0].Name, nil); err != nil {
+		t.Fatal(err)
+	}
+	j, _ := env.waitJob("lost", "the marked pod counted", func(j *batchv1.Job, _ []*corev1.Pod) bool { return j.Status.Failed == 1 })
+	if jobCondition(j, batchv1.JobFailed) != nil {
+		t.Errorf("one failure with backoffLimit 1 failed the Job: %s", jobString(j))
+	}
+}
