@@ -337,6 +337,9 @@ func TestCronJobTimeZoneAndRefusals(t *testing.T) {
 		env.clock.Step(2 * time.Minute)
 		env.reconcile(tc.name)
 		waitEventOn(t, env.st, tc.name, tc.reason)
+		if h := HealthOf(env.cronJob(tc.name)); h.Status != Degraded || !strings.Contains(h.Message, "no Job is ever started") {
+			t.Errorf("%s: health %v", tc.name, h)
+		}
 	}
 	if err := env.st.Create(t.Context(), newCronJob("paused", "* * * * *", func(cj *batchv1.CronJob) { cj.Spec.Suspend = ptr.To(true) })); err != nil {
 		t.Fatal(err)

@@ -198,12 +198,16 @@ func jobHealth(j *batchv1.Job) Health {
 	return Health{Progressing, "Job is running"}
 }
 
-// cronJobHealth is Argo CD's rule for CronJobs: Suspended when suspended,
+// cronJobHealth is Argo CD's rule for CronJobs, after Degraded for a
+// schedule or time zone that does not parse: Suspended when suspended,
 // Degraded when the last scheduled run finished without succeeding,
 // Healthy otherwise (a run under way is not Progressing: a CronJob of
 // every minute would never settle).
 func cronJobHealth(cj *batchv1.CronJob) Health {
 	s := cj.Status
+	if _, _, err := cronSchedule(cj); err != nil {
+		return Health{Degraded, err.Error() + ": no Job is ever started"}
+	}
 	switch {
 	case cj.Spec.Suspend != nil && *cj.Spec.Suspend:
 		return Health{Suspended, "CronJob is suspended"}

@@ -142,8 +142,9 @@ func TestRuleHealthOfKindsWaiting(t *testing.T) {
 		{name: "statefulset generation not observed", obj: sts(1, 2), want: Progressing},
 		{name: "statefulset short", obj: sts(2, 1), want: Progressing},
 		{name: "daemonset short", obj: &appsv1.DaemonSet{Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 3, NumberAvailable: 2}}, want: Progressing},
-		{name: "cronjob suspended", obj: &batchv1.CronJob{Spec: batchv1.CronJobSpec{Suspend: ptr.To(true)}}, want: Suspended},
-		{name: "cronjob", obj: &batchv1.CronJob{}, want: Healthy},
+		{name: "cronjob suspended", obj: &batchv1.CronJob{Spec: batchv1.CronJobSpec{Schedule: "@daily", Suspend: ptr.To(true)}}, want: Suspended},
+		{name: "cronjob", obj: &batchv1.CronJob{Spec: batchv1.CronJobSpec{Schedule: "*/5 * * * *"}}, want: Healthy},
+		{name: "cronjob with a schedule that does not parse", obj: &batchv1.CronJob{Spec: batchv1.CronJobSpec{Schedule: "every day"}}, want: Degraded},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
