@@ -562,6 +562,12 @@ func (s *jobSync) manage(ctx context.Context, active, pods []*corev1.Pod) (time.
 	want := s.parallelism()
 	var indexes []int
 	if s.indexed() {
+		// One pod an index, as Kubernetes keeps: a second one (a create
+		// whose answer was lost and was made again) or one of an index
+		// out of range goes.
+		if extra := s.duplicateIndexes(active); len(extra) > 0 {
+			return 0, s.deletePods(ctx, extra, "a second pod of an index, or an index out of range")
+		}
 		indexes = s.missingIndexes(active, pods)
 		want = min(want, len(active)+len(indexes))
 	} else {
@@ -654,6 +660,38 @@ func podFinishedAt(p *corev1.Pod) time.Time {
 		at = p.CreationTimestamp.Time
 	}
 	return at
+}
+
+// duplicateIndexes are the active pods of an Indexed Job beyond one per
+// index (the ready one kept, else the oldest), and those of no valid index.
+func (s *jobSync) duplicateIndexes(active []*corev1.Pod) []*corev1.Pod {
+	n, _ := s.completions()
+	byIndex := map[int][]*corev1.Pod{}
+	var extra []*corev1.Pod
+	for _, p := range active {
+		i, ok := podIndex(p)
+		if !ok || i >= n {
+			extra = append(extra, p)
+			continue
+		}
+		byIndex[i] = append(byIndex[i], p)
+	}
+	for _, ps := range byIndex {
+		if len(ps) < 2 {
+			continue
+		}
+		slices.SortStableFunc(ps, func(a, b *corev1.Pod) int {
+			if ra, rb := podReady(a), podReady(b); ra != rb {
+				if ra {
+					return -1
+				}
+				return 1
+			}
+			return a.CreationTimestamp.Compare(b.CreationTimestamp.Time)
+		})
+		extra = append(extra, ps[1:]...)
+	}
+	return extra
 }
 
 // missingIndexes are the indexes of an Indexed Job that are neither

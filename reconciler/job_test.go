@@ -476,3 +476,30 @@ func TestJobPodMarkedForDeletion(t *testing.T) {
 		t.Errorf("one failure with backoffLimit 1 failed the Job: %s", jobString(j))
 	}
 }
+
+// Two pods of one index (a create whose answer was lost, made again): the
+// Job keeps one.
+func TestJobIndexedDuplicate(t *testing.T) {
+	env := jobEnv(t, nil)
+	job := newJob("dup", func(j *batchv1.Job) {
+		j.Spec.CompletionMode = ptr.To(batchv1.IndexedCompletion)
+		j.Spec.Completions, j.Spec.Parallelism = ptr.To[int32](2), ptr.To[int32](2)
+	})
+	if err := env.st.Create(t.Context(), job); err != nil {
+		t.Fatal(err)
+	}
+	_, pods := env.waitJob("dup", "2 pods", func(_ *batchv1.Job, pods []*corev1.Pod) bool { return len(running(pods)) == 2 })
+	twin := pods[0].DeepCopy()
+	twin.Name, twin.UID, twin.ResourceVersion, twin.Status = twin.Name+"x", "", "", corev1.PodStatus{}
+	twin.Spec.NodeName = ""
+	if err := env.st.Create(t.Context(), twin); err != nil {
+		t.Fatal(err)
+	}
+	env.waitJob("dup", "one pod an index again", func(_ *batchv1.Job, pods []*corev1.Pod) bool {
+		seen := map[string]int{}
+		for _, p := range pods {
+			seen[p.Annotations[jobCompletionIndex]]++
+		}
+		return len(pods) == 2 && seen["0"] == 1 && seen["1"] == 1
+	})
+}
