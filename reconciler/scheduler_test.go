@@ -2,11 +2,13 @@ package reconciler
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/keelson/keelson/store"
@@ -290,4 +292,44 @@ func TestSchedulerUnschedulableIsNotAHotLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitBound(t, st, "big")
+}
+
+// A pod that mounts a claim waits, Pending and saying why, until the claim
+// exists and is bound; then it is placed.
+func TestSchedulerWaitsForClaims(t *testing.T) {
+	st := etcdtest.NewStore(t)
+	createObj(t, st, testNode("node-a"))
+	startControllers(t, st, schedTestOptions())
+	createObj(t, st, pendingPod("db", func(p *corev1.Pod) {
+		p.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data-db"},
+		}}}
+	}))
+	waitMessage := func(want string) {
+		t.Helper()
+		eventually(t, "pod unschedulable: "+want, func() (bool, string) {
+			p := getPod(t, st, "db")
+			c := podScheduled(p)
+			if c == nil {
+				return false, "no PodScheduled condition"
+			}
+			return p.Spec.NodeName == "" && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable &&
+				strings.HasPrefix(c.Message, want), c.Message
+		})
+	}
+	waitMessage(`persistentvolumeclaim "data-db" not found`)
+	claim := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "data-db"}}
+	createObj(t, st, claim)
+	waitMessage("pod has unbound immediate PersistentVolumeClaims: data-db")
+	claim = &corev1.PersistentVolumeClaim{}
+	if err := st.Get(t.Context(), "default", "data-db", claim); err != nil {
+		t.Fatal(err)
+	}
+	claim.Status.Phase = corev1.ClaimBound
+	if err := st.UpdateStatus(t.Context(), claim); err != nil {
+		t.Fatal(err)
+	}
+	if p := waitBound(t, st, "db"); p.Spec.NodeName != "node-a" {
+		t.Errorf("pod bound to %s, want node-a", p.Spec.NodeName)
+	}
 }
