@@ -85,7 +85,7 @@
 // inventory to the same object. A revision holding objects of kinds keelson
 // stores but does not act on yet (internal/support) is applied, and its
 // Ready message and Event name them ("applied revision abc: 2 objects
-// keelson does not act on yet: Job shop/migrate, StatefulSet shop/db").
+// keelson does not act on yet: Ingress shop/web, PersistentVolumeClaim shop/data").
 //
 // Several sources: a server config file (ParseConfigFile, `keelson server
 // --config`) lists them, one Config each; NewSyncs builds and runs one Loop

@@ -43,8 +43,8 @@ type Status struct {
 	// Counts of the last attempt.
 	Created, Updated, Deleted, Unchanged int
 	// NotActedOn names the objects of the revision the last attempt applied
-	// whose kind keelson stores but does not act on yet ("StatefulSet
-	// shop/db"), sorted; Message says so too. Empty when the attempt failed.
+	// whose kind keelson stores but does not act on yet ("Ingress
+	// shop/web"), sorted; Message says so too. Empty when the attempt failed.
 	NotActedOn []string
 	// Attempts counts syncs tried since start; a poll that finds the applied
 	// revision again is not an attempt.

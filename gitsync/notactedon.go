@@ -44,8 +44,8 @@ func NotActedOn(inv []keelsonv1alpha1.ObjectRef) []string {
 }
 
 // notActedOnClause says in one clause which objects keelson stores but does
-// not act on: "2 objects keelson does not act on yet: Job shop/migrate,
-// StatefulSet shop/db"; "" when there are none.
+// not act on: "2 objects keelson does not act on yet: Ingress shop/web,
+// PersistentVolumeClaim shop/data"; "" when there are none.
 func notActedOnClause(names []string) string {
 	if len(names) == 0 {
 		return ""

@@ -46,6 +46,16 @@
 //     the metadata.name node affinity; RollingUpdate (maxUnavailable,
 //     maxSurge) and OnDelete by a controller-revision-hash label of the
 //     template; failed pods replaced; status as kubectl shows it.
+//   - StatefulSetController: a StatefulSet's pods as ordinals NAME-i with
+//     their own hostname in the subdomain of its service, made in order
+//     once the one before is Running and available (OrderedReady) or at
+//     once (Parallel), removed from the highest ordinal down, rolled from
+//     the highest ordinal down to the partition (maxUnavailable at a time;
+//     an old pod that is not available replaced at once), OnDelete; its
+//     templates kept as ControllerRevisions; a claim per ordinal and claim
+//     template, owned by set or pod as persistentVolumeClaimRetentionPolicy
+//     says. Pods are deleted by marking, so an ordinal's name is free only
+//     once its node agent has stopped it: never two pods of one ordinal.
 //   - JobController: pods from a Job's template up to parallelism until
 //     completions succeed (Indexed: each index once, carried in the pod's
 //     name, hostname, annotation, label and JOB_COMPLETION_INDEX); failed
@@ -173,7 +183,7 @@
 // HealthOf gives an object's health (Healthy, Progressing, Degraded,
 // Suspended, Missing) by Argo CD's rules; RollUp combines several, worst
 // first. An object of a kind keelson stores but does not act on yet
-// (internal/support's list: StatefulSets, claims, Ingresses, ...) is
+// (internal/support's list: claims, Ingresses, quotas, ...) is
 // Unsupported, with the list's sentence as its message. Argo CD's Unknown
 // does not fit: it means a health check failed, and ranks worst; here the
 // cause is known and lasts until keelson learns the kind. Unsupported ranks

@@ -94,9 +94,9 @@ func presentHealth(gk schema.GroupKind) Health {
 	return Health{Status: Healthy}
 }
 
-// ruleHealth is the health of an existing object by its kind's rule. The
-// rule of StatefulSets waits here, unused by HealthOf, for their
-// controller: when a kind leaves support's list, its rule applies.
+// ruleHealth is the health of an existing object by its kind's rule. A
+// kind on support's list is Unsupported instead (HealthOf); when it leaves
+// the list, its rule here applies.
 func ruleHealth(obj store.Object) Health {
 	switch o := obj.(type) {
 	case *appsv1.Deployment:
@@ -112,7 +112,7 @@ func ruleHealth(obj store.Object) Health {
 		}
 		return replicasHealth("replication controller", o.Generation, o.Status.ObservedGeneration, replicasOf(o.Spec.Replicas), o.Status.AvailableReplicas, failure)
 	case *appsv1.StatefulSet:
-		return replicasHealth("stateful set", o.Generation, o.Status.ObservedGeneration, replicasOf(o.Spec.Replicas), o.Status.AvailableReplicas, "")
+		return statefulSetHealth(o)
 	case *appsv1.DaemonSet:
 		return replicasHealth("daemon set", o.Generation, o.Status.ObservedGeneration, o.Status.DesiredNumberScheduled, o.Status.NumberAvailable, "")
 	case *batchv1.Job:
@@ -176,6 +176,38 @@ func replicasHealth(what string, gen, observed int64, want, available int32, fai
 		return Health{Progressing, fmt.Sprintf("Waiting for rollout to finish: %d out of %d new replicas are available...", available, want)}
 	}
 	return Health{Status: Healthy}
+}
+
+// statefulSetHealth is Argo CD's rule for StatefulSets: every pod ready,
+// then the rollout complete (up to the partition; OnDelete waits for no
+// rollout). While keelson does not bind claims, a set with claim templates
+// whose pods are not all ready says that this is why.
+func statefulSetHealth(s *appsv1.StatefulSet) Health {
+	if s.Status.ObservedGeneration == 0 || s.Generation > s.Status.ObservedGeneration {
+		return Health{Progressing, "Waiting for statefulset spec update to be observed..."}
+	}
+	want := replicasOf(s.Spec.Replicas)
+	if s.Status.ReadyReplicas < want {
+		if missing, ok := support.NotActedOn(schema.GroupKind{Kind: "PersistentVolumeClaim"}); ok && len(s.Spec.VolumeClaimTemplates) > 0 {
+			return Health{Unsupported, fmt.Sprintf("%d of %d pods ready: they mount the claims of volumeClaimTemplates, and %s", s.Status.ReadyReplicas, want, missing)}
+		}
+		return Health{Progressing, fmt.Sprintf("Waiting for %d pods to be ready...", want-s.Status.ReadyReplicas)}
+	}
+	strategy := s.Spec.UpdateStrategy
+	if strategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
+		return Health{Healthy, fmt.Sprintf("statefulset has %d ready pods", s.Status.ReadyReplicas)}
+	}
+	if ru := strategy.RollingUpdate; ru != nil && ru.Partition != nil && *ru.Partition > 0 {
+		n := max(0, want-*ru.Partition)
+		if s.Status.UpdatedReplicas < n {
+			return Health{Progressing, fmt.Sprintf("Waiting for partitioned roll out to finish: %d out of %d new pods have been updated...", s.Status.UpdatedReplicas, n)}
+		}
+		return Health{Healthy, fmt.Sprintf("partitioned roll out complete: %d new pods have been updated...", s.Status.UpdatedReplicas)}
+	}
+	if s.Status.UpdateRevision != s.Status.CurrentRevision {
+		return Health{Progressing, fmt.Sprintf("waiting for statefulset rolling update to complete %d pods at revision %s...", s.Status.UpdatedReplicas, s.Status.UpdateRevision)}
+	}
+	return Health{Healthy, fmt.Sprintf("statefulset rolling update complete %d pods at revision %s...", s.Status.CurrentReplicas, s.Status.CurrentRevision)}
 }
 
 func jobHealth(j *batchv1.Job) Health {

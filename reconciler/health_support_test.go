@@ -35,13 +35,11 @@ func TestHealthOfKindsNotActedOn(t *testing.T) {
 		name string
 		obj  store.Object
 	}{
-		{name: "statefulset that looks rolled out", obj: &appsv1.StatefulSet{ObjectMeta: om, Spec: appsv1.StatefulSetSpec{Replicas: ptr.To(int32(2))},
-			Status: appsv1.StatefulSetStatus{ObservedGeneration: 1, AvailableReplicas: 2}}},
-		{name: "statefulset never observed", obj: &appsv1.StatefulSet{ObjectMeta: om}},
 		{name: "claim marked bound", obj: &corev1.PersistentVolumeClaim{ObjectMeta: om, Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound}}},
 		{name: "volume", obj: &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv"}}},
 		{name: "storage class", obj: &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "local-path"}, Provisioner: "rancher.io/local-path"}},
-		{name: "autoscaler", obj: &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: om}},
+		{name: "autoscaler that looks scaled", obj: &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: om, Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: 3},
+			Status: autoscalingv2.HorizontalPodAutoscalerStatus{ObservedGeneration: ptr.To(int64(1)), CurrentReplicas: 2, DesiredReplicas: 2}}},
 		{name: "ingress", obj: &networkingv1.Ingress{ObjectMeta: om}},
 		{name: "resource quota", obj: &corev1.ResourceQuota{ObjectMeta: om}},
 		{name: "limit range", obj: &corev1.LimitRange{ObjectMeta: om}},
@@ -101,8 +99,8 @@ func TestHealthOfKindsNotActedOn(t *testing.T) {
 // nilOf is a typed nil of obj's type, as a cache miss gives.
 func nilOf(obj store.Object) store.Object {
 	switch obj.(type) {
-	case *appsv1.StatefulSet:
-		return (*appsv1.StatefulSet)(nil)
+	case *autoscalingv2.HorizontalPodAutoscaler:
+		return (*autoscalingv2.HorizontalPodAutoscaler)(nil)
 	case *batchv1.Job:
 		return (*batchv1.Job)(nil)
 	}
@@ -119,13 +117,10 @@ func TestPresentHealthOfKindsActedOn(t *testing.T) {
 	}
 }
 
-// The rules of the kinds on the list wait for their controllers; they must
-// still be right when a kind leaves it.
+// These rules were written while their kinds were on the list, before
+// their controllers; they must stay right now that the kinds have left it.
+// StatefulSets have their own test (TestStatefulSetHealth).
 func TestRuleHealthOfKindsWaiting(t *testing.T) {
-	sts := func(observed int64, avail int32) *appsv1.StatefulSet {
-		return &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Generation: 2}, Spec: appsv1.StatefulSetSpec{Replicas: ptr.To(int32(2))},
-			Status: appsv1.StatefulSetStatus{ObservedGeneration: observed, AvailableReplicas: avail}}
-	}
 	jobWith := func(c batchv1.JobConditionType) *batchv1.Job {
 		return &batchv1.Job{Status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{{Type: c, Status: corev1.ConditionTrue}}}}
 	}
@@ -138,9 +133,6 @@ func TestRuleHealthOfKindsWaiting(t *testing.T) {
 		{name: "job suspended", obj: &batchv1.Job{Spec: batchv1.JobSpec{Suspend: ptr.To(true)}}, want: Suspended},
 		{name: "job failed", obj: jobWith(batchv1.JobFailed), want: Degraded},
 		{name: "job complete", obj: jobWith(batchv1.JobComplete), want: Healthy},
-		{name: "statefulset rolled out", obj: sts(2, 2), want: Healthy},
-		{name: "statefulset generation not observed", obj: sts(1, 2), want: Progressing},
-		{name: "statefulset short", obj: sts(2, 1), want: Progressing},
 		{name: "daemonset short", obj: &appsv1.DaemonSet{Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 3, NumberAvailable: 2}}, want: Progressing},
 		{name: "cronjob suspended", obj: &batchv1.CronJob{Spec: batchv1.CronJobSpec{Schedule: "@daily", Suspend: ptr.To(true)}}, want: Suspended},
 		{name: "cronjob", obj: &batchv1.CronJob{Spec: batchv1.CronJobSpec{Schedule: "*/5 * * * *"}}, want: Healthy},
@@ -156,11 +148,11 @@ func TestRuleHealthOfKindsWaiting(t *testing.T) {
 }
 
 // RollUp keeps the worst object's sentence: the roll-up of a source with a
-// StatefulSet says what keelson does not do.
+// HorizontalPodAutoscaler says what keelson does not do.
 func TestRollUpUnsupportedMessage(t *testing.T) {
-	sts := HealthOf(&appsv1.StatefulSet{})
-	got := RollUp(Health{Status: Healthy}, sts, Health{Suspended, "Deployment is paused"})
-	if got != sts || got.Status != Unsupported || got.Message == "" {
-		t.Errorf("RollUp = %+v, want the StatefulSet's %+v", got, sts)
+	hpa := HealthOf(&autoscalingv2.HorizontalPodAutoscaler{})
+	got := RollUp(Health{Status: Healthy}, hpa, Health{Suspended, "Deployment is paused"})
+	if got != hpa || got.Status != Unsupported || got.Message == "" {
+		t.Errorf("RollUp = %+v, want the HorizontalPodAutoscaler's %+v", got, hpa)
 	}
 }

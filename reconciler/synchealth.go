@@ -22,9 +22,9 @@ import (
 // healthKinds are the kinds whose health has a rule (HealthOf): the
 // controller watches them and recomputes a source's health when one of its
 // objects changes. Other kinds are Healthy when they exist, or Unsupported
-// when keelson does not act on them yet (presentHealth). StatefulSets,
-// DaemonSets, Jobs and CronJobs are Unsupported too for now, but stay
-// watched so that their rules apply as soon as they leave that list.
+// when keelson does not act on them yet (presentHealth). Every kind here is
+// acted on now; a kind that gets a rule while still on that list belongs
+// here all the same, so that its rule applies as soon as it leaves.
 var healthKinds = []string{
 	"deployments.apps", "replicasets.apps", "statefulsets.apps", "daemonsets.apps",
 	"replicationcontrollers", "pods", "jobs.batch", "cronjobs.batch", "namespaces",

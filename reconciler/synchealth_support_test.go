@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -19,26 +19,25 @@ import (
 )
 
 // TestSyncHealthKindsNotActedOn: a source whose revision holds a
-// StatefulSet and a PersistentVolumeClaim beside a running Deployment is
-// not "every object is healthy": its Sync's health is Unsupported, lists
-// both with what keelson does not do, and its Healthy condition is False
-// with reason Unsupported. A claim then deleted behind Git's back is
-// Missing, which outranks Unsupported.
+// HorizontalPodAutoscaler and a PersistentVolumeClaim beside a running
+// Deployment is not "every object is healthy": its Sync's health is
+// Unsupported, lists both with what keelson does not do, and its Healthy
+// condition is False with reason Unsupported. A claim then deleted behind
+// Git's back is Missing, which outranks Unsupported.
 func TestSyncHealthKindsNotActedOn(t *testing.T) {
 	env := newTestEnv(t)
 	ctx := t.Context()
 	src := map[string]string{keelsonv1alpha1.LabelSource: "shop"}
 	d := newDeployment("web", 2, "localhost/web:1")
 	d.Labels = src
-	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "db", Labels: src}, Spec: appsv1.StatefulSetSpec{
-		Replicas: ptr.To(int32(1)), ServiceName: "db", Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}},
-		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "db"}},
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "db", Image: "localhost/db:15"}}}}}}
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web", Labels: src},
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"},
+			MinReplicas: ptr.To(int32(2)), MaxReplicas: 5}}
 	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "data", Labels: src}, Spec: corev1.PersistentVolumeClaimSpec{
 		AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 		Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "cfg", Labels: src}}
-	for _, o := range []store.Object{d, sts, pvc, cm} {
+	for _, o := range []store.Object{d, hpa, pvc, cm} {
 		if err := env.st.Create(ctx, o); err != nil {
 			t.Fatal(err)
 		}
@@ -46,24 +45,24 @@ func TestSyncHealthKindsNotActedOn(t *testing.T) {
 	s := &keelsonv1alpha1.Sync{ObjectMeta: metav1.ObjectMeta{Name: "shop"}, Spec: keelsonv1alpha1.SyncSpec{URL: "/srv/shop"},
 		Status: keelsonv1alpha1.SyncStatus{LastAppliedRevision: "fedcba9876543210", Inventory: []keelsonv1alpha1.ObjectRef{
 			{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "default", Name: "web"},
-			{APIVersion: "apps/v1", Kind: "StatefulSet", Namespace: "default", Name: "db"},
+			{APIVersion: "autoscaling/v2", Kind: "HorizontalPodAutoscaler", Namespace: "default", Name: "web"},
 			{APIVersion: "v1", Kind: "ConfigMap", Namespace: "default", Name: "cfg"},
 			{APIVersion: "v1", Kind: "PersistentVolumeClaim", Namespace: "default", Name: "data"},
 		}}}
 	if err := env.st.Create(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	stsSays, _ := support.NotActedOn(appsv1.SchemeGroupVersion.WithKind("StatefulSet").GroupKind())
+	hpaSays, _ := support.NotActedOn(autoscalingv2.SchemeGroupVersion.WithKind("HorizontalPodAutoscaler").GroupKind())
 	pvcSays, _ := support.NotActedOn(corev1.SchemeGroupVersion.WithKind("PersistentVolumeClaim").GroupKind())
 	want := []keelsonv1alpha1.ObjectHealth{
-		{ObjectRef: s.Status.Inventory[1], Status: "Unsupported", Message: stsSays},
+		{ObjectRef: s.Status.Inventory[1], Status: "Unsupported", Message: hpaSays},
 		{ObjectRef: s.Status.Inventory[3], Status: "Unsupported", Message: pvcSays},
 	}
-	eventually(t, "the Sync Unsupported, naming the StatefulSet and the claim, once the deployment runs", func() (bool, string) {
+	eventually(t, "the Sync Unsupported, naming the autoscaler and the claim, once the deployment runs", func() (bool, string) {
 		cur, msg := syncHealthOf(t, env, "shop")
 		h := cur.Status.Health
 		c := meta.FindStatusCondition(cur.Status.Conditions, keelsonv1alpha1.ConditionHealthy)
-		return h != nil && h.Status == "Unsupported" && h.Message == "StatefulSet default/db: "+stsSays && slices.Equal(h.Objects, want) &&
+		return h != nil && h.Status == "Unsupported" && h.Message == "HorizontalPodAutoscaler default/web: "+hpaSays && slices.Equal(h.Objects, want) &&
 			c != nil && c.Status == metav1.ConditionFalse && c.Reason == "Unsupported" && c.Message == h.Message, msg
 	})
 
@@ -71,7 +70,7 @@ func TestSyncHealthKindsNotActedOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	touchSync(t, env, "shop") // claims have no informer: gitsync's next write brings the controller back
-	eventually(t, "the deleted claim Missing, ranked above the StatefulSet", func() (bool, string) {
+	eventually(t, "the deleted claim Missing, ranked above the autoscaler", func() (bool, string) {
 		cur, msg := syncHealthOf(t, env, "shop")
 		h := cur.Status.Health
 		return h != nil && h.Status == "Missing" && strings.HasPrefix(h.Message, "PersistentVolumeClaim default/data: ") && len(h.Objects) == 2 &&

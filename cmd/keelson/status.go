@@ -26,7 +26,7 @@ func newStatusCmd() *cobra.Command {
 		Long: `status reads the Sync objects (syncs.keelson.dev) through the API: for each
 source its revision and commit, the Ready, Stalled and Healthy conditions, the errors
 of a failed attempt with their file:line, the objects that are not healthy, the
-objects keelson stores but does not act on yet (StatefulSets, Jobs, claims, ...),
+objects keelson stores but does not act on yet (claims, Ingresses, quotas, ...),
 and the last attempts. The same data, raw: kubectl get syncs.keelson.dev -o yaml.`,
 		Example: `  keelson status
   keelson status default`,

@@ -15,10 +15,10 @@ import (
 )
 
 // TestStatusKindsNotActedOn: a server syncing a repository with a
-// StatefulSet and an Ingress beside a ConfigMap applies them, and `keelson
-// status` says that keelson does not act on them: in the Ready message, a
-// "Not acted on" line, the health (Unsupported, never Healthy) and the
-// list of objects that are not healthy.
+// HorizontalPodAutoscaler and an Ingress beside a ConfigMap applies them,
+// and `keelson status` says that keelson does not act on them: in the Ready
+// message, a "Not acted on" line, the health (Unsupported, never Healthy)
+// and the list of objects that are not healthy.
 func TestStatusKindsNotActedOn(t *testing.T) {
 	dir := t.TempDir()
 	repo := filepath.Join(dir, "repo")
@@ -28,17 +28,13 @@ kind: ConfigMap
 metadata: {name: app}
 data: {greeting: hello}
 ---
-apiVersion: apps/v1
-kind: StatefulSet
-metadata: {name: db}
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: web}
 spec:
-  serviceName: db
-  replicas: 1
-  selector: {matchLabels: {app: db}}
-  template:
-    metadata: {labels: {app: db}}
-    spec:
-      containers: [{name: db, image: "localhost/db:15"}]
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  minReplicas: 1
+  maxReplicas: 3
 ---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
@@ -46,7 +42,7 @@ metadata: {name: web}
 spec:
   defaultBackend:
     service: {name: web, port: {number: 80}}
-`, "the app, its database and its ingress")
+`, "the app, its autoscaler and its ingress")
 	data := filepath.Join(dir, "server")
 	api := freeAddr(t)
 	p := start(t, "server", "--data-dir", data, "--listen", api, "--repo", repo, "--path", "deploy", "--sync-interval", "1s",
@@ -54,7 +50,7 @@ spec:
 	defer p.stop(t)
 	readyz(t, p, api, 200)
 	var out string
-	eventuallyOut(t, "`keelson status` to show the StatefulSet and the Ingress as not acted on", func() (string, bool) {
+	eventuallyOut(t, "`keelson status` to show the autoscaler and the Ingress as not acted on", func() (string, bool) {
 		b, err := exec.Command(binary, "status", "--data-dir", data).CombinedOutput()
 		out = string(b)
 		return out, err == nil && strings.Contains(out, "Unsupported")
@@ -63,11 +59,11 @@ spec:
 	// with runs of spaces made one.
 	flat := strings.Join(strings.FieldsFunc(out, func(r rune) bool { return r == ' ' }), " ")
 	for _, want := range []string{
-		"Ready True Succeeded applied revision ", ": 2 objects keelson does not act on yet: Ingress default/web, StatefulSet default/db\n",
-		"Not acted on 2 keelson stores these but does not act on their kinds yet: Ingress default/web, StatefulSet default/db\n",
-		"Healthy False Unsupported StatefulSet default/db: keelson stores StatefulSets but does not run them yet: no pods are made\n",
-		"Health Unsupported StatefulSet default/db: keelson stores StatefulSets but does not run them yet: no pods are made\n",
-		"\n StatefulSet default/db: Unsupported: keelson stores StatefulSets but does not run them yet: no pods are made\n",
+		"Ready True Succeeded applied revision ", ": 2 objects keelson does not act on yet: HorizontalPodAutoscaler default/web, Ingress default/web\n",
+		"Not acted on 2 keelson stores these but does not act on their kinds yet: HorizontalPodAutoscaler default/web, Ingress default/web\n",
+		"Healthy False Unsupported HorizontalPodAutoscaler default/web: keelson stores HorizontalPodAutoscalers but does not scale yet: replicas stay as written in Git\n",
+		"Health Unsupported HorizontalPodAutoscaler default/web: keelson stores HorizontalPodAutoscalers but does not scale yet: replicas stay as written in Git\n",
+		"\n HorizontalPodAutoscaler default/web: Unsupported: keelson stores HorizontalPodAutoscalers but does not scale yet: replicas stay as written in Git\n",
 		"\n Ingress default/web: Unsupported: keelson stores Ingresses but routes no traffic for them yet: no ingress proxy listens\n",
 	} {
 		if !strings.Contains(flat, want) {

@@ -8,7 +8,7 @@
 // kind-not-acted-on). The list is its own package because gitsync may not
 // import the reconciler.
 //
-//	if missing, ok := support.NotActedOn(schema.GroupKind{Group: "apps", Kind: "StatefulSet"}); ok {
-//		fmt.Println(missing) // keelson stores StatefulSets but does not run them yet: no pods are made
+//	if missing, ok := support.NotActedOn(schema.GroupKind{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}); ok {
+//		fmt.Println(missing) // keelson stores HorizontalPodAutoscalers but does not scale yet: replicas stay as written in Git
 //	}
 package support

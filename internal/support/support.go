@@ -7,7 +7,7 @@ import (
 // Kind is a kind keelson accepts from Git and stores, but does not act on
 // yet.
 type Kind struct {
-	// GroupKind of the objects, e.g. apps/StatefulSet.
+	// GroupKind of the objects, e.g. networking.k8s.io/Ingress.
 	GroupKind schema.GroupKind
 	// Missing is one sentence saying what keelson does not do for objects
 	// of the kind, for people: health messages, Sync status, plan risks.
@@ -19,7 +19,7 @@ type Kind struct {
 //
 // Kinds acted on, and so absent: Namespace (namespace controller), Pod
 // (scheduler, agent), ReplicationController, ReplicaSet, Deployment,
-// DaemonSet, Job, CronJob (controllers), Service (cluster IPs, EndpointSlices, node proxy, DNS),
+// StatefulSet, DaemonSet, Job, CronJob (controllers), Service (cluster IPs, EndpointSlices, node proxy, DNS),
 // Endpoints (mirrored into EndpointSlices), ConfigMap and Secret (the agent
 // reads them into volumes and environment), NodePolicy (node policy
 // controller), HelmChart (rendered by gitsync into the objects it syncs).
@@ -42,7 +42,6 @@ type Kind struct {
 // of the claims of its class; keelson provisions nothing. Someone who
 // commits one expects that effect, so it must say that none follows.
 var storedOnly = []Kind{
-	{gk("apps", "StatefulSet"), "keelson stores StatefulSets but does not run them yet: no pods are made"},
 	{gk("", "PersistentVolumeClaim"), "keelson stores PersistentVolumeClaims but does not provision or bind volumes yet: pods that mount the claim do not start"},
 	{gk("", "PersistentVolume"), "keelson stores PersistentVolumes but does not bind them to claims yet"},
 	{gk("storage.k8s.io", "StorageClass"), "keelson stores StorageClasses but has no provisioner yet: claims of the class get no volume"},

@@ -27,6 +27,7 @@ var actedOn = map[schema.GroupKind]string{
 	{Group: "batch", Kind: "Job"}:              "reconciler: JobController",
 	{Group: "batch", Kind: "CronJob"}:          "reconciler: CronJobController",
 	{Group: "apps", Kind: "DaemonSet"}:         "reconciler: DaemonSetController",
+	{Group: "apps", Kind: "StatefulSet"}:       "reconciler: StatefulSetController",
 	{Group: "keelson.dev", Kind: "NodePolicy"}: "reconciler: NodePolicyController",
 	{Group: "keelson.dev", Kind: "HelmChart"}:  "gitsync/render: rendered into the objects synced beside it",
 }
@@ -79,7 +80,8 @@ func TestNotActedOn(t *testing.T) {
 		listed bool
 		prefix string
 	}{
-		{name: "statefulset", gk: schema.GroupKind{Group: "apps", Kind: "StatefulSet"}, listed: true, prefix: "keelson stores StatefulSets but does not run them yet"},
+		{name: "statefulset is acted on", gk: schema.GroupKind{Group: "apps", Kind: "StatefulSet"}},
+		{name: "autoscaler", gk: schema.GroupKind{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}, listed: true, prefix: "keelson stores HorizontalPodAutoscalers but does not scale yet"},
 		{name: "daemonset is acted on", gk: schema.GroupKind{Group: "apps", Kind: "DaemonSet"}},
 		{name: "cronjob is acted on", gk: schema.GroupKind{Group: "batch", Kind: "CronJob"}},
 		{name: "job is acted on", gk: schema.GroupKind{Group: "batch", Kind: "Job"}},
@@ -90,8 +92,8 @@ func TestNotActedOn(t *testing.T) {
 		{name: "deployment is acted on", gk: schema.GroupKind{Group: "apps", Kind: "Deployment"}},
 		{name: "service is acted on", gk: schema.GroupKind{Kind: "Service"}},
 		// A group with a dot outside Kubernetes' is a custom resource's (custom_test.go).
-		{name: "group matters", gk: schema.GroupKind{Group: "extensions", Kind: "StatefulSet"}},
-		{name: "kind is case-sensitive", gk: schema.GroupKind{Group: "apps", Kind: "statefulset"}},
+		{name: "group matters", gk: schema.GroupKind{Group: "extensions", Kind: "Ingress"}},
+		{name: "kind is case-sensitive", gk: schema.GroupKind{Group: "autoscaling", Kind: "horizontalpodautoscaler"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

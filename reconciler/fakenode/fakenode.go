@@ -1,7 +1,8 @@
 // Package fakenode stands in for node agents in controller tests: it binds
 // every pod it sees to a fake node and marks it Running and Ready, or, when
-// told, finished with an exit code, writing through the store as an agent
-// would through the API.
+// told, finished with an exit code, and (Options.Terminate) removes its
+// pods marked for deletion, writing through the store as an agent would
+// through the API.
 //
 //	fakenode.Start(ctx, st, fakenode.Options{})
 package fakenode
@@ -32,6 +33,10 @@ type Options struct {
 	// container terminated with that code, as a node agent reports a pod
 	// of restartPolicy Never or OnFailure that ended.
 	Exit func(*corev1.Pod) (code int32, exits bool)
+	// Terminate, when set, removes the node's pods marked for deletion, as
+	// an agent does once their containers have stopped; otherwise they stay
+	// marked, as on a node that does not answer.
+	Terminate bool
 	// Workers write pod statuses in parallel; default 4.
 	Workers int
 	// Log receives errors; slog.Default when nil.
@@ -119,6 +124,10 @@ func (n *node) watch(ctx context.Context, pods store.Resource, rv string) {
 
 // handle binds the pod and sets its status, retrying on conflicts.
 func (n *node) handle(ctx context.Context, p *corev1.Pod) {
+	if n.opts.Terminate && p.DeletionTimestamp != nil && p.Spec.NodeName == n.opts.Node {
+		n.terminate(ctx, p)
+		return
+	}
 	ready := n.opts.Ready == nil || n.opts.Ready(p)
 	for attempt := 0; attempt < 5 && ctx.Err() == nil; attempt++ {
 		if done(p, n.opts.Node, ready) || p.DeletionTimestamp != nil || finished(p) {
@@ -147,6 +156,17 @@ func (n *node) handle(ctx context.Context, p *corev1.Pod) {
 			}
 			return
 		}
+	}
+}
+
+// terminate finishes the deletion of a pod marked for it, as a node agent
+// does once its containers have stopped: the pod of this uid is removed.
+func (n *node) terminate(ctx context.Context, p *corev1.Pod) {
+	uid := p.UID
+	pods, _ := store.ResourceByName("pods")
+	err := n.st.Delete(ctx, pods, p.Namespace, p.Name, &metav1.Preconditions{UID: &uid})
+	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrConflict) && ctx.Err() == nil {
+		n.opts.Log.Warn("fake node: delete pod", "pod", p.Namespace+"/"+p.Name, "err", err)
 	}
 }
 

@@ -1,0 +1,98 @@
+package reconciler
+
+import (
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/ptr"
+
+	"github.com/keelson/keelson/internal/support"
+)
+
+// TestStatefulSetHealth: a StatefulSet has left support's list, so HealthOf
+// gives it Argo CD's rule, branch by branch; while claims are on the list, a
+// set short of ready pods that has claim templates is Unsupported and says
+// why, and the same set without them is only Progressing.
+func TestStatefulSetHealth(t *testing.T) {
+	pvcSays, ok := support.NotActedOn(schema.GroupKind{Kind: "PersistentVolumeClaim"})
+	if !ok {
+		t.Fatal("PersistentVolumeClaim has left support's list, so statefulSetHealth is never Unsupported: update this test")
+	}
+	// sts is a set of 2 replicas at generation 2, observed, all ready and
+	// rolled out to revision db-1; each case changes what it tests.
+	sts := func(change func(*appsv1.StatefulSet)) *appsv1.StatefulSet {
+		s := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "db", Generation: 2},
+			Spec: appsv1.StatefulSetSpec{Replicas: ptr.To(int32(2))},
+			Status: appsv1.StatefulSetStatus{ObservedGeneration: 2, Replicas: 2, ReadyReplicas: 2, CurrentReplicas: 2, UpdatedReplicas: 2,
+				CurrentRevision: "db-1", UpdateRevision: "db-1"}}
+		change(s)
+		return s
+	}
+	claims := []corev1.PersistentVolumeClaim{{ObjectMeta: metav1.ObjectMeta{Name: "data"}}}
+	partition := func(p int32) appsv1.StatefulSetUpdateStrategy {
+		return appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType,
+			RollingUpdate: &appsv1.RollingUpdateStatefulSetStrategy{Partition: ptr.To(p)}}
+	}
+	tests := []struct {
+		name string
+		obj  *appsv1.StatefulSet
+		want Health
+	}{
+		{name: "generation not observed", obj: sts(func(s *appsv1.StatefulSet) { s.Status.ObservedGeneration = 1 }),
+			want: Health{Progressing, "Waiting for statefulset spec update to be observed..."}},
+		// A set the controller has not seen yet has no status at all.
+		{name: "never observed", obj: sts(func(s *appsv1.StatefulSet) { s.Generation = 0; s.Status = appsv1.StatefulSetStatus{} }),
+			want: Health{Progressing, "Waiting for statefulset spec update to be observed..."}},
+		{name: "pods not ready", obj: sts(func(s *appsv1.StatefulSet) { s.Status.ReadyReplicas = 0 }),
+			want: Health{Progressing, "Waiting for 2 pods to be ready..."}},
+		{name: "pods not ready with claim templates", obj: sts(func(s *appsv1.StatefulSet) {
+			s.Status.ReadyReplicas = 1
+			s.Spec.VolumeClaimTemplates = claims
+		}), want: Health{Unsupported, "1 of 2 pods ready: they mount the claims of volumeClaimTemplates, and " + pvcSays}},
+		{name: "the same pods not ready without claim templates", obj: sts(func(s *appsv1.StatefulSet) { s.Status.ReadyReplicas = 1 }),
+			want: Health{Progressing, "Waiting for 1 pods to be ready..."}},
+		// Claim templates matter only while pods wait: they do not make a
+		// set whose pods are all ready Unsupported.
+		{name: "all ready with claim templates", obj: sts(func(s *appsv1.StatefulSet) { s.Spec.VolumeClaimTemplates = claims }),
+			want: Health{Healthy, "statefulset rolling update complete 2 pods at revision db-1..."}},
+		{name: "replicas unset mean one", obj: sts(func(s *appsv1.StatefulSet) { s.Spec.Replicas = nil; s.Status.ReadyReplicas = 0 }),
+			want: Health{Progressing, "Waiting for 1 pods to be ready..."}},
+		// OnDelete waits for no rollout: pods of the old revision are healthy.
+		{name: "on delete with an old revision", obj: sts(func(s *appsv1.StatefulSet) {
+			s.Spec.UpdateStrategy = appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType}
+			s.Status.UpdateRevision, s.Status.UpdatedReplicas = "db-2", 0
+		}), want: Health{Healthy, "statefulset has 2 ready pods"}},
+		{name: "partitioned rollout under way", obj: sts(func(s *appsv1.StatefulSet) {
+			s.Spec.UpdateStrategy = partition(1)
+			s.Status.UpdateRevision, s.Status.UpdatedReplicas = "db-2", 0
+		}), want: Health{Progressing, "Waiting for partitioned roll out to finish: 0 out of 1 new pods have been updated..."}},
+		{name: "partitioned rollout complete", obj: sts(func(s *appsv1.StatefulSet) {
+			s.Spec.UpdateStrategy = partition(1)
+			s.Status.UpdateRevision, s.Status.UpdatedReplicas = "db-2", 1
+		}), want: Health{Healthy, "partitioned roll out complete: 1 new pods have been updated..."}},
+		{name: "partition above replicas", obj: sts(func(s *appsv1.StatefulSet) {
+			s.Spec.UpdateStrategy = partition(5)
+			s.Status.UpdateRevision, s.Status.UpdatedReplicas = "db-2", 0
+		}), want: Health{Healthy, "partitioned roll out complete: 0 new pods have been updated..."}},
+		// A partition of 0 is a plain rolling update.
+		{name: "rolling update under way", obj: sts(func(s *appsv1.StatefulSet) {
+			s.Spec.UpdateStrategy = partition(0)
+			s.Status.UpdateRevision, s.Status.UpdatedReplicas = "db-2", 1
+		}), want: Health{Progressing, "waiting for statefulset rolling update to complete 1 pods at revision db-2..."}},
+		{name: "rolled out", obj: sts(func(*appsv1.StatefulSet) {}),
+			want: Health{Healthy, "statefulset rolling update complete 2 pods at revision db-1..."}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := HealthOf(tt.obj); got != tt.want {
+				t.Errorf("HealthOf = %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+	if got := HealthOf((*appsv1.StatefulSet)(nil)); got.Status != Missing {
+		t.Errorf("absent: %+v, want Missing", got)
+	}
+}
