@@ -173,8 +173,9 @@ const (
 // Risk is one thing in a plan a reviewer should look at before merging.
 type Risk struct {
 	Level RiskLevel `json:"level"`
-	// Code names the kind of risk: immutable-field, delete, scale-to-zero,
-	// image-tag, owner-change, plain-secret, kind-not-acted-on.
+	// Code names the kind of risk: immutable-field, replace, delete,
+	// data-loss, scale-to-zero, image-tag, owner-change, plain-secret,
+	// kind-not-acted-on.
 	Code string `json:"code"`
 	// Object is "Kind namespace/name".
 	Object  string `json:"object"`

@@ -68,7 +68,11 @@ func effects(old, head store.Object, cl *clusterState) []string {
 	}
 	var out []string
 	if hw.scalable && ow.replicas != hw.replicas {
-		out = append(out, fmt.Sprintf("scale %d → %d", ow.replicas, hw.replicas))
+		msg := fmt.Sprintf("scale %d → %d", ow.replicas, hw.replicas)
+		if h, ok := head.(*appsv1.StatefulSet); ok {
+			msg += ": " + statefulScale(h, ow.replicas, hw.replicas)
+		}
+		out = append(out, msg)
 	}
 	if !equality.Semantic.DeepEqual(ow.template, hw.template) {
 		out = append(out, rollout(old, head, hw, templateChange(ow.template, hw.template)))
@@ -115,9 +119,23 @@ func rollout(old, head store.Object, hw workload, what string) string {
 		if h.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
 			return fmt.Sprintf("%s: pods keep the old template until deleted (OnDelete)", what)
 		}
-		msg := fmt.Sprintf("rolling update of %s, %s, one at a time from the highest ordinal", podCount(hw.replicas), what)
-		if ru := h.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil && *ru.Partition > 0 {
-			msg += fmt.Sprintf(", only ordinals ≥ %d", *ru.Partition)
+		at := "one at a time"
+		ru := h.Spec.UpdateStrategy.RollingUpdate
+		if ru != nil && ru.MaxUnavailable != nil {
+			if n, err := intstr.GetScaledValueFromIntOrPercent(ru.MaxUnavailable, int(hw.replicas), true); err == nil && n > 1 {
+				at = fmt.Sprintf("%d at a time", n)
+			}
+		}
+		msg := fmt.Sprintf("rolling update of %s, %s, %s from the highest ordinal", podCount(hw.replicas), what, at)
+		first := int32(0)
+		if ru != nil && ru.Partition != nil {
+			first = *ru.Partition
+		}
+		if first < hw.replicas {
+			msg += fmt.Sprintf(" (%s)", ordinalRange(h, hw.replicas-1, first))
+		}
+		if first > 0 {
+			msg += fmt.Sprintf(", only ordinals ≥ %d", first)
 		}
 		return msg
 	case *appsv1.DaemonSet:
@@ -144,6 +162,53 @@ func rollout(old, head store.Object, hw workload, what string) string {
 		return what + ": a Job's template cannot change"
 	}
 	return what + ": running pods keep the old template; only pods created from now on use it"
+}
+
+// statefulScale says which ordinals a scale of set from old to head
+// replicas adds or removes, and in which order, and what becomes of the
+// claims of removed ones.
+func statefulScale(set *appsv1.StatefulSet, old, head int32) string {
+	order := "in order"
+	if set.Spec.PodManagementPolicy == appsv1.ParallelPodManagement {
+		order = "at once"
+	}
+	if head > old {
+		return fmt.Sprintf("adds %s, %s", ordinalRange(set, old, head-1), order)
+	}
+	msg := fmt.Sprintf("removes %s, %s", ordinalRange(set, old-1, head), map[string]string{"in order": "highest first", "at once": "at once"}[order])
+	if len(set.Spec.VolumeClaimTemplates) > 0 {
+		if p := set.Spec.PersistentVolumeClaimRetentionPolicy; p != nil && p.WhenScaled == appsv1.DeletePersistentVolumeClaimRetentionPolicyType {
+			msg += "; their claims are deleted with them"
+		} else {
+			msg += "; their claims stay"
+		}
+	}
+	return msg
+}
+
+// ordinalRange names set's pods from ordinal a to b (either way round):
+// "db-2, db-1, db-0", or "db-0 … db-9" when there are more than four.
+func ordinalRange(set *appsv1.StatefulSet, a, b int32) string {
+	start := int32(0)
+	if set.Spec.Ordinals != nil {
+		start = set.Spec.Ordinals.Start
+	}
+	name := func(i int32) string { return fmt.Sprintf("%s-%d", set.Name, start+i) }
+	step := int32(1)
+	if b < a {
+		step = -1
+	}
+	if (b-a)*step >= 4 {
+		return name(a) + " … " + name(b)
+	}
+	var out []string
+	for i := a; ; i += step {
+		out = append(out, name(i))
+		if i == b {
+			break
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // rollingBounds resolves a Deployment's maxSurge (rounded up) and
@@ -186,6 +251,19 @@ func createEffects(head store.Object, cl *clusterState) []string {
 			return []string{fmt.Sprintf("runs one pod on each of %d schedulable nodes", len(cl.schedulable()))}
 		}
 		return []string{"runs one pod on every node"}
+	case *appsv1.StatefulSet:
+		if w.replicas == 0 {
+			return []string{"creates no pod (0 replicas)"}
+		}
+		order := "each once the one before is ready"
+		if h.Spec.PodManagementPolicy == appsv1.ParallelPodManagement {
+			order = "all at once"
+		}
+		out := []string{fmt.Sprintf("creates %s %s, %s (%s)", podCount(w.replicas), ordinalRange(h, 0, w.replicas-1), order, imagesOf(w.template))}
+		for _, ct := range h.Spec.VolumeClaimTemplates {
+			out = append(out, fmt.Sprintf("creates claim %s-%s-0 and one more for each other ordinal", ct.Name, h.Name))
+		}
+		return out
 	case *batchv1.Job:
 		completions := int32(1)
 		if h.Spec.Completions != nil {

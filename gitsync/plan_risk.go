@@ -32,13 +32,24 @@ func risks(po *PlannedObject, old, head store.Object, cl *clusterState) []Risk {
 		case *corev1.PersistentVolumeClaim:
 			add(RiskWarning, "delete", "deleting a PersistentVolumeClaim can lose the data of its volume")
 		case *appsv1.StatefulSet:
-			add(RiskWarning, "delete", "deleting a StatefulSet stops its pods; their volumes stay, unclaimed")
+			if p := o.Spec.PersistentVolumeClaimRetentionPolicy; len(o.Spec.VolumeClaimTemplates) > 0 && p != nil && p.WhenDeleted == appsv1.DeletePersistentVolumeClaimRetentionPolicyType {
+				add(RiskWarning, "delete", "deleting a StatefulSet stops its pods and deletes their claims (persistentVolumeClaimRetentionPolicy.whenDeleted: Delete): their data can be lost")
+			} else {
+				add(RiskWarning, "delete", "deleting a StatefulSet stops its pods; their claims stay")
+			}
 		}
 		return out
 	}
 	if hw, ok := workloadOf(head); ok && hw.scalable && hw.replicas == 0 {
 		if ow, ok := workloadOf(old); old == nil || (ok && ow.replicas > 0) {
 			add(RiskWarning, "scale-to-zero", "replicas set to 0: every pod stops")
+		}
+	}
+	if h, ok := head.(*appsv1.StatefulSet); ok && len(h.Spec.VolumeClaimTemplates) > 0 {
+		o, _ := old.(*appsv1.StatefulSet)
+		if p := h.Spec.PersistentVolumeClaimRetentionPolicy; o != nil && p != nil && p.WhenScaled == appsv1.DeletePersistentVolumeClaimRetentionPolicyType &&
+			replicasOr1(h.Spec.Replicas) < replicasOr1(o.Spec.Replicas) {
+			add(RiskWarning, "data-loss", "scaling down deletes the claims of the removed ordinals (persistentVolumeClaimRetentionPolicy.whenScaled: Delete): their data can be lost")
 		}
 	}
 	if old != nil {
@@ -193,4 +204,11 @@ func immutableChanges(old, head store.Object) []string {
 		}
 	}
 	return out
+}
+
+func replicasOr1(p *int32) int32 {
+	if p == nil {
+		return 1
+	}
+	return *p
 }

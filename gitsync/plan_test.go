@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -216,6 +217,61 @@ spec:
 	}
 	if !p.Invalid() || p.Risks[0].Level != RiskError || !strings.Contains(p.Risks[0].Message, "spec.serviceName") {
 		t.Errorf("the immutable field is not the first risk, or the plan is valid: %+v", p.Risks)
+	}
+}
+
+// A StatefulSet whose claims go when it scales down (whenScaled: Delete)
+// or is deleted (whenDeleted: Delete) is flagged as a risk to data; one
+// that keeps them is not.
+func TestPlanStatefulSetClaimRisks(t *testing.T) {
+	sts := func(name string, replicas int, policy string) string {
+		return `apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: ` + name + `, namespace: shop}
+spec:
+  serviceName: ` + name + `
+  replicas: ` + fmt.Sprint(replicas) + `
+  selector: {matchLabels: {app: ` + name + `}}
+  persistentVolumeClaimRetentionPolicy: ` + policy + `
+  template:
+    metadata: {labels: {app: ` + name + `}}
+    spec:
+      containers: [{name: db, image: "localhost/db:15"}]
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {requests: {storage: 1Gi}}
+`
+	}
+	drop := "{whenDeleted: Delete, whenScaled: Delete}"
+	keep := "{whenDeleted: Retain, whenScaled: Retain}"
+	base := map[string]string{
+		"deploy/ns.yaml":   namespace("shop"),
+		"deploy/a.yaml":    sts("a", 3, drop),
+		"deploy/b.yaml":    sts("b", 3, keep),
+		"deploy/gone.yaml": sts("gone", 1, drop),
+		"deploy/kept.yaml": sts("kept", 1, keep),
+	}
+	head := map[string]string{
+		"deploy/ns.yaml":   namespace("shop"),
+		"deploy/a.yaml":    sts("a", 1, drop),
+		"deploy/b.yaml":    sts("b", 1, keep),
+		"deploy/gone.yaml": "",
+		"deploy/kept.yaml": "",
+	}
+	p := planRepo(t, base, head)
+	if !hasRisk(p, RiskWarning, "data-loss", "StatefulSet shop/a") || hasRisk(p, RiskWarning, "data-loss", "StatefulSet shop/b") {
+		t.Errorf("data-loss risks: %+v", p.Risks)
+	}
+	for _, r := range p.Risks {
+		if r.Code == "delete" && r.Object == "StatefulSet shop/gone" && !strings.Contains(r.Message, "deletes their claims") ||
+			r.Code == "delete" && r.Object == "StatefulSet shop/kept" && !strings.Contains(r.Message, "their claims stay") {
+			t.Errorf("risk %+v", r)
+		}
+	}
+	if a := findObject(t, p, "StatefulSet shop/a"); !slices.Contains(a.Effects, "scale 3 → 1: removes a-2, a-1, highest first; their claims are deleted with them") {
+		t.Errorf("effects of a: %q", a.Effects)
 	}
 }
 
