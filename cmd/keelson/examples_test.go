@@ -24,7 +24,7 @@ const examplesDir = "../../examples"
 // runnableExamples are the examples `make demo` runs (examples/ without what
 // examples/.keelsonignore leaves out); of a kustomize example, the overlay
 // that runs.
-var runnableExamples = []string{"config", "cue", "daemonset", "hello", "helm", "jobs", "kustomize/overlays/production", "patterns/adapter", "patterns/ambassador", "patterns/sidecar", "two-tier"}
+var runnableExamples = []string{"config", "cue", "daemonset", "hello", "helm", "jobs", "kustomize/overlays/production", "patterns/adapter", "patterns/ambassador", "patterns/sidecar", "statefulset", "two-tier"}
 
 // validOnlyExamples are left out of make demo but must be valid: the
 // kustomize example's other overlay.

@@ -79,7 +79,7 @@ func TestUpRunsExamples(t *testing.T) {
 	gitRun(t, u.repo, "commit", "-q", "-m", "examples")
 
 	up := u.start(t, u.repo, "--path", "examples")
-	u.waitPods(t, up, 22) // hello 3, sidecar 1, ambassador 2, adapter 1, config 1, two-tier 4, cue 3, helm 2, kustomize 4, daemonset 1; Jobs' pods apart
+	u.waitPods(t, up, 25) // hello 3, sidecar 1, ambassador 2, adapter 1, config 1, two-tier 4, cue 3, helm 2, kustomize 4, daemonset 1, statefulset 3; Jobs' pods apart
 
 	t.Run("hello", func(t *testing.T) {
 		var pods []corev1.Pod
