@@ -61,11 +61,7 @@ func newDaemonSet(name string, mutate func(*appsv1.DaemonSet)) *appsv1.DaemonSet
 }
 
 func (e *testEnv) daemonSet(name string) *appsv1.DaemonSet {
-	ds := &appsv1.DaemonSet{}
-	if err := e.st.Get(e.t.Context(), "default", name, ds); err != nil {
-		e.t.Fatal(err)
-	}
-	return ds
+	return getDefault(e, name, &appsv1.DaemonSet{})
 }
 
 // placement is where the DaemonSet's pods are, by node, with their images:

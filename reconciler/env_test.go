@@ -76,3 +76,13 @@ func intOrStr(n int32) intstr.IntOrString { return intstr.FromInt32(n) }
 func fakenodeRefusing(image string) fakenode.Options {
 	return fakenode.Options{Ready: func(p *corev1.Pod) bool { return p.Spec.Containers[0].Image != image }}
 }
+
+// getDefault reads the object name of namespace default into obj, failing
+// the test when it cannot.
+func getDefault[T store.Object](e *testEnv, name string, obj T) T {
+	e.t.Helper()
+	if err := e.st.Get(e.t.Context(), "default", name, obj); err != nil {
+		e.t.Fatal(err)
+	}
+	return obj
+}

@@ -50,11 +50,7 @@ func newJob(name string, mutate func(*batchv1.Job)) *batchv1.Job {
 }
 
 func (e *testEnv) job(name string) *batchv1.Job {
-	j := &batchv1.Job{}
-	if err := e.st.Get(e.t.Context(), "default", name, j); err != nil {
-		e.t.Fatal(err)
-	}
-	return j
+	return getDefault(e, name, &batchv1.Job{})
 }
 
 func (e *testEnv) jobPods(j *batchv1.Job) []*corev1.Pod {

@@ -177,11 +177,7 @@ func statefulEnv(t *testing.T, gate *readyGate, nodes ...string) *testEnv {
 }
 
 func (e *testEnv) statefulSet(name string) *appsv1.StatefulSet {
-	s := &appsv1.StatefulSet{}
-	if err := e.st.Get(e.t.Context(), "default", name, s); err != nil {
-		e.t.Fatal(err)
-	}
-	return s
+	return getDefault(e, name, &appsv1.StatefulSet{})
 }
 
 // setPods describes the set's pods by name, revision number and image:
