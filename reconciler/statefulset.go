@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/tools/cache"
 
@@ -189,6 +190,7 @@ func (c *StatefulSetController) manage(ctx context.Context, key string, set *app
 		}
 	}
 	var errs []error
+	deleted := map[types.UID]bool{} // in this pass, which the pods seen do not show yet
 
 	for i, p := range slots {
 		ord := start + i
@@ -230,11 +232,16 @@ func (c *StatefulSetController) manage(ctx context.Context, key string, set *app
 			errs = append(errs, err)
 		}
 		if !runningAvailable(p, set.Spec.MinReadySeconds, now) {
-			// An old pod that is not available is replaced at once when the
-			// rollout covers it: waiting on it would hold the rollout that
-			// may be its fix for ever.
-			if rolling && ord >= partition && p.Labels[appsv1.StatefulSetRevisionLabel] != upd.name {
-				errs = append(errs, c.deletePod(ctx, set, p, "it is not available and of an old revision"))
+			// An old pod that is not Running and Ready is replaced at once
+			// when the rollout covers it: waiting on it would hold for ever
+			// the rollout that may be its fix (Kubernetes waits, and asks
+			// for the pod to be deleted by hand). It serves nothing, so
+			// replacing it costs no availability; a Ready pod still inside
+			// minReadySeconds is not such a pod.
+			if rolling && ord >= partition && p.Labels[appsv1.StatefulSetRevisionLabel] != upd.name &&
+				!(p.Status.Phase == corev1.PodRunning && podReady(p)) {
+				errs = append(errs, c.deletePod(ctx, set, p, "it is not ready and of an old revision"))
+				deleted[p.UID] = true
 			}
 			if monotonic {
 				return wait, errors.Join(errs...)
@@ -266,7 +273,7 @@ func (c *StatefulSetController) manage(ctx context.Context, key string, set *app
 	}
 	maxUnavailable := 1
 	if ru := set.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.MaxUnavailable != nil {
-		v, err := intstr.GetScaledValueFromIntOrPercent(ru.MaxUnavailable, n, true)
+		v, err := intstr.GetScaledValueFromIntOrPercent(ru.MaxUnavailable, n, false) // a percentage rounds down, as in Kubernetes
 		if err != nil {
 			return wait, errors.Join(append(errs, Terminal(fmt.Errorf("statefulset %s: spec.updateStrategy.rollingUpdate.maxUnavailable: %w", key, err)))...)
 		}
@@ -280,7 +287,7 @@ func (c *StatefulSetController) manage(ctx context.Context, key string, set *app
 	}
 	for i := n - 1; i >= 0 && start+i >= partition && unavailable < maxUnavailable; i-- {
 		p := slots[i]
-		if p == nil || p.DeletionTimestamp != nil || p.Labels[appsv1.StatefulSetRevisionLabel] == upd.name {
+		if p == nil || p.DeletionTimestamp != nil || deleted[p.UID] || p.Labels[appsv1.StatefulSetRevisionLabel] == upd.name {
 			continue
 		}
 		errs = append(errs, c.deletePod(ctx, set, p, "rolling update to revision "+upd.name))
@@ -296,6 +303,7 @@ func (c *StatefulSetController) manage(ctx context.Context, key string, set *app
 // as it is.
 func (c *StatefulSetController) createPod(ctx context.Context, set *appsv1.StatefulSet, rev *revision, ord int) error {
 	if err := c.ensureClaims(ctx, set, ord, nil, false); err != nil {
+		c.rec.Eventf(set, corev1.EventTypeWarning, "FailedCreate", "create Pod %s in StatefulSet %s failed error: %v", statefulPodName(set, ord), set.Name, err)
 		return err
 	}
 	p := newStatefulPod(set, rev, ord)

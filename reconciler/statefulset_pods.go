@@ -89,6 +89,17 @@ func (c *StatefulSetController) ensureClaims(ctx context.Context, set *appsv1.St
 				set.Namespace, set.Name, name, statefulPodName(set, ord)))
 			continue
 		}
+		if pod == nil && slices.ContainsFunc(pvc.OwnerReferences, func(r metav1.OwnerReference) bool {
+			return r.Kind == "Pod" && r.Name == statefulPodName(set, ord)
+		}) {
+			// Owned by an earlier pod of the ordinal, which is gone: the
+			// retention policy said Delete when the ordinal was removed, and
+			// the garbage collector deletes it; a new pod must not take its
+			// data, nor lose the claim under it.
+			errs = append(errs, fmt.Errorf("statefulset %s/%s: claim %s belongs to an earlier pod %s and is deleted with it: the pod waits until it is gone",
+				set.Namespace, set.Name, name, statefulPodName(set, ord)))
+			continue
+		}
 		refs := claimOwners(set, pvc.OwnerReferences, ord, pod, condemned)
 		if equality.Semantic.DeepEqual(refs, pvc.OwnerReferences) {
 			continue

@@ -164,7 +164,7 @@ func (c *StatefulSetController) createRevision(ctx context.Context, set *appsv1.
 	lbls[controllerRevisionHashLabel] = hash
 	r := &appsv1.ControllerRevision{
 		ObjectMeta: metav1.ObjectMeta{
-			Namespace: set.Namespace, Name: name, Labels: lbls,
+			Namespace: set.Namespace, Name: name, Labels: lbls, Annotations: maps.Clone(set.Annotations), // a change-cause, for kubectl rollout history
 			OwnerReferences: []metav1.OwnerReference{ownerRef(set, statefulSetGVK)},
 		},
 		Data:     runtime.RawExtension{Raw: data},
@@ -181,8 +181,20 @@ func (c *StatefulSetController) createRevision(ctx context.Context, set *appsv1.
 	if err := c.st.Get(ctx, set.Namespace, name, old); err != nil {
 		return nil, fmt.Errorf("statefulset %s/%s: read revision %s: %w", set.Namespace, set.Name, name, err)
 	}
-	if ref := metav1.GetControllerOfNoCopy(old); ref != nil && ref.UID == set.UID && bytes.Equal(canonical(old.Data.Raw), data) {
+	ref := metav1.GetControllerOfNoCopy(old)
+	switch {
+	case ref != nil && ref.UID == set.UID && bytes.Equal(canonical(old.Data.Raw), data):
 		return old, nil // made by an earlier pass the cache has not seen yet
+	case ref == nil && bytes.Equal(canonical(old.Data.Raw), data):
+		// Left by a set of this name deleted with its dependents orphaned:
+		// adopted, so that the pods it left, which carry its name, are
+		// taken as they are rather than rolled.
+		old.OwnerReferences = append(old.OwnerReferences, ownerRef(set, statefulSetGVK))
+		old.Revision = number
+		if err := c.st.Update(ctx, old); err != nil {
+			return nil, fmt.Errorf("statefulset %s/%s: adopt revision %s: %w", set.Namespace, set.Name, name, err)
+		}
+		return old, nil
 	}
 	cp := set.DeepCopy()
 	cp.Status.CollisionCount = ptr.To(ptr.Deref(set.Status.CollisionCount, 0) + 1)
@@ -206,6 +218,9 @@ func (c *StatefulSetController) truncateHistory(ctx context.Context, set *appsv1
 		}
 	}
 	limit := int(ptr.Deref(set.Spec.RevisionHistoryLimit, 10))
+	if limit < 0 {
+		return nil // not a limit: keep them all, as Kubernetes does
+	}
 	var errs []error
 	for _, r := range old[:max(0, len(old)-limit)] {
 		uid := r.UID

@@ -391,6 +391,7 @@ func TestStatefulSetMaxUnavailable(t *testing.T) {
 		{"default one", nil, "web-0@1=app:1 web-1@1=app:1 web-2@1=app:1 web-3@2=app:2"},
 		{"two", ptr.To(intstr.FromInt32(2)), "web-0@1=app:1 web-1@1=app:1 web-2@2=app:2 web-3@2=app:2"},
 		{"half", ptr.To(intstr.FromString("50%")), "web-0@1=app:1 web-1@1=app:1 web-2@2=app:2 web-3@2=app:2"},
+		{"a percentage rounds down", ptr.To(intstr.FromString("30%")), "web-0@1=app:1 web-1@1=app:1 web-2@1=app:1 web-3@2=app:2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			gate := &readyGate{}
@@ -703,5 +704,121 @@ func TestStatefulSetMinReadySeconds(t *testing.T) {
 	made := getPod(t, env.st, "web-1").CreationTimestamp
 	if d := made.Sub(ready.Time); d < 2*time.Second {
 		t.Errorf("web-1 made %v after web-0 became ready, want at least minReadySeconds (2s)", d)
+	}
+}
+
+// A rollout to a template whose pods never become ready stops at the first
+// of them, as in Kubernetes; a commit that fixes the template replaces
+// that pod at once (Kubernetes waits on it for ever and asks for it to be
+// deleted by hand) and the rollout goes on.
+func TestStatefulSetRolloutPastBrokenTemplate(t *testing.T) {
+	gate := &readyGate{openAll: true}
+	env := statefulEnv(t, gate, "node-a")
+	if err := env.st.Create(t.Context(), newStatefulSet("web", 3, nil)); err != nil {
+		t.Fatal(err)
+	}
+	env.waitSet("web", "web-0@1=app:1 web-1@1=app:1 web-2@1=app:1")
+	gate.mu.Lock()
+	gate.openAll = false
+	gate.open = map[string]bool{"web-0": true, "web-1": true} // web-2 of the broken template never becomes ready
+	gate.mu.Unlock()
+	env.updateSet("web", func(s *appsv1.StatefulSet) { s.Spec.Template.Spec.Containers[0].Image = "broken" })
+	eventually(t, "the rollout stopped at web-2", func() (bool, string) {
+		s := env.statefulSet("web")
+		return env.setPods(s) == "web-0@1=app:1 web-1@1=app:1 web-2@2=broken" && s.Status.UpdatedReplicas == 1 && s.Status.ReadyReplicas == 2 &&
+			getPod(t, env.st, "web-2").Status.Phase == corev1.PodRunning, env.setPods(s) + " " + stsStatus(s.Status)
+	})
+	gate.mu.Lock()
+	gate.openAll = true
+	gate.mu.Unlock()
+	env.updateSet("web", func(s *appsv1.StatefulSet) { s.Spec.Template.Spec.Containers[0].Image = "app:3" })
+	env.waitSet("web", "web-0@3=app:3 web-1@3=app:3 web-2@3=app:3")
+}
+
+// A Ready pod still inside minReadySeconds is not available, but it is not
+// broken either: a rollout does not replace it out of turn. Here all three
+// are inside it, so the budget of one unavailable pod is spent and the
+// rollout waits; none is deleted.
+func TestStatefulSetRolloutKeepsReadyPods(t *testing.T) {
+	env := statefulEnv(t, &readyGate{openAll: true}, "node-a")
+	set := newStatefulSet("web", 3, func(s *appsv1.StatefulSet) {
+		s.Spec.PodManagementPolicy = appsv1.ParallelPodManagement
+		s.Spec.MinReadySeconds = 600
+	})
+	if err := env.st.Create(t.Context(), set); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "three pods ready", func() (bool, string) {
+		s := env.statefulSet("web")
+		return s.Status.ReadyReplicas == 3 && s.Status.UpdatedReplicas == 3, stsStatus(s.Status)
+	})
+	first := env.statefulSet("web").Status.UpdateRevision
+	env.updateSet("web", func(s *appsv1.StatefulSet) { s.Spec.Template.Spec.Containers[0].Image = "app:2" })
+	eventually(t, "the new revision seen", func() (bool, string) {
+		s := env.statefulSet("web")
+		return s.Status.ObservedGeneration == s.Generation && s.Status.UpdateRevision != first, stsStatus(s.Status)
+	})
+	if got := env.setPods(env.statefulSet("web")); got != "web-0@1=app:1 web-1@1=app:1 web-2@1=app:1" {
+		t.Errorf("pods %s: ready pods replaced out of turn", got)
+	}
+}
+
+// A set deleted with its pods orphaned and created again takes its pods
+// and its revision back as they are: none is restarted.
+func TestStatefulSetRecreatedAfterOrphanDelete(t *testing.T) {
+	env := statefulEnv(t, &readyGate{openAll: true}, "node-a")
+	if err := env.st.Create(t.Context(), newStatefulSet("web", 2, nil)); err != nil {
+		t.Fatal(err)
+	}
+	env.waitSet("web", "web-0@1=app:1 web-1@1=app:1")
+	before := map[string]types.UID{}
+	for _, p := range listPods(t, env.st, "default", labels.Everything()) {
+		before[p.Name] = p.UID
+	}
+	if err := Delete(t.Context(), env.st, env.statefulSet("web"), metav1.DeletePropagationOrphan); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the set gone, its pods orphaned", func() (bool, string) {
+		_, err := getPodMaybe(env.st, "web-0")
+		s := &appsv1.StatefulSet{}
+		gone := errors.Is(env.st.Get(t.Context(), "default", "web", s), store.ErrNotFound)
+		for _, p := range listPods(t, env.st, "default", labels.Everything()) {
+			if len(p.OwnerReferences) > 0 {
+				return false, p.Name + " still owned"
+			}
+		}
+		return gone && err == nil, fmt.Sprint(gone, err)
+	})
+	if err := env.st.Create(t.Context(), newStatefulSet("web", 2, nil)); err != nil {
+		t.Fatal(err)
+	}
+	env.waitSet("web", "web-0@1=app:1 web-1@1=app:1")
+	for _, p := range listPods(t, env.st, "default", labels.Everything()) {
+		if before[p.Name] != p.UID {
+			t.Errorf("%s restarted: uid %s, was %s", p.Name, p.UID, before[p.Name])
+		}
+	}
+	if s := env.statefulSet("web"); s.Status.CollisionCount != nil {
+		t.Errorf("collision count %d: the orphaned revision was taken for a collision", *s.Status.CollisionCount)
+	}
+}
+
+// A negative revisionHistoryLimit keeps every revision.
+func TestStatefulSetNegativeHistoryLimit(t *testing.T) {
+	env := statefulEnv(t, &readyGate{openAll: true}, "node-a")
+	if err := env.st.Create(t.Context(), newStatefulSet("web", 1, func(s *appsv1.StatefulSet) { s.Spec.RevisionHistoryLimit = ptr.To(int32(-1)) })); err != nil {
+		t.Fatal(err)
+	}
+	env.waitSet("web", "web-0@1=app:1")
+	for _, img := range []string{"app:2", "app:3"} {
+		env.updateSet("web", func(s *appsv1.StatefulSet) { s.Spec.Template.Spec.Containers[0].Image = img })
+	}
+	env.waitSet("web", "web-0@3=app:3")
+	l, err := env.st.List(t.Context(), mustResource("controllerrevisions.apps"), store.ListOptions{Namespace: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Items) != 3 {
+		t.Errorf("%d revisions, want all 3", len(l.Items))
 	}
 }
