@@ -278,3 +278,24 @@ func TestKinds(t *testing.T) {
 		})
 	}
 }
+
+// The numbers and names of a StatefulSet's spec that its controller relies
+// on are checked as the Kubernetes API checks them.
+func TestStatefulSetFields(t *testing.T) {
+	base := "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  serviceName: db\n  selector: {matchLabels: {app: db}}\n  template:\n    metadata: {labels: {app: db}}" + podSpec + "\n"
+	for _, tc := range []struct{ field, want string }{
+		{"  revisionHistoryLimit: -1\n", "spec.revisionHistoryLimit"},
+		{"  minReadySeconds: -5\n", "spec.minReadySeconds"},
+		{"  ordinals: {start: -1}\n", "spec.ordinals.start"},
+		{"  updateStrategy: {type: RollingUpdate, rollingUpdate: {partition: -2}}\n", "spec.updateStrategy.rollingUpdate.partition"},
+		{"  persistentVolumeClaimRetentionPolicy: {whenScaled: Keep}\n", "spec.persistentVolumeClaimRetentionPolicy.whenScaled: must be Retain or Delete"},
+	} {
+		objs, errs := validate(t, "k.yaml", base+tc.field)
+		if len(objs) != 0 || !strings.Contains(strings.Join(errs, "\n"), tc.want) {
+			t.Errorf("%q: errors %q, want one naming %s", tc.field, errs, tc.want)
+		}
+	}
+	if objs, errs := validate(t, "k.yaml", base+"  persistentVolumeClaimRetentionPolicy: {whenDeleted: Delete, whenScaled: Retain}\n  ordinals: {start: 1}\n"); len(objs) != 1 {
+		t.Errorf("valid fields refused: %q", errs)
+	}
+}
