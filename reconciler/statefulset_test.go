@@ -822,3 +822,41 @@ func TestStatefulSetNegativeHistoryLimit(t *testing.T) {
 		t.Errorf("%d revisions, want all 3", len(l.Items))
 	}
 }
+
+// While claims are not bound, a set with claim templates makes its first
+// ordinal's claim and pod, the pod waits Pending saying why, the next
+// ordinal is not made, and the set's health says the claims are the cause.
+func TestStatefulSetWaitsOnUnboundClaims(t *testing.T) {
+	st := etcdtest.NewStore(t)
+	env := &testEnv{t: t, st: st}
+	createObj(t, st, testNode("node-a"))
+	stop := heartbeat(t, st, "node-a")
+	defer stop()
+	startControllers(t, st, schedTestOptions())
+	set := newStatefulSet("db", 2, func(s *appsv1.StatefulSet) {
+		s.Spec.VolumeClaimTemplates = []corev1.PersistentVolumeClaim{{ObjectMeta: metav1.ObjectMeta{Name: "data"}}}
+	})
+	if err := st.Create(t.Context(), set); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "db-0 Pending on its claim", func() (bool, string) {
+		p, err := getPodMaybe(st, "db-0")
+		if err != nil {
+			return false, err.Error()
+		}
+		c := podScheduled(p)
+		return p.Spec.NodeName == "" && c != nil && c.Status == corev1.ConditionFalse &&
+			strings.HasPrefix(c.Message, "pod has unbound immediate PersistentVolumeClaims: data-db-0"), fmt.Sprintf("%+v", c)
+	})
+	eventually(t, "the set's health says why", func() (bool, string) {
+		h := HealthOf(env.statefulSet("db"))
+		return h.Status == Unsupported && strings.Contains(h.Message, "volumeClaimTemplates"), fmt.Sprintf("%+v", h)
+	})
+	c := &corev1.PersistentVolumeClaim{}
+	if err := st.Get(t.Context(), "default", "data-db-0", c); err != nil {
+		t.Errorf("claim data-db-0: %v", err)
+	}
+	if _, err := getPodMaybe(st, "db-1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("db-1 made while db-0 waits: %v", err)
+	}
+}
