@@ -229,3 +229,49 @@ func TestPathMissingInRevision(t *testing.T) {
 		t.Fatalf("err = %v, want ErrInvalid naming the path", err)
 	}
 }
+
+// A claim and a volume from Git, bound by the binder: a later sync keeps
+// the binding (volumeName, claimRef, the binding annotations) and counts
+// neither as changed.
+func TestVolumeBindingIsKept(t *testing.T) {
+	ctx := t.Context()
+	s := newSyncer(t, "apps")
+	r := newRepo(t)
+	src := NewLocalGit(r.dir, "main")
+	pv := "apiVersion: v1\nkind: PersistentVolume\nmetadata: {name: disk}\nspec:\n  capacity: {storage: 1Gi}\n  accessModes: [ReadWriteOnce]\n  hostPath: {path: /srv/disk}\n"
+	pvc := "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data}\nspec:\n  storageClassName: \"\"\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 1Gi}}\n"
+	r.commit(map[string]string{"pv.yaml": pv, "pvc.yaml": pvc})
+	mustApply(t, s, src)
+	var c corev1.PersistentVolumeClaim
+	var v corev1.PersistentVolume
+	if err := s.Store.Get(ctx, "default", "data", &c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Store.Get(ctx, "", "disk", &v); err != nil {
+		t.Fatal(err)
+	}
+	// What the binder writes.
+	c.Spec.VolumeName = "disk"
+	c.Annotations["pv.kubernetes.io/bind-completed"] = "yes"
+	c.Annotations["pv.kubernetes.io/bound-by-controller"] = "yes"
+	v.Spec.ClaimRef = &corev1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: "default", Name: "data", UID: c.UID}
+	if err := s.Store.Txn(ctx, store.UpdateOp(&c), store.UpdateOp(&v)); err != nil {
+		t.Fatal(err)
+	}
+	r.commit(map[string]string{"cm.yaml": configMap("c", "1")})
+	wantCounts(t, mustApply(t, s, src), 1, 0, 0, 2)
+	if err := s.Store.Get(ctx, "default", "data", &c); err != nil || c.Spec.VolumeName != "disk" || c.Annotations["pv.kubernetes.io/bind-completed"] != "yes" {
+		t.Fatalf("claim after a sync: volumeName %q, annotations %v, %v", c.Spec.VolumeName, c.Annotations, err)
+	}
+	if err := s.Store.Get(ctx, "", "disk", &v); err != nil || v.Spec.ClaimRef == nil || v.Spec.ClaimRef.UID != c.UID {
+		t.Fatalf("volume after a sync: claimRef %+v, %v", v.Spec.ClaimRef, err)
+	}
+	// A change Git may make to a bound claim (a label, a larger request)
+	// is applied, and the binding stays: volumeName is not taken for an
+	// immutable field that changed.
+	r.commit(map[string]string{"pvc.yaml": strings.Replace(strings.Replace(pvc, "name: data}", "name: data, labels: {tier: db}}", 1), "storage: 1Gi", "storage: 2Gi", 1)})
+	wantCounts(t, mustApply(t, s, src), 0, 1, 0, 2)
+	if err := s.Store.Get(ctx, "default", "data", &c); err != nil || c.Spec.VolumeName != "disk" || c.Labels["tier"] != "db" {
+		t.Fatalf("claim after a label change: volumeName %q, labels %v, %v", c.Spec.VolumeName, c.Labels, err)
+	}
+}

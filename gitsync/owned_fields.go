@@ -11,9 +11,10 @@ import (
 
 // keepOthersFields copies into want the spec fields that other writers own
 // on objects from Git, so that a sync neither reverts them nor counts them as
-// drift: the scheduler's binding (pod.spec.nodeName), and what the service
-// allocator fills in a Service (keepServiceFields); each only where Git
-// leaves the field empty.
+// drift: the scheduler's binding (pod.spec.nodeName), what the service
+// allocator fills in a Service (keepServiceFields), and the volume binder's
+// side of a claim and a volume (volumeName, claimRef, the binding
+// annotations); each only where Git leaves the field empty.
 func keepOthersFields(want, cur store.Object) {
 	switch w := want.(type) {
 	case *corev1.Pod:
@@ -24,6 +25,65 @@ func keepOthersFields(want, cur store.Object) {
 		if c, ok := cur.(*corev1.Service); ok {
 			keepServiceFields(w, c)
 		}
+	case *corev1.PersistentVolumeClaim:
+		if c, ok := cur.(*corev1.PersistentVolumeClaim); ok {
+			if w.Spec.VolumeName == "" {
+				w.Spec.VolumeName = c.Spec.VolumeName
+			}
+			keepAnnotations(w, c, bindingAnnotations)
+		}
+	case *corev1.PersistentVolume:
+		if c, ok := cur.(*corev1.PersistentVolume); ok {
+			keepClaimRef(w, c)
+			keepAnnotations(w, c, bindingAnnotations)
+		}
+	}
+}
+
+// bindingAnnotations are the annotations Kubernetes' volume binding writes
+// on claims and volumes (keelson's binder and scheduler among them): the
+// node chosen for a claim's first pod, and that a binding is complete and
+// who made it.
+var bindingAnnotations = []string{
+	"volume.kubernetes.io/selected-node",
+	"pv.kubernetes.io/bind-completed",
+	"pv.kubernetes.io/bound-by-controller",
+	"volume.kubernetes.io/storage-provisioner",
+	"pv.kubernetes.io/provisioned-by",
+}
+
+// keepAnnotations copies into want those of keys that the stored object
+// has and Git does not write.
+func keepAnnotations(want, cur store.Object, keys []string) {
+	a := want.GetAnnotations()
+	for _, k := range keys {
+		v, ok := cur.GetAnnotations()[k]
+		if _, set := a[k]; !ok || set {
+			continue
+		}
+		if a == nil {
+			a = map[string]string{}
+		}
+		a[k] = v
+	}
+	want.SetAnnotations(a)
+}
+
+// keepClaimRef keeps the binder's claimRef of a volume from Git: all of it
+// when Git writes none, and the claim's uid and version when Git sets the
+// volume aside for that same claim by name.
+func keepClaimRef(w, c *corev1.PersistentVolume) {
+	cr := c.Spec.ClaimRef
+	switch wr := w.Spec.ClaimRef; {
+	case cr == nil:
+	case wr == nil:
+		w.Spec.ClaimRef = cr.DeepCopy()
+	case wr.Namespace == cr.Namespace && wr.Name == cr.Name && wr.UID == "":
+		ref := cr.DeepCopy()
+		if wr.Kind != "" || wr.APIVersion != "" {
+			ref.Kind, ref.APIVersion = wr.Kind, wr.APIVersion
+		}
+		w.Spec.ClaimRef = ref
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func TestKeepServiceFields(t *testing.T) {
@@ -101,5 +102,46 @@ func TestKeepServiceFields(t *testing.T) {
 				t.Errorf("healthCheckNodePort %d, want %d", w.Spec.HealthCheckNodePort, tc.healthPort)
 			}
 		})
+	}
+}
+
+// The binder's fields on a claim and a volume from Git stay: a sync neither
+// reverts them nor counts them as drift; what Git writes wins.
+func TestKeepBindingFields(t *testing.T) {
+	bound := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{"pv.kubernetes.io/bind-completed": "yes", "team": "db"}},
+		Spec:       corev1.PersistentVolumeClaimSpec{VolumeName: "pv-1"},
+	}
+	git := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{"team": "db"}}}
+	keepOthersFields(git, bound)
+	if git.Spec.VolumeName != "pv-1" || git.Annotations["pv.kubernetes.io/bind-completed"] != "yes" || len(git.Annotations) != 2 {
+		t.Errorf("claim from Git after keep: volumeName %q, annotations %v", git.Spec.VolumeName, git.Annotations)
+	}
+	named := &corev1.PersistentVolumeClaim{Spec: corev1.PersistentVolumeClaimSpec{VolumeName: "pv-2"}}
+	keepOthersFields(named, bound)
+	if named.Spec.VolumeName != "pv-2" {
+		t.Errorf("Git's volumeName replaced by %q", named.Spec.VolumeName)
+	}
+
+	ref := &corev1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: "db", Name: "data", UID: "u1", ResourceVersion: "7"}
+	stored := &corev1.PersistentVolume{Spec: corev1.PersistentVolumeSpec{ClaimRef: ref}}
+	for _, tc := range []struct {
+		name string
+		git  *corev1.ObjectReference
+		want string
+	}{
+		{"none in Git", nil, "db/data u1"},
+		{"set aside in Git for that claim", &corev1.ObjectReference{Namespace: "db", Name: "data"}, "db/data u1"},
+		{"set aside in Git for another", &corev1.ObjectReference{Namespace: "db", Name: "other"}, "db/other "},
+	} {
+		w := &corev1.PersistentVolume{Spec: corev1.PersistentVolumeSpec{ClaimRef: tc.git}}
+		keepOthersFields(w, stored)
+		got := ""
+		if r := w.Spec.ClaimRef; r != nil {
+			got = r.Namespace + "/" + r.Name + " " + string(r.UID)
+		}
+		if got != tc.want {
+			t.Errorf("%s: claimRef %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }
