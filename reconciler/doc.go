@@ -56,6 +56,12 @@
 //     template, owned by set or pod as persistentVolumeClaimRetentionPolicy
 //     says. Pods are deleted by marking, so an ordinal's name is free only
 //     once its node agent has stopped it: never two pods of one ordinal.
+//   - PVBinder: a PersistentVolumeClaim bound to the smallest fitting
+//     PersistentVolume (class, default class, volume mode, access modes,
+//     capacity, selector, volumeName, a claimRef set aside for it), both
+//     sides in one transaction; WaitForFirstConsumer claims bind once the
+//     scheduler has chosen a node, to a volume reachable from it; Released
+//     volumes kept or deleted by their reclaim policy; Lost claims.
 //   - JobController: pods from a Job's template up to parallelism until
 //     completions succeed (Indexed: each index once, carried in the pod's
 //     name, hostname, annotation, label and JOB_COMPLETION_INDEX); failed

@@ -31,6 +31,7 @@ func newManager(st *store.Store, log *slog.Logger, opts Options) *manager {
 	cron := NewCronJobController(st, m.inf, m.rec, opts.CronJob, opts.Queue, log)
 	daemons := NewDaemonSetController(st, m.inf, m.rec, opts.Queue, log)
 	sets := NewStatefulSetController(st, m.inf, m.rec, opts.Queue, log)
+	volumes := NewPVBinder(st, m.inf, m.rec, opts.Queue, log)
 	gc := NewGarbageCollector(st, m.inf, opts.Queue, log)
 	ns := NewNamespaceController(st, m.inf, opts.Queue, log)
 	if !opts.Scheduler.Disabled {
@@ -50,7 +51,7 @@ func newManager(st *store.Store, log *slog.Logger, opts Options) *manager {
 	cps := newControlPlaneServicesController(st, m.inf, opts.services, opts.Queue, log)
 	m.runs = append(m.runs, ips.Run, cps.Run)
 	m.runs = append(m.runs, endpointControllers(st, m.inf, opts.Endpoints, opts.Queue, log)...)
-	m.runs = append(m.runs, rs.Run, rc.Run, d.Run, job.Run, cron.Run, daemons.Run, sets.Run, gc.Run, ns.Run, health.Run, np.Run, m.rec.Run, func(ctx context.Context) {
+	m.runs = append(m.runs, rs.Run, rc.Run, d.Run, job.Run, cron.Run, daemons.Run, sets.Run, volumes.Run, gc.Run, ns.Run, health.Run, np.Run, m.rec.Run, func(ctx context.Context) {
 		record.ExpireEvents(ctx, st, opts.EventTTL, opts.EventTTL/6, log)
 	})
 	return m

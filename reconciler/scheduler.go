@@ -289,7 +289,7 @@ func (s *Scheduler) Reconcile(ctx context.Context, key string) (Result, error) {
 // be placed yet: a claim missing, or not bound to a volume, in
 // kube-scheduler's words. The pod waits, Pending, until its claims change.
 func (s *Scheduler) claimsBound(p *corev1.Pod) error {
-	var unbound []string
+	var unbound, bound []string
 	for _, v := range p.Spec.Volumes {
 		if v.PersistentVolumeClaim == nil {
 			continue
@@ -303,16 +303,24 @@ func (s *Scheduler) claimsBound(p *corev1.Pod) error {
 			return fmt.Errorf("persistentvolumeclaim %q is being deleted", name)
 		case pvc.Status.Phase != corev1.ClaimBound:
 			unbound = append(unbound, name)
+		default:
+			bound = append(bound, name)
 		}
 	}
-	if len(unbound) == 0 {
-		return nil
+	missing, notMounted := support.NotActedOn(schema.GroupKind{Kind: "PersistentVolumeClaim"})
+	switch {
+	case len(unbound) > 0:
+		msg := fmt.Sprintf("pod has unbound immediate PersistentVolumeClaims: %s", strings.Join(unbound, ", "))
+		if notMounted {
+			msg += " (" + missing + ")"
+		}
+		return errors.New(msg)
+	case len(bound) > 0 && notMounted:
+		// Placed, the pod would fail on its node: it waits here instead,
+		// saying why, and goes when nodes mount claims.
+		return fmt.Errorf("pod mounts PersistentVolumeClaims %s: %s", strings.Join(bound, ", "), missing)
 	}
-	msg := fmt.Sprintf("pod has unbound immediate PersistentVolumeClaims: %s", strings.Join(unbound, ", "))
-	if missing, ok := support.NotActedOn(schema.GroupKind{Kind: "PersistentVolumeClaim"}); ok {
-		msg += " (" + missing + ")"
-	}
-	return errors.New(msg)
+	return nil
 }
 
 // bind writes the node and PodScheduled=True in one compare-and-swap of the

@@ -8,9 +8,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/keelson/keelson/internal/support"
 	"github.com/keelson/keelson/store"
 	"github.com/keelson/keelson/store/etcdtest"
 )
@@ -318,16 +319,14 @@ func TestSchedulerWaitsForClaims(t *testing.T) {
 		})
 	}
 	waitMessage(`persistentvolumeclaim "data-db" not found`)
-	claim := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "data-db"}}
-	createObj(t, st, claim)
+	createObj(t, st, testPVC("data-db", "1Gi"))
 	waitMessage("pod has unbound immediate PersistentVolumeClaims: data-db")
-	claim = &corev1.PersistentVolumeClaim{}
-	if err := st.Get(t.Context(), "default", "data-db", claim); err != nil {
-		t.Fatal(err)
-	}
-	claim.Status.Phase = corev1.ClaimBound
-	if err := st.UpdateStatus(t.Context(), claim); err != nil {
-		t.Fatal(err)
+	// A volume comes and the binder binds the claim. While nodes do not
+	// mount claims, the pod waits here saying so; once they do, it goes.
+	createObj(t, st, testPV("disk", "1Gi"))
+	if missing, ok := support.NotActedOn(schema.GroupKind{Kind: "PersistentVolumeClaim"}); ok {
+		waitMessage("pod mounts PersistentVolumeClaims data-db: " + missing)
+		return
 	}
 	if p := waitBound(t, st, "db"); p.Spec.NodeName != "node-a" {
 		t.Errorf("pod bound to %s, want node-a", p.Spec.NodeName)

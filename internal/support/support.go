@@ -42,8 +42,8 @@ type Kind struct {
 // of the claims of its class; keelson provisions nothing. Someone who
 // commits one expects that effect, so it must say that none follows.
 var storedOnly = []Kind{
-	{gk("", "PersistentVolumeClaim"), "keelson stores PersistentVolumeClaims but does not provision or bind volumes yet: pods that mount the claim do not start"},
-	{gk("", "PersistentVolume"), "keelson stores PersistentVolumes but does not bind them to claims yet"},
+	{gk("", "PersistentVolumeClaim"), "keelson stores PersistentVolumeClaims but only binds them to existing PersistentVolumes yet: it provisions no volume and nodes mount no claim, so pods that mount the claim do not start"},
+	{gk("", "PersistentVolume"), "keelson stores PersistentVolumes but only binds them to claims yet: nodes do not mount them, so pods that mount their claims do not start"},
 	{gk("storage.k8s.io", "StorageClass"), "keelson stores StorageClasses but has no provisioner yet: claims of the class get no volume"},
 	{gk("autoscaling", "HorizontalPodAutoscaler"), "keelson stores HorizontalPodAutoscalers but does not scale yet: replicas stay as written in Git"},
 	{gk("networking.k8s.io", "Ingress"), "keelson stores Ingresses but routes no traffic for them yet: no ingress proxy listens"},
