@@ -47,6 +47,22 @@ func (l apiLookup) Secret(ctx context.Context, ns, name string) (*corev1.Secret,
 	return s, err
 }
 
+func (l apiLookup) Claim(ctx context.Context, ns, name string) (*corev1.PersistentVolumeClaim, error) {
+	c, err := l.client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("persistentvolumeclaim %s/%s: %w", ns, name, pod.ErrRefNotFound)
+	}
+	return c, err
+}
+
+func (l apiLookup) Volume(ctx context.Context, name string) (*corev1.PersistentVolume, error) {
+	v, err := l.client.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("persistentvolume %s: %w", name, pod.ErrRefNotFound)
+	}
+	return v, err
+}
+
 // Services waits a moment, the first time, for the informer's first list: a
 // container started before it would miss the variables of services that
 // exist. Past syncWait it fails, as the kubelet does: the container waits

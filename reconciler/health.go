@@ -125,6 +125,10 @@ func ruleHealth(obj store.Object) Health {
 		if o.Status.Phase == corev1.NamespaceTerminating {
 			return Health{Progressing, "Namespace is terminating"}
 		}
+	case *corev1.PersistentVolume:
+		return volumeHealth(o)
+	case *corev1.PersistentVolumeClaim:
+		return claimHealth(o)
 	case *keelsonv1alpha1.NodePolicy:
 		return nodePolicyHealth(o)
 	case *corev1.Service:
@@ -208,6 +212,40 @@ func statefulSetHealth(s *appsv1.StatefulSet) Health {
 		return Health{Progressing, fmt.Sprintf("waiting for statefulset rolling update to complete %d pods at revision %s...", s.Status.UpdatedReplicas, s.Status.UpdateRevision)}
 	}
 	return Health{Healthy, fmt.Sprintf("statefulset rolling update complete %d pods at revision %s...", s.Status.CurrentReplicas, s.Status.CurrentRevision)}
+}
+
+// volumeHealth: a volume Available, Bound or Released (kept, by its
+// reclaim policy) does what it should; Pending is on its way; Failed says
+// why.
+func volumeHealth(v *corev1.PersistentVolume) Health {
+	switch v.Status.Phase {
+	case corev1.VolumeFailed:
+		return Health{Degraded, cmpOrString(v.Status.Message, "volume failed")}
+	case corev1.VolumePending, "":
+		return Health{Progressing, "volume is not available yet"}
+	case corev1.VolumeReleased:
+		return Health{Healthy, "its claim is gone; the volume and its data are kept (reclaim policy Retain)"}
+	}
+	return Health{Status: Healthy}
+}
+
+// claimHealth is Argo CD's rule for claims: Bound is Healthy, Pending is
+// Progressing, Lost is Degraded.
+func claimHealth(c *corev1.PersistentVolumeClaim) Health {
+	switch c.Status.Phase {
+	case corev1.ClaimBound:
+		return Health{Status: Healthy}
+	case corev1.ClaimLost:
+		return Health{Degraded, fmt.Sprintf("claim lost its volume %s", c.Spec.VolumeName)}
+	}
+	return Health{Progressing, "claim is not bound yet"}
+}
+
+func cmpOrString(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 func jobHealth(j *batchv1.Job) Health {

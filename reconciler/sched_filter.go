@@ -38,6 +38,8 @@ type candidate struct {
 	podAffinity *podAffinityState
 	// spread are the DoNotSchedule topology spread constraints.
 	spread []*spreadConstraint
+	// volumes are where the pod's claims may be used from (podVolumes).
+	volumes podVolumeConstraints
 }
 
 func newCandidate(p *corev1.Pod) (*candidate, error) {
@@ -96,7 +98,7 @@ type filter func(c *candidate, n *nodeInfo) []string
 
 // filters run in kube-scheduler's order; the first that fails decides the
 // node's reasons.
-var filters = []filter{filterReady, filterUnschedulable, filterTaints, filterNodeAffinity, filterPorts, filterResources, filterPodAffinity, filterSpread}
+var filters = []filter{filterReady, filterUnschedulable, filterTaints, filterNodeAffinity, filterPorts, filterResources, filterVolumes, filterPodAffinity, filterSpread}
 
 // fits runs every filter; nil means the node fits.
 func fits(c *candidate, n *nodeInfo) []string {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,10 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/keelson/keelson/internal/support"
 	"github.com/keelson/keelson/store"
 )
 
@@ -70,14 +67,15 @@ const bindWriters = 4
 // and bound pods that the informers keep current.
 type Scheduler struct {
 	*Controller
-	st     *store.Store
-	pods   cache.SharedIndexInformer
-	claims cache.SharedIndexInformer
-	cache  *schedCache
-	rec    *Recorder
-	bnd    *binder
-	opts   SchedulerOptions
-	names  map[string]bool
+	st      *store.Store
+	pods    cache.SharedIndexInformer
+	claims  cache.SharedIndexInformer
+	volumes cache.SharedIndexInformer
+	cache   *schedCache
+	rec     *Recorder
+	bnd     *binder
+	opts    SchedulerOptions
+	names   map[string]bool
 
 	rndMu sync.Mutex
 	rnd   *rand.Rand
@@ -91,7 +89,8 @@ type Scheduler struct {
 func NewScheduler(st *store.Store, inf *Informers, rec *Recorder, opts SchedulerOptions, queue QueueOptions, log *slog.Logger) *Scheduler {
 	opts = opts.withDefaults()
 	s := &Scheduler{
-		st: st, pods: inf.For(mustResource("pods")), claims: inf.For(mustResource("persistentvolumeclaims")), cache: newSchedCache(), rec: rec, opts: opts, bnd: newBinder(st),
+		st: st, pods: inf.For(mustResource("pods")), claims: inf.For(mustResource("persistentvolumeclaims")),
+		volumes: inf.For(mustResource("persistentvolumes")), cache: newSchedCache(), rec: rec, opts: opts, bnd: newBinder(st),
 		names: map[string]bool{"": true}, rnd: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		waiting: map[string]bool{},
 	}
@@ -260,13 +259,15 @@ func (s *Scheduler) Reconcile(ctx context.Context, key string) (Result, error) {
 	if !s.wants(p) || s.cache.placed(p.UID) {
 		return Result{}, nil
 	}
-	if err := s.claimsBound(p); err != nil {
+	vols, err := s.podVolumes(p)
+	if err != nil {
 		return Result{}, s.unschedulable(ctx, p, err)
 	}
 	c, err := newCandidate(p)
 	if err != nil {
 		return Result{}, s.unschedulable(ctx, p, Terminal(err))
 	}
+	c.volumes = vols
 	s.rndMu.Lock()
 	node, err := s.cache.schedule(c, s.rnd)
 	s.rndMu.Unlock()
@@ -283,44 +284,6 @@ func (s *Scheduler) Reconcile(ctx context.Context, key string) (Result, error) {
 	}
 	s.rec.Eventf(p, corev1.EventTypeNormal, "Scheduled", "Successfully assigned %s/%s to %s", p.Namespace, p.Name, node)
 	return Result{}, nil
-}
-
-// claimsBound says why a pod that mounts persistent volume claims cannot
-// be placed yet: a claim missing, or not bound to a volume, in
-// kube-scheduler's words. The pod waits, Pending, until its claims change.
-func (s *Scheduler) claimsBound(p *corev1.Pod) error {
-	var unbound, bound []string
-	for _, v := range p.Spec.Volumes {
-		if v.PersistentVolumeClaim == nil {
-			continue
-		}
-		name := v.PersistentVolumeClaim.ClaimName
-		pvc, ok := GetCached[*corev1.PersistentVolumeClaim](s.claims, p.Namespace, name)
-		switch {
-		case !ok:
-			return fmt.Errorf("persistentvolumeclaim %q not found", name)
-		case pvc.DeletionTimestamp != nil:
-			return fmt.Errorf("persistentvolumeclaim %q is being deleted", name)
-		case pvc.Status.Phase != corev1.ClaimBound:
-			unbound = append(unbound, name)
-		default:
-			bound = append(bound, name)
-		}
-	}
-	missing, notMounted := support.NotActedOn(schema.GroupKind{Kind: "PersistentVolumeClaim"})
-	switch {
-	case len(unbound) > 0:
-		msg := fmt.Sprintf("pod has unbound immediate PersistentVolumeClaims: %s", strings.Join(unbound, ", "))
-		if notMounted {
-			msg += " (" + missing + ")"
-		}
-		return errors.New(msg)
-	case len(bound) > 0 && notMounted:
-		// Placed, the pod would fail on its node: it waits here instead,
-		// saying why, and goes when nodes mount claims.
-		return fmt.Errorf("pod mounts PersistentVolumeClaims %s: %s", strings.Join(bound, ", "), missing)
-	}
-	return nil
 }
 
 // bind writes the node and PodScheduled=True in one compare-and-swap of the

@@ -9,9 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/keelson/keelson/internal/support"
 	"github.com/keelson/keelson/store"
 	"github.com/keelson/keelson/store/etcdtest"
 )
@@ -321,14 +319,62 @@ func TestSchedulerWaitsForClaims(t *testing.T) {
 	waitMessage(`persistentvolumeclaim "data-db" not found`)
 	createObj(t, st, testPVC("data-db", "1Gi"))
 	waitMessage("pod has unbound immediate PersistentVolumeClaims: data-db")
-	// A volume comes and the binder binds the claim. While nodes do not
-	// mount claims, the pod waits here saying so; once they do, it goes.
+	// A volume comes, the binder binds the claim, and the pod is placed.
 	createObj(t, st, testPV("disk", "1Gi"))
-	if missing, ok := support.NotActedOn(schema.GroupKind{Kind: "PersistentVolumeClaim"}); ok {
-		waitMessage("pod mounts PersistentVolumeClaims data-db: " + missing)
-		return
-	}
 	if p := waitBound(t, st, "db"); p.Spec.NodeName != "node-a" {
 		t.Errorf("pod bound to %s, want node-a", p.Spec.NodeName)
 	}
+}
+
+// A pod goes where its volumes are: to the node a local volume is on, and,
+// for a ReadWriteOnce claim another pod uses, to that pod's node; a
+// ReadWriteOncePod claim in use keeps it from every node.
+func TestSchedulerFollowsVolumes(t *testing.T) {
+	st := etcdtest.NewStore(t)
+	for _, n := range []string{"node-a", "node-b", "node-c"} {
+		createObj(t, st, testNode(n))
+	}
+	createObj(t, st, testPV("on-b", "1Gi", affinityTo("node-b")))
+	createObj(t, st, testPV("shared", "1Gi"))
+	createObj(t, st, testPV("solo", "1Gi", func(pv *corev1.PersistentVolume) {
+		pv.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOncePod}
+	}))
+	createObj(t, st, testPVC("local", "1Gi", func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeName = "on-b" }))
+	createObj(t, st, testPVC("rwo", "1Gi", func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeName = "shared" }))
+	createObj(t, st, testPVC("once", "1Gi", func(c *corev1.PersistentVolumeClaim) {
+		c.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOncePod}
+	}))
+	startControllers(t, st, schedTestOptions())
+	mounting := func(claim string) func(*corev1.Pod) {
+		return func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim}}}}
+		}
+	}
+	for _, c := range []string{"local", "rwo", "once"} {
+		eventually(t, "claim "+c+" bound", func() (bool, string) {
+			p := getPVC(t, st, c).Status.Phase
+			return p == corev1.ClaimBound, string(p)
+		})
+	}
+	createObj(t, st, pendingPod("on-local", mounting("local")))
+	if p := waitBound(t, st, "on-local"); p.Spec.NodeName != "node-b" {
+		t.Errorf("pod of the local volume on %s, want node-b", p.Spec.NodeName)
+	}
+	createObj(t, st, pendingPod("first", mounting("rwo")))
+	first := waitBound(t, st, "first").Spec.NodeName
+	for i := range 3 {
+		name := fmt.Sprintf("next-%d", i)
+		createObj(t, st, pendingPod(name, mounting("rwo")))
+		if p := waitBound(t, st, name); p.Spec.NodeName != first {
+			t.Errorf("%s on %s, want %s with the claim's first pod", name, p.Spec.NodeName, first)
+		}
+	}
+	createObj(t, st, pendingPod("solo-1", mounting("once")))
+	waitBound(t, st, "solo-1")
+	createObj(t, st, pendingPod("solo-2", mounting("once")))
+	eventually(t, "the second pod of a ReadWriteOncePod claim unschedulable", func() (bool, string) {
+		c := podScheduled(getPod(t, st, "solo-2"))
+		return c != nil && c.Status == corev1.ConditionFalse && strings.Contains(c.Message, `persistentvolumeclaim "once" is ReadWriteOncePod and pod solo-1 uses it`), fmt.Sprintf("%+v", c)
+	})
 }

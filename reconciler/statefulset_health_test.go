@@ -96,3 +96,37 @@ func TestStatefulSetHealth(t *testing.T) {
 		t.Errorf("absent: %+v, want Missing", got)
 	}
 }
+
+// Volumes and claims by their phase; a claim's rule applies once keelson
+// provisions claims (until then it is Unsupported, see
+// TestHealthOfKindsNotActedOn), so it is checked through ruleHealth.
+func TestVolumeAndClaimHealth(t *testing.T) {
+	pv := func(phase corev1.PersistentVolumePhase, msg string) *corev1.PersistentVolume {
+		return &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv"}, Status: corev1.PersistentVolumeStatus{Phase: phase, Message: msg}}
+	}
+	pvc := func(phase corev1.PersistentVolumeClaimPhase) *corev1.PersistentVolumeClaim {
+		return &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "data", Namespace: "db"}, Spec: corev1.PersistentVolumeClaimSpec{VolumeName: "pv"},
+			Status: corev1.PersistentVolumeClaimStatus{Phase: phase}}
+	}
+	for _, tc := range []struct {
+		name string
+		got  Health
+		want HealthStatus
+	}{
+		{"volume available", HealthOf(pv(corev1.VolumeAvailable, "")), Healthy},
+		{"volume bound", HealthOf(pv(corev1.VolumeBound, "")), Healthy},
+		{"volume released", HealthOf(pv(corev1.VolumeReleased, "")), Healthy},
+		{"volume failed", HealthOf(pv(corev1.VolumeFailed, "reclaim policy Recycle is not supported")), Degraded},
+		{"volume new", HealthOf(pv("", "")), Progressing},
+		{"claim bound", ruleHealth(pvc(corev1.ClaimBound)), Healthy},
+		{"claim pending", ruleHealth(pvc(corev1.ClaimPending)), Progressing},
+		{"claim lost", ruleHealth(pvc(corev1.ClaimLost)), Degraded},
+	} {
+		if tc.got.Status != tc.want {
+			t.Errorf("%s: %+v, want %s", tc.name, tc.got, tc.want)
+		}
+	}
+	if h := HealthOf(pv(corev1.VolumeFailed, "reclaim policy Recycle is not supported")); h.Message != "reclaim policy Recycle is not supported" {
+		t.Errorf("failed volume's message %q", h.Message)
+	}
+}

@@ -28,7 +28,7 @@ import (
 var healthKinds = []string{
 	"deployments.apps", "replicasets.apps", "statefulsets.apps", "daemonsets.apps",
 	"replicationcontrollers", "pods", "jobs.batch", "cronjobs.batch", "namespaces",
-	"nodepolicies.keelson.dev", "services",
+	"nodepolicies.keelson.dev", "services", "persistentvolumes", "persistentvolumeclaims",
 }
 
 // maxUnhealthyListed bounds SyncHealth.Objects.

@@ -20,12 +20,29 @@ import (
 	"github.com/keelson/keelson/agent/runtime/ociarchive"
 )
 
-// objects is a Lookup over ConfigMaps and Secrets held in memory: the API's
-// part in the agent, which these tests do not start.
+// objects is a Lookup over ConfigMaps, Secrets, Services, claims and
+// volumes held in memory: the API's part in the agent, which these tests
+// do not start.
 type objects struct {
 	cms      map[string]*corev1.ConfigMap
 	secrets  map[string]*corev1.Secret
 	services []*corev1.Service
+	claims   map[string]*corev1.PersistentVolumeClaim
+	volumes  map[string]*corev1.PersistentVolume
+}
+
+func (o objects) Claim(_ context.Context, ns, name string) (*corev1.PersistentVolumeClaim, error) {
+	if c, ok := o.claims[ns+"/"+name]; ok {
+		return c, nil
+	}
+	return nil, fmt.Errorf("persistentvolumeclaim %s/%s: %w", ns, name, pod.ErrRefNotFound)
+}
+
+func (o objects) Volume(_ context.Context, name string) (*corev1.PersistentVolume, error) {
+	if v, ok := o.volumes[name]; ok {
+		return v, nil
+	}
+	return nil, fmt.Errorf("persistentvolume %s: %w", name, pod.ErrRefNotFound)
 }
 
 func (o objects) Services(_ context.Context, ns string) ([]*corev1.Service, error) {

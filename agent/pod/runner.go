@@ -36,6 +36,10 @@ type Lookup interface {
 	// Services returns the Services of a namespace that exist now (none is
 	// not an error). The caller does not modify them.
 	Services(ctx context.Context, namespace string) ([]*corev1.Service, error)
+	// Claim and Volume read a PersistentVolumeClaim and a PersistentVolume,
+	// for the pod's claims to be mounted; errors as ConfigMap's.
+	Claim(ctx context.Context, namespace, name string) (*corev1.PersistentVolumeClaim, error)
+	Volume(ctx context.Context, name string) (*corev1.PersistentVolume, error)
 }
 
 // ErrRefNotFound means a ConfigMap or Secret a pod refers to does not exist.

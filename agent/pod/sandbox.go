@@ -25,6 +25,7 @@ type sandbox struct {
 	ip       string
 	hostname string
 	volumes  map[string]string // volume name → host path
+	readOnly map[string]bool   // volumes every container mounts read-only (a claim's readOnly)
 }
 
 func (sb *sandbox) file(name string) string { return filepath.Join(sb.dir, name) }

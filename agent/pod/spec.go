@@ -19,7 +19,7 @@ func (r *Runner) containerSpec(ctx context.Context, p *corev1.Pod, sb *sandbox, 
 	if err != nil {
 		return runtime.ContainerSpec{}, err
 	}
-	volumeMounts, err := mounts(c, sb.volumes)
+	volumeMounts, err := mounts(c, sb.volumes, sb.readOnly)
 	if err != nil {
 		return runtime.ContainerSpec{}, err
 	}

@@ -18,6 +18,12 @@ func (l serviceList) ConfigMap(context.Context, string, string) (*corev1.ConfigM
 func (l serviceList) Secret(context.Context, string, string) (*corev1.Secret, error) {
 	return nil, ErrRefNotFound
 }
+func (l serviceList) Claim(context.Context, string, string) (*corev1.PersistentVolumeClaim, error) {
+	return nil, ErrRefNotFound
+}
+func (l serviceList) Volume(context.Context, string) (*corev1.PersistentVolume, error) {
+	return nil, ErrRefNotFound
+}
 func (l serviceList) Services(_ context.Context, ns string) ([]*corev1.Service, error) {
 	var out []*corev1.Service
 	for _, s := range l {

@@ -31,6 +31,12 @@ func (r *Runner) setUpVolumes(ctx context.Context, p *corev1.Pod, sb *sandbox) (
 			return nil, fmt.Errorf("volume %q: %w", v.Name, err)
 		}
 		paths[v.Name] = path
+		if c := v.PersistentVolumeClaim; c != nil && c.ReadOnly {
+			if sb.readOnly == nil {
+				sb.readOnly = map[string]bool{}
+			}
+			sb.readOnly[v.Name] = true
+		}
 	}
 	return paths, nil
 }
@@ -55,6 +61,8 @@ func (r *Runner) setUpVolume(ctx context.Context, p *corev1.Pod, sb *sandbox, v 
 		return dir, os.Chmod(dir, 0o777)
 	case src.HostPath != nil:
 		return src.HostPath.Path, hostPath(src.HostPath)
+	case src.PersistentVolumeClaim != nil:
+		return r.claimPath(ctx, p, src.PersistentVolumeClaim.ClaimName)
 	case src.ConfigMap != nil, src.Secret != nil, src.DownwardAPI != nil, src.Projected != nil:
 		files, _, err := r.projectedFiles(ctx, p, sb, src)
 		if err != nil {
@@ -76,8 +84,56 @@ func (r *Runner) setUpVolume(ctx context.Context, p *corev1.Pod, sb *sandbox, v 
 		}
 		return dir, writeAtomic(dir, files)
 	}
-	return "", fmt.Errorf("this volume type is not supported (supported: emptyDir, hostPath, configMap, secret, downwardAPI, projected)")
+	return "", fmt.Errorf("this volume type is not supported (supported: emptyDir, hostPath, configMap, secret, downwardAPI, projected, persistentVolumeClaim)")
 }
+
+// claimPath is the directory on this node of the volume a claim is bound
+// to. The claim must be bound, both ways, and its volume's directory must
+// be there: a directory that vanished is an error that says so, never made
+// again empty, since the data the pod expects is gone.
+func (r *Runner) claimPath(ctx context.Context, p *corev1.Pod, name string) (string, error) {
+	pvc, err := r.cfg.Lookup.Claim(ctx, p.Namespace, name)
+	if err != nil {
+		return "", err
+	}
+	if pvc.Status.Phase != corev1.ClaimBound || pvc.Spec.VolumeName == "" {
+		return "", fmt.Errorf("persistentvolumeclaim %q is not bound to a volume yet (phase %s)", name, cmpOr(string(pvc.Status.Phase), "Pending"))
+	}
+	pv, err := r.cfg.Lookup.Volume(ctx, pvc.Spec.VolumeName)
+	if err != nil {
+		return "", err
+	}
+	if ref := pv.Spec.ClaimRef; ref == nil || ref.UID != pvc.UID {
+		return "", fmt.Errorf("persistentvolume %q is not bound to claim %q", pv.Name, name)
+	}
+	switch {
+	case pv.Spec.HostPath != nil:
+		h := pv.Spec.HostPath
+		if h.Type == nil || *h.Type == corev1.HostPathUnset {
+			h = h.DeepCopy()
+			h.Type = ptrTo(corev1.HostPathDirectory) // a volume's directory is there, or its data is gone
+		}
+		if err := hostPath(h); err != nil {
+			return "", fmt.Errorf("persistentvolume %q: %w", pv.Name, err)
+		}
+		return h.Path, nil
+	case pv.Spec.Local != nil:
+		if fi, err := os.Stat(pv.Spec.Local.Path); err != nil || !fi.IsDir() {
+			return "", fmt.Errorf("persistentvolume %q: directory %s is not on this node: its data is gone, or the volume is another node's", pv.Name, pv.Spec.Local.Path)
+		}
+		return pv.Spec.Local.Path, nil
+	}
+	return "", fmt.Errorf("persistentvolume %q: its source is not supported (keelson mounts hostPath and local volumes)", pv.Name)
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func ptrTo[T any](v T) *T { return &v }
 
 func hasSecret(p *corev1.ProjectedVolumeSource) bool {
 	for _, s := range p.Sources {
@@ -162,7 +218,7 @@ func hostPath(h *corev1.HostPathVolumeSource) error {
 }
 
 // mounts are the container's volume mounts on the node's paths.
-func mounts(c *corev1.Container, paths map[string]string) ([]runtime.Mount, error) {
+func mounts(c *corev1.Container, paths map[string]string, readOnly map[string]bool) ([]runtime.Mount, error) {
 	var out []runtime.Mount
 	for _, m := range c.VolumeMounts {
 		src, ok := paths[m.Name]
@@ -180,7 +236,7 @@ func mounts(c *corev1.Container, paths map[string]string) ([]runtime.Mount, erro
 				}
 			}
 		}
-		out = append(out, runtime.Mount{Source: src, Destination: m.MountPath, ReadOnly: m.ReadOnly})
+		out = append(out, runtime.Mount{Source: src, Destination: m.MountPath, ReadOnly: m.ReadOnly || readOnly[m.Name]})
 	}
 	return out, nil
 }

@@ -19,7 +19,8 @@ type Kind struct {
 //
 // Kinds acted on, and so absent: Namespace (namespace controller), Pod
 // (scheduler, agent), ReplicationController, ReplicaSet, Deployment,
-// StatefulSet, DaemonSet, Job, CronJob (controllers), Service (cluster IPs, EndpointSlices, node proxy, DNS),
+// StatefulSet, DaemonSet, Job, CronJob (controllers), PersistentVolume
+// (bound to claims, its hostPath or local directory mounted by the agent), Service (cluster IPs, EndpointSlices, node proxy, DNS),
 // Endpoints (mirrored into EndpointSlices), ConfigMap and Secret (the agent
 // reads them into volumes and environment), NodePolicy (node policy
 // controller), HelmChart (rendered by gitsync into the objects it syncs).
@@ -42,8 +43,7 @@ type Kind struct {
 // of the claims of its class; keelson provisions nothing. Someone who
 // commits one expects that effect, so it must say that none follows.
 var storedOnly = []Kind{
-	{gk("", "PersistentVolumeClaim"), "keelson stores PersistentVolumeClaims but only binds them to existing PersistentVolumes yet: it provisions no volume and nodes mount no claim, so pods that mount the claim do not start"},
-	{gk("", "PersistentVolume"), "keelson stores PersistentVolumes but only binds them to claims yet: nodes do not mount them, so pods that mount their claims do not start"},
+	{gk("", "PersistentVolumeClaim"), "keelson stores PersistentVolumeClaims but provisions no volume yet: a claim binds only to a PersistentVolume that exists, and its pods wait until one does"},
 	{gk("storage.k8s.io", "StorageClass"), "keelson stores StorageClasses but has no provisioner yet: claims of the class get no volume"},
 	{gk("autoscaling", "HorizontalPodAutoscaler"), "keelson stores HorizontalPodAutoscalers but does not scale yet: replicas stay as written in Git"},
 	{gk("networking.k8s.io", "Ingress"), "keelson stores Ingresses but routes no traffic for them yet: no ingress proxy listens"},

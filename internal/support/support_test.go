@@ -28,6 +28,7 @@ var actedOn = map[schema.GroupKind]string{
 	{Group: "batch", Kind: "CronJob"}:          "reconciler: CronJobController",
 	{Group: "apps", Kind: "DaemonSet"}:         "reconciler: DaemonSetController",
 	{Group: "apps", Kind: "StatefulSet"}:       "reconciler: StatefulSetController",
+	{Kind: "PersistentVolume"}:                 "reconciler: PVBinder; agent: pod volumes",
 	{Group: "keelson.dev", Kind: "NodePolicy"}: "reconciler: NodePolicyController",
 	{Group: "keelson.dev", Kind: "HelmChart"}:  "gitsync/render: rendered into the objects synced beside it",
 }
