@@ -275,3 +275,35 @@ func TestVolumeBindingIsKept(t *testing.T) {
 		t.Fatalf("claim after a label change: volumeName %q, labels %v, %v", c.Spec.VolumeName, c.Labels, err)
 	}
 }
+
+// Pruning an object that carries finalizers marks it, as the Kubernetes
+// API deletes, so that their controllers finish (a claim in use stays
+// until its pods are gone); a later sync does not prune it again.
+func TestPruneHonoursFinalizers(t *testing.T) {
+	ctx := t.Context()
+	s := newSyncer(t, "apps")
+	r := newRepo(t)
+	src := NewLocalGit(r.dir, "main")
+	pvc := "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data}\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 1Gi}}\n"
+	r.commit(map[string]string{"pvc.yaml": pvc, "cm.yaml": configMap("c", "1")})
+	mustApply(t, s, src)
+	var c corev1.PersistentVolumeClaim
+	if err := s.Store.Get(ctx, "default", "data", &c); err != nil {
+		t.Fatal(err)
+	}
+	c.Finalizers = []string{"kubernetes.io/pvc-protection"}
+	if err := s.Store.Update(ctx, &c); err != nil {
+		t.Fatal(err)
+	}
+	r.commit(map[string]string{"pvc.yaml": ""})
+	wantCounts(t, mustApply(t, s, src), 0, 0, 1, 1)
+	if err := s.Store.Get(ctx, "default", "data", &c); err != nil || c.DeletionTimestamp == nil {
+		t.Fatalf("claim after its prune: deletionTimestamp %v, %v; want it marked", c.DeletionTimestamp, err)
+	}
+	rv := c.ResourceVersion
+	r.commit(map[string]string{"cm.yaml": configMap("c", "2")})
+	wantCounts(t, mustApply(t, s, src), 0, 1, 0, 0)
+	if err := s.Store.Get(ctx, "default", "data", &c); err != nil || c.ResourceVersion != rv {
+		t.Fatalf("a marked claim written again by a later sync: rv %s (was %s), %v", c.ResourceVersion, rv, err)
+	}
+}

@@ -32,7 +32,7 @@ func risks(po *PlannedObject, old, head store.Object, cl *clusterState) []Risk {
 			}
 			add(RiskWarning, "delete", "deleting a Namespace deletes %s in it", n)
 		case *corev1.PersistentVolumeClaim:
-			add(RiskWarning, "delete", "deleting a PersistentVolumeClaim can lose the data of its volume")
+			add(RiskWarning, "data-loss", "deleting a PersistentVolumeClaim can lose the data of its volume (its volume's reclaim policy decides); it waits while a pod uses it")
 		case *appsv1.StatefulSet:
 			if p := o.Spec.PersistentVolumeClaimRetentionPolicy; len(o.Spec.VolumeClaimTemplates) > 0 && p != nil && p.WhenDeleted == appsv1.DeletePersistentVolumeClaimRetentionPolicyType {
 				add(RiskWarning, "delete", "deleting a StatefulSet stops its pods and deletes their claims (persistentVolumeClaimRetentionPolicy.whenDeleted: Delete): their data can be lost")

@@ -203,7 +203,7 @@ spec:
 	}{
 		{RiskError, "immutable-field", "StatefulSet shop/db"},
 		{RiskWarning, "delete", "Namespace old"},
-		{RiskWarning, "delete", "PersistentVolumeClaim shop/data"},
+		{RiskWarning, "data-loss", "PersistentVolumeClaim shop/data"},
 		{RiskWarning, "scale-to-zero", "Deployment shop/web"},
 		{RiskWarning, "image-tag", "Deployment shop/web"},
 		{RiskWarning, "image-tag", "Deployment shop/batch"},

@@ -334,8 +334,8 @@ func (s *Syncer) diff(ctx context.Context, list []*desired, byKey map[key]*desir
 	}
 	if s.Prune && len(owned) > inGit {
 		for k, cur := range owned {
-			if byKey[k] != nil || cur.GetAnnotations()[AnnotationPrune] == "disabled" {
-				continue
+			if byKey[k] != nil || cur.GetAnnotations()[AnnotationPrune] == "disabled" || cur.GetDeletionTimestamp() != nil {
+				continue // in Git, kept on purpose, or on its way out already
 			}
 			r, err := store.ResourceByName(k.res)
 			if err != nil {

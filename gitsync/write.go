@@ -142,6 +142,15 @@ func op(c *Change) store.Op {
 	case Update:
 		return store.UpdateOp(c.obj)
 	default:
+		if len(c.cur.GetFinalizers()) > 0 {
+			// As the Kubernetes API deletes: an object with finalizers is
+			// marked, and goes once their controllers have removed them (a
+			// claim a pod still uses, kubernetes.io/pvc-protection).
+			m := c.cur.DeepCopyObject().(store.Object)
+			now := metav1.Now()
+			m.SetDeletionTimestamp(&now)
+			return store.UpdateOp(m)
+		}
 		rv := c.cur.GetResourceVersion()
 		return store.DeleteOp(c.res, c.cur.GetNamespace(), c.cur.GetName(), &metav1.Preconditions{ResourceVersion: &rv})
 	}

@@ -62,6 +62,8 @@
 //     sides in one transaction; WaitForFirstConsumer claims bind once the
 //     scheduler has chosen a node, to a volume reachable from it; Released
 //     volumes kept or deleted by their reclaim policy; Lost claims.
+//   - PVCProtection: the kubernetes.io/pvc-protection finalizer on every
+//     claim, removed from one being deleted once no running pod uses it.
 //   - JobController: pods from a Job's template up to parallelism until
 //     completions succeed (Indexed: each index once, carried in the pod's
 //     name, hostname, annotation, label and JOB_COMPLETION_INDEX); failed

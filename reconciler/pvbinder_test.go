@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -13,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/keelson/keelson/reconciler/fakenode"
 	"github.com/keelson/keelson/store"
 	"github.com/keelson/keelson/store/etcdtest"
 )
@@ -303,4 +305,46 @@ func hasEvent(t *testing.T, st *store.Store, object, reason, text string) bool {
 		}
 	}
 	return false
+}
+
+// A claim in use is not deleted under its pod: it carries the
+// pvc-protection finalizer, and marked for deletion it stays (Terminating)
+// until no pod that is not finished uses it.
+func TestPVCProtection(t *testing.T) {
+	st := etcdtest.NewStore(t)
+	startControllers(t, st, testOptions())
+	startFakeNode(t, st, fakenode.Options{Terminate: true})
+	createObj(t, st, testPV("disk", "1Gi"))
+	createObj(t, st, testPVC("data", "1Gi"))
+	eventually(t, "the claim protected and bound", func() (bool, string) {
+		c := getPVC(t, st, "data")
+		return slices.Contains(c.Finalizers, pvcProtectionFinalizer) && c.Status.Phase == corev1.ClaimBound, fmt.Sprint(c.Finalizers, c.Status.Phase)
+	})
+	pod := pendingPod("user", func(p *corev1.Pod) {
+		p.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}}}
+	})
+	createObj(t, st, pod)
+	eventually(t, "the pod running", func() (bool, string) {
+		p := getPod(t, st, "user")
+		return p.Status.Phase == corev1.PodRunning, string(p.Status.Phase)
+	})
+	if err := markDeleted(t.Context(), st, mustResource("persistentvolumeclaims"), getPVC(t, st, "data"), ""); err != nil {
+		t.Fatal(err)
+	}
+	// A negative: for a while (the controller reacts in milliseconds), the
+	// claim stays, Terminating, its finalizer held by the running pod.
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		c := getPVC(t, st, "data") // fails the test when the claim is gone
+		if c.DeletionTimestamp == nil || !slices.Contains(c.Finalizers, pvcProtectionFinalizer) {
+			t.Fatalf("claim in use: deletionTimestamp %v, finalizers %v", c.DeletionTimestamp, c.Finalizers)
+		}
+	}
+	if err := markDeleted(t.Context(), st, mustResource("pods"), getPod(t, st, "user"), ""); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the claim gone once its pod is", func() (bool, string) {
+		err := st.Get(t.Context(), "default", "data", &corev1.PersistentVolumeClaim{})
+		return errors.Is(err, store.ErrNotFound), fmt.Sprint(err)
+	})
 }
