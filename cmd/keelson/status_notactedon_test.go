@@ -87,8 +87,8 @@ func TestPrintSyncNotActedOn(t *testing.T) {
 	}{
 		{name: "only kinds acted on", inv: []keelsonv1alpha1.ObjectRef{ref("v1", "ConfigMap", "shop", "cfg"), ref("apps/v1", "Deployment", "shop", "web")}},
 		{name: "a claim and a cluster-scoped volume", inv: []keelsonv1alpha1.ObjectRef{ref("v1", "PersistentVolumeClaim", "shop", "data"),
-			ref("v1", "ConfigMap", "shop", "cfg"), ref("v1", "PersistentVolume", "", "pv1")},
-			want: "  Not acted on  2  keelson stores these but does not act on their kinds yet: PersistentVolume pv1, PersistentVolumeClaim shop/data\n"},
+			ref("v1", "ConfigMap", "shop", "cfg"), ref("storage.k8s.io/v1", "StorageClass", "", "fast")},
+			want: "  Not acted on  2  keelson stores these but does not act on their kinds yet: PersistentVolumeClaim shop/data, StorageClass fast\n"},
 		{name: "many, counted past five", inv: []keelsonv1alpha1.ObjectRef{ref("networking.k8s.io/v1", "NetworkPolicy", "a", "1"), ref("networking.k8s.io/v1", "NetworkPolicy", "a", "2"),
 			ref("networking.k8s.io/v1", "NetworkPolicy", "a", "3"), ref("networking.k8s.io/v1", "NetworkPolicy", "a", "4"), ref("networking.k8s.io/v1", "NetworkPolicy", "a", "5"), ref("networking.k8s.io/v1", "NetworkPolicy", "a", "6"),
 			ref("networking.k8s.io/v1", "NetworkPolicy", "a", "7")},

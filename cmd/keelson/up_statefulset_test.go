@@ -39,9 +39,7 @@ func TestStatefulSetOnContainerd(t *testing.T) {
 	if got := podNamesOf(pods); !slices.Equal(got, []string{"kv-0", "kv-1", "kv-2"}) {
 		t.Fatalf("pods %v, want kv-0 kv-1 kv-2", got)
 	}
-	if got, want := only(log.events(), "+", "ready"), []string{"+kv-0", "ready kv-0", "+kv-1", "ready kv-1", "+kv-2", "ready kv-2"}; !slices.Equal(got, want) {
-		t.Errorf("order of start:\n got %v\nwant %v", got, want)
-	}
+	log.expect(t, "order of start", 0, []string{"+", "ready"}, "+kv-0", "ready kv-0", "+kv-1", "ready kv-1", "+kv-2", "ready kv-2")
 	cidr, _ := servicenet.ParseCIDR(testServiceCIDR)
 	dns := net.JoinHostPort(cidr.DNSIP().String(), "53")
 	for i, p := range pods {
@@ -84,9 +82,7 @@ func TestStatefulSetOnContainerd(t *testing.T) {
 		got := podNamesOf(stsPods(t, u))
 		return fmt.Sprint(got), slices.Equal(got, []string{"kv-0"})
 	})
-	if got, want := only(log.events()[mark:], "x"), []string{"x kv-2", "x kv-1"}; !slices.Equal(got, want) {
-		t.Errorf("order of removal:\n got %v\nwant %v", got, want)
-	}
+	log.expect(t, "order of removal", mark, []string{"x"}, "x kv-2", "x kv-1")
 	if p := stsPods(t, u)[0]; p.UID != kv0 {
 		t.Errorf("kv-0 replaced by the scale-down")
 	}
@@ -95,9 +91,7 @@ func TestStatefulSetOnContainerd(t *testing.T) {
 	mark = len(log.events())
 	commit(t, u.repo, "sts/kv.yaml", orig, "kv: three replicas")
 	u.waitPods(t, up, 3)
-	if got, want := only(log.events()[mark:], "+", "ready"), []string{"+kv-1", "ready kv-1", "+kv-2", "ready kv-2"}; !slices.Equal(got, want) {
-		t.Errorf("order of scale-up:\n got %v\nwant %v", got, want)
-	}
+	log.expect(t, "order of scale-up", mark, []string{"+", "ready"}, "+kv-1", "ready kv-1", "+kv-2", "ready kv-2")
 
 	// A template change rolls from kv-2 down to kv-0, each back and ready
 	// before the next goes.
@@ -120,10 +114,8 @@ func TestStatefulSetOnContainerd(t *testing.T) {
 		return fmt.Sprintf("%+v", s), ss.Generation > before.Generation && s.ObservedGeneration == ss.Generation &&
 			s.UpdatedReplicas == 3 && s.ReadyReplicas == 3 && s.CurrentRevision == s.UpdateRevision && s.UpdateRevision != before.Status.UpdateRevision
 	})
-	want := []string{"x kv-2", "+kv-2", "ready kv-2", "x kv-1", "+kv-1", "ready kv-1", "x kv-0", "+kv-0", "ready kv-0"}
-	if got := only(log.events()[mark:], "x", "+", "ready"); !slices.Equal(got, want) {
-		t.Errorf("rolling update:\n got %v\nwant %v", got, want)
-	}
+	log.expect(t, "rolling update", mark, []string{"x", "+", "ready"},
+		"x kv-2", "+kv-2", "ready kv-2", "x kv-1", "+kv-1", "ready kv-1", "x kv-0", "+kv-0", "ready kv-0")
 	for _, p := range stsPods(t, u) {
 		if env := p.Spec.Containers[0].Env; len(env) != 1 || env[0].Value != "2" {
 			t.Errorf("pod %s: env %v, want VERSION=2", p.Name, env)
@@ -156,6 +148,22 @@ func podNamesOf(pods []corev1.Pod) []string {
 type podWatchLog struct {
 	mu sync.Mutex
 	ev []string
+}
+
+// expect waits until the watch has reported as many of the events that
+// start with prefixes, since mark, as want has (the watch may lag behind
+// what the API lists), then checks they are want, in order. The next
+// phase's mark is taken after it, so no event of this phase leaks there.
+func (l *podWatchLog) expect(t *testing.T, what string, mark int, prefixes []string, want ...string) {
+	t.Helper()
+	var got []string
+	eventuallyOut(t, what, func() (string, bool) {
+		got = only(l.events()[mark:], prefixes...)
+		return fmt.Sprint(got), len(got) >= len(want)
+	})
+	if !slices.Equal(got, want) {
+		t.Errorf("%s:\n got %v\nwant %v", what, got, want)
+	}
 }
 
 func (l *podWatchLog) events() []string {
