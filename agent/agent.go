@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
@@ -44,6 +48,12 @@ type Config struct {
 	PodCIDR string
 	// RootDir keeps the pods' files (hosts, logs) and network namespaces.
 	RootDir string
+	// LocalPathDir keeps the directories of the local-path claims this node
+	// provisions; RootDir/storage when empty.
+	LocalPathDir string
+	// LocalPathCapacity bounds what local-path claims this node takes, in
+	// bytes; the size of LocalPathDir's file system when zero.
+	LocalPathCapacity int64
 	// LeaseDuration is how long the node's lease is valid; renewed every
 	// quarter of it. Default 40s (renewal every 10s), as the kubelet.
 	LeaseDuration time.Duration
@@ -101,10 +111,13 @@ type Agent struct {
 	// lazy is the pod network while it waits for the node's pod CIDR.
 	lazy *lazyNetwork
 	// cluster informs of objects of every namespace the node needs
-	// (Services for pods' environments).
+	// (Services for pods' environments; claims, volumes and storage classes
+	// for local-path storage).
 	cluster informers.SharedInformerFactory
 	// net is the health of the node proxy and the pod routes.
 	net *netHealth
+	// localPath provisions this node's local-path claims.
+	localPath *localPath
 }
 
 func (a *Agent) allocatable() corev1.ResourceList {
@@ -155,6 +168,21 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a.runner = runner
+	if cfg.LocalPathDir == "" {
+		a.cfg.LocalPathDir = filepath.Join(cfg.RootDir, "storage")
+	}
+	if err := os.MkdirAll(a.cfg.LocalPathDir, 0o755); err != nil {
+		return nil, fmt.Errorf("agent: local-path directory: %w", err)
+	}
+	if a.cfg.LocalPathCapacity <= 0 {
+		var fs unix.Statfs_t
+		if err := unix.Statfs(a.cfg.LocalPathDir, &fs); err != nil {
+			return nil, fmt.Errorf("agent: local-path directory %s: %w", a.cfg.LocalPathDir, err)
+		}
+		a.cfg.LocalPathCapacity = int64(fs.Blocks) * fs.Bsize
+	}
+	a.localPath = newLocalPath(cfg.Client, a.cluster, cfg.NodeName, a.cfg.LocalPathDir,
+		*resource.NewQuantity(a.cfg.LocalPathCapacity, resource.BinarySI), a.log)
 	return a, nil
 }
 
@@ -183,6 +211,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	wg.Go(func() { a.sampleLoop(ctx, a.cfg.StatsInterval) })
+	wg.Go(func() { a.localPath.run(ctx) })
 
 	factory := informers.NewSharedInformerFactoryWithOptions(a.cfg.Client, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = "spec.nodeName=" + a.cfg.NodeName }))

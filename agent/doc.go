@@ -1,4 +1,12 @@
 // Package agent is the node agent: it registers its Node, runs the pods bound to
 // it through containerd and CNI, and reports their state. It talks to the
 // control plane only through the API, with client-go; never to etcd.
+//
+// It is also the node's half of local-path storage: for each claim of the
+// local-path class that the scheduler chose this node for, it makes a
+// directory under its local-path directory and a PersistentVolume of it,
+// set aside for the claim and reachable only from this node; when such a
+// volume is deleted, it removes the directory and then the volume's
+// finalizer. Its Node announces the capacity it gives such claims
+// (keelson.dev/local-path-capacity), which the scheduler counts.
 package agent

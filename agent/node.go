@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/internal/version"
 )
 
@@ -81,6 +82,10 @@ func (a *Agent) fillNode(n *corev1.Node) {
 	n.Labels["kubernetes.io/hostname"] = a.cfg.NodeName
 	n.Labels["kubernetes.io/os"] = goruntime.GOOS
 	n.Labels["kubernetes.io/arch"] = goruntime.GOARCH
+	if n.Annotations == nil {
+		n.Annotations = map[string]string{}
+	}
+	n.Annotations[keelsonv1alpha1.AnnotationLocalPathCapacity] = resource.NewQuantity(a.cfg.LocalPathCapacity, resource.BinarySI).String()
 	if n.Spec.PodCIDR == "" && a.cfg.PodCIDR != "" {
 		n.Spec.PodCIDR = a.cfg.PodCIDR
 		n.Spec.PodCIDRs = []string{a.cfg.PodCIDR}

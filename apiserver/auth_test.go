@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 )
 
 func TestPeoplesWritesGet405NamingTheSource(t *testing.T) {
@@ -184,7 +186,33 @@ func TestNodeRestriction(t *testing.T) {
 	if got.Status.Phase != corev1.PodRunning || got.Spec.Containers[0].Image != "localhost/web:1" {
 		t.Fatalf("after status update: phase %s image %s, want Running and the spec unchanged", got.Status.Phase, got.Spec.Containers[0].Image)
 	}
+	// The local-path volumes it provisions: create, then update (its
+	// finalizer dropped once the directory is gone).
+	localPV := func(name, on string) *corev1.PersistentVolume {
+		return &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{keelsonv1alpha1.AnnotationLocalPathNode: on}}}
+	}
+	pv, err := node.CoreV1().PersistentVolumes().Create(ctx, localPV("pvc-1", "n1"), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create own local-path volume: %v", err)
+	}
+	if _, err = node.CoreV1().PersistentVolumes().Update(ctx, pv, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("update own local-path volume: %v", err)
+	}
+	if err := ts.st.Create(ctx, localPV("pvc-2", "n2")); err != nil {
+		t.Fatal(err)
+	}
+	others := &corev1.PersistentVolume{}
+	if err := ts.st.Get(ctx, "", "pvc-2", others); err != nil {
+		t.Fatal(err)
+	}
 	forbidden := map[string]error{}
+	_, forbidden["create another node's volume"] = node.CoreV1().PersistentVolumes().Create(ctx, localPV("pvc-3", "n2"), metav1.CreateOptions{})
+	_, forbidden["create a volume of no node"] = node.CoreV1().PersistentVolumes().Create(ctx, &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pvc-4"}}, metav1.CreateOptions{})
+	_, forbidden["update another node's volume"] = node.CoreV1().PersistentVolumes().Update(ctx, others, metav1.UpdateOptions{})
+	stolen := others.DeepCopy()
+	stolen.Annotations[keelsonv1alpha1.AnnotationLocalPathNode] = "n1"
+	_, forbidden["take another node's volume"] = node.CoreV1().PersistentVolumes().Update(ctx, stolen, metav1.UpdateOptions{})
+	forbidden["delete own volume"] = node.CoreV1().PersistentVolumes().Delete(ctx, "pvc-1", metav1.DeleteOptions{})
 	_, forbidden["create other node"] = node.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2"}}, metav1.CreateOptions{})
 	n2 := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2", ResourceVersion: "1"}}
 	_, forbidden["update other node"] = node.CoreV1().Nodes().Update(ctx, n2, metav1.UpdateOptions{})

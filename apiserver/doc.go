@@ -6,7 +6,8 @@
 // every kind the store keeps, with label and field selectors, pages, Table
 // output and Status errors. Their writes get 405, since Git is the only write
 // path. Node agents (users system:node:<name>) may write their own Node, lease,
-// the status of pods bound to them, deletions of those pods, and Events.
+// the status of pods bound to them, deletions of those pods, the local-path
+// PersistentVolumes they provision, and Events.
 //
 // Lists and watches are served from one watch cache per resource: a single
 // etcd watch keeps every object and a bounded window of recent events in

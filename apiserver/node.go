@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/scheme"
 
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/store"
 )
 
@@ -62,6 +63,8 @@ func (s *Server) nodeWrite(w http.ResponseWriter, r *http.Request, q *request, n
 		s.finishWrite(w, q, obj, s.storeWrite(r, q, obj))
 	case q.res.Plural == "pods" && q.res.GVK.Group == "":
 		s.nodePodWrite(w, r, q, node, forbid)
+	case q.res.Plural == "persistentvolumes" && q.res.GVK.Group == "":
+		s.nodeVolumeWrite(w, r, q, node, forbid)
 	case q.res.Plural == "events" && q.res.GVK.Group == "" && q.verb == "create":
 		obj, err := s.decodeBody(r, q)
 		if err != nil {
@@ -70,8 +73,40 @@ func (s *Server) nodeWrite(w http.ResponseWriter, r *http.Request, q *request, n
 		}
 		s.finishWrite(w, q, obj, s.cfg.Store.Create(ctx, obj))
 	default:
-		forbid("nodes may write only their Node, lease, pod status and events")
+		forbid("nodes may write only their Node, lease, pod status, local-path volumes and events")
 	}
+}
+
+// nodeVolumeWrite lets an agent create and update the local-path volumes
+// it provisions: those annotated with its own node, before and after.
+func (s *Server) nodeVolumeWrite(w http.ResponseWriter, r *http.Request, q *request, node string, forbid func(string)) {
+	const why = "a node may create and update only the local-path volumes it provisions (annotated " + keelsonv1alpha1.AnnotationLocalPathNode + ": <node>)"
+	ctx := r.Context()
+	if q.verb != "create" && q.verb != "update" || q.subresource != "" {
+		forbid(why)
+		return
+	}
+	if q.verb == "update" {
+		cur := &corev1.PersistentVolume{}
+		if err := s.cfg.Store.Get(ctx, "", q.name, cur); err != nil {
+			writeStatus(w, statusError(err, q.groupResource(), q.name))
+			return
+		}
+		if cur.Annotations[keelsonv1alpha1.AnnotationLocalPathNode] != node {
+			forbid(why)
+			return
+		}
+	}
+	obj, err := s.decodeBody(r, q)
+	if err != nil {
+		writeStatus(w, err)
+		return
+	}
+	if obj.GetAnnotations()[keelsonv1alpha1.AnnotationLocalPathNode] != node {
+		forbid(why)
+		return
+	}
+	s.finishWrite(w, q, obj, s.storeWrite(r, q, obj))
 }
 
 func (s *Server) nodePodWrite(w http.ResponseWriter, r *http.Request, q *request, node string, forbid func(string)) {

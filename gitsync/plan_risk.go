@@ -8,9 +8,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/keelson/keelson/internal/support"
 	"github.com/keelson/keelson/store"
 )
 
@@ -48,9 +46,6 @@ func risks(po *PlannedObject, old, head store.Object, cl *clusterState) []Risk {
 		}
 	}
 	if h, ok := head.(*appsv1.StatefulSet); ok && len(h.Spec.VolumeClaimTemplates) > 0 {
-		if missing, ok := support.NotActedOn(schema.GroupKind{Kind: "PersistentVolumeClaim"}); ok {
-			add(RiskWarning, "kind-not-acted-on", "its pods mount the PersistentVolumeClaims of its volumeClaimTemplates, and %s", missing)
-		}
 		o, _ := old.(*appsv1.StatefulSet)
 		if p := h.Spec.PersistentVolumeClaimRetentionPolicy; o != nil && p != nil && p.WhenScaled == appsv1.DeletePersistentVolumeClaimRetentionPolicyType &&
 			replicasOr1(h.Spec.Replicas) < replicasOr1(o.Spec.Replicas) {

@@ -264,13 +264,6 @@ spec:
 	if !hasRisk(p, RiskWarning, "data-loss", "StatefulSet shop/a") || hasRisk(p, RiskWarning, "data-loss", "StatefulSet shop/b") {
 		t.Errorf("data-loss risks: %+v", p.Risks)
 	}
-	// While claims are not bound, a set with claim templates says that its
-	// pods will wait.
-	for _, name := range []string{"StatefulSet shop/a", "StatefulSet shop/b"} {
-		if !hasRisk(p, RiskWarning, "kind-not-acted-on", name) {
-			t.Errorf("no kind-not-acted-on for %s: %+v", name, p.Risks)
-		}
-	}
 	for _, r := range p.Risks {
 		if r.Code == "delete" && r.Object == "StatefulSet shop/gone" && !strings.Contains(r.Message, "deletes their claims") ||
 			r.Code == "delete" && r.Object == "StatefulSet shop/kept" && !strings.Contains(r.Message, "their claims stay") {

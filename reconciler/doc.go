@@ -62,6 +62,12 @@
 //     sides in one transaction; WaitForFirstConsumer claims bind once the
 //     scheduler has chosen a node, to a volume reachable from it; Released
 //     volumes kept or deleted by their reclaim policy; Lost claims.
+//   - Scheduler, for claims: a pod waits until its claims are bound, then
+//     goes where its volumes are; for a claim of a WaitForFirstConsumer
+//     class it chooses a node with room (local-path capacity, counted) and
+//     writes it on the claim (volume.kubernetes.io/selected-node).
+//   - ControlPlaneServicesController makes the default local-path
+//     StorageClass when none of that name exists.
 //   - PVCProtection: the kubernetes.io/pvc-protection finalizer on every
 //     claim, removed from one being deleted once no running pod uses it.
 //   - JobController: pods from a Job's template up to parallelism until

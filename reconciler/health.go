@@ -184,17 +184,13 @@ func replicasHealth(what string, gen, observed int64, want, available int32, fai
 
 // statefulSetHealth is Argo CD's rule for StatefulSets: every pod ready,
 // then the rollout complete (up to the partition; OnDelete waits for no
-// rollout). While keelson does not bind claims, a set with claim templates
-// whose pods are not all ready says that this is why.
+// rollout).
 func statefulSetHealth(s *appsv1.StatefulSet) Health {
 	if s.Status.ObservedGeneration == 0 || s.Generation > s.Status.ObservedGeneration {
 		return Health{Progressing, "Waiting for statefulset spec update to be observed..."}
 	}
 	want := replicasOf(s.Spec.Replicas)
 	if s.Status.ReadyReplicas < want {
-		if missing, ok := support.NotActedOn(schema.GroupKind{Kind: "PersistentVolumeClaim"}); ok && len(s.Spec.VolumeClaimTemplates) > 0 {
-			return Health{Unsupported, fmt.Sprintf("%d of %d pods ready: they mount the claims of volumeClaimTemplates, and %s", s.Status.ReadyReplicas, want, missing)}
-		}
 		return Health{Progressing, fmt.Sprintf("Waiting for %d pods to be ready...", want-s.Status.ReadyReplicas)}
 	}
 	strategy := s.Spec.UpdateStrategy

@@ -35,7 +35,6 @@ func TestHealthOfKindsNotActedOn(t *testing.T) {
 		name string
 		obj  store.Object
 	}{
-		{name: "claim marked bound", obj: &corev1.PersistentVolumeClaim{ObjectMeta: om, Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound}}},
 		{name: "storage class", obj: &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "local-path"}, Provisioner: "rancher.io/local-path"}},
 		{name: "autoscaler that looks scaled", obj: &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: om, Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: 3},
 			Status: autoscalingv2.HorizontalPodAutoscalerStatus{ObservedGeneration: ptr.To(int64(1)), CurrentReplicas: 2, DesiredReplicas: 2}}},

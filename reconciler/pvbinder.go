@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/keelson/keelson/internal/storageclass"
 	"github.com/keelson/keelson/store"
 )
 
@@ -182,12 +183,7 @@ func (b *PVBinder) syncClaim(ctx context.Context, pvc *corev1.PersistentVolumeCl
 }
 
 func findClass(classes []*storagev1.StorageClass, name string) *storagev1.StorageClass {
-	for _, c := range classes {
-		if c.Name == name {
-			return c
-		}
-	}
-	return nil
+	return storageclass.Find(classes, name)
 }
 
 // volumeGone confirms with a read of etcd that a volume missing from the

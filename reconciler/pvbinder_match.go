@@ -9,12 +9,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+
+	"github.com/keelson/keelson/internal/storageclass"
 )
 
 // Annotations of claims and volumes, as Kubernetes names them.
 const (
 	// annDefaultClass marks the StorageClass that claims without a class get.
-	annDefaultClass = "storageclass.kubernetes.io/is-default-class"
+	annDefaultClass = storageclass.AnnotationDefault
 	// annSelectedNode is the node the scheduler chose for the first pod of
 	// a claim whose class binds when a pod needs it (WaitForFirstConsumer).
 	annSelectedNode = "volume.kubernetes.io/selected-node"
@@ -24,34 +26,13 @@ const (
 	annBoundByController = "pv.kubernetes.io/bound-by-controller"
 )
 
-// claimClass is the StorageClass a claim asks for: its storageClassName, or,
-// when it has none, the default class's name ("" when there is none). An
-// empty storageClassName asks for volumes without a class.
+// claimClass is the StorageClass a claim asks for (storageclass.OfClaim).
 func claimClass(pvc *corev1.PersistentVolumeClaim, classes []*storagev1.StorageClass) string {
-	if pvc.Spec.StorageClassName != nil {
-		return *pvc.Spec.StorageClassName
-	}
-	return defaultClass(classes)
+	return storageclass.OfClaim(pvc, classes)
 }
 
-// defaultClass is the name of the default StorageClass, the newest when
-// several say they are, as Kubernetes picks; "" when none does.
-func defaultClass(classes []*storagev1.StorageClass) string {
-	var best *storagev1.StorageClass
-	for _, c := range classes {
-		if c.Annotations[annDefaultClass] != "true" {
-			continue
-		}
-		if best == nil || c.CreationTimestamp.After(best.CreationTimestamp.Time) ||
-			c.CreationTimestamp.Equal(&best.CreationTimestamp) && c.Name < best.Name {
-			best = c
-		}
-	}
-	if best == nil {
-		return ""
-	}
-	return best.Name
-}
+// defaultClass is the name of the default StorageClass (storageclass.Default).
+func defaultClass(classes []*storagev1.StorageClass) string { return storageclass.Default(classes) }
 
 // volumeMode is a claim's or volume's mode, Filesystem when unset.
 func volumeMode(m *corev1.PersistentVolumeMode) corev1.PersistentVolumeMode {

@@ -261,8 +261,6 @@ func TestPVBinder(t *testing.T) {
 func TestPVBinderClasses(t *testing.T) {
 	st := etcdtest.NewStore(t)
 	wffc := storagev1.VolumeBindingWaitForFirstConsumer
-	createObj(t, st, &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "local", Annotations: map[string]string{annDefaultClass: "true"}},
-		Provisioner: "example.com/none", VolumeBindingMode: &wffc})
 	createObj(t, st, &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "shared"}, Provisioner: "example.com/none"})
 	createObj(t, st, testNode("node-a"))
 	createObj(t, st, testNode("node-b"))
@@ -273,6 +271,16 @@ func TestPVBinderClasses(t *testing.T) {
 	createObj(t, st, testPV("b-disk", "2Gi", inClass("local"), affinityTo("node-b")))
 	createObj(t, st, testPV("nfs", "1Gi", inClass("shared")))
 	startControllers(t, st, testOptions())
+	// The control plane makes its local-path class, the default; a default
+	// class made later is newer, and wins, as in Kubernetes.
+	eventually(t, "the built-in local-path class", func() (bool, string) {
+		sc := &storagev1.StorageClass{}
+		err := st.Get(t.Context(), "", "local-path", sc)
+		return err == nil && sc.Annotations[annDefaultClass] == "true" && *sc.VolumeBindingMode == wffc, fmt.Sprint(err)
+	})
+	time.Sleep(1100 * time.Millisecond) // creation times have seconds
+	createObj(t, st, &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "local", Annotations: map[string]string{annDefaultClass: "true"}},
+		Provisioner: "example.com/none", VolumeBindingMode: &wffc})
 
 	createObj(t, st, testPVC("shared", "1Gi", func(c *corev1.PersistentVolumeClaim) { c.Spec.StorageClassName = ptr.To("shared") }))
 	want := "claim shared Bound to nfs (1Gi); volume nfs Bound to default/shared"

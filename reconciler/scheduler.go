@@ -71,6 +71,7 @@ type Scheduler struct {
 	pods    cache.SharedIndexInformer
 	claims  cache.SharedIndexInformer
 	volumes cache.SharedIndexInformer
+	classes cache.SharedIndexInformer
 	cache   *schedCache
 	rec     *Recorder
 	bnd     *binder
@@ -90,7 +91,8 @@ func NewScheduler(st *store.Store, inf *Informers, rec *Recorder, opts Scheduler
 	opts = opts.withDefaults()
 	s := &Scheduler{
 		st: st, pods: inf.For(mustResource("pods")), claims: inf.For(mustResource("persistentvolumeclaims")),
-		volumes: inf.For(mustResource("persistentvolumes")), cache: newSchedCache(), rec: rec, opts: opts, bnd: newBinder(st),
+		volumes: inf.For(mustResource("persistentvolumes")), classes: inf.For(mustResource("storageclasses.storage.k8s.io")),
+		cache: newSchedCache(), rec: rec, opts: opts, bnd: newBinder(st),
 		names: map[string]bool{"": true}, rnd: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		waiting: map[string]bool{},
 	}
@@ -275,6 +277,12 @@ func (s *Scheduler) Reconcile(ctx context.Context, key string) (Result, error) {
 	if errors.As(err, &fe) {
 		return Result{}, s.unschedulable(ctx, p, fe)
 	}
+	if len(vols.delayed) > 0 {
+		// The node is chosen for the claims that wait for a first
+		// consumer; the pod goes there once they are bound.
+		s.cache.forget(p.UID)
+		return Result{}, s.selectNode(ctx, p, vols.delayed, node)
+	}
 	if err := s.bind(ctx, p, node); err != nil {
 		s.cache.forget(p.UID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -284,6 +292,23 @@ func (s *Scheduler) Reconcile(ctx context.Context, key string) (Result, error) {
 	}
 	s.rec.Eventf(p, corev1.EventTypeNormal, "Scheduled", "Successfully assigned %s/%s to %s", p.Namespace, p.Name, node)
 	return Result{}, nil
+}
+
+// selectNode writes the chosen node on each delayed claim, for its volume
+// to be found or provisioned there, and parks the pod until they are
+// bound (their updates try it again).
+func (s *Scheduler) selectNode(ctx context.Context, p *corev1.Pod, delayed []delayedClaim, node string) error {
+	for _, d := range delayed {
+		cp := d.pvc.DeepCopy()
+		if cp.Annotations == nil {
+			cp.Annotations = map[string]string{}
+		}
+		cp.Annotations[annSelectedNode] = node
+		if err := s.st.Update(ctx, cp); err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("pod %s/%s: select node %s for claim %s: %w", p.Namespace, p.Name, node, d.pvc.Name, err)
+		}
+	}
+	return s.unschedulable(ctx, p, fmt.Errorf("waiting for its persistentvolumeclaims to be bound on node %s, chosen for them", node))
 }
 
 // bind writes the node and PodScheduled=True in one compare-and-swap of the

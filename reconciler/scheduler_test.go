@@ -7,9 +7,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/labels"
 
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/store"
 	"github.com/keelson/keelson/store/etcdtest"
 )
@@ -376,5 +378,63 @@ func TestSchedulerFollowsVolumes(t *testing.T) {
 	eventually(t, "the second pod of a ReadWriteOncePod claim unschedulable", func() (bool, string) {
 		c := podScheduled(getPod(t, st, "solo-2"))
 		return c != nil && c.Status == corev1.ConditionFalse && strings.Contains(c.Message, `persistentvolumeclaim "once" is ReadWriteOncePod and pod solo-1 uses it`), fmt.Sprintf("%+v", c)
+	})
+}
+
+// A claim of the local-path class (WaitForFirstConsumer) gets the node the
+// scheduler chooses for its first pod, among those with room for it; the
+// pod waits until the claim is bound there (here a volume stands in for
+// the node agent's), then goes to that node. A claim too big for every
+// node leaves its pod unschedulable, saying so.
+func TestSchedulerChoosesNodeForLocalPath(t *testing.T) {
+	st := etcdtest.NewStore(t)
+	withCapacity := func(c string) func(*corev1.Node) {
+		return func(n *corev1.Node) {
+			n.Annotations = map[string]string{keelsonv1alpha1.AnnotationLocalPathCapacity: c}
+		}
+	}
+	createObj(t, st, testNode("small", withCapacity("1Gi")))
+	createObj(t, st, testNode("big", withCapacity("10Gi")))
+	createObj(t, st, testNode("none"))
+	startControllers(t, st, schedTestOptions())
+	eventually(t, "the local-path class", func() (bool, string) {
+		err := st.Get(t.Context(), "", keelsonv1alpha1.LocalPathClass, &storagev1.StorageClass{})
+		return err == nil, fmt.Sprint(err)
+	})
+	noClass := func(c *corev1.PersistentVolumeClaim) { c.Spec.StorageClassName = nil }
+	createObj(t, st, testPVC("data", "5Gi", noClass))
+	createObj(t, st, pendingPod("db", func(p *corev1.Pod) {
+		p.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}}}
+	}))
+	var claim *corev1.PersistentVolumeClaim
+	eventually(t, "a node chosen for the claim", func() (bool, string) {
+		claim = getPVC(t, st, "data")
+		return claim.Annotations[annSelectedNode] != "", fmt.Sprint(claim.Annotations)
+	})
+	if n := claim.Annotations[annSelectedNode]; n != "big" {
+		t.Fatalf("node %s chosen, want big, the one with room", n)
+	}
+	if p := getPod(t, st, "db"); p.Spec.NodeName != "" {
+		t.Fatalf("pod bound to %s before its claim", p.Spec.NodeName)
+	}
+	createObj(t, st, testPV("pvc-"+string(claim.UID), "5Gi", affinityTo("big"), func(pv *corev1.PersistentVolume) {
+		pv.Spec.StorageClassName = keelsonv1alpha1.LocalPathClass
+		pv.Annotations = map[string]string{keelsonv1alpha1.AnnotationLocalPathNode: "big"}
+		pv.Spec.ClaimRef = &corev1.ObjectReference{Namespace: "default", Name: "data", UID: claim.UID}
+	}))
+	if p := waitBound(t, st, "db"); p.Spec.NodeName != "big" {
+		t.Errorf("pod on %s, want big, where its claim is", p.Spec.NodeName)
+	}
+
+	// big has given 5Gi of its 10Gi: a 6Gi claim fits nowhere.
+	createObj(t, st, testPVC("huge", "6Gi", noClass))
+	createObj(t, st, pendingPod("greedy", func(p *corev1.Pod) {
+		p.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "huge"}}}}
+	}))
+	eventually(t, "greedy unschedulable for want of storage", func() (bool, string) {
+		c := podScheduled(getPod(t, st, "greedy"))
+		return c != nil && c.Status == corev1.ConditionFalse && strings.Contains(c.Message, "2 node(s) did not have enough free storage"), fmt.Sprintf("%+v", c)
 	})
 }

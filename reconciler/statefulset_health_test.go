@@ -6,21 +6,12 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
-
-	"github.com/keelson/keelson/internal/support"
 )
 
-// TestStatefulSetHealth: a StatefulSet has left support's list, so HealthOf
-// gives it Argo CD's rule, branch by branch; while claims are on the list, a
-// set short of ready pods that has claim templates is Unsupported and says
-// why, and the same set without them is only Progressing.
+// TestStatefulSetHealth: HealthOf gives a StatefulSet Argo CD's rule,
+// branch by branch; claim templates change nothing.
 func TestStatefulSetHealth(t *testing.T) {
-	pvcSays, ok := support.NotActedOn(schema.GroupKind{Kind: "PersistentVolumeClaim"})
-	if !ok {
-		t.Fatal("PersistentVolumeClaim has left support's list, so statefulSetHealth is never Unsupported: update this test")
-	}
 	// sts is a set of 2 replicas at generation 2, observed, all ready and
 	// rolled out to revision db-1; each case changes what it tests.
 	sts := func(change func(*appsv1.StatefulSet)) *appsv1.StatefulSet {
@@ -51,11 +42,7 @@ func TestStatefulSetHealth(t *testing.T) {
 		{name: "pods not ready with claim templates", obj: sts(func(s *appsv1.StatefulSet) {
 			s.Status.ReadyReplicas = 1
 			s.Spec.VolumeClaimTemplates = claims
-		}), want: Health{Unsupported, "1 of 2 pods ready: they mount the claims of volumeClaimTemplates, and " + pvcSays}},
-		{name: "the same pods not ready without claim templates", obj: sts(func(s *appsv1.StatefulSet) { s.Status.ReadyReplicas = 1 }),
-			want: Health{Progressing, "Waiting for 1 pods to be ready..."}},
-		// Claim templates matter only while pods wait: they do not make a
-		// set whose pods are all ready Unsupported.
+		}), want: Health{Progressing, "Waiting for 1 pods to be ready..."}},
 		{name: "all ready with claim templates", obj: sts(func(s *appsv1.StatefulSet) { s.Spec.VolumeClaimTemplates = claims }),
 			want: Health{Healthy, "statefulset rolling update complete 2 pods at revision db-1..."}},
 		{name: "replicas unset mean one", obj: sts(func(s *appsv1.StatefulSet) { s.Spec.Replicas = nil; s.Status.ReadyReplicas = 0 }),

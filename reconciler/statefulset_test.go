@@ -834,7 +834,9 @@ func TestStatefulSetWaitsOnUnboundClaims(t *testing.T) {
 	defer stop()
 	startControllers(t, st, schedTestOptions())
 	set := newStatefulSet("db", 2, func(s *appsv1.StatefulSet) {
-		s.Spec.VolumeClaimTemplates = []corev1.PersistentVolumeClaim{{ObjectMeta: metav1.ObjectMeta{Name: "data"}}}
+		// No class: only a volume that exists binds it, and none does.
+		s.Spec.VolumeClaimTemplates = []corev1.PersistentVolumeClaim{{ObjectMeta: metav1.ObjectMeta{Name: "data"},
+			Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: ptr.To("")}}}
 	})
 	if err := st.Create(t.Context(), set); err != nil {
 		t.Fatal(err)
@@ -848,9 +850,9 @@ func TestStatefulSetWaitsOnUnboundClaims(t *testing.T) {
 		return p.Spec.NodeName == "" && c != nil && c.Status == corev1.ConditionFalse &&
 			strings.HasPrefix(c.Message, "pod has unbound immediate PersistentVolumeClaims: data-db-0"), fmt.Sprintf("%+v", c)
 	})
-	eventually(t, "the set's health says why", func() (bool, string) {
+	eventually(t, "the set Progressing", func() (bool, string) {
 		h := HealthOf(env.statefulSet("db"))
-		return h.Status == Unsupported && strings.Contains(h.Message, "volumeClaimTemplates"), fmt.Sprintf("%+v", h)
+		return h.Status == Progressing && h.Message == "Waiting for 2 pods to be ready...", fmt.Sprintf("%+v", h)
 	})
 	c := &corev1.PersistentVolumeClaim{}
 	if err := st.Get(t.Context(), "default", "data-db-0", c); err != nil {

@@ -8,8 +8,8 @@ import (
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -19,11 +19,11 @@ import (
 )
 
 // TestSyncHealthKindsNotActedOn: a source whose revision holds a
-// HorizontalPodAutoscaler and a PersistentVolumeClaim beside a running
-// Deployment is not "every object is healthy": its Sync's health is
-// Unsupported, lists both with what keelson does not do, and its Healthy
-// condition is False with reason Unsupported. A claim then deleted behind
-// Git's back is Missing, which outranks Unsupported.
+// HorizontalPodAutoscaler and a StorageClass beside a running Deployment
+// is not "every object is healthy": its Sync's health is Unsupported,
+// lists both with what keelson does not do, and its Healthy condition is
+// False with reason Unsupported. A class then deleted behind Git's back is
+// Missing, which outranks Unsupported.
 func TestSyncHealthKindsNotActedOn(t *testing.T) {
 	env := newTestEnv(t)
 	ctx := t.Context()
@@ -33,11 +33,9 @@ func TestSyncHealthKindsNotActedOn(t *testing.T) {
 	hpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web", Labels: src},
 		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"},
 			MinReplicas: ptr.To(int32(2)), MaxReplicas: 5}}
-	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "data", Labels: src}, Spec: corev1.PersistentVolumeClaimSpec{
-		AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-		Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}
+	sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "fast", Labels: src}, Provisioner: "example.com/fast"}
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "cfg", Labels: src}}
-	for _, o := range []store.Object{d, hpa, pvc, cm} {
+	for _, o := range []store.Object{d, hpa, sc, cm} {
 		if err := env.st.Create(ctx, o); err != nil {
 			t.Fatal(err)
 		}
@@ -47,18 +45,18 @@ func TestSyncHealthKindsNotActedOn(t *testing.T) {
 			{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "default", Name: "web"},
 			{APIVersion: "autoscaling/v2", Kind: "HorizontalPodAutoscaler", Namespace: "default", Name: "web"},
 			{APIVersion: "v1", Kind: "ConfigMap", Namespace: "default", Name: "cfg"},
-			{APIVersion: "v1", Kind: "PersistentVolumeClaim", Namespace: "default", Name: "data"},
+			{APIVersion: "storage.k8s.io/v1", Kind: "StorageClass", Name: "fast"},
 		}}}
 	if err := env.st.Create(ctx, s); err != nil {
 		t.Fatal(err)
 	}
 	hpaSays, _ := support.NotActedOn(autoscalingv2.SchemeGroupVersion.WithKind("HorizontalPodAutoscaler").GroupKind())
-	pvcSays, _ := support.NotActedOn(corev1.SchemeGroupVersion.WithKind("PersistentVolumeClaim").GroupKind())
+	scSays, _ := support.NotActedOn(storagev1.SchemeGroupVersion.WithKind("StorageClass").GroupKind())
 	want := []keelsonv1alpha1.ObjectHealth{
 		{ObjectRef: s.Status.Inventory[1], Status: "Unsupported", Message: hpaSays},
-		{ObjectRef: s.Status.Inventory[3], Status: "Unsupported", Message: pvcSays},
+		{ObjectRef: s.Status.Inventory[3], Status: "Unsupported", Message: scSays},
 	}
-	eventually(t, "the Sync Unsupported, naming the autoscaler and the claim, once the deployment runs", func() (bool, string) {
+	eventually(t, "the Sync Unsupported, naming the autoscaler and the class, once the deployment runs", func() (bool, string) {
 		cur, msg := syncHealthOf(t, env, "shop")
 		h := cur.Status.Health
 		c := meta.FindStatusCondition(cur.Status.Conditions, keelsonv1alpha1.ConditionHealthy)
@@ -66,14 +64,14 @@ func TestSyncHealthKindsNotActedOn(t *testing.T) {
 			c != nil && c.Status == metav1.ConditionFalse && c.Reason == "Unsupported" && c.Message == h.Message, msg
 	})
 
-	if err := env.st.Delete(ctx, mustResource("persistentvolumeclaims"), "default", "data", nil); err != nil {
+	if err := env.st.Delete(ctx, mustResource("storageclasses.storage.k8s.io"), "", "fast", nil); err != nil {
 		t.Fatal(err)
 	}
-	touchSync(t, env, "shop") // claims have no informer: gitsync's next write brings the controller back
-	eventually(t, "the deleted claim Missing, ranked above the autoscaler", func() (bool, string) {
+	touchSync(t, env, "shop") // classes are not among the kinds whose changes recompute health: gitsync's next write brings the controller back
+	eventually(t, "the deleted class Missing, ranked above the autoscaler", func() (bool, string) {
 		cur, msg := syncHealthOf(t, env, "shop")
 		h := cur.Status.Health
-		return h != nil && h.Status == "Missing" && strings.HasPrefix(h.Message, "PersistentVolumeClaim default/data: ") && len(h.Objects) == 2 &&
+		return h != nil && h.Status == "Missing" && strings.HasPrefix(h.Message, "StorageClass fast: ") && len(h.Objects) == 2 &&
 			h.Objects[0].Status == "Unsupported" && h.Objects[1].Status == "Missing", msg
 	})
 }

@@ -10,10 +10,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/internal/servicenet"
 	"github.com/keelson/keelson/store"
 )
@@ -40,6 +42,7 @@ type ControlPlaneServicesController struct {
 	endpoints cache.SharedIndexInformer
 	slices    cache.SharedIndexInformer
 	cidrs     cache.SharedIndexInformer
+	classes   cache.SharedIndexInformer
 }
 
 // newControlPlaneServicesController returns the controller, registered on
@@ -48,10 +51,10 @@ func newControlPlaneServicesController(st *store.Store, inf *Informers, cfg serv
 	c := &ControlPlaneServicesController{st: st, cfg: cfg,
 		nss: inf.For(mustResource("namespaces")), services: inf.For(mustResource("services")),
 		endpoints: inf.For(mustResource("endpoints")), slices: inf.For(mustResource("endpointslices.discovery.k8s.io")),
-		cidrs: inf.For(mustResource("servicecidrs.networking.k8s.io"))}
+		cidrs: inf.For(mustResource("servicecidrs.networking.k8s.io")), classes: inf.For(mustResource("storageclasses.storage.k8s.io"))}
 	c.Controller = NewController("control-plane-services", c, queue, log)
 	h := c.Handler(controlPlaneKeys)
-	for _, i := range []cache.SharedIndexInformer{c.nss, c.services, c.endpoints, c.slices, c.cidrs} {
+	for _, i := range []cache.SharedIndexInformer{c.nss, c.services, c.endpoints, c.slices, c.cidrs, c.classes} {
 		i.AddEventHandler(h)
 	}
 	return c
@@ -100,11 +103,34 @@ func (c *ControlPlaneServicesController) Reconcile(ctx context.Context, _ string
 			}),
 			keep(ctx, c.st, c.endpoints, s.ep, func(out, want *corev1.Endpoints) { out.Subsets = want.Subsets }))
 	}
+	errs = append(errs, c.keepStorageClass(ctx))
 	errs = append(errs, keep(ctx, c.st, c.cidrs, serviceCIDRObject(c.cfg), func(out, want *networkingv1.ServiceCIDR) {
 		out.Spec.CIDRs = want.Spec.CIDRs
 		setServiceCIDRReady(out, c.cfg)
 	}))
 	return Result{}, errors.Join(errs...)
+}
+
+// keepStorageClass makes the local-path StorageClass when absent: the
+// default class, whose claims the node agents provision on the node of
+// their first pod (WaitForFirstConsumer), deleted with their claim. Like
+// kube-system it carries no control-plane label: a repository may declare
+// its own local-path class, and gitsync may adopt it.
+func (c *ControlPlaneServicesController) keepStorageClass(ctx context.Context) error {
+	if _, ok := GetCached[*storagev1.StorageClass](c.classes, "", keelsonv1alpha1.LocalPathClass); ok {
+		return nil
+	}
+	wffc, del := storagev1.VolumeBindingWaitForFirstConsumer, corev1.PersistentVolumeReclaimDelete
+	sc := &storagev1.StorageClass{
+		ObjectMeta:        metav1.ObjectMeta{Name: keelsonv1alpha1.LocalPathClass, Annotations: map[string]string{annDefaultClass: "true"}},
+		Provisioner:       keelsonv1alpha1.LocalPathProvisioner,
+		ReclaimPolicy:     &del,
+		VolumeBindingMode: &wffc,
+	}
+	if err := c.st.Create(ctx, sc); err != nil && !errors.Is(err, store.ErrExists) {
+		return fmt.Errorf("create storage class %s: %w", sc.Name, err)
+	}
+	return nil
 }
 
 // keepNamespace makes kube-system when absent; false while it is being

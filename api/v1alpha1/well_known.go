@@ -26,3 +26,22 @@ const (
 // outside Git (the kubernetes and kube-dns services, their endpoints):
 // gitsync refuses to adopt or overwrite them.
 const LabelControlPlane = "keelson.dev/control-plane"
+
+// Keelson's local-path storage: the built-in StorageClass whose claims get
+// a directory on the node of their first pod.
+const (
+	// LocalPathProvisioner is the provisioner of the local-path
+	// StorageClass; the node agents provision its claims.
+	LocalPathProvisioner = "keelson.dev/local-path"
+	// LocalPathClass is the name of the built-in StorageClass, the default.
+	LocalPathClass = "local-path"
+	// AnnotationLocalPathCapacity, on a Node, is how much storage its agent
+	// gives local-path claims (a quantity, "100Gi").
+	AnnotationLocalPathCapacity = "keelson.dev/local-path-capacity"
+	// AnnotationLocalPathNode, on a PersistentVolume, names the node whose
+	// agent provisioned it and keeps its directory.
+	AnnotationLocalPathNode = "keelson.dev/local-path-node"
+	// FinalizerLocalPath holds a local-path volume being deleted until its
+	// node's agent has removed its directory.
+	FinalizerLocalPath = "keelson.dev/local-path"
+)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/keelson/keelson/agent"
 	"github.com/keelson/keelson/agent/network"
@@ -41,6 +42,8 @@ type agentOptions struct {
 	serviceProxy bool
 	proxyTable   string
 	cleanup      bool
+	localPath    string
+	localCap     string
 }
 
 func newAgentCmd(g *globalFlags) *cobra.Command {
@@ -88,6 +91,8 @@ func (o *agentOptions) addNodeFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.bridge, "cni-bridge", network.DefaultBridge, "the node's bridge for pod networking")
 	f.BoolVar(&o.serviceProxy, "service-proxy", true, "run the node proxy (services' cluster IPs and node ports, in nftables) and the routes to other nodes' pods")
 	f.StringVar(&o.proxyTable, "nftables-table", proxy.DefaultTable, "the node proxy's nftables table (ip family); another name lets several agents share a machine")
+	f.StringVar(&o.localPath, "local-path-dir", "", "where this node keeps the directories of its local-path claims (default: storage beside the agent's data dir)")
+	f.StringVar(&o.localCap, "local-path-capacity", "", "how much storage this node gives local-path claims, e.g. 50Gi (default: the size of --local-path-dir's file system)")
 }
 
 // defaultClusterDNS is cluster DNS's address in the default service CIDR.
@@ -141,6 +146,18 @@ func runAgent(ctx context.Context, o *agentOptions, log *slog.Logger) error {
 	if hostIP == "" {
 		hostIP = firstAddress()
 	}
+	localDir := o.localPath
+	if localDir == "" {
+		localDir = filepath.Join(filepath.Dir(filepath.Clean(o.dataDir)), "storage") // <data dir>/storage beside <data dir>/agent
+	}
+	var localCap int64
+	if o.localCap != "" {
+		q, err := resource.ParseQuantity(o.localCap)
+		if err != nil || q.Sign() <= 0 {
+			return fmt.Errorf("--local-path-capacity %q: want a size such as 50Gi", o.localCap)
+		}
+		localCap = q.Value()
+	}
 	_, portStr, err := net.SplitHostPort(o.listen)
 	if err != nil {
 		return fmt.Errorf("--listen %q: %w", o.listen, err)
@@ -152,6 +169,7 @@ func runAgent(ctx context.Context, o *agentOptions, log *slog.Logger) error {
 	a, err := agent.New(agent.Config{
 		Client: client, Runtime: rt, RuntimeVersion: "containerd://" + ver, NewNetwork: newNetwork,
 		NodeName: o.nodeName, HostIP: hostIP, PodCIDR: o.podCIDR, RootDir: o.dataDir, Logger: log,
+		LocalPathDir: localDir, LocalPathCapacity: localCap,
 		Port: int32(port), ClusterDNS: o.clusterDNS, ClusterDomain: o.domain,
 		ServiceProxy: o.serviceProxy, ProxyTable: o.proxyTable, Masquerade: !o.noMasquerade,
 	})

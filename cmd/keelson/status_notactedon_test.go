@@ -86,9 +86,9 @@ func TestPrintSyncNotActedOn(t *testing.T) {
 		want string // "" when no line is wanted
 	}{
 		{name: "only kinds acted on", inv: []keelsonv1alpha1.ObjectRef{ref("v1", "ConfigMap", "shop", "cfg"), ref("apps/v1", "Deployment", "shop", "web")}},
-		{name: "a claim and a cluster-scoped volume", inv: []keelsonv1alpha1.ObjectRef{ref("v1", "PersistentVolumeClaim", "shop", "data"),
+		{name: "an autoscaler and a cluster-scoped class", inv: []keelsonv1alpha1.ObjectRef{ref("autoscaling/v2", "HorizontalPodAutoscaler", "shop", "web"),
 			ref("v1", "ConfigMap", "shop", "cfg"), ref("storage.k8s.io/v1", "StorageClass", "", "fast")},
-			want: "  Not acted on  2  keelson stores these but does not act on their kinds yet: PersistentVolumeClaim shop/data, StorageClass fast\n"},
+			want: "  Not acted on  2  keelson stores these but does not act on their kinds yet: HorizontalPodAutoscaler shop/web, StorageClass fast\n"},
 		{name: "many, counted past five", inv: []keelsonv1alpha1.ObjectRef{ref("networking.k8s.io/v1", "NetworkPolicy", "a", "1"), ref("networking.k8s.io/v1", "NetworkPolicy", "a", "2"),
 			ref("networking.k8s.io/v1", "NetworkPolicy", "a", "3"), ref("networking.k8s.io/v1", "NetworkPolicy", "a", "4"), ref("networking.k8s.io/v1", "NetworkPolicy", "a", "5"), ref("networking.k8s.io/v1", "NetworkPolicy", "a", "6"),
 			ref("networking.k8s.io/v1", "NetworkPolicy", "a", "7")},

@@ -111,3 +111,94 @@ func TestStatefulSetKeepsData(t *testing.T) {
 		t.Fatalf("the volume's directory holds %q, %v", b, err)
 	}
 }
+
+// localPathYAML is a StatefulSet whose claim template names no class: it
+// gets the default, keelson's local-path, and its claims go with the set.
+const localPathYAML = `apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: kv, namespace: storage}
+spec:
+  serviceName: kv
+  replicas: 1
+  selector: {matchLabels: {app: kv}}
+  persistentVolumeClaimRetentionPolicy: {whenDeleted: Delete, whenScaled: Delete}
+  template:
+    metadata: {labels: {app: kv}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: kv
+        image: localhost/busybox:latest
+        imagePullPolicy: IfNotPresent
+        command: [sh, -c, 'n=$(cat /data/boots 2>/dev/null || echo 0); n=$((n+1)); echo $n > /data/boots; echo "boot $n"; exec sleep 3600']
+        volumeMounts: [{name: data, mountPath: /data}]
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {requests: {storage: 64Mi}}
+`
+
+// TestLocalPathStorage: a claim of the default local-path class is
+// provisioned by the node agent of its first pod, a directory under the
+// data dir's storage; the pod, deleted, comes back to its data; the set and
+// its claim deleted from Git, the volume (reclaim Delete) and its
+// directory go.
+func TestLocalPathStorage(t *testing.T) {
+	u := newUpFixture(t)
+	commit(t, u.repo, "storage/ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: storage}\n", "namespace")
+	commit(t, u.repo, "storage/kv.yaml", localPathYAML, "kv")
+	up := u.start(t, u.repo, "--path", "storage")
+	u.waitPods(t, up, 1)
+	c := u.client(t)
+	claim, err := c.CoreV1().PersistentVolumeClaims("storage").Get(t.Context(), "data-kv-0", metav1.GetOptions{})
+	if err != nil || claim.Status.Phase != corev1.ClaimBound || claim.Spec.VolumeName != "pvc-"+string(claim.UID) {
+		t.Fatalf("claim data-kv-0: %+v, %v", claim, err)
+	}
+	pv, err := c.CoreV1().PersistentVolumes().Get(t.Context(), claim.Spec.VolumeName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(u.data, "storage", pv.Name)
+	if pv.Spec.Local == nil || pv.Spec.Local.Path != dir || pv.Spec.StorageClassName != "local-path" {
+		t.Fatalf("volume %s: %+v", pv.Name, pv.Spec)
+	}
+	eventuallyOut(t, "kv-0's first boot in its directory", func() (string, bool) {
+		b, err := os.ReadFile(filepath.Join(dir, "boots"))
+		return fmt.Sprint(string(b), err), err == nil && string(b) == "1\n"
+	})
+	first, err := c.CoreV1().Pods("storage").Get(t.Context(), "kv-0", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	etcd := u.args[slices.Index(u.args, "--etcd-listen-client")+1]
+	withStore(t, etcd, func(st *store.Store) {
+		p := &corev1.Pod{}
+		if err := st.Get(t.Context(), "storage", "kv-0", p); err != nil {
+			t.Fatal(err)
+		}
+		now := metav1.Now()
+		p.DeletionTimestamp = &now
+		if err := st.Update(t.Context(), p); err != nil {
+			t.Fatal(err)
+		}
+	})
+	eventuallyOut(t, "kv-0 back on its data", func() (string, bool) {
+		p, err := c.CoreV1().Pods("storage").Get(t.Context(), "kv-0", metav1.GetOptions{})
+		if err != nil || p.UID == first.UID || !podReady(p) {
+			return fmt.Sprint(err), false
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "boots"))
+		return string(b), err == nil && string(b) == "2\n"
+	})
+
+	// The set leaves Git: its pod, its claim (whenDeleted: Delete), the
+	// volume and its directory go.
+	gitRun(t, u.repo, "rm", "-q", "storage/kv.yaml")
+	gitRun(t, u.repo, "commit", "-q", "-m", "no kv")
+	eventuallyOut(t, "the volume and its directory gone", func() (string, bool) {
+		_, perr := c.CoreV1().PersistentVolumes().Get(t.Context(), pv.Name, metav1.GetOptions{})
+		_, derr := os.Stat(dir)
+		return fmt.Sprint(perr, " ", derr), perr != nil && strings.Contains(perr.Error(), "not found") && os.IsNotExist(derr)
+	})
+}

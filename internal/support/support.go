@@ -19,8 +19,9 @@ type Kind struct {
 //
 // Kinds acted on, and so absent: Namespace (namespace controller), Pod
 // (scheduler, agent), ReplicationController, ReplicaSet, Deployment,
-// StatefulSet, DaemonSet, Job, CronJob (controllers), PersistentVolume
-// (bound to claims, its hostPath or local directory mounted by the agent), Service (cluster IPs, EndpointSlices, node proxy, DNS),
+// StatefulSet, DaemonSet, Job, CronJob (controllers), PersistentVolume and
+// PersistentVolumeClaim (bound, provisioned by local-path, mounted by the
+// agent), Service (cluster IPs, EndpointSlices, node proxy, DNS),
 // Endpoints (mirrored into EndpointSlices), ConfigMap and Secret (the agent
 // reads them into volumes and environment), NodePolicy (node policy
 // controller), HelmChart (rendered by gitsync into the objects it syncs).
@@ -43,8 +44,7 @@ type Kind struct {
 // of the claims of its class; keelson provisions nothing. Someone who
 // commits one expects that effect, so it must say that none follows.
 var storedOnly = []Kind{
-	{gk("", "PersistentVolumeClaim"), "keelson stores PersistentVolumeClaims but provisions no volume yet: a claim binds only to a PersistentVolume that exists, and its pods wait until one does"},
-	{gk("storage.k8s.io", "StorageClass"), "keelson stores StorageClasses but has no provisioner yet: claims of the class get no volume"},
+	{gk("storage.k8s.io", "StorageClass"), "keelson stores StorageClasses but provisions volumes only for its own local-path class (provisioner keelson.dev/local-path): claims of other classes bind only to PersistentVolumes that exist"},
 	{gk("autoscaling", "HorizontalPodAutoscaler"), "keelson stores HorizontalPodAutoscalers but does not scale yet: replicas stay as written in Git"},
 	{gk("networking.k8s.io", "Ingress"), "keelson stores Ingresses but routes no traffic for them yet: no ingress proxy listens"},
 	{gk("", "ResourceQuota"), "keelson stores ResourceQuotas but does not enforce them yet: nothing is counted or refused"},

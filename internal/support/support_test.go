@@ -29,6 +29,7 @@ var actedOn = map[schema.GroupKind]string{
 	{Group: "apps", Kind: "DaemonSet"}:         "reconciler: DaemonSetController",
 	{Group: "apps", Kind: "StatefulSet"}:       "reconciler: StatefulSetController",
 	{Kind: "PersistentVolume"}:                 "reconciler: PVBinder; agent: pod volumes",
+	{Kind: "PersistentVolumeClaim"}:            "reconciler: PVBinder, PVCProtection; agent: local-path, pod volumes",
 	{Group: "keelson.dev", Kind: "NodePolicy"}: "reconciler: NodePolicyController",
 	{Group: "keelson.dev", Kind: "HelmChart"}:  "gitsync/render: rendered into the objects synced beside it",
 }
@@ -86,7 +87,7 @@ func TestNotActedOn(t *testing.T) {
 		{name: "daemonset is acted on", gk: schema.GroupKind{Group: "apps", Kind: "DaemonSet"}},
 		{name: "cronjob is acted on", gk: schema.GroupKind{Group: "batch", Kind: "CronJob"}},
 		{name: "job is acted on", gk: schema.GroupKind{Group: "batch", Kind: "Job"}},
-		{name: "core claim", gk: schema.GroupKind{Kind: "PersistentVolumeClaim"}, listed: true, prefix: "keelson stores PersistentVolumeClaims"},
+		{name: "core claim is acted on", gk: schema.GroupKind{Kind: "PersistentVolumeClaim"}},
 		{name: "role", gk: schema.GroupKind{Group: "rbac.authorization.k8s.io", Kind: "Role"}, listed: true, prefix: "keelson stores Roles but does not enforce RBAC"},
 		{name: "network policy", gk: schema.GroupKind{Group: "networking.k8s.io", Kind: "NetworkPolicy"}, listed: true, prefix: "keelson stores NetworkPolicies but does not enforce them"},
 		{name: "budget", gk: schema.GroupKind{Group: "policy", Kind: "PodDisruptionBudget"}, listed: true, prefix: "keelson stores PodDisruptionBudgets"},
