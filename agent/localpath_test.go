@@ -83,6 +83,20 @@ func TestLocalPath(t *testing.T) {
 		t.Fatal("a claim past the node's capacity was provisioned")
 	}
 
+	// Released and kept (reclaim Retain): the directory stays.
+	kept := pv.DeepCopy()
+	kept.Status.Phase = corev1.VolumeReleased
+	kept.Spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimRetain
+	if err := f.Core().V1().PersistentVolumes().Informer().GetStore().Update(kept); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.sync(t.Context(), "volume/"+pv.Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(want); err != nil {
+		t.Fatalf("directory of a retained volume: %v", err)
+	}
+
 	// Deleted: the directory goes, then the finalizer. A volume whose
 	// path is not under the node's directory is left alone.
 	mark := func(pv *corev1.PersistentVolume) {

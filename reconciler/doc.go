@@ -68,6 +68,8 @@
 //     writes it on the claim (volume.kubernetes.io/selected-node).
 //   - ControlPlaneServicesController makes the default local-path
 //     StorageClass when none of that name exists.
+//   - EphemeralController: the claim "<pod>-<volume>" of each ephemeral
+//     volume, owned by its pod, so the garbage collector deletes it with it.
 //   - PVCProtection: the kubernetes.io/pvc-protection finalizer on every
 //     claim, removed from one being deleted once no running pod uses it.
 //   - JobController: pods from a Job's template up to parallelism until

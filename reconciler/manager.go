@@ -33,6 +33,7 @@ func newManager(st *store.Store, log *slog.Logger, opts Options) *manager {
 	sets := NewStatefulSetController(st, m.inf, m.rec, opts.Queue, log)
 	volumes := NewPVBinder(st, m.inf, m.rec, opts.Queue, log)
 	protection := NewPVCProtection(st, m.inf, opts.Queue, log)
+	ephemeral := NewEphemeralController(st, m.inf, m.rec, opts.Queue, log)
 	gc := NewGarbageCollector(st, m.inf, opts.Queue, log)
 	ns := NewNamespaceController(st, m.inf, opts.Queue, log)
 	if !opts.Scheduler.Disabled {
@@ -52,7 +53,7 @@ func newManager(st *store.Store, log *slog.Logger, opts Options) *manager {
 	cps := newControlPlaneServicesController(st, m.inf, opts.services, opts.Queue, log)
 	m.runs = append(m.runs, ips.Run, cps.Run)
 	m.runs = append(m.runs, endpointControllers(st, m.inf, opts.Endpoints, opts.Queue, log)...)
-	m.runs = append(m.runs, rs.Run, rc.Run, d.Run, job.Run, cron.Run, daemons.Run, sets.Run, volumes.Run, protection.Run, gc.Run, ns.Run, health.Run, np.Run, m.rec.Run, func(ctx context.Context) {
+	m.runs = append(m.runs, rs.Run, rc.Run, d.Run, job.Run, cron.Run, daemons.Run, sets.Run, volumes.Run, protection.Run, ephemeral.Run, gc.Run, ns.Run, health.Run, np.Run, m.rec.Run, func(ctx context.Context) {
 		record.ExpireEvents(ctx, st, opts.EventTTL, opts.EventTTL/6, log)
 	})
 	return m

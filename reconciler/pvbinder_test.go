@@ -356,3 +356,40 @@ func TestPVCProtection(t *testing.T) {
 		return errors.Is(err, store.ErrNotFound), fmt.Sprint(err)
 	})
 }
+
+// An ephemeral volume's claim, "<pod>-<volume>", is made for its pod and
+// goes with it; a claim of that name that is someone else's keeps the pod
+// from starting on it.
+func TestEphemeralVolumes(t *testing.T) {
+	st := etcdtest.NewStore(t)
+	createObj(t, st, testNode("node-a"))
+	createObj(t, st, testPV("disk", "1Gi"))
+	startControllers(t, st, schedTestOptions())
+	ephemeral := func(p *corev1.Pod) {
+		p.Spec.Volumes = []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{Ephemeral: &corev1.EphemeralVolumeSource{
+			VolumeClaimTemplate: &corev1.PersistentVolumeClaimTemplate{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"kind": "scratch"}},
+				Spec:       testPVC("x", "1Gi").Spec,
+			}}}}}
+	}
+	createObj(t, st, pendingPod("job", ephemeral))
+	p := waitBound(t, st, "job")
+	c := getPVC(t, st, "job-scratch")
+	if ref := metav1.GetControllerOf(c); ref == nil || ref.UID != p.UID || c.Labels["kind"] != "scratch" || c.Spec.VolumeName != "disk" {
+		t.Fatalf("claim job-scratch: owners %v, labels %v, volume %q", c.OwnerReferences, c.Labels, c.Spec.VolumeName)
+	}
+	if err := st.Delete(t.Context(), mustResource("pods"), "default", "job", nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the claim gone with its pod", func() (bool, string) {
+		err := st.Get(t.Context(), "default", "job-scratch", &corev1.PersistentVolumeClaim{})
+		return errors.Is(err, store.ErrNotFound), fmt.Sprint(err)
+	})
+
+	createObj(t, st, testPVC("other-scratch", "1Gi"))
+	createObj(t, st, pendingPod("other", ephemeral))
+	eventually(t, "a pod whose ephemeral claim is not its own waits", func() (bool, string) {
+		c := podScheduled(getPod(t, st, "other"))
+		return c != nil && c.Status == corev1.ConditionFalse && strings.Contains(c.Message, `persistentvolumeclaim "other-scratch" was not created for pod other`), fmt.Sprintf("%+v", c)
+	})
+}

@@ -41,9 +41,9 @@ func NewPVCProtection(st *store.Store, inf *Informers, opts QueueOptions, log *s
 		if !ok {
 			return
 		}
-		for _, v := range p.Spec.Volumes {
-			if v.PersistentVolumeClaim != nil {
-				c.Enqueue(p.Namespace + "/" + v.PersistentVolumeClaim.ClaimName)
+		for i := range p.Spec.Volumes {
+			if name := podClaimName(p, &p.Spec.Volumes[i]); name != "" {
+				c.Enqueue(p.Namespace + "/" + name)
 			}
 		}
 	}
@@ -87,8 +87,8 @@ func (c *PVCProtection) user(pvc *corev1.PersistentVolumeClaim) *corev1.Pod {
 		if podFinished(p) {
 			continue
 		}
-		for _, v := range p.Spec.Volumes {
-			if v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == pvc.Name {
+		for i := range p.Spec.Volumes {
+			if podClaimName(p, &p.Spec.Volumes[i]) == pvc.Name {
 				return p
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 
@@ -58,15 +59,18 @@ type pinnedClaim struct {
 func (s *Scheduler) podVolumes(p *corev1.Pod) (podVolumeConstraints, error) {
 	var out podVolumeConstraints
 	var unbound []string
-	for _, v := range p.Spec.Volumes {
-		if v.PersistentVolumeClaim == nil {
+	for i := range p.Spec.Volumes {
+		v := &p.Spec.Volumes[i]
+		name := podClaimName(p, v)
+		if name == "" {
 			continue
 		}
-		name := v.PersistentVolumeClaim.ClaimName
 		pvc, ok := GetCached[*corev1.PersistentVolumeClaim](s.claims, p.Namespace, name)
 		switch {
 		case !ok:
 			return out, fmt.Errorf("persistentvolumeclaim %q not found", name)
+		case v.Ephemeral != nil && !claimOfPod(pvc, p):
+			return out, fmt.Errorf("persistentvolumeclaim %q was not created for pod %s (pod is not owner)", name, p.Name)
 		case pvc.DeletionTimestamp != nil:
 			return out, fmt.Errorf("persistentvolumeclaim %q is being deleted", name)
 		case pvc.Status.Phase != corev1.ClaimBound || pvc.Spec.VolumeName == "":
@@ -119,6 +123,11 @@ func (s *Scheduler) podVolumes(p *corev1.Pod) (podVolumeConstraints, error) {
 	return out, nil
 }
 
+func claimOfPod(o metav1.Object, p *corev1.Pod) bool {
+	ref := metav1.GetControllerOfNoCopy(o)
+	return ref != nil && ref.UID == p.UID
+}
+
 // claimUser is a pod other than p, bound to a node and not finished, that
 // mounts the claim; nil when there is none.
 func (s *Scheduler) claimUser(p *corev1.Pod, claim string) *corev1.Pod {
@@ -126,8 +135,8 @@ func (s *Scheduler) claimUser(p *corev1.Pod, claim string) *corev1.Pod {
 		if o.UID == p.UID || o.Spec.NodeName == "" || podFinished(o) {
 			continue
 		}
-		for _, v := range o.Spec.Volumes {
-			if v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == claim {
+		for i := range o.Spec.Volumes {
+			if podClaimName(o, &o.Spec.Volumes[i]) == claim {
 				return o
 			}
 		}

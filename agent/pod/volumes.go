@@ -63,6 +63,9 @@ func (r *Runner) setUpVolume(ctx context.Context, p *corev1.Pod, sb *sandbox, v 
 		return src.HostPath.Path, hostPath(src.HostPath)
 	case src.PersistentVolumeClaim != nil:
 		return r.claimPath(ctx, p, src.PersistentVolumeClaim.ClaimName)
+	case src.Ephemeral != nil:
+		// Its claim, "<pod>-<volume>", made for the pod by the control plane.
+		return r.claimPath(ctx, p, p.Name+"-"+v.Name)
 	case src.ConfigMap != nil, src.Secret != nil, src.DownwardAPI != nil, src.Projected != nil:
 		files, _, err := r.projectedFiles(ctx, p, sb, src)
 		if err != nil {
@@ -84,7 +87,7 @@ func (r *Runner) setUpVolume(ctx context.Context, p *corev1.Pod, sb *sandbox, v 
 		}
 		return dir, writeAtomic(dir, files)
 	}
-	return "", fmt.Errorf("this volume type is not supported (supported: emptyDir, hostPath, configMap, secret, downwardAPI, projected, persistentVolumeClaim)")
+	return "", fmt.Errorf("this volume type is not supported (supported: emptyDir, hostPath, configMap, secret, downwardAPI, projected, persistentVolumeClaim, ephemeral)")
 }
 
 // claimPath is the directory on this node of the volume a claim is bound

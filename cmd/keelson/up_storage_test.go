@@ -192,6 +192,22 @@ func TestLocalPathStorage(t *testing.T) {
 		return string(b), err == nil && string(b) == "2\n"
 	})
 
+	// keelson up stopped and started again, its agent with it: the claim,
+	// its volume and the data stay, and the pod runs on them (a container
+	// started again counts one more boot, never fewer).
+	if code := u.interrupt(t, up); code != 0 {
+		t.Fatalf("keelson up exited %d after SIGINT:\n%s", code, up.out)
+	}
+	up = u.start(t, u.repo, "--path", "storage")
+	u.waitPods(t, up, 1)
+	if again, err := c.CoreV1().PersistentVolumes().Get(t.Context(), pv.Name, metav1.GetOptions{}); err != nil || again.UID != pv.UID || again.Status.Phase != corev1.VolumeBound {
+		t.Fatalf("volume after a restart: %+v, %v", again, err)
+	}
+	eventuallyOut(t, "kv-0 on its data after the restart", func() (string, bool) {
+		b, err := os.ReadFile(filepath.Join(dir, "boots"))
+		return string(b), err == nil && (string(b) == "2\n" || string(b) == "3\n")
+	})
+
 	// The set leaves Git: its pod, its claim (whenDeleted: Delete), the
 	// volume and its directory go.
 	gitRun(t, u.repo, "rm", "-q", "storage/kv.yaml")
@@ -200,5 +216,56 @@ func TestLocalPathStorage(t *testing.T) {
 		_, perr := c.CoreV1().PersistentVolumes().Get(t.Context(), pv.Name, metav1.GetOptions{})
 		_, derr := os.Stat(dir)
 		return fmt.Sprint(perr, " ", derr), perr != nil && strings.Contains(perr.Error(), "not found") && os.IsNotExist(derr)
+	})
+}
+
+// ephemeralYAML is a pod whose scratch space is an ephemeral volume of the
+// default class: a local-path claim made for it.
+const ephemeralYAML = `apiVersion: v1
+kind: Pod
+metadata: {name: scratch, namespace: storage}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: localhost/busybox:latest
+    imagePullPolicy: IfNotPresent
+    command: [sh, -c, 'echo scratch > /scratch/note && echo wrote && exec sleep 3600']
+    volumeMounts: [{name: data, mountPath: /scratch}]
+  volumes:
+  - name: data
+    ephemeral:
+      volumeClaimTemplate:
+        spec:
+          accessModes: [ReadWriteOnce]
+          resources: {requests: {storage: 16Mi}}
+`
+
+// TestEphemeralVolumeOnContainerd: a pod's ephemeral volume is a claim made
+// for it (scratch-data), provisioned by local-path; the pod gone, the
+// claim, its volume and its directory go too.
+func TestEphemeralVolumeOnContainerd(t *testing.T) {
+	u := newUpFixture(t)
+	commit(t, u.repo, "storage/ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: storage}\n", "namespace")
+	commit(t, u.repo, "storage/pod.yaml", ephemeralYAML, "scratch")
+	up := u.start(t, u.repo, "--path", "storage")
+	u.waitPods(t, up, 1)
+	c := u.client(t)
+	claim, err := c.CoreV1().PersistentVolumeClaims("storage").Get(t.Context(), "scratch-data", metav1.GetOptions{})
+	if err != nil || claim.Status.Phase != corev1.ClaimBound || metav1.GetControllerOf(claim) == nil || metav1.GetControllerOf(claim).Name != "scratch" {
+		t.Fatalf("claim scratch-data: %+v, %v", claim, err)
+	}
+	dir := filepath.Join(u.data, "storage", claim.Spec.VolumeName)
+	eventuallyOut(t, "the note in the volume's directory", func() (string, bool) {
+		b, err := os.ReadFile(filepath.Join(dir, "note"))
+		return fmt.Sprint(string(b), err), err == nil && string(b) == "scratch\n"
+	})
+	gitRun(t, u.repo, "rm", "-q", "storage/pod.yaml")
+	gitRun(t, u.repo, "commit", "-q", "-m", "no scratch")
+	eventuallyOut(t, "the claim, its volume and its directory gone", func() (string, bool) {
+		_, cerr := c.CoreV1().PersistentVolumeClaims("storage").Get(t.Context(), "scratch-data", metav1.GetOptions{})
+		_, perr := c.CoreV1().PersistentVolumes().Get(t.Context(), claim.Spec.VolumeName, metav1.GetOptions{})
+		_, derr := os.Stat(dir)
+		return fmt.Sprint(cerr, " ", perr, " ", derr), cerr != nil && perr != nil && os.IsNotExist(derr)
 	})
 }
