@@ -266,6 +266,12 @@ func (g *GarbageCollector) dropFinalizer(ctx context.Context, obj store.Object, 
 // under the same name is left alone. ErrConflict (it changed, or was replaced,
 // while being deleted) is returned for the caller to retry from fresh state.
 func deleteObject(ctx context.Context, st *store.Store, r store.Resource, obj store.Object) error {
+	if _, ok := obj.(*corev1.PersistentVolumeClaim); ok && slices.Contains(obj.GetFinalizers(), pvcProtectionFinalizer) {
+		// A claim is deleted as the Kubernetes API deletes it: marked, so
+		// that its protection holds it while a pod uses it (the claims of a
+		// StatefulSet deleted with its pods, whenDeleted: Delete).
+		return ignoreNotFound(markDeleted(ctx, st, r, obj, ""))
+	}
 	uid := obj.GetUID()
 	err := st.Delete(ctx, r, obj.GetNamespace(), obj.GetName(), &metav1.Preconditions{UID: &uid})
 	return ignoreNotFound(err)
