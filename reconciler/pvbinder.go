@@ -87,6 +87,11 @@ func NewPVBinder(st *store.Store, inf *Informers, rec *Recorder, opts QueueOptio
 	b.classes.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(any) { b.enqueueUnbound() }, UpdateFunc: func(any, any) { b.enqueueUnbound() },
 	})
+	// A node that comes may be one a claim waits for; one that goes, one a
+	// claim must be chosen again for.
+	b.nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { b.enqueueUnbound() }, DeleteFunc: func(any) { b.enqueueUnbound() },
+	})
 	return b
 }
 
@@ -164,7 +169,20 @@ func (b *PVBinder) syncClaim(ctx context.Context, pvc *corev1.PersistentVolumeCl
 		}
 		n, ok := GetCached[*corev1.Node](b.nodes, "", name)
 		if !ok {
-			return b.setClaimPending(ctx, pvc, "WaitForFirstConsumer", fmt.Sprintf("waiting for node %s, chosen for the claim's first pod", name))
+			err := b.st.Get(ctx, "", name, &corev1.Node{})
+			if !errors.Is(err, store.ErrNotFound) {
+				return err // there, and the cache behind; or etcd away
+			}
+			// The node chosen for the claim is gone before its volume was
+			// made: the choice is dropped, and the scheduler, which the
+			// claim's change wakes, chooses again.
+			cp := pvc.DeepCopy()
+			delete(cp.Annotations, annSelectedNode)
+			if err := b.st.Update(ctx, cp); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("claim %s/%s: drop the node chosen for it: %w", pvc.Namespace, pvc.Name, err)
+			}
+			b.rec.Eventf(pvc, corev1.EventTypeWarning, "NodeGone", "node %s, chosen for the claim's first pod, is gone: a node is chosen again", name)
+			return nil
 		}
 		node = n
 	}

@@ -438,3 +438,35 @@ func TestSchedulerChoosesNodeForLocalPath(t *testing.T) {
 		return c != nil && c.Status == corev1.ConditionFalse && strings.Contains(c.Message, "2 node(s) did not have enough free storage"), fmt.Sprintf("%+v", c)
 	})
 }
+
+// The node chosen for a local-path claim goes before its volume is made:
+// the choice is dropped and another node is chosen.
+func TestSchedulerChoosesAgainWhenNodeGoes(t *testing.T) {
+	st := etcdtest.NewStore(t)
+	withCapacity := func(n *corev1.Node) {
+		n.Annotations = map[string]string{keelsonv1alpha1.AnnotationLocalPathCapacity: "10Gi"}
+	}
+	createObj(t, st, testNode("first", withCapacity))
+	startControllers(t, st, schedTestOptions())
+	eventually(t, "the local-path class", func() (bool, string) {
+		err := st.Get(t.Context(), "", keelsonv1alpha1.LocalPathClass, &storagev1.StorageClass{})
+		return err == nil, fmt.Sprint(err)
+	})
+	createObj(t, st, testPVC("data", "1Gi", func(c *corev1.PersistentVolumeClaim) { c.Spec.StorageClassName = nil }))
+	createObj(t, st, pendingPod("db", func(p *corev1.Pod) {
+		p.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}}}
+	}))
+	eventually(t, "first chosen", func() (bool, string) {
+		a := getPVC(t, st, "data").Annotations[annSelectedNode]
+		return a == "first", a
+	})
+	createObj(t, st, testNode("second", withCapacity))
+	if err := st.Delete(t.Context(), mustResource("nodes"), "", "first", nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "second chosen", func() (bool, string) {
+		a := getPVC(t, st, "data").Annotations[annSelectedNode]
+		return a == "second", a
+	})
+}
