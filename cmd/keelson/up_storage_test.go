@@ -58,6 +58,24 @@ spec:
 `
 }
 
+// markPodDeleted deletes a pod as an eviction does: marked in the store,
+// then stopped and removed by its node's agent.
+func (u *upFixture) markPodDeleted(t *testing.T, namespace, name string) {
+	t.Helper()
+	etcd := u.args[slices.Index(u.args, "--etcd-listen-client")+1]
+	withStore(t, etcd, func(st *store.Store) {
+		p := &corev1.Pod{}
+		if err := st.Get(t.Context(), namespace, name, p); err != nil {
+			t.Fatal(err)
+		}
+		now := metav1.Now()
+		p.DeletionTimestamp = &now
+		if err := st.Update(t.Context(), p); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
 // TestStatefulSetKeepsData runs, under keelson up on containerd, a
 // StatefulSet whose claim binds to a hostPath PersistentVolume from Git:
 // its pod writes into the volume; deleted, it comes back under its name
@@ -85,20 +103,7 @@ func TestStatefulSetKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Delete kv-0 as an eviction does: marked, then stopped and removed by
-	// its node.
-	etcd := u.args[slices.Index(u.args, "--etcd-listen-client")+1]
-	withStore(t, etcd, func(st *store.Store) {
-		p := &corev1.Pod{}
-		if err := st.Get(t.Context(), "storage", "kv-0", p); err != nil {
-			t.Fatal(err)
-		}
-		now := metav1.Now()
-		p.DeletionTimestamp = &now
-		if err := st.Update(t.Context(), p); err != nil {
-			t.Fatal(err)
-		}
-	})
+	u.markPodDeleted(t, "storage", "kv-0")
 	eventuallyOut(t, "kv-0 back, reading what it wrote", func() (string, bool) {
 		p, err := c.CoreV1().Pods("storage").Get(t.Context(), "kv-0", metav1.GetOptions{})
 		if err != nil || p.UID == first.UID || !podReady(p) {
@@ -171,18 +176,7 @@ func TestLocalPathStorage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	etcd := u.args[slices.Index(u.args, "--etcd-listen-client")+1]
-	withStore(t, etcd, func(st *store.Store) {
-		p := &corev1.Pod{}
-		if err := st.Get(t.Context(), "storage", "kv-0", p); err != nil {
-			t.Fatal(err)
-		}
-		now := metav1.Now()
-		p.DeletionTimestamp = &now
-		if err := st.Update(t.Context(), p); err != nil {
-			t.Fatal(err)
-		}
-	})
+	u.markPodDeleted(t, "storage", "kv-0")
 	eventuallyOut(t, "kv-0 back on its data", func() (string, bool) {
 		p, err := c.CoreV1().Pods("storage").Get(t.Context(), "kv-0", metav1.GetOptions{})
 		if err != nil || p.UID == first.UID || !podReady(p) {
