@@ -14,10 +14,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/keelson/keelson/agent/pod"
@@ -64,10 +66,11 @@ type Config struct {
 	// BackoffBase is the first restart back-off of crashed containers,
 	// doubling to 5 minutes; 10s when zero.
 	BackoffBase time.Duration
-	// EvictionMemoryAvailable: below this much available memory the node is
-	// under memory pressure and evicts pods. 100Mi, the kubelet's default
-	// hard threshold, when zero.
-	EvictionMemoryAvailable int64
+	// Eviction are the hard eviction thresholds: below memory.available the
+	// node is under memory pressure and evicts pods; nodefs.available and
+	// pid.available set DiskPressure and PIDPressure. The zero value is
+	// DefaultEvictionHard.
+	Eviction Eviction
 	// ServiceProxy runs the node proxy (nftables rules for services' cluster
 	// IPs and node ports) and the routes to other nodes' pods.
 	ServiceProxy bool
@@ -118,6 +121,19 @@ type Agent struct {
 	net *netHealth
 	// localPath provisions this node's local-path claims.
 	localPath *localPath
+	// rec records the pods' events while Run runs.
+	rec record.EventRecorder
+}
+
+// Event records an event through the recorder Run starts; before and after
+// Run, it is dropped.
+func (a *Agent) Event(obj k8sruntime.Object, eventType, reason, message string) {
+	a.mu.Lock()
+	rec := a.rec
+	a.mu.Unlock()
+	if rec != nil {
+		rec.Event(obj, eventType, reason, message)
+	}
 }
 
 func (a *Agent) allocatable() corev1.ResourceList {
@@ -143,8 +159,8 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.StatsInterval <= 0 {
 		cfg.StatsInterval = 10 * time.Second
 	}
-	if cfg.EvictionMemoryAvailable <= 0 {
-		cfg.EvictionMemoryAvailable = evictionMemory.Value()
+	if cfg.Eviction == (Eviction{}) {
+		cfg.Eviction, _ = ParseEviction("") // the defaults parse
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -161,7 +177,7 @@ func New(cfg Config) (*Agent, error) {
 	runner, err := pod.New(pod.Config{
 		Runtime: cfg.Runtime, Network: net, Lookup: lookup,
 		NodeName: cfg.NodeName, HostIP: cfg.HostIP, RootDir: cfg.RootDir, Logger: cfg.Logger,
-		OnProbeChange: a.probeChanged, BackoffBase: cfg.BackoffBase,
+		OnProbeChange: a.probeChanged, BackoffBase: cfg.BackoffBase, Recorder: a,
 		ClusterDNS: cfg.ClusterDNS, ClusterDomain: cfg.ClusterDomain,
 	})
 	if err != nil {
@@ -195,11 +211,17 @@ func (a *Agent) Run(ctx context.Context) error {
 	// What Run starts ends with ctx, which Run cancels however it returns:
 	// an error (a pod network that cannot be built) must end Run, not wait
 	// for ever on the node proxy, the informers and the heartbeat.
+	defer a.runner.Close() // once the workers are done
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer a.cluster.Shutdown()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	rec, stopRec := newRecorder(ctx, a.cfg.Client, a.cfg.NodeName)
+	defer stopRec()
+	a.mu.Lock()
+	a.rec = rec
+	a.mu.Unlock()
 	wg.Go(func() { a.heartbeat(ctx) }) // the lease is renewed while the node waits for its pod CIDR
 	if err := a.startNetwork(ctx, &wg); err != nil {
 		return err

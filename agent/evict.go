@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/keelson/keelson/agent/pod"
@@ -24,7 +25,7 @@ func (a *Agent) evictionLoop(ctx context.Context, every time.Duration) {
 			return
 		case <-time.After(every):
 		}
-		if memAvailable() >= a.cfg.EvictionMemoryAvailable {
+		if !a.cfg.Eviction.MemoryAvailable.Below(memAvailable(), memTotal()) {
 			continue
 		}
 		if victim := a.pickVictim(); victim != nil {
@@ -89,7 +90,9 @@ func (a *Agent) memoryByPod() map[string]int64 {
 // evict stops the pod at once and fails it with the reason Kubernetes gives,
 // so its controller replaces it.
 func (a *Agent) evict(ctx context.Context, p *corev1.Pod) error {
-	msg := fmt.Sprintf("The node was low on resource: memory. Threshold quantity: %d, available: %d.", a.cfg.EvictionMemoryAvailable, memAvailable())
+	msg := fmt.Sprintf("The node was low on resource: memory. Threshold quantity: %s, available: %s.",
+		a.cfg.Eviction.MemoryAvailable, resource.NewQuantity(memAvailable(), resource.BinarySI))
+	a.Event(p, corev1.EventTypeWarning, "Evicted", msg)
 	a.log.Warn("evicting pod: the node is low on memory", "pod", p.Namespace+"/"+p.Name, "qos", pod.QOSClass(p))
 	a.mu.Lock()
 	a.evicted[p.UID] = true // from now on nothing of it runs here again

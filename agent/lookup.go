@@ -47,6 +47,14 @@ func (l apiLookup) Secret(ctx context.Context, ns, name string) (*corev1.Secret,
 	return s, err
 }
 
+func (l apiLookup) ServiceAccount(ctx context.Context, ns, name string) (*corev1.ServiceAccount, error) {
+	a, err := l.client.CoreV1().ServiceAccounts(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("serviceaccount %s/%s: %w", ns, name, pod.ErrRefNotFound)
+	}
+	return a, err
+}
+
 func (l apiLookup) Claim(ctx context.Context, ns, name string) (*corev1.PersistentVolumeClaim, error) {
 	c, err := l.client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {

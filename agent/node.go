@@ -27,10 +27,6 @@ import (
 // nodeLeaseNamespace holds the nodes' heartbeat leases, as in Kubernetes.
 const nodeLeaseNamespace = "kube-node-lease"
 
-// evictionMemory is kept back from allocatable memory, as the kubelet's
-// default hard eviction threshold (memory.available<100Mi).
-var evictionMemory = resource.MustParse("100Mi")
-
 // registerNode creates this node's Node, or brings an existing one up to date.
 // The control plane writes the Node too (its pod CIDR, taints): a conflict
 // is answered by reading it again.
@@ -95,7 +91,7 @@ func (a *Agent) fillNode(n *corev1.Node) {
 // postStatus writes the node's capacity, addresses, info and conditions.
 func (a *Agent) postStatus(ctx context.Context, node *corev1.Node) error {
 	n := node.DeepCopy()
-	n.Status = a.nodeStatus(node.Status.Conditions)
+	n.Status = a.nodeStatus(ctx, node.Status)
 	a.mu.Lock()
 	a.alloc = n.Status.Allocatable
 	a.mu.Unlock()
@@ -108,7 +104,7 @@ func (a *Agent) postStatus(ctx context.Context, node *corev1.Node) error {
 	return nil
 }
 
-func (a *Agent) nodeStatus(old []corev1.NodeCondition) corev1.NodeStatus {
+func (a *Agent) nodeStatus(ctx context.Context, old corev1.NodeStatus) corev1.NodeStatus {
 	capacity := corev1.ResourceList{
 		corev1.ResourceCPU:    *resource.NewQuantity(int64(goruntime.NumCPU()), resource.DecimalSI),
 		corev1.ResourcePods:   *resource.NewQuantity(110, resource.DecimalSI),
@@ -118,9 +114,14 @@ func (a *Agent) nodeStatus(old []corev1.NodeCondition) corev1.NodeStatus {
 	if err := unix.Statfs(a.cfg.RootDir, &fs); err == nil {
 		capacity[corev1.ResourceEphemeralStorage] = *resource.NewQuantity(int64(fs.Blocks)*fs.Bsize, resource.BinarySI)
 	}
+	// The eviction threshold is kept back from allocatable memory, as the
+	// kubelet does.
 	allocatable := capacity.DeepCopy()
 	mem := allocatable[corev1.ResourceMemory]
-	mem.Sub(evictionMemory)
+	mem.Sub(*resource.NewQuantity(a.cfg.Eviction.MemoryAvailable.Amount(memTotal()), resource.BinarySI))
+	if mem.Sign() < 0 {
+		mem = resource.MustParse("0")
+	}
 	allocatable[corev1.ResourceMemory] = mem
 
 	st := corev1.NodeStatus{
@@ -143,18 +144,22 @@ func (a *Agent) nodeStatus(old []corev1.NodeCondition) corev1.NodeStatus {
 	if a.cfg.HostIP != "" {
 		st.Addresses = append([]corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: a.cfg.HostIP}}, st.Addresses...)
 	}
-	memPressure := memAvailable() < a.cfg.EvictionMemoryAvailable
-	diskPressure := fs.Blocks > 0 && fs.Bavail*10 < fs.Blocks // under 10% free, the kubelet's nodefs threshold
+	ev := a.cfg.Eviction
+	memPressure := ev.MemoryAvailable.Below(memAvailable(), memTotal())
+	diskPressure := fs.Blocks > 0 && ev.NodeFSAvailable.Below(int64(fs.Bavail)*fs.Bsize, int64(fs.Blocks)*fs.Bsize)
+	pids, pidMax, err := pidsAvailable()
+	pidPressure := err == nil && ev.PIDAvailable.Below(pids, pidMax)
 	conds := []corev1.NodeCondition{
-		{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", Message: "keelson agent is posting ready status"},
+		a.readyCondition(ctx),
 		cond(corev1.NodeMemoryPressure, memPressure, "KubeletHasInsufficientMemory", "KubeletHasSufficientMemory"),
 		cond(corev1.NodeDiskPressure, diskPressure, "KubeletHasDiskPressure", "KubeletHasNoDiskPressure"),
-		cond(corev1.NodePIDPressure, false, "KubeletHasInsufficientPID", "KubeletHasSufficientPID"),
+		cond(corev1.NodePIDPressure, pidPressure, "KubeletHasInsufficientPID", "KubeletHasSufficientPID"),
 	}
 	if a.cfg.ServiceProxy {
 		conds = append(conds, a.net.condition())
 	}
-	st.Conditions = nodeConditions(old, conds)
+	st.Conditions = nodeConditions(old.Conditions, conds)
+	st.Images = a.nodeImages(ctx, old.Images)
 	return st
 }
 

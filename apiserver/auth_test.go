@@ -165,9 +165,23 @@ func TestNodeRestriction(t *testing.T) {
 		t.Fatalf("update own lease: %v", err)
 	}
 	// Events.
-	ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "e1"}, Reason: "Started"}
-	if _, err = node.CoreV1().Events("default").Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+	ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "e1"}, Reason: "Started", Source: corev1.EventSource{Host: "n1"}, Count: 1}
+	if ev, err = node.CoreV1().Events("default").Create(ctx, ev, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create event: %v", err)
+	}
+	// Its own events' counts (client-go's aggregation of repeats), not
+	// another node's.
+	ev.Count = 2
+	if _, err = node.CoreV1().Events("default").Update(ctx, ev, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("update own event: %v", err)
+	}
+	theirs := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "e2"}, Reason: "Started", Source: corev1.EventSource{Host: "n2"}, Count: 1}
+	if err := ts.st.Create(ctx, theirs); err != nil {
+		t.Fatal(err)
+	}
+	theirs.Source.Host = "n1"
+	if _, err = node.CoreV1().Events("default").Update(ctx, theirs, metav1.UpdateOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("update of another node's event: %v, want 403", err)
 	}
 	// Pods bound to it: status only, and deletion.
 	mine, other := pod("default", "mine", nil, "n1", ""), pod("default", "other", nil, "n2", "")

@@ -23,13 +23,13 @@ const nodeLeaseNamespace = "kube-node-lease"
 
 // nodeWrite applies node restriction: an agent may create and update its own
 // Node (and its status) and its lease, update the status of pods bound to it,
-// delete its own pods once stopped, and create Events. Anything else is 403.
+// delete its own pods once stopped, and create Events and update its own.
+// Anything else is 403.
 func (s *Server) nodeWrite(w http.ResponseWriter, r *http.Request, q *request, node string) {
 	forbid := func(why string) {
 		writeStatus(w, apierrors.NewForbidden(q.groupResource(), q.name,
 			fmt.Errorf("node %q may not %s %s: %s", node, q.verb, describe(q), why)))
 	}
-	ctx := r.Context()
 	switch {
 	case q.res.Plural == "nodes" && q.res.GVK.Group == "":
 		if !(q.verb == "create" && q.name == "" || q.verb == "update" && q.name == node) {
@@ -65,16 +65,37 @@ func (s *Server) nodeWrite(w http.ResponseWriter, r *http.Request, q *request, n
 		s.nodePodWrite(w, r, q, node, forbid)
 	case q.res.Plural == "persistentvolumes" && q.res.GVK.Group == "":
 		s.nodeVolumeWrite(w, r, q, node, forbid)
-	case q.res.Plural == "events" && q.res.GVK.Group == "" && q.verb == "create":
-		obj, err := s.decodeBody(r, q)
-		if err != nil {
-			writeStatus(w, err)
-			return
-		}
-		s.finishWrite(w, q, obj, s.cfg.Store.Create(ctx, obj))
+	case q.res.Plural == "events" && q.res.GVK.Group == "" && (q.verb == "create" || q.verb == "update"):
+		s.nodeEventWrite(w, r, q, node, forbid)
 	default:
 		forbid("nodes may write only their Node, lease, pod status, local-path volumes and events")
 	}
+}
+
+// nodeEventWrite lets an agent create events and update its own (a
+// repeat's count), as the kubelet's recorder does.
+func (s *Server) nodeEventWrite(w http.ResponseWriter, r *http.Request, q *request, node string, forbid func(string)) {
+	const why = "a node may update only its own events (source.host: <node>)"
+	ctx := r.Context()
+	obj, err := s.decodeBody(r, q)
+	if err != nil {
+		writeStatus(w, err)
+		return
+	}
+	if q.verb == "create" {
+		s.finishWrite(w, q, obj, s.cfg.Store.Create(ctx, obj))
+		return
+	}
+	cur := &corev1.Event{}
+	if err := s.cfg.Store.Get(ctx, q.namespace, q.name, cur); err != nil {
+		writeStatus(w, statusError(err, q.groupResource(), q.name))
+		return
+	}
+	if cur.Source.Host != node || obj.(*corev1.Event).Source.Host != node {
+		forbid(why)
+		return
+	}
+	s.finishWrite(w, q, obj, s.cfg.Store.Update(ctx, obj))
 }
 
 // nodeVolumeWrite lets an agent create and update the local-path volumes

@@ -2,14 +2,13 @@ package pod
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
 
-	"github.com/distribution/reference"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/keelson/keelson/agent/registry"
 	"github.com/keelson/keelson/agent/runtime"
 )
 
@@ -154,6 +153,7 @@ func (r *Runner) restart(ctx context.Context, st *syncState, c *corev1.Container
 			Reason:  "CrashLoopBackOff",
 			Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", delay, c.Name, st.pod.Name, st.pod.Namespace, st.pod.UID),
 		}
+		r.recordf(st.pod, corev1.EventTypeWarning, "BackOff", fmt.Sprintf("Back-off restarting failed container %s in pod %s_%s(%s)", c.Name, st.pod.Name, st.pod.Namespace, st.pod.UID))
 		return
 	}
 	if old, ok := st.previous(c.Name, cur.Spec.Attempt); ok {
@@ -163,51 +163,36 @@ func (r *Runner) restart(ctx context.Context, st *syncState, c *corev1.Container
 	r.start(ctx, st, c, cur.Spec.Attempt+1)
 }
 
-type pullFailure struct {
-	at    time.Time
-	count int
-	err   string
-}
-
 // start ensures the image, creates and starts one attempt of a container; what
 // goes wrong becomes the container's waiting reason.
 func (r *Runner) start(ctx context.Context, st *syncState, c *corev1.Container, attempt int) {
-	pullKey := string(st.pod.UID) + "\x00" + c.Image
-	if v, ok := r.pullFailures.Load(pullKey); ok {
-		f := v.(pullFailure)
-		if time.Since(f.at) < backoff(r.cfg.BackoffBase, f.count-1) {
-			st.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: "ImagePullBackOff",
-				Message: fmt.Sprintf("Back-off pulling image %q: %s", c.Image, f.err)}
-			return
-		}
-	}
-	image, reason, err := r.ensureImage(ctx, c)
-	if err != nil {
-		if reason == "ErrImagePull" {
-			f := pullFailure{at: time.Now(), count: 1, err: err.Error()}
-			if v, ok := r.pullFailures.Load(pullKey); ok {
-				f.count = v.(pullFailure).count + 1
-			}
-			r.pullFailures.Store(pullKey, f)
-		}
-		st.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: reason, Message: err.Error()}
+	img := r.puller.ensure(ctx, st.pod, c, func() ([]registry.Credential, error) { return r.pullCredentials(ctx, st.pod, c.Image) })
+	r.record(st.pod, img.event)
+	if img.waiting != nil {
+		st.waiting[c.Name] = *img.waiting
 		return
 	}
-	r.pullFailures.Delete(pullKey)
+	image := img.ref
 	spec, err := r.containerSpec(ctx, st.pod, st.sandbox, c, attempt, image)
 	if err != nil {
 		st.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: "CreateContainerConfigError", Message: err.Error()}
+		r.recordf(st.pod, corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
 		return
 	}
 	id, err := r.cfg.Runtime.Create(ctx, spec)
 	if err != nil {
 		st.waiting[c.Name] = corev1.ContainerStateWaiting{Reason: "CreateContainerError", Message: err.Error()}
+		r.recordf(st.pod, corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
 		return
 	}
+	r.recordf(st.pod, corev1.EventTypeNormal, "Created", "Created container: "+c.Name)
 	created := runtime.Container{ID: id, Spec: spec, State: runtime.StateCreated, CreatedAt: time.Now()}
 	if err := r.cfg.Runtime.Start(ctx, id); err != nil {
 		r.startErrors.Store(id, err.Error())
 		r.log.Warn("container failed to start", "pod", st.pod.Namespace+"/"+st.pod.Name, "container", c.Name, "err", err)
+		r.recordf(st.pod, corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
+	} else {
+		r.recordf(st.pod, corev1.EventTypeNormal, "Started", "Started container "+c.Name)
 	}
 	if now, err := r.cfg.Runtime.Inspect(ctx, id); err == nil {
 		created = now
@@ -218,6 +203,7 @@ func (r *Runner) start(ctx context.Context, st *syncState, c *corev1.Container, 
 		if err := t.hook(ctx, c.Lifecycle.PostStart, gracePeriod(st.pod)); err != nil {
 			// As the kubelet: a failed postStart hook kills the container.
 			r.log.Warn("postStart hook failed, killing the container", "pod", st.pod.Namespace+"/"+st.pod.Name, "container", c.Name, "err", err)
+			r.recordf(st.pod, corev1.EventTypeWarning, "FailedPostStartHook", fmt.Sprintf("PostStartHook failed: %v", err))
 			_ = r.cfg.Runtime.Stop(ctx, id, gracePeriod(st.pod))
 			if now, err := r.cfg.Runtime.Inspect(ctx, id); err == nil {
 				st.replace(now)
@@ -233,42 +219,4 @@ func (st *syncState) replace(c runtime.Container) {
 			st.have[i] = c
 		}
 	}
-}
-
-// ensureImage makes sure the container's image is on the node, following
-// imagePullPolicy. A node that cannot reach a registry still runs an image it
-// has when the policy says Always: Kubernetes would fail such a pod, which
-// helps no one on an air-gapped machine.
-func (r *Runner) ensureImage(ctx context.Context, c *corev1.Container) (string, string, error) {
-	named, err := reference.ParseDockerRef(c.Image)
-	if err != nil {
-		return "", "InvalidImageName", fmt.Errorf("image %q: %w", c.Image, err)
-	}
-	ref := named.String() // busybox → docker.io/library/busybox:latest
-	policy := c.ImagePullPolicy
-	if policy == "" {
-		policy = corev1.PullIfNotPresent
-		if tagged, ok := named.(reference.Tagged); ok && tagged.Tag() == "latest" {
-			policy = corev1.PullAlways
-		}
-	}
-	_, haveErr := r.cfg.Runtime.Image(ctx, ref)
-	have := haveErr == nil
-	switch {
-	case policy == corev1.PullNever && !have:
-		return "", "ErrImageNeverPull", fmt.Errorf("container image %q is not present with pull policy of Never", c.Image)
-	case policy == corev1.PullNever || (have && policy == corev1.PullIfNotPresent):
-		return ref, "", nil
-	}
-	if _, err := r.cfg.Runtime.Pull(ctx, ref); err != nil {
-		if have {
-			r.log.Warn("pull failed, running the image the node has", "image", ref, "err", err)
-			return ref, "", nil
-		}
-		if errors.Is(err, runtime.ErrImageNotFound) {
-			return "", "ErrImagePull", fmt.Errorf("image %q not found: %w", c.Image, err)
-		}
-		return "", "ErrImagePull", err
-	}
-	return ref, "", nil
 }

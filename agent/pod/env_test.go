@@ -29,6 +29,14 @@ type objects struct {
 	services []*corev1.Service
 	claims   map[string]*corev1.PersistentVolumeClaim
 	volumes  map[string]*corev1.PersistentVolume
+	accounts map[string]*corev1.ServiceAccount
+}
+
+func (o objects) ServiceAccount(_ context.Context, ns, name string) (*corev1.ServiceAccount, error) {
+	if a, ok := o.accounts[ns+"/"+name]; ok {
+		return a, nil
+	}
+	return nil, fmt.Errorf("serviceaccount %s/%s: %w", ns, name, pod.ErrRefNotFound)
 }
 
 func (o objects) Claim(_ context.Context, ns, name string) (*corev1.PersistentVolumeClaim, error) {
@@ -78,9 +86,9 @@ type env struct {
 
 const podCIDR = "10.99.8.0/24"
 
-func newEnv(t *testing.T, lookup pod.Lookup) *env {
+func newEnv(t *testing.T, lookup pod.Lookup, opts ...containerd.Option) *env {
 	t.Helper()
-	rt, d := containerdtest.NewRuntime(t)
+	rt, d := containerdtest.NewRuntime(t, opts...)
 	root := t.TempDir()
 	bridge := fmt.Sprintf("kp%d", os.Getpid()%100000)
 	n, err := network.New(network.Config{PodCIDR: podCIDR, Bridge: bridge, DataDir: filepath.Join(root, "cni"), NoMasquerade: true})
@@ -92,11 +100,20 @@ func newEnv(t *testing.T, lookup pod.Lookup) *env {
 		lookup = objects{}
 	}
 	cfg := pod.Config{Runtime: rt, Network: n, Lookup: lookup, NodeName: "node-1", HostIP: "192.0.2.10", RootDir: root}
+	e := &env{rt: rt, cfg: cfg, socket: d.Socket}
+	e.setRunner(t, cfg)
+	return e
+}
+
+// setRunner makes the env's runner one of cfg, closed when the test ends.
+func (e *env) setRunner(t *testing.T, cfg pod.Config) {
+	t.Helper()
 	runner, err := pod.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{rt: rt, runner: runner, cfg: cfg, socket: d.Socket}
+	t.Cleanup(runner.Close)
+	e.runner, e.cfg = runner, cfg
 }
 
 func newPod(name string, policy corev1.RestartPolicy, containers ...corev1.Container) *corev1.Pod {

@@ -52,8 +52,11 @@ func (r *Runner) ensureProbes(p *corev1.Pod, c *corev1.Container, cur runtime.Co
 			r.cfg.OnProbeChange(p.UID)
 		}
 	}
+	unhealthy := func(kind string, err error) {
+		r.recordf(p, corev1.EventTypeWarning, "Unhealthy", fmt.Sprintf("%s%s probe failed: %v", strings.ToUpper(kind[:1]), kind[1:], err))
+	}
 	if c.StartupProbe != nil {
-		go r.probeLoop(ctx, pr, "startup", c.StartupProbe, target, cur.StartedAt, func(ok bool) {
+		go r.probeLoop(ctx, pr, "startup", c.StartupProbe, target, cur.StartedAt, unhealthy, func(ok bool) {
 			pr.mu.Lock()
 			if ok {
 				pr.started = true
@@ -65,7 +68,7 @@ func (r *Runner) ensureProbes(p *corev1.Pod, c *corev1.Container, cur runtime.Co
 		})
 	}
 	if c.LivenessProbe != nil {
-		go r.probeLoop(ctx, pr, "liveness", c.LivenessProbe, target, cur.StartedAt, func(ok bool) {
+		go r.probeLoop(ctx, pr, "liveness", c.LivenessProbe, target, cur.StartedAt, unhealthy, func(ok bool) {
 			if !ok {
 				pr.mu.Lock()
 				pr.failed = "Liveness probe failed"
@@ -75,7 +78,7 @@ func (r *Runner) ensureProbes(p *corev1.Pod, c *corev1.Container, cur runtime.Co
 		})
 	}
 	if c.ReadinessProbe != nil {
-		go r.probeLoop(ctx, pr, "readiness", c.ReadinessProbe, target, cur.StartedAt, func(ok bool) {
+		go r.probeLoop(ctx, pr, "readiness", c.ReadinessProbe, target, cur.StartedAt, unhealthy, func(ok bool) {
 			pr.mu.Lock()
 			changed := pr.ready != ok
 			pr.ready = ok
@@ -112,7 +115,7 @@ func orDefault(v, def int32) time.Duration {
 // make it pass, failureThreshold failures in a row make it fail. Liveness and
 // readiness wait for the startup probe to pass; a startup probe stops once it
 // has passed.
-func (r *Runner) probeLoop(ctx context.Context, pr *probes, kind string, pb *corev1.Probe, t probeTarget, startedAt time.Time, report func(bool)) {
+func (r *Runner) probeLoop(ctx context.Context, pr *probes, kind string, pb *corev1.Probe, t probeTarget, startedAt time.Time, unhealthy func(string, error), report func(bool)) {
 	period, timeout := orDefault(pb.PeriodSeconds, 10), orDefault(pb.TimeoutSeconds, 1)
 	successes, failures := int32(0), int32(0)
 	needOK, needFail := max(pb.SuccessThreshold, 1), pb.FailureThreshold
@@ -147,6 +150,7 @@ func (r *Runner) probeLoop(ctx context.Context, pr *probes, kind string, pb *cor
 			continue
 		}
 		r.log.Debug("probe failed", "kind", kind, "container", t.container.Name, "err", err)
+		unhealthy(kind, err)
 		failures, successes = failures+1, 0
 		if failures == needFail {
 			report(false)

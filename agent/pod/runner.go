@@ -40,6 +40,9 @@ type Lookup interface {
 	// for the pod's claims to be mounted; errors as ConfigMap's.
 	Claim(ctx context.Context, namespace, name string) (*corev1.PersistentVolumeClaim, error)
 	Volume(ctx context.Context, name string) (*corev1.PersistentVolume, error)
+	// ServiceAccount reads a ServiceAccount, whose image pull secrets a
+	// pod's pulls use beside its own; errors as ConfigMap's.
+	ServiceAccount(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error)
 }
 
 // ErrRefNotFound means a ConfigMap or Secret a pod refers to does not exist.
@@ -73,7 +76,10 @@ type Config struct {
 	// BackoffBase is the first restart back-off, doubling to 5 minutes;
 	// 10s, as the kubelet, when zero.
 	BackoffBase time.Duration
-	Logger      *slog.Logger
+	// Recorder records the pods' events (Pulling, Started, Unhealthy, ...);
+	// none when nil.
+	Recorder Recorder
+	Logger   *slog.Logger
 }
 
 // Runner runs the pods bound to this node. Safe for concurrent use on
@@ -85,10 +91,8 @@ type Runner struct {
 	// startErrors remembers why a container could not start, by container
 	// id: the runtime keeps such a container as created, without the reason.
 	startErrors sync.Map
-	// pullFailures remembers failed pulls by pod uid and image, so the next
-	// attempt waits out a back-off (ImagePullBackOff) instead of pulling on
-	// every sync.
-	pullFailures sync.Map
+	// puller pulls the pods' images in the background, one pull per image.
+	puller *puller
 	// probes holds the probe results of running containers, by container id.
 	probes sync.Map
 }
@@ -113,7 +117,20 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.BackoffBase <= 0 {
 		cfg.BackoffBase = 10 * time.Second
 	}
-	return &Runner{cfg: cfg, log: cfg.Logger.With("component", "pod")}, nil
+	r := &Runner{cfg: cfg, log: cfg.Logger.With("component", "pod")}
+	r.puller = newPuller(cfg.Runtime, r.wake, cfg.BackoffBase)
+	return r, nil
+}
+
+// Close stops the pulls under way and waits for them; containers keep
+// running.
+func (r *Runner) Close() { r.puller.close() }
+
+// wake asks for the pod to be synced again, as a probe's change does.
+func (r *Runner) wake(uid types.UID) {
+	if r.cfg.OnProbeChange != nil {
+		r.cfg.OnProbeChange(uid)
+	}
 }
 
 func (r *Runner) podDir(p *corev1.Pod) string {
@@ -145,24 +162,22 @@ func (r *Runner) Sync(ctx context.Context, p *corev1.Pod) (corev1.PodStatus, err
 	} else {
 		r.log.Warn("pod sandbox", "pod", p.Namespace+"/"+p.Name, "err", sbErr)
 		st.sandboxErr = sbErr
+		reason := "FailedCreatePodSandBox"
+		if sb != nil {
+			reason = "FailedMount"
+		}
+		r.recordf(p, corev1.EventTypeWarning, reason, sbErr.Error())
 	}
 	return r.status(st), nil
 }
 
-// containers returns the runtime's containers of this pod, newest attempt
-// last for each name.
+// containers returns the runtime's containers of this pod.
 func (r *Runner) containers(ctx context.Context, p *corev1.Pod) ([]runtime.Container, error) {
-	all, err := r.cfg.Runtime.List(ctx)
+	cs, err := r.cfg.Runtime.ListPod(ctx, string(p.UID))
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
-	var out []runtime.Container
-	for _, c := range all {
-		if c.Spec.PodUID == string(p.UID) {
-			out = append(out, c)
-		}
-	}
-	return out, nil
+	return cs, nil
 }
 
 // Kill stops every container of the pod, giving each the grace period to exit
@@ -176,6 +191,9 @@ func (r *Runner) Kill(ctx context.Context, p *corev1.Pod, grace time.Duration) e
 	var wg sync.WaitGroup
 	errs := make([]error, len(cs))
 	for i, c := range cs {
+		if c.State == runtime.StateRunning && p.Name != "" {
+			r.recordf(p, corev1.EventTypeNormal, "Killing", "Stopping container "+c.Spec.Name)
+		}
 		wg.Go(func() {
 			left := r.preStop(ctx, p, c, grace)
 			if err := r.cfg.Runtime.Stop(ctx, c.ID, left); err != nil && !errors.Is(err, runtime.ErrNotFound) {
@@ -189,12 +207,7 @@ func (r *Runner) Kill(ctx context.Context, p *corev1.Pod, grace time.Duration) e
 		})
 	}
 	wg.Wait()
-	r.pullFailures.Range(func(k, _ any) bool {
-		if strings.HasPrefix(k.(string), string(p.UID)+"\x00") {
-			r.pullFailures.Delete(k)
-		}
-		return true
-	})
+	r.puller.forget(p.UID)
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -268,6 +281,7 @@ func (r *Runner) probeContainers(ctx context.Context, st *syncState) {
 		pr := r.ensureProbes(p, c, cur, st.sandbox.ip)
 		if _, _, failed := pr.get(); failed != "" {
 			r.log.Info("container failed its probe, restarting", "pod", p.Namespace+"/"+p.Name, "container", c.Name, "reason", failed)
+			r.recordf(p, corev1.EventTypeNormal, "Killing", fmt.Sprintf("Container %s %s, will be restarted", c.Name, strings.ToLower(failed[:1])+failed[1:]))
 			if err := r.cfg.Runtime.Stop(ctx, cur.ID, gracePeriod(p)); err != nil {
 				r.log.Warn("stop container", "container", c.Name, "err", err)
 			}

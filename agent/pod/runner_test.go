@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -384,8 +385,12 @@ func TestImagePullBackOff(t *testing.T) {
 		}
 		return w != nil && w.Reason == "ImagePullBackOff"
 	})
-	if reasons[0] != "ErrImagePull" || p.Status.Phase != corev1.PodPending {
-		t.Fatalf("reasons %v, phase %s: want ErrImagePull first, then ImagePullBackOff, pod Pending", reasons, p.Status.Phase)
+	want := []string{"ContainerCreating", "ErrImagePull", "ImagePullBackOff"}
+	if !slices.Equal(reasons, want) || p.Status.Phase != corev1.PodPending {
+		t.Fatalf("reasons %v, phase %s: want %v (pulling, failed, backing off), pod Pending", reasons, p.Status.Phase, want)
+	}
+	if w := p.Status.ContainerStatuses[0].State.Waiting; !strings.Contains(w.Message, "connection refused") {
+		t.Errorf("the back-off does not say why the pull failed: %q", w.Message)
 	}
 }
 

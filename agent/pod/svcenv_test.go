@@ -18,6 +18,9 @@ func (l serviceList) ConfigMap(context.Context, string, string) (*corev1.ConfigM
 func (l serviceList) Secret(context.Context, string, string) (*corev1.Secret, error) {
 	return nil, ErrRefNotFound
 }
+func (l serviceList) ServiceAccount(context.Context, string, string) (*corev1.ServiceAccount, error) {
+	return nil, ErrRefNotFound
+}
 func (l serviceList) Claim(context.Context, string, string) (*corev1.PersistentVolumeClaim, error) {
 	return nil, ErrRefNotFound
 }

@@ -5,6 +5,10 @@ import (
 	"errors"
 	"io"
 	"time"
+
+	"github.com/distribution/reference"
+
+	"github.com/keelson/keelson/agent/registry"
 )
 
 // Sentinel errors; methods wrap them with context. Compare with errors.Is.
@@ -20,6 +24,9 @@ var (
 	ErrStartFailed = errors.New("runtime: container failed to start")
 	// ErrInvalid means the spec cannot describe a container (no image, no name).
 	ErrInvalid = errors.New("runtime: invalid container spec")
+	// ErrUnauthorized means the registry refused every credential the pull
+	// presented (or the lack of one).
+	ErrUnauthorized = errors.New("runtime: registry refused the credentials")
 )
 
 // Label keys the runtime puts on every container it creates, so the agent can
@@ -145,6 +152,9 @@ type Containers interface {
 	Inspect(ctx context.Context, id string) (Container, error)
 	// List reports every container keelson created on this node.
 	List(ctx context.Context) ([]Container, error)
+	// ListPod reports the containers of one pod, by its UID: the runtime
+	// finds them by label, without looking at the node's other containers.
+	ListPod(ctx context.Context, podUID string) ([]Container, error)
 }
 
 // Execer runs a command inside a running container, for exec probes and
@@ -178,16 +188,45 @@ type Image struct {
 	Ref string
 	// ID is the digest of its configuration, Kubernetes' imageID.
 	ID string
+	// Digest is the digest of what Ref points at (its manifest or index),
+	// for the repository@digest name; empty when unknown.
+	Digest string
+	// Size is the image's size in bytes, as the registry serves it; 0 when
+	// unknown.
+	Size int64
+}
+
+// RepoDigest is the image's repository@digest name, as Kubernetes lists
+// it in a node's images; empty when the image has no digest.
+func (img Image) RepoDigest() string {
+	named, err := reference.ParseNormalizedNamed(img.Ref)
+	if err != nil || img.Digest == "" {
+		return ""
+	}
+	return named.Name() + "@" + img.Digest
+}
+
+// PullOptions are how one pull reaches the registry.
+type PullOptions struct {
+	// Credentials are tried in order until one is accepted; without any,
+	// the pull is anonymous (or uses the node's registries file).
+	Credentials []registry.Credential
+	// Progress, when set, is called as the pull goes with the bytes
+	// fetched so far and the image's total once known (0 before).
+	Progress func(fetched, total int64)
 }
 
 // Images keeps the node's images.
 type Images interface {
 	// Image reports an image on the node. Errors: ErrImageNotFound.
 	Image(ctx context.Context, ref string) (Image, error)
-	// Pull fetches an image from its registry. Errors: ErrImageNotFound.
-	Pull(ctx context.Context, ref string) (Image, error)
+	// Pull fetches an image from its registry. Errors: ErrImageNotFound,
+	// ErrUnauthorized, or the registry's own answer wrapped.
+	Pull(ctx context.Context, ref string, opts PullOptions) (Image, error)
 	// Import loads an OCI or Docker image archive and returns what it held.
 	Import(ctx context.Context, archive io.Reader) ([]Image, error)
+	// ListImages reports the images on the node.
+	ListImages(ctx context.Context) ([]Image, error)
 }
 
 // Runtime is a node's container runtime: containers, exec and images.
@@ -196,4 +235,7 @@ type Runtime interface {
 	Execer
 	Statser
 	Images
+	// Ready returns nil when the runtime serves requests, else why not:
+	// the node is not Ready while it fails.
+	Ready(ctx context.Context) error
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/keelson/keelson/agent/network"
 	"github.com/keelson/keelson/agent/pod"
 	"github.com/keelson/keelson/agent/proxy"
+	"github.com/keelson/keelson/agent/registry"
 	"github.com/keelson/keelson/agent/route"
 	"github.com/keelson/keelson/agent/runtime/containerd"
 	"github.com/keelson/keelson/internal/servicenet"
@@ -44,6 +45,8 @@ type agentOptions struct {
 	cleanup      bool
 	localPath    string
 	localCap     string
+	registries   string
+	evictionHard string
 }
 
 func newAgentCmd(g *globalFlags) *cobra.Command {
@@ -93,6 +96,8 @@ func (o *agentOptions) addNodeFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.proxyTable, "nftables-table", proxy.DefaultTable, "the node proxy's nftables table (ip family); another name lets several agents share a machine")
 	f.StringVar(&o.localPath, "local-path-dir", "", "where this node keeps the directories of its local-path claims (default: storage beside the agent's data dir)")
 	f.StringVar(&o.localCap, "local-path-capacity", "", "how much storage this node gives local-path claims, e.g. 50Gi (default: the size of --local-path-dir's file system)")
+	f.StringVar(&o.evictionHard, "eviction-hard", agent.DefaultEvictionHard, "hard eviction thresholds, as the kubelet's: below one the node reports pressure (memory.available also evicts pods); signals not given keep their default")
+	f.StringVar(&o.registries, "registries-file", "", "the node's registries file (k3s' registries.yaml format): mirrors, plain-HTTP hosts, TLS and credentials of registries")
 }
 
 // defaultClusterDNS is cluster DNS's address in the default service CIDR.
@@ -121,7 +126,15 @@ func runAgent(ctx context.Context, o *agentOptions, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("find keelson's own binary, the containers' logging binary: %w", err)
 	}
-	rt, err := containerd.New(ctx, o.socket, containerd.DefaultNamespace, containerd.WithLogDriver(self))
+	rtOpts := []containerd.Option{containerd.WithLogDriver(self)}
+	if o.registries != "" {
+		regs, err := registry.Load(o.registries)
+		if err != nil {
+			return err
+		}
+		rtOpts = append(rtOpts, containerd.WithRegistries(regs))
+	}
+	rt, err := containerd.New(ctx, o.socket, containerd.DefaultNamespace, rtOpts...)
 	if err != nil {
 		return err
 	}
@@ -150,6 +163,10 @@ func runAgent(ctx context.Context, o *agentOptions, log *slog.Logger) error {
 	if localDir == "" {
 		localDir = filepath.Join(filepath.Dir(filepath.Clean(o.dataDir)), "storage") // <data dir>/storage beside <data dir>/agent
 	}
+	eviction, err := agent.ParseEviction(o.evictionHard)
+	if err != nil {
+		return fmt.Errorf("--eviction-hard: %w", err)
+	}
 	var localCap int64
 	if o.localCap != "" {
 		q, err := resource.ParseQuantity(o.localCap)
@@ -169,7 +186,7 @@ func runAgent(ctx context.Context, o *agentOptions, log *slog.Logger) error {
 	a, err := agent.New(agent.Config{
 		Client: client, Runtime: rt, RuntimeVersion: "containerd://" + ver, NewNetwork: newNetwork,
 		NodeName: o.nodeName, HostIP: hostIP, PodCIDR: o.podCIDR, RootDir: o.dataDir, Logger: log,
-		LocalPathDir: localDir, LocalPathCapacity: localCap,
+		LocalPathDir: localDir, LocalPathCapacity: localCap, Eviction: eviction,
 		Port: int32(port), ClusterDNS: o.clusterDNS, ClusterDomain: o.domain,
 		ServiceProxy: o.serviceProxy, ProxyTable: o.proxyTable, Masquerade: !o.noMasquerade,
 	})

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -350,11 +351,19 @@ func TestPreviousLogsAfterARestart(t *testing.T) {
 	})
 }
 
-// TestEvictionUnderMemoryPressure: with the threshold above what the machine
-// has free, the node is under pressure; the BestEffort pod goes, the
-// Guaranteed one stays.
+// TestEvictionUnderMemoryPressure: with the threshold all but 200Mi of the
+// machine's memory, above what it has free, the node is under pressure
+// (and 200Mi allocatable); the BestEffort pod goes, the Guaranteed one
+// stays.
 func TestEvictionUnderMemoryPressure(t *testing.T) {
-	n := startNode(t, "node-1", "10.99.16.0/24", func(c *agent.Config) { c.EvictionMemoryAvailable = 1 << 60 })
+	var si unix.Sysinfo_t
+	if err := unix.Sysinfo(&si); err != nil {
+		t.Fatal(err)
+	}
+	threshold := resource.NewQuantity(int64(si.Totalram)*int64(si.Unit)-200<<20, resource.BinarySI)
+	n := startNode(t, "node-1", "10.99.16.0/24", func(c *agent.Config) {
+		c.Eviction, _ = agent.ParseEviction("memory.available<" + threshold.String())
+	})
 	ctx := t.Context()
 	besteffort := sleeperPod("besteffort")
 	guaranteed := sleeperPod("guaranteed")

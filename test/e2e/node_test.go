@@ -37,6 +37,7 @@ import (
 type node struct {
 	store  *store.Store
 	rt     *containerd.Runtime
+	ctd    *containerdtest.Daemon
 	name   string
 	api    *gate
 	agent  *agent.Agent
@@ -112,7 +113,7 @@ func startNode(t testing.TB, name, podCIDR string, tune ...func(*agent.Config)) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, _ := containerdtest.NewRuntime(t, containerd.WithLogDriver(self))
+	rt, ctd := containerdtest.NewRuntime(t, containerd.WithLogDriver(self))
 	version, err := rt.Version(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +165,7 @@ func startNode(t testing.TB, name, podCIDR string, tune ...func(*agent.Config)) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &node{store: st, rt: rt, name: name, api: g, agent: a, admin: admin, apiURL: ts.URL}
+	return &node{store: st, rt: rt, ctd: ctd, name: name, api: g, agent: a, admin: admin, apiURL: ts.URL}
 }
 
 // eventually polls f until it returns "" (satisfied) or 30s pass.

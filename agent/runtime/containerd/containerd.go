@@ -36,6 +36,7 @@ type Runtime struct {
 	namespace   string
 	snapshotter string
 	logDriver   string
+	hosts       hosts
 }
 
 // Option configures a Runtime.
@@ -365,8 +366,28 @@ func (r *Runtime) inspect(ctx context.Context, c containerd.Container) (runtime.
 
 // List implements runtime.Containers.
 func (r *Runtime) List(ctx context.Context) ([]runtime.Container, error) {
+	return r.list(ctx, fmt.Sprintf("labels.%q==true", runtime.LabelManaged))
+}
+
+// ListPod implements runtime.Containers: containerd filters by the pod's
+// label, so the cost is the pod's containers, not the node's.
+func (r *Runtime) ListPod(ctx context.Context, podUID string) ([]runtime.Container, error) {
+	return r.list(ctx, fmt.Sprintf("labels.%q==true,labels.%q==%q", runtime.LabelManaged, runtime.LabelPodUID, podUID))
+}
+
+// Ready implements runtime.Runtime: containerd answers a version request.
+func (r *Runtime) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(r.ns(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := r.client.Version(ctx); err != nil {
+		return fmt.Errorf("container runtime is down: %w", err)
+	}
+	return nil
+}
+
+func (r *Runtime) list(ctx context.Context, filter string) ([]runtime.Container, error) {
 	ctx = r.ns(ctx)
-	cs, err := r.client.Containers(ctx, fmt.Sprintf("labels.%q==true", runtime.LabelManaged))
+	cs, err := r.client.Containers(ctx, filter)
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}

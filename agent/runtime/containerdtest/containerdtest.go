@@ -121,6 +121,17 @@ func (d *Daemon) Restart(t testing.TB) {
 	d.start(t)
 }
 
+// Stop stops containerd until Start; containers' shims, and so the
+// containers, go on, as when containerd crashes or is upgraded.
+func (d *Daemon) Stop() { d.stop() }
+
+// Start starts a stopped containerd again on the same root, state and
+// socket.
+func (d *Daemon) Start(t testing.TB) {
+	t.Helper()
+	d.start(t)
+}
+
 func missing() string {
 	if os.Geteuid() != 0 {
 		return "they need root"

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -175,6 +176,25 @@ func testList(t *testing.T, rt runtime.Runtime) {
 	if got[a] != "a" || got[b] != "b" || len(got) != 2 {
 		t.Fatalf("list gave %v, want %s=a and %s=b", got, a, b)
 	}
+	// Spec gives each name a pod of its own: a pod's list holds only its own.
+	second := Spec("a2", "true")
+	second.PodUID = Spec("a", "").PodUID
+	a2 := mustCreate(t, rt, second)
+	for uid, want := range map[string][]string{Spec("a", "").PodUID: {a, a2}, Spec("b", "").PodUID: {b}, "uid-none": nil} {
+		cs, err := rt.ListPod(t.Context(), uid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, c := range cs {
+			ids = append(ids, c.ID)
+		}
+		slices.Sort(ids)
+		slices.Sort(want)
+		if !slices.Equal(ids, want) {
+			t.Errorf("ListPod(%s) gave %v, want %v", uid, ids, want)
+		}
+	}
 }
 
 func testImages(t *testing.T, rt runtime.Runtime) {
@@ -187,6 +207,16 @@ func testImages(t *testing.T, rt runtime.Runtime) {
 	}
 	if _, err := rt.Image(t.Context(), "localhost/nope:1"); !errors.Is(err, runtime.ErrImageNotFound) {
 		t.Fatalf("got %v, want ErrImageNotFound", err)
+	}
+	all, err := rt.ListImages(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.IndexFunc(all, func(i runtime.Image) bool { return i.Ref == Image }); i < 0 || all[i].ID != img.ID {
+		t.Fatalf("ListImages gave %+v, want %s with id %s among them", all, Image, img.ID)
+	}
+	if err := rt.Ready(t.Context()); err != nil {
+		t.Fatalf("a serving runtime is not ready: %v", err)
 	}
 }
 

@@ -46,6 +46,7 @@ type Runtime struct {
 	mu         sync.Mutex
 	containers map[string]*container
 	images     map[string]runtime.Image
+	down       error
 }
 
 type container struct {
@@ -219,6 +220,45 @@ func (r *Runtime) List(_ context.Context) ([]runtime.Container, error) {
 	return out, nil
 }
 
+// ListPod implements runtime.Containers.
+func (r *Runtime) ListPod(_ context.Context, podUID string) ([]runtime.Container, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []runtime.Container
+	for _, c := range r.containers {
+		if c.c.Spec.PodUID == podUID {
+			out = append(out, c.c)
+		}
+	}
+	return out, nil
+}
+
+// Ready implements runtime.Runtime: the simulation serves until SetDown.
+func (r *Runtime) Ready(context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.down
+}
+
+// SetDown makes Ready report err (nil: serving again), as a runtime that
+// stopped would.
+func (r *Runtime) SetDown(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.down = err
+}
+
+// ListImages implements runtime.Images.
+func (r *Runtime) ListImages(context.Context) ([]runtime.Image, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]runtime.Image, 0, len(r.images))
+	for _, img := range r.images {
+		out = append(out, img)
+	}
+	return out, nil
+}
+
 // Image implements runtime.Images.
 func (r *Runtime) Image(_ context.Context, ref string) (runtime.Image, error) {
 	r.mu.Lock()
@@ -231,7 +271,7 @@ func (r *Runtime) Image(_ context.Context, ref string) (runtime.Image, error) {
 }
 
 // Pull implements runtime.Images: the simulation reaches no registry.
-func (r *Runtime) Pull(ctx context.Context, ref string) (runtime.Image, error) {
+func (r *Runtime) Pull(ctx context.Context, ref string, _ runtime.PullOptions) (runtime.Image, error) {
 	if img, err := r.Image(ctx, ref); err == nil {
 		return img, nil
 	}
