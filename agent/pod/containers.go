@@ -16,6 +16,7 @@ import (
 // containers, and why containers that should run do not.
 type syncState struct {
 	pod        *corev1.Pod
+	pr         *podRunner
 	sandbox    *sandbox
 	sandboxErr error
 	have       []runtime.Container
@@ -56,12 +57,12 @@ func (r *Runner) runContainers(ctx context.Context, st *syncState) {
 		case !ok:
 			r.start(ctx, st, c, 0)
 			return
-		case r.leftover(cur):
+		case st.leftover(cur):
 			r.startLeftover(ctx, st, c, cur)
 			return
 		case cur.State == runtime.StateExited && cur.ExitCode == 0:
 			continue
-		case cur.State == runtime.StateExited || r.failedToStart(cur):
+		case cur.State == runtime.StateExited || st.failedToStart(cur):
 			if p.Spec.RestartPolicy != corev1.RestartPolicyNever {
 				r.restart(ctx, st, c, cur)
 			}
@@ -76,9 +77,9 @@ func (r *Runner) runContainers(ctx context.Context, st *syncState) {
 		switch {
 		case !ok:
 			r.start(ctx, st, c, 0)
-		case r.leftover(cur):
+		case st.leftover(cur):
 			r.startLeftover(ctx, st, c, cur)
-		case (cur.State == runtime.StateExited || r.failedToStart(cur)) && r.restarts(p.Spec.RestartPolicy, cur):
+		case (cur.State == runtime.StateExited || st.failedToStart(cur)) && st.restarts(p.Spec.RestartPolicy, cur):
 			r.restart(ctx, st, c, cur)
 		}
 	}
@@ -88,8 +89,8 @@ func (r *Runner) runContainers(ctx context.Context, st *syncState) {
 // runner's failed start: an earlier agent stopped (or was killed) between
 // creating and starting it. Left alone it would wait in ContainerCreating
 // for ever.
-func (r *Runner) leftover(c runtime.Container) bool {
-	_, failed := r.startErrors.Load(c.ID)
+func (st *syncState) leftover(c runtime.Container) bool {
+	_, failed := st.pr.startErrors[c.ID]
 	return c.State == runtime.StateCreated && !failed
 }
 
@@ -105,17 +106,17 @@ func (r *Runner) startLeftover(ctx context.Context, st *syncState, c *corev1.Con
 	r.start(ctx, st, c, cur.Spec.Attempt)
 }
 
-func (r *Runner) failedToStart(c runtime.Container) bool {
-	_, failed := r.startErrors.Load(c.ID)
+func (st *syncState) failedToStart(c runtime.Container) bool {
+	_, failed := st.pr.startErrors[c.ID]
 	return c.State == runtime.StateCreated && failed
 }
 
-func (r *Runner) restarts(policy corev1.RestartPolicy, c runtime.Container) bool {
+func (st *syncState) restarts(policy corev1.RestartPolicy, c runtime.Container) bool {
 	switch policy {
 	case corev1.RestartPolicyNever:
 		return false
 	case corev1.RestartPolicyOnFailure:
-		return c.ExitCode != 0 || r.failedToStart(c)
+		return c.ExitCode != 0 || st.failedToStart(c)
 	}
 	return true
 }
@@ -158,7 +159,7 @@ func (r *Runner) restart(ctx context.Context, st *syncState, c *corev1.Container
 	}
 	if old, ok := st.previous(c.Name, cur.Spec.Attempt); ok {
 		_ = r.cfg.Runtime.Remove(ctx, old.ID)
-		r.startErrors.Delete(old.ID)
+		delete(st.pr.startErrors, old.ID)
 	}
 	r.start(ctx, st, c, cur.Spec.Attempt+1)
 }
@@ -166,7 +167,7 @@ func (r *Runner) restart(ctx context.Context, st *syncState, c *corev1.Container
 // start ensures the image, creates and starts one attempt of a container; what
 // goes wrong becomes the container's waiting reason.
 func (r *Runner) start(ctx context.Context, st *syncState, c *corev1.Container, attempt int) {
-	img := r.puller.ensure(ctx, st.pod, c, func() ([]registry.Credential, error) { return r.pullCredentials(ctx, st.pod, c.Image) })
+	img := r.puller.ensure(ctx, st.pr, c, func() ([]registry.Credential, error) { return r.pullCredentials(ctx, st.pod, c.Image) })
 	r.record(st.pod, img.event)
 	if img.waiting != nil {
 		st.waiting[c.Name] = *img.waiting
@@ -188,7 +189,7 @@ func (r *Runner) start(ctx context.Context, st *syncState, c *corev1.Container, 
 	r.recordf(st.pod, corev1.EventTypeNormal, "Created", "Created container: "+c.Name)
 	created := runtime.Container{ID: id, Spec: spec, State: runtime.StateCreated, CreatedAt: time.Now()}
 	if err := r.cfg.Runtime.Start(ctx, id); err != nil {
-		r.startErrors.Store(id, err.Error())
+		st.pr.startErrors[id] = err.Error()
 		r.log.Warn("container failed to start", "pod", st.pod.Namespace+"/"+st.pod.Name, "container", c.Name, "err", err)
 		r.recordf(st.pod, corev1.EventTypeWarning, "Failed", "Error: "+err.Error())
 	} else {

@@ -15,7 +15,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/keelson/keelson/agent/runtime"
@@ -24,7 +23,6 @@ import (
 // probes is what the probe workers of one running container have found.
 type probes struct {
 	cancel context.CancelFunc
-	pod    types.UID
 
 	mu      sync.Mutex
 	ready   bool   // readiness passed (true when there is no readiness probe)
@@ -38,14 +36,15 @@ func (p *probes) get() (ready, started bool, failed string) {
 	return p.ready, p.started, p.failed
 }
 
-// ensureProbes starts the probe workers of a running container once.
-func (r *Runner) ensureProbes(p *corev1.Pod, c *corev1.Container, cur runtime.Container, ip string) *probes {
-	if v, ok := r.probes.Load(cur.ID); ok {
-		return v.(*probes)
+// ensureProbes starts the probe workers of a running container once, in
+// the pod's runner, which ends them.
+func (r *Runner) ensureProbes(run *podRunner, p *corev1.Pod, c *corev1.Container, cur runtime.Container, ip string) *probes {
+	if pr, ok := run.probes[cur.ID]; ok {
+		return pr
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	pr := &probes{cancel: cancel, pod: p.UID, ready: c.ReadinessProbe == nil, started: c.StartupProbe == nil}
-	r.probes.Store(cur.ID, pr)
+	ctx, cancel := context.WithCancel(run.ctx)
+	pr := &probes{cancel: cancel, ready: c.ReadinessProbe == nil, started: c.StartupProbe == nil}
+	run.probes[cur.ID] = pr
 	target := probeTarget{rt: r.cfg.Runtime, id: cur.ID, ip: ip, container: c}
 	notify := func() {
 		if r.cfg.OnProbeChange != nil {
@@ -55,54 +54,54 @@ func (r *Runner) ensureProbes(p *corev1.Pod, c *corev1.Container, cur runtime.Co
 	unhealthy := func(kind string, err error) {
 		r.recordf(p, corev1.EventTypeWarning, "Unhealthy", fmt.Sprintf("%s%s probe failed: %v", strings.ToUpper(kind[:1]), kind[1:], err))
 	}
-	if c.StartupProbe != nil {
-		go r.probeLoop(ctx, pr, "startup", c.StartupProbe, target, cur.StartedAt, unhealthy, func(ok bool) {
+	started := func(ok bool) {
+		pr.mu.Lock()
+		if ok {
+			pr.started = true
+		} else {
+			pr.failed = "Startup probe failed"
+		}
+		pr.mu.Unlock()
+		notify()
+	}
+	alive := func(ok bool) {
+		if !ok {
 			pr.mu.Lock()
-			if ok {
-				pr.started = true
-			} else {
-				pr.failed = "Startup probe failed"
-			}
+			pr.failed = "Liveness probe failed"
 			pr.mu.Unlock()
 			notify()
-		})
+		}
 	}
-	if c.LivenessProbe != nil {
-		go r.probeLoop(ctx, pr, "liveness", c.LivenessProbe, target, cur.StartedAt, unhealthy, func(ok bool) {
-			if !ok {
-				pr.mu.Lock()
-				pr.failed = "Liveness probe failed"
-				pr.mu.Unlock()
-				notify()
-			}
-		})
+	ready := func(ok bool) {
+		pr.mu.Lock()
+		changed := pr.ready != ok
+		pr.ready = ok
+		pr.mu.Unlock()
+		if changed {
+			notify()
+		}
 	}
-	if c.ReadinessProbe != nil {
-		go r.probeLoop(ctx, pr, "readiness", c.ReadinessProbe, target, cur.StartedAt, unhealthy, func(ok bool) {
-			pr.mu.Lock()
-			changed := pr.ready != ok
-			pr.ready = ok
-			pr.mu.Unlock()
-			if changed {
-				notify()
-			}
-		})
+	for _, w := range []struct {
+		kind   string
+		probe  *corev1.Probe
+		report func(bool)
+	}{{"startup", c.StartupProbe, started}, {"liveness", c.LivenessProbe, alive}, {"readiness", c.ReadinessProbe, ready}} {
+		if w.probe != nil {
+			run.wg.Go(func() { r.probeLoop(ctx, pr, w.kind, w.probe, target, cur.StartedAt, unhealthy, w.report) })
+		}
 	}
 	return pr
 }
 
-// stopProbes ends the workers of containers of the pod not in running.
-func (r *Runner) stopProbes(uid types.UID, running map[string]bool) {
-	r.probes.Range(func(k, v any) bool {
-		pr := v.(*probes)
-		if pr.pod == uid && !running[k.(string)] {
+// stopProbes ends the workers of the pod's containers not in running.
+func (run *podRunner) stopProbes(running map[string]bool) {
+	for id, pr := range run.probes {
+		if !running[id] {
 			pr.cancel()
-			r.probes.Delete(k)
+			delete(run.probes, id)
 		}
-		return true
-	})
+	}
 }
-
 func orDefault(v, def int32) time.Duration {
 	if v <= 0 {
 		v = def

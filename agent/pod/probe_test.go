@@ -23,12 +23,9 @@ import (
 // fastEnv is an env whose restarts back off by 100ms, not 10s.
 func fastEnv(t *testing.T) *env {
 	e := newEnv(t, nil)
-	e.cfg.BackoffBase = 100 * time.Millisecond
-	r, err := pod.New(e.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.runner = r
+	cfg := e.cfg
+	cfg.BackoffBase = 100 * time.Millisecond
+	e.setRunner(t, cfg)
 	return e
 }
 

@@ -52,25 +52,7 @@ type pull struct {
 }
 
 func newPuller(rt runtime.Images, wake func(types.UID), base time.Duration) *puller {
-	ctx, stop := context.WithCancel(context.Background())
-	return &puller{rt: rt, wake: wake, base: base, locks: map[string]chan struct{}{}, pulls: map[pullKey]*pull{}, ctx: ctx, stop: stop}
-}
-
-// close cancels the pulls under way and waits for them.
-func (p *puller) close() {
-	p.stop()
-	p.wg.Wait()
-}
-
-// forget drops what the puller keeps of a pod that is gone.
-func (p *puller) forget(uid types.UID) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for k := range p.pulls {
-		if k.pod == uid {
-			delete(p.pulls, k)
-		}
-	}
+	return &puller{rt: rt, wake: wake, base: base, locks: map[string]chan struct{}{}}
 }
 
 // imageState is where a container's image stands: ready with the
@@ -88,7 +70,7 @@ type imageState struct {
 // Always: Kubernetes would fail such a pod, which helps no one on an
 // air-gapped machine. A registry that refuses the credentials or does not
 // have the image fails the pull, whatever the node has.
-func (p *puller) ensure(ctx context.Context, pod *corev1.Pod, c *corev1.Container, creds func() ([]registry.Credential, error)) imageState {
+func (p *puller) ensure(ctx context.Context, run *podRunner, c *corev1.Container, creds func() ([]registry.Credential, error)) imageState {
 	named, err := reference.ParseDockerRef(c.Image)
 	if err != nil {
 		return waitingImage("InvalidImageName", fmt.Sprintf("image %q: %v", c.Image, err))
@@ -103,16 +85,16 @@ func (p *puller) ensure(ctx context.Context, pod *corev1.Pod, c *corev1.Containe
 	}
 	_, haveErr := p.rt.Image(ctx, ref)
 	have := haveErr == nil
-	key := pullKey{pod.UID, c.Name}
+	key := c.Name
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	pl := p.pulls[key]
+	pl := run.pulls[key]
 	if pl != nil && pl.image != ref {
-		delete(p.pulls, key) // the spec changed: start over
+		delete(run.pulls, key) // the spec changed: start over
 		pl = nil
 	}
 	if pl != nil && pl.done && pl.err == nil {
-		delete(p.pulls, key)
+		delete(run.pulls, key)
 		return imageState{ref: ref, event: &event{corev1.EventTypeNormal, "Pulled",
 			fmt.Sprintf("Successfully pulled image %q in %v", c.Image, pl.took.Round(time.Millisecond))}}
 	}
@@ -120,10 +102,10 @@ func (p *puller) ensure(ctx context.Context, pod *corev1.Pod, c *corev1.Containe
 	case policy == corev1.PullNever && !have:
 		return waitingImage("ErrImageNeverPull", fmt.Sprintf("container image %q is not present with pull policy of Never", c.Image))
 	case policy == corev1.PullNever || (have && policy == corev1.PullIfNotPresent):
-		delete(p.pulls, key)
+		delete(run.pulls, key)
 		return imageState{ref: ref}
 	case pl == nil:
-		return p.startLocked(ctx, key, ref, c.Image, creds, 0)
+		return p.startLocked(run, key, ref, c.Image, creds, 0)
 	case !pl.done:
 		return waitingImage("ContainerCreating", pl.progress(c.Image))
 	case have && !errors.Is(pl.err, runtime.ErrUnauthorized) && !errors.Is(pl.err, runtime.ErrImageNotFound):
@@ -131,7 +113,7 @@ func (p *puller) ensure(ctx context.Context, pod *corev1.Pod, c *corev1.Containe
 		// so an air-gapped node keeps working. A registry's refusal is
 		// not passed over, or a pod could run a private image another
 		// pod's credentials pulled.
-		delete(p.pulls, key)
+		delete(run.pulls, key)
 		return imageState{ref: ref}
 	case !pl.reported:
 		pl.reported = true
@@ -145,16 +127,16 @@ func (p *puller) ensure(ctx context.Context, pod *corev1.Pod, c *corev1.Containe
 		return imageState{waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: msg},
 			event: &event{corev1.EventTypeNormal, "BackOff", fmt.Sprintf("Back-off pulling image %q", c.Image)}}
 	}
-	return p.startLocked(ctx, key, ref, c.Image, creds, pl.failures)
+	return p.startLocked(run, key, ref, c.Image, creds, pl.failures)
 }
 
 func waitingImage(reason, msg string) imageState {
 	return imageState{waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: msg}}
 }
 
-// startLocked starts the pull of ref for the container at key; p.mu is
-// held.
-func (p *puller) startLocked(ctx context.Context, key pullKey, ref, image string, creds func() ([]registry.Credential, error), failures int) imageState {
+// startLocked starts the pull of ref for the pod's container named key, in
+// the pod's runner, which ends it; p.mu is held.
+func (p *puller) startLocked(run *podRunner, key, ref, image string, creds func() ([]registry.Credential, error), failures int) imageState {
 	pl := &pull{image: ref, failures: failures}
 	cs, err := creds()
 	if err != nil {
@@ -163,35 +145,35 @@ func (p *puller) startLocked(ctx context.Context, key pullKey, ref, image string
 		pl.failures = failures
 		p.finish(pl, err)
 		pl.reported = true
-		p.pulls[key] = pl
+		run.pulls[key] = pl
 		return imageState{waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: err.Error()},
 			event: &event{corev1.EventTypeWarning, "Failed", fmt.Sprintf("Failed to pull image %q: %v", image, err)}}
 	}
-	p.pulls[key] = pl
+	run.pulls[key] = pl
 	lock := p.locks[ref]
 	if lock == nil {
 		lock = make(chan struct{}, 1)
 		p.locks[ref] = lock
 	}
-	p.wg.Go(func() { p.run(key, pl, lock, cs) })
+	run.wg.Go(func() { p.run(run.ctx, run.uid, pl, lock, cs) })
 	return imageState{waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating", Message: pl.progress(image)},
 		event: &event{corev1.EventTypeNormal, "Pulling", fmt.Sprintf("Pulling image %q", image)}}
 }
 
 // run pulls one image, once no other pull of it runs, and wakes the pod.
-func (p *puller) run(key pullKey, pl *pull, lock chan struct{}, creds []registry.Credential) {
-	defer p.wake(key.pod)
+func (p *puller) run(ctx context.Context, uid types.UID, pl *pull, lock chan struct{}, creds []registry.Credential) {
+	defer p.wake(uid)
 	select {
 	case lock <- struct{}{}:
 		defer func() { <-lock }()
-	case <-p.ctx.Done():
+	case <-ctx.Done():
 		p.mu.Lock()
-		p.finish(pl, p.ctx.Err())
+		p.finish(pl, ctx.Err())
 		p.mu.Unlock()
 		return
 	}
 	start := time.Now()
-	_, err := p.rt.Pull(p.ctx, pl.image, runtime.PullOptions{Credentials: creds, Progress: func(fetched, total int64) {
+	_, err := p.rt.Pull(ctx, pl.image, runtime.PullOptions{Credentials: creds, Progress: func(fetched, total int64) {
 		pl.fetched.Store(fetched)
 		pl.total.Store(total)
 	}})

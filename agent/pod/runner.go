@@ -88,13 +88,11 @@ type Config struct {
 type Runner struct {
 	cfg Config
 	log *slog.Logger
-	// startErrors remembers why a container could not start, by container
-	// id: the runtime keeps such a container as created, without the reason.
-	startErrors sync.Map
 	// puller pulls the pods' images in the background, one pull per image.
 	puller *puller
-	// probes holds the probe results of running containers, by container id.
-	probes sync.Map
+
+	mu   sync.Mutex
+	pods map[types.UID]*podRunner // by pod UID
 }
 
 // New returns a runner.
@@ -117,14 +115,10 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.BackoffBase <= 0 {
 		cfg.BackoffBase = 10 * time.Second
 	}
-	r := &Runner{cfg: cfg, log: cfg.Logger.With("component", "pod")}
+	r := &Runner{cfg: cfg, log: cfg.Logger.With("component", "pod"), pods: map[types.UID]*podRunner{}}
 	r.puller = newPuller(cfg.Runtime, r.wake, cfg.BackoffBase)
 	return r, nil
 }
-
-// Close stops the pulls under way and waits for them; containers keep
-// running.
-func (r *Runner) Close() { r.puller.close() }
 
 // wake asks for the pod to be synced again, as a probe's change does.
 func (r *Runner) wake(uid types.UID) {
@@ -155,7 +149,7 @@ func (r *Runner) Sync(ctx context.Context, p *corev1.Pod) (corev1.PodStatus, err
 	if sbErr == nil {
 		sb.volumes, sbErr = r.setUpVolumes(ctx, p, sb)
 	}
-	st := &syncState{pod: p, sandbox: sb, have: cs, waiting: map[string]corev1.ContainerStateWaiting{}}
+	st := &syncState{pod: p, pr: r.podRunner(p.UID), sandbox: sb, have: cs, waiting: map[string]corev1.ContainerStateWaiting{}}
 	if sbErr == nil {
 		r.runContainers(ctx, st)
 		r.probeContainers(ctx, st)
@@ -187,7 +181,9 @@ func (r *Runner) Kill(ctx context.Context, p *corev1.Pod, grace time.Duration) e
 	if err != nil {
 		return err
 	}
-	r.stopProbes(p.UID, nil)
+	// The pod's probe workers and pulls end first: nothing of it starts
+	// again while it stops.
+	r.dropPod(p.UID)
 	var wg sync.WaitGroup
 	errs := make([]error, len(cs))
 	for i, c := range cs {
@@ -203,11 +199,9 @@ func (r *Runner) Kill(ctx context.Context, p *corev1.Pod, grace time.Duration) e
 			if err := r.cfg.Runtime.Remove(ctx, c.ID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 				errs[i] = err
 			}
-			r.startErrors.Delete(c.ID)
 		})
 	}
 	wg.Wait()
-	r.puller.forget(p.UID)
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -278,7 +272,7 @@ func (r *Runner) probeContainers(ctx context.Context, st *syncState) {
 			continue
 		}
 		running[cur.ID] = true
-		pr := r.ensureProbes(p, c, cur, st.sandbox.ip)
+		pr := r.ensureProbes(st.pr, p, c, cur, st.sandbox.ip)
 		if _, _, failed := pr.get(); failed != "" {
 			r.log.Info("container failed its probe, restarting", "pod", p.Namespace+"/"+p.Name, "container", c.Name, "reason", failed)
 			r.recordf(p, corev1.EventTypeNormal, "Killing", fmt.Sprintf("Container %s %s, will be restarted", c.Name, strings.ToLower(failed[:1])+failed[1:]))
@@ -291,7 +285,7 @@ func (r *Runner) probeContainers(ctx context.Context, st *syncState) {
 			}
 		}
 	}
-	r.stopProbes(p.UID, running)
+	st.pr.stopProbes(running)
 }
 
 // preStop runs the container's preStop hook within the grace period and

@@ -353,11 +353,7 @@ func TestNetworkFailureKeepsPodPendingAndRetries(t *testing.T) {
 	e := newEnv(t, nil)
 	cfg := e.cfg
 	cfg.Network = &flakyNetwork{Network: e.cfg.Network, failures: 2}
-	runner, err := pod.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.runner = runner
+	e.setRunner(t, cfg)
 	p := newPod("flaky", corev1.RestartPolicyAlways, ctr("main", "sleep", "3600"))
 	cleanup(t, e, p)
 	st, err := e.runner.Sync(t.Context(), p)
@@ -451,6 +447,7 @@ func TestLeftoverCreatedContainerStarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(before.Close)
 	if _, err := before.Sync(t.Context(), p); err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func (r *Runner) status(st *syncState) corev1.PodStatus {
 			if t.ExitCode != 0 {
 				anyFailed = true
 			}
-			if cur, ok := st.latest(c.Name); ok && r.restarts(p.Spec.RestartPolicy, cur) {
+			if cur, ok := st.latest(c.Name); ok && st.restarts(p.Spec.RestartPolicy, cur) {
 				allDone = false
 			}
 		} else {
@@ -108,9 +108,9 @@ func (r *Runner) containerStatus(st *syncState, c corev1.Container, defaultWaiti
 		cs.ImageID = cur.ImageID
 		cs.RestartCount = int32(cur.Spec.Attempt)
 		if prev, ok := st.previous(c.Name, cur.Spec.Attempt); ok {
-			cs.LastTerminationState = r.state(prev)
+			cs.LastTerminationState = st.state(prev)
 		}
-		cs.State = r.state(cur)
+		cs.State = st.state(cur)
 	}
 	if w, ok := st.waiting[c.Name]; ok {
 		if cs.State.Terminated != nil && w.Reason == "CrashLoopBackOff" {
@@ -127,8 +127,8 @@ func (r *Runner) containerStatus(st *syncState, c corev1.Container, defaultWaiti
 	running := cs.State.Running != nil
 	ready, started := running, running
 	if ok && running {
-		if v, found := r.probes.Load(cur.ID); found {
-			pr, st, _ := v.(*probes).get()
+		if probes, found := st.pr.probes[cur.ID]; found {
+			pr, st, _ := probes.get()
 			ready, started = pr && st, st
 		} else if hasProbes(&c) {
 			ready, started = c.ReadinessProbe == nil && c.StartupProbe == nil, c.StartupProbe == nil
@@ -140,7 +140,7 @@ func (r *Runner) containerStatus(st *syncState, c corev1.Container, defaultWaiti
 }
 
 // state is a runtime container's state in the API's terms.
-func (r *Runner) state(c runtime.Container) corev1.ContainerState {
+func (st *syncState) state(c runtime.Container) corev1.ContainerState {
 	switch c.State {
 	case runtime.StateRunning:
 		return corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: apiTime(c.StartedAt)}}
@@ -154,9 +154,9 @@ func (r *Runner) state(c runtime.Container) corev1.ContainerState {
 			StartedAt: apiTime(c.StartedAt), FinishedAt: apiTime(c.FinishedAt),
 		}}
 	}
-	if msg, failed := r.startErrors.Load(c.ID); failed {
+	if msg, failed := st.pr.startErrors[c.ID]; failed {
 		return corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-			ExitCode: 128, Reason: "StartError", Message: msg.(string), ContainerID: "containerd://" + c.ID,
+			ExitCode: 128, Reason: "StartError", Message: msg, ContainerID: "containerd://" + c.ID,
 			FinishedAt: apiTime(c.CreatedAt),
 		}}
 	}
