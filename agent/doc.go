@@ -2,6 +2,12 @@
 // it through containerd and CNI, and reports their state. It talks to the
 // control plane only through the API, with client-go; never to etcd.
 //
+// Its Node tells the truth: Ready only while containerd answers and the
+// pod network exists, pressure conditions against the --eviction-hard
+// thresholds, the images on the node (which the scheduler's image locality
+// reads). The pods' events go through client-go's recorder, which folds
+// repeats into counts and rate-limits them as upstream does.
+//
 // It is also the node's half of local-path storage: for each claim of the
 // local-path class that the scheduler chose this node for, it makes a
 // directory under its local-path directory and a PersistentVolume of it,
