@@ -59,7 +59,9 @@ type Config struct {
 	// LeaseDuration is how long the node's lease is valid; renewed every
 	// quarter of it. Default 40s (renewal every 10s), as the kubelet.
 	LeaseDuration time.Duration
-	// Resync is how often a running pod is checked when nothing happened; 2s.
+	// Resync is how often a pod is checked when nothing happened: its
+	// containers' exits (containerd's events), probe results, pulls and
+	// back-offs sync it when they happen. 10s when zero.
 	Resync time.Duration
 	// Workers sync this many pods at once; default 4.
 	Workers int
@@ -151,7 +153,7 @@ func New(cfg Config) (*Agent, error) {
 		cfg.LeaseDuration = 40 * time.Second
 	}
 	if cfg.Resync <= 0 {
-		cfg.Resync = 2 * time.Second
+		cfg.Resync = 10 * time.Second
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
@@ -260,6 +262,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	killOrphans := a.findOrphans(ctx)
 	wg.Go(func() { a.evictionLoop(ctx, a.cfg.StatsInterval) }) // it reads a.pods and a.queue
+	wg.Go(func() { a.followExits(ctx) })
 	for range a.cfg.Workers {
 		wg.Go(func() {
 			for a.work(ctx) {

@@ -64,7 +64,25 @@ func (a *Agent) syncPod(ctx context.Context, key string) (time.Duration, error) 
 	if status.Phase == corev1.PodSucceeded || status.Phase == corev1.PodFailed {
 		return 5 * a.cfg.Resync, nil
 	}
+	if w := a.runner.WakeAfter(p.UID); w > 0 && w < a.cfg.Resync {
+		return w, nil // a back-off ends: restart or pull again then
+	}
 	return a.cfg.Resync, nil
+}
+
+// followExits syncs a pod as soon as one of its containers exits, as
+// containerd's event stream tells, rather than at its next resync; when
+// exits may have been missed, every pod.
+func (a *Agent) followExits(ctx context.Context) {
+	for e := range a.cfg.Runtime.Exits(ctx) {
+		a.mu.Lock()
+		for key, p := range a.known {
+			if e.PodUID == "" || string(p.UID) == e.PodUID {
+				a.queue.Add(key)
+			}
+		}
+		a.mu.Unlock()
+	}
 }
 
 // terminate stops a pod being deleted gracefully, then removes it from the

@@ -150,6 +150,7 @@ func (r *Runner) restart(ctx context.Context, st *syncState, c *corev1.Container
 	}
 	delay := backoff(r.cfg.BackoffBase, attempt)
 	if wait := delay - time.Since(ended); wait > 0 {
+		st.pr.waitUntil(ended.Add(delay))
 		st.waiting[c.Name] = corev1.ContainerStateWaiting{
 			Reason:  "CrashLoopBackOff",
 			Message: fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", delay, c.Name, st.pod.Name, st.pod.Namespace, st.pod.UID),

@@ -3,6 +3,7 @@ package pod
 import (
 	"context"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -23,6 +24,9 @@ type podRunner struct {
 	// under way, or ended and waiting to be seen (with the back-off of a
 	// failure).
 	pulls map[string]*pull
+	// wakeAt is when a back-off the last sync waited on ends (a restart, a
+	// pull), so the pod is synced again then; zero when none.
+	wakeAt time.Time
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -69,6 +73,26 @@ func (r *Runner) Close() {
 	r.mu.Unlock()
 	for _, pr := range pods {
 		pr.stop()
+	}
+}
+
+// WakeAfter is how long until a back-off the pod's last sync waited on
+// ends (a crashed container's restart, an image pull's retry), when the
+// pod should be synced again; 0 when it waits on none.
+func (r *Runner) WakeAfter(uid types.UID) time.Duration {
+	r.mu.Lock()
+	pr := r.pods[uid]
+	r.mu.Unlock()
+	if pr == nil || pr.wakeAt.IsZero() {
+		return 0
+	}
+	return max(time.Until(pr.wakeAt), time.Millisecond)
+}
+
+// waitUntil notes a back-off's end, the earliest of the sync's.
+func (pr *podRunner) waitUntil(t time.Time) {
+	if pr.wakeAt.IsZero() || t.Before(pr.wakeAt) {
+		pr.wakeAt = t
 	}
 }
 

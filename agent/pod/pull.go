@@ -117,12 +117,14 @@ func (p *puller) ensure(ctx context.Context, run *podRunner, c *corev1.Container
 		return imageState{ref: ref}
 	case !pl.reported:
 		pl.reported = true
+		run.waitUntil(pl.ended.Add(backoff(p.base, pl.failures-1)))
 		return imageState{
 			waiting: &corev1.ContainerStateWaiting{Reason: "ErrImagePull", Message: pl.err.Error()},
 			event:   &event{corev1.EventTypeWarning, "Failed", fmt.Sprintf("Failed to pull image %q: %v", c.Image, pl.err)},
 		}
 	}
-	if time.Since(pl.ended) < backoff(p.base, pl.failures-1) {
+	if until := pl.ended.Add(backoff(p.base, pl.failures-1)); time.Now().Before(until) {
+		run.waitUntil(until)
 		msg := fmt.Sprintf("Back-off pulling image %q: %v", c.Image, pl.err)
 		return imageState{waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: msg},
 			event: &event{corev1.EventTypeNormal, "BackOff", fmt.Sprintf("Back-off pulling image %q", c.Image)}}

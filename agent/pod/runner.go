@@ -149,7 +149,9 @@ func (r *Runner) Sync(ctx context.Context, p *corev1.Pod) (corev1.PodStatus, err
 	if sbErr == nil {
 		sb.volumes, sbErr = r.setUpVolumes(ctx, p, sb)
 	}
-	st := &syncState{pod: p, pr: r.podRunner(p.UID), sandbox: sb, have: cs, waiting: map[string]corev1.ContainerStateWaiting{}}
+	pr := r.podRunner(p.UID)
+	pr.wakeAt = time.Time{}
+	st := &syncState{pod: p, pr: pr, sandbox: sb, have: cs, waiting: map[string]corev1.ContainerStateWaiting{}}
 	if sbErr == nil {
 		r.runContainers(ctx, st)
 		r.probeContainers(ctx, st)

@@ -229,12 +229,30 @@ type Images interface {
 	ListImages(ctx context.Context) ([]Image, error)
 }
 
+// Exit says a container's main process ended, or, with an empty PodUID,
+// that exits may have been missed (the runtime was away): every pod should
+// be looked at.
+type Exit struct {
+	ContainerID, PodUID string
+}
+
+// Watcher reports what happens to containers as it happens, so the agent
+// need not poll for it.
+type Watcher interface {
+	// Exits sends an Exit for each container of keelson's whose process
+	// ends, until ctx ends, when it closes the channel. It keeps trying
+	// when the runtime goes away, and sends an Exit without PodUID once it
+	// is back.
+	Exits(ctx context.Context) <-chan Exit
+}
+
 // Runtime is a node's container runtime: containers, exec and images.
 type Runtime interface {
 	Containers
 	Execer
 	Statser
 	Images
+	Watcher
 	// Ready returns nil when the runtime serves requests, else why not:
 	// the node is not Ready while it fails.
 	Ready(ctx context.Context) error

@@ -5,10 +5,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/keelson/keelson/agent"
 	"github.com/keelson/keelson/agent/runtime/ociarchive"
 )
 
@@ -87,4 +89,39 @@ func nodeCondition(n *corev1.Node, t corev1.NodeConditionType) corev1.NodeCondit
 		}
 	}
 	return corev1.NodeCondition{}
+}
+
+// TestExitsWakeThePod: with a resync of an hour, a pod still follows its
+// containers: containerd's exit event syncs it when its container exits,
+// and the end of a crash back-off restarts it on time.
+func TestExitsWakeThePod(t *testing.T) {
+	n := startNode(t, "node-1", "10.99.18.0/24", func(c *agent.Config) { c.Resync = time.Hour })
+	ctx := t.Context()
+	once := sleeperPod("once")
+	once.Spec.RestartPolicy = corev1.RestartPolicyNever
+	once.Spec.Containers[0].Command = []string{"sh", "-c", "sleep 1; exit 3"}
+	crashing := sleeperPod("crashing")
+	crashing.Spec.Containers[0].Command = []string{"sh", "-c", "exit 1"}
+	for _, p := range []*corev1.Pod{once, crashing} {
+		if err := n.store.Create(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the exited pod failed and the crashing one restarted", func() string {
+		var a, b corev1.Pod
+		if err := n.store.Get(ctx, "default", "once", &a); err != nil {
+			return err.Error()
+		}
+		if err := n.store.Get(ctx, "default", "crashing", &b); err != nil {
+			return err.Error()
+		}
+		restarts := int32(0)
+		if len(b.Status.ContainerStatuses) > 0 {
+			restarts = b.Status.ContainerStatuses[0].RestartCount
+		}
+		if a.Status.Phase != corev1.PodFailed || restarts < 3 {
+			return fmt.Sprintf("once is %s, crashing restarted %d times", a.Status.Phase, restarts)
+		}
+		return ""
+	})
 }

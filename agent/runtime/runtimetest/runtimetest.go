@@ -37,6 +37,7 @@ func Run(t *testing.T, newRuntime func(t *testing.T) runtime.Runtime) {
 		{"Invalid", testInvalid},
 		{"Exec", testExec},
 		{"Stats", testStats},
+		{"Exits", testExits},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newRuntime(t)) })
@@ -271,5 +272,34 @@ func testStats(t *testing.T, rt runtime.Runtime) {
 	}
 	if second.CPUNanos <= first.CPUNanos || !second.Time.After(first.Time) {
 		t.Fatalf("a busy container's CPU time did not grow: %+v then %+v", first, second)
+	}
+}
+
+func testExits(t *testing.T, rt runtime.Runtime) {
+	ctx, cancel := context.WithCancel(t.Context())
+	exits := rt.Exits(ctx)
+	long := mustCreate(t, rt, Spec("long", "sleep", "3600"))
+	if err := rt.Start(t.Context(), long); err != nil {
+		t.Fatal(err)
+	}
+	WaitState(t, rt, long, runtime.StateRunning)
+	// An exec's end is no container's exit.
+	if _, _, err := rt.Exec(t.Context(), long, []string{"true"}, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	short := mustCreate(t, rt, Spec("short", "sh", "-c", "exit 3"))
+	if err := rt.Start(t.Context(), short); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-exits:
+		if e.ContainerID != short || e.PodUID != Spec("short", "").PodUID {
+			t.Fatalf("first exit %+v, want container %s of pod %s", e, short, Spec("short", "").PodUID)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no exit reported for a container that exited")
+	}
+	cancel()
+	for range exits { // closed once ctx ends
 	}
 }

@@ -47,6 +47,7 @@ type Runtime struct {
 	containers map[string]*container
 	images     map[string]runtime.Image
 	down       error
+	watchers   []chan runtime.Exit
 }
 
 type container struct {
@@ -165,7 +166,43 @@ func (r *Runtime) exit(id string, code int32) {
 	defer r.mu.Unlock()
 	if c, ok := r.containers[id]; ok && c.c.State == runtime.StateRunning {
 		c.c.State, c.c.ExitCode, c.c.FinishedAt, c.c.Pid = runtime.StateExited, code, time.Now(), 0
+		for _, w := range r.watchers {
+			select {
+			case w <- runtime.Exit{ContainerID: id, PodUID: c.c.Spec.PodUID}:
+			default: // a watcher that does not keep up misses it, and resyncs
+			}
+		}
 	}
+}
+
+// Exits implements runtime.Watcher: each simulated exit, as it happens.
+func (r *Runtime) Exits(ctx context.Context) <-chan runtime.Exit {
+	ch := make(chan runtime.Exit, 4096)
+	r.mu.Lock()
+	r.watchers = append(r.watchers, ch)
+	r.mu.Unlock()
+	out := make(chan runtime.Exit)
+	go func() {
+		defer close(out)
+		defer func() {
+			r.mu.Lock()
+			r.watchers = slices.DeleteFunc(r.watchers, func(w chan runtime.Exit) bool { return w == ch })
+			r.mu.Unlock()
+		}()
+		for {
+			select {
+			case e := <-ch:
+				select {
+				case out <- e:
+				case <-ctx.Done():
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
 }
 
 // Stop implements runtime.Containers: a running process is killed (137).
