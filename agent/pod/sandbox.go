@@ -174,6 +174,9 @@ func hostsFile(p *corev1.Pod, sb *sandbox) string {
 
 // writeFile replaces path atomically, so a container never reads half a file.
 func writeFile(path, content string) error {
+	if old, err := os.ReadFile(path); err == nil && string(old) == content {
+		return nil // each sync asks for it again: write only a change
+	}
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)

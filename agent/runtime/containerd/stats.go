@@ -7,7 +7,8 @@ import (
 
 	v1 "github.com/containerd/cgroups/v3/cgroup1/stats"
 	v2 "github.com/containerd/cgroups/v3/cgroup2/stats"
-	"github.com/containerd/errdefs"
+	"github.com/containerd/containerd/api/services/tasks/v1"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/typeurl/v2"
 
 	"github.com/keelson/keelson/agent/runtime"
@@ -17,24 +18,16 @@ import (
 // out of the container's cgroup (v1 or v2).
 func (r *Runtime) Stats(ctx context.Context, id string) (runtime.Usage, error) {
 	ctx = r.ns(ctx)
-	c, err := r.load(ctx, id)
+	// One request, where loading the container and its task first takes
+	// three.
+	resp, err := r.client.TaskService().Metrics(ctx, &tasks.MetricsRequest{Filters: []string{fmt.Sprintf("id==%q", id)}})
 	if err != nil {
-		return runtime.Usage{}, err
+		return runtime.Usage{}, fmt.Errorf("stats of container %s: %w", id, errgrpc.ToNative(err))
 	}
-	task, err := c.Task(ctx, nil)
-	if errdefs.IsNotFound(err) {
+	if len(resp.Metrics) == 0 {
 		return runtime.Usage{}, fmt.Errorf("stats of container %s: it is not running: %w", id, runtime.ErrNotFound)
 	}
-	if err != nil {
-		return runtime.Usage{}, err
-	}
-	m, err := task.Metrics(ctx)
-	if err != nil {
-		if errdefs.IsNotFound(err) {
-			return runtime.Usage{}, fmt.Errorf("stats of container %s: %w", id, runtime.ErrNotFound)
-		}
-		return runtime.Usage{}, fmt.Errorf("stats of container %s: %w", id, err)
-	}
+	m := resp.Metrics[0]
 	data, err := typeurl.UnmarshalAny(m.Data)
 	if err != nil {
 		return runtime.Usage{}, fmt.Errorf("stats of container %s: %w", id, err)
