@@ -26,61 +26,8 @@ import (
 // Deployment. gitsync, the controllers, the scheduler and the agent carry each
 // commit to running containers.
 func TestServerAndAgentProcesses(t *testing.T) {
-	d := containerdtest.StartDaemon(t)
-	dir := t.TempDir()
-	archive := filepath.Join(dir, "busybox.tar")
-	f, err := os.Create(archive)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ociarchive.BuildBusybox(f, "/bin/busybox", ociarchive.BusyboxRef); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	if out, err := exec.Command(binary, "image", "import", "--containerd-socket", d.Socket, archive).CombinedOutput(); err != nil {
-		t.Fatalf("image import: %v\n%s", err, out)
-	}
-
-	tokens := filepath.Join(dir, "tokens.csv")
-	if err := os.WriteFile(tokens, []byte("admin-token,admin,uid-admin,\"system:masters\"\nnode-token,system:node:node-a,uid-node,\"system:nodes\"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "node.token"), []byte("node-token\n"), 0o600)
-	data := filepath.Join(dir, "server")
-	api, etcdClient := freeAddr(t), etcdtest.FreeURL(t)
-	repo := filepath.Join(dir, "repo")
-	gitRun(t, "", "init", "-q", "-b", "main", repo)
-	commit(t, repo, "README", "the cluster\n", "start")
-	server := start(t, "server", "--data-dir", data, "--listen", api, "--token-auth-file", tokens,
-		"--repo", repo, "--path", "deploy", "--sync-interval", "1s",
-		"--etcd-listen-client", etcdClient, "--etcd-listen-peer", etcdtest.FreeURL(t))
-	waitHTTPS(t, server, "https://"+api+"/readyz")
-
-	bridge := fmt.Sprintf("ks%d", os.Getpid()%100000)
-	t.Cleanup(func() { exec.Command("ip", "link", "del", bridge).Run() })
-	agentAddr := freeAddr(t)
-	t.Cleanup(func() { cleanNode(t, d.Socket, filepath.Join(dir, "agent")) })
-	agentArgs := []string{"agent", "--server", "https://" + api, "--ca-file", filepath.Join(data, "tls", "ca.crt"),
-		"--token-file", filepath.Join(dir, "node.token"), "--node-name", "node-a", "--host-ip", "127.0.0.1",
-		"--containerd-socket", d.Socket, "--data-dir", filepath.Join(dir, "agent"),
-		"--cni-bridge", bridge, "--no-masquerade", "--listen", agentAddr}
-	agentProc := start(t, agentArgs...)
-
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("agent output:\n%s\nserver output:\n%s", agentProc.out, server.out)
-		}
-	})
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	out, err := exec.Command(binary, "kubeconfig", "--server", "https://"+api, "--token", "admin-token", "--data-dir", data).Output()
-	if err != nil {
-		t.Fatalf("keelson kubeconfig: %v", err)
-	}
-	os.WriteFile(kubeconfig, out, 0o600)
-	keelson := func(args ...string) (string, error) {
-		out, err := exec.Command(binary, append(args, "--kubeconfig", kubeconfig)...).CombinedOutput()
-		return string(out), err
-	}
+	c := startProcCluster(t)
+	d, repo, keelson := c.containerd, c.repo, c.keelson
 	eventuallyOut(t, "node registered", func() (string, bool) {
 		out, err := keelson("get", "nodes")
 		return out, err == nil && strings.Contains(out, "node-a") && strings.Contains(out, "Ready")
@@ -133,10 +80,10 @@ func TestServerAndAgentProcesses(t *testing.T) {
 	if len(before) != 4 {
 		t.Fatalf("%d containers for 4 pods: %v", len(before), before)
 	}
-	if code := agentProc.stop(t); code != 0 {
-		t.Fatalf("agent exited %d on SIGTERM:\n%s", code, agentProc.out)
+	if code := c.agent.stop(t); code != 0 {
+		t.Fatalf("agent exited %d on SIGTERM:\n%s", code, c.agent.out)
 	}
-	agentProc = start(t, agentArgs...)
+	c.agent = start(t, c.agentArgs...)
 	eventuallyOut(t, "the restarted agent reports its pods", func() (string, bool) {
 		out, err := keelson("get", "pods", "-o", "json")
 		return out, err == nil && strings.Count(out, `"restartCount": 0`) == 4 && strings.Count(out, `"ready": true`) == 4
@@ -149,6 +96,77 @@ func TestServerAndAgentProcesses(t *testing.T) {
 	if after := containerIDs(t, d.Socket); !slices.Equal(after, before) {
 		t.Errorf("containers changed across an agent restart:\nbefore %v\nafter  %v", before, after)
 	}
+}
+
+// procCluster is keelson as people run it: a server and an agent process,
+// a private containerd with the busybox image imported by keelson image
+// import, and the Git repository the server syncs (its deploy folder).
+type procCluster struct {
+	containerd    *containerdtest.Daemon
+	server, agent *proc
+	agentArgs     []string
+	repo          string
+	// keelson runs the keelson CLI against the server as an admin.
+	keelson func(args ...string) (string, error)
+}
+
+func startProcCluster(t testing.TB) *procCluster {
+	d := containerdtest.StartDaemon(t)
+	dir := t.TempDir()
+	archive := filepath.Join(dir, "busybox.tar")
+	f, err := os.Create(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ociarchive.BuildBusybox(f, "/bin/busybox", ociarchive.BusyboxRef); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if out, err := exec.Command(binary, "image", "import", "--containerd-socket", d.Socket, archive).CombinedOutput(); err != nil {
+		t.Fatalf("image import: %v\n%s", err, out)
+	}
+
+	tokens := filepath.Join(dir, "tokens.csv")
+	if err := os.WriteFile(tokens, []byte("admin-token,admin,uid-admin,\"system:masters\"\nnode-token,system:node:node-a,uid-node,\"system:nodes\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "node.token"), []byte("node-token\n"), 0o600)
+	data := filepath.Join(dir, "server")
+	api, etcdClient := freeAddr(t), etcdtest.FreeURL(t)
+	repo := filepath.Join(dir, "repo")
+	gitRun(t, "", "init", "-q", "-b", "main", repo)
+	commit(t, repo, "README", "the cluster\n", "start")
+	server := start(t, "server", "--data-dir", data, "--listen", api, "--token-auth-file", tokens,
+		"--repo", repo, "--path", "deploy", "--sync-interval", "1s",
+		"--etcd-listen-client", etcdClient, "--etcd-listen-peer", etcdtest.FreeURL(t))
+	waitHTTPS(t, server, "https://"+api+"/readyz")
+
+	bridge := fmt.Sprintf("ks%d", os.Getpid()%100000)
+	t.Cleanup(func() { exec.Command("ip", "link", "del", bridge).Run() })
+	agentAddr := freeAddr(t)
+	t.Cleanup(func() { cleanNode(t, d.Socket, filepath.Join(dir, "agent")) })
+	agentArgs := []string{"agent", "--server", "https://" + api, "--ca-file", filepath.Join(data, "tls", "ca.crt"),
+		"--token-file", filepath.Join(dir, "node.token"), "--node-name", "node-a", "--host-ip", "127.0.0.1",
+		"--containerd-socket", d.Socket, "--data-dir", filepath.Join(dir, "agent"),
+		"--cni-bridge", bridge, "--no-masquerade", "--listen", agentAddr}
+	c := &procCluster{containerd: d, server: server, agentArgs: agentArgs, repo: repo}
+	c.agent = start(t, agentArgs...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("agent output:\n%s\nserver output:\n%s", c.agent.out, server.out)
+		}
+	})
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	out, err := exec.Command(binary, "kubeconfig", "--server", "https://"+api, "--token", "admin-token", "--data-dir", data).Output()
+	if err != nil {
+		t.Fatalf("keelson kubeconfig: %v", err)
+	}
+	os.WriteFile(kubeconfig, out, 0o600)
+	c.keelson = func(args ...string) (string, error) {
+		out, err := exec.Command(binary, append(args, "--kubeconfig", kubeconfig)...).CombinedOutput()
+		return string(out), err
+	}
+	return c
 }
 
 // containerIDs lists the IDs of the containers keelson runs on a containerd,
@@ -228,17 +246,7 @@ func commit(t testing.TB, repo, file, content, msg string) {
 
 func eventuallyOut(t testing.TB, what string, ok func() (string, bool)) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		out, done := ok()
-		if done {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: last output:\n%s", what, out)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	eventuallyWithin(t, time.Minute, what, ok)
 }
 
 func waitHTTPS(t testing.TB, p *proc, url string) {

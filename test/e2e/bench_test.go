@@ -16,7 +16,7 @@ import (
 )
 
 // runningWatch reports, by pod name, when the store first shows it Running.
-func runningWatch(b *testing.B, s *store.Store) (<-chan string, func()) {
+func runningWatch(b testing.TB, s *store.Store) (<-chan string, func()) {
 	pods, _ := store.ResourceByName("pods")
 	w, err := s.Watch(context.Background(), pods, store.WatchOptions{Namespace: "default"})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,9 +36,11 @@ import (
 // node is one keelson node: an agent with real containerd and CNI, talking to
 // an in-process API over HTTP as system:node:<name>.
 type node struct {
-	store  *store.Store
-	rt     *containerd.Runtime
-	ctd    *containerdtest.Daemon
+	store *store.Store
+	rt    *containerd.Runtime
+	ctd   *containerdtest.Daemon
+	// calls counts the requests the node makes to containerd.
+	calls  *atomic.Int64
 	name   string
 	api    *gate
 	agent  *agent.Agent
@@ -113,7 +116,8 @@ func startNode(t testing.TB, name, podCIDR string, tune ...func(*agent.Config)) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, ctd := containerdtest.NewRuntime(t, containerd.WithLogDriver(self))
+	calls := &atomic.Int64{}
+	rt, ctd := containerdtest.NewRuntime(t, containerd.WithLogDriver(self), containerd.WithCallCount(calls))
 	version, err := rt.Version(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +169,7 @@ func startNode(t testing.TB, name, podCIDR string, tune ...func(*agent.Config)) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &node{store: st, rt: rt, ctd: ctd, name: name, api: g, agent: a, admin: admin, apiURL: ts.URL}
+	return &node{store: st, rt: rt, ctd: ctd, calls: calls, name: name, api: g, agent: a, admin: admin, apiURL: ts.URL}
 }
 
 // eventually polls f until it returns "" (satisfied) or 30s pass.
