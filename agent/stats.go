@@ -84,12 +84,34 @@ func (a *Agent) sampleLoop(ctx context.Context, every time.Duration) {
 	}
 }
 
+// sample reads every running container's usage in one request; the
+// containers' pods are learnt from a listing only when one it does not
+// know yet appears, so a node at rest costs one request a sample.
 func (a *Agent) sample(ctx context.Context) {
-	cs, err := a.cfg.Runtime.List(ctx)
+	usage, err := a.cfg.Runtime.StatsAll(ctx)
 	if err != nil {
 		return
 	}
 	s := a.stats
+	s.mu.Lock()
+	unknown := false
+	for id := range usage {
+		if _, ok := s.names[id]; !ok {
+			unknown = true
+		}
+	}
+	s.mu.Unlock()
+	if unknown {
+		cs, err := a.cfg.Runtime.List(ctx)
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		for _, c := range cs {
+			s.names[c.ID] = c.Spec
+		}
+		s.mu.Unlock()
+	}
 	seen := map[string]bool{"": true}
 	record := func(id string, u runtime.Usage) {
 		s.mu.Lock()
@@ -99,19 +121,9 @@ func (a *Agent) sample(ctx context.Context) {
 		s.last[id] = u
 		s.mu.Unlock()
 	}
-	for _, c := range cs {
-		if c.State != runtime.StateRunning {
-			continue
-		}
-		u, err := a.cfg.Runtime.Stats(ctx, c.ID)
-		if err != nil {
-			continue
-		}
-		seen[c.ID] = true
-		s.mu.Lock()
-		s.names[c.ID] = c.Spec
-		s.mu.Unlock()
-		record(c.ID, u)
+	for id, u := range usage {
+		seen[id] = true
+		record(id, u)
 	}
 	if u, ok := nodeUsage(); ok {
 		record("", u)
@@ -121,6 +133,10 @@ func (a *Agent) sample(ctx context.Context) {
 		if !seen[id] {
 			delete(s.last, id)
 			delete(s.prev, id)
+		}
+	}
+	for id := range s.names {
+		if !seen[id] {
 			delete(s.names, id)
 		}
 	}

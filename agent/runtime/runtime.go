@@ -180,6 +180,9 @@ type Usage struct {
 type Statser interface {
 	// Stats reads the container's usage now. Errors: ErrNotFound (not running).
 	Stats(ctx context.Context, id string) (Usage, error)
+	// StatsAll reads the usage of every running container of keelson's, by
+	// container id, at once.
+	StatsAll(ctx context.Context) (map[string]Usage, error)
 }
 
 // Image is an image on the node.

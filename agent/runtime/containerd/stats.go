@@ -1,6 +1,7 @@
 package containerd
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -8,6 +9,8 @@ import (
 	v1 "github.com/containerd/cgroups/v3/cgroup1/stats"
 	v2 "github.com/containerd/cgroups/v3/cgroup2/stats"
 	"github.com/containerd/containerd/api/services/tasks/v1"
+	"github.com/containerd/containerd/api/types"
+	"github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/typeurl/v2"
 
@@ -27,7 +30,43 @@ func (r *Runtime) Stats(ctx context.Context, id string) (runtime.Usage, error) {
 	if len(resp.Metrics) == 0 {
 		return runtime.Usage{}, fmt.Errorf("stats of container %s: it is not running: %w", id, runtime.ErrNotFound)
 	}
-	m := resp.Metrics[0]
+	return usageOf(resp.Metrics[0])
+}
+
+// StatsAll implements runtime.Statser with two requests whatever the
+// number of containers: the tasks of keelson's namespace, and the metrics
+// of them all, kept for those that run (a stopped task has metrics too).
+func (r *Runtime) StatsAll(ctx context.Context) (map[string]runtime.Usage, error) {
+	ctx = r.ns(ctx)
+	list, err := r.client.TaskService().List(ctx, &tasks.ListTasksRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("list tasks: %w", errgrpc.ToNative(err))
+	}
+	running := map[string]bool{}
+	for _, t := range list.Tasks {
+		if t.Status == task.Status_RUNNING || t.Status == task.Status_PAUSED || t.Status == task.Status_PAUSING {
+			running[cmp.Or(t.ContainerID, t.ID)] = true // a task's ID is its container's
+		}
+	}
+	resp, err := r.client.TaskService().Metrics(ctx, &tasks.MetricsRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("stats of the containers: %w", errgrpc.ToNative(err))
+	}
+	out := make(map[string]runtime.Usage, len(running))
+	for _, m := range resp.Metrics {
+		if !running[m.ID] {
+			continue
+		}
+		if u, err := usageOf(m); err == nil {
+			out[m.ID] = u
+		}
+	}
+	return out, nil
+}
+
+// usageOf reads a task's metrics, of cgroup v1 or v2.
+func usageOf(m *types.Metric) (runtime.Usage, error) {
+	id := m.ID
 	data, err := typeurl.UnmarshalAny(m.Data)
 	if err != nil {
 		return runtime.Usage{}, fmt.Errorf("stats of container %s: %w", id, err)

@@ -273,6 +273,21 @@ func testStats(t *testing.T, rt runtime.Runtime) {
 	if second.CPUNanos <= first.CPUNanos || !second.Time.After(first.Time) {
 		t.Fatalf("a busy container's CPU time did not grow: %+v then %+v", first, second)
 	}
+	exited := mustCreate(t, rt, Spec("done", "true"))
+	if err := rt.Start(ctx, exited); err != nil {
+		t.Fatal(err)
+	}
+	WaitState(t, rt, exited, runtime.StateExited)
+	all, err := rt.StatsAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, ok := all[id]; !ok || u.CPUNanos < second.CPUNanos {
+		t.Errorf("StatsAll gave %+v for the running container, want at least its last CPU time %d", u, second.CPUNanos)
+	}
+	if _, ok := all[exited]; ok {
+		t.Errorf("StatsAll reports an exited container")
+	}
 }
 
 func testExits(t *testing.T, rt runtime.Runtime) {
