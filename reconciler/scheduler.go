@@ -304,7 +304,10 @@ func (s *Scheduler) selectNode(ctx context.Context, p *corev1.Pod, delayed []del
 			cp.Annotations = map[string]string{}
 		}
 		cp.Annotations[annSelectedNode] = node
-		if err := s.st.Update(ctx, cp); err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrConflict) {
+		// A claim changed meanwhile (the binder's status, an event) is read
+		// again and the pod scheduled again: parked, it would wait for a
+		// claim update that has already come.
+		if err := s.st.Update(ctx, cp); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("pod %s/%s: select node %s for claim %s: %w", p.Namespace, p.Name, node, d.pvc.Name, err)
 		}
 	}
