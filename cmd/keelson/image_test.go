@@ -14,15 +14,7 @@ import (
 
 func TestImageImport(t *testing.T) {
 	sock := containerdtest.Start(t)
-	archive := filepath.Join(t.TempDir(), "busybox.tar")
-	f, err := os.Create(archive)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ociarchive.BuildBusybox(f, "/bin/busybox", ociarchive.BusyboxRef); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	archive := busyboxArchive(t, t.TempDir())
 	out, err := exec.Command(binary, "image", "import", "--containerd-socket", sock, archive).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "imported "+ociarchive.BusyboxRef) {
 		t.Fatalf("keelson image import: %v\n%s", err, out)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/keelson/keelson/agent/route"
 	"github.com/keelson/keelson/agent/runtime/containerdtest"
-	"github.com/keelson/keelson/agent/runtime/ociarchive"
 	"github.com/keelson/keelson/store/etcdtest"
 )
 
@@ -31,15 +30,7 @@ func TestServicesAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	archive := filepath.Join(dir, "busybox.tar")
-	f, err := os.Create(archive)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ociarchive.BuildBusybox(f, "/bin/busybox", ociarchive.BusyboxRef); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	archive := busyboxArchive(t, dir)
 
 	// The second host: a network namespace, its end of a veth link; the
 	// first host is this machine's namespace, with the other end.

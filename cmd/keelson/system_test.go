@@ -113,15 +113,7 @@ type procCluster struct {
 func startProcCluster(t testing.TB) *procCluster {
 	d := containerdtest.StartDaemon(t)
 	dir := t.TempDir()
-	archive := filepath.Join(dir, "busybox.tar")
-	f, err := os.Create(archive)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ociarchive.BuildBusybox(f, "/bin/busybox", ociarchive.BusyboxRef); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	archive := busyboxArchive(t, dir)
 	if out, err := exec.Command(binary, "image", "import", "--containerd-socket", d.Socket, archive).CombinedOutput(); err != nil {
 		t.Fatalf("image import: %v\n%s", err, out)
 	}
@@ -167,6 +159,23 @@ func startProcCluster(t testing.TB) *procCluster {
 		return string(out), err
 	}
 	return c
+}
+
+// busyboxArchive writes the busybox image's OCI archive (from the
+// machine's static busybox) into dir and returns its path, for keelson
+// image import.
+func busyboxArchive(t testing.TB, dir string) string {
+	t.Helper()
+	archive := filepath.Join(dir, "busybox.tar")
+	f, err := os.Create(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := ociarchive.BuildBusybox(f, "/bin/busybox", ociarchive.BusyboxRef); err != nil {
+		t.Fatal(err)
+	}
+	return archive
 }
 
 // containerIDs lists the IDs of the containers keelson runs on a containerd,
