@@ -136,12 +136,14 @@ func TestNamespaceDelete(t *testing.T) {
 		pods := listPods(t, env.st, "team", labels.Everything())
 		return len(pods) == 2, describePods(pods)
 	})
-	if err := env.st.Get(t.Context(), "", "team", ns); err != nil {
-		t.Fatal(err)
-	}
-	if ns.Status.Phase != corev1.NamespaceActive {
-		t.Errorf("phase %q, want Active", ns.Status.Phase)
-	}
+	// The namespace controller marks the namespace Active on its own queue,
+	// which may come after the pods.
+	eventually(t, "namespace Active", func() (bool, string) {
+		if err := env.st.Get(t.Context(), "", "team", ns); err != nil {
+			t.Fatal(err)
+		}
+		return ns.Status.Phase == corev1.NamespaceActive, fmt.Sprintf("phase %q", ns.Status.Phase)
+	})
 	// Watch the namespace so the Terminating phase is seen even if brief.
 	w, err := env.st.Watch(t.Context(), mustResource("namespaces"), store.WatchOptions{Name: "team", ResourceVersion: ns.ResourceVersion})
 	if err != nil {
