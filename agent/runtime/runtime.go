@@ -174,6 +174,9 @@ type Usage struct {
 	// MemoryWorkingSet is memory in use less inactive file cache, the figure
 	// the kubelet reports and evicts by.
 	MemoryWorkingSet uint64
+	// Processes is the number of processes and threads in the container's
+	// cgroup (pids.current), the figure PID pressure evicts by.
+	Processes uint64
 }
 
 // Statser reads running containers' resource use.

@@ -83,12 +83,18 @@ func usageOf(m *types.Metric) (runtime.Usage, error) {
 		if s.Memory != nil && s.Memory.Usage != nil {
 			u.MemoryWorkingSet = workingSet(s.Memory.Usage.Usage, s.Memory.TotalInactiveFile)
 		}
+		if s.Pids != nil {
+			u.Processes = s.Pids.Current
+		}
 	case *v2.Metrics:
 		if s.CPU != nil {
 			u.CPUNanos = s.CPU.UsageUsec * 1000
 		}
 		if s.Memory != nil {
 			u.MemoryWorkingSet = workingSet(s.Memory.Usage, s.Memory.InactiveFile)
+		}
+		if s.Pids != nil {
+			u.Processes = s.Pids.Current
 		}
 	default:
 		return runtime.Usage{}, fmt.Errorf("stats of container %s: unknown metrics type %T", id, data)
