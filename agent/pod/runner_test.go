@@ -14,6 +14,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/keelson/keelson/agent/network"
@@ -117,6 +118,30 @@ func TestFinishedPodIsFinal(t *testing.T) {
 		if c.Spec.PodUID == string(p.UID) {
 			t.Errorf("container %s started again for a finished pod", c.ID)
 		}
+	}
+}
+
+// TestOOMKilledPod: a container over its memory limit is killed by the
+// kernel and its status says OOMKilled, as kubectl describe shows it;
+// restarted, its last state keeps the reason.
+func TestOOMKilledPod(t *testing.T) {
+	e := newEnv(t, nil)
+	// The agent follows the runtime's events: the OOM kill is one.
+	go func() {
+		for range e.rt.Exits(t.Context()) {
+		}
+	}()
+	hog := ctr("hog", "sh", "-c", "head -c 100000000 /dev/zero | tail")
+	limit := corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("32Mi")}
+	hog.Resources = corev1.ResourceRequirements{Limits: limit, Requests: limit}
+	p := newPod("oom", corev1.RestartPolicyAlways, hog)
+	cleanup(t, e, p)
+	st := e.syncUntil(t, p, func(st corev1.PodStatus) bool {
+		last := st.ContainerStatuses[0].LastTerminationState.Terminated
+		return last != nil && last.Reason == "OOMKilled"
+	})
+	if last := st.ContainerStatuses[0].LastTerminationState.Terminated; last.ExitCode != 137 {
+		t.Errorf("OOM-killed container's exit code %d, want 137", last.ExitCode)
 	}
 }
 

@@ -146,7 +146,10 @@ func (st *syncState) state(c runtime.Container) corev1.ContainerState {
 		return corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: apiTime(c.StartedAt)}}
 	case runtime.StateExited:
 		reason := "Completed"
-		if c.ExitCode != 0 {
+		switch {
+		case c.OOMKilled:
+			reason = "OOMKilled"
+		case c.ExitCode != 0:
 			reason = "Error"
 		}
 		return corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{

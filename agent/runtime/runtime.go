@@ -130,7 +130,11 @@ type Container struct {
 	// Pid of the main process while running.
 	Pid uint32
 	// ExitCode is set once State is StateExited.
-	ExitCode                         int32
+	ExitCode int32
+	// OOMKilled says the kernel killed a process of the container for
+	// going over its memory limit: an exited container's reason is then
+	// OOMKilled, whatever its exit code, as the CRI reports it.
+	OOMKilled                        bool
 	CreatedAt, StartedAt, FinishedAt time.Time
 }
 
@@ -246,9 +250,11 @@ type Exit struct {
 // need not poll for it.
 type Watcher interface {
 	// Exits sends an Exit for each container of keelson's whose process
-	// ends, until ctx ends, when it closes the channel. It keeps trying
-	// when the runtime goes away, and sends an Exit without PodUID once it
-	// is back.
+	// ends, or whose process the kernel kills for its memory limit (the
+	// container is marked OOMKilled first), until ctx ends, when it closes
+	// the channel. It keeps trying when the runtime goes away, and sends an
+	// Exit without PodUID once it is back. An OOM kill is only seen while
+	// Exits is followed.
 	Exits(ctx context.Context) <-chan Exit
 }
 

@@ -255,10 +255,12 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 }
 
 // labelLogPath keeps the log path with the container, for Start;
-// labelImageID the image's configuration digest, for inspections.
+// labelImageID the image's configuration digest, for inspections;
+// labelOOMKilled marks a container the kernel OOM-killed a process of.
 const (
-	labelLogPath = "keelson.dev/log-path"
-	labelImageID = "keelson.dev/image-id"
+	labelLogPath   = "keelson.dev/log-path"
+	labelImageID   = "keelson.dev/image-id"
+	labelOOMKilled = "keelson.dev/oom-killed"
 )
 
 // Stop implements runtime.Containers.
@@ -359,6 +361,7 @@ func (r *Runtime) inspect(ctx context.Context, c containerd.Container) (runtime.
 		State:     runtime.StateCreated,
 		CreatedAt: info.CreatedAt,
 		ImageID:   l[labelImageID],
+		OOMKilled: l[labelOOMKilled] == "true",
 	}
 	out.StartedAt, _ = time.Parse(time.RFC3339Nano, l[runtime.LabelStartedAt])
 	if out.ImageID == "" { // made before the label was

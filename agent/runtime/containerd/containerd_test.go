@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -185,41 +184,104 @@ func TestResourcesSecurityMounts(t *testing.T) {
 			t.Errorf("container output lacks %q:\n%s", want, out)
 		}
 	}
-	if u, err := rt.Stats(ctx, id); err != nil || u.MemoryWorkingSet == 0 || u.MemoryWorkingSet > 64<<20 {
-		t.Errorf("stats of a running container: %+v %v (want memory in use, under its 64Mi limit)", u, err)
+	if u, err := rt.Stats(ctx, id); err != nil || u.MemoryWorkingSet == 0 || u.MemoryWorkingSet > 64<<20 || u.Processes != 1 || u.CPUNanos == 0 {
+		t.Errorf("stats of a running container: %+v %v (want memory in use, under its 64Mi limit, CPU time, and one process)", u, err)
 	}
-	for file, want := range map[string]string{
-		"memory/memory.limit_in_bytes": "67108864", "cpu/cpu.shares": "512", "cpu/cpu.cfs_quota_us": "50000",
-	} {
-		if got := cgroupValue(t, c.Pid, file); got != want {
-			t.Errorf("%s = %q, want %q", file, got, want)
+	for file, want := range cgroupLimits(t, 64<<20, 512, 50000) {
+		if got, err := containerdtest.CgroupFile(c.Pid, file); err != nil || got != want {
+			t.Errorf("%s = %q, want %q (%v)", file, got, want, err)
 		}
 	}
 }
 
-// cgroupValue reads a cgroup v1 file of the process's own cgroup, from the host.
-func cgroupValue(t *testing.T, pid uint32, file string) string {
-	t.Helper()
-	if _, err := os.Stat("/sys/fs/cgroup/memory"); err != nil {
-		t.Skip("cgroup v1 hierarchy not mounted; the v2 check is not written yet")
+// cgroupLimits are the cgroup files and values runc writes for a memory
+// limit, CPU shares and a CFS quota (period 100ms), on the cgroup version
+// of this machine.
+func cgroupLimits(t *testing.T, memory int64, shares uint64, quota int64) map[string]string {
+	switch containerdtest.CgroupVersion(t) {
+	case 1:
+		files := map[string]string{
+			"memory/memory.limit_in_bytes": fmt.Sprint(memory),
+			"cpu/cpu.shares":               fmt.Sprint(shares),
+			"cpu/cpu.cfs_quota_us":         fmt.Sprint(quota),
+			"cpu/cpu.cfs_period_us":        "100000",
+		}
+		if _, err := os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"); err == nil {
+			files["memory/memory.memsw.limit_in_bytes"] = fmt.Sprint(memory) // no swap beyond the limit
+		}
+		return files
+	default:
+		// runc's conversion of shares (2..262144) to weight (1..10000).
+		weight := 1 + ((shares-2)*9999)/262142
+		return map[string]string{
+			"memory.max":      fmt.Sprint(memory),
+			"memory.swap.max": "0",
+			"cpu.weight":      fmt.Sprint(weight),
+			"cpu.max":         fmt.Sprintf("%d 100000", quota),
+		}
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	controller := strings.SplitN(file, "/", 2)[0]
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.SplitN(line, ":", 3)
-		if len(f) == 3 && slices.Contains(strings.Split(f[1], ","), controller) {
-			v, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", controller, f[2], strings.SplitN(file, "/", 2)[1]))
+}
+
+// TestOOMKilled: a container whose process the kernel kills for going over
+// its memory limit is reported OOMKilled (cgroup v1's memory.oom_control
+// or v2's memory.events, through the shim's OOM event), one that merely
+// fails is not.
+func TestOOMKilled(t *testing.T) {
+	rt, _ := newRuntime(t)
+	ctx := t.Context()
+	t.Logf("cgroup v%d", containerdtest.CgroupVersion(t))
+	exits := rt.Exits(ctx)
+	run := func(name, script string) runtime.Container {
+		spec := runtimetest.Spec(name, "sh", "-c", script)
+		spec.Resources = runtime.Resources{MemoryLimit: 32 << 20}
+		id, err := rt.Create(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rt.Remove(context.Background(), id) })
+		if err := rt.Start(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		// The OOM event and the exit come in either order: after the exit,
+		// the other has a few seconds to come.
+		var exited runtime.Container
+		timeout := time.After(time.Minute)
+		for {
+			select {
+			case e := <-exits:
+				if e.ContainerID != id {
+					continue
+				}
+			case <-timeout:
+				if exited.State == runtime.StateExited {
+					return exited
+				}
+				t.Fatalf("container %s never exited", name)
+			}
+			c, err := rt.Inspect(ctx, id)
 			if err != nil {
 				t.Fatal(err)
 			}
-			return strings.TrimSpace(string(v))
+			if c.State == runtime.StateExited {
+				if c.OOMKilled {
+					return c
+				}
+				if exited.State != runtime.StateExited {
+					timeout = time.After(3 * time.Second)
+				}
+				exited = c
+			}
 		}
 	}
-	t.Fatalf("no %s cgroup for pid %d in:\n%s", controller, pid, b)
-	return ""
+	// tail keeps all of its input without a newline: 100 MB against 32 MiB.
+	hog := run("hog", "head -c 100000000 /dev/zero | tail")
+	if !hog.OOMKilled || hog.ExitCode == 0 {
+		t.Errorf("the memory hog: OOMKilled %v, exit code %d; want OOM killed with a non-zero exit", hog.OOMKilled, hog.ExitCode)
+	}
+	fails := run("fails", "exit 3")
+	if fails.OOMKilled || fails.ExitCode != 3 {
+		t.Errorf("a container that fails on its own: OOMKilled %v, exit code %d; want false, 3", fails.OOMKilled, fails.ExitCode)
+	}
 }
 
 // TestContainerdRestart: containerd restarted under a running client. The

@@ -2,7 +2,11 @@ package containerd
 
 import (
 	"context"
+	"os"
 	"strings"
+	"sync"
+
+	"github.com/containerd/cgroups/v3"
 
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
@@ -25,9 +29,26 @@ func resourceOpts(r runtime.Resources) []oci.SpecOpts {
 	}
 	if r.MemoryLimit > 0 {
 		opts = append(opts, oci.WithMemoryLimit(uint64(r.MemoryLimit)))
+		if swapLimitable() {
+			// No swap beyond the limit, as the kubelet's default NoSwap: a
+			// container over its limit is OOM-killed, not swapped out.
+			opts = append(opts, oci.WithMemorySwap(r.MemoryLimit))
+		}
 	}
 	return opts
 }
+
+// swapLimitable reports whether a container's memory plus swap can be
+// held to its memory limit: on cgroup v2 always (runc leaves a missing
+// memory.swap.max alone when asked for no swap), on v1 when the kernel
+// accounts swap (memory.memsw.* exist; runc fails writing them otherwise).
+var swapLimitable = sync.OnceValue(func() bool {
+	if cgroups.Mode() == cgroups.Unified {
+		return true
+	}
+	_, err := os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
+	return err == nil
+})
 
 func securityOpts(s runtime.Security) []oci.SpecOpts {
 	var opts []oci.SpecOpts
