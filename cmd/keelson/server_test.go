@@ -22,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/keelson/keelson/agent/runtime/containerdtest"
 	"github.com/keelson/keelson/store"
 	"github.com/keelson/keelson/store/etcdtest"
 )
@@ -42,7 +43,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build keelson: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := containerdtest.Clean(m).Run() // nothing a test starts may outlive it
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -38,13 +38,25 @@ var shared struct {
 
 // Main runs the package's tests and then stops the shared embedded etcd and
 // removes its data. Call it from TestMain.
-func Main(m *testing.M) {
-	code := m.Run()
+func Main(m *testing.M) { os.Exit(Wrap(m).Run()) }
+
+// Runner is what a TestMain runs: *testing.M, or a wrapper of one.
+type Runner interface{ Run() int }
+
+// Wrap is Main for a TestMain that wraps the run further: its Run runs the
+// tests, stops the shared embedded etcd, removes its data, and returns the
+// tests' exit code.
+func Wrap(m Runner) Runner { return withEtcd{m} }
+
+type withEtcd struct{ m Runner }
+
+func (w withEtcd) Run() int {
+	code := w.m.Run()
 	if shared.e != nil {
 		shared.e.Close()
 		os.RemoveAll(shared.dir)
 	}
-	os.Exit(code)
+	return code
 }
 
 // FreeURL returns an http URL on a loopback port from FreePort.

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/keelson/keelson/agent/logs"
+	"github.com/keelson/keelson/agent/runtime/containerdtest"
 	"github.com/keelson/keelson/store/etcdtest"
 )
 
@@ -13,5 +14,6 @@ func TestMain(m *testing.M) {
 	if logs.IsDriver(os.Args[1:]) {
 		os.Exit(logs.DriverMain(os.Args[1:]))
 	}
-	etcdtest.Main(m)
+	// Nothing a test starts (containerd, shims, mounts) may outlive it.
+	os.Exit(containerdtest.Clean(etcdtest.Wrap(m)).Run())
 }

@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 	if logs.IsDriver(os.Args[1:]) {
 		os.Exit(logs.DriverMain(os.Args[1:]))
 	}
-	os.Exit(m.Run())
+	os.Exit(containerdtest.Clean(m).Run())
 }
 
 // newRuntime starts a private containerd with the busybox image imported.
