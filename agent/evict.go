@@ -3,21 +3,24 @@ package agent
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/keelson/keelson/agent/pod"
+	"github.com/keelson/keelson/agent/runtime"
 )
 
-// evictionLoop checks memory every interval and, while the node is under
-// pressure, evicts one pod a round, as the kubelet's hard eviction does:
-// BestEffort pods first, then Burstable pods using more than they asked for,
-// largest use first. Guaranteed pods, and pods within their requests, stay.
+// evictionLoop looks at the node's eviction signals every interval and,
+// while one is under its hard threshold, evicts one pod a round, as the
+// kubelet's eviction manager does: for memory, BestEffort pods first, then
+// Burstable pods using more than they asked for; for process IDs, the pods
+// with the most processes; for the data dir's file system, once what pods
+// that are gone or finished left behind is removed, the pods using the most
+// ephemeral storage beyond their requests. See the rank functions.
 func (a *Agent) evictionLoop(ctx context.Context, every time.Duration) {
 	for {
 		select {
@@ -25,75 +28,108 @@ func (a *Agent) evictionLoop(ctx context.Context, every time.Duration) {
 			return
 		case <-time.After(every):
 		}
-		if !a.cfg.Eviction.MemoryAvailable.Below(memAvailable(), memTotal()) {
-			continue
-		}
-		if victim := a.pickVictim(); victim != nil {
-			// Through the pod's own queue, so no sync of it runs meanwhile.
-			a.mu.Lock()
-			a.evicting[victim.UID] = true
-			a.mu.Unlock()
-			a.queue.Add(victim.Namespace + "/" + victim.Name)
-		}
+		a.evictionRound(ctx)
 	}
 }
 
-// pickVictim orders the running pods by the kubelet's eviction ranking for
-// memory and returns the first, or nil when no pod may be evicted.
-func (a *Agent) pickVictim() *corev1.Pod {
-	usage := a.memoryByPod()
-	type candidate struct {
-		p        *corev1.Pod
-		rank     int
-		overUsed int64
-	}
-	var cs []candidate
-	for _, p := range a.boundPods() {
-		if !active(p) || p.Status.Phase != corev1.PodRunning {
-			continue
+// evictionRound chooses at most one pod to evict, under the first signal
+// (memory, nodefs, pids) that crossed its threshold and has a pod to
+// evict. While a pod chosen earlier is still being stopped it chooses
+// none: what that frees is not seen yet, as the kubelet waits for a
+// victim's cleanup before it looks again.
+func (a *Agent) evictionRound(ctx context.Context) {
+	ev := a.stats.eviction
+	var under []signal
+	for _, s := range a.signals() {
+		if s.under() {
+			ev.cross(s.condition)
+			under = append(under, s)
 		}
-		used := usage[string(p.UID)]
-		switch pod.QOSClass(p) {
-		case corev1.PodQOSBestEffort:
-			cs = append(cs, candidate{p, 0, used})
-		case corev1.PodQOSBurstable:
-			req := podRequests(p)[corev1.ResourceMemory]
-			if over := used - req.Value(); over > 0 {
-				cs = append(cs, candidate{p, 1, over})
+	}
+	if len(under) == 0 || a.evictionUnderWay() {
+		return
+	}
+	for _, s := range under {
+		if s.resource == corev1.ResourceEphemeralStorage {
+			a.reclaimDisk(ctx)
+			if s = a.observe(s.resource); !s.under() {
+				continue // the node's own garbage was enough
 			}
 		}
-	}
-	if len(cs) == 0 {
-		return nil
-	}
-	sort.Slice(cs, func(i, j int) bool {
-		if cs[i].rank != cs[j].rank {
-			return cs[i].rank < cs[j].rank
+		victim, msg := a.pickVictim(s)
+		if victim == nil {
+			continue
 		}
-		return cs[i].overUsed > cs[j].overUsed
-	})
-	return cs[0].p
+		ev.setReason(victim.UID, msg)
+		// Through the pod's own queue, so no sync of it runs meanwhile.
+		a.mu.Lock()
+		a.evicting[victim.UID] = true
+		a.mu.Unlock()
+		a.queue.Add(victim.Namespace + "/" + victim.Name)
+		return
+	}
 }
 
-// memoryByPod sums the latest working-set samples of each pod's containers.
-func (a *Agent) memoryByPod() map[string]int64 {
-	s := a.stats
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := map[string]int64{}
-	for id, spec := range s.names {
-		out[spec.PodUID] += int64(s.last[id].MemoryWorkingSet)
+// evictionUnderWay reports whether a pod chosen for eviction is not yet
+// stopped and failed, and forgets the messages of pods whose eviction is
+// over.
+func (a *Agent) evictionUnderWay() bool {
+	pending := map[types.UID]bool{}
+	a.mu.Lock()
+	for uid := range a.evicting {
+		pending[uid] = true
 	}
-	return out
+	for uid := range a.evicted {
+		pending[uid] = false
+	}
+	a.mu.Unlock()
+	a.stats.eviction.forgetReasons(func(uid types.UID) bool { _, ok := pending[uid]; return ok })
+	for _, p := range a.boundPods() {
+		if chosen, ok := pending[p.UID]; ok && (chosen || p.Status.Reason != "Evicted") {
+			return true
+		}
+	}
+	return false
+}
+
+// pickVictim ranks the running pods by what they use of the signal's
+// resource and returns the first with the message of its eviction, or nil
+// when the signal evicts none of them.
+func (a *Agent) pickVictim(s signal) (*corev1.Pod, string) {
+	var pods []*corev1.Pod
+	for _, p := range a.boundPods() {
+		if active(p) && p.Status.Phase == corev1.PodRunning {
+			pods = append(pods, p)
+		}
+	}
+	var use podUsage
+	var ranked []*corev1.Pod
+	switch s.resource {
+	case corev1.ResourceMemory:
+		use = a.stats.byPod(func(u runtime.Usage) uint64 { return u.MemoryWorkingSet })
+		ranked = rankMemory(pods, use)
+	case corev1.ResourceEphemeralStorage:
+		use = a.diskByPod(pods)
+		ranked = rankDisk(pods, use)
+	case resourcePIDs:
+		use = a.stats.byPod(func(u runtime.Usage) uint64 { return u.Processes })
+		ranked = rankPIDs(pods, use)
+	}
+	if len(ranked) == 0 {
+		return nil, ""
+	}
+	return ranked[0], s.message(ranked[0], use[ranked[0].UID])
 }
 
 // evict stops the pod at once and fails it with the reason Kubernetes gives,
 // so its controller replaces it.
 func (a *Agent) evict(ctx context.Context, p *corev1.Pod) error {
-	msg := fmt.Sprintf("The node was low on resource: memory. Threshold quantity: %s, available: %s.",
-		a.cfg.Eviction.MemoryAvailable, resource.NewQuantity(memAvailable(), resource.BinarySI))
+	msg, ok := a.stats.eviction.reason(p.UID)
+	if !ok { // not expected: the loop records the message before it chooses
+		msg = "The node was low on resources."
+	}
 	a.Event(p, corev1.EventTypeWarning, "Evicted", msg)
-	a.log.Warn("evicting pod: the node is low on memory", "pod", p.Namespace+"/"+p.Name, "qos", pod.QOSClass(p))
+	a.log.Warn("evicting pod", "pod", p.Namespace+"/"+p.Name, "qos", pod.QOSClass(p), "reason", msg)
 	a.mu.Lock()
 	a.evicted[p.UID] = true // from now on nothing of it runs here again
 	delete(a.evicting, p.UID)

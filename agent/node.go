@@ -91,20 +91,24 @@ func (a *Agent) fillNode(n *corev1.Node) {
 // postStatus writes the node's capacity, addresses, info and conditions.
 func (a *Agent) postStatus(ctx context.Context, node *corev1.Node) error {
 	n := node.DeepCopy()
-	n.Status = a.nodeStatus(ctx, node.Status)
+	crossed := a.stats.eviction.crossings()
+	n.Status = a.nodeStatus(ctx, node.Status, crossed)
 	a.mu.Lock()
 	a.alloc = n.Status.Allocatable
 	a.mu.Unlock()
-	if equality.Semantic.DeepEqual(n.Status, node.Status) {
-		return nil
+	if !equality.Semantic.DeepEqual(n.Status, node.Status) {
+		if _, err := a.cfg.Client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("post status of node %s: %w", a.cfg.NodeName, err)
+		}
 	}
-	if _, err := a.cfg.Client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("post status of node %s: %w", a.cfg.NodeName, err)
-	}
+	a.stats.eviction.reported(crossed, n.Status.Conditions)
 	return nil
 }
 
-func (a *Agent) nodeStatus(ctx context.Context, old corev1.NodeStatus) corev1.NodeStatus {
+// nodeStatus is the node's status now. A pressure condition is True while
+// its signal is under the threshold, or when the eviction loop saw it
+// under since the last status (crossed), though an eviction relieved it.
+func (a *Agent) nodeStatus(ctx context.Context, old corev1.NodeStatus, crossed map[corev1.NodeConditionType]int) corev1.NodeStatus {
 	capacity := corev1.ResourceList{
 		corev1.ResourceCPU:    *resource.NewQuantity(int64(goruntime.NumCPU()), resource.DecimalSI),
 		corev1.ResourcePods:   *resource.NewQuantity(110, resource.DecimalSI),
@@ -144,16 +148,15 @@ func (a *Agent) nodeStatus(ctx context.Context, old corev1.NodeStatus) corev1.No
 	if a.cfg.HostIP != "" {
 		st.Addresses = append([]corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: a.cfg.HostIP}}, st.Addresses...)
 	}
-	ev := a.cfg.Eviction
-	memPressure := ev.MemoryAvailable.Below(memAvailable(), memTotal())
-	diskPressure := fs.Blocks > 0 && ev.NodeFSAvailable.Below(int64(fs.Bavail)*fs.Bsize, int64(fs.Blocks)*fs.Bsize)
-	pids, pidMax, err := pidsAvailable()
-	pidPressure := err == nil && ev.PIDAvailable.Below(pids, pidMax)
+	pressure := map[corev1.NodeConditionType]bool{}
+	for _, s := range a.signals() {
+		pressure[s.condition] = s.under() || crossed[s.condition] > 0
+	}
 	conds := []corev1.NodeCondition{
 		a.readyCondition(ctx),
-		cond(corev1.NodeMemoryPressure, memPressure, "KubeletHasInsufficientMemory", "KubeletHasSufficientMemory"),
-		cond(corev1.NodeDiskPressure, diskPressure, "KubeletHasDiskPressure", "KubeletHasNoDiskPressure"),
-		cond(corev1.NodePIDPressure, pidPressure, "KubeletHasInsufficientPID", "KubeletHasSufficientPID"),
+		cond(corev1.NodeMemoryPressure, pressure[corev1.NodeMemoryPressure], "KubeletHasInsufficientMemory", "KubeletHasSufficientMemory"),
+		cond(corev1.NodeDiskPressure, pressure[corev1.NodeDiskPressure], "KubeletHasDiskPressure", "KubeletHasNoDiskPressure"),
+		cond(corev1.NodePIDPressure, pressure[corev1.NodePIDPressure], "KubeletHasInsufficientPID", "KubeletHasSufficientPID"),
 	}
 	if a.cfg.ServiceProxy {
 		conds = append(conds, a.net.condition())
@@ -205,6 +208,7 @@ func (a *Agent) heartbeat(ctx context.Context) {
 			return
 		case <-time.After(every):
 		case <-a.net.poke: // the network's health changed: say so now
+		case <-a.stats.eviction.poke: // a pressure began: say so now
 		}
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	"github.com/keelson/keelson/agent/runtime"
 )
 
@@ -60,16 +62,45 @@ type (
 )
 
 // sampler keeps the last two usage samples of each container and of the node,
-// taken every interval, to report rates.
+// taken every interval, to report rates, and what the eviction loop made of
+// them.
 type sampler struct {
 	mu    sync.Mutex
 	prev  map[string]runtime.Usage // by container id, or "" for the node
 	last  map[string]runtime.Usage
 	names map[string]runtime.ContainerSpec
+	// eviction is the eviction loop's word to the node status and the pod
+	// workers; it has its own lock.
+	eviction *evictionState
 }
 
 func newSampler() *sampler {
-	return &sampler{prev: map[string]runtime.Usage{}, last: map[string]runtime.Usage{}, names: map[string]runtime.ContainerSpec{}}
+	return &sampler{prev: map[string]runtime.Usage{}, last: map[string]runtime.Usage{}, names: map[string]runtime.ContainerSpec{},
+		eviction: newEvictionState()}
+}
+
+// byPod sums one figure of the latest samples of each pod's containers,
+// by pod and by container name.
+func (s *sampler) byPod(figure func(runtime.Usage) uint64) podUsage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := podUsage{}
+	for id, spec := range s.names {
+		last, ok := s.last[id]
+		if !ok {
+			continue
+		}
+		uid := types.UID(spec.PodUID)
+		u := out[uid]
+		if u.byContainer == nil {
+			u.byContainer = map[string]int64{}
+		}
+		n := int64(figure(last))
+		u.total += n
+		u.byContainer[spec.Name] += n
+		out[uid] = u
+	}
+	return out
 }
 
 // sampleLoop samples usage every interval until ctx ends.
