@@ -68,9 +68,9 @@ type Config struct {
 	// BackoffBase is the first restart back-off of crashed containers,
 	// doubling to 5 minutes; 10s when zero.
 	BackoffBase time.Duration
-	// Eviction are the hard eviction thresholds: below memory.available the
-	// node is under memory pressure and evicts pods; nodefs.available and
-	// pid.available set DiskPressure and PIDPressure. The zero value is
+	// Eviction are the hard eviction thresholds: below memory.available,
+	// nodefs.available or pid.available the node reports MemoryPressure,
+	// DiskPressure or PIDPressure and evicts pods. The zero value is
 	// DefaultEvictionHard.
 	Eviction Eviction
 	// ServiceProxy runs the node proxy (nftables rules for services' cluster

@@ -96,7 +96,7 @@ func (o *agentOptions) addNodeFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.proxyTable, "nftables-table", proxy.DefaultTable, "the node proxy's nftables table (ip family); another name lets several agents share a machine")
 	f.StringVar(&o.localPath, "local-path-dir", "", "where this node keeps the directories of its local-path claims (default: storage beside the agent's data dir)")
 	f.StringVar(&o.localCap, "local-path-capacity", "", "how much storage this node gives local-path claims, e.g. 50Gi (default: the size of --local-path-dir's file system)")
-	f.StringVar(&o.evictionHard, "eviction-hard", agent.DefaultEvictionHard, "hard eviction thresholds, as the kubelet's: below one the node reports pressure (memory.available also evicts pods); signals not given keep their default")
+	f.StringVar(&o.evictionHard, "eviction-hard", agent.DefaultEvictionHard, "hard eviction thresholds, as the kubelet's: below one the node reports pressure and evicts pods; signals not given keep their default")
 	f.StringVar(&o.registries, "registries-file", "", "the node's registries file (k3s' registries.yaml format): mirrors, plain-HTTP hosts, TLS and credentials of registries")
 }
 
