@@ -36,10 +36,11 @@ if [ -e "$cache/$version/vmlinux" ] && [ -e "$cache/$version/modules/modules.dep
 fi
 
 [ "$(id -u)" = 0 ] || { echo "vm-kernel.sh: the VM tests need kernel $version in $cache: run it as root" >&2; exit 1; }
-if ! command -v depmod >/dev/null 2>&1 && [ ! -x /sbin/depmod ]; then
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends kmod >/dev/null
-fi
 PATH=$PATH:/sbin:/usr/sbin
+# depmod writes the modules.dep the package lacks; xz unpacks the kernel.
+if ! command -v depmod >/dev/null 2>&1 || ! command -v xz >/dev/null 2>&1; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends kmod xz-utils >/dev/null
+fi
 
 # unpack_kernel writes the ELF kernel inside bzImage $1 to $2, which qemu
 # boots directly (PVH): under emulation the kernel's own decompressor takes
