@@ -10,10 +10,14 @@ LDFLAGS  := -X github.com/keelson/keelson/internal/version.Version=$(VERSION) \
 
 # Debian packages the tests run for real: etcd (external-etcd tests), containerd
 # and runc (agent), CNI plugins (pod networking), busybox (the test image), git
-# (remote Git sources: upload-pack for file:// and ssh, http-backend for HTTP).
-DEB_PKGS := containerd runc containernetworking-plugins etcd-server busybox-static iptables iproute2 git
+# (remote Git sources: upload-pack for file:// and ssh, http-backend for HTTP),
+# qemu (software emulation) for internal/vmtest's VMs, which test cgroup v1 and
+# v2 whatever the machine runs; kmod and xz-utils serve hack/vm-kernel.sh.
+DEB_PKGS := containerd runc containernetworking-plugins etcd-server busybox-static iptables iproute2 git qemu-system-x86 kmod xz-utils
 DEB_BINS := /usr/bin/containerd /usr/sbin/runc /usr/lib/cni/bridge /usr/bin/etcd /bin/busybox /usr/sbin/iptables /usr/sbin/ip \
-            /usr/bin/git /usr/lib/git-core/git-http-backend
+            /usr/bin/git /usr/lib/git-core/git-http-backend /usr/bin/qemu-system-x86_64 /usr/sbin/depmod /usr/bin/xz
+# Installed without their recommendations (qemu's would add a desktop's libraries).
+DEB_NORECOMMENDS := qemu-system-x86 kmod xz-utils
 
 .PHONY: all build test deps vet unit bench demo demo-deps images clean
 
@@ -29,8 +33,11 @@ deps:
 	    echo "make test needs$$missing: run it as root, or install: apt-get install -y $(DEB_PKGS)" >&2; exit 1; \
 	  fi; \
 	  echo "installing $(DEB_PKGS)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PKGS) >/dev/null; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(filter-out $(DEB_NORECOMMENDS),$(DEB_PKGS)) >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_NORECOMMENDS) >/dev/null; \
 	fi
+	@if [ "$$(id -u)" = 0 ]; then hack/vm-kernel.sh; \
+	else hack/vm-kernel.sh || echo "no kernel for internal/vmtest's VMs (their tests skip): run make deps as root" >&2; fi
 
 vet:
 	$(GO) vet $(PKGS)

@@ -16,8 +16,27 @@ import (
 // mounted as a v1 hierarchy (legacy or hybrid). Where it cannot tell, the
 // test is skipped, or fails under KEELSON_REQUIRE_CONTAINERD=1, so a check
 // of cgroup files never passes by checking nothing.
+//
+// KEELSON_WANT_CGROUP=1 or 2 (set for tests run in a VM of that version)
+// fails the test on any other.
 func CgroupVersion(t testing.TB) int {
 	t.Helper()
+	v := cgroupVersion()
+	if want := os.Getenv("KEELSON_WANT_CGROUP"); want != "" && want != fmt.Sprint(v) {
+		t.Fatalf("cgroup version %d here, KEELSON_WANT_CGROUP=%s", v, want)
+	}
+	if v != 0 {
+		return v
+	}
+	why := "neither a cgroup2 mount at /sys/fs/cgroup nor a v1 memory hierarchy at /sys/fs/cgroup/memory"
+	if os.Getenv("KEELSON_REQUIRE_CONTAINERD") == "1" {
+		t.Fatalf("cannot tell this machine's cgroup version: %s (KEELSON_REQUIRE_CONTAINERD=1)", why)
+	}
+	t.Skipf("cannot tell this machine's cgroup version: %s", why)
+	return 0
+}
+
+func cgroupVersion() int {
 	var fs unix.Statfs_t
 	if err := unix.Statfs("/sys/fs/cgroup", &fs); err == nil && fs.Type == unix.CGROUP2_SUPER_MAGIC {
 		return 2
@@ -25,11 +44,6 @@ func CgroupVersion(t testing.TB) int {
 	if err := unix.Statfs("/sys/fs/cgroup/memory", &fs); err == nil && fs.Type == unix.CGROUP_SUPER_MAGIC {
 		return 1
 	}
-	why := "neither a cgroup2 mount at /sys/fs/cgroup nor a v1 memory hierarchy at /sys/fs/cgroup/memory"
-	if os.Getenv("KEELSON_REQUIRE_CONTAINERD") == "1" {
-		t.Fatalf("cannot tell this machine's cgroup version: %s (KEELSON_REQUIRE_CONTAINERD=1)", why)
-	}
-	t.Skipf("cannot tell this machine's cgroup version: %s", why)
 	return 0
 }
 
