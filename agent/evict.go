@@ -52,7 +52,11 @@ func (a *Agent) evictionRound(ctx context.Context) {
 	for _, s := range under {
 		if s.resource == corev1.ResourceEphemeralStorage {
 			a.reclaimDisk(ctx)
-			if s = a.observe(s.resource); !s.under() {
+			if s = a.observe(s.resource); s.under() {
+				a.removeUnusedImages(ctx, a.boundPods(), func() bool { return a.observe(s.resource).under() })
+				s = a.observe(s.resource)
+			}
+			if !s.under() {
 				continue // the node's own garbage was enough
 			}
 		}

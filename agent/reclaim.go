@@ -1,16 +1,21 @@
 package agent
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/keelson/keelson/agent/runtime"
 )
 
 // The pods' files on the node, as package pod lays them out:
@@ -24,8 +29,7 @@ func (a *Agent) podDir(uid types.UID) string {
 // before any pod is evicted for disk, as the kubelet's garbage collection of
 // dead containers does under DiskPressure: the containers and files (logs,
 // volumes) of pods that are gone from the API, and of pods that finished.
-// The kubelet then deletes unused images; keelson's runtime interface
-// cannot remove an image, so they stay.
+// Unused images go next (removeUnusedImages), while the pressure lasts.
 func (a *Agent) reclaimDisk(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, t := range a.reclaimable(ctx) {
@@ -42,6 +46,69 @@ func (a *Agent) reclaimDisk(ctx context.Context) {
 		})
 	}
 	wg.Wait()
+}
+
+// removeUnusedImages deletes images no container on the node was made
+// from and no running or pending pod bound here names, largest first, while still reports
+// the pressure, as the kubelet's image garbage collection does when images
+// and pods share a file system. An image under several names goes with
+// all of them, or its space is not freed.
+func (a *Agent) removeUnusedImages(ctx context.Context, pods []*corev1.Pod, still func() bool) {
+	cs, err := a.cfg.Runtime.List(ctx)
+	if err != nil {
+		a.log.Warn("reclaiming disk: list containers", "err", err)
+		return // what is in use is unknown
+	}
+	imgs, err := a.cfg.Runtime.ListImages(ctx)
+	if err != nil {
+		a.log.Warn("reclaiming disk: list images", "err", err)
+		return
+	}
+	used := map[string]bool{} // image ids and refs
+	for _, c := range cs {
+		used[c.ImageID], used[c.Spec.Image] = true, true
+	}
+	for _, p := range pods {
+		if !active(p) {
+			continue // finished: its containers are reclaimed first
+		}
+		for _, c := range slices.Concat(p.Spec.InitContainers, p.Spec.Containers) {
+			used[c.Image] = true
+		}
+	}
+	type image struct {
+		id   string
+		refs []string
+		size int64
+	}
+	byID := map[string]*image{}
+	var unused []*image
+	for _, img := range imgs {
+		i := byID[img.ID]
+		if i == nil {
+			i = &image{id: img.ID}
+			byID[img.ID] = i
+			unused = append(unused, i)
+		}
+		i.refs, i.size = append(i.refs, img.Ref), max(i.size, img.Size)
+		if used[img.Ref] {
+			used[img.ID] = true
+		}
+	}
+	unused = slices.DeleteFunc(unused, func(i *image) bool { return used[i.id] })
+	slices.SortFunc(unused, func(x, y *image) int { return cmp.Or(cmp.Compare(y.size, x.size), cmp.Compare(x.id, y.id)) })
+	for _, i := range unused {
+		if !still() {
+			return
+		}
+		for _, ref := range i.refs {
+			if err := a.cfg.Runtime.RemoveImage(ctx, ref); err != nil && !errors.Is(err, runtime.ErrImageNotFound) {
+				a.log.Warn("reclaiming disk: remove an unused image", "image", ref, "err", err)
+				continue
+			}
+			a.log.Info("reclaimed disk: removed an unused image", "image", ref, "size", i.size)
+		}
+	}
 }
 
 // reclaimTarget is a pod whose containers and files may go: gone from the

@@ -237,6 +237,10 @@ type Images interface {
 	Import(ctx context.Context, archive io.Reader) ([]Image, error)
 	// ListImages reports the images on the node.
 	ListImages(ctx context.Context) ([]Image, error)
+	// RemoveImage deletes the name ref, and the image's content and
+	// unpacked layers once no other name holds them, before it returns.
+	// Errors: ErrImageNotFound.
+	RemoveImage(ctx context.Context, ref string) error
 }
 
 // Exit says a container's main process ended, or, with an empty PodUID,

@@ -63,6 +63,18 @@ func (r *Runtime) ListImages(ctx context.Context) ([]runtime.Image, error) {
 	return out, nil
 }
 
+// RemoveImage implements runtime.Images. The deletion collects garbage
+// synchronously, so the space is free when it returns.
+func (r *Runtime) RemoveImage(ctx context.Context, ref string) error {
+	if err := r.client.ImageService().Delete(r.ns(ctx), ref, images.SynchronousDelete()); err != nil {
+		if errdefs.IsNotFound(err) {
+			return fmt.Errorf("image %s: %w", ref, runtime.ErrImageNotFound)
+		}
+		return fmt.Errorf("remove image %s: %w", ref, err)
+	}
+	return nil
+}
+
 // Pull implements runtime.Images: it fetches the image through the node's
 // registries (mirrors first), trying each credential in turn, and unpacks
 // it.

@@ -7,12 +7,16 @@
 package runtimetest
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/keelson/keelson/agent/runtime"
 	"github.com/keelson/keelson/agent/runtime/ociarchive"
@@ -34,6 +38,7 @@ func Run(t *testing.T, newRuntime func(t *testing.T) runtime.Runtime) {
 		{"StartFailure", testStartFailure},
 		{"List", testList},
 		{"Images", testImages},
+		{"RemoveImage", testRemoveImage},
 		{"Invalid", testInvalid},
 		{"Exec", testExec},
 		{"Stats", testStats},
@@ -218,6 +223,58 @@ func testImages(t *testing.T, rt runtime.Runtime) {
 	}
 	if err := rt.Ready(t.Context()); err != nil {
 		t.Fatalf("a serving runtime is not ready: %v", err)
+	}
+}
+
+// ImportFile puts on the node an image named ref whose one layer holds a
+// file of size bytes, and returns it: each size is an image of its own,
+// and one size under two refs is one image with two names.
+func ImportFile(t *testing.T, rt runtime.Runtime, ref string, size int) runtime.Image {
+	t.Helper()
+	var layer bytes.Buffer
+	tw := tar.NewWriter(&layer)
+	data := bytes.Repeat([]byte(fmt.Sprint(size)), size)[:size]
+	if err := tw.WriteHeader(&tar.Header{Name: "data", Mode: 0o644, Size: int64(size)}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(data)
+	tw.Close()
+	var archive bytes.Buffer
+	if err := ociarchive.Write(&archive, ref, layer.Bytes(), ocispec.ImageConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := rt.Import(t.Context(), &archive)
+	if err != nil || len(imgs) != 1 {
+		t.Fatalf("import %s: %+v %v", ref, imgs, err)
+	}
+	return imgs[0]
+}
+
+func testRemoveImage(t *testing.T, rt runtime.Runtime) {
+	ctx := t.Context()
+	const ref = "localhost/removable:1"
+	ImportFile(t, rt, ref, 1<<20)
+	if _, err := rt.Image(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.RemoveImage(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Image(ctx, ref); !errors.Is(err, runtime.ErrImageNotFound) {
+		t.Fatalf("after RemoveImage: %v, want ErrImageNotFound", err)
+	}
+	all, err := rt.ListImages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.ContainsFunc(all, func(i runtime.Image) bool { return i.Ref == ref }) {
+		t.Fatalf("ListImages still has %s: %+v", ref, all)
+	}
+	if err := rt.RemoveImage(ctx, ref); !errors.Is(err, runtime.ErrImageNotFound) {
+		t.Fatalf("removing it again: %v, want ErrImageNotFound", err)
+	}
+	if _, err := rt.Image(ctx, Image); err != nil {
+		t.Fatalf("another image went with it: %v", err)
 	}
 }
 

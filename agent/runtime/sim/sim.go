@@ -296,6 +296,17 @@ func (r *Runtime) ListImages(context.Context) ([]runtime.Image, error) {
 	return out, nil
 }
 
+// RemoveImage implements runtime.Images.
+func (r *Runtime) RemoveImage(_ context.Context, ref string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.images[ref]; !ok {
+		return fmt.Errorf("image %s: %w", ref, runtime.ErrImageNotFound)
+	}
+	delete(r.images, ref)
+	return nil
+}
+
 // Image implements runtime.Images.
 func (r *Runtime) Image(_ context.Context, ref string) (runtime.Image, error) {
 	r.mu.Lock()
