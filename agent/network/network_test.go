@@ -66,15 +66,7 @@ func run(t *testing.T, rt runtime.Runtime, p pod, name string, cmd ...string) st
 	t.Helper()
 	spec := runtimetest.Spec(name, cmd...)
 	spec.PodUID, spec.PodName, spec.NetNSPath = p.id, p.id, p.netns
-	id, err := rt.Create(t.Context(), spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.Remove(context.Background(), id) })
-	if err := rt.Start(t.Context(), id); err != nil {
-		t.Fatal(err)
-	}
-	return id
+	return runtimetest.Started(t, rt, spec)
 }
 
 func TestPodNetworking(t *testing.T) {

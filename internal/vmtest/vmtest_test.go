@@ -1,7 +1,6 @@
 package vmtest_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -111,14 +110,7 @@ func TestGuestContainer(t *testing.T) {
 	rt, _ := containerdtest.NewRuntime(t)
 	spec := runtimetest.Spec("vm", "sleep", "600")
 	spec.Resources.MemoryLimit = 64 << 20
-	id, err := rt.Create(t.Context(), spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rt.Remove(context.Background(), id) })
-	if err := rt.Start(t.Context(), id); err != nil {
-		t.Fatal(err)
-	}
+	id := runtimetest.Started(t, rt, spec)
 	c := runtimetest.WaitState(t, rt, id, runtime.StateRunning)
 	file := map[int]string{1: "memory/memory.limit_in_bytes", 2: "memory.max"}[version]
 	if got, err := containerdtest.CgroupFile(c.Pid, file); err != nil || got != fmt.Sprint(64<<20) {

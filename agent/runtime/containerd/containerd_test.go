@@ -234,14 +234,7 @@ func TestOOMKilled(t *testing.T) {
 	run := func(name, script string) runtime.Container {
 		spec := runtimetest.Spec(name, "sh", "-c", script)
 		spec.Resources = runtime.Resources{MemoryLimit: 32 << 20}
-		id, err := rt.Create(ctx, spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { rt.Remove(context.Background(), id) })
-		if err := rt.Start(ctx, id); err != nil {
-			t.Fatal(err)
-		}
+		id := runtimetest.Started(t, rt, spec)
 		// The OOM event and the exit come in either order: after the exit,
 		// the other has a few seconds to come.
 		var exited runtime.Container

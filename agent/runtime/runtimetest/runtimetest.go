@@ -86,6 +86,17 @@ func mustCreate(t *testing.T, rt runtime.Runtime, spec runtime.ContainerSpec) st
 	return id
 }
 
+// Started creates and starts a container of spec, removed when the test
+// ends, and returns its id.
+func Started(t *testing.T, rt runtime.Runtime, spec runtime.ContainerSpec) string {
+	t.Helper()
+	id := mustCreate(t, rt, spec)
+	if err := rt.Start(t.Context(), id); err != nil {
+		t.Fatalf("start %s: %v", spec.Name, err)
+	}
+	return id
+}
+
 func testLifecycle(t *testing.T, rt runtime.Runtime) {
 	ctx := t.Context()
 	spec := Spec("life", "sleep", "3600")
