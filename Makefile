@@ -25,6 +25,7 @@ all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/keelson ./cmd/keelson
+	$(GO) build -o bin/keelson-logger ./cmd/keelson-logger
 
 deps:
 	@missing=""; for b in $(DEB_BINS); do [ -e $$b ] || missing="$$missing $$b"; done; \

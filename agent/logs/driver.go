@@ -3,6 +3,7 @@ package logs
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 )
@@ -20,6 +21,20 @@ const (
 // a container writing to path.
 func DriverArgs(path string, maxSize int64, maxFiles int) map[string]string {
 	return map[string]string{DriverArg: path, maxSizeArg: strconv.FormatInt(maxSize, 10), maxFilesArg: strconv.Itoa(maxFiles)}
+}
+
+// LoggerName is the small logging binary installed beside keelson.
+const LoggerName = "keelson-logger"
+
+// DriverBinary is the logging binary for a keelson binary at self:
+// keelson-logger beside it when it is there and executable, else keelson
+// itself, which serves as one too but costs more per container.
+func DriverBinary(self string) string {
+	logger := filepath.Join(filepath.Dir(self), LoggerName)
+	if fi, err := os.Stat(logger); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+		return logger
+	}
+	return self
 }
 
 // IsDriver reports whether the process was started as a logging binary.

@@ -153,3 +153,26 @@ func TestFollowEndsWhenClientGoes(t *testing.T) {
 		t.Fatal("a follower kept reading after its client went away")
 	}
 }
+
+// TestDriverBinary: keelson-logger beside keelson is the logging binary
+// when it is there and executable; otherwise keelson itself.
+func TestDriverBinary(t *testing.T) {
+	dir := t.TempDir()
+	self := filepath.Join(dir, "keelson")
+	logger := filepath.Join(dir, LoggerName)
+	if got := DriverBinary(self); got != self {
+		t.Errorf("no logger beside keelson: %s, want keelson itself", got)
+	}
+	if err := os.WriteFile(logger, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := DriverBinary(self); got != self {
+		t.Errorf("a logger that is not executable: %s, want keelson itself", got)
+	}
+	if err := os.Chmod(logger, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := DriverBinary(self); got != logger {
+		t.Errorf("got %s, want %s", got, logger)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/keelson/keelson/agent"
+	"github.com/keelson/keelson/agent/logs"
 	"github.com/keelson/keelson/agent/network"
 	"github.com/keelson/keelson/agent/pod"
 	"github.com/keelson/keelson/agent/proxy"
@@ -126,7 +127,11 @@ func runAgent(ctx context.Context, o *agentOptions, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("find keelson's own binary, the containers' logging binary: %w", err)
 	}
-	rtOpts := []containerd.Option{containerd.WithLogDriver(self)}
+	driver := logs.DriverBinary(self)
+	if driver == self {
+		log.Warn("keelson-logger is not beside keelson: keelson itself is each container's logging binary, at some 9 MiB of memory per container", "want", logs.LoggerName)
+	}
+	rtOpts := []containerd.Option{containerd.WithLogDriver(driver)}
 	if o.registries != "" {
 		regs, err := registry.Load(o.registries)
 		if err != nil {

@@ -43,6 +43,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build keelson: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	// Beside keelson, as installed: the containers' logging binary.
+	if _, err := containerdtest.BuildLogger(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	code := containerdtest.Clean(m).Run() // nothing a test starts may outlive it
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keelson/keelson/agent/logs"
 	"github.com/keelson/keelson/agent/network"
 	"github.com/keelson/keelson/agent/runtime/containerd"
 	"github.com/keelson/keelson/agent/runtime/containerdtest"
@@ -58,6 +59,16 @@ func TestServerAndAgentProcesses(t *testing.T) {
 		out, err := keelson("logs", "hello", "--tail", "5")
 		return out, err == nil && out == "hello from keelson\n"
 	})
+	// Each container logs through keelson-logger, found beside keelson.
+	loggers := loggingBinaries(t)
+	if len(loggers) < 3 {
+		t.Errorf("%d logging processes for 3 running containers: %v", len(loggers), loggers)
+	}
+	for _, l := range loggers {
+		if want := filepath.Join(filepath.Dir(binary), "keelson-logger"); l != want {
+			t.Errorf("a container's logging binary is %s, want %s", l, want)
+		}
+	}
 	eventuallyOut(t, "keelson top pods", func() (string, bool) {
 		out, err := keelson("top", "pods")
 		return out, err == nil && strings.Contains(out, "hello") && !strings.Contains(out, "\thello\t0m")
@@ -96,6 +107,28 @@ func TestServerAndAgentProcesses(t *testing.T) {
 	if after := containerIDs(t, d.Socket); !slices.Equal(after, before) {
 		t.Errorf("containers changed across an agent restart:\nbefore %v\nafter  %v", before, after)
 	}
+}
+
+// loggingBinaries lists the programs running as logging binaries of this
+// package's containers: processes given a log path in its temp dir.
+func loggingBinaries(t *testing.T) []string {
+	t.Helper()
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, p := range procs {
+		b, err := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if i := slices.Index(args, logs.DriverArg); i > 0 && i+1 < len(args) && strings.HasPrefix(args[i+1], os.TempDir()) {
+			out = append(out, args[0])
+		}
+	}
+	return out
 }
 
 // procCluster is keelson as people run it: a server and an agent process,

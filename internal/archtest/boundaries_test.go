@@ -28,6 +28,9 @@ var forbidden = []struct {
 	{"./clusterdns/...", []string{module + "store", module + "reconciler", module + "gitsync", module + "agent", "go.etcd.io/etcd/"},
 		"cluster DNS answers from informers it is given, never from the store per query", nil},
 	{"./internal/servicenet/...", []string{module}, "the service network's agreements are a leaf every part may import", nil},
+	{"./cmd/keelson-logger", []string{module, "k8s.io/", "sigs.k8s.io/", "github.com/", "go.", "golang.org/x/", "google.golang.org/"},
+		"one keelson-logger runs per container for its whole life: it holds the standard library and agent/logs only, so it starts at once and stays small",
+		[]string{module + "agent/logs"}},
 }
 
 func TestBoundaries(t *testing.T) {

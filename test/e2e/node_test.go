@@ -112,12 +112,8 @@ func startNode(t testing.TB, name, podCIDR string, tune ...func(*agent.Config)) 
 		t.Fatal(err)
 	}
 
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	calls := &atomic.Int64{}
-	rt, ctd := containerdtest.NewRuntime(t, containerd.WithLogDriver(self), containerd.WithCallCount(calls))
+	rt, ctd := containerdtest.NewRuntime(t, containerd.WithLogDriver(logger), containerd.WithCallCount(calls))
 	version, err := rt.Version(t.Context())
 	if err != nil {
 		t.Fatal(err)

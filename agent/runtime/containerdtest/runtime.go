@@ -2,8 +2,12 @@ package containerdtest
 
 import (
 	"bytes"
+	"fmt"
+	"os/exec"
+	"path/filepath"
 	"testing"
 
+	"github.com/keelson/keelson/agent/logs"
 	"github.com/keelson/keelson/agent/runtime/containerd"
 	"github.com/keelson/keelson/agent/runtime/ociarchive"
 )
@@ -31,4 +35,15 @@ func NewRuntime(t testing.TB, opts ...containerd.Option) (*containerd.Runtime, *
 		t.Fatalf("importing busybox gave %+v", imgs)
 	}
 	return rt, d
+}
+
+// BuildLogger builds cmd/keelson-logger into dir and returns its path, for
+// tests whose containers should log as a node's do.
+func BuildLogger(dir string) (string, error) {
+	path := filepath.Join(dir, logs.LoggerName)
+	out, err := exec.Command("go", "build", "-o", path, "github.com/keelson/keelson/cmd/keelson-logger").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("build %s: %v\n%s", logs.LoggerName, err, out)
+	}
+	return path, nil
 }
