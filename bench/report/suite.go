@@ -156,6 +156,8 @@ var suite = []section{
 			{bench: "PodStart/pod/1", unit: "each-p50-ms", what: "one pod: bound to Running, p50", goal: "≤ 3× raw containerd"},
 			{bench: "PodStart/containerd/1", unit: "each-p50-ms", what: "raw containerd: create and start one container, p50"},
 			{bench: "PodStart/pod/30", unit: "all-p50-ms", what: "30 pods at once, all Running, p50", goal: "≤ 2 s", anchor: "Kubernetes pod start-up SLO p99 ≤ 5 s"},
+			{bench: "PodStart/containerd/30", unit: "all-p50-ms", what: "raw containerd: 30 containers created and started one after another, all running"},
+			{bench: "PodStart/containerd-parallel/30", unit: "all-p50-ms", what: "raw containerd: 30 containers, four at a time (as the pod workers), all running: the floor for 30 pods at once"},
 		},
 	},
 	{
