@@ -27,8 +27,8 @@ type puller struct {
 	base time.Duration // the first back-off after a failed pull
 
 	mu    sync.Mutex
-	locks map[string]chan struct{} // by image: held while it is pulled
-	pulls map[pullKey]*pull        // by pod and container
+	locks map[string]*imageLock // by image, while pulls of it start or run
+	pulls map[pullKey]*pull     // by pod and container
 	wg    sync.WaitGroup
 	ctx   context.Context
 	stop  context.CancelFunc
@@ -52,7 +52,7 @@ type pull struct {
 }
 
 func newPuller(rt runtime.Images, wake func(types.UID), base time.Duration) *puller {
-	return &puller{rt: rt, wake: wake, base: base, locks: map[string]chan struct{}{}}
+	return &puller{rt: rt, wake: wake, base: base, locks: map[string]*imageLock{}}
 }
 
 // imageState is where a container's image stands: ready with the
@@ -154,20 +154,35 @@ func (p *puller) startLocked(run *podRunner, key, ref, image string, creds func(
 	run.pulls[key] = pl
 	lock := p.locks[ref]
 	if lock == nil {
-		lock = make(chan struct{}, 1)
+		lock = &imageLock{held: make(chan struct{}, 1)}
 		p.locks[ref] = lock
 	}
+	lock.users++
 	run.wg.Go(func() { p.run(run.ctx, run.uid, pl, lock, cs) })
 	return imageState{waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating", Message: pl.progress(image)},
 		event: &event{corev1.EventTypeNormal, "Pulling", fmt.Sprintf("Pulling image %q", image)}}
 }
 
+// imageLock lets one pull of an image run at a time; it is dropped when
+// no pull of the image is left, so the map holds only images in flight.
+type imageLock struct {
+	held  chan struct{} // a token, taken while the image is pulled
+	users int           // pulls started and not ended; p.mu guards it
+}
+
 // run pulls one image, once no other pull of it runs, and wakes the pod.
-func (p *puller) run(ctx context.Context, uid types.UID, pl *pull, lock chan struct{}, creds []registry.Credential) {
+func (p *puller) run(ctx context.Context, uid types.UID, pl *pull, lock *imageLock, creds []registry.Credential) {
 	defer p.wake(uid)
+	defer func() {
+		p.mu.Lock()
+		if lock.users--; lock.users == 0 {
+			delete(p.locks, pl.image)
+		}
+		p.mu.Unlock()
+	}()
 	select {
-	case lock <- struct{}{}:
-		defer func() { <-lock }()
+	case lock.held <- struct{}{}:
+		defer func() { <-lock.held }()
 	case <-ctx.Done():
 		p.mu.Lock()
 		p.finish(pl, ctx.Err())

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -164,5 +165,11 @@ func TestOnePullPerImage(t *testing.T) {
 	}
 	if got := reg.ManifestRequests("team/shared"); got != perPull {
 		t.Errorf("three pods of one image made %d manifest requests; one pull makes %d", got, perPull)
+	}
+	// A pull lets go of its image's lock just after it reports its end.
+	for deadline := time.Now().Add(5 * time.Second); e.runner.ImagesInFlight() != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the puller keeps locks of %d images after every pull ended", e.runner.ImagesInFlight())
+		}
 	}
 }
