@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keelson/keelson/agent/runtime/containerdtest"
 )
 
 // Config is one VM run.
@@ -86,10 +88,7 @@ const qemu = "qemu-system-x86_64"
 func Require(t testing.TB) {
 	t.Helper()
 	if why := missing(); why != "" {
-		if os.Getenv("KEELSON_REQUIRE_CONTAINERD") == "1" {
-			t.Fatalf("VM tests cannot run: %s (KEELSON_REQUIRE_CONTAINERD=1)", why)
-		}
-		t.Skipf("VM tests skipped: %s", why)
+		containerdtest.Unavailable(t, "VM tests", why)
 	}
 }
 

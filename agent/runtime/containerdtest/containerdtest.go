@@ -76,11 +76,19 @@ func StartDaemon(t testing.TB) *Daemon {
 func Require(t testing.TB) {
 	t.Helper()
 	if why := missing(); why != "" {
-		if os.Getenv("KEELSON_REQUIRE_CONTAINERD") == "1" {
-			t.Fatalf("containerd tests cannot run: %s (KEELSON_REQUIRE_CONTAINERD=1)", why)
-		}
-		t.Skipf("containerd tests skipped: %s", why)
+		Unavailable(t, "containerd tests", why)
 	}
+}
+
+// Unavailable skips the test because what it needs cannot run here, and
+// why, or fails it under KEELSON_REQUIRE_CONTAINERD=1 (CI), where no test
+// may pass by not running.
+func Unavailable(t testing.TB, what, why string) {
+	t.Helper()
+	if os.Getenv("KEELSON_REQUIRE_CONTAINERD") == "1" {
+		t.Fatalf("%s cannot run: %s (KEELSON_REQUIRE_CONTAINERD=1)", what, why)
+	}
+	t.Skipf("%s skipped: %s", what, why)
 }
 
 func (d *Daemon) start(t testing.TB) {
