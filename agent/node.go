@@ -3,6 +3,7 @@ package agent
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	goruntime "runtime"
@@ -29,20 +30,38 @@ const nodeLeaseNamespace = "kube-node-lease"
 
 // registerNode creates this node's Node, or brings an existing one up to date.
 // The control plane writes the Node too (its pod CIDR, taints): a conflict
-// is answered by reading it again.
+// is answered by reading it again. As the kubelet, it tries again, backing
+// off to 7 s, while the API is away or cannot answer (unreachable, timed
+// out, overloaded, an internal error of its store); an answer that will not
+// change by asking again (a refused token, an invalid Node) ends it.
 func (a *Agent) registerNode(ctx context.Context) error {
-	var err error
-	for attempt := 0; attempt < 10; attempt++ {
-		if err = a.registerOnce(ctx); err == nil || !apierrors.IsConflict(err) {
+	backoff := 50 * time.Millisecond
+	for {
+		err := a.registerOnce(ctx)
+		if err == nil || !transient(err) {
 			return err
+		}
+		if !apierrors.IsConflict(err) {
+			a.log.Warn("registering the node, trying again", "in", backoff, "err", err)
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(attempt+1) * 50 * time.Millisecond):
+			return err
+		case <-time.After(backoff):
 		}
+		backoff = min(2*backoff, 7*time.Second)
 	}
-	return err
+}
+
+// transient reports whether asking the API again may succeed.
+func transient(err error) bool {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return true // no answer: the API is unreachable
+	}
+	return apierrors.IsConflict(err) || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
+		apierrors.IsInternalError(err) || apierrors.IsServiceUnavailable(err) || apierrors.IsTooManyRequests(err) ||
+		apierrors.IsUnexpectedServerError(err)
 }
 
 func (a *Agent) registerOnce(ctx context.Context) error {
