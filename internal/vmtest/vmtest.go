@@ -177,8 +177,11 @@ func boot(k kernel, initrd string, cfg Config, marker string) (*console, error) 
 		f.Close()
 		args = append(args, "-accel", "kvm")
 	}
+	// One virtual CPU: under emulation each is a busy host thread, and the
+	// tests that run beside the VM (go test runs packages in parallel) need
+	// the machine's cores too; starved, their etcd times out.
 	cmd := exec.CommandContext(ctx, qemu, append(args, "-accel", "tcg", "-cpu", "max",
-		"-smp", "2", "-m", strconv.Itoa(cfg.Memory),
+		"-smp", "1", "-m", strconv.Itoa(cfg.Memory),
 		"-kernel", k.image, "-initrd", initrd,
 		// mitigations=off: page-table isolation flushes the emulated TLB on
 		// every system call, and a throwaway VM has nothing to protect.
