@@ -132,7 +132,12 @@ func (o *serverOptions) apiConfig(log *slog.Logger) (apiserver.Config, error) {
 	if token, ok := tokens.TokenFor(apiserver.AdminUser); ok {
 		kc, err := apiserver.Kubeconfig(scheme+"://"+dialAddr(o.listen), caPEM, apiserver.AdminUser, token)
 		if err == nil {
-			err = os.WriteFile(adminKubeconfig(o.dataDir), kc, 0o600)
+			// Whole or not at all: kubectl and clients read it while the
+			// server starts, and must never see it half written.
+			tmp := adminKubeconfig(o.dataDir) + ".tmp"
+			if err = os.WriteFile(tmp, kc, 0o600); err == nil {
+				err = os.Rename(tmp, adminKubeconfig(o.dataDir))
+			}
 		}
 		if err != nil {
 			return cfg, fmt.Errorf("write the admin kubeconfig: %w", err)
