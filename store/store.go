@@ -168,8 +168,9 @@ func New(cli *clientv3.Client, prefix string, log *slog.Logger) *Store {
 	}
 }
 
-// Client returns the underlying etcd client, for leader election and other
-// etcd-native needs of the control plane. Object keys stay the store's business.
+// Client returns the underlying etcd client, for tests and tools that act on
+// etcd itself (compaction, leases). keelson's packages do not use it: what
+// they need of etcd, leader election among it, is a method of Store.
 func (s *Store) Client() *clientv3.Client { return s.client }
 
 // Prefix returns the key prefix the store keeps its objects under.

@@ -128,11 +128,21 @@ func (s *Store) Txn(ctx context.Context, ops ...Op) (err error) {
 		}
 		elses = append(elses, clientv3.OpGet(p.key, clientv3.WithKeysOnly()))
 	}
+	f, fenced := fenceOf(ctx)
+	if fenced {
+		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(f.key), "=", f.rev))
+		elses = append(elses, clientv3.OpGet(f.key, clientv3.WithKeysOnly()))
+	}
 	resp, err := s.client.Txn(ctx).If(cmps...).Then(thens...).Else(elses...).Commit()
 	if err != nil {
 		return fmt.Errorf("etcd transaction of %d ops: %w", len(ops), err)
 	}
 	if !resp.Succeeded {
+		if fenced {
+			if kvs := resp.Responses[len(ps)].GetResponseRange().Kvs; len(kvs) == 0 || kvs[0].CreateRevision != f.rev {
+				return fmt.Errorf("%w: the leadership term that made this transaction of %d ops has ended", ErrNotLeader, len(ops))
+			}
+		}
 		return failedOp(ps, resp)
 	}
 	s.noteCustom(ps)

@@ -2,6 +2,7 @@ package archtest
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -28,6 +29,9 @@ var forbidden = []struct {
 	{"./clusterdns/...", []string{module + "store", module + "reconciler", module + "gitsync", module + "agent", "go.etcd.io/etcd/"},
 		"cluster DNS answers from informers it is given, never from the store per query", nil},
 	{"./internal/servicenet/...", []string{module}, "the service network's agreements are a leaf every part may import", nil},
+	{"./store/...", []string{module}, "the store is the base every part of the control plane stands on: it knows keelson's API types and nothing above them",
+		[]string{module + "api/"}},
+	{"./cmd/...", []string{"k8s.io/kubernetes/"}, "the commands are built from keelson's packages and the published Kubernetes libraries, never the monorepo", nil},
 	{"./cmd/keelson-logger", []string{module, "k8s.io/", "sigs.k8s.io/", "github.com/", "go.", "golang.org/x/", "google.golang.org/"},
 		"one keelson-logger runs per container for its whole life: it holds the standard library and agent/logs only, so it starts at once and stays small",
 		[]string{module + "agent/logs"}},
@@ -55,6 +59,36 @@ func TestBoundaries(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// etcdImporters are the only packages that import etcd's client themselves
+// (test files aside): store keeps every key, lease and election, so that what
+// keelson writes to etcd, and how it is fenced, is decided in one place.
+var etcdImporters = []string{module + "store", module + "store/etcdtest"}
+
+func TestOnlyStoreImportsEtcd(t *testing.T) {
+	cmd := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./...")
+	cmd.Dir = "../.."
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	checked := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, imports, _ := strings.Cut(line, " ")
+		checked++
+		if slices.Contains(etcdImporters, pkg) {
+			continue
+		}
+		for _, imp := range strings.Fields(imports) {
+			if strings.HasPrefix(imp, "go.etcd.io/etcd/") {
+				t.Errorf("%s imports %s: only package store talks to etcd; add what it needs to store", pkg, imp)
+			}
+		}
+	}
+	if checked < 20 {
+		t.Fatalf("go list listed %d packages: the check saw too little to mean anything", checked)
 	}
 }
 
