@@ -120,6 +120,9 @@ func (l *Loop) Run(ctx context.Context) error {
 	}
 	l.events = record.New(l.Syncer.Store, "gitsync", l.logger())
 	go l.events.Run(ctx)
+	if err := l.resume(ctx); err != nil && ctx.Err() == nil {
+		l.logger().Warn("cannot read the Sync object: the revision it applied last is applied again", "err", err)
+	}
 	if err := l.publishSpec(ctx); err != nil && ctx.Err() == nil {
 		l.logger().Warn("cannot write the Sync object", "err", err)
 	}

@@ -114,16 +114,6 @@ func (s *Syncs) Config(name string) (Config, bool) {
 	return m.cfg, true
 }
 
-// Trigger makes the named sync poll now. Errors: ErrUnknownSync.
-func (s *Syncs) Trigger(name string) error {
-	m, ok := s.get(name)
-	if !ok {
-		return fmt.Errorf("%w: %q", ErrUnknownSync, name)
-	}
-	m.loop.Trigger()
-	return nil
-}
-
 // Statuses returns the status of every sync, in Names' order.
 func (s *Syncs) Statuses() []Status {
 	s.mu.Lock()
@@ -135,7 +125,10 @@ func (s *Syncs) Statuses() []Status {
 	return out
 }
 
-// Run runs every loop until ctx is done and returns ctx.Err().
+// Run runs every loop until ctx is done and returns ctx.Err(). It also serves
+// the requests made with Trigger in other processes. With several servers,
+// only the leader calls Run (with a context of store.Lead, which fences the
+// loops' writes); Run may be called again after it returned, for a new term.
 func (s *Syncs) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.running = ctx
@@ -143,6 +136,7 @@ func (s *Syncs) Run(ctx context.Context) error {
 		s.start(s.byName[name])
 	}
 	s.mu.Unlock()
+	s.wg.Go(func() { s.followRequests(ctx) })
 	<-ctx.Done()
 	s.mu.Lock()
 	s.running = nil

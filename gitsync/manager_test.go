@@ -84,7 +84,7 @@ func TestSyncsTwoSourcesOneStore(t *testing.T) {
 	if sts := s.Statuses(); len(sts) != 2 || sts[0].Name != "apps" || sts[1].Name != "infra" {
 		t.Errorf("statuses %+v", sts)
 	}
-	if err := s.Trigger("nope"); !errors.Is(err, ErrUnknownSync) {
+	if err := s.Trigger(t.Context(), "nope"); !errors.Is(err, ErrUnknownSync) {
 		t.Errorf("Trigger(nope) = %v, want ErrUnknownSync", err)
 	}
 	if _, ok := s.Loop("nope"); ok {
@@ -198,7 +198,7 @@ func TestSyncsReload(t *testing.T) {
 	if err := s.Reload([]Config{cfgB}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Trigger("apps"); !errors.Is(err, ErrUnknownSync) {
+	if err := s.Trigger(t.Context(), "apps"); !errors.Is(err, ErrUnknownSync) {
 		t.Errorf("Trigger(apps) after removal: %v", err)
 	}
 	attempts := appsLoop.Status().Attempts

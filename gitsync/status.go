@@ -3,15 +3,18 @@ package gitsync
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
+	"github.com/keelson/keelson/store"
 )
 
 // The Sync object: after every attempt the loop writes its Status into the
@@ -31,6 +34,57 @@ const statusWriteAttempts = 5
 // first attempt: a suspended sync, which never attempts, shows too.
 func (l *Loop) publishSpec(ctx context.Context) error {
 	return l.writeSync(ctx, func(s *keelsonv1alpha1.Sync) { s.Spec = l.syncSpec() })
+}
+
+// resume takes up where the Sync object says the sync stands, when the loop
+// starts with no attempt of its own: after a restart, or in a new leader
+// that takes over from another server. A revision the object says was
+// applied is not applied again (until Resync is due), and one that failed
+// validation is not tried again: a takeover neither repeats nor loses an
+// attempt. Nothing is taken up when the sync's spec changed since (another
+// URL, ref or path may give the same revision other files).
+func (l *Loop) resume(ctx context.Context) error {
+	l.mu.Lock()
+	fresh := l.status.LastAttempted.ID == "" && l.status.LastApplied.ID == ""
+	l.mu.Unlock()
+	if !fresh {
+		return nil
+	}
+	cur := &keelsonv1alpha1.Sync{}
+	err := l.Syncer.Store.Get(ctx, "", l.Syncer.Name, cur)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !equality.Semantic.DeepEqual(cur.Spec, l.syncSpec()) {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st, s := &l.status, cur.Status
+	if s.LastApplied != nil && s.LastAppliedTime != nil {
+		st.LastApplied, st.LastAppliedTime = revisionOfCommit(s.LastApplied), s.LastAppliedTime.Time
+	}
+	if ready := meta.FindStatusCondition(s.Conditions, keelsonv1alpha1.ConditionReady); ready != nil && s.LastAttempted != nil {
+		st.LastAttempted, st.Reason, st.Message = revisionOfCommit(s.LastAttempted), ready.Reason, ready.Message
+		st.Errors = append([]string(nil), s.Errors...)
+		if h := s.History; len(h) > 0 {
+			st.LastAttemptTime = h[0].StartTime.Add(h[0].Duration.Duration)
+			st.Duration = h[0].Duration.Duration
+		}
+	}
+	return nil
+}
+
+// revisionOfCommit is commitOf's inverse.
+func revisionOfCommit(c *keelsonv1alpha1.Commit) Revision {
+	r := Revision{ID: c.Revision, FromGit: c.FromGit, Message: c.Message, Author: c.Author}
+	if c.Time != nil {
+		r.Time = c.Time.Time
+	}
+	return r
 }
 
 // publish writes the outcome of one attempt to the Sync object and records

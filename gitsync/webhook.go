@@ -124,8 +124,12 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer(http.StatusOK, false, "pong: the secret matches; pushes will sync %q", name)
 		return
 	}
-	if err := h.Syncs.Trigger(name); err != nil {
+	switch err := h.Syncs.Trigger(r.Context(), name); {
+	case errors.Is(err, ErrUnknownSync):
 		answer(http.StatusNotFound, false, "%v", err)
+		return
+	case err != nil:
+		answer(http.StatusServiceUnavailable, false, "sync %q: the request could not be passed to the server running it: %v", name, err)
 		return
 	}
 	answer(http.StatusAccepted, true, "sync %q triggered: it polls its source now", name)

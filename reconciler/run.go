@@ -29,6 +29,15 @@ type LeaderElection struct {
 // ElectionName is the name of the controllers' election (store.Election).
 const ElectionName = "controllers"
 
+// Validate reports what is wrong with opts, as Run would, without running
+// anything: for a caller that runs the controllers only once it leads.
+func (o Options) Validate() error {
+	if _, err := o.Services.parse(); err != nil {
+		return fmt.Errorf("reconciler: %w", err)
+	}
+	return nil
+}
+
 // Run runs keelson's controllers (ReplicaSet, ReplicationController,
 // Deployment, garbage collector, namespace, event expiry, the scheduler, node
 // lifecycle with pod CIDRs, service IPs and node ports, the control plane's

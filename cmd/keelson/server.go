@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,6 +62,15 @@ type serverOptions struct {
 	// onSyncStatus, when set, gets the sync's status after every attempt
 	// (keelson up's progress display).
 	onSyncStatus func(gitsync.Status)
+
+	leaderTTL time.Duration
+}
+
+// identity names this server in the leader election: its host and API
+// address, which tell an operator where the leader is.
+func (o *serverOptions) identity() string {
+	host, _ := os.Hostname()
+	return host + "@" + o.listen
 }
 
 func (o *serverOptions) addFlags(cmd *cobra.Command) {
@@ -82,6 +93,7 @@ func (o *serverOptions) addFlags(cmd *cobra.Command) {
 	f.StringArrayVar(&o.chartRepositories, "chart-repository", nil, "a Helm chart repository (https:// URL of its index.yaml's folder, or oci://host/path of a registry) HelmCharts may fetch charts from (spec.repoURL); repeat for more; none: charts must be vendored into Git")
 	f.StringVar(&o.configFile, "config", "", "a ServerConfig file listing the repositories to sync, with their webhook secrets; instead of --repo and the flags of its sync")
 	f.DurationVar(&o.nodeGracePeriod, "node-monitor-grace-period", 40*time.Second, "a node whose lease is not renewed for this long becomes Ready=Unknown and is tainted unreachable")
+	f.DurationVar(&o.leaderTTL, "leader-lease-duration", 10*time.Second, "with several servers on one etcd: how long the leader's etcd lease lasts, so about how soon another server takes over the controllers and syncs when it dies")
 	f.StringVar(&o.clusterCIDR, "cluster-cidr", "10.42.0.0/16", "pod addresses of the cluster, split into a /24 per node")
 	// The defaults are constants that parse: Set cannot fail on them.
 	_ = cidrFlag{&o.serviceCIDR}.Set(servicenet.DefaultServiceCIDR)
@@ -188,25 +200,41 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	controllers := make(chan error, 1)
-	go func() {
-		controllers <- reconciler.Run(ctx, st, log, reconciler.Options{
-			NodeLifecycle: reconciler.NodeLifecycleOptions{GracePeriod: o.nodeGracePeriod, ClusterCIDR: o.clusterCIDR},
-			Services:      services,
-		})
-	}()
+	opts := reconciler.Options{
+		NodeLifecycle:  reconciler.NodeLifecycleOptions{GracePeriod: o.nodeGracePeriod, ClusterCIDR: o.clusterCIDR},
+		Services:       services,
+		LeaderElection: reconciler.LeaderElection{Disabled: true}, // the term below is the election
+	}
+	if err := opts.Validate(); err != nil {
+		return err
+	}
 	if len(sources) == 0 {
 		log.Info("no --repo or --config: nothing is synced from Git")
 	}
 	if o.configFile != "" {
 		defer reloadOnHangup(ctx, o, syncs, log)()
 	}
-	syncDone := make(chan error, 1)
-	go func() { syncDone <- syncs.Run(ctx) }()
+	// One leader among the servers on this etcd runs the controllers and
+	// the syncs; its writes are fenced by its term (store.Lead). The others
+	// serve the API and pass webhooks on to it.
+	leading := make(chan error, 1)
+	go func() {
+		leading <- st.Lead(ctx, store.Election{Name: reconciler.ElectionName, TTL: o.leaderTTL, Identity: o.identity()},
+			func(term context.Context) {
+				var wg sync.WaitGroup
+				wg.Go(func() {
+					if err := reconciler.Run(term, st, log, opts); err != nil {
+						log.Error("controllers", "err", err)
+					}
+				})
+				wg.Go(func() { _ = syncs.Run(term) })
+				wg.Wait()
+			})
+	}()
 	err = srv.Serve(ctx, l)
 	log.Info("shutting down")
 	cancel()
-	return errors.Join(err, <-controllers, ignoreCanceled(<-syncDone), dnsDone())
+	return errors.Join(err, <-leading, dnsDone())
 }
 
 // waitForEtcd logs, with growing pauses, until etcd first answers, so that an
