@@ -2,6 +2,8 @@ package agent
 
 import (
 	"fmt"
+	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 
@@ -9,12 +11,18 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// NewClient returns a client of keelson's API for an agent: the server's URL,
-// the node's bearer token and, for HTTPS, the CA that signed the server's
-// certificate (empty trusts the system's roots).
-func NewClient(server, token, caFile string) (kubernetes.Interface, error) {
+// NewClient returns a client of keelson's API for an agent: the URLs of the
+// API servers (one, or several of one control plane, which it fails over
+// between), the node's bearer token and, for HTTPS, the CA that signed the
+// servers' certificates (empty trusts the system's roots). log, when not
+// nil, hears of fail-overs.
+func NewClient(servers []string, token, caFile string, log *slog.Logger) (kubernetes.Interface, error) {
+	urls, err := parseServers(servers)
+	if err != nil {
+		return nil, err
+	}
 	cfg := &rest.Config{
-		Host:        server,
+		Host:        urls[0].String(),
 		BearerToken: strings.TrimSpace(token),
 		// keelson's API speaks JSON; client-go would send protobuf otherwise.
 		ContentConfig: rest.ContentConfig{ContentType: "application/json", AcceptContentTypes: "application/json"},
@@ -28,9 +36,17 @@ func NewClient(server, token, caFile string) (kubernetes.Interface, error) {
 		}
 		cfg.TLSClientConfig.CAFile = caFile
 	}
+	if len(urls) > 1 {
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+			return &failover{next: rt, servers: urls, log: log}
+		}
+	}
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("API client for %s: %w", server, err)
+		return nil, fmt.Errorf("API client for %s: %w", strings.Join(servers, ","), err)
 	}
 	return client, nil
 }

@@ -27,7 +27,7 @@ import (
 )
 
 type agentOptions struct {
-	server       string
+	servers      []string
 	tokenFile    string
 	caFile       string
 	nodeName     string
@@ -69,7 +69,7 @@ with containerd and CNI.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.server, "server", "https://127.0.0.1:7443", "keelson API URL")
+	f.StringSliceVar(&o.servers, "server", []string{"https://127.0.0.1:7443"}, "keelson API URL; with several servers, give each (comma-separated or repeated): the agent uses one and fails over to the next when it cannot be reached")
 	f.StringVar(&o.tokenFile, "token-file", "", "file holding this node's bearer token (required)")
 	f.StringVar(&o.caFile, "ca-file", "", "CA that signed the API's certificate (empty: the system's roots)")
 	f.StringVar(&o.dataDir, "data-dir", filepath.Join(defaultDataDir(), "agent"), "where the agent keeps pods' files and network state")
@@ -119,7 +119,7 @@ func runAgent(ctx context.Context, o *agentOptions, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("node token: %w", err)
 	}
-	client, err := agent.NewClient(o.server, string(token), o.caFile)
+	client, err := agent.NewClient(o.servers, string(token), o.caFile, log)
 	if err != nil {
 		return err
 	}
@@ -198,7 +198,7 @@ func runAgent(ctx context.Context, o *agentOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	log.Info("agent starting", "node", o.nodeName, "server", o.server, "containerd", ver, "host_ip", hostIP, "listen", o.listen)
+	log.Info("agent starting", "node", o.nodeName, "servers", strings.Join(o.servers, ","), "containerd", ver, "host_ip", hostIP, "listen", o.listen)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	serveErr := make(chan error, 1)

@@ -199,9 +199,9 @@ func (o *upOptions) wire(p *progress) error {
 	}
 	a.tokenFile = filepath.Join(data, "node.token")
 	a.dataDir = filepath.Join(data, "agent")
-	a.server = "http://" + dialAddr(o.server.listen)
+	a.servers = []string{"http://" + dialAddr(o.server.listen)}
 	if o.server.tls {
-		a.server = "https://" + dialAddr(o.server.listen)
+		a.servers = []string{"https://" + dialAddr(o.server.listen)}
 		a.caFile = apiserver.TLSFilesIn(data).CACert
 	}
 	return nil

@@ -38,7 +38,7 @@ func runLocalNode(ctx context.Context, o *upOptions, p *progress, log *slog.Logg
 	if err != nil {
 		return err
 	}
-	p.set(stepEtcd, true, "etcd ready, API serving on %s", o.agent.server)
+	p.set(stepEtcd, true, "etcd ready, API serving on %s", o.agent.servers[0])
 	p.setHints(lookHints(o))
 	go watchCluster(ctx, client, o.agent.nodeName, p)
 	return runAgent(ctx, &o.agent, log)
@@ -94,7 +94,7 @@ func waitAPI(ctx context.Context, a *agentOptions, serverDone <-chan struct{}) (
 		// while it was half written would never trust it, so each attempt
 		// makes its own.
 		if a.caFile == "" || fileExists(a.caFile) {
-			client, err := agent.NewClient(a.server, string(token), a.caFile)
+			client, err := agent.NewClient(a.servers, string(token), a.caFile, nil)
 			if err != nil {
 				return nil, err
 			}

@@ -107,7 +107,7 @@ func startNode(t testing.TB, name, podCIDR string, tune ...func(*agent.Config)) 
 	g := newGate(srv.Handler())
 	ts := httptest.NewServer(g)
 	t.Cleanup(ts.Close)
-	client, err := agent.NewClient(ts.URL, "node-token", "")
+	client, err := agent.NewClient([]string{ts.URL}, "node-token", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func startNode(t testing.TB, name, podCIDR string, tune ...func(*agent.Config)) 
 			network.RemoveNetNS(ns)
 		}
 	})
-	admin, err := agent.NewClient(ts.URL, "admin-token", "")
+	admin, err := agent.NewClient([]string{ts.URL}, "admin-token", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -172,7 +172,7 @@ func apiFor(b *testing.B, st *store.Store) string {
 // API as the node, programming ns; it stops and removes its table when the
 // benchmark ends.
 func startProxier(b *testing.B, apiURL string, ns *netnstest.NS) {
-	client, err := agent.NewClient(apiURL, "node-token", "")
+	client, err := agent.NewClient([]string{apiURL}, "node-token", "", nil)
 	if err != nil {
 		b.Fatal(err)
 	}
