@@ -143,7 +143,14 @@ func newClient(cfg Config) (*clientv3.Client, error) {
 		TLS:                tlsCfg,
 		MaxCallSendMsgSize: maxMessageBytes,
 		MaxCallRecvMsgSize: maxMessageBytes,
-		Logger:             quietZap(),
+		// A member cut off by the network, not dead, leaves its TCP
+		// connection open and silent: requests sent to it would hang
+		// until their deadline. Pings find it within about 13 s (gRPC's
+		// floor for the ping interval is 10 s), and requests go to the
+		// other members.
+		DialKeepAliveTime:    10 * time.Second,
+		DialKeepAliveTimeout: 3 * time.Second,
+		Logger:               quietZap(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("etcd client for %s: %w", strings.Join(cfg.Endpoints, ","), err)
