@@ -188,6 +188,15 @@ var suite = []section{
 		},
 	},
 	{
+		name: "failover", title: "Leader fail-over", pkg: "./test/cluster/",
+		bench: "LeaderFailover", args: []string{"-test.benchtime", "1x"}, root: true,
+		figures: []figure{
+			{bench: "LeaderFailover", unit: "p50-ms", what: "3 servers on a 3-member etcd cluster (hosts of test/cluster), default 10 s lease: SIGKILL of the leader → another leads (controllers and syncs start), p50 of 10 kills", goal: "≤ 15 s",
+				anchor: "kube-controller-manager's default lease: 15 s"},
+			{bench: "LeaderFailover", unit: "max-ms", what: "the same, slowest of the 10"},
+		},
+	},
+	{
 		name: "up-memory", title: "keelson up at rest", pkg: "./cmd/keelson/",
 		bench: "UpIdleMemory", args: []string{"-test.benchtime", "1x"}, root: true,
 		figures: []figure{
