@@ -48,6 +48,8 @@ type agentOptions struct {
 	localCap     string
 	registries   string
 	evictionHard string
+	runtime      string
+	nodes        int
 }
 
 func newAgentCmd(g *globalFlags) *cobra.Command {
@@ -69,6 +71,8 @@ with containerd and CNI.`,
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&o.runtime, "runtime", runtimeContainerd, "what runs pods: containerd, or simulated (no containers: nodes that register, renew their leases and report their pods Running, to load a control plane as many machines would)")
+	f.IntVar(&o.nodes, "nodes", 1, "with --runtime simulated: how many nodes this process simulates, NODE-NAME-0…; --token-file then holds one token per node, a line each")
 	f.StringSliceVar(&o.servers, "server", []string{"https://127.0.0.1:7443"}, "keelson API URL; with several servers, give each (comma-separated or repeated): the agent uses one and fails over to the next when it cannot be reached")
 	f.StringVar(&o.tokenFile, "token-file", "", "file holding this node's bearer token (required)")
 	f.StringVar(&o.caFile, "ca-file", "", "CA that signed the API's certificate (empty: the system's roots)")
@@ -114,6 +118,16 @@ func runAgent(ctx context.Context, o *agentOptions, log *slog.Logger) error {
 	}
 	if o.tokenFile == "" {
 		return fmt.Errorf("--token-file is required: the node's token from the server's token file")
+	}
+	switch o.runtime {
+	case runtimeContainerd, "": // "": keelson up's node
+		if o.nodes > 1 {
+			return fmt.Errorf("--nodes %d: only simulated nodes (--runtime %s) run several to a process", o.nodes, runtimeSimulated)
+		}
+	case runtimeSimulated:
+		return runHollow(ctx, o, log)
+	default:
+		return fmt.Errorf("--runtime %q: want %s or %s", o.runtime, runtimeContainerd, runtimeSimulated)
 	}
 	token, err := os.ReadFile(o.tokenFile)
 	if err != nil {

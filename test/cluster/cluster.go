@@ -59,6 +59,11 @@ type Config struct {
 	Repo, Path string
 	// Images are OCI archives imported into every agent's containerd.
 	Images []string
+	// Hollow is a number of simulated nodes (keelson agent --runtime
+	// simulated), hollow-0…, run by one process on the last host: they
+	// register, renew their leases and report their pods Running, with no
+	// containers.
+	Hollow int
 	// LeaderLease is the servers' --leader-lease-duration. Default 5s.
 	LeaderLease time.Duration
 	// ServerArgs and AgentArgs are more flags for every server and agent.
@@ -76,6 +81,8 @@ type Host struct {
 	// Etcd, Server and Agent are the host's processes, nil for the roles
 	// it does not have.
 	Etcd, Server, Agent *Proc
+	// Hollow runs the cluster's simulated nodes, on the last host.
+	Hollow *Proc
 	// Containerd is the agent's containerd, nil without an agent.
 	Containerd *containerdtest.Daemon
 	port       string // the host's port on the switch
@@ -124,7 +131,42 @@ func New(t testing.TB, cfg Config) *Cluster {
 	c.startEtcd(t)
 	c.startServers(t)
 	c.startAgents(t)
+	c.startHollow(t)
 	return c
+}
+
+// startHollow starts the simulated nodes and waits until they are all
+// Ready.
+func (c *Cluster) startHollow(t testing.TB) {
+	t.Helper()
+	if c.cfg.Hollow == 0 {
+		return
+	}
+	h := c.Hosts[len(c.Hosts)-1]
+	h.Hollow = c.proc(h, "hollow", c.cfg.Binary, "agent", "--runtime", "simulated", "--nodes", fmt.Sprint(c.cfg.Hollow),
+		"--node-name", "hollow", "--server", strings.Join(c.APIServers(), ","), "--ca-file", c.apiCA,
+		"--token-file", filepath.Join(c.Dir, "pki", "hollow.tokens"))
+	h.Hollow.start(t)
+	t.Cleanup(func() { h.Hollow.Kill(t) })
+	c.eventually(t, 10*time.Minute, fmt.Sprintf("%d simulated nodes Ready", c.cfg.Hollow), func() (string, bool) {
+		client, _ := c.AnyClient(t)
+		if client == nil {
+			return "no server answers", false
+		}
+		nodes, err := client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{LabelSelector: "keelson.dev/hollow=true"})
+		if err != nil {
+			return err.Error(), false
+		}
+		ready := 0
+		for _, n := range nodes.Items {
+			for _, cond := range n.Status.Conditions {
+				if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+					ready++
+				}
+			}
+		}
+		return fmt.Sprintf("%d of %d Ready", ready, c.cfg.Hollow), ready == c.cfg.Hollow
+	}, h.Hollow)
 }
 
 // network makes the switch (a bridge in a namespace of its own, so that
@@ -158,6 +200,12 @@ func (c *Cluster) pki(t testing.TB) {
 		fmt.Fprintf(&tokens, "%s-token,system:node:%s,uid-%s,\"system:nodes\"\n", h.Name, h.Name, h.Name)
 		writeFile(t, filepath.Join(h.dataDir, "node.token"), []byte(h.Name+"-token\n"))
 	}
+	var hollow strings.Builder
+	for i := range c.cfg.Hollow {
+		fmt.Fprintf(&tokens, "hollow-%d-token,system:node:hollow-%d,uid-hollow-%d,\"system:nodes\"\n", i, i, i)
+		fmt.Fprintf(&hollow, "hollow-%d-token\n", i)
+	}
+	writeFile(t, filepath.Join(pki, "hollow.tokens"), []byte(hollow.String()))
 	writeFile(t, filepath.Join(pki, "tokens.csv"), []byte(tokens.String()))
 	// Every server serves with a certificate of its own, signed by the one
 	// CA agents and clients trust: the CA's files are copied into each
@@ -213,6 +261,9 @@ func (c *Cluster) startEtcd(t testing.TB) {
 			"--initial-cluster-token", "keelson-test",
 			"--cert-file", cert, "--key-file", key, "--trusted-ca-file", c.etcdCA.certFile, "--client-cert-auth",
 			"--peer-cert-file", cert, "--peer-key-file", key, "--peer-trusted-ca-file", c.etcdCA.certFile, "--peer-client-cert-auth",
+			// As an operator runs etcd for keelson: history compacted
+			// after an hour, room for a large cluster's objects.
+			"--auto-compaction-mode", "periodic", "--auto-compaction-retention", "1h", "--quota-backend-bytes", fmt.Sprint(8<<30),
 			"--logger", "zap", "--log-level", "warn")
 		h.Etcd.start(t)
 		t.Cleanup(func() { h.Etcd.Kill(t) })
@@ -500,7 +551,7 @@ func Eventually(t testing.TB, within time.Duration, what string, cond func() (st
 
 func (c *Cluster) dumpLogs(t testing.TB) {
 	for _, h := range c.Hosts {
-		for _, p := range []*Proc{h.Etcd, h.Server, h.Agent} {
+		for _, p := range []*Proc{h.Etcd, h.Server, h.Agent, h.Hollow} {
 			if p != nil {
 				t.Logf("--- %s (last lines):\n%s", p.Name, tail(p.Output(), 80))
 			}

@@ -56,6 +56,16 @@ func (p *Proc) start(t testing.TB) {
 	p.mu.Unlock()
 }
 
+// Pid is the process's id while it runs, else 0.
+func (p *Proc) Pid() int {
+	if !p.Running() {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd.Process.Pid
+}
+
 // Running reports whether the process runs.
 func (p *Proc) Running() bool {
 	p.mu.Lock()
