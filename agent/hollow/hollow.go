@@ -315,10 +315,18 @@ func (h *hollow) sync(ctx context.Context, key string) error {
 	p.Status.PodIP = p.Status.HostIP
 	p.Status.PodIPs = []corev1.PodIP{{IP: p.Status.PodIP}}
 	p.Status.StartTime = &now
-	p.Status.Conditions = nil
-	for _, t := range []corev1.PodConditionType{corev1.PodScheduled, corev1.PodInitialized, corev1.PodReadyToStartContainers, corev1.ContainersReady, corev1.PodReady} {
-		p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: t, Status: corev1.ConditionTrue, LastTransitionTime: now})
+	// The scheduler's PodScheduled stays as it wrote it (when the pod was
+	// bound); the kubelet's conditions are true from now.
+	conds := p.Status.Conditions[:0:0]
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled {
+			conds = append(conds, c)
+		}
 	}
+	for _, t := range []corev1.PodConditionType{corev1.PodInitialized, corev1.PodReadyToStartContainers, corev1.ContainersReady, corev1.PodReady} {
+		conds = append(conds, corev1.PodCondition{Type: t, Status: corev1.ConditionTrue, LastTransitionTime: now})
+	}
+	p.Status.Conditions = conds
 	p.Status.ContainerStatuses = nil
 	for _, c := range p.Spec.Containers {
 		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{

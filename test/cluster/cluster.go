@@ -456,6 +456,20 @@ func (c *Cluster) Client(t testing.TB, h *Host) kubernetes.Interface {
 	return client
 }
 
+// NodeClient returns a client of the server on h with the token of node
+// name (one of the hosts': "<host>-token"), which the API lets write only
+// that node's objects.
+func (c *Cluster) NodeClient(t testing.TB, h *Host, name string) kubernetes.Interface {
+	t.Helper()
+	cfg := c.RESTConfig(h)
+	cfg.BearerToken = name + "-token"
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client
+}
+
 // AnyClient returns an admin client of a server that runs, and its host.
 func (c *Cluster) AnyClient(t testing.TB) (kubernetes.Interface, *Host) {
 	t.Helper()

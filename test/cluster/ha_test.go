@@ -108,9 +108,9 @@ func waitRunning(t *testing.T, cl *cluster.Cluster, web int, within time.Duratio
 }
 
 // waitApplied waits until the Sync says rev is applied.
-func waitApplied(t *testing.T, cl *cluster.Cluster, rev string) {
+func waitApplied(t testing.TB, cl *cluster.Cluster, rev string, within time.Duration) {
 	t.Helper()
-	cluster.Eventually(t, 60*time.Second, "revision "+rev[:7]+" applied", func() (string, bool) {
+	cluster.Eventually(t, within, "revision "+rev[:7]+" applied", func() (string, bool) {
 		c, _ := cl.AnyClient(t)
 		s, err := syncObject(t, c)
 		if err != nil {
@@ -147,7 +147,7 @@ func TestHA(t *testing.T) {
 		Binary: binary, Repo: r.dir, Path: "deploy", Images: []string{busybox},
 		ServerArgs: []string{"--node-monitor-grace-period", "20s"},
 	})
-	waitApplied(t, cl, first)
+	waitApplied(t, cl, first, time.Minute)
 	waitRunning(t, cl, 2, 90*time.Second)
 
 	t.Run("leader killed", func(t *testing.T) {
@@ -171,7 +171,7 @@ func TestHA(t *testing.T) {
 		// The new leader's controllers and sync carry on: a commit is
 		// applied and acted on.
 		rev := r.commit(t, "deploy/app.yaml", appYAML(3), "three web pods")
-		waitApplied(t, cl, rev)
+		waitApplied(t, cl, rev, time.Minute)
 		waitRunning(t, cl, 3, 60*time.Second)
 		after := attempts(t, cl)
 		want := append([]string{rev[:7] + ":Succeeded"}, before...)
@@ -205,7 +205,7 @@ func TestHA(t *testing.T) {
 		}
 		// Two members of three are a quorum: commits are applied and acted on.
 		rev := r.commit(t, "deploy/app.yaml", appYAML(2), "two web pods")
-		waitApplied(t, cl, rev)
+		waitApplied(t, cl, rev, time.Minute)
 		waitRunning(t, cl, 2, 60*time.Second)
 		victim.Etcd.Start(t)
 		cl.WaitEtcd(t, victim)

@@ -73,7 +73,7 @@ func TestHollowNodes(t *testing.T) {
 		// the test.
 		ServerArgs: []string{"--node-monitor-grace-period", "15s"}})
 	c := cl.Client(t, cl.Hosts[0])
-	waitApplied(t, cl, first)
+	waitApplied(t, cl, first, time.Minute)
 	cluster.Eventually(t, 2*time.Minute, "200 pods Running on simulated nodes", func() (string, bool) {
 		total, bound, running, nodes, err := podCounts(t, c)
 		if err != nil {
@@ -98,7 +98,7 @@ func TestHollowNodes(t *testing.T) {
 		}
 	}
 	rev := r.commit(t, "deploy/app.yaml", hollowApp(4, 5), "20 pods")
-	waitApplied(t, cl, rev)
+	waitApplied(t, cl, rev, time.Minute)
 	cluster.Eventually(t, 2*time.Minute, "20 pods left, Running", func() (string, bool) {
 		total, _, running, _, err := podCounts(t, c)
 		if err != nil {

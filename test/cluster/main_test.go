@@ -62,7 +62,7 @@ func TestMain(m *testing.M) {
 // repo is a Git repository the servers sync, branch main.
 type repo struct{ dir string }
 
-func newRepo(t *testing.T) *repo {
+func newRepo(t testing.TB) *repo {
 	t.Helper()
 	r := &repo{dir: filepath.Join(t.TempDir(), "repo")}
 	r.git(t, "init", "-q", "-b", "main", r.dir)
@@ -70,7 +70,7 @@ func newRepo(t *testing.T) *repo {
 	return r
 }
 
-func (r *repo) git(t *testing.T, args ...string) string {
+func (r *repo) git(t testing.TB, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("git", args...)
 	if args[0] != "init" {
@@ -85,7 +85,7 @@ func (r *repo) git(t *testing.T, args ...string) string {
 }
 
 // commit writes one file and commits it; it returns the commit's hash.
-func (r *repo) commit(t *testing.T, path, content, msg string) string {
+func (r *repo) commit(t testing.TB, path, content, msg string) string {
 	t.Helper()
 	full := filepath.Join(r.dir, path)
 	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
@@ -100,7 +100,7 @@ func (r *repo) commit(t *testing.T, path, content, msg string) string {
 }
 
 // syncObject reads the Sync named default through the API.
-func syncObject(t *testing.T, c kubernetes.Interface) (*keelsonv1alpha1.Sync, error) {
+func syncObject(t testing.TB, c kubernetes.Interface) (*keelsonv1alpha1.Sync, error) {
 	t.Helper()
 	b, err := c.Discovery().RESTClient().Get().AbsPath("/apis/keelson.dev/v1alpha1/syncs/default").DoRaw(t.Context())
 	if err != nil {
