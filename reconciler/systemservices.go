@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -30,9 +31,9 @@ const controlPlaneKey = "control-plane"
 // on its tenth), their EndpointSlices and Endpoints, and the ServiceCIDR
 // object. A deleted or changed one is put back.
 //
-// The endpoint is the leader's own advertise address: with one control
-// plane that is the API and DNS server. Several servers (one endpoint each)
-// and moving the endpoint on fail-over are left for later.
+// The endpoints are the servers whose Lease is live (AnnounceServer), each
+// serving the API and cluster DNS on the leader's ports; the leader's own
+// advertise address when none is.
 type ControlPlaneServicesController struct {
 	*Controller
 	st        *store.Store
@@ -43,6 +44,7 @@ type ControlPlaneServicesController struct {
 	slices    cache.SharedIndexInformer
 	cidrs     cache.SharedIndexInformer
 	classes   cache.SharedIndexInformer
+	leases    cache.SharedIndexInformer
 }
 
 // newControlPlaneServicesController returns the controller, registered on
@@ -51,10 +53,11 @@ func newControlPlaneServicesController(st *store.Store, inf *Informers, cfg serv
 	c := &ControlPlaneServicesController{st: st, cfg: cfg,
 		nss: inf.For(mustResource("namespaces")), services: inf.For(mustResource("services")),
 		endpoints: inf.For(mustResource("endpoints")), slices: inf.For(mustResource("endpointslices.discovery.k8s.io")),
-		cidrs: inf.For(mustResource("servicecidrs.networking.k8s.io")), classes: inf.For(mustResource("storageclasses.storage.k8s.io"))}
+		cidrs: inf.For(mustResource("servicecidrs.networking.k8s.io")), classes: inf.For(mustResource("storageclasses.storage.k8s.io")),
+		leases: inf.For(mustResource("leases.coordination.k8s.io"))}
 	c.Controller = NewController("control-plane-services", c, queue, log)
 	h := c.Handler(controlPlaneKeys)
-	for _, i := range []cache.SharedIndexInformer{c.nss, c.services, c.endpoints, c.slices, c.cidrs, c.classes} {
+	for _, i := range []cache.SharedIndexInformer{c.nss, c.services, c.endpoints, c.slices, c.cidrs, c.classes, c.leases} {
 		i.AddEventHandler(h)
 	}
 	return c
@@ -72,6 +75,8 @@ func controlPlaneKeys(obj any) []string {
 		mine = m.GetName() == servicenet.DNSServiceNamespace
 	case *networkingv1.ServiceCIDR:
 		mine = m.GetName() == servicenet.ServiceCIDRName
+	case *coordinationv1.Lease:
+		mine = m.GetNamespace() == servicenet.DNSServiceNamespace && m.GetLabels()[LabelServer] == "true"
 	case *corev1.Service, *corev1.Endpoints, *discoveryv1.EndpointSlice:
 		key := m.GetNamespace() + "/" + m.GetName()
 		mine = key == servicenet.APIServiceNamespace+"/"+servicenet.APIServiceName ||
@@ -95,8 +100,15 @@ func (c *ControlPlaneServicesController) Reconcile(ctx context.Context, _ string
 	if err != nil || !ready {
 		return Result{RequeueAfter: time.Second}, err
 	}
+	var leases []*coordinationv1.Lease
+	for _, o := range c.leases.GetIndexer().List() {
+		if l, ok := o.(*coordinationv1.Lease); ok && l.Namespace == servicenet.DNSServiceNamespace {
+			leases = append(leases, l)
+		}
+	}
+	servers, expiry := liveServers(leases, c.cfg.apiPort, c.cfg.dnsPort, time.Now())
 	var errs []error
-	for _, s := range systemServices(c.cfg) {
+	for _, s := range systemServices(c.cfg, servers) {
 		errs = append(errs, c.keepService(ctx, s.svc),
 			keep(ctx, c.st, c.slices, s.slice, func(out, want *discoveryv1.EndpointSlice) {
 				out.AddressType, out.Endpoints, out.Ports = want.AddressType, want.Endpoints, want.Ports
@@ -108,7 +120,13 @@ func (c *ControlPlaneServicesController) Reconcile(ctx context.Context, _ string
 		out.Spec.CIDRs = want.Spec.CIDRs
 		setServiceCIDRReady(out, c.cfg)
 	}))
-	return Result{}, errors.Join(errs...)
+	var res Result
+	if !expiry.IsZero() {
+		// A server that stops renewing leaves no event: look again when
+		// the first lease runs out.
+		res.RequeueAfter = time.Until(expiry) + 100*time.Millisecond
+	}
+	return res, errors.Join(errs...)
 }
 
 // keepStorageClass makes the local-path StorageClass when absent: the

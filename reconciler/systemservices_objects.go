@@ -26,7 +26,12 @@ type systemService struct {
 
 // systemServices are the kubernetes service (the API) and kube-dns (cluster
 // DNS), as the options say they should be.
-func systemServices(cfg serviceConfig) []systemService {
+// systemServices are the control plane's services with their endpoints:
+// the servers at addrs, or, when none is known, the configured address.
+func systemServices(cfg serviceConfig, addrs []netip.Addr) []systemService {
+	if len(addrs) == 0 && cfg.addr.IsValid() {
+		addrs = []netip.Addr{cfg.addr}
+	}
 	api := systemService{svc: &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: servicenet.APIServiceNamespace, Name: servicenet.APIServiceName,
 			Labels: map[string]string{"component": "apiserver", "provider": "kubernetes"}},
@@ -42,8 +47,8 @@ func systemServices(cfg serviceConfig) []systemService {
 			{Name: "dns-tcp", Protocol: corev1.ProtocolTCP, Port: 53, TargetPort: targetPort(53, cfg.dnsPort)},
 		}},
 	}}
-	api.publish(cfg.addr, cfg.apiPort)
-	dns.publish(cfg.addr, cfg.dnsPort)
+	api.publish(addrs, cfg.apiPort)
+	dns.publish(addrs, cfg.dnsPort)
 	return []systemService{api, dns}
 }
 
@@ -57,10 +62,10 @@ func targetPort(port, serving int32) intstr.IntOrString {
 }
 
 // publish fills the service's defaults and makes its EndpointSlice and
-// Endpoints: one endpoint, the control plane's address, on the target
-// ports; none when the address or the port is unset, so that the node proxy
+// Endpoints: an endpoint per server address, on the target ports; none
+// when there is no address or the port is unset, so that the node proxy
 // refuses connections at once instead of sending them nowhere.
-func (s *systemService) publish(addr netip.Addr, port int32) {
+func (s *systemService) publish(addrs []netip.Addr, port int32) {
 	svc := s.svc
 	svc.Labels[keelsonv1alpha1.LabelControlPlane] = "true"
 	svc.Spec.Type = corev1.ServiceTypeClusterIP
@@ -80,17 +85,20 @@ func (s *systemService) publish(addr netip.Addr, port int32) {
 	// The Endpoints are there for old clients only: the mirroring
 	// controller must not make a second slice of them.
 	s.ep = &corev1.Endpoints{ObjectMeta: objMeta(map[string]string{discoveryv1.LabelSkipMirror: "true"})}
-	if !addr.IsValid() || port == 0 {
+	if len(addrs) == 0 || port == 0 {
 		return
 	}
-	subset := corev1.EndpointSubset{Addresses: []corev1.EndpointAddress{{IP: addr.String()}}}
+	var subset corev1.EndpointSubset
+	for _, addr := range addrs {
+		subset.Addresses = append(subset.Addresses, corev1.EndpointAddress{IP: addr.String()})
+		s.slice.Endpoints = append(s.slice.Endpoints, discoveryv1.Endpoint{Addresses: []string{addr.String()}, Conditions: discoveryv1.EndpointConditions{
+			Ready: ptr.To(true), Serving: ptr.To(true), Terminating: ptr.To(false)}})
+	}
 	for _, sp := range svc.Spec.Ports {
 		s.slice.Ports = append(s.slice.Ports, discoveryv1.EndpointPort{
 			Name: ptr.To(sp.Name), Protocol: ptr.To(sp.Protocol), Port: ptr.To(port)})
 		subset.Ports = append(subset.Ports, corev1.EndpointPort{Name: sp.Name, Protocol: sp.Protocol, Port: port})
 	}
-	s.slice.Endpoints = []discoveryv1.Endpoint{{Addresses: []string{addr.String()}, Conditions: discoveryv1.EndpointConditions{
-		Ready: ptr.To(true), Serving: ptr.To(true), Terminating: ptr.To(false)}}}
 	s.ep.Subsets = []corev1.EndpointSubset{subset}
 }
 

@@ -214,6 +214,17 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 	if o.configFile != "" {
 		defer reloadOnHangup(ctx, o, syncs, log)()
 	}
+	// Every server, leading or not, announces its address: the leader makes
+	// them all the endpoints of the kubernetes and kube-dns services.
+	announced := make(chan error, 1)
+	if services.Address != "" {
+		go func() {
+			announced <- reconciler.AnnounceServer(ctx, st, log, reconciler.ServerAnnouncement{
+				Identity: o.identity(), Address: services.Address, APIPort: services.APIPort, DNSPort: services.DNSPort})
+		}()
+	} else {
+		announced <- nil
+	}
 	// One leader among the servers on this etcd runs the controllers and
 	// the syncs; its writes are fenced by its term (store.Lead). The others
 	// serve the API and pass webhooks on to it.
@@ -234,7 +245,7 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 	err = srv.Serve(ctx, l)
 	log.Info("shutting down")
 	cancel()
-	return errors.Join(err, <-leading, dnsDone())
+	return errors.Join(err, <-leading, <-announced, dnsDone())
 }
 
 // waitForEtcd logs, with growing pauses, until etcd first answers, so that an

@@ -149,6 +149,21 @@ func TestHA(t *testing.T) {
 	})
 	waitApplied(t, cl, first, time.Minute)
 	waitRunning(t, cl, 2, 90*time.Second)
+	// Pods reach every server through the kubernetes service, leader or not.
+	cluster.Eventually(t, 30*time.Second, "both servers endpoints of the kubernetes service", func() (string, bool) {
+		c, _ := cl.AnyClient(t)
+		ep, err := c.CoreV1().Endpoints("default").Get(t.Context(), "kubernetes", metav1.GetOptions{})
+		if err != nil {
+			return err.Error(), false
+		}
+		var ips []string
+		for _, ss := range ep.Subsets {
+			for _, a := range ss.Addresses {
+				ips = append(ips, a.IP)
+			}
+		}
+		return strings.Join(ips, ","), strings.Join(ips, ",") == cl.Hosts[0].IP+","+cl.Hosts[1].IP
+	})
 
 	t.Run("leader killed", func(t *testing.T) {
 		var leader *cluster.Host
