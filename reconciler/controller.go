@@ -99,6 +99,7 @@ type Controller struct {
 	queue workqueue.TypedRateLimitingInterface[string]
 	opts  QueueOptions
 	log   *slog.Logger
+	m     controllerMetrics
 	// OnTerminal, when set, is called for a key whose Reconcile returned a
 	// terminal error, e.g. to write a Warning event.
 	OnTerminal func(ctx context.Context, key string, err error)
@@ -111,11 +112,13 @@ func NewController(name string, rec Reconciler, opts QueueOptions, log *slog.Log
 		workqueue.NewTypedItemExponentialFailureRateLimiter[string](opts.BaseDelay, opts.MaxDelay),
 		&workqueue.TypedBucketRateLimiter[string]{Limiter: rate.NewLimiter(rate.Limit(opts.QPS), opts.Burst)},
 	)
-	q := workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[string]{Name: name})
+	q := workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[string]{
+		Name: name, MetricsProvider: queueMetrics{},
+	})
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Controller{name: name, rec: rec, queue: q, opts: opts, log: log.With("controller", name)}
+	return &Controller{name: name, rec: rec, queue: q, opts: opts, log: log.With("controller", name), m: newControllerMetrics(name)}
 }
 
 // Name returns the controller's name.
@@ -141,6 +144,11 @@ func (c *Controller) Len() int { return c.queue.Len() }
 // Run starts the workers and blocks until ctx ends; then it shuts the queue
 // down and waits for the workers to finish their current key.
 func (c *Controller) Run(ctx context.Context) {
+	// Added and taken away rather than set: the next term's controller of
+	// this name may start before this one has stopped.
+	c.m.workers.Add(float64(c.opts.Workers))
+	defer c.m.workers.Sub(float64(c.opts.Workers))
+	defer stopQueueMetrics(c.name)
 	var wg sync.WaitGroup
 	for range c.opts.Workers {
 		wg.Add(1)
@@ -169,10 +177,16 @@ func (c *Controller) next(ctx context.Context) bool {
 	case err == nil:
 		c.queue.Forget(key)
 		if res.RequeueAfter > 0 {
+			c.m.requeueAfter.Inc()
 			c.queue.AddAfter(key, res.RequeueAfter)
+		} else {
+			c.m.success.Inc()
 		}
 	case ctx.Err() != nil:
+		// Cut short by the end of the term: not the controller's failure.
 	case IsTerminal(err):
+		c.m.terminal.Inc()
+		c.m.errors.Inc()
 		c.queue.Forget(key)
 		c.log.Error("reconcile failed, not retrying", "key", key, "err", err)
 		if c.OnTerminal != nil {
@@ -186,16 +200,23 @@ func (c *Controller) next(ctx context.Context) bool {
 			level = slog.LevelDebug
 		}
 		c.log.Log(ctx, level, "reconcile failed, retrying", "key", key, "err", err, "retries", c.queue.NumRequeues(key))
+		c.m.errored.Inc()
+		c.m.errors.Inc()
 		c.queue.AddRateLimited(key)
 	}
 	return true
 }
 
 func (c *Controller) reconcile(ctx context.Context, key string) (res Result, err error) {
+	c.m.active.Inc()
+	start := time.Now()
 	defer func() {
 		if r := recover(); r != nil {
+			c.m.panics.Inc()
 			err = fmt.Errorf("panic reconciling %s: %v", key, r)
 		}
+		c.m.time.Observe(time.Since(start).Seconds())
+		c.m.active.Dec()
 	}()
 	return c.rec.Reconcile(ctx, key)
 }

@@ -28,7 +28,9 @@
 // reads everything again from the caches by key, writes with
 // compare-and-swap, and returns an error to retry, a Terminal error to stop
 // retrying (after marking the object's condition), or Result.RequeueAfter to
-// look again later.
+// look again later. Every controller and its queue export controller-runtime's
+// metrics under its name (keelson_controller_*, keelson_workqueue_*; see
+// Collectors), so a slow or stuck controller shows on /metrics.
 //
 // # Controllers
 //

@@ -142,6 +142,7 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(store.Collectors()...)
 	reg.MustRegister(gitsync.Collectors()...)
+	reg.MustRegister(reconciler.Collectors()...)
 
 	var st *store.Store
 	ready := map[string]apiserver.Check{"etcd": func(ctx context.Context) error { return st.Ping(ctx) }}
