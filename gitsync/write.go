@@ -106,12 +106,14 @@ func (s *Syncer) write(ctx context.Context, res *Result, changes []*Change) erro
 const opOverhead = 512
 
 // chunk splits the ordered changes into transactions within MaxTxnOps and
-// MaxTxnBytes; an object larger than MaxTxnBytes goes alone.
+// MaxTxnBytes; an object larger than MaxTxnBytes goes alone. The store's
+// own operations (a leader's fence) are left room within MaxTxnOps.
 func (s *Syncer) chunk(cs []*Change) [][]*Change {
 	maxOps, maxBytes := s.MaxTxnOps, s.MaxTxnBytes
 	if maxOps <= 0 {
 		maxOps = DefaultMaxTxnOps
 	}
+	maxOps = max(1, maxOps-store.ReservedTxnOps)
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxTxnBytes
 	}

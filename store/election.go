@@ -17,6 +17,11 @@ import (
 // process may lead now, so the write must not happen.
 var ErrNotLeader = errors.New("store: no longer the leader")
 
+// ReservedTxnOps is how many operations the store may add to a transaction
+// besides those it is given: a leader's fence (see Lead). Callers that pack
+// transactions up to etcd's --max-txn-ops leave this many free.
+const ReservedTxnOps = 1
+
 // Election says how several processes sharing one etcd agree on the one that
 // does some work (keelson's controllers and Git syncs).
 type Election struct {
