@@ -63,9 +63,10 @@ func newManager(st *store.Store, log *slog.Logger, opts Options) *manager {
 // controllers until ctx ends.
 func (m *manager) run(ctx context.Context) {
 	m.inf.Start(ctx)
-	if !m.inf.WaitForSync(ctx) {
-		return
-	}
+	// When the term ends before the caches are filled, the controllers
+	// still run, at once ending: their queues shut down, and what the
+	// queues count on /metrics goes back to zero for the next term.
+	_ = m.inf.WaitForSync(ctx)
 	var wg sync.WaitGroup
 	for _, run := range m.runs {
 		wg.Add(1)
