@@ -98,6 +98,14 @@
 // or GitLab (X-Gitlab-Token), checked against the source's secret file, by
 // making that source poll at once; `keelson sync now` sends the same request.
 //
+// Several servers: only the leader (store.Lead) runs Syncs.Run, with a
+// fenced context, so one process applies at a time. A webhook that reaches
+// another server is passed on through the Sync object
+// (RequestedAtAnnotation), which the leader follows. A loop that starts
+// with no attempt of its own (a restart, a new leader) takes up where the
+// Sync object says the sync stood: the revision applied last is not applied
+// again until Resync is due, and one that failed validation is not retried.
+//
 // Plan (plan*.go) is the same diff without the write, between two commits of
 // a repository or between a commit and what a cluster's API holds: what a
 // pull request would create, change and delete, with field diffs (defaults

@@ -5,8 +5,11 @@
 // are run by node agents.
 //
 // keelson server runs every controller with Run. Several servers may share one
-// etcd; one of them is elected and runs the controllers, the others wait and
-// take over when its lease runs out:
+// etcd; one of them is elected (store.Lead) and runs the controllers, the
+// others wait and take over when its lease runs out. Every write of a term
+// is fenced by its election key, so a deposed leader's writes are refused
+// (store.ErrNotLeader). keelson server runs the controllers and the Git
+// syncs in one such term; every server announces itself (AnnounceServer):
 //
 //	st, err := store.Open(ctx, store.Config{DataDir: dir})
 //	if err != nil {
@@ -192,9 +195,12 @@
 //   - ControlPlaneServicesController: the kube-system namespace, the
 //     kubernetes service (the API, on the CIDR's first address) and
 //     kube-dns (cluster DNS, on its tenth), their EndpointSlices and
-//     Endpoints with one endpoint (the leader's advertise address and the
-//     API and DNS ports; none when unset), and the ServiceCIDR object, all
-//     labelled keelson.dev/control-plane, put back when deleted or changed.
+//     Endpoints with an endpoint per server whose Lease in kube-system is
+//     live (AnnounceServer; the leader's own advertise address when none
+//     is; none when unset) on the leader's API and DNS ports, and the
+//     ServiceCIDR object, all labelled keelson.dev/control-plane, put back
+//     when deleted or changed. A server that dies leaves when its Lease
+//     runs out.
 //
 // # Health
 //

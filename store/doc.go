@@ -24,5 +24,11 @@
 //	w, err := s.Watch(ctx, pods, store.WatchOptions{ResourceVersion: list.ResourceVersion})
 //
 // Changes that must land together go through Txn, in one etcd transaction.
+//
+// Several processes on one etcd elect a leader with Lead; each write made
+// with the context Lead gives the leader carries the term's election key as
+// a condition of its transaction, so a leader that lost its lease without
+// noticing cannot write over its successor (ErrNotLeader). store is the only
+// package that imports etcd's client (internal/archtest holds it there).
 // Tests start real etcd servers with package store/etcdtest.
 package store
