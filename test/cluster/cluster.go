@@ -27,6 +27,7 @@ import (
 	"github.com/keelson/keelson/agent/runtime/containerdtest"
 	"github.com/keelson/keelson/apiserver"
 	"github.com/keelson/keelson/internal/netnstest"
+	"github.com/keelson/keelson/store/etcdtest"
 )
 
 // Ports every host uses: each host has an address of its own.
@@ -97,7 +98,7 @@ type Cluster struct {
 	cfg    Config
 	sw     *netnstest.NS
 	apiCA  string
-	etcdCA *ca
+	etcdCA *etcdtest.CA
 }
 
 // New starts a cluster: the switch and hosts, the etcd members (TLS between
@@ -191,9 +192,9 @@ func (c *Cluster) network(t testing.TB) {
 func (c *Cluster) pki(t testing.TB) {
 	t.Helper()
 	pki := filepath.Join(c.Dir, "pki")
-	c.etcdCA = newCA(t, pki, "etcd-ca")
-	api := newCA(t, pki, "api-ca")
-	c.apiCA = api.certFile
+	c.etcdCA = etcdtest.NewCA(t, pki, "etcd-ca")
+	api := etcdtest.NewCA(t, pki, "api-ca")
+	c.apiCA = api.CertFile
 	var tokens strings.Builder
 	fmt.Fprintf(&tokens, "%s,admin,uid-admin,\"system:masters\"\n", AdminToken)
 	for _, h := range c.Hosts {
@@ -210,11 +211,11 @@ func (c *Cluster) pki(t testing.TB) {
 	// Every server serves with a certificate of its own, signed by the one
 	// CA agents and clients trust: the CA's files are copied into each
 	// server's data dir before its first start.
-	caCert, err := os.ReadFile(api.certFile)
+	caCert, err := os.ReadFile(api.CertFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	caKey, err := os.ReadFile(api.keyFile)
+	caKey, err := os.ReadFile(api.KeyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +251,7 @@ func (c *Cluster) startEtcd(t testing.TB) {
 	}
 	for _, h := range c.Hosts[:c.cfg.Etcd] {
 		dir := filepath.Join(h.dataDir, "etcd")
-		cert, key := c.etcdCA.issue(t, dir, "member", h.IP)
+		cert, key := c.etcdCA.Issue(t, dir, "member", h.IP)
 		client := fmt.Sprintf("https://%s:%d", h.IP, EtcdClientPort)
 		peer := fmt.Sprintf("https://%s:%d", h.IP, EtcdPeerPort)
 		h.Etcd = c.proc(h, "etcd", bin,
@@ -259,8 +260,8 @@ func (c *Cluster) startEtcd(t testing.TB) {
 			"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
 			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-state", "new",
 			"--initial-cluster-token", "keelson-test",
-			"--cert-file", cert, "--key-file", key, "--trusted-ca-file", c.etcdCA.certFile, "--client-cert-auth",
-			"--peer-cert-file", cert, "--peer-key-file", key, "--peer-trusted-ca-file", c.etcdCA.certFile, "--peer-client-cert-auth",
+			"--cert-file", cert, "--key-file", key, "--trusted-ca-file", c.etcdCA.CertFile, "--client-cert-auth",
+			"--peer-cert-file", cert, "--peer-key-file", key, "--peer-trusted-ca-file", c.etcdCA.CertFile, "--peer-client-cert-auth",
 			// As an operator runs etcd for keelson: history compacted
 			// after an hour, room for a large cluster's objects.
 			"--auto-compaction-mode", "periodic", "--auto-compaction-retention", "1h", "--quota-backend-bytes", fmt.Sprint(8<<30),
@@ -282,7 +283,7 @@ func (c *Cluster) WaitEtcd(t testing.TB, h *Host) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := c.httpClient(t, c.etcdCA.certFile, &pair)
+	hc := c.httpClient(t, c.etcdCA.CertFile, &pair)
 	url := fmt.Sprintf("https://%s:%d/health", h.IP, EtcdClientPort)
 	c.eventually(t, 60*time.Second, "etcd on "+h.Name+" healthy", func() (string, bool) {
 		resp, err := hc.Get(url)
@@ -297,14 +298,14 @@ func (c *Cluster) WaitEtcd(t testing.TB, h *Host) {
 
 func (c *Cluster) startServers(t testing.TB) {
 	t.Helper()
-	clientCert, clientKey := c.etcdCA.issue(t, filepath.Join(c.Dir, "pki"), "keelson-etcd-client")
+	clientCert, clientKey := c.etcdCA.Issue(t, filepath.Join(c.Dir, "pki"), "keelson-etcd-client")
 	for _, h := range c.Hosts[:c.cfg.Servers] {
 		args := []string{"server",
 			"--data-dir", filepath.Join(h.dataDir, "server"),
 			"--listen", fmt.Sprintf("%s:%d", h.IP, APIPort), "--advertise-address", h.IP,
 			"--token-auth-file", filepath.Join(c.Dir, "pki", "tokens.csv"),
 			"--etcd-endpoints", strings.Join(c.EtcdEndpoints(), ","),
-			"--etcd-cert", clientCert, "--etcd-key", clientKey, "--etcd-ca", c.etcdCA.certFile,
+			"--etcd-cert", clientCert, "--etcd-key", clientKey, "--etcd-ca", c.etcdCA.CertFile,
 			"--leader-lease-duration", c.cfg.LeaderLease.String(),
 		}
 		if c.cfg.Repo != "" {
@@ -322,19 +323,31 @@ func (c *Cluster) startServers(t testing.TB) {
 // WaitServer waits until the server on h answers /readyz.
 func (c *Cluster) WaitServer(t testing.TB, h *Host) {
 	t.Helper()
-	hc := c.httpClient(t, c.apiCA, nil)
-	url := fmt.Sprintf("https://%s:%d/readyz", h.IP, APIPort)
 	c.eventually(t, 60*time.Second, "server on "+h.Name+" ready", func() (string, bool) {
-		req, _ := http.NewRequest(http.MethodGet, url, nil)
-		req.Header.Set("Authorization", "Bearer "+AdminToken)
-		resp, err := hc.Do(req)
+		code, body, err := c.adminGet(t, h, "/readyz")
 		if err != nil {
 			return err.Error(), false
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b), resp.StatusCode == http.StatusOK
+		return body, code == http.StatusOK
 	}, h.Server)
+}
+
+// adminGet sends GET path to the server on h as the admin, and returns the
+// answer's status and body.
+func (c *Cluster) adminGet(t testing.TB, h *Host, path string) (int, string, error) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("https://%s:%d%s", h.IP, APIPort, path), nil)
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+AdminToken)
+	resp, err := c.httpClient(t, c.apiCA, nil).Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
 }
 
 // APIServers are the servers' URLs, as agents are given them.
@@ -504,16 +517,8 @@ func (c *Cluster) Leader(t testing.TB) *Host {
 // Leading reports whether the server on h says, on /metrics, that it leads.
 func (c *Cluster) Leading(t testing.TB, h *Host) bool {
 	t.Helper()
-	hc := c.httpClient(t, c.apiCA, nil)
-	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("https://%s:%d/metrics", h.IP, APIPort), nil)
-	req.Header.Set("Authorization", "Bearer "+AdminToken)
-	resp, err := hc.Do(req)
-	if err != nil {
-		return false
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return strings.Contains(string(b), `keelson_leader{election="controllers"} 1`)
+	code, body, err := c.adminGet(t, h, "/metrics")
+	return err == nil && code == http.StatusOK && strings.Contains(body, `keelson_leader{election="controllers"} 1`)
 }
 
 // Cut takes h off the network (its switch port goes down), as a pulled
@@ -570,6 +575,16 @@ func (c *Cluster) dumpLogs(t testing.TB) {
 				t.Logf("--- %s (last lines):\n%s", p.Name, tail(p.Output(), 80))
 			}
 		}
+	}
+}
+
+func writeFile(t testing.TB, path string, b []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 
