@@ -147,3 +147,53 @@ func liveServers(leases []*coordinationv1.Lease, apiPort, dnsPort int32, now tim
 	slices.SortFunc(addrs, netip.Addr.Compare)
 	return addrs, nextExpiry
 }
+
+// LeaderLeaseName is the Lease of kube-system whose holder is the leading
+// server, as kube-controller-manager's is: `kubectl get lease -n kube-system
+// keelson-controllers` shows who leads. It mirrors the election for people;
+// the election itself is in etcd (store.Lead).
+const LeaderLeaseName = "keelson-controllers"
+
+// MirrorLeadership keeps LeaderLeaseName naming identity, renewed every half
+// of ttl, until ctx (a leadership term's, so that its writes are fenced)
+// ends. Errors are logged and tried again at the next renewal.
+func MirrorLeadership(ctx context.Context, st *store.Store, log *slog.Logger, identity string, ttl time.Duration) {
+	if ttl <= 0 {
+		ttl = 10 * time.Second
+	}
+	tick := time.NewTicker(ttl / 2)
+	defer tick.Stop()
+	for {
+		if err := renewLeaderLease(ctx, st, identity, ttl); err != nil && ctx.Err() == nil {
+			log.Warn("leader lease", "component", "reconciler", "lease", servicenet.DNSServiceNamespace+"/"+LeaderLeaseName, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func renewLeaderLease(ctx context.Context, st *store.Store, identity string, ttl time.Duration) error {
+	now := metav1.NewMicroTime(time.Now())
+	seconds := ptr.To(int32(max(1, ttl.Round(time.Second)/time.Second)))
+	cur := &coordinationv1.Lease{}
+	err := st.Get(ctx, servicenet.DNSServiceNamespace, LeaderLeaseName, cur)
+	if errors.Is(err, store.ErrNotFound) {
+		return st.Create(ctx, &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Namespace: servicenet.DNSServiceNamespace, Name: LeaderLeaseName},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(identity), AcquireTime: &now, RenewTime: &now,
+				LeaseDurationSeconds: seconds, LeaseTransitions: ptr.To(int32(0))},
+		})
+	}
+	if err != nil {
+		return err
+	}
+	if cur.Spec.HolderIdentity == nil || *cur.Spec.HolderIdentity != identity {
+		cur.Spec.HolderIdentity, cur.Spec.AcquireTime = ptr.To(identity), &now
+		cur.Spec.LeaseTransitions = ptr.To(ptr.Deref(cur.Spec.LeaseTransitions, 0) + 1)
+	}
+	cur.Spec.RenewTime, cur.Spec.LeaseDurationSeconds = &now, seconds
+	return st.Update(ctx, cur)
+}

@@ -120,3 +120,40 @@ func TestLiveServers(t *testing.T) {
 		t.Errorf("next expiry in %s, want 10 s", d)
 	}
 }
+
+// TestMirrorLeadership: the keelson-controllers Lease names whoever leads,
+// written from within the leader's (fenced) term, and counts the changes
+// of leader.
+func TestMirrorLeadership(t *testing.T) {
+	st := etcdtest.NewStore(t)
+	term := func(identity string) {
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_ = st.Lead(ctx, store.Election{Name: ElectionName, Identity: identity, TTL: 2 * time.Second},
+				func(term context.Context) { MirrorLeadership(term, st, testLog(), identity, 2*time.Second) })
+		}()
+		eventually(t, "lease held by "+identity, func() (bool, string) {
+			l := &coordinationv1.Lease{}
+			if err := st.Get(t.Context(), "kube-system", LeaderLeaseName, l); err != nil {
+				return false, err.Error()
+			}
+			return ptr.Deref(l.Spec.HolderIdentity, "") == identity, fmt.Sprintf("%+v", l.Spec)
+		})
+		cancel()
+		<-done
+	}
+	term("a")
+	term("b")
+	l := &coordinationv1.Lease{}
+	if err := st.Get(t.Context(), "kube-system", LeaderLeaseName, l); err != nil {
+		t.Fatal(err)
+	}
+	if got := ptr.Deref(l.Spec.LeaseTransitions, -1); got != 1 {
+		t.Errorf("leaseTransitions %d, want 1", got)
+	}
+	if ptr.Deref(l.Spec.LeaseDurationSeconds, 0) != 2 || l.Spec.AcquireTime == nil || l.Spec.RenewTime == nil {
+		t.Errorf("lease spec %+v: want a 2 s duration, acquire and renew times", l.Spec)
+	}
+}

@@ -240,6 +240,7 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 					}
 				})
 				wg.Go(func() { _ = syncs.Run(term) })
+				wg.Go(func() { reconciler.MirrorLeadership(term, st, log, o.identity(), o.leaderTTL) })
 				wg.Wait()
 			})
 	}()

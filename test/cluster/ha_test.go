@@ -183,6 +183,19 @@ func TestHA(t *testing.T) {
 		if next == leader {
 			t.Fatalf("the killed server %s still leads", leader.Name)
 		}
+		// kubectl get lease -n kube-system keelson-controllers names it.
+		cluster.Eventually(t, 30*time.Second, "the keelson-controllers Lease names "+next.Name, func() (string, bool) {
+			c := cl.Client(t, next)
+			l, err := c.CoordinationV1().Leases("kube-system").Get(t.Context(), "keelson-controllers", metav1.GetOptions{})
+			if err != nil {
+				return err.Error(), false
+			}
+			holder := ""
+			if l.Spec.HolderIdentity != nil {
+				holder = *l.Spec.HolderIdentity
+			}
+			return holder, strings.HasSuffix(holder, fmt.Sprintf("@%s:%d", next.IP, cluster.APIPort))
+		})
 		// The new leader's controllers and sync carry on: a commit is
 		// applied and acted on.
 		rev := r.commit(t, "deploy/app.yaml", appYAML(3), "three web pods")
