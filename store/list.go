@@ -12,6 +12,8 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"k8s.io/apimachinery/pkg/labels"
 )
 
@@ -52,6 +54,12 @@ type continueToken struct {
 	Start string `json:"start"`
 }
 
+// listPage is how many keys one etcd read of a List takes at most, so that
+// a large kind (150,000 pods are some 200 MB) is read in pages at one
+// revision rather than in one message over gRPC's limit; a page still over
+// it is halved until it fits.
+var listPage = 10000
+
 // List reads the objects of r. Errors: ErrTooOld (the revision asked for, or of
 // the continue token, was compacted), ErrCorrupt (with the key: nothing is
 // skipped silently), ErrInvalid.
@@ -79,15 +87,24 @@ func (s *Store) List(ctx context.Context, r Resource, opts ListOptions) (_ *List
 		return nil, fmt.Errorf("%w: limit %d is negative", ErrInvalid, opts.Limit)
 	}
 	out := &List{}
+	page := int64(listPage)
 	for {
 		getOpts := []clientv3.OpOption{clientv3.WithRange(end)}
 		if rev > 0 {
 			getOpts = append(getOpts, clientv3.WithRev(rev))
 		}
+		want := page
 		if opts.Limit > 0 {
-			getOpts = append(getOpts, clientv3.WithLimit(opts.Limit-int64(len(out.Items))+1))
+			want = min(page, opts.Limit-int64(len(out.Items))+1)
 		}
+		getOpts = append(getOpts, clientv3.WithLimit(want))
 		resp, err := s.client.Get(ctx, from, getOpts...)
+		if status.Code(err) == codes.ResourceExhausted && page > 1 {
+			// The page's objects are over the message limit together:
+			// read fewer at a time, at the same revision.
+			page /= 2
+			continue
+		}
 		if err != nil {
 			if errors.Is(err, rpctypes.ErrCompacted) {
 				return nil, fmt.Errorf("list %s at revision %d: %w", r, rev, ErrTooOld)

@@ -1,0 +1,9 @@
+package store
+
+// SetListPage sets how many keys a List reads at a time, for tests of
+// paging with few objects; the returned func puts it back.
+func SetListPage(n int) (restore func()) {
+	old := listPage
+	listPage = n
+	return func() { listPage = old }
+}
