@@ -39,7 +39,8 @@ type Options struct {
 	// LeaseDuration is the nodes' lease duration; they renew every quarter
 	// of it, as the kubelet does. Default 40s.
 	LeaseDuration time.Duration
-	// Workers write pod statuses and leases in parallel. Default 16.
+	// Workers write pod statuses in parallel, and renew leases (at least one
+	// worker per 50 nodes for those). Default 64.
 	Workers int
 	// Log gets what goes wrong. Default: discarded.
 	Log *slog.Logger
@@ -56,7 +57,7 @@ func (o Options) withDefaults() Options {
 		o.LeaseDuration = 40 * time.Second
 	}
 	if o.Workers <= 0 {
-		o.Workers = 16
+		o.Workers = 64
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -225,10 +226,36 @@ func (h *hollow) registerOne(ctx context.Context, i int) error {
 
 // renewLeases renews every node's lease once per quarter of the lease
 // duration, spread evenly over that time, as thousands of kubelets started
-// at different moments do.
+// at different moments do. Renewals run on Workers goroutines: one at a
+// time, a slow API would stretch the round past the grace period and the
+// nodes would go NotReady.
 func (h *hollow) renewLeases(ctx context.Context) {
 	every := h.opts.LeaseDuration / 4
+	var mu sync.Mutex // guards leases
 	leases := make([]*coordinationv1.Lease, len(h.opts.Nodes))
+	due := make(chan int)
+	var wg sync.WaitGroup
+	// A kubelet each renew on their own: enough workers that a round of
+	// renewals fits in its time with the API taking ~100 ms an update.
+	for range max(h.opts.Workers, len(h.opts.Nodes)/50) {
+		wg.Go(func() {
+			for i := range due {
+				mu.Lock()
+				l := leases[i]
+				mu.Unlock()
+				l, err := h.renew(ctx, i, l)
+				if err != nil && ctx.Err() == nil {
+					h.opts.Log.Warn("hollow node lease", "node", h.opts.Nodes[i].Name, "err", err)
+					l = nil // read it afresh next time
+				}
+				mu.Lock()
+				leases[i] = l
+				mu.Unlock()
+			}
+		})
+	}
+	defer wg.Wait()
+	defer close(due)
 	step := every / time.Duration(len(h.opts.Nodes))
 	tick := time.NewTicker(max(step, time.Millisecond))
 	defer tick.Stop()
@@ -238,12 +265,11 @@ func (h *hollow) renewLeases(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		l, err := h.renew(ctx, i, leases[i])
-		if err != nil && ctx.Err() == nil {
-			h.opts.Log.Warn("hollow node lease", "node", h.opts.Nodes[i].Name, "err", err)
-			l = nil // read it afresh next time
+		select {
+		case due <- i:
+		case <-ctx.Done():
+			return
 		}
-		leases[i] = l
 	}
 }
 
