@@ -2,7 +2,7 @@ package apiserver
 
 import (
 	"context"
-	"crypto/subtle"
+	"crypto/sha256"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -55,7 +55,8 @@ func userFrom(ctx context.Context) *User {
 // Tokens are static bearer tokens: the kube-apiserver token file format,
 // `token,user,uid,"group1,group2"` per line.
 type Tokens struct {
-	users map[string]*User
+	users  map[string]*User
+	byHash map[[sha256.Size]byte]*User // the same, by the token's SHA-256
 }
 
 // LoadTokens reads a token file.
@@ -79,7 +80,7 @@ func ParseTokens(r io.Reader) (*Tokens, error) {
 	cr.FieldsPerRecord = -1
 	cr.Comment = '#'
 	cr.TrimLeadingSpace = true
-	t := &Tokens{users: map[string]*User{}}
+	t := &Tokens{users: map[string]*User{}, byHash: map[[sha256.Size]byte]*User{}}
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -104,10 +105,10 @@ func ParseTokens(r io.Reader) (*Tokens, error) {
 			}
 		}
 		t.users[rec[0]] = u
+		t.byHash[sha256.Sum256([]byte(rec[0]))] = u
 	}
 }
 
-// lookup finds a token's user, comparing in constant time.
 // tokenOf returns a token of the named user, for the API server to speak to a
 // node's agent as that node.
 func (t *Tokens) tokenOf(user string) (string, bool) {
@@ -122,14 +123,12 @@ func (t *Tokens) tokenOf(user string) (string, bool) {
 	return "", false
 }
 
+// lookup finds a token's user by the token's SHA-256, so that neither the
+// time it takes nor the number of tokens tells anything of the tokens: a
+// comparison with each token in turn cost a tenth of the server's CPU with
+// 5,000 node tokens.
 func (t *Tokens) lookup(token string) *User {
-	var found *User
-	for tok, u := range t.users {
-		if subtle.ConstantTimeCompare([]byte(tok), []byte(token)) == 1 {
-			found = u
-		}
-	}
-	return found
+	return t.byHash[sha256.Sum256([]byte(token))]
 }
 
 // publicPaths answer without a token.
