@@ -230,6 +230,7 @@ func apiLatencies(b *testing.B, cl *cluster.Cluster, c kubernetes.Interface) map
 		ds = append(ds, time.Since(t))
 		b.Logf("cluster-wide list of %d pods: %s", len(list.Items), ds[len(ds)-1].Round(time.Millisecond))
 	}
-	out["list"] = p99(ds)
+	slices.Sort(ds)
+	out["list"] = float64(ds[len(ds)-1].Microseconds()) / 1000 // the slowest
 	return out
 }
