@@ -149,6 +149,9 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 	if !o.tls && !isLoopback(o.listen) {
 		return fmt.Errorf("--tls=false is only for a loopback --listen address (got %s): tokens would cross the network in the clear", o.listen)
 	}
+	if o.leaderTTL < time.Second {
+		return fmt.Errorf("--leader-lease-duration %s: want at least 1s, etcd's lease granularity", o.leaderTTL)
+	}
 	sources, err := o.syncSources()
 	if err != nil {
 		return err
