@@ -99,6 +99,10 @@ func (p *puller) ensure(ctx context.Context, run *podRunner, c *corev1.Container
 			fmt.Sprintf("Successfully pulled image %q in %v", c.Image, pl.took.Round(time.Millisecond))}}
 	}
 	switch {
+	case pl != nil && !pl.done:
+		// Before the image on the node is looked at: a pull that has
+		// stored the image but not yet said so ends with its Pulled event.
+		return waitingImage("ContainerCreating", pl.progress(c.Image))
 	case policy == corev1.PullNever && !have:
 		return waitingImage("ErrImageNeverPull", fmt.Sprintf("container image %q is not present with pull policy of Never", c.Image))
 	case policy == corev1.PullNever || (have && policy == corev1.PullIfNotPresent):
@@ -106,8 +110,6 @@ func (p *puller) ensure(ctx context.Context, run *podRunner, c *corev1.Container
 		return imageState{ref: ref}
 	case pl == nil:
 		return p.startLocked(run, key, ref, c.Image, creds, 0)
-	case !pl.done:
-		return waitingImage("ContainerCreating", pl.progress(c.Image))
 	case have && !errors.Is(pl.err, runtime.ErrUnauthorized) && !errors.Is(pl.err, runtime.ErrImageNotFound):
 		// The registry could not be reached: run the image the node has,
 		// so an air-gapped node keeps working. A registry's refusal is

@@ -1,6 +1,7 @@
 package pod_test
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/keelson/keelson/agent/registry/registrytest"
+	"github.com/keelson/keelson/agent/runtime"
 	"github.com/keelson/keelson/agent/runtime/containerd"
 )
 
@@ -171,5 +173,58 @@ func TestOnePullPerImage(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the puller keeps locks of %d images after every pull ended", e.runner.ImagesInFlight())
 		}
+	}
+}
+
+// heldPull is a runtime whose pulls, once the image is stored, wait for
+// release before they return: the moment a pod can see the image on the
+// node while its pull has not yet said it ended.
+type heldPull struct {
+	runtime.Runtime
+	stored  chan struct{}
+	release chan struct{}
+}
+
+func (h heldPull) Pull(ctx context.Context, ref string, opts runtime.PullOptions) (runtime.Image, error) {
+	img, err := h.Runtime.Pull(ctx, ref, opts)
+	close(h.stored)
+	<-h.release
+	return img, err
+}
+
+// TestPulledWhileStored syncs a pod after its image is stored and before
+// its pull returns: the pod waits for the pull, which ends with the
+// Pulled event, rather than running the image as one already there.
+func TestPulledWhileStored(t *testing.T) {
+	reg := registrytest.Start(t, nil)
+	image := reg.PushBusybox(t, "team/held", "1")
+	e := newEnv(t, nil, containerd.WithRegistries(reg.Registries(t)))
+	held := heldPull{Runtime: e.cfg.Runtime, stored: make(chan struct{}), release: make(chan struct{})}
+	rec := &events{}
+	cfg := e.cfg
+	cfg.Runtime, cfg.Recorder = held, rec
+	e.setRunner(t, cfg)
+
+	p := newPod("held", corev1.RestartPolicyAlways, corev1.Container{Name: "main", Image: image, Command: []string{"sleep", "3600"}})
+	cleanup(t, e, p)
+	if _, err := e.runner.Sync(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-held.stored:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the pull never stored the image")
+	}
+	st, err := e.runner.Sync(t.Context(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := st.ContainerStatuses[0].State.Waiting; w == nil || w.Reason != "ContainerCreating" {
+		t.Errorf("while the pull has not returned the container is %+v, want waiting in ContainerCreating", st.ContainerStatuses[0].State)
+	}
+	close(held.release)
+	e.syncUntil(t, p, phase(corev1.PodRunning))
+	if got, want := rec.of("held"), []string{"Pulling", "Pulled", "Created", "Started"}; !slices.Equal(got, want) {
+		t.Errorf("events %v, want %v", got, want)
 	}
 }
