@@ -141,12 +141,15 @@ func attempts(t *testing.T, cl *cluster.Cluster) []string {
 // one, checking the cluster carries on.
 func TestHA(t *testing.T) {
 	r := newRepo(t)
-	first := r.commit(t, "deploy/app.yaml", appYAML(2), "web and db")
+	r.commit(t, "deploy/app.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: ha}\n", "the namespace")
 	cl := cluster.New(t, cluster.Config{
 		Hosts: 3, Etcd: 3, Servers: 2, Agents: 2,
 		Binary: binary, Repo: r.dir, Path: "deploy", Images: []string{busybox},
 		ServerArgs: []string{"--node-monitor-grace-period", "20s"},
 	})
+	// The application comes once both nodes are Ready, so db-0 can go to
+	// the node it prefers.
+	first := r.commit(t, "deploy/app.yaml", appYAML(2), "web and db")
 	waitApplied(t, cl, first, time.Minute)
 	waitRunning(t, cl, 2, 90*time.Second)
 	// Pods reach every server through the kubernetes service, leader or not.
