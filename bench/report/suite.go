@@ -209,7 +209,8 @@ var suite = []section{
 			{bench: "HollowScale", unit: "get-p99-ms", what: "then, with the leases' traffic: get one pod, p99 of 200", goal: "p99 ≤ 1 s", anchor: "Kubernetes SLO: single-object reads p99 ≤ 1 s"},
 			{bench: "HollowScale", unit: "mutate-p99-ms", what: "a node's lease update, p99 of 200", goal: "p99 ≤ 1 s", anchor: "Kubernetes SLO: mutating calls p99 ≤ 1 s"},
 			{bench: "HollowScale", unit: "watch-p99-ms", what: "that update delivered to a watch, p99 of 200"},
-			{bench: "HollowScale", unit: "list-p99-ms", what: "unpaginated list of every pod of the cluster, slowest of 3", goal: "p99 ≤ 30 s", anchor: "Kubernetes SLO: cluster-wide lists p99 ≤ 30 s"},
+			{bench: "HollowScale", unit: "list-slowest-ms", what: "unpaginated list of every pod of the cluster, request to the last byte of the answer (the SLI's span), slowest of 3", goal: "p99 ≤ 30 s", anchor: "Kubernetes SLO: cluster-wide lists p99 ≤ 30 s"},
+			{bench: "HollowScale", unit: "list-decoded-slowest-ms", what: "the same list read and decoded by client-go (the client's own time included), slowest of 3"},
 		},
 	},
 	{
