@@ -33,7 +33,11 @@ type entry struct {
 }
 
 func newEntry(res store.Resource, obj store.Object) (*entry, error) {
-	obj.GetObjectKind().SetGroupVersionKind(res.GVK)
+	// The store decodes with the kind set; obj may be shared with other
+	// readers, so it is written only when it lacks it.
+	if obj.GetObjectKind().GroupVersionKind() != res.GVK {
+		obj.GetObjectKind().SetGroupVersionKind(res.GVK)
+	}
 	raw, err := json.Marshal(obj)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s %s: %w", res, obj.GetName(), err)
@@ -132,7 +136,9 @@ func (c *cache) run(ctx context.Context) {
 }
 
 func (c *cache) listAndWatch(ctx context.Context) error {
-	list, err := c.st.List(ctx, c.res, store.ListOptions{})
+	// The cache only reads its objects: it shares them with the store's
+	// decode cache and the controllers' informers.
+	list, err := c.st.List(ctx, c.res, store.ListOptions{Shared: true})
 	if err != nil {
 		return err
 	}
@@ -147,7 +153,7 @@ func (c *cache) listAndWatch(ctx context.Context) error {
 	rv, _ := strconv.ParseInt(list.ResourceVersion, 10, 64)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w, err := c.st.WatchWithProgress(ctx, c.res, store.WatchOptions{ResourceVersion: list.ResourceVersion})
+	w, err := c.st.WatchWithProgress(ctx, c.res, store.WatchOptions{ResourceVersion: list.ResourceVersion, Shared: true})
 	if err != nil {
 		return err
 	}

@@ -87,7 +87,7 @@ func (lw *listWatch) Watch(opts metav1.ListOptions) (watch.Interface, error) {
 }
 
 func (lw *listWatch) WatchWithContext(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-	w, err := lw.st.Watch(ctx, lw.res, store.WatchOptions{ResourceVersion: opts.ResourceVersion})
+	w, err := lw.st.Watch(ctx, lw.res, store.WatchOptions{ResourceVersion: opts.ResourceVersion, Shared: true})
 	if err != nil {
 		return nil, lw.apiError(err)
 	}

@@ -26,6 +26,11 @@ type WatchOptions struct {
 	// ResourceVersion delivers every change after that revision, typically a
 	// List's; empty starts from now.
 	ResourceVersion string
+	// Shared delivers the store's cached objects themselves instead of
+	// copies, as ListOptions.Shared: the watchers of one change (informers,
+	// the API's watch cache) then hold one decoded object between them.
+	// Modifying one corrupts every other reader; DeepCopy it first.
+	Shared bool
 }
 
 // resultBuffer lets etcd's watch run ahead of a slow reader by this many events
@@ -49,7 +54,7 @@ func (s *Store) Watch(ctx context.Context, r Resource, opts WatchOptions) (watch
 }
 
 func (s *Store) newWatcher(r Resource, opts WatchOptions, cancel context.CancelFunc) *watcher {
-	return &watcher{cache: s.cache, res: r, sel: opts.Selector, result: make(chan watch.Event, resultBuffer), cancel: cancel}
+	return &watcher{cache: s.cache, res: r, sel: opts.Selector, shared: opts.Shared, result: make(chan watch.Event, resultBuffer), cancel: cancel}
 }
 
 // watchSetup checks the options and returns the key and etcd options of a
@@ -92,6 +97,7 @@ type watcher struct {
 	cache     *decodeCache
 	res       Resource
 	sel       labels.Selector
+	shared    bool
 	result    chan watch.Event
 	cancel    context.CancelFunc
 }
@@ -160,7 +166,7 @@ func (w *watcher) convert(ev *clientv3.Event) (watch.Event, bool, error) {
 	var cur, prev Object
 	var err error
 	if ev.Type == mvccpb.PUT {
-		if cur, err = w.cache.decode(w.res, ev.Kv); err != nil {
+		if cur, err = w.cache.get(w.res, ev.Kv, w.shared); err != nil {
 			return watch.Event{}, false, err
 		}
 	}

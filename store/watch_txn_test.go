@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/keelson/keelson/store"
+	"github.com/keelson/keelson/store/etcdtest"
 )
 
 func nextEvent(t *testing.T, w watch.Interface) watch.Event {
@@ -196,5 +197,41 @@ func testTxnLarge(t *testing.T, s *store.Store) {
 	}
 	if len(l.Items) != 2000 {
 		t.Fatalf("listed %d, want 2000", len(l.Items))
+	}
+}
+
+// TestWatchShared: shared watchers of one change hold one decoded object;
+// a watcher that did not ask to share gets its own copy.
+func TestWatchShared(t *testing.T) {
+	s := etcdtest.NewStore(t)
+	ctx := t.Context()
+	res, err := store.ResourceByName("pods")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ws []watch.Interface
+	for _, shared := range []bool{true, true, false} {
+		w, err := s.Watch(ctx, res, store.WatchOptions{Shared: shared})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+		ws = append(ws, w)
+	}
+	if err := s.Create(ctx, pod("default", "p", nil)); err != nil {
+		t.Fatal(err)
+	}
+	var got []*corev1.Pod
+	for _, w := range ws {
+		got = append(got, nextEvent(t, w).Object.(*corev1.Pod))
+	}
+	if got[0] != got[1] {
+		t.Error("two shared watchers got two copies of one change")
+	}
+	if got[2] == got[0] {
+		t.Error("a watcher that did not ask to share got the shared object")
+	}
+	if got[2].Name != "p" || got[0].Name != "p" {
+		t.Errorf("watchers got %q and %q, want p", got[0].Name, got[2].Name)
 	}
 }
