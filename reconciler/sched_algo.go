@@ -65,6 +65,9 @@ func (sc *schedCache) scheduleLocked(c *candidate, rnd *rand.Rand) (string, erro
 	if len(c.spread) > 0 {
 		sc.spreadStateLocked(c)
 	}
+	if c.info.owner != "" {
+		c.owned = sc.owned[c.info.owner]
+	}
 	feasible := make([]scored, 0, want)
 	ferr := &fitError{nodes: all, reasons: map[string]int{}}
 	start := sc.next

@@ -98,19 +98,24 @@ func controllerRef(p *corev1.Pod) types.UID {
 
 // nodeInfo is one node and what is bound (or assumed bound) to it.
 type nodeInfo struct {
-	name        string
-	node        *corev1.Node // nil while pods name a node that is not registered
-	ready       bool         // the node's Ready condition is True
-	allocatable resources
-	images      map[string]int64 // image name → size
-	pods        map[types.UID]*podInfo
-	req         resources
-	nonzero     resources
-	owners      map[types.UID]int // bound pods per controller uid
+	name string
+	node *corev1.Node // nil while pods name a node that is not registered
+	// ready, unschedulable, taints and zone are the node's, kept here so
+	// that a search over thousands of nodes reads these small records and
+	// not each Node object.
+	ready         bool // the node's Ready condition is True
+	unschedulable bool
+	taints        []corev1.Taint
+	zone          string
+	allocatable   resources
+	images        map[string]int64 // image name → size
+	pods          map[types.UID]*podInfo
+	req           resources
+	nonzero       resources
 }
 
 func newNodeInfo(name string) *nodeInfo {
-	return &nodeInfo{name: name, pods: map[types.UID]*podInfo{}, owners: map[types.UID]int{}}
+	return &nodeInfo{name: name, pods: map[types.UID]*podInfo{}}
 }
 
 func (n *nodeInfo) setNode(node *corev1.Node) {
@@ -119,6 +124,7 @@ func (n *nodeInfo) setNode(node *corev1.Node) {
 		return
 	}
 	n.ready = nodeReadyStatus(node) == corev1.ConditionTrue
+	n.unschedulable, n.taints, n.zone = node.Spec.Unschedulable, node.Spec.Taints, node.Labels[zoneLabel]
 	n.allocatable = resourcesOf(node.Status.Allocatable, node.Status.Allocatable.Pods().Value())
 	n.images = nil
 	for _, img := range node.Status.Images {
@@ -134,12 +140,6 @@ func (n *nodeInfo) setNode(node *corev1.Node) {
 func (n *nodeInfo) addPod(pi *podInfo, sign int64) {
 	n.req.add(pi.req, sign)
 	n.nonzero.add(pi.nonzero, sign)
-	if pi.owner != "" {
-		n.owners[pi.owner] += int(sign)
-		if n.owners[pi.owner] <= 0 {
-			delete(n.owners, pi.owner)
-		}
-	}
 	if sign > 0 {
 		n.pods[pi.pod.UID] = pi
 	} else {
@@ -193,13 +193,17 @@ type schedCache struct {
 	byLabel map[string]map[types.UID]*podInfo
 	// anti groups the bound pods' required anti-affinity terms.
 	anti map[string]*antiGroup
+	// owned counts the bound pods of each controller per node: one small
+	// map to read when spreading a controller's pods, rather than a map
+	// on every node searched.
+	owned map[types.UID]map[*nodeInfo]int
 	// nsLabels returns a namespace's labels, for namespace selectors.
 	nsLabels func(string) labels.Set
 }
 
 func newSchedCache() *schedCache {
 	return &schedCache{nodes: map[string]*nodeInfo{}, pods: map[types.UID]*podInfo{},
-		byLabel: map[string]map[types.UID]*podInfo{}, anti: map[string]*antiGroup{},
+		byLabel: map[string]map[types.UID]*podInfo{}, anti: map[string]*antiGroup{}, owned: map[types.UID]map[*nodeInfo]int{},
 		nsLabels: func(string) labels.Set { return nil }}
 }
 
@@ -252,9 +256,33 @@ func (c *schedCache) setPod(uid types.UID, p *corev1.Pod) {
 }
 
 func (c *schedCache) addLocked(pi *podInfo) {
-	c.nodeLocked(pi.node).addPod(pi, 1)
+	n := c.nodeLocked(pi.node)
+	n.addPod(pi, 1)
 	c.pods[pi.pod.UID] = pi
 	c.indexLocked(pi, 1)
+	c.countOwnedLocked(pi, n, 1)
+}
+
+// countOwnedLocked adds (sign 1) or removes (-1) a pod from its
+// controller's count on node n.
+func (c *schedCache) countOwnedLocked(pi *podInfo, n *nodeInfo, sign int) {
+	if pi.owner == "" {
+		return
+	}
+	m := c.owned[pi.owner]
+	if m == nil {
+		if sign < 0 {
+			return
+		}
+		m = map[*nodeInfo]int{}
+		c.owned[pi.owner] = m
+	}
+	if m[n] += sign; m[n] <= 0 {
+		delete(m, n)
+		if len(m) == 0 {
+			delete(c.owned, pi.owner)
+		}
+	}
 }
 
 // indexLocked adds (sign 1) or removes (-1) a pod from the label index and
@@ -307,6 +335,7 @@ func (c *schedCache) removeLocked(uid types.UID) {
 		return
 	}
 	n.addPod(pi, -1)
+	c.countOwnedLocked(pi, n, -1)
 	if n.node == nil && len(n.pods) == 0 {
 		delete(c.nodes, pi.node)
 	}

@@ -40,6 +40,9 @@ type candidate struct {
 	spread []*spreadConstraint
 	// volumes are where the pod's claims may be used from (podVolumes).
 	volumes podVolumeConstraints
+	// owned counts the pods of the candidate's controller per node, from
+	// the snapshot, while it is scheduled.
+	owned map[*nodeInfo]int
 }
 
 func newCandidate(p *corev1.Pod) (*candidate, error) {
@@ -122,7 +125,7 @@ func filterReady(_ *candidate, n *nodeInfo) []string {
 var unschedulableTaint = corev1.Taint{Key: corev1.TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule}
 
 func filterUnschedulable(c *candidate, n *nodeInfo) []string {
-	if !n.node.Spec.Unschedulable {
+	if !n.unschedulable {
 		return nil
 	}
 	for i := range c.pod.Spec.Tolerations {
@@ -138,10 +141,10 @@ func hardTaint(t *corev1.Taint) bool {
 }
 
 func filterTaints(c *candidate, n *nodeInfo) []string {
-	if len(n.node.Spec.Taints) == 0 {
+	if len(n.taints) == 0 {
 		return nil
 	}
-	t, found := schedhelper.FindMatchingUntoleratedTaint(klogBackground, n.node.Spec.Taints, c.pod.Spec.Tolerations, hardTaint, false)
+	t, found := schedhelper.FindMatchingUntoleratedTaint(klogBackground, n.taints, c.pod.Spec.Tolerations, hardTaint, false)
 	if !found {
 		return nil
 	}

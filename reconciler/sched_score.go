@@ -95,8 +95,8 @@ func preferredAffinityRaw(c *candidate, n *nodeInfo) int64 {
 // not tolerate; fewer is better.
 func preferNoScheduleRaw(c *candidate, n *nodeInfo) int64 {
 	var count int64
-	for i := range n.node.Spec.Taints {
-		t := &n.node.Spec.Taints[i]
+	for i := range n.taints {
+		t := &n.taints[i]
 		if t.Effect != corev1.TaintEffectPreferNoSchedule {
 			continue
 		}
@@ -121,7 +121,7 @@ func ownerCountRaw(c *candidate, n *nodeInfo) int64 {
 	if c.info.owner == "" {
 		return 0
 	}
-	return int64(n.owners[c.info.owner])
+	return int64(c.owned[n])
 }
 
 // scored is a feasible node and its running total.
@@ -202,7 +202,7 @@ func spreadScores(c *candidate, nodes []scored, raw []int64) {
 	for i := range nodes {
 		raw[i] = ownerCountRaw(c, nodes[i].n)
 		hiNode = max(hiNode, raw[i])
-		if z := nodes[i].n.node.Labels[zoneLabel]; z != "" {
+		if z := nodes[i].n.zone; z != "" {
 			zones[z] += raw[i]
 		}
 	}
@@ -214,7 +214,7 @@ func spreadScores(c *candidate, nodes []scored, raw []int64) {
 		if hiNode > 0 {
 			s = float64(maxScore) * float64(hiNode-raw[i]) / float64(hiNode)
 		}
-		if z := nodes[i].n.node.Labels[zoneLabel]; z != "" && len(zones) > 0 {
+		if z := nodes[i].n.zone; z != "" && len(zones) > 0 {
 			zs := float64(maxScore)
 			if hiZone > 0 {
 				zs = float64(maxScore) * float64(hiZone-zones[z]) / float64(hiZone)

@@ -82,8 +82,11 @@ func TestScores(t *testing.T) {
 			})),
 		},
 		{
-			name:   "spreading prefers the node without a sibling",
-			score:  func(c *candidate, nodes []scored) { spreadScores(c, nodes, make([]int64, len(nodes))) },
+			name: "spreading prefers the node without a sibling",
+			score: func(c *candidate, nodes []scored) {
+				countOwned(c, nodes)
+				spreadScores(c, nodes, make([]int64, len(nodes)))
+			},
 			pod:    ownedPod("p", "web"),
 			better: infoWith(testNode("a"), ownedPod("x", "other")),
 			worse:  infoWith(testNode("b"), ownedPod("y", "web")),
@@ -91,7 +94,9 @@ func TestScores(t *testing.T) {
 		{
 			name: "spreading prefers the zone without a sibling",
 			score: func(c *candidate, nodes []scored) {
-				spreadScores(c, append(nodes, scored{n: infoWith(testNode("c", zone("z1")), ownedPod("w", "web"))}), make([]int64, 3))
+				nodes = append(nodes, scored{n: infoWith(testNode("c", zone("z1")), ownedPod("w", "web"))})
+				countOwned(c, nodes)
+				spreadScores(c, nodes, make([]int64, 3))
 			},
 			pod: ownedPod("p", "web"),
 			// a and b hold no sibling; a's zone z1 holds one on node c.
@@ -108,6 +113,19 @@ func TestScores(t *testing.T) {
 				t.Errorf("score of %s = %d, of %s = %d: want the first higher", tt.better.name, nodes[0].score, tt.worse.name, nodes[1].score)
 			}
 		})
+	}
+}
+
+// countOwned counts, as the scheduler's snapshot does, the pods of the
+// candidate's controller on each of nodes.
+func countOwned(c *candidate, nodes []scored) {
+	c.owned = map[*nodeInfo]int{}
+	for _, sn := range nodes {
+		for _, pi := range sn.n.pods {
+			if pi.owner == c.info.owner {
+				c.owned[sn.n]++
+			}
+		}
 	}
 }
 
@@ -133,6 +151,35 @@ func TestScheduleSpreadsReplicas(t *testing.T) {
 		if got := len(c.nodes[name].pods); got != 2 {
 			t.Errorf("node %s holds %d of 6 replicas, want 2", name, got)
 		}
+	}
+}
+
+// TestScheduleSpreadsOverFullerNodes: a replica goes to the node without a
+// sibling even when that node is the fuller one, and once its sibling is
+// gone, to the emptier node again.
+func TestScheduleSpreadsOverFullerNodes(t *testing.T) {
+	c := newSchedCache()
+	c.setNode("a", testNode("a"))
+	c.setNode("b", testNode("b"))
+	place := func(p *corev1.Pod, node string) {
+		p.Spec.NodeName = node
+		c.setPod(p.UID, p)
+	}
+	sibling := ownedPod("web-1", "web")
+	place(sibling, "a")
+	place(ownedPod("other-1", "other"), "b")
+	place(ownedPod("other-2", "other"), "b")
+	node, err := c.schedule(mustCandidate(t, ownedPod("web-2", "web")), testRand())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if node != "b" {
+		t.Errorf("web-2 went to %s, beside its sibling; want b", node)
+	}
+	c.setPod(sibling.UID, nil)
+	c.setPod("uid-web-2", nil) // its binding failed: dropped from the snapshot
+	if node, _ := c.schedule(mustCandidate(t, ownedPod("web-3", "web")), testRand()); node != "a" {
+		t.Errorf("with no sibling left, web-3 went to %s; want a, the emptier", node)
 	}
 }
 
