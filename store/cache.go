@@ -8,8 +8,11 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 )
 
-// DefaultDecodeCacheSize is how many decoded objects a store keeps by default.
-const DefaultDecodeCacheSize = 50000
+// DefaultDecodeCacheSize is how many decoded objects a store keeps by
+// default. The objects are mostly those the informers and the API's watch
+// cache hold anyway (shared reads and watches), so an entry costs little
+// more than its key; a hit spares an update its read of the current object.
+const DefaultDecodeCacheSize = 200000
 
 // decodeCache keeps the decoded form of the values the store has read, keyed
 // by etcd key and valid for one mod revision. Decoding JSON into k8s.io/api
@@ -57,7 +60,10 @@ func (c *decodeCache) get(r Resource, kv *mvccpb.KeyValue, shared bool) (Object,
 		return nil, err
 	}
 	c.mu.Lock()
-	if cur, ok := c.m[string(kv.Key)]; !ok || cur.rev < kv.ModRevision {
+	switch cur, ok := c.m[string(kv.Key)]; {
+	case ok && cur.rev == kv.ModRevision && cur.obj.GetObjectKind().GroupVersionKind() == r.GVK:
+		obj = cur.obj // decoded meanwhile by another reader: share that one
+	case !ok || cur.rev < kv.ModRevision:
 		if !ok && len(c.m) >= c.max {
 			c.evictLocked()
 		}
@@ -68,6 +74,21 @@ func (c *decodeCache) get(r Resource, kv *mvccpb.KeyValue, shared bool) (Object,
 		return obj, nil
 	}
 	return obj.DeepCopyObject().(Object), nil
+}
+
+// at returns the cached object stored under key at mod revision rev, which
+// the caller must not modify; false when the cache does not hold it.
+func (c *decodeCache) at(r Resource, key string, rev int64) (Object, bool) {
+	if c == nil || c.max <= 0 {
+		return nil, false
+	}
+	c.mu.RLock()
+	e, ok := c.m[key]
+	c.mu.RUnlock()
+	if !ok || e.rev != rev || e.obj.GetObjectKind().GroupVersionKind() != r.GVK {
+		return nil, false
+	}
+	return e.obj, true
 }
 
 // decodeInto is decode for a caller-supplied object of the right type.

@@ -7,3 +7,6 @@ func SetListPage(n int) (restore func()) {
 	listPage = n
 	return func() { listPage = old }
 }
+
+// SpecChanged is specChanged, for tests of what bumps metadata.generation.
+var SpecChanged = specChanged

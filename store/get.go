@@ -1,11 +1,13 @@
 package store
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
+	"reflect"
 	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 // Get reads one object into into, which must be a new, typed object of the
@@ -44,25 +46,42 @@ func join(namespace, name string) string {
 // metadata.generation, as in Kubernetes: everything else is the spec.
 var ignoredForGeneration = map[string]bool{"metadata": true, "status": true, "apiVersion": true, "kind": true}
 
-// specChanged reports whether two encoded objects differ outside metadata and
-// status.
-func specChanged(old, cur []byte) (bool, error) {
-	var a, b map[string]json.RawMessage
-	if err := json.Unmarshal(old, &a); err != nil {
-		return false, fmt.Errorf("%w: %v", ErrCorrupt, err)
+// specChanged reports whether two objects of one kind differ outside
+// metadata and status, compared as Kubernetes compares specs for
+// metadata.generation (apiequality.Semantic: 1000m is 1, an empty list is
+// no list). Neither object is modified.
+func specChanged(old, cur Object) bool {
+	if u, ok := cur.(*unstructured.Unstructured); ok {
+		o, ok := old.(*unstructured.Unstructured)
+		if !ok {
+			return true
+		}
+		for k, v := range u.Object {
+			if !ignoredForGeneration[k] && !equality.Semantic.DeepEqual(o.Object[k], v) {
+				return true
+			}
+		}
+		for k, v := range o.Object {
+			if _, ok := u.Object[k]; !ok && !ignoredForGeneration[k] && !equality.Semantic.DeepEqual(v, nil) {
+				return true
+			}
+		}
+		return false
 	}
-	if err := json.Unmarshal(cur, &b); err != nil {
-		return false, err
+	a, b := reflect.ValueOf(old), reflect.ValueOf(cur)
+	if a.Type() != b.Type() || a.Kind() != reflect.Pointer || a.Elem().Kind() != reflect.Struct {
+		return true
 	}
-	for k, v := range b {
-		if !ignoredForGeneration[k] && !bytes.Equal(a[k], v) {
-			return true, nil
+	a, b = a.Elem(), b.Elem()
+	t := a.Type()
+	for i := range t.NumField() {
+		switch t.Field(i).Name {
+		case "TypeMeta", "ObjectMeta", "Status":
+			continue
+		}
+		if !equality.Semantic.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()) {
+			return true
 		}
 	}
-	for k := range a {
-		if _, ok := b[k]; !ok && !ignoredForGeneration[k] {
-			return true, nil
-		}
-	}
-	return false, nil
+	return false
 }

@@ -49,7 +49,10 @@ type prepared struct {
 	value  []byte
 	expect int64 // mod revision the object must have; 0 for "must not exist", -1 for "must exist"
 	cur    *clientv3.GetResponse
-	cache  *decodeCache
+	// old is the stored object at expect when the decode cache held it:
+	// an update then needs no read, its compare-and-swap is the check.
+	old   Object
+	cache *decodeCache
 }
 
 // Create stores a new object. It sets uid, creationTimestamp, generation 1 and
@@ -207,6 +210,15 @@ func (s *Store) readCurrent(ctx context.Context, ps []*prepared) error {
 	var need []*prepared
 	var gets []clientv3.Op
 	for _, p := range ps {
+		if p.op.kind == opUpdate {
+			// The object at the revision the caller read is the same
+			// wherever it is read from; if it is no longer the stored
+			// one, the transaction's compare fails as a read would.
+			if old, ok := p.cache.at(p.op.res, p.key, p.expect); ok {
+				p.old = old
+				continue
+			}
+		}
 		if p.needsCurrent() {
 			need = append(need, p)
 			gets = append(gets, clientv3.OpGet(p.key))
@@ -230,23 +242,26 @@ func (s *Store) readCurrent(ctx context.Context, ps []*prepared) error {
 func (p *prepared) finish(now metav1.Time) error {
 	op := p.op
 	if p.needsCurrent() {
-		if len(p.cur.Kvs) == 0 {
-			return fmt.Errorf("%s %s: %w", op.res, op.describe(), ErrNotFound)
-		}
-		kv := p.cur.Kvs[0]
-		if op.kind == opUpdate && kv.ModRevision != p.expect {
-			return fmt.Errorf("%s %s: %w: resourceVersion %d is stale, the stored one is %d", op.res, op.describe(), ErrConflict, p.expect, kv.ModRevision)
-		}
-		old, err := p.cache.decode(op.res, kv)
-		if err != nil {
-			return err
+		old := p.old
+		if old == nil {
+			if len(p.cur.Kvs) == 0 {
+				return fmt.Errorf("%s %s: %w", op.res, op.describe(), ErrNotFound)
+			}
+			kv := p.cur.Kvs[0]
+			if op.kind == opUpdate && kv.ModRevision != p.expect {
+				return fmt.Errorf("%s %s: %w: resourceVersion %d is stale, the stored one is %d", op.res, op.describe(), ErrConflict, p.expect, kv.ModRevision)
+			}
+			var err error
+			if old, err = p.cache.get(op.res, kv, true); err != nil {
+				return err
+			}
 		}
 		if op.kind == opDelete {
 			if old.GetUID() != *op.pre.UID {
 				return fmt.Errorf("%s %s: %w: precondition uid %s, stored uid %s", op.res, op.describe(), ErrConflict, *op.pre.UID, old.GetUID())
 			}
 			if p.expect < 0 {
-				p.expect = kv.ModRevision
+				p.expect = p.cur.Kvs[0].ModRevision // deletes always read
 			}
 			return nil
 		}
@@ -256,17 +271,12 @@ func (p *prepared) finish(now metav1.Time) error {
 		op.obj.SetUID(old.GetUID())
 		op.obj.SetCreationTimestamp(old.GetCreationTimestamp())
 		op.obj.SetGeneration(old.GetGeneration())
+		if specChanged(old, op.obj) {
+			op.obj.SetGeneration(old.GetGeneration() + 1)
+		}
 		value, err := encode(op.res, op.obj)
 		if err != nil {
 			return err
-		}
-		if changed, err := specChanged(kv.Value, value); err != nil {
-			return err
-		} else if changed {
-			op.obj.SetGeneration(old.GetGeneration() + 1)
-			if value, err = encode(op.res, op.obj); err != nil {
-				return err
-			}
 		}
 		p.value = value
 		return nil
