@@ -9,8 +9,10 @@ import (
 	"github.com/keelson/keelson/store"
 )
 
-// maxBindBatch bounds how many bindings share one etcd transaction.
-const maxBindBatch = 128
+// maxBindBatch bounds how many bindings share one etcd transaction: within
+// etcd's default --max-txn-ops (128), with room for the store's own
+// operations (the leader's fence).
+const maxBindBatch = 128 - store.ReservedTxnOps
 
 type bindRequest struct {
 	pod  *corev1.Pod // the pod as the scheduler saw it, with the node set

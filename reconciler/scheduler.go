@@ -27,7 +27,8 @@ type SchedulerOptions struct {
 	// always taken. Default "default-scheduler" and "keelson".
 	Names []string
 	// Workers bind in parallel; decisions are taken one at a time. Default
-	// 64: a binding waits on etcd far longer than a decision takes.
+	// 256: a binding waits on etcd far longer than a decision takes, and
+	// the bindings waiting at once share transactions.
 	Workers int
 	// RetryDelay gathers the cluster changes that may let unschedulable pods
 	// fit before they are tried again. Default 1s.
@@ -42,7 +43,7 @@ func (o SchedulerOptions) withDefaults() SchedulerOptions {
 		o.Names = []string{corev1.DefaultSchedulerName, "keelson"}
 	}
 	if o.Workers <= 0 {
-		o.Workers = 64
+		o.Workers = 256
 	}
 	if o.RetryDelay <= 0 {
 		o.RetryDelay = time.Second
