@@ -89,9 +89,9 @@ func (sc *schedCache) scheduleLocked(c *candidate, rnd *rand.Rand) (string, erro
 		return "", ferr
 	}
 	best := pickBest(c, feasible, rnd)
-	pi := newPodInfo(c.pod, best.name)
-	pi.assumed = true
-	sc.addLocked(pi)
+	pi := *c.info // computed once for the candidate
+	pi.node, pi.assumed = best.name, true
+	sc.addLocked(&pi)
 	return best.name, nil
 }
 

@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"maps"
 	"strings"
 	"sync"
 
@@ -249,10 +250,25 @@ func occupies(p *corev1.Pod) bool {
 func (c *schedCache) setPod(uid types.UID, p *corev1.Pod) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if pi := c.pods[uid]; pi != nil && p != nil && occupies(p) && samePlacement(pi, p) {
+		// A status write, or the binding it assumed: what the pod takes
+		// on its node is unchanged.
+		pi.pod, pi.assumed = p, false
+		return
+	}
 	c.removeLocked(uid)
 	if p != nil && occupies(p) {
 		c.addLocked(newPodInfo(p, p.Spec.NodeName))
 	}
+}
+
+// samePlacement reports whether pod p, an update of the pod pi accounts
+// for, takes the same room and counts the same way on the same node: same
+// node, spec (metadata.generation moves with any change of it), labels and
+// controller.
+func samePlacement(pi *podInfo, p *corev1.Pod) bool {
+	return pi.node == p.Spec.NodeName && pi.pod.Generation == p.Generation &&
+		maps.Equal(pi.pod.Labels, p.Labels) && pi.owner == controllerRef(p)
 }
 
 func (c *schedCache) addLocked(pi *podInfo) {

@@ -197,3 +197,33 @@ func TestNormalizeImage(t *testing.T) {
 		}
 	}
 }
+
+// TestSetPodUpdates: a status write keeps a pod's accounting as it is,
+// while a change of its labels or controller is accounted again.
+func TestSetPodUpdates(t *testing.T) {
+	c := newSchedCache()
+	c.setNode("a", testNode("a"))
+	p := ownedPod("web-1", "web", func(p *corev1.Pod) {
+		p.Spec.NodeName, p.Generation, p.Labels = "a", 2, map[string]string{"app": "web"}
+	})
+	c.setPod(p.UID, p)
+	running := p.DeepCopy()
+	running.Status.Phase = corev1.PodRunning
+	c.setPod(p.UID, running)
+	if n := c.nodes["a"]; len(n.pods) != 1 || n.nonzero.milliCPU != defaultMilliCPURequest || c.pods[p.UID].pod != running {
+		t.Fatalf("after a status write node a holds %d pods, %dm: want the one pod, as it is now", len(n.pods), n.nonzero.milliCPU)
+	}
+	relabelled := running.DeepCopy()
+	relabelled.Labels = map[string]string{"app": "api"}
+	relabelled.OwnerReferences = nil
+	c.setPod(p.UID, relabelled)
+	if len(c.byLabel["app=web"]) != 0 || len(c.byLabel["app=api"]) != 1 {
+		t.Errorf("label index after relabelling: app=web %d, app=api %d; want 0 and 1", len(c.byLabel["app=web"]), len(c.byLabel["app=api"]))
+	}
+	if len(c.owned) != 0 {
+		t.Errorf("the orphaned pod still counts for its controller: %v", c.owned)
+	}
+	if n := c.nodes["a"]; len(n.pods) != 1 || n.nonzero.milliCPU != defaultMilliCPURequest {
+		t.Errorf("after relabelling node a holds %d pods, %dm", len(n.pods), n.nonzero.milliCPU)
+	}
+}
