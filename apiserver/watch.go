@@ -49,6 +49,11 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, q *request, v *vi
 		if st.send(e) != nil {
 			return
 		}
+		// The current state of a large kind is hundreds of megabytes: it
+		// goes out as it is written, not gathered first.
+		if st.sw.buf.Len() >= flushAt && st.sw.flush() != nil {
+			return
+		}
 	}
 	if o.initial && st.sw.bookmark(rv, true) != nil {
 		return
@@ -128,7 +133,7 @@ func (st *stream) run(ctx context.Context, timeout, bookmarkEvery time.Duration,
 				return
 			}
 			// Write what is queued before flushing, to spare syscalls.
-			for len(st.cw.events) > 0 && st.sw.buf.Len() < 1<<20 {
+			for len(st.cw.events) > 0 && st.sw.buf.Len() < flushAt {
 				if st.send(<-st.cw.events) != nil {
 					return
 				}
@@ -161,6 +166,9 @@ func (st *stream) run(ctx context.Context, timeout, bookmarkEvery time.Duration,
 		}
 	}
 }
+
+// flushAt is how much a watch stream gathers before it writes.
+const flushAt = 1 << 20
 
 // streamWriter writes watch events as JSON lines, buffering until flush.
 type streamWriter struct {
@@ -224,6 +232,11 @@ func (sw *streamWriter) status(se *apierrors.StatusError) {
 func (sw *streamWriter) flush() error {
 	_, err := sw.w.Write(sw.buf.Bytes())
 	sw.buf.Reset()
+	if sw.buf.Cap() > 4*flushAt {
+		// One large object made it grow: let it go rather than hold it
+		// for the watch's life.
+		sw.buf = bytes.Buffer{}
+	}
 	if err != nil {
 		return err
 	}
