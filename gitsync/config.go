@@ -16,6 +16,7 @@ import (
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/gitsync/render"
+	"github.com/keelson/keelson/gitsync/sops"
 	"github.com/keelson/keelson/internal/servicenet"
 	"github.com/keelson/keelson/schema"
 	"github.com/keelson/keelson/store"
@@ -74,6 +75,10 @@ type Config struct {
 	// Charts fetches the charts of HelmCharts naming a chart repository;
 	// nil refuses them. The server gives every sync the same one.
 	Charts render.ChartFetcher
+	// Decryption and RequireEncryptedSecrets: see Syncer. The server gives
+	// every sync the keys of its --decryption-key-file.
+	Decryption              *sops.Keys
+	RequireEncryptedSecrets bool
 }
 
 // Auth is how a sync authenticates to a remote repository; at most one of
@@ -125,7 +130,8 @@ func New(cfg Config, st *store.Store, sch *schema.Schema, cache *schema.Cache, l
 			Path: strings.Trim(filepath.ToSlash(cfg.Path), "/"), TargetNamespace: cfg.TargetNamespace,
 			Prune: cfg.Prune, AllowEmpty: cfg.AllowEmpty, MaxTxnOps: cfg.MaxTxnOps, MaxTxnBytes: cfg.MaxTxnBytes,
 			ServiceCIDR: cfg.ServiceCIDR, NodePorts: cfg.NodePorts,
-			Renderer: chartRenderer(cfg.Charts),
+			Renderer:   chartRenderer(cfg.Charts),
+			Decryption: cfg.Decryption, RequireEncryptedSecrets: cfg.RequireEncryptedSecrets,
 		},
 	}, nil
 }

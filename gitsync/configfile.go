@@ -89,6 +89,7 @@ func LoadConfigFile(path string) ([]Config, error) {
 //	  targetNamespace: default
 //	  prune: true                 # (true)
 //	  allowEmpty: false
+//	  requireEncryptedSecrets: false # refuse a Secret not encrypted with sops
 //	  suspend: false
 //	  auth: {tokenFile: F, basicAuthFile: F, sshKeyFile: F, knownHostsFile: F}
 //	  verify: {openpgpKeys: F}
@@ -230,8 +231,11 @@ func (p *fileParser) source(n *yaml.Node, field string) (cfg Config, ok bool) {
 		"targetNamespace": func(v *yaml.Node, f string) { cfg.TargetNamespace = p.namespace(v, f) },
 		"prune":           func(v *yaml.Node, f string) { cfg.Prune = p.boolean(v, f) },
 		"allowEmpty":      func(v *yaml.Node, f string) { cfg.AllowEmpty = p.boolean(v, f) },
-		"suspend":         func(v *yaml.Node, f string) { cfg.Suspend = p.boolean(v, f) },
-		"auth":            func(v *yaml.Node, f string) { cfg.Auth = p.auth(v, f) },
+		"requireEncryptedSecrets": func(v *yaml.Node, f string) {
+			cfg.RequireEncryptedSecrets = p.boolean(v, f)
+		},
+		"suspend": func(v *yaml.Node, f string) { cfg.Suspend = p.boolean(v, f) },
+		"auth":    func(v *yaml.Node, f string) { cfg.Auth = p.auth(v, f) },
 		"verify": func(v *yaml.Node, f string) {
 			p.fields(v, f, map[string]func(*yaml.Node, string){
 				"openpgpKeys": func(v *yaml.Node, f string) { cfg.VerifyKeysFile = p.filePath(v, f) },

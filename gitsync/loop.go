@@ -20,6 +20,7 @@ const (
 	ReasonFetchFailed        = keelsonv1alpha1.ReasonFetchFailed
 	ReasonApplyFailed        = keelsonv1alpha1.ReasonApplyFailed
 	ReasonVerificationFailed = keelsonv1alpha1.ReasonVerificationFailed
+	ReasonDecryptionFailed   = keelsonv1alpha1.ReasonDecryptionFailed
 )
 
 // DefaultInterval is how often a Loop polls its source.
@@ -234,6 +235,8 @@ func (l *Loop) record(ctx context.Context, start time.Time, rev Revision, res *R
 		st.Reason = ReasonValidationFailed
 	case errors.Is(err, ErrVerify):
 		st.Reason = ReasonVerificationFailed
+	case errors.Is(err, ErrDecrypt):
+		st.Reason = ReasonDecryptionFailed
 	case errors.Is(err, ErrFetch):
 		st.Reason = ReasonFetchFailed
 	default:
@@ -241,7 +244,7 @@ func (l *Loop) record(ctx context.Context, start time.Time, rev Revision, res *R
 	}
 	if err != nil {
 		st.Message = firstLine(err.Error())
-		if n := len(st.Errors); n > 0 && st.Reason == ReasonValidationFailed {
+		if n := len(st.Errors); n > 0 && (st.Reason == ReasonValidationFailed || st.Reason == ReasonDecryptionFailed) {
 			st.Message = fmt.Sprintf("revision %s not applied: %s", rev.Short(), firstLine(st.Errors[0]))
 			if n > 1 {
 				st.Message += fmt.Sprintf(" (and %d more problems)", n-1)

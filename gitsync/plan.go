@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/keelson/keelson/gitsync/sops"
 	"github.com/keelson/keelson/internal/servicenet"
 	"github.com/keelson/keelson/schema"
 	"github.com/keelson/keelson/store"
@@ -30,6 +31,13 @@ type PlanOptions struct {
 	// else servicenet's defaults.
 	ServiceCIDR servicenet.CIDR
 	NodePorts   servicenet.PortRange
+	// Decryption opens the files encrypted with sops; without it their
+	// values read as digests of their ciphertexts (sops.Sealed), which is
+	// enough to say which keys of a Secret changed.
+	Decryption *sops.Keys
+	// RequireEncryptedSecrets reports Secrets in plain files as errors, as
+	// the sync would.
+	RequireEncryptedSecrets bool
 }
 
 // serviceRanges are the plan's service CIDR and node port range: the
@@ -57,7 +65,8 @@ func (o *PlanOptions) syncer() *Syncer {
 		name = "default"
 	}
 	p := strings.Trim(path.Clean("/"+o.Path), "/")
-	return &Syncer{Name: name, Schema: o.Schema, Path: p, TargetNamespace: o.TargetNamespace}
+	return &Syncer{Name: name, Schema: o.Schema, Path: p, TargetNamespace: o.TargetNamespace,
+		Decryption: o.Decryption, RequireEncryptedSecrets: o.RequireEncryptedSecrets}
 }
 
 // PlanRevision names one side of a plan.

@@ -347,11 +347,16 @@ func (s *Syncer) loadPlanSide(ctx context.Context, fsys fs.FS, rev Revision, opt
 	if _, err := fs.Stat(fsys, root); err != nil {
 		return map[key]*desired{}, nil, nil // nothing under the path changed
 	}
-	objs, problems, err := s.load(ctx, fsys, []string{root}, opts...)
+	fsys, encrypted, problems := s.decrypt(fsys, []string{root}, true)
+	objs, more, err := s.load(ctx, fsys, []string{root}, opts...)
 	if err != nil {
 		return nil, nil, err
 	}
-	more, _ := registerTreeCRDs(objs)
+	problems = append(problems, more...)
+	if s.RequireEncryptedSecrets {
+		problems = append(problems, plainSecrets(objs, encrypted)...)
+	}
+	more, _ = registerTreeCRDs(objs)
 	problems = append(problems, more...)
 	_, byKey, more := s.buildDesired(objs, rev)
 	problems = append(problems, more...)

@@ -22,6 +22,11 @@ var (
 	// ErrApply marks a revision that was valid but could not be written to the
 	// store; the next sync retries it.
 	ErrApply = errors.New("gitsync: apply failed")
+
+	// ErrDecrypt: a file of the revision is encrypted with sops and cannot
+	// be decrypted (no key opens it, or it was changed without the key);
+	// nothing of the revision is applied.
+	ErrDecrypt = errors.New("gitsync: decryption failed")
 )
 
 // Revision names one state of a source.

@@ -15,6 +15,7 @@ import (
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/gitsync/render"
+	"github.com/keelson/keelson/gitsync/sops"
 	"github.com/keelson/keelson/internal/servicenet"
 	"github.com/keelson/keelson/schema"
 	"github.com/keelson/keelson/store"
@@ -72,6 +73,12 @@ type Syncer struct {
 	// each revision, remembering the units whose inputs did not change.
 	// Optional: the Syncer makes one on first use.
 	Renderer *render.Renderer
+	// Decryption holds the age keys that open the revision's files
+	// encrypted with sops; nil refuses every encrypted file.
+	Decryption *sops.Keys
+	// RequireEncryptedSecrets refuses a revision with a Secret in a file
+	// that is not encrypted with sops.
+	RequireEncryptedSecrets bool
 
 	renderOnce sync.Once
 
@@ -167,11 +174,21 @@ func (s *Syncer) apply(ctx context.Context, rev Revision, fsys fs.FS) (*Result, 
 		return res, err
 	}
 	opts = append(opts, schema.WithCustomResources(crds...))
+	fsys, encrypted, problems := s.decrypt(fsys, roots, false)
+	if len(problems) > 0 {
+		problems.Sort()
+		res.Errors = problems
+		return res, fmt.Errorf("%w: revision %s: %d files cannot be decrypted, nothing applied:\n%w", ErrDecrypt, rev.Short(), len(problems), problems)
+	}
 	objs, problems, err := s.load(ctx, fsys, roots, opts...)
 	if err != nil {
 		return res, err
 	}
+	if s.RequireEncryptedSecrets {
+		problems = append(problems, plainSecrets(objs, encrypted)...)
+	}
 	if len(problems) > 0 {
+		hideSecretValues(problems)
 		return res, s.invalid(res, rev, problems)
 	}
 	if problems, err := s.registerCustom(ctx, objs); err != nil {

@@ -66,7 +66,10 @@ const (
 	ReasonFetchFailed        = "FetchFailed"
 	ReasonApplyFailed        = "ApplyFailed"
 	ReasonVerificationFailed = "VerificationFailed"
-	ReasonSuspended          = "Suspended"
+	// ReasonDecryptionFailed: a file encrypted with sops could not be
+	// decrypted with the server's keys; nothing of the revision applied.
+	ReasonDecryptionFailed = "DecryptionFailed"
+	ReasonSuspended        = "Suspended"
 	ReasonProgressing        = "Progressing"
 )
 

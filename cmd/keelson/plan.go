@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/keelson/keelson/gitsync"
+	"github.com/keelson/keelson/gitsync/sops"
 	"github.com/keelson/keelson/internal/servicenet"
 	"github.com/keelson/keelson/schema"
 	"github.com/keelson/keelson/store"
@@ -28,6 +29,8 @@ type planOptions struct {
 	server, token, caFile  string
 	serviceCIDR            servicenet.CIDR
 	nodePorts              servicenet.PortRange
+	decryptionKeyFiles     []string
+	requireEncrypted       bool
 }
 
 func newPlanCmd() *cobra.Command {
@@ -78,6 +81,8 @@ would refuse, or an error.`,
 	f.StringVar(&o.caFile, "ca-file", "", "CA certificate for --server (default: the kubeconfig's)")
 	f.Var(cidrFlag{&o.serviceCIDR}, "service-cidr", "the service CIDR new Services get cluster IPs from (default: the cluster's with --server, else 10.43.0.0/16)")
 	f.Var(portRangeFlag{&o.nodePorts}, "service-node-port-range", "the node port range, FIRST-LAST (default 30000-32767)")
+	f.StringArrayVar(&o.decryptionKeyFiles, "decryption-key-file", nil, "age keys that open the files encrypted with sops (without them, a changed ciphertext counts as a changed value; values are never shown)")
+	f.BoolVar(&o.requireEncrypted, "require-encrypted-secrets", false, "report Secrets in files not encrypted with sops as errors, as a sync with requireEncryptedSecrets would")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: 2, err: err} })
 	return cmd
 }
@@ -98,7 +103,12 @@ func (o *planOptions) run(ctx context.Context, out io.Writer) error {
 		return &exitError{code: 2, err: err}
 	}
 	opts := gitsync.PlanOptions{Schema: sch, Name: o.name, Path: strings.Trim(o.path, "/"), TargetNamespace: o.targetNamespace,
-		ServiceCIDR: o.serviceCIDR, NodePorts: o.nodePorts}
+		ServiceCIDR: o.serviceCIDR, NodePorts: o.nodePorts, RequireEncryptedSecrets: o.requireEncrypted}
+	if len(o.decryptionKeyFiles) > 0 {
+		if opts.Decryption, err = sops.LoadKeyFiles(o.decryptionKeyFiles...); err != nil {
+			return usageErr("--decryption-key-file: %v", err)
+		}
+	}
 	var p *gitsync.Plan
 	if o.server != "" {
 		cl, cerr := o.cluster()

@@ -17,6 +17,7 @@ import (
 	"github.com/keelson/keelson/apiserver"
 	"github.com/keelson/keelson/gitsync"
 	"github.com/keelson/keelson/gitsync/chartrepo"
+	"github.com/keelson/keelson/gitsync/sops"
 	"github.com/keelson/keelson/internal/servicenet"
 	"github.com/keelson/keelson/reconciler"
 	"github.com/keelson/keelson/store"
@@ -58,6 +59,10 @@ type serverOptions struct {
 	// reload of the config file) shares its cache.
 	chartRepositories []string
 	charts            *chartrepo.Fetcher
+	// decryptionKeyFiles are --decryption-key-file; decryption holds their
+	// keys, read once at start (a missing or bad file stops the server).
+	decryptionKeyFiles []string
+	decryption         *sops.Keys
 
 	// onSyncStatus, when set, gets the sync's status after every attempt
 	// (keelson up's progress display).
@@ -90,6 +95,8 @@ func (o *serverOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.sync.TargetNamespace, "target-namespace", "default", "namespace of namespaced objects that name none")
 	f.BoolVar(&o.sync.Prune, "prune", true, "delete objects that left Git")
 	f.BoolVar(&o.sync.AllowEmpty, "allow-empty", false, "apply a revision that would delete every object of the sync")
+	f.BoolVar(&o.sync.RequireEncryptedSecrets, "require-encrypted-secrets", false, "refuse a revision with a Secret in a file not encrypted with sops")
+	f.StringArrayVar(&o.decryptionKeyFiles, "decryption-key-file", nil, "age keys (age-keygen's AGE-SECRET-KEY-1… lines) that open the manifests encrypted with sops, for every sync; repeat for more (a key is rotated by adding the new one)")
 	f.StringArrayVar(&o.chartRepositories, "chart-repository", nil, "a Helm chart repository (https:// URL of its index.yaml's folder, or oci://host/path of a registry) HelmCharts may fetch charts from (spec.repoURL); repeat for more; none: charts must be vendored into Git")
 	f.StringVar(&o.configFile, "config", "", "a ServerConfig file listing the repositories to sync, with their webhook secrets; instead of --repo and the flags of its sync")
 	f.DurationVar(&o.nodeGracePeriod, "node-monitor-grace-period", 40*time.Second, "a node whose lease is not renewed for this long becomes Ready=Unknown and is tainted unreachable")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/keelson/keelson/gitsync"
 	"github.com/keelson/keelson/gitsync/chartrepo"
+	"github.com/keelson/keelson/gitsync/sops"
 	"github.com/keelson/keelson/schema"
 	"github.com/keelson/keelson/store"
 )
@@ -43,6 +44,9 @@ func newSyncs(o *serverOptions, sources []gitsync.Config, st *store.Store, log *
 	if err := o.makeCharts(log); err != nil {
 		return nil, err
 	}
+	if err := o.loadDecryptionKeys(log); err != nil {
+		return nil, err
+	}
 	o.prepareSources(sources)
 	syncs, err := gitsync.NewSyncs(sources, st, sch, schema.NewCache(100_000), log)
 	if err != nil {
@@ -50,6 +54,21 @@ func newSyncs(o *serverOptions, sources []gitsync.Config, st *store.Store, log *
 	}
 	syncs.OnStatus = o.onSyncStatus
 	return syncs, nil
+}
+
+// loadDecryptionKeys reads --decryption-key-file once; the keys are never
+// logged, their public recipients are.
+func (o *serverOptions) loadDecryptionKeys(log *slog.Logger) error {
+	if len(o.decryptionKeyFiles) == 0 || o.decryption != nil {
+		return nil
+	}
+	keys, err := sops.LoadKeyFiles(o.decryptionKeyFiles...)
+	if err != nil {
+		return fmt.Errorf("--decryption-key-file: %w", err)
+	}
+	o.decryption = keys
+	log.Info("decrypting manifests encrypted with sops", "recipients", strings.Join(keys.Recipients(), ","))
+	return nil
 }
 
 // makeCharts makes the fetcher of --chart-repository, kept under
@@ -87,6 +106,7 @@ func (o *serverOptions) prepareSources(sources []gitsync.Config) {
 		if o.charts != nil {
 			cfg.Charts = o.charts
 		}
+		cfg.Decryption = o.decryption
 	}
 }
 

@@ -104,10 +104,14 @@ func runValidate(cmd *cobra.Command, f *validateFlags, paths []string) error {
 		if err != nil {
 			return err
 		}
-		objs, list, err := gitsync.Load(cmd.Context(), s, r, os.DirFS(tree), []string{root}, schema.WithMaxFileSize(f.maxFileSize))
+		// Files encrypted with sops are checked with their values sealed:
+		// validation needs no key.
+		fsys, list := gitsync.SealEncrypted(os.DirFS(tree), []string{root})
+		objs, more, err := gitsync.Load(cmd.Context(), s, r, fsys, []string{root}, schema.WithMaxFileSize(f.maxFileSize))
 		if err != nil {
 			return err
 		}
+		list = append(list, more...)
 		for _, o := range objs {
 			report.Objects = append(report.Objects, validObject{File: shownPath(tree, o.File), Line: o.Line,
 				APIVersion: o.APIVersion, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name})
