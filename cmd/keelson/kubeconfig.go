@@ -134,10 +134,7 @@ func (o *serverOptions) apiConfig(log *slog.Logger) (apiserver.Config, error) {
 		if err == nil {
 			// Whole or not at all: kubectl and clients read it while the
 			// server starts, and must never see it half written.
-			tmp := adminKubeconfig(o.dataDir) + ".tmp"
-			if err = os.WriteFile(tmp, kc, 0o600); err == nil {
-				err = os.Rename(tmp, adminKubeconfig(o.dataDir))
-			}
+			err = writeFileAtomic(adminKubeconfig(o.dataDir), kc, 0o600)
 		}
 		if err != nil {
 			return cfg, fmt.Errorf("write the admin kubeconfig: %w", err)

@@ -45,6 +45,7 @@ it through a read-only API that kubectl understands.`,
 		newDescribeCmd(),
 		newSyncCmd(),
 		newStatusCmd(),
+		newSecretCmd(),
 	)
 	return root
 }
