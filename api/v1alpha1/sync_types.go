@@ -70,7 +70,7 @@ const (
 	// decrypted with the server's keys; nothing of the revision applied.
 	ReasonDecryptionFailed = "DecryptionFailed"
 	ReasonSuspended        = "Suspended"
-	ReasonProgressing        = "Progressing"
+	ReasonProgressing      = "Progressing"
 )
 
 // SyncStatus is what gitsync and the reconciler report about a source.
