@@ -2,13 +2,12 @@ package gitsync
 
 import (
 	"bytes"
-	"io"
 	"io/fs"
 	"path"
 	"strings"
-	"time"
 
 	"github.com/keelson/keelson/gitsync/sops"
+	"github.com/keelson/keelson/internal/memfs"
 	"github.com/keelson/keelson/schema"
 )
 
@@ -107,7 +106,7 @@ func plainSecrets(objs []*schema.Object, encrypted map[string]bool) schema.Error
 
 func (d *decrypted) Open(name string) (fs.File, error) {
 	if b, ok := d.plain[name]; ok {
-		return &plainFile{Reader: bytes.NewReader(b), name: path.Base(name), size: int64(len(b))}, nil
+		return memfs.Open(path.Base(name), b), nil
 	}
 	return d.FS.Open(name)
 }
@@ -121,7 +120,7 @@ func (d *decrypted) ReadFile(name string) ([]byte, error) {
 
 func (d *decrypted) Stat(name string) (fs.FileInfo, error) {
 	if b, ok := d.plain[name]; ok {
-		return plainInfo{name: path.Base(name), size: int64(len(b))}, nil
+		return memfs.Info{FileName: path.Base(name), FileSize: int64(len(b))}, nil
 	}
 	return fs.Stat(d.FS, name)
 }
@@ -133,32 +132,8 @@ func (d *decrypted) ReadDir(name string) ([]fs.DirEntry, error) {
 	}
 	for i, e := range entries {
 		if b, ok := d.plain[path.Join(name, e.Name())]; ok {
-			entries[i] = fs.FileInfoToDirEntry(plainInfo{name: e.Name(), size: int64(len(b))})
+			entries[i] = fs.FileInfoToDirEntry(memfs.Info{FileName: e.Name(), FileSize: int64(len(b))})
 		}
 	}
 	return entries, nil
 }
-
-// plainFile is a decrypted file, read from memory.
-type plainFile struct {
-	*bytes.Reader
-	name string
-	size int64
-}
-
-func (f *plainFile) Stat() (fs.FileInfo, error) { return plainInfo{name: f.name, size: f.size}, nil }
-func (f *plainFile) Close() error               { return nil }
-
-var _ io.ReaderAt = (*plainFile)(nil)
-
-type plainInfo struct {
-	name string
-	size int64
-}
-
-func (i plainInfo) Name() string       { return i.name }
-func (i plainInfo) Size() int64        { return i.size }
-func (i plainInfo) Mode() fs.FileMode  { return 0o444 }
-func (i plainInfo) ModTime() time.Time { return time.Time{} }
-func (i plainInfo) IsDir() bool        { return false }
-func (i plainInfo) Sys() any           { return nil }

@@ -10,9 +10,10 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/keelson/keelson/internal/memfs"
 )
 
 // fakeRoot is where kustomize sees the tree: it wants absolute paths, and a
@@ -245,18 +246,5 @@ type memFile struct {
 func (m *memFile) Write([]byte) (int, error) { return 0, errReadOnly }
 func (m *memFile) Close() error              { return nil }
 func (m *memFile) Stat() (os.FileInfo, error) {
-	return memInfo{name: m.name, size: m.size}, nil
+	return memfs.Info{FileName: m.name, FileSize: m.size}, nil
 }
-
-// memInfo describes a memFile.
-type memInfo struct {
-	name string
-	size int64
-}
-
-func (i memInfo) Name() string       { return i.name }
-func (i memInfo) Size() int64        { return i.size }
-func (i memInfo) Mode() fs.FileMode  { return 0o444 }
-func (i memInfo) ModTime() time.Time { return time.Time{} }
-func (i memInfo) IsDir() bool        { return false }
-func (i memInfo) Sys() any           { return nil }

@@ -105,6 +105,20 @@ func storeFor(name string) sopsv3.Store {
 	return sopsyaml.NewStore(&config.YAMLStoreConfig{})
 }
 
+// load reads the sops document data, the file name, with its store.
+// Errors: ErrNotEncrypted, or the metadata's problem.
+func load(name string, data []byte) (sopsv3.Store, sopsv3.Tree, error) {
+	st := storeFor(name)
+	tree, err := st.LoadEncryptedFile(data)
+	if err != nil {
+		if errors.Is(err, sopsv3.MetadataNotFound) {
+			return nil, tree, fmt.Errorf("%s: %w", name, ErrNotEncrypted)
+		}
+		return nil, tree, fmt.Errorf("%s: sops metadata: %v", name, err)
+	}
+	return st, tree, nil
+}
+
 // IsEncrypted reports whether data, the content of file name, is a sops
 // document: one with sops metadata at the top level.
 func IsEncrypted(name string, data []byte) bool {
@@ -126,13 +140,9 @@ func (k *Keys) Decrypt(name string, data []byte) (plain []byte, err error) {
 			plain, err = nil, fmt.Errorf("%s: cannot decrypt: malformed sops document", name)
 		}
 	}()
-	st := storeFor(name)
-	tree, err := st.LoadEncryptedFile(data)
+	st, tree, err := load(name, data)
 	if err != nil {
-		if errors.Is(err, sopsv3.MetadataNotFound) {
-			return nil, fmt.Errorf("%s: %w", name, ErrNotEncrypted)
-		}
-		return nil, fmt.Errorf("%s: sops metadata: %v", name, err)
+		return nil, err
 	}
 	svc := ageService{ids: k.ids}
 	key, err := tree.Metadata.GetDataKeyWithKeyServices([]keyservice.KeyServiceClient{keyservice.NewCustomLocalClient(svc)}, []string{"age"})
@@ -273,13 +283,9 @@ const sopsVersion = "3.13.3"
 // keeps its digest; one encrypted again (sops encrypt picks new data keys)
 // shows as changed whether or not its value did.
 func Sealed(name string, data []byte) ([]byte, error) {
-	st := storeFor(name)
-	tree, err := st.LoadEncryptedFile(data)
+	st, tree, err := load(name, data)
 	if err != nil {
-		if errors.Is(err, sopsv3.MetadataNotFound) {
-			return nil, fmt.Errorf("%s: %w", name, ErrNotEncrypted)
-		}
-		return nil, fmt.Errorf("%s: sops metadata: %v", name, err)
+		return nil, err
 	}
 	for i := range tree.Branches {
 		tree.Branches[i] = sealBranch(tree.Branches[i])
