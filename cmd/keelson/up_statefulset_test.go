@@ -184,7 +184,10 @@ func watchPodLog(t *testing.T, u *upFixture, ns string) *podWatchLog {
 			return err.Error(), false
 		}
 		var err error
-		w, err = u.client(t).CoreV1().Pods(ns).Watch(t.Context(), metav1.ListOptions{ResourceVersion: "1"})
+		// No resourceVersion: the watch starts with the pods there are (as
+		// ADDED events) and goes on from there. A watch from revision 1 is
+		// refused once the pods' watch cache started after the first write.
+		w, err = u.client(t).CoreV1().Pods(ns).Watch(t.Context(), metav1.ListOptions{})
 		return fmt.Sprint(err), err == nil
 	})
 	t.Cleanup(w.Stop)
