@@ -23,6 +23,8 @@ type decodeCache struct {
 	mu  sync.RWMutex
 	m   map[string]cacheEntry
 	max int
+	// vals opens sealed values before they are decoded.
+	vals *values
 }
 
 type cacheEntry struct {
@@ -43,8 +45,8 @@ func (c *decodeCache) decode(r Resource, kv *mvccpb.KeyValue) (Object, error) {
 // get is decode; with shared, it returns the cached object itself, which the
 // caller must not modify.
 func (c *decodeCache) get(r Resource, kv *mvccpb.KeyValue, shared bool) (Object, error) {
-	if c == nil || c.max <= 0 {
-		return decode(r, kv.Key, kv.Value, kv.ModRevision)
+	if c.max <= 0 {
+		return c.decodeKV(r, kv, kv.ModRevision)
 	}
 	c.mu.RLock()
 	e, ok := c.m[string(kv.Key)]
@@ -55,7 +57,7 @@ func (c *decodeCache) get(r Resource, kv *mvccpb.KeyValue, shared bool) (Object,
 		}
 		return e.obj.DeepCopyObject().(Object), nil
 	}
-	obj, err := decode(r, kv.Key, kv.Value, kv.ModRevision)
+	obj, err := c.decodeKV(r, kv, kv.ModRevision)
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +76,16 @@ func (c *decodeCache) get(r Resource, kv *mvccpb.KeyValue, shared bool) (Object,
 		return obj, nil
 	}
 	return obj.DeepCopyObject().(Object), nil
+}
+
+// decodeKV opens and decodes kv's value, without the cache, with rev as its
+// resourceVersion.
+func (c *decodeCache) decodeKV(r Resource, kv *mvccpb.KeyValue, rev int64) (Object, error) {
+	value, err := c.vals.open(kv.Key, kv.Value)
+	if err != nil {
+		return nil, err
+	}
+	return decode(r, kv.Key, value, rev)
 }
 
 // at returns the cached object stored under key at mod revision rev, which
@@ -99,7 +111,11 @@ func (c *decodeCache) decodeInto(r Resource, kv *mvccpb.KeyValue, into Object) e
 	}
 	dst, src := reflect.ValueOf(into), reflect.ValueOf(obj)
 	if dst.Type() != src.Type() {
-		return decodeInto(r, kv.Key, kv.Value, kv.ModRevision, into)
+		value, err := c.vals.open(kv.Key, kv.Value)
+		if err != nil {
+			return err
+		}
+		return decodeInto(r, kv.Key, value, kv.ModRevision, into)
 	}
 	dst.Elem().Set(src.Elem())
 	return nil

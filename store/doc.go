@@ -25,6 +25,11 @@
 //
 // Changes that must land together go through Txn, in one etcd transaction.
 //
+// With SetEncryption, Secrets are sealed before they reach etcd
+// (XChaCha20-Poly1305 under the keys of package store/encryption) and opened
+// when read; CheckEncryptionKeys makes sure a server holds every key the
+// others seal with, and Reseal seals again what an older key sealed.
+//
 // Several processes on one etcd elect a leader with Lead; each write made
 // with the context Lead gives the leader carries the term's election key as
 // a condition of its transaction, so a leader that lost its lease without

@@ -77,6 +77,7 @@ type Store struct {
 	log     *slog.Logger
 	metrics *metrics
 	cache   *decodeCache
+	vals    *values
 }
 
 // maxMessageBytes bounds a single request or response; sync transactions of
@@ -166,12 +167,16 @@ func New(cli *clientv3.Client, prefix string, log *slog.Logger) *Store {
 	if log == nil {
 		log = slog.Default()
 	}
+	vals := &values{}
+	cache := newDecodeCache(DefaultDecodeCacheSize)
+	cache.vals = vals
 	return &Store{
 		client:  cli,
 		prefix:  strings.TrimSuffix(prefix, "/"),
 		log:     log,
 		metrics: defaultMetrics,
-		cache:   newDecodeCache(DefaultDecodeCacheSize),
+		cache:   cache,
+		vals:    vals,
 	}
 }
 

@@ -53,6 +53,7 @@ type prepared struct {
 	// an update then needs no read, its compare-and-swap is the check.
 	old   Object
 	cache *decodeCache
+	vals  *values
 }
 
 // Create stores a new object. It sets uid, creationTimestamp, generation 1 and
@@ -172,7 +173,7 @@ func (s *Store) prepare(op Op) (*prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &prepared{op: op, key: key, cache: s.cache}
+	p := &prepared{op: op, key: key, cache: s.cache, vals: s.vals}
 	switch op.kind {
 	case opCreate:
 		if op.obj.GetResourceVersion() != "" {
@@ -278,7 +279,9 @@ func (p *prepared) finish(now metav1.Time) error {
 		if err != nil {
 			return err
 		}
-		p.value = value
+		if p.value, err = p.vals.seal(op.res, p.key, value); err != nil {
+			return err
+		}
 		return nil
 	}
 	if op.kind == opCreate {
@@ -289,7 +292,9 @@ func (p *prepared) finish(now metav1.Time) error {
 		if err != nil {
 			return err
 		}
-		p.value = value
+		if p.value, err = p.vals.seal(op.res, p.key, value); err != nil {
+			return err
+		}
 	}
 	return nil
 }

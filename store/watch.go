@@ -172,7 +172,7 @@ func (w *watcher) convert(ev *clientv3.Event) (watch.Event, bool, error) {
 	}
 	if ev.PrevKv != nil && (ev.Type == mvccpb.DELETE || w.sel != nil) {
 		// A deleted object is reported as it was, at the deletion's revision.
-		if prev, err = decode(w.res, ev.PrevKv.Key, ev.PrevKv.Value, ev.Kv.ModRevision); err != nil {
+		if prev, err = w.cache.decodeKV(w.res, ev.PrevKv, ev.Kv.ModRevision); err != nil {
 			return watch.Event{}, false, err
 		}
 	}
