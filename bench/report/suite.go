@@ -6,7 +6,7 @@ package main
 var suite = []section{
 	{
 		name: "store", title: "Store against raw etcd", pkg: "./store/",
-		bench: "Create|Get$|List10k|WatchLatency", args: []string{"-test.benchmem"},
+		bench: "Create|Get$|List10k|WatchLatency|Secrets", args: []string{"-test.benchmem"},
 		figures: []figure{
 			{bench: "Create/keelson", unit: "sec/op", what: "Create a pod (~1.5 KB)", goal: "≤ 1.3× raw etcd", anchor: "Create/etcd below"},
 			{bench: "Create/etcd", unit: "sec/op", what: "raw etcd: the same create-if-absent transaction"},
@@ -18,6 +18,10 @@ var suite = []section{
 			{bench: "List10k/etcd", unit: "sec/op", what: "raw etcd: range read of the same keys"},
 			{bench: "WatchLatency/keelson", unit: "sec/op", what: "Watch: write to event received"},
 			{bench: "WatchLatency/etcd", unit: "sec/op", what: "raw etcd: the same watch"},
+			{bench: "Secrets/create/sealed", unit: "sec/op", what: "Create a Secret (~1 KB of data) encrypted in etcd (XChaCha20-Poly1305)", anchor: "Secrets/create/plain below"},
+			{bench: "Secrets/create/plain", unit: "sec/op", what: "the same Secret stored plain"},
+			{bench: "Secrets/list1k-cold/sealed", unit: "sec/op", what: "List 1,000 such Secrets, every one decrypted and decoded anew", anchor: "Secrets/list1k-cold/plain below"},
+			{bench: "Secrets/list1k-cold/plain", unit: "sec/op", what: "the same, stored plain"},
 		},
 	},
 	{

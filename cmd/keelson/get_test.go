@@ -96,6 +96,10 @@ func TestServerAPIFlagErrors(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("grants:\n- users: [a]\n  namespacez: [x]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	shortKey := filepath.Join(t.TempDir(), "keys.yaml")
+	if err := os.WriteFile(shortKey, []byte("keys:\n- name: k1\n  secret: c2hvcnQ=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		args []string
@@ -104,6 +108,8 @@ func TestServerAPIFlagErrors(t *testing.T) {
 		{"plain HTTP off loopback", []string{"--tls=false", "--listen", "0.0.0.0:" + strings.Split(freeAddr(t), ":")[1]}, "--tls=false is only for a loopback"},
 		{"missing token file", []string{"--token-auth-file", filepath.Join(t.TempDir(), "none.csv")}, "token file"},
 		{"bad authorization file", []string{"--authorization-file", bad}, "namespacez"},
+		{"missing encryption key file", []string{"--encryption-key-file", filepath.Join(t.TempDir(), "none.yaml")}, "--encryption-key-file: encryption key file: open"},
+		{"bad encryption key file", []string{"--encryption-key-file", shortKey}, "keys[0] (k1): secret: want 32 random bytes in base64"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -63,6 +63,9 @@ type serverOptions struct {
 	// keys, read once at start (a missing or bad file stops the server).
 	decryptionKeyFiles []string
 	decryption         *sops.Keys
+	// encryptionKeyFile is --encryption-key-file: the keys that seal
+	// Secrets in etcd ("" is <data-dir>/encryption-keys.yaml).
+	encryptionKeyFile string
 
 	// onSyncStatus, when set, gets the sync's status after every attempt
 	// (keelson up's progress display).
@@ -97,6 +100,7 @@ func (o *serverOptions) addFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.sync.AllowEmpty, "allow-empty", false, "apply a revision that would delete every object of the sync")
 	f.BoolVar(&o.sync.RequireEncryptedSecrets, "require-encrypted-secrets", false, "refuse a revision with a Secret in a file not encrypted with sops")
 	f.StringArrayVar(&o.decryptionKeyFiles, "decryption-key-file", nil, "age keys (age-keygen's AGE-SECRET-KEY-1… lines) that open the manifests encrypted with sops, for every sync; repeat for more (a key is rotated by adding the new one)")
+	f.StringVar(&o.encryptionKeyFile, "encryption-key-file", "", "the keys that encrypt Secrets in etcd (YAML keys: [{name, secret: 32 bytes base64}]; the first encrypts, all decrypt); default <data-dir>/encryption-keys.yaml, made on first start. Every server on one etcd needs the same file")
 	f.StringArrayVar(&o.chartRepositories, "chart-repository", nil, "a Helm chart repository (https:// URL of its index.yaml's folder, or oci://host/path of a registry) HelmCharts may fetch charts from (spec.repoURL); repeat for more; none: charts must be vendored into Git")
 	f.StringVar(&o.configFile, "config", "", "a ServerConfig file listing the repositories to sync, with their webhook secrets; instead of --repo and the flags of its sync")
 	f.DurationVar(&o.nodeGracePeriod, "node-monitor-grace-period", 40*time.Second, "a node whose lease is not renewed for this long becomes Ready=Unknown and is tainted unreachable")
@@ -186,6 +190,12 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 		}
 		log.Info("stopped")
 	}()
+	// After the store: it says first when the data dir is not writable.
+	keys, err := o.encryptionKeys(log)
+	if err != nil {
+		return err
+	}
+	st.SetEncryption(keys)
 	cfg, err := o.apiConfig(log)
 	if err != nil {
 		return err
@@ -201,12 +211,23 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 	cfg.Store, cfg.Gatherer, cfg.Registerer, cfg.ReadyChecks = st, reg, reg, ready
 	cfg.Hooks = &gitsync.Webhook{Syncs: syncs, Log: log}
 	srv := apiserver.New(cfg)
-	go waitForEtcd(ctx, st, log)
 
 	// The controllers run while the API serves; a leader is elected among the
 	// servers that share this etcd. They stop before the store closes.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Once etcd answers, this server must hold every key Secrets are sealed
+	// with there, or it stops: it would fail to read them, and seal new ones
+	// with a key the other servers lack.
+	keysChecked, keysErr := make(chan struct{}), make(chan error, 1)
+	go func() {
+		if err := checkEncryptionKeys(ctx, st, log); err != nil {
+			keysErr <- err
+			cancel()
+			return
+		}
+		close(keysChecked)
+	}()
 	dnsDone, err := startClusterDNS(ctx, o, st, reg, log)
 	if err != nil {
 		return err
@@ -241,6 +262,12 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 	// serve the API and pass webhooks on to it.
 	leading := make(chan error, 1)
 	go func() {
+		select {
+		case <-keysChecked:
+		case <-ctx.Done():
+			leading <- nil
+			return
+		}
 		leading <- st.Lead(ctx, store.Election{Name: reconciler.ElectionName, TTL: o.leaderTTL, Identity: o.identity()},
 			func(term context.Context) {
 				var wg sync.WaitGroup
@@ -251,12 +278,23 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 				})
 				wg.Go(func() { _ = syncs.Run(term) })
 				wg.Go(func() { reconciler.MirrorLeadership(term, st, log, o.identity(), o.leaderTTL) })
+				wg.Go(func() { resealSecrets(term, st, keys, log) })
+				wg.Go(func() {
+					if err := gitsync.PublishRecipients(term, st, o.decryption); err != nil && term.Err() == nil {
+						log.Warn("publishing the age recipients of --decryption-key-file", "err", err)
+					}
+				})
 				wg.Wait()
 			})
 	}()
 	err = srv.Serve(ctx, l)
 	log.Info("shutting down")
 	cancel()
+	select {
+	case kerr := <-keysErr:
+		err = errors.Join(kerr, ignoreCanceled(err))
+	default:
+	}
 	return errors.Join(err, <-leading, <-announced, dnsDone())
 }
 

@@ -24,6 +24,7 @@ import (
 
 	"github.com/keelson/keelson/agent/runtime/containerdtest"
 	"github.com/keelson/keelson/store"
+	"github.com/keelson/keelson/store/encryption"
 	"github.com/keelson/keelson/store/etcdtest"
 )
 
@@ -272,5 +273,45 @@ func TestVersion(t *testing.T) {
 	out, err := exec.CommandContext(context.Background(), binary, "version").CombinedOutput()
 	if err != nil || !strings.HasPrefix(string(out), "keelson ") || !strings.Contains(string(out), "commit") {
 		t.Fatalf("keelson version: %v %q", err, out)
+	}
+}
+
+// Servers on one etcd must share their encryption keys: a second server
+// that made a key of its own refuses to start, naming the key it lacks;
+// one given a copy of the first's file starts.
+func TestServersShareEncryptionKeys(t *testing.T) {
+	etcd := strings.Join(etcdtest.External(t), ",")
+	first, firstData := freeAddr(t), t.TempDir()
+	p1 := start(t, "server", "--data-dir", firstData, "--listen", first, "--etcd-endpoints", etcd)
+	readyz(t, p1, first, http.StatusOK)
+	keys, err := os.ReadFile(filepath.Join(firstData, "encryption-keys.yaml"))
+	if err != nil {
+		t.Fatalf("the first server made no key file: %v", err)
+	}
+
+	other := t.TempDir()
+	p2 := start(t, "server", "--data-dir", other, "--listen", freeAddr(t), "--etcd-endpoints", etcd)
+	if code := p2.wait(t); code != 1 {
+		t.Fatalf("a server with another key: exit code %d, want 1:\n%s", code, p2.out)
+	}
+	firstKeys, err := encryption.Load(filepath.Join(firstData, "encryption-keys.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("etcd holds values encrypted with key %q, not in %s", firstKeys.Primary(), filepath.Join(other, "encryption-keys.yaml"))
+	if !strings.Contains(p2.out.String(), want) {
+		t.Fatalf("a server with another key does not say %q:\n%s", want, p2.out)
+	}
+
+	copied, addr := t.TempDir(), freeAddr(t)
+	if err := os.WriteFile(filepath.Join(copied, "encryption-keys.yaml"), keys, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p3 := start(t, "server", "--data-dir", copied, "--listen", addr, "--etcd-endpoints", etcd)
+	readyz(t, p3, addr, http.StatusOK)
+	for _, p := range []*proc{p3, p1} {
+		if code := p.stop(t); code != 0 {
+			t.Fatalf("exit code %d after SIGTERM:\n%s", code, p.out)
+		}
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/keelson/keelson/agent/runtime/containerdtest"
 	"github.com/keelson/keelson/apiserver"
 	"github.com/keelson/keelson/internal/netnstest"
+	"github.com/keelson/keelson/store/encryption"
 	"github.com/keelson/keelson/store/etcdtest"
 )
 
@@ -208,6 +209,11 @@ func (c *Cluster) pki(t testing.TB) {
 	}
 	writeFile(t, filepath.Join(pki, "hollow.tokens"), []byte(hollow.String()))
 	writeFile(t, filepath.Join(pki, "tokens.csv"), []byte(tokens.String()))
+	// One encryption key file for every server: each seals Secrets in etcd
+	// with its first key and must open what the others sealed.
+	if _, err := encryption.Generate(filepath.Join(pki, "encryption-keys.yaml")); err != nil {
+		t.Fatal(err)
+	}
 	// Every server serves with a certificate of its own, signed by the one
 	// CA agents and clients trust: the CA's files are copied into each
 	// server's data dir before its first start.
@@ -304,6 +310,7 @@ func (c *Cluster) startServers(t testing.TB) {
 			"--data-dir", filepath.Join(h.dataDir, "server"),
 			"--listen", fmt.Sprintf("%s:%d", h.IP, APIPort), "--advertise-address", h.IP,
 			"--token-auth-file", filepath.Join(c.Dir, "pki", "tokens.csv"),
+			"--encryption-key-file", filepath.Join(c.Dir, "pki", "encryption-keys.yaml"),
 			"--etcd-endpoints", strings.Join(c.EtcdEndpoints(), ","),
 			"--etcd-cert", clientCert, "--etcd-key", clientKey, "--etcd-ca", c.etcdCA.CertFile,
 			"--leader-lease-duration", c.cfg.LeaderLease.String(),

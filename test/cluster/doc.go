@@ -42,10 +42,11 @@
 //	keelson server --listen 10.99.0.11:7443 --advertise-address 10.99.0.11 \
 //	  --etcd-endpoints https://10.99.0.11:2379,https://10.99.0.12:2379,https://10.99.0.13:2379 \
 //	  --etcd-cert client.crt --etcd-key client.key --etcd-ca etcd-ca.crt \
-//	  --token-auth-file tokens.csv --repo /srv/cluster.git --path deploy
+//	  --token-auth-file tokens.csv --encryption-key-file encryption-keys.yaml \
+//	  --repo /srv/cluster.git --path deploy
 //
 // with the same <data-dir>/tls/ca.crt and ca.key copied into each server's
-// data dir before its first start, and an agent with a containerd of its
+// data dir before its first start (and one encryption-keys.yaml for all), and an agent with a containerd of its
 // own on h2 and h3:
 //
 //	keelson agent --server https://10.99.0.11:7443,https://10.99.0.12:7443 \
