@@ -11,12 +11,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/store"
 )
 
 // redactedAnnotation lists, on a secret returned without its values, each
 // key's value size in bytes.
-const redactedAnnotation = "keelson.dev/redacted-value-sizes"
+const redactedAnnotation = keelsonv1alpha1.AnnotationRedactedValueSizes
 
 // view is how one request sees objects: with or without secret values, as
 // objects or as table rows.

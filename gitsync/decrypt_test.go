@@ -73,8 +73,9 @@ func TestSyncDecrypts(t *testing.T) {
 	if err := s.Store.Get(ctx, "default", "db", &got); err != nil {
 		t.Fatal(err)
 	}
-	if v := string(got.Data["password"]) + got.StringData["password"]; v != "correct-horse-battery-staple" {
-		t.Errorf("the stored Secret's password is %q", v)
+	// stringData is stored in data, as Kubernetes' API stores it.
+	if v := string(got.Data["password"]); v != "correct-horse-battery-staple" || got.StringData != nil {
+		t.Errorf("the stored Secret's data.password is %q, stringData %v", v, got.StringData)
 	}
 
 	other := ageKeys(t)
@@ -152,8 +153,19 @@ func TestPlanEncryptedSecret(t *testing.T) {
 		if db.Action != Update || db.SecretKeys == nil || !slices.Equal(db.SecretKeys.Added, []string{"user"}) || !slices.Equal(db.SecretKeys.Changed, []string{"password"}) {
 			t.Errorf("with key %v: %s, keys %+v", withKey, db.Action, db.SecretKeys)
 		}
+		if !db.Encrypted {
+			t.Errorf("with key %v: the Secret is not marked encrypted", withKey)
+		}
+		for _, r := range p.Risks {
+			if r.Code == "plain-secret" {
+				t.Errorf("with key %v: a Secret encrypted in Git is reported in clear: %+v", withKey, r)
+			}
+		}
 		var out strings.Builder
 		p.WriteText(&out, false)
+		if !strings.Contains(out.String(), "(encrypted with sops in Git)") {
+			t.Errorf("with key %v: the plan does not say the Secret is encrypted:\n%s", withKey, out.String())
+		}
 		j, _ := json.Marshal(p)
 		for _, v := range []string{"correct-horse", "tr0ub4dor", "admin-user-name"} {
 			if strings.Contains(out.String()+string(j), v) {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 
+	corev1 "k8s.io/api/core/v1"
+
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/schema"
 	"github.com/keelson/keelson/store"
@@ -43,6 +45,8 @@ type desired struct {
 	src     *schema.Object
 	content string // hash of src.File's content (hashContents); "" when unknown
 	rev     string // the revision's ID
+
+	encrypted bool // src.File is encrypted with sops in Git
 
 	shared   bool // obj is the schema cache's: copy it before writing
 	finished bool // obj is ready to write (finish)
@@ -119,6 +123,9 @@ func (s *Syncer) finish(d *desired) {
 		}
 	}
 	obj.SetNamespace(d.key.namespace)
+	if sec, ok := obj.(*corev1.Secret); ok {
+		mergeStringData(sec)
+	}
 	labels := copyMap(obj.GetLabels())
 	labels[LabelSource] = s.Name
 	obj.SetLabels(labels)
@@ -126,6 +133,24 @@ func (s *Syncer) finish(d *desired) {
 	ann[AnnotationOrigin] = d.origin
 	ann[AnnotationRevision] = d.rev
 	obj.SetAnnotations(ann)
+}
+
+// mergeStringData moves a Secret's stringData into its data, as Kubernetes'
+// API does on every write: stringData is a convenience for writing, never
+// stored, and its values win over data's.
+func mergeStringData(s *corev1.Secret) {
+	if len(s.StringData) == 0 {
+		s.StringData = nil
+		return
+	}
+	data := make(map[string][]byte, len(s.Data)+len(s.StringData))
+	for k, v := range s.Data {
+		data[k] = v
+	}
+	for k, v := range s.StringData {
+		data[k] = []byte(v)
+	}
+	s.Data, s.StringData = data, nil
 }
 
 func errAt(o *schema.Object, msg string) *schema.Error {

@@ -142,6 +142,8 @@ type PlannedObject struct {
 	// SecretKeys lists the keys of a Secret whose values were added,
 	// removed or changed; the values themselves never appear.
 	SecretKeys *SecretKeys `json:"secretKeys,omitempty"`
+	// Encrypted says the object's file in head is encrypted with sops.
+	Encrypted bool `json:"encrypted,omitempty"`
 
 	key key
 }
@@ -248,6 +250,7 @@ func (p *Plan) add(po *PlannedObject, old, head *desired, cl *clusterState) {
 	}
 	if head != nil {
 		n = head.obj
+		po.Encrypted = head.encrypted
 	}
 	po.Effects = effects(o, n, cl)
 	p.Risks = append(p.Risks, risks(po, o, n, cl)...)

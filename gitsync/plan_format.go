@@ -110,7 +110,7 @@ func (p *Plan) WriteText(w io.Writer, color bool) error {
 			t.printf(cyan, "    %s\n", e)
 		}
 		if k := o.SecretKeys; k != nil && o.Action == Update {
-			t.printf("", "    %s\n", k)
+			t.printf("", "    %s%s\n", k, encryptedNote(o))
 		}
 		if o.Action == Update {
 			t.diff(o.Diff)
@@ -137,6 +137,14 @@ func (t *textWriter) diff(d string) {
 		}
 		t.printf(c, "    %s", line)
 	}
+}
+
+// encryptedNote tells a reader that a Secret's values are encrypted in Git.
+func encryptedNote(o *PlannedObject) string {
+	if o.Encrypted {
+		return " (encrypted with sops in Git)"
+	}
+	return ""
 }
 
 // String lists the keys whose values changed.

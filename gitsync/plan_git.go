@@ -360,6 +360,9 @@ func (s *Syncer) loadPlanSide(ctx context.Context, fsys fs.FS, rev Revision, opt
 	problems = append(problems, more...)
 	_, byKey, more := s.buildDesired(objs, rev)
 	problems = append(problems, more...)
+	for _, d := range byKey {
+		d.encrypted = d.src != nil && encrypted[d.src.File]
+	}
 	hideSecretValues(problems)
 	return byKey, problems, nil
 }

@@ -98,7 +98,7 @@ func writeMarkdownObject(b *strings.Builder, o *PlannedObject) {
 		}
 	}
 	if o.SecretKeys != nil {
-		lines = append(lines, fmt.Sprintf("- %s (values are never shown)", mdEscape(o.SecretKeys.String())))
+		lines = append(lines, fmt.Sprintf("- %s%s (values are never shown)", mdEscape(o.SecretKeys.String()), encryptedNote(o)))
 	}
 	b.WriteString(strings.Join(lines, "\n"))
 	if o.Diff != "" {

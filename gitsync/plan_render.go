@@ -11,12 +11,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/store"
 )
 
 // redactedSizes is the annotation the API puts on a Secret it returns
 // without values: each key's value size in bytes.
-const redactedSizes = "keelson.dev/redacted-value-sizes"
+const redactedSizes = keelsonv1alpha1.AnnotationRedactedValueSizes
 
 // Markers that stand for a Secret's values in a diff.
 const (

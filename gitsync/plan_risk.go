@@ -71,7 +71,7 @@ func risks(po *PlannedObject, old, head store.Object, cl *clusterState) []Risk {
 			add(RiskWarning, "image-tag", "image %s: latest changes under the same name; pin a version or a digest", img)
 		}
 	}
-	if _, ok := head.(*corev1.Secret); ok {
+	if _, ok := head.(*corev1.Secret); ok && !po.Encrypted {
 		msg := "a Secret in Git keeps its values in clear for everyone who can read the repository"
 		if po.SecretKeys != nil && len(po.SecretKeys.Changed)+len(po.SecretKeys.Added) > 0 {
 			msg += "; values of " + strings.Join(append(append([]string{}, po.SecretKeys.Added...), po.SecretKeys.Changed...), ", ") + " are in this change"

@@ -20,6 +20,10 @@ const (
 	// pod template, a selector) apply by deleting the object and creating
 	// it again; without it such a change is refused.
 	AnnotationReplaceOnChange = "keelson.dev/replace-on-change"
+	// AnnotationRedactedValueSizes is on a Secret the API returns without
+	// its values (to a reader without the secrets grant): a JSON object of
+	// each key's value size in bytes.
+	AnnotationRedactedValueSizes = "keelson.dev/redacted-value-sizes"
 )
 
 // LabelControlPlane marks objects keelson's control plane makes for itself

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -85,6 +87,15 @@ func describeObject(ctx context.Context, out io.Writer, cfg *rest.Config, ns, ki
 			return err
 		}
 	}
+	if obj.Kind == "Secret" {
+		// As kubectl describe: a Secret's keys and sizes, never its values,
+		// whoever asks.
+		if err := describeSecretData(out, fields); err != nil {
+			return err
+		}
+		delete(fields, "data")
+		delete(fields, "stringData")
+	}
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
 		if k != "metadata" && k != "kind" && k != "apiVersion" {
@@ -100,6 +111,38 @@ func describeObject(ctx context.Context, out io.Writer, cfg *rest.Config, ns, ki
 		fmt.Fprintf(out, "%s:\n%s", strings.ToUpper(k[:1])+k[1:], indent(string(y), "  "))
 	}
 	return describeEvents(ctx, out, t, obj.Kind, m)
+}
+
+// describeSecretData prints the size of each value of a Secret's data and
+// stringData; a reader without the grant gets the sizes from the API's
+// redacted-sizes annotation.
+func describeSecretData(out io.Writer, fields map[string]json.RawMessage) error {
+	var sec corev1.Secret
+	raw, err := json.Marshal(fields)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, &sec); err != nil {
+		return err
+	}
+	sizes := map[string]int{}
+	if redacted, ok := sec.Annotations[keelsonv1alpha1.AnnotationRedactedValueSizes]; ok {
+		if err := json.Unmarshal([]byte(redacted), &sizes); err != nil {
+			return fmt.Errorf("annotation %s: %w", keelsonv1alpha1.AnnotationRedactedValueSizes, err)
+		}
+	} else {
+		for k, v := range sec.Data {
+			sizes[k] = len(v)
+		}
+		for k, v := range sec.StringData {
+			sizes[k] = len(v)
+		}
+	}
+	fmt.Fprintln(out, "Data:")
+	for _, k := range slices.Sorted(maps.Keys(sizes)) {
+		fmt.Fprintf(out, "  %s:\t%d bytes\n", k, sizes[k])
+	}
+	return nil
 }
 
 func describeEvents(ctx context.Context, out io.Writer, t *target, kind string, m metav1.ObjectMeta) error {

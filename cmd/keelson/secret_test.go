@@ -60,7 +60,13 @@ func TestSecretCommands(t *testing.T) {
 	if _, err := runCmd(t, "secret", "encrypt", "--recipients-file", recipients, "-i", secret); err == nil || !strings.Contains(err.Error(), "already encrypted") {
 		t.Errorf("encrypting twice: %v", err)
 	}
-	if _, err := runCmd(t, "secret", "encrypt", secret); err == nil || !strings.Contains(err.Error(), "no recipients") {
-		t.Errorf("no recipients: %v", err)
+	// No recipients given and no cluster to read them from.
+	if _, err := runCmd(t, "secret", "encrypt", "--data-dir", dir, secret); err == nil || !strings.Contains(err.Error(), "admin.kubeconfig") || !strings.Contains(err.Error(), "or give --recipient") {
+		t.Errorf("no recipients, no cluster: %v", err)
+	}
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, []byte("# none yet\n"), 0o644)
+	if _, err := runCmd(t, "secret", "encrypt", "--recipients-file", empty, secret); err == nil || !strings.Contains(err.Error(), empty+" holds no age recipient") {
+		t.Errorf("an empty recipients file: %v", err)
 	}
 }
