@@ -54,12 +54,7 @@ func (ss *sealedStores) open(keys ...encryption.Key) *store.Store {
 
 func parseKeys(t *testing.T, keys ...encryption.Key) *encryption.Keys {
 	t.Helper()
-	var b strings.Builder
-	b.WriteString("keys:\n")
-	for _, k := range keys {
-		fmt.Fprintf(&b, "- name: %s\n  secret: %s\n", k.Name, k.Secret)
-	}
-	ks, err := encryption.Parse([]byte(b.String()))
+	ks, err := encryption.Parse(encryption.Marshal(keys...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +277,7 @@ func BenchmarkSecrets(b *testing.B) {
 	secret := func(ns, name string) *corev1.Secret {
 		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: data}
 	}
-	keys, err := encryption.Parse([]byte("keys:\n- name: k1\n  secret: " + encryption.NewKey("k1").Secret + "\n"))
+	keys, err := encryption.Parse(encryption.Marshal(encryption.NewKey("k1")))
 	if err != nil {
 		b.Fatal(err)
 	}

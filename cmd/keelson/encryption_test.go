@@ -32,12 +32,7 @@ func TestEncryptionKeyRotation(t *testing.T) {
 	api, etcdClient, etcdPeer := freeAddr(t), etcdtest.FreeURL(t), etcdtest.FreeURL(t)
 	serve := func(keys ...encryption.Key) *proc {
 		t.Helper()
-		var b strings.Builder
-		b.WriteString("keys:\n")
-		for _, k := range keys {
-			fmt.Fprintf(&b, "- name: %s\n  secret: %s\n", k.Name, k.Secret)
-		}
-		if err := os.WriteFile(keyFile, []byte(b.String()), 0o600); err != nil {
+		if err := os.WriteFile(keyFile, encryption.Marshal(keys...), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return start(t, "server", "--data-dir", data, "--listen", api, "--repo", repo, "--path", "deploy", "--sync-interval", "1s",

@@ -111,13 +111,17 @@ func DefaultKeyName(t time.Time) string {
 	return fmt.Sprintf("k-%s-%x", t.UTC().Format("20060102"), r)
 }
 
+// Marshal returns the content of a key file holding keys, the first one
+// sealing.
+func Marshal(keys ...Key) []byte {
+	b, _ := yaml.Marshal(File{Keys: keys}) // strings only: it cannot fail
+	return b
+}
+
 // Generate writes a new key file at path holding one fresh key, readable by
 // its owner only. It fails when path exists.
 func Generate(path string) (*Keys, error) {
-	b, err := yaml.Marshal(File{Keys: []Key{NewKey(DefaultKeyName(time.Now()))}})
-	if err != nil {
-		return nil, err
-	}
+	b := Marshal(NewKey(DefaultKeyName(time.Now())))
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}

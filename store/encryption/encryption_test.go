@@ -7,17 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"sigs.k8s.io/yaml"
 )
 
 func keysOf(t testing.TB, ks ...Key) *Keys {
 	t.Helper()
-	b, err := yaml.Marshal(File{Keys: ks})
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := Parse(b)
+	k, err := Parse(Marshal(ks...))
 	if err != nil {
 		t.Fatal(err)
 	}
