@@ -33,9 +33,9 @@ var metricsVerbs = []string{"get", "list"}
 func (s *Server) registerMetricsAPI() {
 	s.mux.HandleFunc("GET /apis/metrics.k8s.io/v1beta1/nodes", s.nodeMetrics)
 	s.mux.HandleFunc("GET /apis/metrics.k8s.io/v1beta1/nodes/{name}", s.nodeMetrics)
-	s.mux.HandleFunc("GET /apis/metrics.k8s.io/v1beta1/pods", s.podMetrics)
-	s.mux.HandleFunc("GET /apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods", s.podMetrics)
-	s.mux.HandleFunc("GET /apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods/{name}", s.podMetrics)
+	s.mux.HandleFunc("GET /apis/metrics.k8s.io/v1beta1/pods", s.servePodMetrics)
+	s.mux.HandleFunc("GET /apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods", s.servePodMetrics)
+	s.mux.HandleFunc("GET /apis/metrics.k8s.io/v1beta1/namespaces/{namespace}/pods/{name}", s.servePodMetrics)
 }
 
 // summary is the part of an agent's /stats/summary the metrics API reads.
@@ -191,7 +191,7 @@ func (s *Server) nodeMetrics(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, list)
 }
 
-func (s *Server) podMetrics(w http.ResponseWriter, r *http.Request) {
+func (s *Server) servePodMetrics(w http.ResponseWriter, r *http.Request) {
 	u, ns, name := userFrom(r.Context()), r.PathValue("namespace"), r.PathValue("name")
 	if ok, _ := s.canRead(u, ns); !ok {
 		writeStatus(w, apierrors.NewForbidden(schema.GroupResource{Group: metricsGV.Group, Resource: "pods"}, name,
@@ -202,19 +202,46 @@ func (s *Server) podMetrics(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sums, err := s.summaries(r.Context(), "")
+	items, err := s.podMetrics(r.Context(), ns, name, sel)
 	if err != nil {
 		writeStatus(w, statusError(err, schema.GroupResource{Resource: "pods"}, name))
 		return
 	}
-	list := &metricsv1beta1.PodMetricsList{TypeMeta: metav1.TypeMeta{Kind: "PodMetricsList", APIVersion: metricsGV.String()}}
+	list := &metricsv1beta1.PodMetricsList{TypeMeta: metav1.TypeMeta{Kind: "PodMetricsList", APIVersion: metricsGV.String()}, Items: items}
+	if name != "" {
+		if len(list.Items) == 0 {
+			writeStatus(w, apierrors.NewNotFound(schema.GroupResource{Group: metricsGV.Group, Resource: "pods"}, name))
+			return
+		}
+		item := list.Items[0]
+		item.TypeMeta = metav1.TypeMeta{Kind: "PodMetrics", APIVersion: metricsGV.String()}
+		writeJSON(w, http.StatusOK, &item)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+// PodMetrics returns the usage of every pod the node agents run, as the
+// resource metrics API lists it: what the autoscaler reads.
+func (s *Server) PodMetrics(ctx context.Context) ([]metricsv1beta1.PodMetrics, error) {
+	return s.podMetrics(ctx, "", "", labels.Everything())
+}
+
+// podMetrics gathers the usage of the pods of namespace ("" for all) named
+// name ("" for all) whose labels sel matches, from every agent.
+func (s *Server) podMetrics(ctx context.Context, ns, name string, sel labels.Selector) ([]metricsv1beta1.PodMetrics, error) {
+	sums, err := s.summaries(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	var items []metricsv1beta1.PodMetrics
 	for _, sum := range sums {
 		for _, ps := range sum.Pods {
 			if (ns != "" && ps.PodRef.Namespace != ns) || (name != "" && ps.PodRef.Name != name) {
 				continue
 			}
 			var p corev1.Pod
-			if err := s.cfg.Store.Get(r.Context(), ps.PodRef.Namespace, ps.PodRef.Name, &p); err != nil || !sel.Matches(labels.Set(p.Labels)) {
+			if err := s.cfg.Store.Get(ctx, ps.PodRef.Namespace, ps.PodRef.Name, &p); err != nil || !sel.Matches(labels.Set(p.Labels)) {
 				continue
 			}
 			m := metricsv1beta1.PodMetrics{
@@ -227,18 +254,8 @@ func (s *Server) podMetrics(w http.ResponseWriter, r *http.Request) {
 					m.Timestamp = metav1.NewTime(c.CPU.Time)
 				}
 			}
-			list.Items = append(list.Items, m)
+			items = append(items, m)
 		}
 	}
-	if name != "" {
-		if len(list.Items) == 0 {
-			writeStatus(w, apierrors.NewNotFound(schema.GroupResource{Group: metricsGV.Group, Resource: "pods"}, name))
-			return
-		}
-		item := list.Items[0]
-		item.TypeMeta = metav1.TypeMeta{Kind: "PodMetrics", APIVersion: metricsGV.String()}
-		writeJSON(w, http.StatusOK, &item)
-		return
-	}
-	writeJSON(w, http.StatusOK, list)
+	return items, nil
 }

@@ -3,9 +3,11 @@ package apiserver
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -106,6 +108,55 @@ var tableColumns = map[string][]column{
 	"Lease":         {nameCol, col("Holder", func(o store.Object) any { return ptrOr(o.(*coordinationv1.Lease).Spec.HolderIdentity, "") }), ageCol},
 	"Endpoints":     endpointsColumns,
 	"EndpointSlice": endpointSliceColumns,
+	"HorizontalPodAutoscaler": {nameCol,
+		col("Reference", func(o store.Object) any {
+			r := o.(*autoscalingv2.HorizontalPodAutoscaler).Spec.ScaleTargetRef
+			return r.Kind + "/" + r.Name
+		}),
+		col("Targets", func(o store.Object) any { return hpaTargets(o.(*autoscalingv2.HorizontalPodAutoscaler)) }),
+		col("MinPods", func(o store.Object) any {
+			return int64(ptrOr(o.(*autoscalingv2.HorizontalPodAutoscaler).Spec.MinReplicas, 1))
+		}),
+		col("MaxPods", func(o store.Object) any { return int64(o.(*autoscalingv2.HorizontalPodAutoscaler).Spec.MaxReplicas) }),
+		col("Replicas", func(o store.Object) any {
+			return int64(o.(*autoscalingv2.HorizontalPodAutoscaler).Status.CurrentReplicas)
+		}),
+		ageCol},
+}
+
+// hpaTargets is kubectl's TARGETS of an autoscaler: "current/target" per
+// Resource metric, <unknown> before the first measure.
+func hpaTargets(h *autoscalingv2.HorizontalPodAutoscaler) string {
+	var parts []string
+	for _, m := range h.Spec.Metrics {
+		if m.Resource == nil {
+			continue
+		}
+		cur := "<unknown>"
+		var st *autoscalingv2.MetricValueStatus
+		for _, c := range h.Status.CurrentMetrics {
+			if c.Resource != nil && c.Resource.Name == m.Resource.Name {
+				st = &c.Resource.Current
+			}
+		}
+		t := m.Resource.Target
+		switch {
+		case t.AverageUtilization != nil:
+			if st != nil && st.AverageUtilization != nil {
+				cur = fmt.Sprintf("%d%%", *st.AverageUtilization)
+			}
+			parts = append(parts, fmt.Sprintf("%s: %s/%d%%", m.Resource.Name, cur, *t.AverageUtilization))
+		case t.AverageValue != nil:
+			if st != nil && st.AverageValue != nil {
+				cur = st.AverageValue.String()
+			}
+			parts = append(parts, fmt.Sprintf("%s: %s/%s", m.Resource.Name, cur, t.AverageValue.String()))
+		}
+	}
+	if len(parts) == 0 {
+		return "<none>"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func ptrOr[T any](p *T, def T) T {

@@ -96,6 +96,11 @@
 //     after downtime only the most recent missed time, with a warning past
 //     100 missed; history limits; suspend. Its clock is injected
 //     (CronJobOptions.Clock) so that tests need no waiting.
+//   - HPAController: HorizontalPodAutoscalers (autoscaling/v2) scale
+//     Deployments, ReplicaSets and StatefulSets from the pods' CPU and
+//     memory (a PodMetricsSource, the API's metrics), with upstream's
+//     replica calculator, behavior (stabilization windows, rate policies),
+//     conditions and Events. Its clock is injected (HPAOptions.Clock).
 //   - GarbageCollector: dependents of deleted owners; see Delete for the
 //     orphan and foreground protocols.
 //   - NamespaceController: a Namespace with a deletionTimestamp is

@@ -5,6 +5,7 @@ import (
 	"reflect"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -133,6 +134,25 @@ func ruleHealth(obj store.Object) Health {
 		return nodePolicyHealth(o)
 	case *corev1.Service:
 		return serviceHealth(o)
+	case *autoscalingv2.HorizontalPodAutoscaler:
+		return hpaHealth(o)
+	}
+	return Health{Status: Healthy}
+}
+
+// hpaHealth: Progressing until the autoscaler has computed this generation,
+// Degraded while it cannot get its target or compute from its metrics (a
+// target scaled to zero is its owner's choice), Healthy otherwise.
+func hpaHealth(h *autoscalingv2.HorizontalPodAutoscaler) Health {
+	if h.Status.ObservedGeneration == nil || *h.Status.ObservedGeneration < h.Generation || len(h.Status.Conditions) == 0 {
+		return Health{Progressing, "waiting for the autoscaler to compute this generation"}
+	}
+	for _, c := range h.Status.Conditions {
+		switch {
+		case c.Type == autoscalingv2.AbleToScale && c.Status == corev1.ConditionFalse,
+			c.Type == autoscalingv2.ScalingActive && c.Status == corev1.ConditionFalse && c.Reason != "ScalingDisabled":
+			return Health{Degraded, fmt.Sprintf("%s: %s", c.Reason, c.Message)}
+		}
 	}
 	return Health{Status: Healthy}
 }

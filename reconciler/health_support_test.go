@@ -36,8 +36,6 @@ func TestHealthOfKindsNotActedOn(t *testing.T) {
 		obj  store.Object
 	}{
 		{name: "storage class", obj: &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "local-path"}, Provisioner: "rancher.io/local-path"}},
-		{name: "autoscaler that looks scaled", obj: &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: om, Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: 3},
-			Status: autoscalingv2.HorizontalPodAutoscalerStatus{ObservedGeneration: ptr.To(int64(1)), CurrentReplicas: 2, DesiredReplicas: 2}}},
 		{name: "ingress", obj: &networkingv1.Ingress{ObjectMeta: om}},
 		{name: "resource quota", obj: &corev1.ResourceQuota{ObjectMeta: om}},
 		{name: "limit range", obj: &corev1.LimitRange{ObjectMeta: om}},
@@ -146,11 +144,40 @@ func TestRuleHealthOfKindsWaiting(t *testing.T) {
 }
 
 // RollUp keeps the worst object's sentence: the roll-up of a source with a
-// HorizontalPodAutoscaler says what keelson does not do.
+// ResourceQuota says what keelson does not do.
 func TestRollUpUnsupportedMessage(t *testing.T) {
-	hpa := HealthOf(&autoscalingv2.HorizontalPodAutoscaler{})
-	got := RollUp(Health{Status: Healthy}, hpa, Health{Suspended, "Deployment is paused"})
-	if got != hpa || got.Status != Unsupported || got.Message == "" {
-		t.Errorf("RollUp = %+v, want the HorizontalPodAutoscaler's %+v", got, hpa)
+	quota := HealthOf(&corev1.ResourceQuota{})
+	got := RollUp(Health{Status: Healthy}, quota, Health{Suspended, "Deployment is paused"})
+	if got != quota || got.Status != Unsupported || got.Message == "" {
+		t.Errorf("RollUp = %+v, want the ResourceQuota's %+v", got, quota)
+	}
+}
+
+// An autoscaler is Progressing until it computed its generation, Degraded
+// while it cannot scale or get metrics, Healthy otherwise.
+func TestHPAHealth(t *testing.T) {
+	om := metav1.ObjectMeta{Namespace: "shop", Name: "web", Generation: 2}
+	with := func(observed int64, conds ...autoscalingv2.HorizontalPodAutoscalerCondition) *autoscalingv2.HorizontalPodAutoscaler {
+		return &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: om, Status: autoscalingv2.HorizontalPodAutoscalerStatus{ObservedGeneration: ptr.To(observed), Conditions: conds}}
+	}
+	cond := func(typ autoscalingv2.HorizontalPodAutoscalerConditionType, st corev1.ConditionStatus, reason string) autoscalingv2.HorizontalPodAutoscalerCondition {
+		return autoscalingv2.HorizontalPodAutoscalerCondition{Type: typ, Status: st, Reason: reason, Message: "m"}
+	}
+	able := cond(autoscalingv2.AbleToScale, corev1.ConditionTrue, "ReadyForNewScale")
+	for _, tc := range []struct {
+		name string
+		hpa  *autoscalingv2.HorizontalPodAutoscaler
+		want HealthStatus
+	}{
+		{"an older generation", with(1, able), Progressing},
+		{"no conditions yet", with(2), Progressing},
+		{"scaling", with(2, able, cond(autoscalingv2.ScalingActive, corev1.ConditionTrue, "ValidMetricFound")), Healthy},
+		{"no metrics", with(2, able, cond(autoscalingv2.ScalingActive, corev1.ConditionFalse, "FailedGetResourceMetric")), Degraded},
+		{"target scaled to zero", with(2, able, cond(autoscalingv2.ScalingActive, corev1.ConditionFalse, "ScalingDisabled")), Healthy},
+		{"no target", with(2, cond(autoscalingv2.AbleToScale, corev1.ConditionFalse, "FailedGetScale")), Degraded},
+	} {
+		if got := HealthOf(tc.hpa); got.Status != tc.want {
+			t.Errorf("%s: %+v, want %s", tc.name, got, tc.want)
+		}
 	}
 }

@@ -36,6 +36,7 @@ func newManager(st *store.Store, log *slog.Logger, opts Options) *manager {
 	ephemeral := NewEphemeralController(st, m.inf, m.rec, opts.Queue, log)
 	gc := NewGarbageCollector(st, m.inf, opts.Queue, log)
 	ns := NewNamespaceController(st, m.inf, opts.Queue, log)
+	hpa := NewHPAController(st, m.inf, m.rec, opts.HPA, opts.Queue, log)
 	if !opts.Scheduler.Disabled {
 		// The scheduler's events name it as their source, as kube-scheduler's
 		// do, and have their own backlog: a burst of bindings must not crowd
@@ -53,7 +54,7 @@ func newManager(st *store.Store, log *slog.Logger, opts Options) *manager {
 	cps := newControlPlaneServicesController(st, m.inf, opts.services, opts.Queue, log)
 	m.runs = append(m.runs, ips.Run, cps.Run)
 	m.runs = append(m.runs, endpointControllers(st, m.inf, opts.Endpoints, opts.Queue, log)...)
-	m.runs = append(m.runs, rs.Run, rc.Run, d.Run, job.Run, cron.Run, daemons.Run, sets.Run, volumes.Run, protection.Run, ephemeral.Run, gc.Run, ns.Run, health.Run, np.Run, m.rec.Run, func(ctx context.Context) {
+	m.runs = append(m.runs, rs.Run, rc.Run, d.Run, job.Run, cron.Run, daemons.Run, sets.Run, volumes.Run, protection.Run, ephemeral.Run, gc.Run, ns.Run, hpa.Run, health.Run, np.Run, m.rec.Run, func(ctx context.Context) {
 		record.ExpireEvents(ctx, st, opts.EventTTL, opts.EventTTL/6, log)
 	})
 	return m
@@ -107,6 +108,9 @@ type Options struct {
 	Job JobOptions
 	// CronJob tunes the CronJob controller.
 	CronJob CronJobOptions
+	// HPA tunes the HorizontalPodAutoscaler controller and gives it the
+	// pods' usage.
+	HPA HPAOptions
 
 	// services is Services checked by Run, before any controller starts.
 	services serviceConfig

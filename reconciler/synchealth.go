@@ -29,6 +29,7 @@ var healthKinds = []string{
 	"deployments.apps", "replicasets.apps", "statefulsets.apps", "daemonsets.apps",
 	"replicationcontrollers", "pods", "jobs.batch", "cronjobs.batch", "namespaces",
 	"nodepolicies.keelson.dev", "services", "persistentvolumes", "persistentvolumeclaims",
+	"horizontalpodautoscalers.autoscaling",
 }
 
 // maxUnhealthyListed bounds SyncHealth.Objects.

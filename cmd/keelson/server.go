@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/keelson/keelson/apiserver"
 	"github.com/keelson/keelson/gitsync"
@@ -72,6 +74,8 @@ type serverOptions struct {
 	onSyncStatus func(gitsync.Status)
 
 	leaderTTL time.Duration
+	// hpa tunes the autoscaler (--horizontal-pod-autoscaler-*).
+	hpa reconciler.HPAOptions
 }
 
 // identity names this server in the leader election: its host and API
@@ -104,6 +108,8 @@ func (o *serverOptions) addFlags(cmd *cobra.Command) {
 	f.StringArrayVar(&o.chartRepositories, "chart-repository", nil, "a Helm chart repository (https:// URL of its index.yaml's folder, or oci://host/path of a registry) HelmCharts may fetch charts from (spec.repoURL); repeat for more; none: charts must be vendored into Git")
 	f.StringVar(&o.configFile, "config", "", "a ServerConfig file listing the repositories to sync, with their webhook secrets; instead of --repo and the flags of its sync")
 	f.DurationVar(&o.nodeGracePeriod, "node-monitor-grace-period", 40*time.Second, "a node whose lease is not renewed for this long becomes Ready=Unknown and is tainted unreachable")
+	f.DurationVar(&o.hpa.SyncPeriod, "horizontal-pod-autoscaler-sync-period", 15*time.Second, "how often each HorizontalPodAutoscaler is computed again")
+	f.DurationVar(&o.hpa.DownscaleStabilization, "horizontal-pod-autoscaler-downscale-stabilization", 5*time.Minute, "an autoscaler whose behavior sets no scale-down window scales down to the highest count it recommended within this long")
 	f.DurationVar(&o.leaderTTL, "leader-lease-duration", 10*time.Second, "with several servers on one etcd: how long the leader's etcd lease lasts, so about how soon another server takes over the controllers and syncs when it dies")
 	f.StringVar(&o.clusterCIDR, "cluster-cidr", "10.42.0.0/16", "pod addresses of the cluster, split into a /24 per node")
 	// The defaults are constants that parse: Set cannot fail on them.
@@ -236,6 +242,7 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 		NodeLifecycle:  reconciler.NodeLifecycleOptions{GracePeriod: o.nodeGracePeriod, ClusterCIDR: o.clusterCIDR},
 		Services:       services,
 		LeaderElection: reconciler.LeaderElection{Disabled: true}, // the term below is the election
+		HPA:            reconciler.HPAOptions{SyncPeriod: o.hpa.SyncPeriod, DownscaleStabilization: o.hpa.DownscaleStabilization, Metrics: apiPodMetrics{srv}},
 	}
 	if err := opts.Validate(); err != nil {
 		return err
@@ -331,4 +338,28 @@ func ignoreCanceled(err error) error {
 		return nil
 	}
 	return err
+}
+
+// apiPodMetrics gives the autoscaler the pods' usage from the API's
+// resource metrics, each pod's the sum of its containers'.
+type apiPodMetrics struct{ srv *apiserver.Server }
+
+func (a apiPodMetrics) PodUsage(ctx context.Context) (map[types.NamespacedName]reconciler.PodUsage, error) {
+	items, err := a.srv.PodMetrics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[types.NamespacedName]reconciler.PodUsage, len(items))
+	for _, m := range items {
+		sum := corev1.ResourceList{}
+		for _, c := range m.Containers {
+			for r, q := range c.Usage {
+				cur := sum[r]
+				cur.Add(q)
+				sum[r] = cur
+			}
+		}
+		out[types.NamespacedName{Namespace: m.Namespace, Name: m.Name}] = reconciler.PodUsage{Timestamp: m.Timestamp.Time, Window: m.Window.Duration, Usage: sum}
+	}
+	return out, nil
 }

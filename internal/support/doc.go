@@ -8,7 +8,7 @@
 // kind-not-acted-on). The list is its own package because gitsync may not
 // import the reconciler.
 //
-//	if missing, ok := support.NotActedOn(schema.GroupKind{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}); ok {
-//		fmt.Println(missing) // keelson stores HorizontalPodAutoscalers but does not scale yet: replicas stay as written in Git
+//	if missing, ok := support.NotActedOn(schema.GroupKind{Group: "networking.k8s.io", Kind: "Ingress"}); ok {
+//		fmt.Println(missing) // keelson stores Ingresses but routes no traffic for them yet: no ingress proxy listens
 //	}
 package support

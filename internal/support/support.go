@@ -45,7 +45,6 @@ type Kind struct {
 // commits one expects that effect, so it must say that none follows.
 var storedOnly = []Kind{
 	{gk("storage.k8s.io", "StorageClass"), "keelson stores StorageClasses but provisions volumes only for its own local-path class (provisioner keelson.dev/local-path): claims of other classes bind only to PersistentVolumes that exist"},
-	{gk("autoscaling", "HorizontalPodAutoscaler"), "keelson stores HorizontalPodAutoscalers but does not scale yet: replicas stay as written in Git"},
 	{gk("networking.k8s.io", "Ingress"), "keelson stores Ingresses but routes no traffic for them yet: no ingress proxy listens"},
 	{gk("", "ResourceQuota"), "keelson stores ResourceQuotas but does not enforce them yet: nothing is counted or refused"},
 	{gk("", "LimitRange"), "keelson stores LimitRanges but does not apply them yet: pods get no default requests or limits and none is refused"},

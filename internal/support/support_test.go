@@ -15,23 +15,24 @@ import (
 // what acts on it. A kind added to the schema fails TestEveryKindDecided
 // until it is put here or on the list.
 var actedOn = map[schema.GroupKind]string{
-	{Kind: "Namespace"}:                        "reconciler: NamespaceController",
-	{Kind: "Pod"}:                              "reconciler: Scheduler; agent: pod workers",
-	{Kind: "ReplicationController"}:            "reconciler: ReplicationControllerController",
-	{Kind: "Service"}:                          "reconciler: ServiceIPController, EndpointSliceController; agent: node proxy; clusterdns",
-	{Kind: "Endpoints"}:                        "reconciler: EndpointSliceMirroringController",
-	{Kind: "ConfigMap"}:                        "agent: volumes and environment",
-	{Kind: "Secret"}:                           "agent: volumes and environment",
-	{Group: "apps", Kind: "Deployment"}:        "reconciler: DeploymentController",
-	{Group: "apps", Kind: "ReplicaSet"}:        "reconciler: ReplicaSetController",
-	{Group: "batch", Kind: "Job"}:              "reconciler: JobController",
-	{Group: "batch", Kind: "CronJob"}:          "reconciler: CronJobController",
-	{Group: "apps", Kind: "DaemonSet"}:         "reconciler: DaemonSetController",
-	{Group: "apps", Kind: "StatefulSet"}:       "reconciler: StatefulSetController",
-	{Kind: "PersistentVolume"}:                 "reconciler: PVBinder; agent: pod volumes",
-	{Kind: "PersistentVolumeClaim"}:            "reconciler: PVBinder, PVCProtection; agent: local-path, pod volumes",
-	{Group: "keelson.dev", Kind: "NodePolicy"}: "reconciler: NodePolicyController",
-	{Group: "keelson.dev", Kind: "HelmChart"}:  "gitsync/render: rendered into the objects synced beside it",
+	{Kind: "Namespace"}:                                     "reconciler: NamespaceController",
+	{Kind: "Pod"}:                                           "reconciler: Scheduler; agent: pod workers",
+	{Kind: "ReplicationController"}:                         "reconciler: ReplicationControllerController",
+	{Kind: "Service"}:                                       "reconciler: ServiceIPController, EndpointSliceController; agent: node proxy; clusterdns",
+	{Kind: "Endpoints"}:                                     "reconciler: EndpointSliceMirroringController",
+	{Kind: "ConfigMap"}:                                     "agent: volumes and environment",
+	{Kind: "Secret"}:                                        "agent: volumes and environment",
+	{Group: "apps", Kind: "Deployment"}:                     "reconciler: DeploymentController",
+	{Group: "apps", Kind: "ReplicaSet"}:                     "reconciler: ReplicaSetController",
+	{Group: "batch", Kind: "Job"}:                           "reconciler: JobController",
+	{Group: "batch", Kind: "CronJob"}:                       "reconciler: CronJobController",
+	{Group: "apps", Kind: "DaemonSet"}:                      "reconciler: DaemonSetController",
+	{Group: "apps", Kind: "StatefulSet"}:                    "reconciler: StatefulSetController",
+	{Kind: "PersistentVolume"}:                              "reconciler: PVBinder; agent: pod volumes",
+	{Kind: "PersistentVolumeClaim"}:                         "reconciler: PVBinder, PVCProtection; agent: local-path, pod volumes",
+	{Group: "keelson.dev", Kind: "NodePolicy"}:              "reconciler: NodePolicyController",
+	{Group: "keelson.dev", Kind: "HelmChart"}:               "gitsync/render: rendered into the objects synced beside it",
+	{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}: "reconciler: HPAController; gitsync: leaves its target's replicas to it",
 }
 
 // TestEveryKindDecided: each kind the schema accepts from Git is either on
@@ -83,7 +84,8 @@ func TestNotActedOn(t *testing.T) {
 		prefix string
 	}{
 		{name: "statefulset is acted on", gk: schema.GroupKind{Group: "apps", Kind: "StatefulSet"}},
-		{name: "autoscaler", gk: schema.GroupKind{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}, listed: true, prefix: "keelson stores HorizontalPodAutoscalers but does not scale yet"},
+		{name: "autoscaler is acted on", gk: schema.GroupKind{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}},
+		{name: "ingress", gk: schema.GroupKind{Group: "networking.k8s.io", Kind: "Ingress"}, listed: true, prefix: "keelson stores Ingresses but routes no traffic"},
 		{name: "daemonset is acted on", gk: schema.GroupKind{Group: "apps", Kind: "DaemonSet"}},
 		{name: "cronjob is acted on", gk: schema.GroupKind{Group: "batch", Kind: "CronJob"}},
 		{name: "job is acted on", gk: schema.GroupKind{Group: "batch", Kind: "Job"}},
