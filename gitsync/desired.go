@@ -47,6 +47,9 @@ type desired struct {
 	rev     string // the revision's ID
 
 	encrypted bool // src.File is encrypted with sops in Git
+	// replicasOwner names the HorizontalPodAutoscaler of the revision that
+	// scales the object: its spec.replicas is the autoscaler's.
+	replicasOwner string
 
 	shared   bool // obj is the schema cache's: copy it before writing
 	finished bool // obj is ready to write (finish)

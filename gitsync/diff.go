@@ -62,6 +62,9 @@ func plan(d *desired, cur store.Object, adopt bool) (*Change, error) {
 		return c, nil
 	}
 	keepOthersFields(d.obj, cur)
+	if d.replicasOwner != "" {
+		keepReplicas(d.obj, cur)
+	}
 	same, err := sameFromGit(d.obj, cur)
 	if err != nil {
 		return nil, fmt.Errorf("compare %s: %w", c.Object, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,6 +48,10 @@ type Status struct {
 	// whose kind keelson stores but does not act on yet ("Ingress
 	// shop/web"), sorted; Message says so too. Empty when the attempt failed.
 	NotActedOn []string
+	// Autoscaled names the objects of the applied revision whose replicas
+	// follow a HorizontalPodAutoscaler of it, not Git (Result.Autoscaled);
+	// Message says so too.
+	Autoscaled []string
 	// Attempts counts syncs tried since start; a poll that finds the applied
 	// revision again is not an attempt.
 	Attempts int
@@ -214,7 +219,7 @@ func (l *Loop) record(ctx context.Context, start time.Time, rev Revision, res *R
 	st.Duration = st.LastAttemptTime.Sub(start)
 	st.Errors, st.Message = nil, ""
 	st.Created, st.Updated, st.Deleted, st.Unchanged = 0, 0, 0, 0
-	st.NotActedOn = nil
+	st.NotActedOn, st.Autoscaled = nil, nil
 	if res != nil {
 		st.Created, st.Updated, st.Deleted, st.Unchanged = res.Created, res.Updated, res.Deleted, res.Unchanged
 		for _, e := range res.Errors {
@@ -228,8 +233,17 @@ func (l *Loop) record(ctx context.Context, start time.Time, rev Revision, res *R
 		st.Message = "applied revision " + rev.Short()
 		// An applied revision that keelson only partly acts on says so
 		// where people look first: the Ready message.
+		var clauses []string
 		if st.NotActedOn = notActedOn(res); len(st.NotActedOn) > 0 {
-			st.Message += ": " + notActedOnClause(st.NotActedOn)
+			clauses = append(clauses, notActedOnClause(st.NotActedOn))
+		}
+		if res != nil {
+			if st.Autoscaled = res.Autoscaled; len(st.Autoscaled) > 0 {
+				clauses = append(clauses, autoscaledClause(st.Autoscaled))
+			}
+		}
+		if len(clauses) > 0 {
+			st.Message += ": " + strings.Join(clauses, "; ")
 		}
 	case errors.Is(err, ErrInvalid):
 		st.Reason = ReasonValidationFailed

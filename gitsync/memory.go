@@ -35,6 +35,9 @@ type applied struct {
 	// it matching the file; empty after the sync wrote it, until the next
 	// Apply compares it again.
 	rv string
+	// replicasOwner is the autoscaler that owned the object's replicas then:
+	// when that changes, the object is compared again.
+	replicasOwner string
 }
 
 // remembered returns the memory of the object d when it was made under the
@@ -45,7 +48,7 @@ func (s *Syncer) remembered(d *desired) (applied, bool) {
 		return applied{}, false
 	}
 	a, ok := m.objs[d.key]
-	return a, ok && d.content != "" && a.file == d.src.File && a.content == d.content
+	return a, ok && d.content != "" && a.file == d.src.File && a.content == d.content && a.replicasOwner == d.replicasOwner
 }
 
 // memory returns the Syncer's memory when it was made under the current
@@ -81,9 +84,9 @@ func (s *Syncer) remember(changes []*Change) {
 		switch {
 		case d == nil || d.content == "": // a deletion, or a file not hashed
 		case c.Action == Unchanged:
-			next.objs[d.key] = applied{file: d.src.File, content: d.content, rv: c.cur.GetResourceVersion()}
+			next.objs[d.key] = applied{file: d.src.File, content: d.content, rv: c.cur.GetResourceVersion(), replicasOwner: d.replicasOwner}
 		case c.done:
-			next.objs[d.key] = applied{file: d.src.File, content: d.content}
+			next.objs[d.key] = applied{file: d.src.File, content: d.content, replicasOwner: d.replicasOwner}
 		case prev != nil:
 			if a, ok := prev.objs[d.key]; ok {
 				next.objs[d.key] = a

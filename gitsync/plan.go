@@ -118,6 +118,10 @@ type Plan struct {
 	// Scheduling says whether the new pods fit on the cluster's nodes; only
 	// when compared against a cluster.
 	Scheduling *Scheduling `json:"scheduling,omitempty"`
+	// Autoscaled names the objects of head whose replicas a
+	// HorizontalPodAutoscaler of head owns: Git's spec.replicas only sets
+	// their first count, and a change of it is not planned.
+	Autoscaled []string `json:"autoscaled,omitempty"`
 }
 
 // PlannedObject is one object that would change.
@@ -212,6 +216,7 @@ func (p *Plan) Invalid() bool {
 // compare plans every object of head against old (base objects, or the
 // cluster's), both keyed by object; objects in only old are deletions.
 func (p *Plan) compare(old, head map[key]*desired, cl *clusterState) error {
+	p.Autoscaled = autoscaledOf(head)
 	for k, d := range head {
 		prev := old[k]
 		po, err := planObject(prev, d)
@@ -271,6 +276,9 @@ func planObject(old, head *desired) (*PlannedObject, error) {
 		po.Action = Update
 		o = old.obj
 		keepOthersFields(head.obj, o)
+		if head.replicasOwner != "" {
+			keepReplicas(head.obj, o)
+		}
 	}
 	a, b, keys, err := renderPair(o, head.obj)
 	if err != nil {

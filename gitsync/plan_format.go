@@ -90,6 +90,13 @@ func (p *Plan) WriteText(w io.Writer, color bool) error {
 			t.printf(c, "  %-7s %s: %s\n", strings.ToUpper(string(r.Level)), r.Object, r.Message)
 		}
 	}
+	if len(p.Autoscaled) > 0 {
+		t.printf(bold, "\nAutoscaled: ")
+		t.printf("", "replicas follow their autoscaler, not Git (Git's spec.replicas only sets the first count):\n")
+		for _, a := range p.Autoscaled {
+			t.printf("", "  %s\n", a)
+		}
+	}
 	if p.Scheduling != nil {
 		c := ""
 		if p.Scheduling.Pending > 0 {

@@ -88,6 +88,11 @@ func PlanGit(ctx context.Context, repoPath, baseRef, headRef string, opts PlanOp
 	if err != nil {
 		return nil, err
 	}
+	hpas, err := s.untouchedAutoscalers(ctx, bl, ht, changed)
+	if err != nil {
+		return nil, err
+	}
+	markAutoscaled(headObjs, hpas)
 	p.Errors = append(p.Errors, problems...)
 	dups, err := s.definedElsewhere(ctx, bl, ht, changed, baseObjs, headObjs)
 	if err != nil {
@@ -363,6 +368,7 @@ func (s *Syncer) loadPlanSide(ctx context.Context, fsys fs.FS, rev Revision, opt
 	for _, d := range byKey {
 		d.encrypted = d.src != nil && encrypted[d.src.File]
 	}
+	markAutoscaled(byKey, nil)
 	hideSecretValues(problems)
 	return byKey, problems, nil
 }

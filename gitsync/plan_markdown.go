@@ -51,6 +51,12 @@ func (p *Plan) WriteMarkdown(w io.Writer) error {
 			fmt.Fprintf(&b, "- %s **%s** `%s`: %s\n", icon, r.Level, r.Object, mdEscape(r.Message))
 		}
 	}
+	if len(p.Autoscaled) > 0 {
+		b.WriteString("\n### Autoscaled\n\nReplicas follow their autoscaler, not Git (Git's `spec.replicas` only sets the first count):\n\n")
+		for _, a := range p.Autoscaled {
+			fmt.Fprintf(&b, "- %s\n", mdEscape(a))
+		}
+	}
 	if s := p.Scheduling; s != nil {
 		icon := ":white_check_mark:"
 		if s.Pending > 0 {

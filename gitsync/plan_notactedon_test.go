@@ -25,14 +25,14 @@ spec:
 // warnings leave the plan valid.
 func TestPlanKindsNotActedOn(t *testing.T) {
 	base := map[string]string{
-		"deploy/ns.yaml":   namespace("shop"),
-		"deploy/hpa.yaml":  autoscaler("shop", "web"),
-		"deploy/web.yaml":  ingressYAML + "---\n" + deployment("shop", "web", 1),
-		"deploy/old.yaml":  networkPolicy("shop", "old"),
-		"deploy/left.yaml": autoscaler("shop", "cache"),
+		"deploy/ns.yaml":    namespace("shop"),
+		"deploy/quota.yaml": quota("shop", "web"),
+		"deploy/web.yaml":   ingressYAML + "---\n" + deployment("shop", "web", 1),
+		"deploy/old.yaml":   networkPolicy("shop", "old"),
+		"deploy/left.yaml":  quota("shop", "cache"),
 	}
 	head := map[string]string{
-		"deploy/hpa.yaml":    strings.Replace(autoscaler("shop", "web"), "maxReplicas: 3", "maxReplicas: 6", 1),
+		"deploy/quota.yaml":  strings.Replace(quota("shop", "web"), `pods: "10"`, `pods: "20"`, 1),
 		"deploy/web.yaml":    ingressYAML + "---\n" + deployment("shop", "web", 2),
 		"deploy/old.yaml":    "",
 		"deploy/policy.yaml": networkPolicy("shop", "deny"),
@@ -49,8 +49,8 @@ func TestPlanKindsNotActedOn(t *testing.T) {
 		return m
 	}
 	want := map[string]string{
-		"HorizontalPodAutoscaler shop/web": say("autoscaling", "HorizontalPodAutoscaler"),
-		"NetworkPolicy shop/deny":          say("networking.k8s.io", "NetworkPolicy"),
+		"ResourceQuota shop/web":  say("", "ResourceQuota"),
+		"NetworkPolicy shop/deny": say("networking.k8s.io", "NetworkPolicy"),
 	}
 	got := map[string]string{}
 	for _, r := range p.Risks {
@@ -61,8 +61,8 @@ func TestPlanKindsNotActedOn(t *testing.T) {
 			got[r.Object] = r.Message
 		}
 	}
-	if len(got) != len(want) || got["HorizontalPodAutoscaler shop/web"] != want["HorizontalPodAutoscaler shop/web"] || got["NetworkPolicy shop/deny"] != want["NetworkPolicy shop/deny"] {
-		t.Errorf("kind-not-acted-on risks %q, want %q (not the unchanged Ingress or HorizontalPodAutoscaler shop/cache, the deleted NetworkPolicy, the Deployment)", got, want)
+	if len(got) != len(want) || got["ResourceQuota shop/web"] != want["ResourceQuota shop/web"] || got["NetworkPolicy shop/deny"] != want["NetworkPolicy shop/deny"] {
+		t.Errorf("kind-not-acted-on risks %q, want %q (not the unchanged Ingress or ResourceQuota shop/cache, the deleted NetworkPolicy, the Deployment)", got, want)
 	}
 	if p.Invalid() {
 		t.Errorf("warnings made the plan invalid: %+v", p.Risks)

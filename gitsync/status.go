@@ -111,6 +111,9 @@ func (l *Loop) publish(ctx context.Context, st Status, res *Result) error {
 		if c := notActedOnClause(st.NotActedOn); c != "" {
 			msg += "; " + c
 		}
+		if c := autoscaledClause(st.Autoscaled); c != "" {
+			msg += "; " + c
+		}
 	}
 	l.events.Eventf(obj, evType, st.Reason, "%s", msg)
 	return nil

@@ -107,6 +107,9 @@ type Result struct {
 	// the store behind Git's back (Change.Drift); zero in the first Apply of
 	// a Syncer, which has not seen what it applied before.
 	DriftCorrected int
+	// Autoscaled names the objects whose replicas an autoscaler of the
+	// revision owns, "Kind namespace/name (HorizontalPodAutoscaler name)".
+	Autoscaled []string
 }
 
 func (s *Syncer) targetNamespace() string {
@@ -200,6 +203,8 @@ func (s *Syncer) apply(ctx context.Context, rev Revision, fsys fs.FS) (*Result, 
 	if len(problems) > 0 {
 		return res, s.invalid(res, rev, problems)
 	}
+	markAutoscaled(byKey, nil)
+	res.Autoscaled = autoscaledOf(byKey)
 	hashContents(fsys, list)
 	owned, err := s.owned(ctx)
 	if err != nil {

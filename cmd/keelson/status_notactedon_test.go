@@ -15,7 +15,7 @@ import (
 )
 
 // TestStatusKindsNotActedOn: a server syncing a repository with a
-// HorizontalPodAutoscaler and an Ingress beside a ConfigMap applies them,
+// ResourceQuota and an Ingress beside a ConfigMap applies them,
 // and `keelson status` says that keelson does not act on them: in the Ready
 // message, a "Not acted on" line, the health (Unsupported, never Healthy)
 // and the list of objects that are not healthy.
@@ -28,13 +28,11 @@ kind: ConfigMap
 metadata: {name: app}
 data: {greeting: hello}
 ---
-apiVersion: autoscaling/v2
-kind: HorizontalPodAutoscaler
+apiVersion: v1
+kind: ResourceQuota
 metadata: {name: web}
 spec:
-  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
-  minReplicas: 1
-  maxReplicas: 3
+  hard: {pods: "10"}
 ---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
@@ -42,7 +40,7 @@ metadata: {name: web}
 spec:
   defaultBackend:
     service: {name: web, port: {number: 80}}
-`, "the app, its autoscaler and its ingress")
+`, "the app, its quota and its ingress")
 	data := filepath.Join(dir, "server")
 	api := freeAddr(t)
 	p := start(t, "server", "--data-dir", data, "--listen", api, "--repo", repo, "--path", "deploy", "--sync-interval", "1s",
@@ -50,7 +48,7 @@ spec:
 	defer p.stop(t)
 	readyz(t, p, api, 200)
 	var out string
-	eventuallyOut(t, "`keelson status` to show the autoscaler and the Ingress as not acted on", func() (string, bool) {
+	eventuallyOut(t, "`keelson status` to show the quota and the Ingress as not acted on", func() (string, bool) {
 		b, err := exec.Command(binary, "status", "--data-dir", data).CombinedOutput()
 		out = string(b)
 		return out, err == nil && strings.Contains(out, "Unsupported")
@@ -59,11 +57,11 @@ spec:
 	// with runs of spaces made one.
 	flat := strings.Join(strings.FieldsFunc(out, func(r rune) bool { return r == ' ' }), " ")
 	for _, want := range []string{
-		"Ready True Succeeded applied revision ", ": 2 objects keelson does not act on yet: HorizontalPodAutoscaler default/web, Ingress default/web\n",
-		"Not acted on 2 keelson stores these but does not act on their kinds yet: HorizontalPodAutoscaler default/web, Ingress default/web\n",
-		"Healthy False Unsupported HorizontalPodAutoscaler default/web: keelson stores HorizontalPodAutoscalers but does not scale yet: replicas stay as written in Git\n",
-		"Health Unsupported HorizontalPodAutoscaler default/web: keelson stores HorizontalPodAutoscalers but does not scale yet: replicas stay as written in Git\n",
-		"\n HorizontalPodAutoscaler default/web: Unsupported: keelson stores HorizontalPodAutoscalers but does not scale yet: replicas stay as written in Git\n",
+		"Ready True Succeeded applied revision ", ": 2 objects keelson does not act on yet: Ingress default/web, ResourceQuota default/web\n",
+		"Not acted on 2 keelson stores these but does not act on their kinds yet: Ingress default/web, ResourceQuota default/web\n",
+		"Healthy False Unsupported Ingress default/web: keelson stores Ingresses but routes no traffic for them yet: no ingress proxy listens\n",
+		"Health Unsupported Ingress default/web: keelson stores Ingresses but routes no traffic for them yet: no ingress proxy listens\n",
+		"\n ResourceQuota default/web: Unsupported: keelson stores ResourceQuotas but does not enforce them yet: nothing is counted or refused\n",
 		"\n Ingress default/web: Unsupported: keelson stores Ingresses but routes no traffic for them yet: no ingress proxy listens\n",
 	} {
 		if !strings.Contains(flat, want) {
@@ -86,9 +84,10 @@ func TestPrintSyncNotActedOn(t *testing.T) {
 		want string // "" when no line is wanted
 	}{
 		{name: "only kinds acted on", inv: []keelsonv1alpha1.ObjectRef{ref("v1", "ConfigMap", "shop", "cfg"), ref("apps/v1", "Deployment", "shop", "web")}},
-		{name: "an autoscaler and a cluster-scoped class", inv: []keelsonv1alpha1.ObjectRef{ref("autoscaling/v2", "HorizontalPodAutoscaler", "shop", "web"),
+		{name: "a quota and a cluster-scoped class", inv: []keelsonv1alpha1.ObjectRef{ref("v1", "ResourceQuota", "shop", "web"),
 			ref("v1", "ConfigMap", "shop", "cfg"), ref("storage.k8s.io/v1", "StorageClass", "", "fast")},
-			want: "  Not acted on  2  keelson stores these but does not act on their kinds yet: HorizontalPodAutoscaler shop/web, StorageClass fast\n"},
+			want: "  Not acted on  2  keelson stores these but does not act on their kinds yet: ResourceQuota shop/web, StorageClass fast\n"},
+		{name: "an autoscaler is acted on", inv: []keelsonv1alpha1.ObjectRef{ref("autoscaling/v2", "HorizontalPodAutoscaler", "shop", "web")}},
 		{name: "many, counted past five", inv: []keelsonv1alpha1.ObjectRef{ref("networking.k8s.io/v1", "NetworkPolicy", "a", "1"), ref("networking.k8s.io/v1", "NetworkPolicy", "a", "2"),
 			ref("networking.k8s.io/v1", "NetworkPolicy", "a", "3"), ref("networking.k8s.io/v1", "NetworkPolicy", "a", "4"), ref("networking.k8s.io/v1", "NetworkPolicy", "a", "5"), ref("networking.k8s.io/v1", "NetworkPolicy", "a", "6"),
 			ref("networking.k8s.io/v1", "NetworkPolicy", "a", "7")},
