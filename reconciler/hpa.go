@@ -66,7 +66,7 @@ type HPAController struct {
 	history map[string]*hpaHistory // by HPA key
 
 	usageMu sync.Mutex
-	usage   map[types.NamespacedName]PodUsage
+	usage   map[string]map[string]PodUsage // by namespace, then pod
 	usageAt time.Time
 }
 
@@ -306,9 +306,9 @@ func quantityFormat(r corev1.ResourceName) resource.Format {
 	return resource.BinarySI
 }
 
-// podUsage returns the usage of namespace's pods from a snapshot of every
-// node's, taken at most half a sync period ago: one round of the agents
-// serves every autoscaler of a pass.
+// podUsage returns the usage of namespace's pods, by name, from a snapshot
+// of every node's taken at most half a sync period ago: one round of the
+// agents serves every autoscaler of a pass. The map is shared: read only.
 func (c *HPAController) podUsage(ctx context.Context, namespace string) (map[string]PodUsage, error) {
 	if c.opts.Metrics == nil {
 		return nil, errors.New("no metrics source (the resource metrics API)")
@@ -322,15 +322,16 @@ func (c *HPAController) podUsage(ctx context.Context, namespace string) (map[str
 		if err != nil {
 			return nil, err
 		}
-		c.usage, c.usageAt = u, time.Now()
-	}
-	out := map[string]PodUsage{}
-	for k, u := range c.usage {
-		if k.Namespace == namespace {
-			out[k.Name] = u
+		byNS := map[string]map[string]PodUsage{}
+		for k, pu := range u {
+			if byNS[k.Namespace] == nil {
+				byNS[k.Namespace] = map[string]PodUsage{}
+			}
+			byNS[k.Namespace][k.Name] = pu
 		}
+		c.usage, c.usageAt = byNS, time.Now()
 	}
-	return out, nil
+	return c.usage[namespace], nil // read only: replaced whole, never changed
 }
 
 // scale writes replicas into the target's spec, a compare-and-swap on the

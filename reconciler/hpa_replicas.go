@@ -59,10 +59,12 @@ func resourceReplicas(current int32, pods []*corev1.Pod, usage map[string]PodUsa
 	if len(pods) == 0 {
 		return replicaProposal{}, fmt.Errorf("no pods match the target's selector")
 	}
+	// Samples of the target's pods only: usage holds the whole namespace's.
 	samples := map[string]resourceSample{}
-	for name, u := range usage {
-		if q, ok := u.Usage[resource]; ok {
-			samples[name] = resourceSample{value: q.MilliValue(), timestamp: u.Timestamp, window: u.Window}
+	for _, p := range pods {
+		if q, ok := usage[p.Name].Usage[resource]; ok {
+			u := usage[p.Name]
+			samples[p.Name] = resourceSample{value: q.MilliValue(), timestamp: u.Timestamp, window: u.Window}
 		}
 	}
 	ready, unready, missing, ignored := groupPods(pods, samples, resource, now)

@@ -83,6 +83,7 @@ func TestResourceReplicas(t *testing.T) {
 		{name: "ignored pods", current: 3,
 			pods:  append(running("a", "b"), hpaPod("c", 1000, now, corev1.PodFailed, false)),
 			usage: map[string]int64{"a": 500, "b": 500, "c": 5000}, util: fifty, want: 3},
+		{name: "other pods of the namespace do not count", current: 2, pods: running("a", "b"), usage: map[string]int64{"a": 500, "b": 500, "other": 9000}, util: fifty, want: 2},
 		{name: "average value", current: 2, pods: running("a", "b"), usage: map[string]int64{"a": 600, "b": 600}, value: 200, want: 6},
 		{name: "no request", current: 1, pods: []*corev1.Pod{hpaPod("a", 0, now, corev1.PodRunning, true)}, usage: map[string]int64{"a": 100}, util: fifty,
 			wantErr: "missing request for cpu in container main of pod a"},

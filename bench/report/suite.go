@@ -75,6 +75,14 @@ var suite = []section{
 		},
 	},
 	{
+		name: "autoscaler", title: "HorizontalPodAutoscaler", pkg: "./reconciler/",
+		bench: "HPAPass", args: []string{"-test.benchtime", "5x"},
+		figures: []figure{
+			{bench: "HPAPass", unit: "cpu-s/pass", what: "1,000 HorizontalPodAutoscalers of Deployments of 3 pods, each computed once (a sync period's pass, nothing to write): CPU of the process per pass", goal: "≤ 1 s"},
+			{bench: "HPAPass", unit: "sec/op", what: "the same, wall time of a pass"},
+		},
+	},
+	{
 		name: "endpoints", title: "Service endpoints", pkg: "./reconciler/",
 		bench: "EndpointSliceUpdate", args: []string{"-test.benchtime", "200x"},
 		figures: []figure{
