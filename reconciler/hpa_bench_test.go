@@ -21,7 +21,9 @@ import (
 // staticUsage gives every pod of a fixed set the same CPU usage.
 type staticUsage map[types.NamespacedName]PodUsage
 
-func (s staticUsage) PodUsage(context.Context) (map[types.NamespacedName]PodUsage, error) { return s, nil }
+func (s staticUsage) PodUsage(context.Context) (map[types.NamespacedName]PodUsage, error) {
+	return s, nil
+}
 
 // BenchmarkHPAPass: 1,000 autoscalers, each of a Deployment of 3 running
 // pods at their target, computed once each, as one sync period's pass; the
