@@ -74,6 +74,8 @@ func (s *Store) keyCheckPrefix() string {
 // primary key under <root>/encryption/keys/<name>, and a key named there that
 // this store lacks, or holds with other bytes, fails the check, naming it.
 // It then records its own primary key. A store without keys only checks.
+// A failed check is ErrSealed or ErrCorrupt; any other error is etcd's and
+// worth trying again.
 func (s *Store) CheckEncryptionKeys(ctx context.Context) error {
 	resp, err := s.client.Get(ctx, s.keyCheckPrefix(), clientv3.WithPrefix())
 	if err != nil {
@@ -84,9 +86,9 @@ func (s *Store) CheckEncryptionKeys(ctx context.Context) error {
 		value, err := s.vals.open(kv.Key, kv.Value)
 		switch {
 		case errors.Is(err, ErrSealed) && s.vals.keys == nil:
-			return fmt.Errorf("etcd holds values encrypted with key %q and this server has no --encryption-key-file: give every server the same key file", name)
+			return fmt.Errorf("%w: etcd holds values encrypted with key %q and this server has no --encryption-key-file: give every server the same key file", ErrSealed, name)
 		case err != nil:
-			return fmt.Errorf("etcd holds values encrypted with key %q, not in %s (or there with other bytes): give every server the same key file", name, s.vals.source())
+			return fmt.Errorf("%w: etcd holds values encrypted with key %q, not in %s (or there with other bytes): give every server the same key file", ErrSealed, name, s.vals.source())
 		case string(value) != keyCheckText:
 			return fmt.Errorf("%w: key %s holds no key check", ErrCorrupt, kv.Key)
 		}

@@ -266,6 +266,10 @@ func TestCheckEncryptionKeys(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
+		// The server stops on a mismatch and tries again on anything else.
+		if !errors.Is(err, store.ErrSealed) {
+			t.Errorf("%s: %v is not ErrSealed", tc.name, err)
+		}
 	}
 }
 

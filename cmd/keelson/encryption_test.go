@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/kubernetes"
@@ -109,5 +113,25 @@ func TestEncryptionKeyRotation(t *testing.T) {
 	p = serve(encryption.NewKey("k3"))
 	if code := p.wait(t); code != 1 || !strings.Contains(p.out.String(), `etcd holds values encrypted with key "k2", not in `+keyFile) {
 		t.Fatalf("a server that lost the key in use: exit %d\n%s", code, p.out)
+	}
+}
+
+// TestKeyCheckFailed: a key check stops the server only for a key it lacks or
+// a corrupt check value; etcd losing a member or its leader while the check
+// runs is tried again (a server started as a member went away stopped for it).
+func TestKeyCheckFailed(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("%w: etcd holds values encrypted with key %q", store.ErrSealed, "k1"), true},
+		{fmt.Errorf("%w: key /keelson/encryption/keys/k1 holds no key check", store.ErrCorrupt), true},
+		{fmt.Errorf("recording encryption key %q: %w", "k1", status.Error(codes.Unavailable, "error reading from server: connection reset by peer")), false},
+		{fmt.Errorf("reading the encryption key checks: %w", rpctypes.ErrGRPCNoLeader), false},
+		{fmt.Errorf("reading the encryption key checks: %w", context.DeadlineExceeded), false},
+	} {
+		if got := keyCheckFailed(tc.err); got != tc.want {
+			t.Errorf("keyCheckFailed(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }

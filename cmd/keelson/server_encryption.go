@@ -52,10 +52,24 @@ func checkEncryptionKeys(ctx context.Context, st *store.Store, log *slog.Logger)
 		switch {
 		case ctx.Err() != nil:
 			return nil // stopping
-		case err == nil || !errors.Is(err, context.DeadlineExceeded):
+		case err == nil || keyCheckFailed(err):
 			return err
 		}
+		// etcd's own trouble (a member going away, a leader election)
+		// passes; the check is tried again.
+		log.Warn("checking the encryption keys against etcd; trying again", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
 	}
+}
+
+// keyCheckFailed tells a failed key check, which stops the server, from
+// etcd's trouble, after which the check is tried again.
+func keyCheckFailed(err error) bool {
+	return errors.Is(err, store.ErrSealed) || errors.Is(err, store.ErrCorrupt)
 }
 
 // resealInterval is how long the leader waits before sealing again the
