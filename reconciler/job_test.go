@@ -409,12 +409,14 @@ func TestJobTrackingCountsOnce(t *testing.T) {
 
 // ttlSecondsAfterFinished: once it passed, the finished Job's pods are
 // deleted and the Job stays, Complete, so that a sync does not create it
-// again and run it again.
+// again and run it again. The TTL is a few seconds: a condition's time is
+// kept to the second, so the pods may go up to a second early, and a TTL of
+// one second left a loaded machine no time to see them before.
 func TestJobTTLAfterFinished(t *testing.T) {
 	env := jobEnv(t, func(*corev1.Pod) (int32, bool) { return 0, true })
 	if err := env.st.Create(t.Context(), newJob("brief", func(j *batchv1.Job) {
 		j.Spec.Completions, j.Spec.Parallelism = ptr.To[int32](2), ptr.To[int32](2)
-		j.Spec.TTLSecondsAfterFinished = ptr.To[int32](1)
+		j.Spec.TTLSecondsAfterFinished = ptr.To[int32](4)
 	})); err != nil {
 		t.Fatal(err)
 	}
