@@ -203,11 +203,15 @@ func (c *HPAController) Reconcile(ctx context.Context, key string) (Result, erro
 	}
 	status.DesiredReplicas = desired
 	if desired != t.replicas && !(t.replicas == 0 && minReplicas != 0) {
-		if err := c.scale(ctx, hpa, desired); err != nil {
+		changed, err := c.scale(ctx, hpa, desired)
+		if err != nil {
 			conds.set(autoscalingv2.AbleToScale, corev1.ConditionFalse, "FailedUpdateScale", "the HPA controller was unable to update the target scale: %v", err)
 			c.rec.Eventf(hpa, corev1.EventTypeWarning, "FailedRescale", "New size: %d; reason: %s; error: %v", desired, why, err)
 			_, _ = c.finish(ctx, hpa, status)
 			return Result{}, err
+		}
+		if !changed {
+			return c.finish(ctx, hpa, status)
 		}
 		c.mu.Lock()
 		c.historyOf(key).record(hpaBehavior(hpa.Spec.Behavior, c.opts.DownscaleStabilization), t.replicas, desired, now)
@@ -335,10 +339,12 @@ func (c *HPAController) podUsage(ctx context.Context, namespace string) (map[str
 }
 
 // scale writes replicas into the target's spec, a compare-and-swap on the
-// version read.
-func (c *HPAController) scale(ctx context.Context, hpa *autoscalingv2.HorizontalPodAutoscaler, replicas int32) error {
+// version read; changed is false when the stored target already has them
+// (the informer's copy was behind a write of an earlier pass).
+func (c *HPAController) scale(ctx context.Context, hpa *autoscalingv2.HorizontalPodAutoscaler, replicas int32) (changed bool, err error) {
 	ref := hpa.Spec.ScaleTargetRef
 	var obj store.Object
+	var spec *int32
 	switch ref.Kind {
 	case "Deployment":
 		obj = &appsv1.Deployment{}
@@ -347,20 +353,24 @@ func (c *HPAController) scale(ctx context.Context, hpa *autoscalingv2.Horizontal
 	case "StatefulSet":
 		obj = &appsv1.StatefulSet{}
 	default:
-		return fmt.Errorf("%s cannot be scaled", ref.Kind)
+		return false, fmt.Errorf("%s cannot be scaled", ref.Kind)
 	}
 	if err := c.st.Get(ctx, hpa.Namespace, ref.Name, obj); err != nil {
-		return err
+		return false, err
 	}
 	switch o := obj.(type) {
 	case *appsv1.Deployment:
-		o.Spec.Replicas = &replicas
+		spec, o.Spec.Replicas = o.Spec.Replicas, &replicas
 	case *appsv1.ReplicaSet:
-		o.Spec.Replicas = &replicas
+		spec, o.Spec.Replicas = o.Spec.Replicas, &replicas
 	case *appsv1.StatefulSet:
-		o.Spec.Replicas = &replicas
+		spec, o.Spec.Replicas = o.Spec.Replicas, &replicas
 	}
-	return c.st.Update(ctx, obj)
+	if ptr.Deref(spec, 1) == replicas {
+		// The cache was behind: an earlier pass already wrote this count.
+		return false, nil
+	}
+	return true, c.st.Update(ctx, obj)
 }
 
 // hpaConditions sets an autoscaler's conditions, keeping a condition's
