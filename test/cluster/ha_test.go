@@ -177,6 +177,10 @@ func TestHA(t *testing.T) {
 		before := attempts(t, cl)
 		leader.Server.Kill(t)
 		killed := time.Now()
+		defer func() { // also when this part fails; see below
+			leader.Server.Start(t)
+			cl.WaitServer(t, leader)
+		}()
 		var next *cluster.Host
 		cluster.Eventually(t, 30*time.Second, "another server leads", func() (string, bool) {
 			next = cl.Leader(t)
@@ -215,13 +219,17 @@ func TestHA(t *testing.T) {
 		if !slices.Equal(after, want) {
 			t.Errorf("sync attempts %v, want %v: the change of leader repeated or lost one", after, want)
 		}
-		leader.Server.Start(t)
-		cl.WaitServer(t, leader)
 	})
 
 	t.Run("etcd member killed", func(t *testing.T) {
 		victim := cl.Hosts[0]
 		victim.Etcd.Kill(t)
+		// The member comes back even when this part fails, so that the
+		// parts after it meet a whole etcd, not a failure of this one.
+		defer func() {
+			victim.Etcd.Start(t)
+			cl.WaitEtcd(t, victim)
+		}()
 		// Every server keeps answering reads; a read may be tried once
 		// more, as clients do, but never fails twice in a row.
 		for end := time.Now().Add(6 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
@@ -238,8 +246,6 @@ func TestHA(t *testing.T) {
 		rev := r.commit(t, "deploy/app.yaml", appYAML(2), "two web pods")
 		waitApplied(t, cl, rev, time.Minute)
 		waitRunning(t, cl, 2, 60*time.Second)
-		victim.Etcd.Start(t)
-		cl.WaitEtcd(t, victim)
 	})
 
 	t.Run("agent host cut off", func(t *testing.T) {
