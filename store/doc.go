@@ -30,6 +30,12 @@
 // when read; CheckEncryptionKeys makes sure a server holds every key the
 // others seal with, and Reseal seals again what an older key sealed.
 //
+// With SetAdmitter, every transaction's writes of the resources an Admitter
+// admits pass through it before they are committed: it may set defaults in
+// created objects, refuse the transaction (ErrForbidden) and add writes that
+// land in the same etcd transaction (a quota's usage, package admission);
+// when one of those lost a race, the transaction is built again.
+//
 // Several processes on one etcd elect a leader with Lead; each write made
 // with the context Lead gives the leader carries the term's election key as
 // a condition of its transaction, so a leader that lost its lease without

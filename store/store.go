@@ -78,6 +78,7 @@ type Store struct {
 	metrics *metrics
 	cache   *decodeCache
 	vals    *values
+	admit   Admitter
 }
 
 // maxMessageBytes bounds a single request or response; sync transactions of

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -18,6 +19,7 @@ const (
 	opCreate opKind = iota
 	opUpdate
 	opDelete
+	opAbsent // an Admitter's: no object of res in namespace
 )
 
 // Op is one write of a multi-object transaction; build it with CreateOp,
@@ -54,6 +56,9 @@ type prepared struct {
 	old   Object
 	cache *decodeCache
 	vals  *values
+	// admitted: the op's write goes through the store's Admitter;
+	// byAdmitter: the Admitter added the op.
+	admitted, byAdmitter bool
 }
 
 // Create stores a new object. It sets uid, creationTimestamp, generation 1 and
@@ -94,28 +99,66 @@ func (s *Store) Txn(ctx context.Context, ops ...Op) (err error) {
 			undo()
 		}
 	}()
+	for attempt := 0; ; attempt++ {
+		again, err := s.txnOnce(ctx, ops)
+		if !again {
+			return err
+		}
+		if attempt == maxAdmitRetries {
+			return fmt.Errorf("admission: %w (%d attempts)", err, attempt+1)
+		}
+	}
+}
+
+// txnOnce builds and commits the transaction once; again says the
+// Admitter's ops lost a race and the transaction should be built anew.
+func (s *Store) txnOnce(ctx context.Context, ops []Op) (again bool, err error) {
 	ps := make([]*prepared, len(ops))
 	seen := make(map[string]bool, len(ops))
 	for i, op := range ops {
+		if op.kind == opAbsent {
+			return false, fmt.Errorf("%w: AbsentOp is an Admitter's", ErrInvalid)
+		}
 		p, err := s.prepare(op)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if seen[p.key] {
-			return fmt.Errorf("%w: %s %s appears twice in one transaction", ErrInvalid, p.op.res, p.op.describe())
+			return false, fmt.Errorf("%w: %s %s appears twice in one transaction", ErrInvalid, p.op.res, p.op.describe())
 		}
 		seen[p.key] = true
+		p.admitted = s.admit != nil && s.admit.Admits(p.op.res)
 		ps[i] = p
 	}
 	if err := s.readCurrent(ctx, ps); err != nil {
-		return err
+		return false, err
+	}
+	if s.admit != nil {
+		extra, err := s.admitted(ctx, ps)
+		if err != nil {
+			return false, err
+		}
+		for _, p := range extra {
+			if seen[p.key] {
+				return false, fmt.Errorf("%w: admission writes %s %s, which the transaction writes too", ErrInvalid, p.op.res, p.op.describe())
+			}
+			seen[p.key] = true
+		}
+		ps = append(ps, extra...)
 	}
 	now := metav1.NewTime(time.Now().Truncate(time.Second))
 	var cmps []clientv3.Cmp
 	var thens, elses []clientv3.Op
 	for _, p := range ps {
+		if p.op.kind == opAbsent {
+			cmps = append(cmps, s.absentCmp(p))
+			elses = append(elses, clientv3.OpGet(p.key, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(1)))
+			continue
+		}
 		if err := p.finish(now); err != nil {
-			return err
+			// An Admitter's op whose object changed since it was read
+			// is built again.
+			return p.byAdmitter && (errors.Is(err, ErrConflict) || errors.Is(err, ErrNotFound)), err
 		}
 		switch {
 		case p.expect == 0:
@@ -139,12 +182,12 @@ func (s *Store) Txn(ctx context.Context, ops ...Op) (err error) {
 	}
 	resp, err := s.client.Txn(ctx).If(cmps...).Then(thens...).Else(elses...).Commit()
 	if err != nil {
-		return fmt.Errorf("etcd transaction of %d ops: %w", len(ops), err)
+		return false, fmt.Errorf("etcd transaction of %d ops: %w", len(ops), err)
 	}
 	if !resp.Succeeded {
 		if fenced {
 			if kvs := resp.Responses[len(ps)].GetResponseRange().Kvs; len(kvs) == 0 || kvs[0].CreateRevision != f.rev {
-				return fmt.Errorf("%w: the leadership term that made this transaction of %d ops has ended", ErrNotLeader, len(ops))
+				return false, fmt.Errorf("%w: the leadership term that made this transaction of %d ops has ended", ErrNotLeader, len(ops))
 			}
 		}
 		return failedOp(ps, resp)
@@ -152,13 +195,15 @@ func (s *Store) Txn(ctx context.Context, ops ...Op) (err error) {
 	s.noteCustom(ps)
 	rv := formatRV(resp.Header.Revision)
 	for _, p := range ps {
-		if p.op.obj != nil {
+		switch {
+		case p.op.kind == opAbsent:
+		case p.op.obj != nil:
 			p.op.obj.SetResourceVersion(rv)
-		} else {
+		default:
 			s.cache.forget(p.key)
 		}
 	}
-	return nil
+	return false, nil
 }
 
 func (s *Store) prepare(op Op) (*prepared, error) {
@@ -168,6 +213,12 @@ func (s *Store) prepare(op Op) (*prepared, error) {
 			return nil, err
 		}
 		op.res, op.namespace, op.name = r, op.obj.GetNamespace(), op.obj.GetName()
+	}
+	if op.kind == opAbsent {
+		if !op.res.Namespaced || op.namespace == "" {
+			return nil, fmt.Errorf("%w: AbsentOp of %s needs a namespace", ErrInvalid, op.res)
+		}
+		return &prepared{op: op, key: s.rangePrefix(op.res, op.namespace), cache: s.cache, vals: s.vals}, nil
 	}
 	key, err := s.key(op.res, op.namespace, op.name)
 	if err != nil {
@@ -202,7 +253,7 @@ func (s *Store) prepare(op Op) (*prepared, error) {
 // updates keep uid and creationTimestamp and compute generation from it; a uid
 // precondition is checked against it.
 func (p *prepared) needsCurrent() bool {
-	return p.op.kind == opUpdate || (p.op.kind == opDelete && p.op.pre != nil && p.op.pre.UID != nil)
+	return p.op.kind == opUpdate || (p.op.kind == opDelete && (p.admitted || p.op.pre != nil && p.op.pre.UID != nil))
 }
 
 // readCurrent fetches, in one consistent read, the stored objects of the ops
@@ -243,22 +294,12 @@ func (s *Store) readCurrent(ctx context.Context, ps []*prepared) error {
 func (p *prepared) finish(now metav1.Time) error {
 	op := p.op
 	if p.needsCurrent() {
-		old := p.old
-		if old == nil {
-			if len(p.cur.Kvs) == 0 {
-				return fmt.Errorf("%s %s: %w", op.res, op.describe(), ErrNotFound)
-			}
-			kv := p.cur.Kvs[0]
-			if op.kind == opUpdate && kv.ModRevision != p.expect {
-				return fmt.Errorf("%s %s: %w: resourceVersion %d is stale, the stored one is %d", op.res, op.describe(), ErrConflict, p.expect, kv.ModRevision)
-			}
-			var err error
-			if old, err = p.cache.get(op.res, kv, true); err != nil {
-				return err
-			}
+		old, err := p.stored()
+		if err != nil {
+			return err
 		}
 		if op.kind == opDelete {
-			if old.GetUID() != *op.pre.UID {
+			if op.pre != nil && op.pre.UID != nil && old.GetUID() != *op.pre.UID {
 				return fmt.Errorf("%s %s: %w: precondition uid %s, stored uid %s", op.res, op.describe(), ErrConflict, *op.pre.UID, old.GetUID())
 			}
 			if p.expect < 0 {
@@ -300,21 +341,30 @@ func (p *prepared) finish(now metav1.Time) error {
 }
 
 // failedOp finds which op's rule did not hold, from the keys-only reads of the
-// transaction's else branch.
-func failedOp(ps []*prepared, resp *clientv3.TxnResponse) error {
+// transaction's else branch; again is true when it was an Admitter's op.
+func failedOp(ps []*prepared, resp *clientv3.TxnResponse) (again bool, err error) {
 	for i, p := range ps {
 		kvs := resp.Responses[i].GetResponseRange().Kvs
 		exists := len(kvs) > 0
+		if p.op.kind == opAbsent {
+			if exists {
+				return true, fmt.Errorf("%w: %s appeared in namespace %s meanwhile", ErrConflict, p.op.res, p.op.namespace)
+			}
+			continue
+		}
 		switch {
 		case p.expect == 0 && exists:
-			return fmt.Errorf("%s %s: %w", p.op.res, p.op.describe(), ErrExists)
+			err = fmt.Errorf("%s %s: %w", p.op.res, p.op.describe(), ErrExists)
 		case p.expect != 0 && !exists:
-			return fmt.Errorf("%s %s: %w", p.op.res, p.op.describe(), ErrNotFound)
+			err = fmt.Errorf("%s %s: %w", p.op.res, p.op.describe(), ErrNotFound)
 		case p.expect > 0 && kvs[0].ModRevision != p.expect:
-			return fmt.Errorf("%s %s: %w: resourceVersion %d is stale, the stored one is %d", p.op.res, p.op.describe(), ErrConflict, p.expect, kvs[0].ModRevision)
+			err = fmt.Errorf("%s %s: %w: resourceVersion %d is stale, the stored one is %d", p.op.res, p.op.describe(), ErrConflict, p.expect, kvs[0].ModRevision)
+		default:
+			continue
 		}
+		return p.byAdmitter, err
 	}
-	return fmt.Errorf("%w: transaction of %d ops did not apply", ErrConflict, len(ps))
+	return false, fmt.Errorf("%w: transaction of %d ops did not apply", ErrConflict, len(ps))
 }
 
 func (op Op) describe() string {
