@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/keelson/keelson/admission"
 	"github.com/keelson/keelson/apiserver"
 	"github.com/keelson/keelson/gitsync"
 	"github.com/keelson/keelson/gitsync/chartrepo"
@@ -202,6 +203,9 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 		return err
 	}
 	st.SetEncryption(keys)
+	// Quotas and limit ranges hold for every write, from Git or a
+	// controller.
+	st.SetAdmitter(admission.New(st))
 	cfg, err := o.apiConfig(log)
 	if err != nil {
 		return err

@@ -31,6 +31,8 @@ var forbidden = []struct {
 	{"./internal/servicenet/...", []string{module}, "the service network's agreements are a leaf every part may import", nil},
 	{"./store/...", []string{module}, "the store is the base every part of the control plane stands on: it knows keelson's API types and nothing above them",
 		[]string{module + "api/"}},
+	{"./admission/...", []string{module + "reconciler", module + "gitsync", module + "agent", module + "apiserver"},
+		"quotas and limit ranges are policy over the store: they read and write through it, and the sync and the controllers ask them", nil},
 	{"./cmd/...", []string{"k8s.io/kubernetes/"}, "the commands are built from keelson's packages and the published Kubernetes libraries, never the monorepo", nil},
 	{"./cmd/keelson-logger", []string{module, "k8s.io/", "sigs.k8s.io/", "github.com/", "go.", "golang.org/x/", "google.golang.org/"},
 		"one keelson-logger runs per container for its whole life: it holds the standard library and agent/logs only, so it starts at once and stays small",

@@ -1,0 +1,285 @@
+package admission
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+
+	"github.com/keelson/keelson/store"
+)
+
+// Admission is the store's Admitter for quotas and limit ranges.
+type Admission struct {
+	st     *store.Store
+	quotas store.Resource
+	limits store.Resource
+}
+
+// New makes the admission of st's writes; st.SetAdmitter(New(st)) turns it on.
+func New(st *store.Store) *Admission {
+	return &Admission{st: st, quotas: mustResource("resourcequotas"), limits: mustResource("limitranges")}
+}
+
+func mustResource(name string) store.Resource {
+	r, err := store.ResourceByName(name)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+// Admits: the writes a quota may count, and those of quotas (a quota whose
+// limits change is counted again) and limit ranges (they hold for the pods
+// of the same transaction).
+func (a *Admission) Admits(r store.Resource) bool {
+	return Counted(r) || r.GroupResource() == "resourcequotas" || r.GroupResource() == "limitranges"
+}
+
+// counted is one change and what it counts before and after.
+type counted struct {
+	c        store.Change
+	old, new corev1.ResourceList
+}
+
+// Admit sets the LimitRanges' defaults in created pods and checks them, then
+// charges the changes to the quotas of their namespaces.
+func (a *Admission) Admit(ctx context.Context, changes []store.Change) ([]store.Op, error) {
+	byNS := map[string][]counted{}
+	var nss []string
+	written := map[string]bool{} // quotas the transaction writes itself
+	ranges := map[string]store.Change{}
+	for _, c := range changes {
+		switch c.Resource.GroupResource() {
+		case "resourcequotas":
+			a.resetStatus(c)
+			written[c.Namespace+"/"+nameOf(c)] = true
+		case "limitranges":
+			ranges[c.Namespace+"/"+nameOf(c)] = c
+		}
+	}
+	for _, c := range changes {
+		if !Counted(c.Resource) {
+			continue
+		}
+		if c.Old == nil {
+			if err := a.limit(ctx, c, ranges); err != nil {
+				return nil, err
+			}
+		}
+		u0, u1 := Usage(c.Resource, c.Old), Usage(c.Resource, c.New)
+		if equality.Semantic.DeepEqual(u0, u1) && !scopeFieldsChanged(c) {
+			continue
+		}
+		if _, ok := byNS[c.Namespace]; !ok {
+			nss = append(nss, c.Namespace)
+		}
+		byNS[c.Namespace] = append(byNS[c.Namespace], counted{c, u0, u1})
+	}
+	var ops []store.Op
+	for _, ns := range nss {
+		more, err := a.charge(ctx, ns, byNS[ns], written)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, more...)
+	}
+	return ops, nil
+}
+
+func nameOf(c store.Change) string {
+	if c.New != nil {
+		return c.New.GetName()
+	}
+	return c.Old.GetName()
+}
+
+// scopeFieldsChanged: a pod whose usage is the same may still move between
+// scopes (a change of activeDeadlineSeconds).
+func scopeFieldsChanged(c store.Change) bool {
+	o, ok1 := c.Old.(*corev1.Pod)
+	n, ok2 := c.New.(*corev1.Pod)
+	if !ok1 || !ok2 {
+		return false
+	}
+	return !equality.Semantic.DeepEqual(o.Spec.ActiveDeadlineSeconds, n.Spec.ActiveDeadlineSeconds) || o.Spec.PriorityClassName != n.Spec.PriorityClassName
+}
+
+// resetStatus: a quota created, or whose limits or scopes change, is counted
+// anew at the next write it counts (or by its controller).
+func (a *Admission) resetStatus(c store.Change) {
+	q, ok := c.New.(*corev1.ResourceQuota)
+	if !ok {
+		return
+	}
+	if old, ok := c.Old.(*corev1.ResourceQuota); ok && equality.Semantic.DeepEqual(old.Spec, q.Spec) {
+		return
+	}
+	q.Status = corev1.ResourceQuotaStatus{}
+}
+
+// limit applies the namespace's LimitRanges, as the transaction leaves
+// them (written), to a created pod or claim.
+func (a *Admission) limit(ctx context.Context, c store.Change, written map[string]store.Change) error {
+	switch o := c.New.(type) {
+	case *corev1.Pod:
+		ranges, err := a.ranges(ctx, c.Namespace, written)
+		if err != nil || len(ranges) == 0 {
+			return err
+		}
+		DefaultPod(o, ranges)
+		if problems := CheckPod(o, ranges); len(problems) > 0 {
+			return fmt.Errorf("%w: pods %q is forbidden: [%s]", store.ErrForbidden, o.Name, strings.Join(problems, ", "))
+		}
+	case *corev1.PersistentVolumeClaim:
+		ranges, err := a.ranges(ctx, c.Namespace, written)
+		if err != nil || len(ranges) == 0 {
+			return err
+		}
+		if problems := CheckClaim(o, ranges); len(problems) > 0 {
+			return fmt.Errorf("%w: persistentvolumeclaims %q is forbidden: [%s]", store.ErrForbidden, o.Name, strings.Join(problems, ", "))
+		}
+	}
+	return nil
+}
+
+func (a *Admission) ranges(ctx context.Context, ns string, written map[string]store.Change) ([]*corev1.LimitRange, error) {
+	l, err := a.st.List(ctx, a.limits, store.ListOptions{Namespace: ns, Shared: true})
+	if err != nil {
+		return nil, fmt.Errorf("admission: limit ranges of %s: %w", ns, err)
+	}
+	var out []*corev1.LimitRange
+	for _, o := range l.Items {
+		if _, ok := written[ns+"/"+o.GetName()]; !ok {
+			out = append(out, o.(*corev1.LimitRange))
+		}
+	}
+	for k, c := range written {
+		if lr, ok := c.New.(*corev1.LimitRange); ok && strings.HasPrefix(k, ns+"/") {
+			out = append(out, lr)
+		}
+	}
+	slices.SortFunc(out, func(a, b *corev1.LimitRange) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// charge adds the changes of one namespace to its quotas: an op that
+// updates each quota's status.used, or one that holds the transaction to
+// the namespace having none. A change that takes a quota's usage up beyond
+// its hard limit, or a pod that leaves unset what a quota limits, is
+// refused.
+func (a *Admission) charge(ctx context.Context, ns string, cs []counted, written map[string]bool) ([]store.Op, error) {
+	l, err := a.st.List(ctx, a.quotas, store.ListOptions{Namespace: ns})
+	if err != nil {
+		return nil, fmt.Errorf("admission: quotas of %s: %w", ns, err)
+	}
+	if len(l.Items) == 0 {
+		return []store.Op{store.AbsentOp(a.quotas, ns)}, nil
+	}
+	var ops []store.Op
+	for _, o := range l.Items {
+		q := o.(*corev1.ResourceQuota)
+		if written[ns+"/"+q.Name] {
+			continue // counted anew after this transaction
+		}
+		used := q.Status.Used
+		if !Current(q) {
+			if used, err = Count(ctx, a.st, q, l.ResourceVersion); err != nil {
+				return nil, err
+			}
+		}
+		after, err := chargeQuota(q, used, cs)
+		if err != nil {
+			return nil, err
+		}
+		if Current(q) && equality.Semantic.DeepEqual(after, q.Status.Used) {
+			continue
+		}
+		q.Status = corev1.ResourceQuotaStatus{Hard: q.Spec.Hard.DeepCopy(), Used: after}
+		ops = append(ops, store.UpdateOp(q))
+	}
+	return ops, nil
+}
+
+// Current says whether q's status counts every resource of its spec.
+func Current(q *corev1.ResourceQuota) bool {
+	if !equality.Semantic.DeepEqual(q.Status.Hard, q.Spec.Hard) {
+		return false
+	}
+	for name := range q.Spec.Hard {
+		if _, ok := q.Status.Used[name]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// chargeQuota is used with the changes q matches added; it refuses a change
+// that raises a resource beyond q's hard limit (lowering never is refused,
+// even over the limit, so that a namespace over its quota can shrink).
+func chargeQuota(q *corev1.ResourceQuota, used corev1.ResourceList, cs []counted) (corev1.ResourceList, error) {
+	after := used.DeepCopy()
+	if after == nil {
+		after = corev1.ResourceList{}
+	}
+	for _, c := range cs {
+		var before, now corev1.ResourceList
+		if Matches(q, c.c.Old) {
+			before = c.old
+		}
+		if Matches(q, c.c.New) {
+			now = c.new
+			if p, ok := c.c.New.(*corev1.Pod); ok && podCounts(p) {
+				if miss := missing(p, q.Spec.Hard); len(miss) > 0 {
+					slices.Sort(miss)
+					return nil, fmt.Errorf("%w: pods %q is forbidden: failed quota: %s: must specify %s", store.ErrForbidden, p.Name, q.Name, strings.Join(miss, "; "))
+				}
+			}
+		}
+		var up []corev1.ResourceName
+		for _, name := range sortedNames(q.Spec.Hard) {
+			d := now[name].DeepCopy()
+			d.Sub(before[name])
+			if d.IsZero() {
+				continue
+			}
+			total := after[name].DeepCopy()
+			total.Add(d)
+			after[name] = total
+			if d.Sign() > 0 && total.Cmp(q.Spec.Hard[name]) > 0 {
+				up = append(up, name)
+			}
+		}
+		if len(up) > 0 {
+			requested := corev1.ResourceList{}
+			for _, name := range up {
+				r := now[name].DeepCopy()
+				r.Sub(before[name])
+				requested[name] = r
+			}
+			prior := used.DeepCopy()
+			for _, name := range up { // what was used before this change
+				u := after[name].DeepCopy()
+				u.Sub(requested[name])
+				prior[name] = u
+			}
+			return nil, fmt.Errorf("%w: %s %q is forbidden: exceeded quota: %s, requested: %s, used: %s, limited: %s",
+				store.ErrForbidden, c.c.Resource.GroupResource(), nameOf(c.c), q.Name,
+				quantities(requested, up), quantities(prior, up), quantities(q.Spec.Hard, up))
+		}
+	}
+	for name := range q.Spec.Hard {
+		if _, ok := after[name]; !ok {
+			after[name] = zero.DeepCopy()
+		}
+	}
+	for name := range after {
+		if _, ok := q.Spec.Hard[name]; !ok {
+			delete(after, name)
+		}
+	}
+	return after, nil
+}
