@@ -66,7 +66,13 @@ func (c *DeploymentController) writeStatus(ctx context.Context, r *rollout) (tim
 		setDeployCondition(&s, appsv1.DeploymentAvailable, corev1.ConditionFalse, ReasonMinimumUnavailable, "Deployment does not have minimum availability.", now, false)
 	}
 	wait := c.progressing(r, &s, now)
-	removeDeployCondition(&s, appsv1.DeploymentReplicaFailure) // the spec is valid again
+	// The new ReplicaSet's failure to make pods (a quota it meets) is the
+	// Deployment's, as in Kubernetes; the spec is valid here.
+	if f := newRSFailure(r.newRS); f != nil {
+		setDeployCondition(&s, appsv1.DeploymentReplicaFailure, corev1.ConditionTrue, f.Reason, f.Message, now, false)
+	} else {
+		removeDeployCondition(&s, appsv1.DeploymentReplicaFailure)
+	}
 	if equality.Semantic.DeepEqual(d.Status, s) {
 		return wait, nil
 	}
@@ -177,4 +183,18 @@ func removeDeployCondition(s *appsv1.DeploymentStatus, t appsv1.DeploymentCondit
 	if len(s.Conditions) == 0 {
 		s.Conditions = nil
 	}
+}
+
+// newRSFailure is the ReplicaFailure condition the new ReplicaSet holds, if
+// true.
+func newRSFailure(rs *appsv1.ReplicaSet) *appsv1.ReplicaSetCondition {
+	if rs == nil {
+		return nil
+	}
+	for i, c := range rs.Status.Conditions {
+		if c.Type == appsv1.ReplicaSetReplicaFailure && c.Status == corev1.ConditionTrue {
+			return &rs.Status.Conditions[i]
+		}
+	}
+	return nil
 }

@@ -101,6 +101,8 @@
 //     memory (a PodMetricsSource, the API's metrics), with upstream's
 //     replica calculator, behavior (stabilization windows, rate policies),
 //     conditions and Events. Its clock is injected (HPAOptions.Clock).
+//   - QuotaController: counts a ResourceQuota that is new or whose limits
+//     changed (package admission keeps status.used exact after that).
 //   - GarbageCollector: dependents of deleted owners; see Delete for the
 //     orphan and foreground protocols.
 //   - NamespaceController: a Namespace with a deletionTimestamp is

@@ -3,6 +3,8 @@ package reconciler
 import (
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -12,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/keelson/keelson/admission"
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/internal/servicenet"
 	"github.com/keelson/keelson/internal/support"
@@ -136,6 +139,28 @@ func ruleHealth(obj store.Object) Health {
 		return serviceHealth(o)
 	case *autoscalingv2.HorizontalPodAutoscaler:
 		return hpaHealth(o)
+	case *corev1.ResourceQuota:
+		return quotaHealth(o)
+	}
+	return Health{Status: Healthy}
+}
+
+// quotaHealth: Progressing until the quota is counted, Degraded while its
+// namespace uses more than it allows (its limits were lowered below what
+// runs: nothing more is admitted), Healthy otherwise.
+func quotaHealth(q *corev1.ResourceQuota) Health {
+	if !admission.Current(q) {
+		return Health{Progressing, "waiting for the quota's usage to be counted"}
+	}
+	var over []string
+	for name, hard := range q.Spec.Hard {
+		if used := q.Status.Used[name]; used.Cmp(hard) > 0 {
+			over = append(over, fmt.Sprintf("%s %s of %s", name, used.String(), hard.String()))
+		}
+	}
+	if len(over) > 0 {
+		slices.Sort(over)
+		return Health{Degraded, "the namespace uses more than its quota allows: " + strings.Join(over, ", ")}
 	}
 	return Health{Status: Healthy}
 }
@@ -176,6 +201,10 @@ func deploymentHealth(d *appsv1.Deployment) Health {
 	}
 	if c := deployCondition(s, appsv1.DeploymentProgressing); c != nil && c.Reason == ReasonProgressDeadline {
 		return Health{Degraded, fmt.Sprintf("Deployment %q exceeded its progress deadline", d.Name)}
+	}
+	// Pods it cannot make (a quota refuses them) will not come by waiting.
+	if c := deployCondition(s, appsv1.DeploymentReplicaFailure); c != nil && c.Status == corev1.ConditionTrue {
+		return Health{Degraded, fmt.Sprintf("%s: %s", c.Reason, c.Message)}
 	}
 	want := replicasOf(d.Spec.Replicas)
 	switch {

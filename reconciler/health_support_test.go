@@ -37,8 +37,6 @@ func TestHealthOfKindsNotActedOn(t *testing.T) {
 	}{
 		{name: "storage class", obj: &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "local-path"}, Provisioner: "rancher.io/local-path"}},
 		{name: "ingress", obj: &networkingv1.Ingress{ObjectMeta: om}},
-		{name: "resource quota", obj: &corev1.ResourceQuota{ObjectMeta: om}},
-		{name: "limit range", obj: &corev1.LimitRange{ObjectMeta: om}},
 		{name: "service account", obj: &corev1.ServiceAccount{ObjectMeta: om}},
 		{name: "role", obj: &rbacv1.Role{ObjectMeta: om}},
 		{name: "role binding", obj: &rbacv1.RoleBinding{ObjectMeta: om}},
@@ -144,12 +142,12 @@ func TestRuleHealthOfKindsWaiting(t *testing.T) {
 }
 
 // RollUp keeps the worst object's sentence: the roll-up of a source with a
-// ResourceQuota says what keelson does not do.
+// NetworkPolicy says what keelson does not do.
 func TestRollUpUnsupportedMessage(t *testing.T) {
-	quota := HealthOf(&corev1.ResourceQuota{})
-	got := RollUp(Health{Status: Healthy}, quota, Health{Suspended, "Deployment is paused"})
-	if got != quota || got.Status != Unsupported || got.Message == "" {
-		t.Errorf("RollUp = %+v, want the ResourceQuota's %+v", got, quota)
+	policy := HealthOf(&networkingv1.NetworkPolicy{})
+	got := RollUp(Health{Status: Healthy}, policy, Health{Suspended, "Deployment is paused"})
+	if got != policy || got.Status != Unsupported || got.Message == "" {
+		t.Errorf("RollUp = %+v, want the NetworkPolicy's %+v", got, policy)
 	}
 }
 

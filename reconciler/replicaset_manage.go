@@ -45,13 +45,39 @@ func (c *ReplicaSetController) createPods(ctx context.Context, key string, owner
 			ops[i] = store.CreateOp(pods[i])
 		}
 		c.exp.expectCreations(key, batch)
-		if err := c.st.Txn(ctx, ops...); err != nil {
+		err := c.st.Txn(ctx, ops...)
+		if errors.Is(err, store.ErrForbidden) && batch > 1 {
+			// A quota takes the batch whole or not at all: create
+			// one at a time what it still has room for.
+			c.exp.expectCreations(key, -batch)
+			return c.createEach(ctx, key, owner, created, pods)
+		}
+		if err != nil {
 			c.exp.expectCreations(key, -batch)
 			c.rec.Eventf(owner, corev1.EventTypeWarning, "FailedCreate", "Error creating %d pods: %v", batch, err)
 			return created, failure{reason: "FailedCreate", err: fmt.Errorf("create %d pods of %s: %w", batch, key, err)}
 		}
 		created = append(created, pods...)
 		n -= batch
+	}
+	c.rec.Eventf(owner, corev1.EventTypeNormal, "SuccessfulCreate", "Created %d pods", len(created))
+	return created, nil
+}
+
+// createEach creates pods one at a time until one is refused, as
+// Kubernetes' controllers do: the pods a quota has room for are made.
+func (c *ReplicaSetController) createEach(ctx context.Context, key string, owner store.Object, created, pods []*corev1.Pod) ([]*corev1.Pod, error) {
+	for _, p := range pods {
+		c.exp.expectCreations(key, 1)
+		if err := c.st.Create(ctx, p); err != nil {
+			c.exp.expectCreations(key, -1)
+			if len(created) > 0 {
+				c.rec.Eventf(owner, corev1.EventTypeNormal, "SuccessfulCreate", "Created %d pods", len(created))
+			}
+			c.rec.Eventf(owner, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
+			return created, failure{reason: "FailedCreate", err: fmt.Errorf("create pod of %s: %w", key, err)}
+		}
+		created = append(created, p)
 	}
 	c.rec.Eventf(owner, corev1.EventTypeNormal, "SuccessfulCreate", "Created %d pods", len(created))
 	return created, nil
