@@ -3,6 +3,7 @@ package apiserver
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -122,6 +123,32 @@ var tableColumns = map[string][]column{
 			return int64(o.(*autoscalingv2.HorizontalPodAutoscaler).Status.CurrentReplicas)
 		}),
 		ageCol},
+	"ResourceQuota": {nameCol, ageCol,
+		col("Request", func(o store.Object) any { return quotaColumn(o.(*corev1.ResourceQuota), false) }),
+		col("Limit", func(o store.Object) any { return quotaColumn(o.(*corev1.ResourceQuota), true) })},
+}
+
+// quotaColumn is kubectl's REQUEST (limits false) or LIMIT column of a
+// quota: "name: used/hard" of its resources, limits.* in LIMIT.
+func quotaColumn(q *corev1.ResourceQuota, limits bool) string {
+	names := make([]string, 0, len(q.Spec.Hard))
+	for n := range q.Spec.Hard {
+		if strings.HasPrefix(string(n), "limits.") == limits {
+			names = append(names, string(n))
+		}
+	}
+	slices.Sort(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		hard := q.Spec.Hard[corev1.ResourceName(n)]
+		used, ok := q.Status.Used[corev1.ResourceName(n)]
+		u := "0"
+		if ok {
+			u = used.String()
+		}
+		parts[i] = fmt.Sprintf("%s: %s/%s", n, u, hard.String())
+	}
+	return strings.Join(parts, ", ")
 }
 
 // hpaTargets is kubectl's TARGETS of an autoscaler: "current/target" per

@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 )
@@ -54,6 +55,14 @@ func TestTableColumnsAsKubectlShows(t *testing.T) {
 	if err := ts.st.Create(ctx, dset); err != nil {
 		t.Fatal(err)
 	}
+	quota := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "compute"},
+		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("10"),
+			corev1.ResourceRequestsCPU: resource.MustParse("1"), corev1.ResourceLimitsMemory: resource.MustParse("2Gi")}},
+		Status: corev1.ResourceQuotaStatus{Used: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("3"),
+			corev1.ResourceRequestsCPU: resource.MustParse("300m")}}}
+	if err := ts.st.Create(ctx, quota); err != nil {
+		t.Fatal(err)
+	}
 	cs := ts.client(t, "admin-token")
 	cases := []struct {
 		path    string
@@ -71,6 +80,8 @@ func TestTableColumnsAsKubectlShows(t *testing.T) {
 			[]any{"logs", float64(3), float64(3), float64(2), float64(3), float64(2), "disk=ssd"}},
 		{"/apis/batch/v1/namespaces/default/cronjobs", []string{"Name", "Schedule", "Timezone", "Suspend", "Active", "Last Schedule", "Age"},
 			[]any{"nightly", "0 3 * * *", "Europe/Paris", "false", float64(1), "3h"}},
+		{"/api/v1/namespaces/default/resourcequotas", []string{"Name", "Age", "Request", "Limit"},
+			[]any{"compute", nil, "pods: 3/10, requests.cpu: 300m/1", "limits.memory: 0/2Gi"}}, // nil: any age
 	}
 	for _, c := range cases {
 		t.Run(c.path, func(t *testing.T) {
@@ -93,7 +104,7 @@ func TestTableColumnsAsKubectlShows(t *testing.T) {
 				t.Errorf("columns %v, want %v", cols, c.columns)
 			}
 			for i, want := range c.cells {
-				if got := tbl.Rows[0].Cells[i]; got != want {
+				if got := tbl.Rows[0].Cells[i]; want != nil && got != want {
 					t.Errorf("cell %s = %#v, want %#v", cols[i], got, want)
 				}
 			}

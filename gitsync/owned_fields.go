@@ -5,6 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/keelson/keelson/admission"
 	"github.com/keelson/keelson/internal/servicenet"
 	"github.com/keelson/keelson/store"
 )
@@ -18,8 +19,11 @@ import (
 func keepOthersFields(want, cur store.Object) {
 	switch w := want.(type) {
 	case *corev1.Pod:
-		if c, ok := cur.(*corev1.Pod); ok && w.Spec.NodeName == "" {
-			w.Spec.NodeName = c.Spec.NodeName
+		if c, ok := cur.(*corev1.Pod); ok {
+			if w.Spec.NodeName == "" {
+				w.Spec.NodeName = c.Spec.NodeName
+			}
+			keepLimitDefaults(w, c)
 		}
 	case *corev1.Service:
 		if c, ok := cur.(*corev1.Service); ok {
@@ -38,6 +42,39 @@ func keepOthersFields(want, cur store.Object) {
 			keepAnnotations(w, c, bindingAnnotations)
 		}
 	}
+}
+
+// keepLimitDefaults keeps in a pod from Git the requests and limits a
+// LimitRange set in it when it was stored (admission), where Git sets none.
+func keepLimitDefaults(w, c *corev1.Pod) {
+	if _, ok := c.Annotations[admission.LimitRangerAnnotation]; !ok {
+		return
+	}
+	keepAnnotations(w, c, []string{admission.LimitRangerAnnotation})
+	fill := func(want []corev1.Container, have []corev1.Container) {
+		for i := range want {
+			for _, h := range have {
+				if h.Name == want[i].Name {
+					want[i].Resources.Requests = withMissing(want[i].Resources.Requests, h.Resources.Requests)
+					want[i].Resources.Limits = withMissing(want[i].Resources.Limits, h.Resources.Limits)
+				}
+			}
+		}
+	}
+	fill(w.Spec.InitContainers, c.Spec.InitContainers)
+	fill(w.Spec.Containers, c.Spec.Containers)
+}
+
+func withMissing(want, have corev1.ResourceList) corev1.ResourceList {
+	for name, q := range have {
+		if _, ok := want[name]; !ok {
+			if want == nil {
+				want = corev1.ResourceList{}
+			}
+			want[name] = q.DeepCopy()
+		}
+	}
+	return want
 }
 
 // bindingAnnotations are the annotations Kubernetes' volume binding writes

@@ -169,5 +169,31 @@ func PlanCluster(ctx context.Context, repoPath, headRef string, cl Cluster, opts
 		}
 	}
 	p.Scheduling = st.fit(p, old, head)
+	// A revision that breaks a quota would be refused by the sync.
+	ours := make(map[key]store.Object, len(old))
+	for k, d := range old {
+		if d.obj.GetLabels()[LabelSource] == s.Name {
+			ours[k] = d.obj
+		}
+	}
+	breaches, err := checkQuotas(head, ours, st.quotaWorld())
+	if err != nil {
+		return nil, err
+	}
+	p.Errors = append(p.Errors, quotaErrors(breaches)...)
 	return p, nil
+}
+
+// quotaWorld is the cluster as the quota check reads it.
+func (st *clusterState) quotaWorld() quotaWorld {
+	idx := map[[2]string][]store.Object{}
+	for k, d := range st.objects {
+		if k.namespace != "" {
+			idx[[2]string{k.res, k.namespace}] = append(idx[[2]string{k.res, k.namespace}], d.obj)
+		}
+	}
+	return quotaWorld{
+		list:  func(kind, ns string) ([]store.Object, error) { return idx[[2]string{kind, ns}], nil },
+		nodes: func() ([]*corev1.Node, error) { return st.nodes, nil },
+	}
 }

@@ -25,14 +25,14 @@ spec:
 // warnings leave the plan valid.
 func TestPlanKindsNotActedOn(t *testing.T) {
 	base := map[string]string{
-		"deploy/ns.yaml":    namespace("shop"),
-		"deploy/quota.yaml": quota("shop", "web"),
-		"deploy/web.yaml":   ingressYAML + "---\n" + deployment("shop", "web", 1),
-		"deploy/old.yaml":   networkPolicy("shop", "old"),
-		"deploy/left.yaml":  quota("shop", "cache"),
+		"deploy/ns.yaml":   namespace("shop"),
+		"deploy/role.yaml": role("shop", "web"),
+		"deploy/web.yaml":  ingressYAML + "---\n" + deployment("shop", "web", 1),
+		"deploy/old.yaml":  networkPolicy("shop", "old"),
+		"deploy/left.yaml": role("shop", "cache"),
 	}
 	head := map[string]string{
-		"deploy/quota.yaml":  strings.Replace(quota("shop", "web"), `pods: "10"`, `pods: "20"`, 1),
+		"deploy/role.yaml":   strings.Replace(role("shop", "web"), "verbs: [get]", "verbs: [get, list]", 1),
 		"deploy/web.yaml":    ingressYAML + "---\n" + deployment("shop", "web", 2),
 		"deploy/old.yaml":    "",
 		"deploy/policy.yaml": networkPolicy("shop", "deny"),
@@ -49,7 +49,7 @@ func TestPlanKindsNotActedOn(t *testing.T) {
 		return m
 	}
 	want := map[string]string{
-		"ResourceQuota shop/web":  say("", "ResourceQuota"),
+		"Role shop/web":           say("rbac.authorization.k8s.io", "Role"),
 		"NetworkPolicy shop/deny": say("networking.k8s.io", "NetworkPolicy"),
 	}
 	got := map[string]string{}
@@ -61,8 +61,8 @@ func TestPlanKindsNotActedOn(t *testing.T) {
 			got[r.Object] = r.Message
 		}
 	}
-	if len(got) != len(want) || got["ResourceQuota shop/web"] != want["ResourceQuota shop/web"] || got["NetworkPolicy shop/deny"] != want["NetworkPolicy shop/deny"] {
-		t.Errorf("kind-not-acted-on risks %q, want %q (not the unchanged Ingress or ResourceQuota shop/cache, the deleted NetworkPolicy, the Deployment)", got, want)
+	if len(got) != len(want) || got["Role shop/web"] != want["Role shop/web"] || got["NetworkPolicy shop/deny"] != want["NetworkPolicy shop/deny"] {
+		t.Errorf("kind-not-acted-on risks %q, want %q (not the unchanged Ingress or Role shop/cache, the deleted NetworkPolicy, the Deployment)", got, want)
 	}
 	if p.Invalid() {
 		t.Errorf("warnings made the plan invalid: %+v", p.Risks)

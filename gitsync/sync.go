@@ -219,6 +219,10 @@ func (s *Syncer) apply(ctx context.Context, rev Revision, fsys fs.FS) (*Result, 
 		return res, err
 	}
 	problems = append(problems, more...)
+	if more, err = s.checkQuotas(ctx, byKey, owned); err != nil {
+		return res, err
+	}
+	problems = append(problems, more...)
 	if len(list) == 0 && len(owned) > 0 && !s.AllowEmpty {
 		problems = append(problems, &schema.Error{File: s.pathOrRoot(), Msg: fmt.Sprintf(
 			"no objects under %s, which would delete all %d objects of sync %s; check the path and ref, or set allowEmpty", s.pathOrRoot(), len(owned), s.Name)})

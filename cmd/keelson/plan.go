@@ -53,8 +53,9 @@ only which keys changed.
 With --base, head is compared with another commit (a pull request's merge
 base); only the files whose content differs are read. With --server, head is
 compared with what the cluster holds now, read through its API with the
-kubeconfig (or --token), and the new pods are fitted onto the nodes' free
-resources.
+kubeconfig (or --token), the new pods are fitted onto the nodes' free
+resources, and a revision that would break a namespace's ResourceQuota is
+an error with the numbers, as the sync would refuse it.
 
 Exit status: 0 no change, 1 changes, 2 head invalid, a change the cluster
 would refuse, or an error.`,

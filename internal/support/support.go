@@ -46,8 +46,6 @@ type Kind struct {
 var storedOnly = []Kind{
 	{gk("storage.k8s.io", "StorageClass"), "keelson stores StorageClasses but provisions volumes only for its own local-path class (provisioner keelson.dev/local-path): claims of other classes bind only to PersistentVolumes that exist"},
 	{gk("networking.k8s.io", "Ingress"), "keelson stores Ingresses but routes no traffic for them yet: no ingress proxy listens"},
-	{gk("", "ResourceQuota"), "keelson stores ResourceQuotas but does not enforce them yet: nothing is counted or refused"},
-	{gk("", "LimitRange"), "keelson stores LimitRanges but does not apply them yet: pods get no default requests or limits and none is refused"},
 	{gk("", "ServiceAccount"), "keelson stores ServiceAccounts but does not act on them yet: pods that name one get no API token and none of its image pull secrets"},
 	{gk("rbac.authorization.k8s.io", "Role"), "keelson stores Roles but does not enforce RBAC: the API server's grants decide who reads what"},
 	{gk("rbac.authorization.k8s.io", "RoleBinding"), "keelson stores RoleBindings but does not enforce RBAC: the API server's grants decide who reads what"},

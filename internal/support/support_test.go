@@ -22,6 +22,8 @@ var actedOn = map[schema.GroupKind]string{
 	{Kind: "Endpoints"}:                                     "reconciler: EndpointSliceMirroringController",
 	{Kind: "ConfigMap"}:                                     "agent: volumes and environment",
 	{Kind: "Secret"}:                                        "agent: volumes and environment",
+	{Kind: "ResourceQuota"}:                                 "admission: every write; gitsync: the revision's check; reconciler: QuotaController",
+	{Kind: "LimitRange"}:                                    "admission: pods and claims created; gitsync: the revision's check",
 	{Group: "apps", Kind: "Deployment"}:                     "reconciler: DeploymentController",
 	{Group: "apps", Kind: "ReplicaSet"}:                     "reconciler: ReplicaSetController",
 	{Group: "batch", Kind: "Job"}:                           "reconciler: JobController",
