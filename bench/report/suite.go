@@ -83,6 +83,17 @@ var suite = []section{
 		},
 	},
 	{
+		name: "quota", title: "Quotas at sync", pkg: "./gitsync/",
+		bench: "FirstSyncQuota", args: []string{"-test.benchtime", "5x"},
+		figures: []figure{
+			{bench: "FirstSyncQuota/quotas=every-namespace", unit: "sec/op", what: "first sync of 10,000 objects in ten namespaces, each with a ResourceQuota and a LimitRange, on a store with admission (the revision checked, every write admitted)",
+				goal: "≤ 1.1× without quotas", anchor: "FirstSyncQuota/quotas=none below"},
+			{bench: "FirstSyncQuota/quotas=none", unit: "sec/op", what: "the same objects without quotas, on a store without admission"},
+			{bench: "FirstSyncQuota/quotas=every-namespace", unit: "cpu-ms/op", what: "with quotas: CPU of the process (sync and embedded etcd)", goal: "≤ 1.1× without quotas"},
+			{bench: "FirstSyncQuota/quotas=none", unit: "cpu-ms/op", what: "without quotas: CPU of the process"},
+		},
+	},
+	{
 		name: "endpoints", title: "Service endpoints", pkg: "./reconciler/",
 		bench: "EndpointSliceUpdate", args: []string{"-test.benchtime", "200x"},
 		figures: []figure{
