@@ -138,7 +138,20 @@ func (w podWriter) create(ctx context.Context, key string, owner store.Object, p
 			ops[i] = store.CreateOp(p)
 		}
 		w.exp.expectCreations(key, len(batch))
-		if err := w.st.Txn(ctx, ops...); err != nil {
+		err := w.st.Txn(ctx, ops...)
+		if errors.Is(err, store.ErrForbidden) && len(batch) > 1 {
+			w.exp.expectCreations(key, -len(batch))
+			n, err := createEach(ctx, w.st, w.exp, key, batch)
+			if n > 0 {
+				w.rec.Eventf(owner, corev1.EventTypeNormal, "SuccessfulCreate", "Created %d pods", n)
+			}
+			if err != nil {
+				w.rec.Eventf(owner, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
+				return fmt.Errorf("%s: create pod: %w", key, err)
+			}
+			continue
+		}
+		if err != nil {
 			w.exp.expectCreations(key, -len(batch))
 			w.rec.Eventf(owner, corev1.EventTypeWarning, "FailedCreate", "Error creating %d pods: %v", len(batch), err)
 			return fmt.Errorf("%s: create %d pods: %w", key, len(batch), err)
@@ -146,6 +159,20 @@ func (w podWriter) create(ctx context.Context, key string, owner store.Object, p
 		w.rec.Eventf(owner, corev1.EventTypeNormal, "SuccessfulCreate", "Created %d pods", len(batch))
 	}
 	return nil
+}
+
+// createEach creates pods one at a time until one is refused, as
+// Kubernetes' controllers do, so that the pods a quota has room for are
+// made when a whole batch is refused; it returns how many were.
+func createEach(ctx context.Context, st *store.Store, exp *expectations, key string, pods []*corev1.Pod) (int, error) {
+	for i, p := range pods {
+		exp.expectCreations(key, 1)
+		if err := st.Create(ctx, p); err != nil {
+			exp.expectCreations(key, -1)
+			return i, err
+		}
+	}
+	return len(pods), nil
 }
 
 // delete deletes exactly these pods (uid preconditions); why, when not

@@ -5,10 +5,12 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/ptr"
 
 	"github.com/keelson/keelson/admission"
 	"github.com/keelson/keelson/reconciler/fakenode"
@@ -116,5 +118,30 @@ func TestQuotaHealth(t *testing.T) {
 	d.Status.Conditions = []appsv1.DeploymentCondition{{Type: appsv1.DeploymentReplicaFailure, Status: corev1.ConditionTrue, Reason: "FailedCreate", Message: "exceeded quota: compute"}}
 	if got := HealthOf(d); got.Status != Degraded || got.Message != "FailedCreate: exceeded quota: compute" {
 		t.Errorf("a Deployment a quota stops: %+v", got)
+	}
+}
+
+// A Job of three pods at once where the quota has room for two: two are
+// made (one at a time once the batch of three is refused), and the Job's
+// Events say why the third is missing.
+func TestQuotaStopsJobPods(t *testing.T) {
+	st := etcdtest.NewStore(t)
+	st.SetAdmitter(admission.New(st))
+	startFakeNode(t, st, fakenode.Options{})
+	startControllers(t, st, testOptions())
+	env := &testEnv{t: t, st: st}
+	q := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "pods"},
+		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("2")}}}
+	if err := st.Create(t.Context(), q); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Create(t.Context(), newJob("batch", func(j *batchv1.Job) { j.Spec.Parallelism = ptr.To[int32](3) })); err != nil {
+		t.Fatal(err)
+	}
+	env.waitJob("batch", "2 pods and a FailedCreate", func(_ *batchv1.Job, pods []*corev1.Pod) bool {
+		return len(pods) == 2 && strings.Contains(eventsFor(t, st, "Job", "batch"), "FailedCreate Error creating: store: forbidden: pods ")
+	})
+	if evs := eventsFor(t, st, "Job", "batch"); !strings.Contains(evs, "exceeded quota: pods, requested: pods=1, used: pods=2, limited: pods=2") {
+		t.Errorf("the Job's Events: %s", evs)
 	}
 }

@@ -64,22 +64,18 @@ func (c *ReplicaSetController) createPods(ctx context.Context, key string, owner
 	return created, nil
 }
 
-// createEach creates pods one at a time until one is refused, as
-// Kubernetes' controllers do: the pods a quota has room for are made.
+// createEach creates pods one at a time (a quota refused the batch) and
+// says what it did in the owner's events.
 func (c *ReplicaSetController) createEach(ctx context.Context, key string, owner store.Object, created, pods []*corev1.Pod) ([]*corev1.Pod, error) {
-	for _, p := range pods {
-		c.exp.expectCreations(key, 1)
-		if err := c.st.Create(ctx, p); err != nil {
-			c.exp.expectCreations(key, -1)
-			if len(created) > 0 {
-				c.rec.Eventf(owner, corev1.EventTypeNormal, "SuccessfulCreate", "Created %d pods", len(created))
-			}
-			c.rec.Eventf(owner, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
-			return created, failure{reason: "FailedCreate", err: fmt.Errorf("create pod of %s: %w", key, err)}
-		}
-		created = append(created, p)
+	n, err := createEach(ctx, c.st, c.exp, key, pods)
+	created = append(created, pods[:n]...)
+	if len(created) > 0 {
+		c.rec.Eventf(owner, corev1.EventTypeNormal, "SuccessfulCreate", "Created %d pods", len(created))
 	}
-	c.rec.Eventf(owner, corev1.EventTypeNormal, "SuccessfulCreate", "Created %d pods", len(created))
+	if err != nil {
+		c.rec.Eventf(owner, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
+		return created, failure{reason: "FailedCreate", err: fmt.Errorf("create pod of %s: %w", key, err)}
+	}
 	return created, nil
 }
 
