@@ -7,6 +7,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/keelson/keelson/admission"
 	"github.com/keelson/keelson/store"
 )
 
@@ -30,7 +31,11 @@ func (s *Syncer) write(ctx context.Context, res *Result, changes []*Change) erro
 		c.size += opOverhead
 		pending = append(pending, c)
 	}
-	chunks := s.chunk(pending)
+	quotas, err := s.quotaCounts(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: revision %s: nothing applied: %w", ErrApply, res.Revision.Short(), err)
+	}
+	chunks := s.chunk(pending, quotas)
 	if len(chunks) > 1 {
 		// Too big for one transaction: staged, crash-safe (staged.go).
 		if err := s.setPending(ctx, res.Revision.ID); err != nil {
@@ -100,6 +105,27 @@ func (s *Syncer) write(ctx context.Context, res *Result, changes []*Change) erro
 	return nil
 }
 
+// quotaCounts is how many ResourceQuotas the store holds in each namespace.
+func (s *Syncer) quotaCounts(ctx context.Context) (map[string]int, error) {
+	l, err := s.Store.List(ctx, quotasRes, store.ListOptions{Shared: true})
+	if err != nil {
+		return nil, fmt.Errorf("the quotas: %w", err)
+	}
+	out := map[string]int{}
+	for _, o := range l.Items {
+		out[o.GetNamespace()]++
+	}
+	return out, nil
+}
+
+// namespace is the namespace of the change's object.
+func (c *Change) namespace() string {
+	if c.obj != nil {
+		return c.obj.GetNamespace()
+	}
+	return c.cur.GetNamespace()
+}
+
 // opOverhead estimates what one op adds to a transaction besides the object:
 // its key three times (compare, write, read-back on failure), the store's
 // metadata and the protobuf framing.
@@ -107,8 +133,11 @@ const opOverhead = 512
 
 // chunk splits the ordered changes into transactions within MaxTxnOps and
 // MaxTxnBytes; an object larger than MaxTxnBytes goes alone. The store's
-// own operations (a leader's fence) are left room within MaxTxnOps.
-func (s *Syncer) chunk(cs []*Change) [][]*Change {
+// own operations (a leader's fence) are left room within MaxTxnOps, and so
+// are admission's: for each namespace of a transaction whose objects a
+// quota may count, one write per quota of the namespace (quotas, as the
+// store holds them), or one condition where it has none.
+func (s *Syncer) chunk(cs []*Change, quotas map[string]int) [][]*Change {
 	maxOps, maxBytes := s.MaxTxnOps, s.MaxTxnBytes
 	if maxOps <= 0 {
 		maxOps = DefaultMaxTxnOps
@@ -119,14 +148,30 @@ func (s *Syncer) chunk(cs []*Change) [][]*Change {
 	}
 	var out [][]*Change
 	var cur []*Change
-	size := 0
+	size, ops := 0, 0
+	namespaces := map[string]bool{}
 	for _, c := range cs {
-		if len(cur) > 0 && (len(cur) >= maxOps || size+c.size > maxBytes) {
+		cost := 1
+		ns := c.res.Namespaced && admission.Counted(c.res)
+		if ns {
+			if k := c.namespace(); !namespaces[k] {
+				cost += max(1, quotas[k])
+			}
+		}
+		if len(cur) > 0 && (ops+cost > maxOps || size+c.size > maxBytes) {
 			out = append(out, cur)
-			cur, size = nil, 0
+			cur, size, ops = nil, 0, 0
+			clear(namespaces)
+			if ns {
+				cost = 1 + max(1, quotas[c.namespace()])
+			}
+		}
+		if ns {
+			namespaces[c.namespace()] = true
 		}
 		cur = append(cur, c)
 		size += c.size
+		ops += cost
 	}
 	if len(cur) > 0 {
 		out = append(out, cur)

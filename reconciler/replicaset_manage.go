@@ -14,8 +14,10 @@ import (
 	"github.com/keelson/keelson/store"
 )
 
-// createBatch is how many pods one etcd transaction creates at most.
-const createBatch = 256
+// createBatch is how many pods one etcd transaction creates at most: within
+// etcd's default --max-txn-ops (128), with room for the store's fence and
+// admission's writes (one per quota of the namespace).
+const createBatch = 100
 
 // manage creates or deletes pods so that len(pods) becomes spec.replicas, and
 // returns the pods as they are after its writes.
