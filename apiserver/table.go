@@ -12,10 +12,12 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/keelson/keelson/store"
 )
@@ -123,9 +125,24 @@ var tableColumns = map[string][]column{
 			return int64(o.(*autoscalingv2.HorizontalPodAutoscaler).Status.CurrentReplicas)
 		}),
 		ageCol},
+	"PodDisruptionBudget": {nameCol,
+		col("Min Available", func(o store.Object) any { return intOrStringOrNA(o.(*policyv1.PodDisruptionBudget).Spec.MinAvailable) }),
+		col("Max Unavailable", func(o store.Object) any {
+			return intOrStringOrNA(o.(*policyv1.PodDisruptionBudget).Spec.MaxUnavailable)
+		}),
+		col("Allowed Disruptions", func(o store.Object) any { return int64(o.(*policyv1.PodDisruptionBudget).Status.DisruptionsAllowed) }),
+		ageCol},
 	"ResourceQuota": {nameCol, ageCol,
 		col("Request", func(o store.Object) any { return quotaColumn(o.(*corev1.ResourceQuota), false) }),
 		col("Limit", func(o store.Object) any { return quotaColumn(o.(*corev1.ResourceQuota), true) })},
+}
+
+// intOrStringOrNA is kubectl's cell of an optional int-or-percent.
+func intOrStringOrNA(v *intstr.IntOrString) string {
+	if v == nil {
+		return "N/A"
+	}
+	return v.String()
 }
 
 // quotaColumn is kubectl's REQUEST (limits false) or LIMIT column of a

@@ -10,8 +10,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 )
 
@@ -63,6 +65,12 @@ func TestTableColumnsAsKubectlShows(t *testing.T) {
 	if err := ts.st.Create(ctx, quota); err != nil {
 		t.Fatal(err)
 	}
+	minAvailable := intstr.FromString("50%")
+	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"},
+		Spec: policyv1.PodDisruptionBudgetSpec{MinAvailable: &minAvailable}, Status: policyv1.PodDisruptionBudgetStatus{DisruptionsAllowed: 2}}
+	if err := ts.st.Create(ctx, pdb); err != nil {
+		t.Fatal(err)
+	}
 	cs := ts.client(t, "admin-token")
 	cases := []struct {
 		path    string
@@ -82,6 +90,8 @@ func TestTableColumnsAsKubectlShows(t *testing.T) {
 			[]any{"nightly", "0 3 * * *", "Europe/Paris", "false", float64(1), "3h"}},
 		{"/api/v1/namespaces/default/resourcequotas", []string{"Name", "Age", "Request", "Limit"},
 			[]any{"compute", nil, "pods: 3/10, requests.cpu: 300m/1", "limits.memory: 0/2Gi"}}, // nil: any age
+		{"/apis/policy/v1/namespaces/default/poddisruptionbudgets", []string{"Name", "Min Available", "Max Unavailable", "Allowed Disruptions", "Age"},
+			[]any{"web", "50%", "N/A", float64(2)}},
 	}
 	for _, c := range cases {
 		t.Run(c.path, func(t *testing.T) {

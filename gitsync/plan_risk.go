@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/store"
 )
 
@@ -69,6 +70,11 @@ func risks(po *PlannedObject, old, head store.Object, cl *clusterState) []Risk {
 			add(RiskWarning, "image-tag", "image %s has no tag: it means latest, which changes under the same name", img)
 		case "latest":
 			add(RiskWarning, "image-tag", "image %s: latest changes under the same name; pin a version or a digest", img)
+		}
+	}
+	if h, ok := head.(*keelsonv1alpha1.NodePolicy); ok && h.Spec.Drain {
+		if o, ok := old.(*keelsonv1alpha1.NodePolicy); !ok || !o.Spec.Drain {
+			add(RiskWarning, "drain", "drains the nodes it matches: they are cordoned and their pods evicted (DaemonSet pods stay), each while its PodDisruptionBudget allows")
 		}
 	}
 	if _, ok := head.(*corev1.Secret); ok && !po.Encrypted {

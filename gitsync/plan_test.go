@@ -190,11 +190,12 @@ spec:
 		"deploy/web.yaml": webV1,
 	}
 	head := map[string]string{
-		"deploy/ns.yaml":  namespace("shop"),
-		"deploy/pvc.yaml": "",
-		"deploy/db.yaml":  sts("database"),
-		"deploy/web.yaml": strings.NewReplacer("replicas: 3", "replicas: 0", "localhost/web:1.4", "localhost/web").Replace(webV1),
-		"deploy/job.yaml": deployment("shop", "latest", 1) + "---\n" + strings.Replace(deployment("shop", "batch", 1), "localhost/batch:1", "localhost/batch:latest", 1),
+		"deploy/ns.yaml":    namespace("shop"),
+		"deploy/pvc.yaml":   "",
+		"deploy/db.yaml":    sts("database"),
+		"deploy/web.yaml":   strings.NewReplacer("replicas: 3", "replicas: 0", "localhost/web:1.4", "localhost/web").Replace(webV1),
+		"deploy/job.yaml":   deployment("shop", "latest", 1) + "---\n" + strings.Replace(deployment("shop", "batch", 1), "localhost/batch:1", "localhost/batch:latest", 1),
+		"deploy/drain.yaml": "apiVersion: keelson.dev/v1alpha1\nkind: NodePolicy\nmetadata: {name: maintenance}\nspec: {nodeNames: [node-1], drain: true}\n",
 	}
 	p := planRepo(t, base, head)
 	for _, want := range []struct {
@@ -207,6 +208,7 @@ spec:
 		{RiskWarning, "scale-to-zero", "Deployment shop/web"},
 		{RiskWarning, "image-tag", "Deployment shop/web"},
 		{RiskWarning, "image-tag", "Deployment shop/batch"},
+		{RiskWarning, "drain", "NodePolicy maintenance"},
 	} {
 		if !hasRisk(p, want.level, want.code, want.object) {
 			t.Errorf("no %s %s for %s in %+v", want.level, want.code, want.object, p.Risks)

@@ -151,7 +151,14 @@
 //     reason Conflict, with a message naming the node, the key and both
 //     sides. Status: the nodes matched, observedGeneration, Ready (Applied,
 //     Progressing, Conflict). A cordoned node keeps its pods; the scheduler
-//     places no new pod there ("node(s) were unschedulable").
+//     places no new pod there ("node(s) were unschedulable"). A policy with
+//     drain cordons its nodes and evicts their pods (not DaemonSets' or
+//     static pods), each in one transaction with the disruption it takes
+//     from its PodDisruptionBudget, and only while the budget allows;
+//     condition Drained says what is left and what holds it.
+//   - DisruptionController: PodDisruptionBudgets' status as Kubernetes'
+//     disruption controller keeps it (expected, desired and current
+//     healthy pods, disruptionsAllowed, disruptedPods, DisruptionAllowed).
 //   - EndpointSliceController: the discovery.k8s.io/v1 EndpointSlices of
 //     every Service with a selector (ExternalName aside): one endpoint per
 //     selected pod with an IPv4 address, not finished, with ready, serving

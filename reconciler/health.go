@@ -10,6 +10,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -141,6 +142,22 @@ func ruleHealth(obj store.Object) Health {
 		return hpaHealth(o)
 	case *corev1.ResourceQuota:
 		return quotaHealth(o)
+	case *policyv1.PodDisruptionBudget:
+		return budgetHealth(o)
+	}
+	return Health{Status: Healthy}
+}
+
+// budgetHealth: Progressing until the budget is counted, Degraded while
+// fewer of its pods are healthy than it needs (nothing can be evicted),
+// Healthy otherwise.
+func budgetHealth(b *policyv1.PodDisruptionBudget) Health {
+	s := b.Status
+	if s.ObservedGeneration < b.Generation || b.Generation == 0 && len(s.Conditions) == 0 {
+		return Health{Progressing, "waiting for the budget's pods to be counted"}
+	}
+	if s.CurrentHealthy < s.DesiredHealthy {
+		return Health{Degraded, fmt.Sprintf("%d healthy pods of the %d the budget needs", s.CurrentHealthy, s.DesiredHealthy)}
 	}
 	return Health{Status: Healthy}
 }

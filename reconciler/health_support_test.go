@@ -12,7 +12,6 @@ import (
 	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	nodev1 "k8s.io/api/node/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -42,7 +41,6 @@ func TestHealthOfKindsNotActedOn(t *testing.T) {
 		{name: "role binding", obj: &rbacv1.RoleBinding{ObjectMeta: om}},
 		{name: "cluster role", obj: &rbacv1.ClusterRole{ObjectMeta: cluster}},
 		{name: "cluster role binding", obj: &rbacv1.ClusterRoleBinding{ObjectMeta: cluster}},
-		{name: "budget that looks satisfied", obj: &policyv1.PodDisruptionBudget{ObjectMeta: om, Status: policyv1.PodDisruptionBudgetStatus{ObservedGeneration: 1, DisruptionsAllowed: 1}}},
 		{name: "priority class", obj: &schedulingv1.PriorityClass{ObjectMeta: cluster, Value: 1000}},
 		{name: "runtime class", obj: &nodev1.RuntimeClass{ObjectMeta: cluster, Handler: "runsc"}},
 		{name: "validating webhooks", obj: &admissionv1.ValidatingWebhookConfiguration{ObjectMeta: cluster}},

@@ -38,6 +38,7 @@ func newManager(st *store.Store, log *slog.Logger, opts Options) *manager {
 	ns := NewNamespaceController(st, m.inf, opts.Queue, log)
 	hpa := NewHPAController(st, m.inf, m.rec, opts.HPA, opts.Queue, log)
 	quotas := NewQuotaController(st, m.inf, opts.Queue, log)
+	budgets := NewDisruptionController(st, m.inf, opts.Queue, log)
 	if !opts.Scheduler.Disabled {
 		// The scheduler's events name it as their source, as kube-scheduler's
 		// do, and have their own backlog: a burst of bindings must not crowd
@@ -55,7 +56,7 @@ func newManager(st *store.Store, log *slog.Logger, opts Options) *manager {
 	cps := newControlPlaneServicesController(st, m.inf, opts.services, opts.Queue, log)
 	m.runs = append(m.runs, ips.Run, cps.Run)
 	m.runs = append(m.runs, endpointControllers(st, m.inf, opts.Endpoints, opts.Queue, log)...)
-	m.runs = append(m.runs, rs.Run, rc.Run, d.Run, job.Run, cron.Run, daemons.Run, sets.Run, volumes.Run, protection.Run, ephemeral.Run, gc.Run, ns.Run, hpa.Run, quotas.Run, health.Run, np.Run, m.rec.Run, func(ctx context.Context) {
+	m.runs = append(m.runs, rs.Run, rc.Run, d.Run, job.Run, cron.Run, daemons.Run, sets.Run, volumes.Run, protection.Run, ephemeral.Run, gc.Run, ns.Run, hpa.Run, quotas.Run, budgets.Run, health.Run, np.Run, m.rec.Run, func(ctx context.Context) {
 		record.ExpireEvents(ctx, st, opts.EventTTL, opts.EventTTL/6, log)
 	})
 	return m

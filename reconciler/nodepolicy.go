@@ -27,42 +27,59 @@ import (
 // different values on a node, the first by name wins and both report
 // Ready=False, reason Conflict.
 //
-// It runs two queues: nodes (write the node) and policies (write the
-// policy's status: matched nodes, Ready).
+// A policy with drain also evicts the pods of its nodes once they are
+// cordoned, each only while its PodDisruptionBudget allows
+// (nodepolicy_drain.go).
+//
+// It runs three queues: nodes (write the node), drains (evict a draining
+// node's pods) and policies (write the policy's status: matched nodes,
+// Ready, Drained).
 type NodePolicyController struct {
 	nodeQueue   *Controller
 	statusQueue *Controller
+	drainQueue  *Controller
 	st          *store.Store
 	nodes       cache.SharedIndexInformer
 	policies    cache.SharedIndexInformer
+	pods        cache.SharedIndexInformer
+	budgets     cache.SharedIndexInformer
 	rec         *Recorder
+	drained     drains
 }
 
 // NewNodePolicyController returns the controller, registered on the
 // informers.
 func NewNodePolicyController(st *store.Store, inf *Informers, rec *Recorder, queue QueueOptions, log *slog.Logger) *NodePolicyController {
 	c := &NodePolicyController{st: st, rec: rec,
-		nodes: inf.For(mustResource("nodes")), policies: inf.For(mustResource("nodepolicies.keelson.dev"))}
+		nodes: inf.For(mustResource("nodes")), policies: inf.For(mustResource("nodepolicies.keelson.dev")),
+		pods: inf.For(mustResource("pods")), budgets: inf.For(mustResource("poddisruptionbudgets.policy"))}
 	c.nodeQueue = NewController("node-policy", ReconcileFunc(c.reconcileNode), queue, log)
 	c.statusQueue = NewController("node-policy-status", ReconcileFunc(c.reconcileStatus), queue, log)
+	c.drainQueue = NewController("node-drain", ReconcileFunc(c.reconcileDrain), queue, log)
 	c.nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			c.nodeQueue.EnqueueObject(obj)
+			c.drainQueue.EnqueueObject(obj)
 			c.enqueueAll(c.policies, c.statusQueue)
 		},
 		UpdateFunc: func(old, cur any) {
 			o, n := old.(*corev1.Node), cur.(*corev1.Node)
 			if o.ResourceVersion == n.ResourceVersion || nodeSettingsChanged(o, n) { // a resync, or a change that matters
 				c.nodeQueue.EnqueueObject(cur)
+				c.drainQueue.EnqueueObject(cur)
 				c.enqueueAll(c.policies, c.statusQueue)
 			}
 		},
-		DeleteFunc: func(any) { c.enqueueAll(c.policies, c.statusQueue) },
+		DeleteFunc: func(obj any) {
+			c.drainQueue.EnqueueObject(obj)
+			c.enqueueAll(c.policies, c.statusQueue)
+		},
 	})
 	// A policy's change can settle or start a conflict with the others:
 	// every policy's status is looked at again, and every node.
 	changed := func() {
 		c.enqueueAll(c.nodes, c.nodeQueue)
+		c.enqueueAll(c.nodes, c.drainQueue)
 		c.enqueueAll(c.policies, c.statusQueue)
 	}
 	c.policies.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -92,14 +109,11 @@ func (c *NodePolicyController) enqueueAll(inf cache.SharedIndexInformer, q *Cont
 	}
 }
 
-// Run runs both queues until ctx ends.
+// Run runs the three queues until ctx ends.
 func (c *NodePolicyController) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c.statusQueue.Run(ctx)
-	}()
+	wg.Go(func() { c.statusQueue.Run(ctx) })
+	wg.Go(func() { c.drainQueue.Run(ctx) })
 	c.nodeQueue.Run(ctx)
 	wg.Wait()
 }

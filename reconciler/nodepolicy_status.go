@@ -50,6 +50,11 @@ func (c *NodePolicyController) reconcileStatus(ctx context.Context, name string)
 	status := p.Status.DeepCopy()
 	status.ObservedGeneration, status.Nodes = p.Generation, matched
 	meta.SetStatusCondition(&status.Conditions, readyCondition(p.Generation, len(matched), conflicts, waiting))
+	if p.Spec.Drain {
+		meta.SetStatusCondition(&status.Conditions, c.drainedCondition(p.Generation, matched))
+	} else {
+		meta.RemoveStatusCondition(&status.Conditions, keelsonv1alpha1.ConditionDrained)
+	}
 	if equality.Semantic.DeepEqual(*status, p.Status) {
 		return Result{}, nil
 	}

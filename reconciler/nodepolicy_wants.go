@@ -146,7 +146,7 @@ func wantsOf(n *corev1.Node, policies []policyMatcher, rec applied) *nodeWants {
 			w.add(w.taints, n.Name, "taint", id, setting{policy: p.Name, value: t.Value, taint: corev1.Taint{Key: t.Key, Value: t.Value, Effect: t.Effect}},
 				cur.Value, exists && !slices.Contains(rec.Taints, id))
 		}
-		if p.Spec.Unschedulable && w.cordonBy == "" {
+		if (p.Spec.Unschedulable || p.Spec.Drain) && w.cordonBy == "" {
 			w.cordonBy = p.Name
 		}
 	}

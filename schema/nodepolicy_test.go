@@ -27,6 +27,7 @@ spec:
   - {key: nvidia.com/gpu, value: present, effect: NoSchedule}
   - {key: nvidia.com/gpu, effect: NoExecute}
   unschedulable: true
+  drain: true
 ---
 apiVersion: keelson.dev/v1alpha1
 kind: NodePolicy
@@ -43,7 +44,7 @@ spec:
 	if !ok {
 		t.Fatalf("decoded into %T, want *v1alpha1.NodePolicy", objs[0].Object)
 	}
-	if objs[0].Namespace != "" || p.Name != "gpu-pool" || !p.Spec.Unschedulable || len(p.Spec.NodeNames) != 2 ||
+	if objs[0].Namespace != "" || p.Name != "gpu-pool" || !p.Spec.Unschedulable || !p.Spec.Drain || len(p.Spec.NodeNames) != 2 ||
 		p.Spec.Labels["example.com/team"] != "ml" || len(p.Spec.Taints) != 2 ||
 		p.Spec.Taints[0] != (corev1.Taint{Key: "nvidia.com/gpu", Value: "present", Effect: corev1.TaintEffectNoSchedule}) ||
 		p.Spec.NodeSelector.MatchLabels["pool"] != "gpu" {
@@ -96,6 +97,8 @@ func TestNodePolicyInvalid(t *testing.T) {
 			[]string{"x.yaml:7:1: NodePolicy p: status: field not allowed (no such field in NodePolicy)"}},
 		{"unschedulable not a bool", head + "spec:\n  nodeNames: [a]\n  unschedulable: yes\n",
 			[]string{"x.yaml:7:18: NodePolicy p: spec.unschedulable: "}},
+		{"drain not a bool", head + "spec:\n  nodeNames: [a]\n  drain: please\n",
+			[]string{"x.yaml:7:10: NodePolicy p: spec.drain: "}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -33,6 +33,11 @@ type NodePolicySpec struct {
 	// Unschedulable, when true, cordons matching nodes: no new pod is
 	// scheduled on them (spec.unschedulable).
 	Unschedulable bool `json:"unschedulable,omitempty"`
+	// Drain, when true, cordons matching nodes and evicts their pods, as
+	// kubectl drain --ignore-daemonsets does: one at a time, each only
+	// while the PodDisruptionBudgets that select it allow a disruption.
+	// DaemonSet pods and pods already ending stay.
+	Drain bool `json:"drain,omitempty"`
 }
 
 // NodePolicyStatus reports what the policy matched.
@@ -46,6 +51,19 @@ type NodePolicyStatus struct {
 	// to different values on a node).
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
+
+// ConditionDrained is the condition of a NodePolicy that drains: True once
+// no pod is left to evict on its nodes, False (ReasonDraining) while pods
+// wait, the message naming the budgets that hold them.
+const ConditionDrained = "Drained"
+
+// Reasons of a NodePolicy's Drained condition.
+const (
+	// ReasonDrained: every matched node is cordoned and holds no pod to evict.
+	ReasonDrained = "Drained"
+	// ReasonDraining: pods are left to evict, or wait for their budgets.
+	ReasonDraining = "Draining"
+)
 
 // Reasons of a NodePolicy's Ready condition.
 const (

@@ -51,7 +51,6 @@ var storedOnly = []Kind{
 	{gk("rbac.authorization.k8s.io", "RoleBinding"), "keelson stores RoleBindings but does not enforce RBAC: the API server's grants decide who reads what"},
 	{gk("rbac.authorization.k8s.io", "ClusterRole"), "keelson stores ClusterRoles but does not enforce RBAC: the API server's grants decide who reads what"},
 	{gk("rbac.authorization.k8s.io", "ClusterRoleBinding"), "keelson stores ClusterRoleBindings but does not enforce RBAC: the API server's grants decide who reads what"},
-	{gk("policy", "PodDisruptionBudget"), "keelson stores PodDisruptionBudgets but does not honour them yet: nothing keelson disrupts consults the budget, and its status is not computed"},
 	{gk("scheduling.k8s.io", "PriorityClass"), "keelson stores PriorityClasses but does not use them yet: pods naming one get no priority and nothing is preempted"},
 	{gk("node.k8s.io", "RuntimeClass"), "keelson stores RuntimeClasses but does not use them yet: pods naming one run with containerd's default runtime"},
 	{gk("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"), "keelson stores ValidatingWebhookConfigurations but calls no admission webhooks: objects from Git are checked by keelson's schemas only"},

@@ -24,6 +24,7 @@ var actedOn = map[schema.GroupKind]string{
 	{Kind: "Secret"}:                                        "agent: volumes and environment",
 	{Kind: "ResourceQuota"}:                                 "admission: every write; gitsync: the revision's check; reconciler: QuotaController",
 	{Kind: "LimitRange"}:                                    "admission: pods and claims created; gitsync: the revision's check",
+	{Group: "policy", Kind: "PodDisruptionBudget"}:          "reconciler: DisruptionController (status), NodePolicyController (drains)",
 	{Group: "apps", Kind: "Deployment"}:                     "reconciler: DeploymentController",
 	{Group: "apps", Kind: "ReplicaSet"}:                     "reconciler: ReplicaSetController",
 	{Group: "batch", Kind: "Job"}:                           "reconciler: JobController",
@@ -94,7 +95,7 @@ func TestNotActedOn(t *testing.T) {
 		{name: "core claim is acted on", gk: schema.GroupKind{Kind: "PersistentVolumeClaim"}},
 		{name: "role", gk: schema.GroupKind{Group: "rbac.authorization.k8s.io", Kind: "Role"}, listed: true, prefix: "keelson stores Roles but does not enforce RBAC"},
 		{name: "network policy", gk: schema.GroupKind{Group: "networking.k8s.io", Kind: "NetworkPolicy"}, listed: true, prefix: "keelson stores NetworkPolicies but does not enforce them"},
-		{name: "budget", gk: schema.GroupKind{Group: "policy", Kind: "PodDisruptionBudget"}, listed: true, prefix: "keelson stores PodDisruptionBudgets"},
+		{name: "budget is acted on", gk: schema.GroupKind{Group: "policy", Kind: "PodDisruptionBudget"}},
 		{name: "deployment is acted on", gk: schema.GroupKind{Group: "apps", Kind: "Deployment"}},
 		{name: "service is acted on", gk: schema.GroupKind{Kind: "Service"}},
 		// A group with a dot outside Kubernetes' is a custom resource's (custom_test.go).

@@ -37,6 +37,9 @@ type Options struct {
 	// an agent does once their containers have stopped; otherwise they stay
 	// marked, as on a node that does not answer.
 	Terminate bool
+	// NoBind leaves binding to the scheduler: the node runs only the pods
+	// bound to it, as an agent does. Several fake nodes need it.
+	NoBind bool
 	// Workers write pod statuses in parallel; default 4.
 	Workers int
 	// Log receives errors; slog.Default when nil.
@@ -126,6 +129,9 @@ func (n *node) watch(ctx context.Context, pods store.Resource, rv string) {
 func (n *node) handle(ctx context.Context, p *corev1.Pod) {
 	if n.opts.Terminate && p.DeletionTimestamp != nil && p.Spec.NodeName == n.opts.Node {
 		n.terminate(ctx, p)
+		return
+	}
+	if n.opts.NoBind && p.Spec.NodeName != n.opts.Node {
 		return
 	}
 	ready := n.opts.Ready == nil || n.opts.Ready(p)
