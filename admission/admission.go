@@ -39,7 +39,8 @@ func (a *Admission) Admits(r store.Resource) bool {
 	return Counted(r) || r.GroupResource() == "resourcequotas" || r.GroupResource() == "limitranges"
 }
 
-// counted is one change and what it counts before and after.
+// counted is one change and what it counts before and after (a create's
+// or delete's computed only when its namespace has quotas).
 type counted struct {
 	c        store.Change
 	old, new corev1.ResourceList
@@ -61,23 +62,29 @@ func (a *Admission) Admit(ctx context.Context, changes []store.Change) ([]store.
 			ranges[c.Namespace+"/"+nameOf(c)] = c
 		}
 	}
+	lr := &rangeCache{a: a, written: ranges}
 	for _, c := range changes {
-		if !Counted(c.Resource) {
+		if !Counted(c.Resource) || sameCharge(c) {
 			continue
 		}
 		if c.Old == nil {
-			if err := a.limit(ctx, c, ranges); err != nil {
+			if err := a.limit(ctx, c, lr); err != nil {
 				return nil, err
 			}
 		}
-		u0, u1 := Usage(c.Resource, c.Old), Usage(c.Resource, c.New)
-		if equality.Semantic.DeepEqual(u0, u1) && !scopeFieldsChanged(c) {
-			continue
+		cd := counted{c: c}
+		if c.Old != nil && c.New != nil {
+			// An update changes what it counts seldom: only those that do
+			// need the namespace's quotas.
+			cd.old, cd.new = Usage(c.Resource, c.Old), Usage(c.Resource, c.New)
+			if equality.Semantic.DeepEqual(cd.old, cd.new) && !scopeFieldsChanged(c) {
+				continue
+			}
 		}
 		if _, ok := byNS[c.Namespace]; !ok {
 			nss = append(nss, c.Namespace)
 		}
-		byNS[c.Namespace] = append(byNS[c.Namespace], counted{c, u0, u1})
+		byNS[c.Namespace] = append(byNS[c.Namespace], cd)
 	}
 	var ops []store.Op
 	for _, ns := range nss {
@@ -95,6 +102,30 @@ func nameOf(c store.Change) string {
 		return c.New.GetName()
 	}
 	return c.Old.GetName()
+}
+
+// sameCharge tells, without computing usage, an update of a pod that
+// leaves what a quota counts of it alone: a status write, a binding. Those
+// are most of a cluster's writes.
+func sameCharge(c store.Change) bool {
+	o, ok1 := c.Old.(*corev1.Pod)
+	n, ok2 := c.New.(*corev1.Pod)
+	if !ok1 || !ok2 || podCounts(o) != podCounts(n) || scopeFieldsChanged(c) {
+		return false
+	}
+	same := func(a, b []corev1.Container) bool {
+		if len(a) != len(b) {
+			return false
+		}
+		for i := range a {
+			if !equality.Semantic.DeepEqual(a[i].Resources, b[i].Resources) || a[i].RestartPolicy != b[i].RestartPolicy {
+				return false
+			}
+		}
+		return true
+	}
+	return same(o.Spec.Containers, n.Spec.Containers) && same(o.Spec.InitContainers, n.Spec.InitContainers) &&
+		equality.Semantic.DeepEqual(o.Spec.Overhead, n.Spec.Overhead) && equality.Semantic.DeepEqual(o.Spec.Resources, n.Spec.Resources)
 }
 
 // scopeFieldsChanged: a pod whose usage is the same may still move between
@@ -121,12 +152,34 @@ func (a *Admission) resetStatus(c store.Change) {
 	q.Status = corev1.ResourceQuotaStatus{}
 }
 
-// limit applies the namespace's LimitRanges, as the transaction leaves
-// them (written), to a created pod or claim.
-func (a *Admission) limit(ctx context.Context, c store.Change, written map[string]store.Change) error {
+// rangeCache reads each namespace's LimitRanges once a transaction, as the
+// transaction leaves them (written).
+type rangeCache struct {
+	a       *Admission
+	written map[string]store.Change
+	byNS    map[string][]*corev1.LimitRange
+}
+
+func (r *rangeCache) of(ctx context.Context, ns string) ([]*corev1.LimitRange, error) {
+	if got, ok := r.byNS[ns]; ok {
+		return got, nil
+	}
+	got, err := r.a.ranges(ctx, ns, r.written)
+	if err != nil {
+		return nil, err
+	}
+	if r.byNS == nil {
+		r.byNS = map[string][]*corev1.LimitRange{}
+	}
+	r.byNS[ns] = got
+	return got, nil
+}
+
+// limit applies the namespace's LimitRanges to a created pod or claim.
+func (a *Admission) limit(ctx context.Context, c store.Change, lr *rangeCache) error {
 	switch o := c.New.(type) {
 	case *corev1.Pod:
-		ranges, err := a.ranges(ctx, c.Namespace, written)
+		ranges, err := lr.of(ctx, c.Namespace)
 		if err != nil || len(ranges) == 0 {
 			return err
 		}
@@ -135,7 +188,7 @@ func (a *Admission) limit(ctx context.Context, c store.Change, written map[strin
 			return fmt.Errorf("%w: pods %q is forbidden: [%s]", store.ErrForbidden, o.Name, strings.Join(problems, ", "))
 		}
 	case *corev1.PersistentVolumeClaim:
-		ranges, err := a.ranges(ctx, c.Namespace, written)
+		ranges, err := lr.of(ctx, c.Namespace)
 		if err != nil || len(ranges) == 0 {
 			return err
 		}
@@ -178,6 +231,12 @@ func (a *Admission) charge(ctx context.Context, ns string, cs []counted, written
 	}
 	if len(l.Items) == 0 {
 		return []store.Op{store.AbsentOp(a.quotas, ns)}, nil
+	}
+	for i := range cs { // a create's or delete's usage, needed only here
+		c := &cs[i]
+		if c.c.Old == nil || c.c.New == nil {
+			c.old, c.new = Usage(c.c.Resource, c.c.Old), Usage(c.c.Resource, c.c.New)
+		}
 	}
 	var ops []store.Op
 	for _, o := range l.Items {
