@@ -94,6 +94,18 @@ var suite = []section{
 		},
 	},
 	{
+		name: "admission", title: "Admission of writes", pkg: "./admission/",
+		bench: "CreatePods", args: []string{"-test.benchtime", "50x"},
+		figures: []figure{
+			{bench: "CreatePods/txn100/admitted-quota-limits", unit: "sec/op", what: "a controller's transaction of 100 pod creates, in a namespace with a ResourceQuota and a LimitRange (defaults set, the quota's status written in the transaction)",
+				anchor: "CreatePods/txn100/plain below"},
+			{bench: "CreatePods/txn100/admitted", unit: "sec/op", what: "the same with admission in a namespace without quotas or limits"},
+			{bench: "CreatePods/txn100/plain", unit: "sec/op", what: "the same on a store without admission"},
+			{bench: "CreatePods/status/admitted-quota-limits", unit: "sec/op", what: "a pod's status write (what agents do most) with a quota in its namespace", anchor: "CreatePods/status/plain below"},
+			{bench: "CreatePods/status/plain", unit: "sec/op", what: "the same without admission"},
+		},
+	},
+	{
 		name: "endpoints", title: "Service endpoints", pkg: "./reconciler/",
 		bench: "EndpointSliceUpdate", args: []string{"-test.benchtime", "200x"},
 		figures: []figure{
