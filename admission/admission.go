@@ -299,7 +299,7 @@ func chargeQuota(q *corev1.ResourceQuota, used corev1.ResourceList, cs []counted
 			}
 		}
 		var up []corev1.ResourceName
-		for _, name := range sortedNames(q.Spec.Hard) {
+		for _, name := range SortedNames(q.Spec.Hard) {
 			d := now[name].DeepCopy()
 			d.Sub(before[name])
 			if d.IsZero() {

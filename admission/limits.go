@@ -27,7 +27,7 @@ func DefaultPod(p *corev1.Pod, ranges []*corev1.LimitRange) bool {
 				if item.Type != corev1.LimitTypeContainer {
 					continue
 				}
-				for _, name := range sortedNames(item.Default) {
+				for _, name := range SortedNames(item.Default) {
 					if _, ok := c.Resources.Limits[name]; !ok {
 						if c.Resources.Limits == nil {
 							c.Resources.Limits = corev1.ResourceList{}
@@ -36,7 +36,7 @@ func DefaultPod(p *corev1.Pod, ranges []*corev1.LimitRange) bool {
 						lim = append(lim, string(name))
 					}
 				}
-				for _, name := range sortedNames(item.DefaultRequest) {
+				for _, name := range SortedNames(item.DefaultRequest) {
 					if _, ok := c.Resources.Requests[name]; !ok {
 						if c.Resources.Requests == nil {
 							c.Resources.Requests = corev1.ResourceList{}
@@ -79,7 +79,8 @@ func containerWord(p *corev1.Pod, c *corev1.Container) string {
 	return "container"
 }
 
-func sortedNames(l corev1.ResourceList) []corev1.ResourceName {
+// SortedNames are a ResourceList's names in order.
+func SortedNames(l corev1.ResourceList) []corev1.ResourceName {
 	names := make([]corev1.ResourceName, 0, len(l))
 	for n := range l {
 		names = append(names, n)
@@ -126,7 +127,7 @@ func CheckClaim(c *corev1.PersistentVolumeClaim, ranges []*corev1.LimitRange) []
 func checkItem(item corev1.LimitRangeItem, what string, requests, limits corev1.ResourceList) []string {
 	var out []string
 	claim := what == "PersistentVolumeClaim"
-	for _, name := range sortedNames(item.Min) {
+	for _, name := range SortedNames(item.Min) {
 		min := item.Min[name]
 		req, hasReq := requests[name]
 		lim, hasLim := limits[name]
@@ -139,7 +140,7 @@ func checkItem(item corev1.LimitRangeItem, what string, requests, limits corev1.
 			out = append(out, fmt.Sprintf("minimum %s usage per %s is %s, but limit is %s", name, what, min.String(), lim.String()))
 		}
 	}
-	for _, name := range sortedNames(item.Max) {
+	for _, name := range SortedNames(item.Max) {
 		max := item.Max[name]
 		req, hasReq := requests[name]
 		lim, hasLim := limits[name]
@@ -154,7 +155,7 @@ func checkItem(item corev1.LimitRangeItem, what string, requests, limits corev1.
 			out = append(out, fmt.Sprintf("maximum %s usage per %s is %s, but request is %s", name, what, max.String(), req.String()))
 		}
 	}
-	for _, name := range sortedNames(item.MaxLimitRequestRatio) {
+	for _, name := range SortedNames(item.MaxLimitRequestRatio) {
 		ratio := item.MaxLimitRequestRatio[name]
 		req, hasReq := requests[name]
 		lim, hasLim := limits[name]

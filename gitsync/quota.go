@@ -4,12 +4,14 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -102,36 +104,14 @@ func checkQuotas(head map[key]*desired, old map[key]store.Object, w quotaWorld) 
 	return problems, nil
 }
 
+// sameSpec says whether two versions of an object have the same spec; an
+// object without one (a ConfigMap) counts the same whatever it holds.
 func sameSpec(a, b store.Object) bool {
-	return fmt.Sprint(specOf(a)) == fmt.Sprint(specOf(b))
-}
-
-// specOf is what of an object a quota may count differently when it
-// changes; objects without a spec (ConfigMaps) never count differently.
-func specOf(o store.Object) any {
-	switch v := o.(type) {
-	case *appsv1.Deployment:
-		return v.Spec
-	case *appsv1.StatefulSet:
-		return v.Spec
-	case *appsv1.ReplicaSet:
-		return v.Spec
-	case *appsv1.DaemonSet:
-		return v.Spec
-	case *batchv1.Job:
-		return v.Spec
-	case *corev1.Pod:
-		return v.Spec
-	case *corev1.Service:
-		return v.Spec
-	case *corev1.PersistentVolumeClaim:
-		return v.Spec
-	case *corev1.ResourceQuota:
-		return v.Spec
-	case *corev1.LimitRange:
-		return v.Spec
+	sa, sb := reflect.ValueOf(a).Elem().FieldByName("Spec"), reflect.ValueOf(b).Elem().FieldByName("Spec")
+	if !sa.IsValid() || !sb.IsValid() {
+		return true
 	}
-	return nil
+	return equality.Semantic.DeepEqual(sa.Interface(), sb.Interface())
 }
 
 func sortedKeys(m map[string]bool) []string {
@@ -214,7 +194,7 @@ func checkNamespace(ns string, quotas map[*corev1.ResourceQuota]*desired, head m
 	for _, q := range qs {
 		base := total(q, kept)
 		was, will := total(q, before), total(q, after)
-		for _, name := range sortedNames(q.Spec.Hard) {
+		for _, name := range admission.SortedNames(q.Spec.Hard) {
 			hard := q.Spec.Hard[name]
 			b, a := sum(base[name], was[name]), sum(base[name], will[name])
 			if a.Cmp(hard) <= 0 || a.Cmp(b) <= 0 {
@@ -240,15 +220,6 @@ func storeRes(k key) store.Resource {
 		return store.Resource{}
 	}
 	return r
-}
-
-func sortedNames(l corev1.ResourceList) []corev1.ResourceName {
-	out := make([]corev1.ResourceName, 0, len(l))
-	for n := range l {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
 }
 
 func sum(a, b resource.Quantity) resource.Quantity {
