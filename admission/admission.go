@@ -36,7 +36,13 @@ func mustResource(name string) store.Resource {
 // limits change is counted again) and limit ranges (they hold for the pods
 // of the same transaction).
 func (a *Admission) Admits(r store.Resource) bool {
-	return Counted(r) || r.GroupResource() == "resourcequotas" || r.GroupResource() == "limitranges"
+	// Every namespaced kind but the few no quota counts, quotas and limit
+	// ranges among those.
+	if !r.Namespaced {
+		return false
+	}
+	gr := r.GroupResource()
+	return !uncounted[gr] || gr == "resourcequotas" || gr == "limitranges"
 }
 
 // counted is one change and what it counts before and after (a create's

@@ -72,36 +72,67 @@ func mustRes(name string) store.Resource {
 // revision does not make worse is left as it is, as Kubernetes lets it be.
 // old are the objects of the sync now, head the revision's.
 func checkQuotas(head map[key]*desired, old map[key]store.Object, w quotaWorld) ([]quotaProblem, error) {
+	byNS := map[string]*nsObjects{}
+	in := func(ns string) *nsObjects {
+		o := byNS[ns]
+		if o == nil {
+			o = &nsObjects{ns: ns, head: map[key]*desired{}, old: map[key]store.Object{}}
+			byNS[ns] = o
+		}
+		return o
+	}
 	changed := map[string]bool{}
 	for k, d := range head {
 		if k.namespace == "" {
 			continue
 		}
+		in(k.namespace).head[k] = d
 		if o, ok := old[k]; !ok || !sameSpec(o, d.obj) {
 			changed[k.namespace] = true
 		}
 	}
-	for k := range old {
-		if _, ok := head[k]; !ok && k.namespace != "" {
+	for k, o := range old {
+		if k.namespace == "" {
+			continue
+		}
+		in(k.namespace).old[k] = o
+		if _, ok := head[k]; !ok {
 			changed[k.namespace] = true
 		}
 	}
 	var problems []quotaProblem
 	for _, ns := range sortedKeys(changed) {
-		quotas, err := nsQuotas(ns, head, old, w)
+		objs := byNS[ns]
+		quotas, err := objs.quotas(w)
 		if err != nil || len(quotas) == 0 {
 			if err != nil {
 				return nil, err
 			}
 			continue
 		}
-		more, err := checkNamespace(ns, quotas, head, old, w)
+		more, err := objs.check(quotas, w)
 		if err != nil {
 			return nil, err
 		}
 		problems = append(problems, more...)
 	}
 	return problems, nil
+}
+
+// nsObjects are the objects of one namespace in the revision (head) and of
+// the sync now (old).
+type nsObjects struct {
+	ns   string
+	head map[key]*desired
+	old  map[key]store.Object
+}
+
+// ours says whether the revision or the sync has the object: the cluster's
+// copy is replaced or removed.
+func (in *nsObjects) ours(k key) bool {
+	_, a := in.head[k]
+	_, b := in.old[k]
+	return a || b
 }
 
 // sameSpec says whether two versions of an object have the same spec; an
@@ -123,67 +154,59 @@ func sortedKeys(m map[string]bool) []string {
 	return out
 }
 
-// nsQuotas are the quotas of ns once the revision is applied, with where
-// they come from in the revision (nil: the cluster's).
-func nsQuotas(ns string, head map[key]*desired, old map[key]store.Object, w quotaWorld) (map[*corev1.ResourceQuota]*desired, error) {
+// quotas are the quotas of the namespace once the revision is applied,
+// with where they come from in the revision (nil: the cluster's).
+func (in *nsObjects) quotas(w quotaWorld) (map[*corev1.ResourceQuota]*desired, error) {
 	out := map[*corev1.ResourceQuota]*desired{}
-	cluster, err := w.list(quotasRes.GroupResource(), ns)
+	cluster, err := w.list(quotasRes.GroupResource(), in.ns)
 	if err != nil {
 		return nil, err
 	}
 	for _, o := range cluster {
-		k := key{quotasRes.GroupResource(), ns, o.GetName()}
-		if _, ours := old[k]; ours {
-			continue // the revision's version, or gone with it
+		if !in.ours(key{quotasRes.GroupResource(), in.ns, o.GetName()}) {
+			out[o.(*corev1.ResourceQuota)] = nil
 		}
-		if _, ours := head[k]; ours {
-			continue
-		}
-		out[o.(*corev1.ResourceQuota)] = nil
 	}
-	for k, d := range head {
-		if q, ok := d.obj.(*corev1.ResourceQuota); ok && k.namespace == ns {
+	for _, d := range in.head {
+		if q, ok := d.obj.(*corev1.ResourceQuota); ok {
 			out[q] = d
 		}
 	}
 	return out, nil
 }
 
-// checkNamespace weighs the namespace before and after the revision
-// against each of its quotas.
-func checkNamespace(ns string, quotas map[*corev1.ResourceQuota]*desired, head map[key]*desired, old map[key]store.Object, w quotaWorld) ([]quotaProblem, error) {
+// check weighs the namespace before and after the revision against each
+// of its quotas.
+func (in *nsObjects) check(quotas map[*corev1.ResourceQuota]*desired, w quotaWorld) ([]quotaProblem, error) {
+	ns := in.ns
 	kinds := map[string]bool{}
 	for q := range quotas {
 		for k := range admission.Kinds(q.Spec.Hard) {
 			kinds[k] = true
 		}
 	}
-	ranges, err := nsRanges(ns, head, old, w)
+	ranges, err := in.ranges(w)
 	if err != nil {
 		return nil, err
 	}
-	kept, err := keptShares(ns, kinds, head, old, w)
+	kept, err := in.kept(kinds, w)
 	if err != nil {
 		return nil, err
 	}
 	var before, after []share
-	for k, o := range old {
-		if k.namespace == ns {
-			more, err := sharesOf(storeRes(k), o, nil, ranges, w, nil)
-			if err != nil {
-				return nil, err
-			}
-			before = append(before, more...)
+	for k, o := range in.old {
+		more, err := sharesOf(storeRes(k), o, nil, ranges, w, nil)
+		if err != nil {
+			return nil, err
 		}
+		before = append(before, more...)
 	}
-	for k, d := range head {
-		if k.namespace == ns {
-			more, err := sharesOf(d.res, d.obj, d, ranges, w, old[k])
-			if err != nil {
-				return nil, err
-			}
-			after = append(after, more...)
+	for k, d := range in.head {
+		more, err := sharesOf(d.res, d.obj, d, ranges, w, in.old[k])
+		if err != nil {
+			return nil, err
 		}
+		after = append(after, more...)
 	}
 	var problems []quotaProblem
 	qs := make([]*corev1.ResourceQuota, 0, len(quotas))
@@ -292,23 +315,21 @@ func biggest(q *corev1.ResourceQuota, name corev1.ResourceName, shares []share) 
 	return best.d, best.say
 }
 
-// nsRanges are the LimitRanges of ns once the revision is applied.
-func nsRanges(ns string, head map[key]*desired, old map[key]store.Object, w quotaWorld) ([]*corev1.LimitRange, error) {
+// ranges are the LimitRanges of the namespace once the revision is
+// applied.
+func (in *nsObjects) ranges(w quotaWorld) ([]*corev1.LimitRange, error) {
 	var out []*corev1.LimitRange
-	cluster, err := w.list(rangesRes.GroupResource(), ns)
+	cluster, err := w.list(rangesRes.GroupResource(), in.ns)
 	if err != nil {
 		return nil, err
 	}
 	for _, o := range cluster {
-		k := key{rangesRes.GroupResource(), ns, o.GetName()}
-		if _, ours := old[k]; !ours {
-			if _, ours := head[k]; !ours {
-				out = append(out, o.(*corev1.LimitRange))
-			}
+		if !in.ours(key{rangesRes.GroupResource(), in.ns, o.GetName()}) {
+			out = append(out, o.(*corev1.LimitRange))
 		}
 	}
-	for k, d := range head {
-		if lr, ok := d.obj.(*corev1.LimitRange); ok && k.namespace == ns {
+	for _, d := range in.head {
+		if lr, ok := d.obj.(*corev1.LimitRange); ok {
 			out = append(out, lr)
 		}
 	}
@@ -316,27 +337,13 @@ func nsRanges(ns string, head map[key]*desired, old map[key]store.Object, w quot
 	return out, nil
 }
 
-// keptShares is what the cluster holds in ns of the kinds counted that the
-// revision neither writes nor runs: objects of other syncs or of none, and
-// what controllers made for them (the pods of a CronJob's Jobs).
-func keptShares(ns string, kinds map[string]bool, head map[key]*desired, old map[key]store.Object, w quotaWorld) ([]share, error) {
-	ours := func(k key) bool {
-		_, a := head[k]
-		_, b := old[k]
-		return a || b
-	}
-	// The workloads whose pods the revision's shares stand for.
-	run := map[key]bool{}
-	for _, m := range []map[key]bool{keysOf(head), keysOfStore(old)} {
-		for k := range m {
-			switch k.res {
-			case "deployments.apps", "replicasets.apps", "statefulsets.apps", "daemonsets.apps", "jobs.batch":
-				if k.namespace == ns {
-					run[k] = true
-				}
-			}
-		}
-	}
+// kept is what the cluster holds in the namespace of the kinds counted
+// that the revision neither writes nor runs: objects of other syncs or of
+// none, and what controllers made for them (the pods of a CronJob's Jobs).
+// The pods of the revision's and the sync's workloads are left out: their
+// shares stand for them.
+func (in *nsObjects) kept(kinds map[string]bool, w quotaWorld) ([]share, error) {
+	ns := in.ns
 	var replicaSets map[string]string // name → its Deployment's
 	var out []share
 	for _, kind := range sortedKeys(kinds) {
@@ -349,7 +356,7 @@ func keptShares(ns string, kinds map[string]bool, head map[key]*desired, old map
 			return nil, err
 		}
 		for _, o := range items {
-			if ours(key{kind, ns, o.GetName()}) {
+			if in.ours(key{kind, ns, o.GetName()}) {
 				continue
 			}
 			if kind == "pods" {
@@ -358,33 +365,17 @@ func keptShares(ns string, kinds map[string]bool, head map[key]*desired, old map
 						return nil, err
 					}
 				}
-				if runBy(o, run, replicaSets) {
+				if in.runBy(o, replicaSets) {
 					continue
 				}
 			}
-			if kind == "persistentvolumeclaims" && setClaim(o.GetName(), ns, head, old) {
+			if kind == "persistentvolumeclaims" && in.setClaim(o.GetName()) {
 				continue
 			}
 			out = append(out, share{res: r, obj: o, times: 1})
 		}
 	}
 	return out, nil
-}
-
-func keysOf(m map[key]*desired) map[key]bool {
-	out := make(map[key]bool, len(m))
-	for k := range m {
-		out[k] = true
-	}
-	return out
-}
-
-func keysOfStore(m map[key]store.Object) map[key]bool {
-	out := make(map[key]bool, len(m))
-	for k := range m {
-		out[k] = true
-	}
-	return out
 }
 
 func deploymentsOf(ns string, w quotaWorld) (map[string]string, error) {
@@ -401,36 +392,36 @@ func deploymentsOf(ns string, w quotaWorld) (map[string]string, error) {
 	return out, nil
 }
 
-// runBy says whether a pod belongs to one of the workloads run.
-func runBy(p store.Object, run map[key]bool, replicaSets map[string]string) bool {
+// runBy says whether a pod belongs to a workload of the revision or the
+// sync (a Deployment's through its ReplicaSet).
+func (in *nsObjects) runBy(p store.Object, replicaSets map[string]string) bool {
 	ref := metav1.GetControllerOf(p)
 	if ref == nil {
 		return false
 	}
-	ns := p.GetNamespace()
 	switch ref.Kind {
 	case "ReplicaSet":
-		if run[key{"replicasets.apps", ns, ref.Name}] {
+		if in.ours(key{"replicasets.apps", in.ns, ref.Name}) {
 			return true
 		}
 		d, ok := replicaSets[ref.Name]
-		return ok && run[key{"deployments.apps", ns, d}]
+		return ok && in.ours(key{"deployments.apps", in.ns, d})
 	case "StatefulSet":
-		return run[key{"statefulsets.apps", ns, ref.Name}]
+		return in.ours(key{"statefulsets.apps", in.ns, ref.Name})
 	case "DaemonSet":
-		return run[key{"daemonsets.apps", ns, ref.Name}]
+		return in.ours(key{"daemonsets.apps", in.ns, ref.Name})
 	case "Job":
-		return run[key{"jobs.batch", ns, ref.Name}]
+		return in.ours(key{"jobs.batch", in.ns, ref.Name})
 	}
 	return false
 }
 
-// setClaim says whether a claim is one a StatefulSet of the sync makes
-// from its templates (<template>-<set>-<ordinal>).
-func setClaim(name, ns string, head map[key]*desired, old map[key]store.Object) bool {
-	check := func(o store.Object) bool {
+// setClaim says whether a claim is one a StatefulSet of the revision or
+// the sync makes from its templates (<template>-<set>-<ordinal>).
+func (in *nsObjects) setClaim(name string) bool {
+	made := func(o store.Object) bool {
 		set, ok := o.(*appsv1.StatefulSet)
-		if !ok || set.Namespace != ns {
+		if !ok {
 			return false
 		}
 		for _, t := range set.Spec.VolumeClaimTemplates {
@@ -440,13 +431,13 @@ func setClaim(name, ns string, head map[key]*desired, old map[key]store.Object) 
 		}
 		return false
 	}
-	for _, d := range head {
-		if check(d.obj) {
+	for _, d := range in.head {
+		if made(d.obj) {
 			return true
 		}
 	}
-	for _, o := range old {
-		if check(o) {
+	for _, o := range in.old {
+		if made(o) {
 			return true
 		}
 	}
@@ -561,25 +552,25 @@ func quotaErrors(problems []quotaProblem) schema.ErrorList {
 	return out
 }
 
-// storeQuotaWorld reads the quota check's world from the store, the
-// ResourceQuotas once; ok is false when neither the store nor the revision
-// has any, and nothing else need be read.
-func (s *Syncer) storeQuotaWorld(ctx context.Context, head map[key]*desired) (w quotaWorld, ok bool, err error) {
+// storedQuotas are the ResourceQuotas the store holds, by namespace, the
+// store's shared copies; the sync reads them once an apply, for its check
+// and for the room its transactions leave admission (write).
+func (s *Syncer) storedQuotas(ctx context.Context) (map[string][]store.Object, error) {
 	l, err := s.Store.List(ctx, quotasRes, store.ListOptions{Shared: true})
 	if err != nil {
-		return w, false, err
+		return nil, fmt.Errorf("%w: the quotas: %v", ErrApply, err)
 	}
 	byNS := map[string][]store.Object{}
 	for _, o := range l.Items {
 		byNS[o.GetNamespace()] = append(byNS[o.GetNamespace()], o)
 	}
-	ok = len(l.Items) > 0
-	for k := range head {
-		if k.res == quotasRes.GroupResource() {
-			ok = true
-			break
-		}
-	}
+	return byNS, nil
+}
+
+// storeQuotaWorld is the quota check's world read from the store, with the
+// stored quotas given.
+func (s *Syncer) storeQuotaWorld(ctx context.Context, byNS map[string][]store.Object) quotaWorld {
+	var w quotaWorld
 	w.list = func(kind, ns string) ([]store.Object, error) {
 		if kind == quotasRes.GroupResource() {
 			return byNS[ns], nil
@@ -605,22 +596,29 @@ func (s *Syncer) storeQuotaWorld(ctx context.Context, head map[key]*desired) (w 
 		}
 		return out, nil
 	}
-	return w, ok, nil
+	return w
 }
 
 // checkQuotas refuses a revision that breaks a quota (checkQuotas), each
 // problem at the file:line of the object that adds the most.
-func (s *Syncer) checkQuotas(ctx context.Context, head map[key]*desired, old map[key]store.Object) (schema.ErrorList, error) {
-	w, ok, err := s.storeQuotaWorld(ctx, head)
-	if err != nil || !ok {
-		if err != nil {
-			return nil, fmt.Errorf("%w: the quotas: %v", ErrApply, err)
-		}
+// Where neither the store nor the revision has a quota, nothing more is
+// read.
+func (s *Syncer) checkQuotas(ctx context.Context, head map[key]*desired, old map[key]store.Object, quotas map[string][]store.Object) (schema.ErrorList, error) {
+	if len(quotas) == 0 && !hasQuota(head) {
 		return nil, nil
 	}
-	problems, err := checkQuotas(head, old, w)
+	problems, err := checkQuotas(head, old, s.storeQuotaWorld(ctx, quotas))
 	if err != nil {
 		return nil, fmt.Errorf("%w: the quotas: %v", ErrApply, err)
 	}
 	return quotaErrors(problems), nil
+}
+
+func hasQuota(head map[key]*desired) bool {
+	for k := range head {
+		if k.res == quotasRes.GroupResource() {
+			return true
+		}
+	}
+	return false
 }

@@ -219,7 +219,11 @@ func (s *Syncer) apply(ctx context.Context, rev Revision, fsys fs.FS) (*Result, 
 		return res, err
 	}
 	problems = append(problems, more...)
-	if more, err = s.checkQuotas(ctx, byKey, owned); err != nil {
+	quotas, err := s.storedQuotas(ctx)
+	if err != nil {
+		return res, err
+	}
+	if more, err = s.checkQuotas(ctx, byKey, owned, quotas); err != nil {
 		return res, err
 	}
 	problems = append(problems, more...)
@@ -233,7 +237,7 @@ func (s *Syncer) apply(ctx context.Context, rev Revision, fsys fs.FS) (*Result, 
 	if s.beforeWrite != nil {
 		s.beforeWrite()
 	}
-	err = s.write(ctx, res, changes)
+	err = s.write(ctx, res, changes, quotas)
 	s.remember(changes)
 	return res, err
 }

@@ -13,7 +13,7 @@ import (
 
 // write applies the changes in as few transactions as the limits allow and
 // fills in res.
-func (s *Syncer) write(ctx context.Context, res *Result, changes []*Change) error {
+func (s *Syncer) write(ctx context.Context, res *Result, changes []*Change, quotas map[string][]store.Object) error {
 	sortChanges(changes)
 	var pending []*Change
 	for _, c := range changes {
@@ -30,10 +30,6 @@ func (s *Syncer) write(ctx context.Context, res *Result, changes []*Change) erro
 		}
 		c.size += opOverhead
 		pending = append(pending, c)
-	}
-	quotas, err := s.quotaCounts(ctx)
-	if err != nil {
-		return fmt.Errorf("%w: revision %s: nothing applied: %w", ErrApply, res.Revision.Short(), err)
 	}
 	chunks := s.chunk(pending, quotas)
 	if len(chunks) > 1 {
@@ -105,19 +101,6 @@ func (s *Syncer) write(ctx context.Context, res *Result, changes []*Change) erro
 	return nil
 }
 
-// quotaCounts is how many ResourceQuotas the store holds in each namespace.
-func (s *Syncer) quotaCounts(ctx context.Context) (map[string]int, error) {
-	l, err := s.Store.List(ctx, quotasRes, store.ListOptions{Shared: true})
-	if err != nil {
-		return nil, fmt.Errorf("the quotas: %w", err)
-	}
-	out := map[string]int{}
-	for _, o := range l.Items {
-		out[o.GetNamespace()]++
-	}
-	return out, nil
-}
-
 // namespace is the namespace of the change's object.
 func (c *Change) namespace() string {
 	if c.obj != nil {
@@ -137,7 +120,7 @@ const opOverhead = 512
 // are admission's: for each namespace of a transaction whose objects a
 // quota may count, one write per quota of the namespace (quotas, as the
 // store holds them), or one condition where it has none.
-func (s *Syncer) chunk(cs []*Change, quotas map[string]int) [][]*Change {
+func (s *Syncer) chunk(cs []*Change, quotas map[string][]store.Object) [][]*Change {
 	maxOps, maxBytes := s.MaxTxnOps, s.MaxTxnBytes
 	if maxOps <= 0 {
 		maxOps = DefaultMaxTxnOps
@@ -155,7 +138,7 @@ func (s *Syncer) chunk(cs []*Change, quotas map[string]int) [][]*Change {
 		ns := c.res.Namespaced && admission.Counted(c.res)
 		if ns {
 			if k := c.namespace(); !namespaces[k] {
-				cost += max(1, quotas[k])
+				cost += max(1, len(quotas[k]))
 			}
 		}
 		if len(cur) > 0 && (ops+cost > maxOps || size+c.size > maxBytes) {
@@ -163,7 +146,7 @@ func (s *Syncer) chunk(cs []*Change, quotas map[string]int) [][]*Change {
 			cur, size, ops = nil, 0, 0
 			clear(namespaces)
 			if ns {
-				cost = 1 + max(1, quotas[c.namespace()])
+				cost = 1 + max(1, len(quotas[c.namespace()]))
 			}
 		}
 		if ns {

@@ -59,7 +59,7 @@ func NewDisruptionController(st *store.Store, inf *Informers, opts QueueOptions,
 			obj = t.Obj
 		}
 		if p, ok := obj.(*corev1.Pod); ok {
-			for _, b := range c.budgetsOf(p) {
+			for _, b := range budgetsMatching(c.budgets, p) {
 				c.Enqueue(b.Namespace + "/" + b.Name)
 			}
 		}
@@ -70,11 +70,8 @@ func NewDisruptionController(st *store.Store, inf *Informers, opts QueueOptions,
 	return c
 }
 
-// budgetsOf are the budgets of the pod's namespace whose selector matches it.
-func (c *DisruptionController) budgetsOf(p *corev1.Pod) []*policyv1.PodDisruptionBudget {
-	return budgetsMatching(c.budgets, p)
-}
-
+// budgetsMatching are the budgets of the pod's namespace whose selector
+// matches it.
 func budgetsMatching(budgets cache.SharedIndexInformer, p *corev1.Pod) []*policyv1.PodDisruptionBudget {
 	objs, _ := budgets.GetIndexer().ByIndex(IndexNamespace, p.Namespace)
 	var out []*policyv1.PodDisruptionBudget
@@ -189,13 +186,13 @@ func (c *DisruptionController) desired(b *policyv1.PodDisruptionBudget, pods []*
 	expected = c.expected(pods)
 	switch {
 	case b.Spec.MaxUnavailable != nil:
-		n, err := scaled(b.Spec.MaxUnavailable, expected, true)
+		n, err := scaled(b.Spec.MaxUnavailable, expected)
 		if err != nil {
 			return expected, 0, fmt.Errorf("maxUnavailable: %w", err)
 		}
 		return expected, max(0, expected-n), nil
 	case b.Spec.MinAvailable != nil:
-		n, err := scaled(b.Spec.MinAvailable, expected, true)
+		n, err := scaled(b.Spec.MinAvailable, expected)
 		if err != nil {
 			return expected, 0, fmt.Errorf("minAvailable: %w", err)
 		}
@@ -205,8 +202,8 @@ func (c *DisruptionController) desired(b *policyv1.PodDisruptionBudget, pods []*
 }
 
 // scaled is an int-or-percent of total, a percentage rounded up.
-func scaled(v *intstr.IntOrString, total int32, up bool) (int32, error) {
-	n, err := intstr.GetScaledValueFromIntOrPercent(v, int(total), up)
+func scaled(v *intstr.IntOrString, total int32) (int32, error) {
+	n, err := intstr.GetScaledValueFromIntOrPercent(v, int(total), true)
 	if err != nil {
 		return 0, err
 	}

@@ -206,14 +206,7 @@ func (c *NodePolicyController) evict(ctx context.Context, p *corev1.Pod, policy 
 		}
 	}
 	cp := p.DeepCopy()
-	cp.DeletionTimestamp = &now
-	if cp.DeletionGracePeriodSeconds == nil {
-		grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
-		if cp.Spec.TerminationGracePeriodSeconds != nil {
-			grace = *cp.Spec.TerminationGracePeriodSeconds
-		}
-		cp.DeletionGracePeriodSeconds = &grace
-	}
+	cp.DeletionTimestamp = &now // the agent stops it within the pod's grace period
 	ops = append(ops, store.UpdateOp(cp))
 	if err := c.st.Txn(ctx, ops...); err != nil {
 		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
