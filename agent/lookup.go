@@ -1,11 +1,13 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,7 +24,8 @@ import (
 const servicesSyncWait = 5 * time.Second
 
 // apiLookup reads ConfigMaps and Secrets for pods' environments from the API,
-// and Services from the agent's informer of them.
+// and Services from the agent's informer of them, and asks the API for the
+// pods' service account tokens.
 type apiLookup struct {
 	client   kubernetes.Interface
 	services listerscorev1.ServiceLister
@@ -69,6 +72,24 @@ func (l apiLookup) Volume(ctx context.Context, name string) (*corev1.PersistentV
 		return nil, fmt.Errorf("persistentvolume %s: %w", name, pod.ErrRefNotFound)
 	}
 	return v, err
+}
+
+// ServiceAccountToken asks the API for a token of the pod's ServiceAccount
+// ("default" when it names none) bound to the pod. The server may shorten
+// expirationSeconds; the expiry it answers is the token's.
+func (l apiLookup) ServiceAccountToken(ctx context.Context, p *corev1.Pod, audiences []string, expirationSeconds int64) (string, time.Time, error) {
+	sa := cmp.Or(p.Spec.ServiceAccountName, "default")
+	tr, err := l.client.CoreV1().ServiceAccounts(p.Namespace).CreateToken(ctx, sa, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{
+			Audiences:         audiences,
+			ExpirationSeconds: &expirationSeconds,
+			BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: p.Name, UID: p.UID},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("token of serviceaccount %s/%s: %w", p.Namespace, sa, err)
+	}
+	return tr.Status.Token, tr.Status.ExpirationTimestamp.Time, nil
 }
 
 // Services waits a moment, the first time, for the informer's first list: a

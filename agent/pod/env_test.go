@@ -21,8 +21,8 @@ import (
 )
 
 // objects is a Lookup over ConfigMaps, Secrets, Services, claims and
-// volumes held in memory: the API's part in the agent, which these tests
-// do not start.
+// volumes held in memory, with tokens from an issuer (token_test.go): the
+// API's part in the agent, which these tests do not start.
 type objects struct {
 	cms      map[string]*corev1.ConfigMap
 	secrets  map[string]*corev1.Secret
@@ -30,6 +30,7 @@ type objects struct {
 	claims   map[string]*corev1.PersistentVolumeClaim
 	volumes  map[string]*corev1.PersistentVolume
 	accounts map[string]*corev1.ServiceAccount
+	tokens   *tokenIssuer // none when nil
 }
 
 func (o objects) ServiceAccount(_ context.Context, ns, name string) (*corev1.ServiceAccount, error) {

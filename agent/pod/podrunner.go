@@ -24,8 +24,12 @@ type podRunner struct {
 	// under way, or ended and waiting to be seen (with the back-off of a
 	// failure).
 	pulls map[string]*pull
+	// tokens are the service account tokens of the pod's volumes, kept
+	// until their rotation is due (token.go).
+	tokens map[tokenKey]token
 	// wakeAt is when a back-off the last sync waited on ends (a restart, a
-	// pull), so the pod is synced again then; zero when none.
+	// pull) or a token of its volumes is due for rotation, so the pod is
+	// synced again then; zero when none.
 	wakeAt time.Time
 
 	ctx    context.Context
@@ -40,7 +44,7 @@ func (r *Runner) podRunner(uid types.UID) *podRunner {
 	pr := r.pods[uid]
 	if pr == nil {
 		ctx, cancel := context.WithCancel(context.Background())
-		pr = &podRunner{uid: uid, startErrors: map[string]string{}, probes: map[string]*probes{}, pulls: map[string]*pull{}, ctx: ctx, cancel: cancel}
+		pr = &podRunner{uid: uid, startErrors: map[string]string{}, probes: map[string]*probes{}, pulls: map[string]*pull{}, tokens: map[tokenKey]token{}, ctx: ctx, cancel: cancel}
 		r.pods[uid] = pr
 	}
 	return pr
@@ -58,10 +62,12 @@ func (r *Runner) dropPod(uid types.UID) {
 	}
 }
 
-// stop ends the runner's goroutines and waits for them.
+// stop ends the runner's goroutines and waits for them, and forgets the
+// pod's tokens.
 func (pr *podRunner) stop() {
 	pr.cancel()
 	pr.wg.Wait()
+	clear(pr.tokens)
 }
 
 // Close stops every pod's probe workers and pulls and waits for them;
@@ -77,8 +83,9 @@ func (r *Runner) Close() {
 }
 
 // WakeAfter is how long until a back-off the pod's last sync waited on
-// ends (a crashed container's restart, an image pull's retry), when the
-// pod should be synced again; 0 when it waits on none.
+// ends (a crashed container's restart, an image pull's retry) or a token
+// of its volumes is due for rotation, when the pod should be synced again;
+// 0 when it waits on none.
 func (r *Runner) WakeAfter(uid types.UID) time.Duration {
 	r.mu.Lock()
 	pr := r.pods[uid]
@@ -86,7 +93,7 @@ func (r *Runner) WakeAfter(uid types.UID) time.Duration {
 	if pr == nil || pr.wakeAt.IsZero() {
 		return 0
 	}
-	return max(time.Until(pr.wakeAt), time.Millisecond)
+	return max(pr.wakeAt.Sub(r.cfg.Clock.Now()), time.Millisecond)
 }
 
 // waitUntil notes a back-off's end, the earliest of the sync's.

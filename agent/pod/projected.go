@@ -20,8 +20,9 @@ type file struct {
 }
 
 // projectedFiles computes the files of a configMap, secret, downwardAPI or
-// projected volume, by path inside the volume.
-func (r *Runner) projectedFiles(ctx context.Context, p *corev1.Pod, sb *sandbox, src corev1.VolumeSource) (map[string]file, os.FileMode, error) {
+// projected volume, by path inside the volume. The pod's runner keeps the
+// tokens of its serviceAccountToken sources.
+func (r *Runner) projectedFiles(ctx context.Context, pr *podRunner, p *corev1.Pod, sb *sandbox, src corev1.VolumeSource) (map[string]file, os.FileMode, error) {
 	files := map[string]file{}
 	mode := os.FileMode(0o644)
 	switch {
@@ -45,8 +46,10 @@ func (r *Runner) projectedFiles(ctx context.Context, p *corev1.Pod, sb *sandbox,
 			err = r.secretFiles(ctx, p.Namespace, s.Secret.Name, s.Secret.Items, s.Secret.Optional, mode, files)
 		case s.DownwardAPI != nil:
 			err = downwardFiles(p, sb, r.cfg.NodeName, r.cfg.HostIP, s.DownwardAPI.Items, mode, files)
+		case s.ServiceAccountToken != nil:
+			err = r.tokenFile(ctx, pr, p, s.ServiceAccountToken, mode, files)
 		default:
-			err = errors.New("projected sources supported: configMap, secret, downwardAPI")
+			err = errors.New("projected sources supported: configMap, secret, downwardAPI, serviceAccountToken")
 		}
 		if err != nil {
 			return nil, 0, err
@@ -149,6 +152,18 @@ func downwardFiles(p *corev1.Pod, sb *sandbox, node, hostIP string, items []core
 		}
 		out[it.Path] = file{data: []byte(v), mode: fileMode(it.Mode, mode)}
 	}
+	return nil
+}
+
+func (r *Runner) tokenFile(ctx context.Context, pr *podRunner, p *corev1.Pod, src *corev1.ServiceAccountTokenProjection, mode os.FileMode, out map[string]file) error {
+	if err := checkRelative(src.Path); err != nil {
+		return err
+	}
+	t, err := r.serviceAccountToken(ctx, pr, p, src)
+	if err != nil {
+		return fmt.Errorf("serviceAccountToken %s: %w", src.Path, err)
+	}
+	out[src.Path] = file{data: []byte(t), mode: mode}
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 
 	"github.com/keelson/keelson/agent/network"
 	"github.com/keelson/keelson/agent/runtime"
@@ -26,8 +27,9 @@ type Network interface {
 	Teardown(ctx context.Context, podID, netns string, ports []network.PortMapping) error
 }
 
-// Lookup reads the ConfigMaps and Secrets a pod's environment refers to, and
-// the Services whose addresses it gets.
+// Lookup reads the ConfigMaps and Secrets a pod's environment and volumes
+// refer to, and the Services whose addresses it gets, and obtains the
+// tokens its volumes hold.
 type Lookup interface {
 	// ConfigMap and Secret return an error that wraps ErrRefNotFound when
 	// the object does not exist.
@@ -43,6 +45,13 @@ type Lookup interface {
 	// ServiceAccount reads a ServiceAccount, whose image pull secrets a
 	// pod's pulls use beside its own; errors as ConfigMap's.
 	ServiceAccount(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error)
+	// ServiceAccountToken obtains a token of the pod's ServiceAccount bound
+	// to the pod (it is no longer valid once the pod is gone), for
+	// audiences (the API server's own when nil), asking for
+	// expirationSeconds (the server may shorten it), and returns it with
+	// when it expires. Its errors are the API's, wrapped: none is a
+	// sentinel, since the pod cannot go on without the token either way.
+	ServiceAccountToken(ctx context.Context, p *corev1.Pod, audiences []string, expirationSeconds int64) (token string, expires time.Time, err error)
 }
 
 // ErrRefNotFound means a ConfigMap or Secret a pod refers to does not exist.
@@ -76,6 +85,9 @@ type Config struct {
 	// BackoffBase is the first restart back-off, doubling to 5 minutes;
 	// 10s, as the kubelet, when zero.
 	BackoffBase time.Duration
+	// Clock tells the time of the rotation of service account tokens and
+	// of WakeAfter; the real one when nil. Tests set a fake one.
+	Clock clock.PassiveClock
 	// Recorder records the pods' events (Pulling, Started, Unhealthy, ...);
 	// none when nil.
 	Recorder Recorder
@@ -115,6 +127,9 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.BackoffBase <= 0 {
 		cfg.BackoffBase = 10 * time.Second
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
 	r := &Runner{cfg: cfg, log: cfg.Logger.With("component", "pod"), pods: map[types.UID]*podRunner{}}
 	r.puller = newPuller(cfg.Runtime, r.wake, cfg.BackoffBase)
 	return r, nil
@@ -145,12 +160,14 @@ func (r *Runner) Sync(ctx context.Context, p *corev1.Pod) (corev1.PodStatus, err
 	if err != nil {
 		return p.Status, err
 	}
-	sb, sbErr := r.ensureSandbox(ctx, p)
-	if sbErr == nil {
-		sb.volumes, sbErr = r.setUpVolumes(ctx, p, sb)
-	}
+	// The pod's runner before its volumes: it keeps their tokens, whose
+	// rotation sets when the pod wakes, as back-offs do.
 	pr := r.podRunner(p.UID)
 	pr.wakeAt = time.Time{}
+	sb, sbErr := r.ensureSandbox(ctx, p)
+	if sbErr == nil {
+		sb.volumes, sbErr = r.setUpVolumes(ctx, pr, p, sb)
+	}
 	st := &syncState{pod: p, pr: pr, sandbox: sb, have: cs, waiting: map[string]corev1.ContainerStateWaiting{}}
 	if sbErr == nil {
 		r.runContainers(ctx, st)

@@ -2,8 +2,10 @@ package pod
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,6 +28,9 @@ func (l serviceList) Claim(context.Context, string, string) (*corev1.PersistentV
 }
 func (l serviceList) Volume(context.Context, string) (*corev1.PersistentVolume, error) {
 	return nil, ErrRefNotFound
+}
+func (l serviceList) ServiceAccountToken(context.Context, *corev1.Pod, []string, int64) (string, time.Time, error) {
+	return "", time.Time{}, errors.New("no tokens in this test")
 }
 func (l serviceList) Services(_ context.Context, ns string) ([]*corev1.Service, error) {
 	var out []*corev1.Service

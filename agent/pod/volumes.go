@@ -22,11 +22,12 @@ func volumeDir(sb *sandbox, kind, name string) string {
 // setUpVolumes makes every volume of the pod ready to mount and returns the
 // host path of each by name. ConfigMap, Secret, downward API and projected
 // volumes are written again on each call when their content changed, with an
-// atomic swap, so containers see a change all at once.
-func (r *Runner) setUpVolumes(ctx context.Context, p *corev1.Pod, sb *sandbox) (map[string]string, error) {
+// atomic swap, so containers see a change all at once; so are they when a
+// service account token they hold is rotated (pr keeps the pod's tokens).
+func (r *Runner) setUpVolumes(ctx context.Context, pr *podRunner, p *corev1.Pod, sb *sandbox) (map[string]string, error) {
 	paths := make(map[string]string, len(p.Spec.Volumes))
 	for _, v := range p.Spec.Volumes {
-		path, err := r.setUpVolume(ctx, p, sb, v)
+		path, err := r.setUpVolume(ctx, pr, p, sb, v)
 		if err != nil {
 			return nil, fmt.Errorf("volume %q: %w", v.Name, err)
 		}
@@ -41,7 +42,7 @@ func (r *Runner) setUpVolumes(ctx context.Context, p *corev1.Pod, sb *sandbox) (
 	return paths, nil
 }
 
-func (r *Runner) setUpVolume(ctx context.Context, p *corev1.Pod, sb *sandbox, v corev1.Volume) (string, error) {
+func (r *Runner) setUpVolume(ctx context.Context, pr *podRunner, p *corev1.Pod, sb *sandbox, v corev1.Volume) (string, error) {
 	src := v.VolumeSource
 	switch {
 	case src.EmptyDir != nil:
@@ -67,7 +68,7 @@ func (r *Runner) setUpVolume(ctx context.Context, p *corev1.Pod, sb *sandbox, v 
 		// Its claim, "<pod>-<volume>", made for the pod by the control plane.
 		return r.claimPath(ctx, p, p.Name+"-"+v.Name)
 	case src.ConfigMap != nil, src.Secret != nil, src.DownwardAPI != nil, src.Projected != nil:
-		files, _, err := r.projectedFiles(ctx, p, sb, src)
+		files, _, err := r.projectedFiles(ctx, pr, p, sb, src)
 		if err != nil {
 			return "", err
 		}
@@ -80,7 +81,8 @@ func (r *Runner) setUpVolume(ctx context.Context, p *corev1.Pod, sb *sandbox, v 
 			return "", err
 		}
 		if src.Secret != nil || (src.Projected != nil && hasSecret(src.Projected)) {
-			// Secret values live only in memory, never on the node's disk.
+			// Secret values and tokens live only in memory, never on the
+			// node's disk.
 			if err := ensureTmpfs(dir, "mode=0755"); err != nil {
 				return "", err
 			}
@@ -138,9 +140,11 @@ func cmpOr(s, def string) string {
 
 func ptrTo[T any](v T) *T { return &v }
 
+// hasSecret reports whether a projected volume holds credentials: a
+// secret's values or a service account token.
 func hasSecret(p *corev1.ProjectedVolumeSource) bool {
 	for _, s := range p.Sources {
-		if s.Secret != nil {
+		if s.Secret != nil || s.ServiceAccountToken != nil {
 			return true
 		}
 	}
