@@ -12,7 +12,8 @@ import (
 	"github.com/keelson/keelson/store"
 )
 
-// Admission is the store's Admitter for quotas and limit ranges.
+// Admission is the store's Admitter: ServiceAccounts, quotas and limit
+// ranges.
 type Admission struct {
 	st     *store.Store
 	quotas store.Resource
@@ -52,8 +53,9 @@ type counted struct {
 	old, new corev1.ResourceList
 }
 
-// Admit sets the LimitRanges' defaults in created pods and checks them, then
-// charges the changes to the quotas of their namespaces.
+// Admit mounts created pods' ServiceAccount tokens, sets the LimitRanges'
+// defaults in them and checks them, then charges the changes to the quotas
+// of their namespaces.
 func (a *Admission) Admit(ctx context.Context, changes []store.Change) ([]store.Op, error) {
 	byNS := map[string][]counted{}
 	var nss []string
@@ -69,6 +71,19 @@ func (a *Admission) Admit(ctx context.Context, changes []store.Change) ([]store.
 		}
 	}
 	lr := &rangeCache{a: a, written: ranges}
+	sas := &serviceAccounts{a: a, written: map[string]*corev1.ServiceAccount{}}
+	for _, c := range changes {
+		if sa, ok := c.New.(*corev1.ServiceAccount); ok {
+			sas.written[c.Namespace+"/"+sa.Name] = sa
+		}
+	}
+	for _, c := range changes {
+		if p, ok := c.New.(*corev1.Pod); ok && c.Old == nil {
+			if err := mountServiceAccount(ctx, p, sas); err != nil {
+				return nil, err
+			}
+		}
+	}
 	for _, c := range changes {
 		if !Counted(c.Resource) || sameCharge(c) {
 			continue

@@ -13,13 +13,15 @@ import (
 	"github.com/keelson/keelson/store"
 )
 
-// role is a Role that may get pods.
-func role(ns, name string) string {
-	return fmt.Sprintf(`apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
+// podTemplate is a PodTemplate, a kind keelson stores and does not act on.
+func podTemplate(ns, name string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: PodTemplate
 metadata: {name: %[2]s, namespace: %[1]s}
-rules:
-- {apiGroups: [""], resources: [pods], verbs: [get]}
+template:
+  spec:
+    containers:
+    - {name: web, image: "localhost/web:1"}
 `, ns, name)
 }
 
@@ -42,21 +44,21 @@ func TestSyncStatusNamesKindsNotActedOn(t *testing.T) {
 	ctx := t.Context()
 	r := newRepo(t)
 	files := map[string]string{
-		"web.yaml":    deployment("default", "web", 1),
-		"role.yaml":   role("default", "web"),
-		"policy.yaml": networkPolicy("default", "deny"),
-		"cfg.yaml":    configMap("cfg", "1"),
+		"web.yaml":      deployment("default", "web", 1),
+		"template.yaml": podTemplate("default", "web"),
+		"policy.yaml":   networkPolicy("default", "deny"),
+		"cfg.yaml":      configMap("cfg", "1"),
 	}
 	c1 := r.commit(files)
 	l := &Loop{Source: NewLocalGit(r.dir, "main"), Syncer: newSyncer(t, "shop")}
 	st := l.Syncer.Store
-	names := []string{"NetworkPolicy default/deny", "Role default/web"}
+	names := []string{"NetworkPolicy default/deny", "PodTemplate default/web"}
 	check := func(rev string) {
 		t.Helper()
 		if err := l.SyncOnce(ctx); err != nil {
 			t.Fatal(err)
 		}
-		want := "applied revision " + rev[:12] + ": 2 objects keelson does not act on yet: NetworkPolicy default/deny, Role default/web"
+		want := "applied revision " + rev[:12] + ": 2 objects keelson does not act on yet: NetworkPolicy default/deny, PodTemplate default/web"
 		ready := condition(getSync(t, st, "shop"), keelsonv1alpha1.ConditionReady)
 		if ready.Status != metav1.ConditionTrue || ready.Message != want {
 			t.Errorf("Ready %s %q, want True %q", ready.Status, ready.Message, want)
@@ -74,7 +76,7 @@ func TestSyncStatusNamesKindsNotActedOn(t *testing.T) {
 	// Only the ConfigMap changes: the others are unchanged, still named.
 	check(r.commit(map[string]string{"cfg.yaml": configMap("cfg", "2")}))
 
-	c3 := r.commit(map[string]string{"role.yaml": "", "policy.yaml": ""})
+	c3 := r.commit(map[string]string{"template.yaml": "", "policy.yaml": ""})
 	if err := l.SyncOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -91,12 +93,12 @@ func TestSyncStatusNamesKindsNotActedOn(t *testing.T) {
 func TestSyncEventNamesKindsNotActedOn(t *testing.T) {
 	ctx := t.Context()
 	r := newRepo(t)
-	r.commit(map[string]string{"role.yaml": role("default", "web"), "cfg.yaml": configMap("cfg", "1")})
+	r.commit(map[string]string{"template.yaml": podTemplate("default", "web"), "cfg.yaml": configMap("cfg", "1")})
 	l := &Loop{Source: NewLocalGit(r.dir, "main"), Syncer: newSyncer(t, "shop")}
 	st := l.Syncer.Store
 	go l.Run(ctx)
 	evs, _ := store.ResourceByName("events")
-	waitFor(t, "an event naming the role", func() bool {
+	waitFor(t, "an event naming the pod template", func() bool {
 		list, err := st.List(ctx, evs, store.ListOptions{Namespace: "default"})
 		if err != nil {
 			t.Fatal(err)
@@ -104,7 +106,7 @@ func TestSyncEventNamesKindsNotActedOn(t *testing.T) {
 		for _, o := range list.Items {
 			ev := o.(*corev1.Event)
 			if ev.InvolvedObject.Kind == "Sync" && ev.InvolvedObject.Name == "shop" && ev.Reason == ReasonSucceeded &&
-				strings.HasSuffix(ev.Message, ": 2 created, 0 updated, 0 deleted, 0 unchanged; 1 object keelson does not act on yet: Role default/web") {
+				strings.HasSuffix(ev.Message, ": 2 created, 0 updated, 0 deleted, 0 unchanged; 1 object keelson does not act on yet: PodTemplate default/web") {
 				return true
 			}
 		}

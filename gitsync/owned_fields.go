@@ -2,6 +2,7 @@ package gitsync
 
 import (
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -24,6 +25,7 @@ func keepOthersFields(want, cur store.Object) {
 				w.Spec.NodeName = c.Spec.NodeName
 			}
 			keepLimitDefaults(w, c)
+			keepServiceAccountDefaults(w, c)
 		}
 	case *corev1.Service:
 		if c, ok := cur.(*corev1.Service); ok {
@@ -63,6 +65,41 @@ func keepLimitDefaults(w, c *corev1.Pod) {
 	}
 	fill(w.Spec.InitContainers, c.Spec.InitContainers)
 	fill(w.Spec.Containers, c.Spec.Containers)
+}
+
+// keepServiceAccountDefaults keeps in a pod from Git what ServiceAccount
+// admission set in it when it was stored: the default ServiceAccount's name
+// where Git names none, and the kube-api-access volume with its mounts.
+func keepServiceAccountDefaults(w, c *corev1.Pod) {
+	if w.Spec.ServiceAccountName == "" && w.Spec.DeprecatedServiceAccount == "" {
+		w.Spec.ServiceAccountName, w.Spec.DeprecatedServiceAccount = c.Spec.ServiceAccountName, c.Spec.DeprecatedServiceAccount
+	}
+	var name string
+	for _, v := range c.Spec.Volumes {
+		if strings.HasPrefix(v.Name, admission.APIAccessVolumePrefix) && !slices.ContainsFunc(w.Spec.Volumes, func(x corev1.Volume) bool { return x.Name == v.Name }) {
+			name = v.Name
+			w.Spec.Volumes = append(w.Spec.Volumes, v)
+		}
+	}
+	if name == "" {
+		return
+	}
+	keep := func(want, have []corev1.Container) {
+		for i := range want {
+			for _, h := range have {
+				if h.Name != want[i].Name {
+					continue
+				}
+				for _, m := range h.VolumeMounts {
+					if m.Name == name {
+						want[i].VolumeMounts = append(want[i].VolumeMounts, m)
+					}
+				}
+			}
+		}
+	}
+	keep(w.Spec.InitContainers, c.Spec.InitContainers)
+	keep(w.Spec.Containers, c.Spec.Containers)
 }
 
 func withMissing(want, have corev1.ResourceList) corev1.ResourceList {

@@ -25,17 +25,17 @@ spec:
 // warnings leave the plan valid.
 func TestPlanKindsNotActedOn(t *testing.T) {
 	base := map[string]string{
-		"deploy/ns.yaml":   namespace("shop"),
-		"deploy/role.yaml": role("shop", "web"),
-		"deploy/web.yaml":  ingressYAML + "---\n" + deployment("shop", "web", 1),
-		"deploy/old.yaml":  networkPolicy("shop", "old"),
-		"deploy/left.yaml": role("shop", "cache"),
+		"deploy/ns.yaml":       namespace("shop"),
+		"deploy/template.yaml": podTemplate("shop", "web"),
+		"deploy/web.yaml":      ingressYAML + "---\n" + deployment("shop", "web", 1),
+		"deploy/old.yaml":      networkPolicy("shop", "old"),
+		"deploy/left.yaml":     podTemplate("shop", "cache"),
 	}
 	head := map[string]string{
-		"deploy/role.yaml":   strings.Replace(role("shop", "web"), "verbs: [get]", "verbs: [get, list]", 1),
-		"deploy/web.yaml":    ingressYAML + "---\n" + deployment("shop", "web", 2),
-		"deploy/old.yaml":    "",
-		"deploy/policy.yaml": networkPolicy("shop", "deny"),
+		"deploy/template.yaml": strings.Replace(podTemplate("shop", "web"), "web:1", "web:2", 1),
+		"deploy/web.yaml":      ingressYAML + "---\n" + deployment("shop", "web", 2),
+		"deploy/old.yaml":      "",
+		"deploy/policy.yaml":   networkPolicy("shop", "deny"),
 	}
 	p := planRepo(t, base, head)
 	if len(p.Errors) > 0 {
@@ -49,7 +49,7 @@ func TestPlanKindsNotActedOn(t *testing.T) {
 		return m
 	}
 	want := map[string]string{
-		"Role shop/web":           say("rbac.authorization.k8s.io", "Role"),
+		"PodTemplate shop/web":    say("", "PodTemplate"),
 		"NetworkPolicy shop/deny": say("networking.k8s.io", "NetworkPolicy"),
 	}
 	got := map[string]string{}
@@ -61,8 +61,8 @@ func TestPlanKindsNotActedOn(t *testing.T) {
 			got[r.Object] = r.Message
 		}
 	}
-	if len(got) != len(want) || got["Role shop/web"] != want["Role shop/web"] || got["NetworkPolicy shop/deny"] != want["NetworkPolicy shop/deny"] {
-		t.Errorf("kind-not-acted-on risks %q, want %q (not the unchanged Ingress or Role shop/cache, the deleted NetworkPolicy, the Deployment)", got, want)
+	if len(got) != len(want) || got["PodTemplate shop/web"] != want["PodTemplate shop/web"] || got["NetworkPolicy shop/deny"] != want["NetworkPolicy shop/deny"] {
+		t.Errorf("kind-not-acted-on risks %q, want %q (not the unchanged Ingress or PodTemplate shop/cache, the deleted NetworkPolicy, the Deployment)", got, want)
 	}
 	if p.Invalid() {
 		t.Errorf("warnings made the plan invalid: %+v", p.Risks)

@@ -112,8 +112,9 @@ func TestSyncRefusesQuotaBreach(t *testing.T) {
 	}
 }
 
-// A pod from Git that a LimitRange gave requests when it was stored is not
-// drift: the next sync leaves it as it is.
+// A pod from Git that a LimitRange gave requests when it was stored, and
+// ServiceAccount admission its account and token volume, is not drift: the
+// next sync leaves it as it is.
 func TestLimitRangeDefaultsAreNotDrift(t *testing.T) {
 	s := newSyncer(t, "apps")
 	s.Store.SetAdmitter(admission.New(s.Store))
@@ -130,6 +131,9 @@ func TestLimitRangeDefaultsAreNotDrift(t *testing.T) {
 	}
 	if got := p.Spec.Containers[0].Resources.Requests.Cpu().String(); got != "200m" {
 		t.Fatalf("stored pod's cpu request %s, want the LimitRange's 200m", got)
+	}
+	if p.Spec.ServiceAccountName != "default" || len(p.Spec.Volumes) != 1 || !strings.HasPrefix(p.Spec.Volumes[0].Name, admission.APIAccessVolumePrefix) {
+		t.Fatalf("stored pod's account %q and volumes %+v, want default's token volume", p.Spec.ServiceAccountName, p.Spec.Volumes)
 	}
 	r.commit(map[string]string{"cm.yaml": configMap("x", "y")})
 	res, err := syncNow(t, s, src)

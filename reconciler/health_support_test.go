@@ -12,7 +12,6 @@ import (
 	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	nodev1 "k8s.io/api/node/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -36,11 +35,6 @@ func TestHealthOfKindsNotActedOn(t *testing.T) {
 	}{
 		{name: "storage class", obj: &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "local-path"}, Provisioner: "rancher.io/local-path"}},
 		{name: "ingress", obj: &networkingv1.Ingress{ObjectMeta: om}},
-		{name: "service account", obj: &corev1.ServiceAccount{ObjectMeta: om}},
-		{name: "role", obj: &rbacv1.Role{ObjectMeta: om}},
-		{name: "role binding", obj: &rbacv1.RoleBinding{ObjectMeta: om}},
-		{name: "cluster role", obj: &rbacv1.ClusterRole{ObjectMeta: cluster}},
-		{name: "cluster role binding", obj: &rbacv1.ClusterRoleBinding{ObjectMeta: cluster}},
 		{name: "priority class", obj: &schedulingv1.PriorityClass{ObjectMeta: cluster, Value: 1000}},
 		{name: "runtime class", obj: &nodev1.RuntimeClass{ObjectMeta: cluster, Handler: "runsc"}},
 		{name: "validating webhooks", obj: &admissionv1.ValidatingWebhookConfiguration{ObjectMeta: cluster}},

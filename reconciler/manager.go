@@ -39,6 +39,7 @@ func newManager(st *store.Store, log *slog.Logger, opts Options) *manager {
 	hpa := NewHPAController(st, m.inf, m.rec, opts.HPA, opts.Queue, log)
 	quotas := NewQuotaController(st, m.inf, opts.Queue, log)
 	budgets := NewDisruptionController(st, m.inf, opts.Queue, log)
+	accounts := NewServiceAccountController(st, m.inf, opts.ServiceAccounts, opts.Queue, log)
 	if !opts.Scheduler.Disabled {
 		// The scheduler's events name it as their source, as kube-scheduler's
 		// do, and have their own backlog: a burst of bindings must not crowd
@@ -56,7 +57,7 @@ func newManager(st *store.Store, log *slog.Logger, opts Options) *manager {
 	cps := newControlPlaneServicesController(st, m.inf, opts.services, opts.Queue, log)
 	m.runs = append(m.runs, ips.Run, cps.Run)
 	m.runs = append(m.runs, endpointControllers(st, m.inf, opts.Endpoints, opts.Queue, log)...)
-	m.runs = append(m.runs, rs.Run, rc.Run, d.Run, job.Run, cron.Run, daemons.Run, sets.Run, volumes.Run, protection.Run, ephemeral.Run, gc.Run, ns.Run, hpa.Run, quotas.Run, budgets.Run, health.Run, np.Run, m.rec.Run, func(ctx context.Context) {
+	m.runs = append(m.runs, rs.Run, rc.Run, d.Run, job.Run, cron.Run, daemons.Run, sets.Run, volumes.Run, protection.Run, ephemeral.Run, gc.Run, ns.Run, hpa.Run, quotas.Run, budgets.Run, accounts.Run, health.Run, np.Run, m.rec.Run, func(ctx context.Context) {
 		record.ExpireEvents(ctx, st, opts.EventTTL, opts.EventTTL/6, log)
 	})
 	return m
@@ -113,6 +114,8 @@ type Options struct {
 	// HPA tunes the HorizontalPodAutoscaler controller and gives it the
 	// pods' usage.
 	HPA HPAOptions
+	// ServiceAccounts gives the root CA every namespace publishes.
+	ServiceAccounts ServiceAccountOptions
 
 	// services is Services checked by Run, before any controller starts.
 	services serviceConfig

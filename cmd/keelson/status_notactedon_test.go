@@ -15,7 +15,7 @@ import (
 )
 
 // TestStatusKindsNotActedOn: a server syncing a repository with a
-// Role and an Ingress beside a ConfigMap applies them,
+// PodTemplate and an Ingress beside a ConfigMap applies them,
 // and `keelson status` says that keelson does not act on them: in the Ready
 // message, a "Not acted on" line, the health (Unsupported, never Healthy)
 // and the list of objects that are not healthy.
@@ -28,11 +28,13 @@ kind: ConfigMap
 metadata: {name: app}
 data: {greeting: hello}
 ---
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
+apiVersion: v1
+kind: PodTemplate
 metadata: {name: web}
-rules:
-- {apiGroups: [""], resources: [pods], verbs: [get]}
+template:
+  spec:
+    containers:
+    - {name: web, image: "localhost/web:1"}
 ---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
@@ -40,7 +42,7 @@ metadata: {name: web}
 spec:
   defaultBackend:
     service: {name: web, port: {number: 80}}
-`, "the app, its role and its ingress")
+`, "the app, its pod template and its ingress")
 	data := filepath.Join(dir, "server")
 	api := freeAddr(t)
 	p := start(t, "server", "--data-dir", data, "--listen", api, "--repo", repo, "--path", "deploy", "--sync-interval", "1s",
@@ -48,7 +50,7 @@ spec:
 	defer p.stop(t)
 	readyz(t, p, api, 200)
 	var out string
-	eventuallyOut(t, "`keelson status` to show the Role and the Ingress as not acted on", func() (string, bool) {
+	eventuallyOut(t, "`keelson status` to show the PodTemplate and the Ingress as not acted on", func() (string, bool) {
 		b, err := exec.Command(binary, "status", "--data-dir", data).CombinedOutput()
 		out = string(b)
 		return out, err == nil && strings.Contains(out, "Unsupported")
@@ -57,11 +59,11 @@ spec:
 	// with runs of spaces made one.
 	flat := strings.Join(strings.FieldsFunc(out, func(r rune) bool { return r == ' ' }), " ")
 	for _, want := range []string{
-		"Ready True Succeeded applied revision ", ": 2 objects keelson does not act on yet: Ingress default/web, Role default/web\n",
-		"Not acted on 2 keelson stores these but does not act on their kinds yet: Ingress default/web, Role default/web\n",
+		"Ready True Succeeded applied revision ", ": 2 objects keelson does not act on yet: Ingress default/web, PodTemplate default/web\n",
+		"Not acted on 2 keelson stores these but does not act on their kinds yet: Ingress default/web, PodTemplate default/web\n",
 		"Healthy False Unsupported Ingress default/web: keelson stores Ingresses but routes no traffic for them yet: no ingress proxy listens\n",
 		"Health Unsupported Ingress default/web: keelson stores Ingresses but routes no traffic for them yet: no ingress proxy listens\n",
-		"\n Role default/web: Unsupported: keelson stores Roles but does not enforce RBAC: the API server's grants decide who reads what\n",
+		"\n PodTemplate default/web: Unsupported: keelson stores PodTemplates but makes no pods from them, as Kubernetes makes none: they are kept for the tools that read them\n",
 		"\n Ingress default/web: Unsupported: keelson stores Ingresses but routes no traffic for them yet: no ingress proxy listens\n",
 	} {
 		if !strings.Contains(flat, want) {
@@ -84,9 +86,9 @@ func TestPrintSyncNotActedOn(t *testing.T) {
 		want string // "" when no line is wanted
 	}{
 		{name: "only kinds acted on", inv: []keelsonv1alpha1.ObjectRef{ref("v1", "ConfigMap", "shop", "cfg"), ref("apps/v1", "Deployment", "shop", "web")}},
-		{name: "a role and a cluster-scoped class", inv: []keelsonv1alpha1.ObjectRef{ref("rbac.authorization.k8s.io/v1", "Role", "shop", "web"),
+		{name: "a pod template and a cluster-scoped class", inv: []keelsonv1alpha1.ObjectRef{ref("v1", "PodTemplate", "shop", "web"),
 			ref("v1", "ConfigMap", "shop", "cfg"), ref("storage.k8s.io/v1", "StorageClass", "", "fast")},
-			want: "  Not acted on  2  keelson stores these but does not act on their kinds yet: Role shop/web, StorageClass fast\n"},
+			want: "  Not acted on  2  keelson stores these but does not act on their kinds yet: PodTemplate shop/web, StorageClass fast\n"},
 		{name: "an autoscaler is acted on", inv: []keelsonv1alpha1.ObjectRef{ref("autoscaling/v2", "HorizontalPodAutoscaler", "shop", "web")}},
 		{name: "many, counted past five", inv: []keelsonv1alpha1.ObjectRef{ref("networking.k8s.io/v1", "NetworkPolicy", "a", "1"), ref("networking.k8s.io/v1", "NetworkPolicy", "a", "2"),
 			ref("networking.k8s.io/v1", "NetworkPolicy", "a", "3"), ref("networking.k8s.io/v1", "NetworkPolicy", "a", "4"), ref("networking.k8s.io/v1", "NetworkPolicy", "a", "5"), ref("networking.k8s.io/v1", "NetworkPolicy", "a", "6"),

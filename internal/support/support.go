@@ -24,33 +24,29 @@ type Kind struct {
 // agent), Service (cluster IPs, EndpointSlices, node proxy, DNS),
 // Endpoints (mirrored into EndpointSlices), ConfigMap and Secret (the agent
 // reads them into volumes and environment), NodePolicy (node policy
-// controller), HelmChart (rendered by gitsync into the objects it syncs).
+// controller), HelmChart (rendered by gitsync into the objects it syncs),
+// ServiceAccount (tokens mounted in pods, image pull secrets), Role,
+// ClusterRole, RoleBinding, ClusterRoleBinding (the API's RBAC).
 // Kinds of the store that Git cannot declare (Node, Event, EndpointSlice,
 // IPAddress, ServiceCIDR, ControllerRevision, Sync) never reach the list's
 // readers. A Lease may come from Git, though keelson's own (the agents'
 // heartbeats) are written through the API.
 //
 // The kinds of Kubernetes' own API groups that people keep in Git beside
-// their workloads (RBAC, budgets, priority classes, network policies,
-// admission and API priority configuration, CSI objects) are stored and
-// served so that such a repository syncs, but none has an effect yet:
-// keelson's API authorizes by its own grants and admits by its schemas.
+// their workloads (budgets are acted on; priority classes, network
+// policies, admission and API priority configuration, CSI objects are not)
+// are stored and served so that such a repository syncs, but those on the
+// list have no effect yet. ServiceAccounts (tokens, image pull secrets)
+// and RBAC's Roles, ClusterRoles and bindings (the API's authorization) are
+// acted on.
 //
-// ServiceAccount and StorageClass are on it although Kubernetes does
-// nothing with them on their own either: each exists only to be read by a
-// part keelson lacks. A ServiceAccount is read when pods naming it start
-// (its token mounted, its image pull secrets added); keelson mounts no
-// token and pulls with no secret. A StorageClass is read by the provisioner
-// of the claims of its class; keelson provisions nothing. Someone who
-// commits one expects that effect, so it must say that none follows.
+// StorageClass is on it although Kubernetes does nothing with one on its
+// own either: it is read by the provisioner of the claims of its class, and
+// keelson provisions only its own class. Someone who commits one expects
+// that effect, so it must say that none follows.
 var storedOnly = []Kind{
 	{gk("storage.k8s.io", "StorageClass"), "keelson stores StorageClasses but provisions volumes only for its own local-path class (provisioner keelson.dev/local-path): claims of other classes bind only to PersistentVolumes that exist"},
 	{gk("networking.k8s.io", "Ingress"), "keelson stores Ingresses but routes no traffic for them yet: no ingress proxy listens"},
-	{gk("", "ServiceAccount"), "keelson stores ServiceAccounts but does not act on them yet: pods that name one get no API token and none of its image pull secrets"},
-	{gk("rbac.authorization.k8s.io", "Role"), "keelson stores Roles but does not enforce RBAC: the API server's grants decide who reads what"},
-	{gk("rbac.authorization.k8s.io", "RoleBinding"), "keelson stores RoleBindings but does not enforce RBAC: the API server's grants decide who reads what"},
-	{gk("rbac.authorization.k8s.io", "ClusterRole"), "keelson stores ClusterRoles but does not enforce RBAC: the API server's grants decide who reads what"},
-	{gk("rbac.authorization.k8s.io", "ClusterRoleBinding"), "keelson stores ClusterRoleBindings but does not enforce RBAC: the API server's grants decide who reads what"},
 	{gk("scheduling.k8s.io", "PriorityClass"), "keelson stores PriorityClasses but does not use them yet: pods naming one get no priority and nothing is preempted"},
 	{gk("node.k8s.io", "RuntimeClass"), "keelson stores RuntimeClasses but does not use them yet: pods naming one run with containerd's default runtime"},
 	{gk("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"), "keelson stores ValidatingWebhookConfigurations but calls no admission webhooks: objects from Git are checked by keelson's schemas only"},
