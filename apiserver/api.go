@@ -23,29 +23,35 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 	switch q.verb {
 	case "get", "list", "watch":
 		if q.subresource == "log" && q.verb == "get" {
-			if err := s.authorizeRead(u, q); err != nil {
+			if err := s.authorizeRead(r.Context(), u, q); err != nil {
 				writeStatus(w, err)
 				return
 			}
 			s.podLog(w, r, q)
 			return
 		}
-		if q.subresource != "" && q.subresource != "status" {
+		if q.subresource != "" && q.subresource != "status" || q.subresource == "token" {
 			writeStatus(w, apierrors.NewNotFound(q.groupResource(), q.name))
 			return
 		}
-		if err := s.authorizeRead(u, q); err != nil {
+		if err := s.authorizeRead(r.Context(), u, q); err != nil {
 			writeStatus(w, err)
 			return
 		}
 		s.read(w, r, q, u)
+	case "create":
+		if q.subresource == "token" {
+			s.createToken(w, r, q, u)
+			return
+		}
+		s.write(w, r, q, u)
 	default:
 		s.write(w, r, q, u)
 	}
 }
 
 func (s *Server) read(w http.ResponseWriter, r *http.Request, q *request, u *User) {
-	v := &view{res: q.res, secrets: s.secretsView(u), table: wantsTable(r), pretty: isTrue(r.URL.Query().Get("pretty"))}
+	v := &view{res: q.res, secrets: s.secretsView(r.Context(), u), table: wantsTable(r), pretty: isTrue(r.URL.Query().Get("pretty"))}
 	switch q.verb {
 	case "get":
 		s.get(w, r, q, v)

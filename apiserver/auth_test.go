@@ -8,10 +8,12 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
+	"github.com/keelson/keelson/apiserver"
 )
 
 func TestPeoplesWritesGet405NamingTheSource(t *testing.T) {
@@ -65,10 +67,21 @@ func TestAuthentication(t *testing.T) {
 			t.Errorf("%s without a token: %s, want 200", path, resp.Status)
 		}
 	}
+	// --anonymous-read makes requests without a token system:anonymous,
+	// who reads what RBAC grants it, as Kubernetes' --anonymous-auth.
 	anon := newTestServer(t, func(c *configT) { c.AnonymousRead = true })
-	if _, err := anon.client(t, "").CoreV1().Pods("").List(ctx, metav1.ListOptions{}); err != nil {
-		t.Fatalf("anonymous read with --anonymous-read: %v", err)
+	if _, err := anon.client(t, "").CoreV1().Pods("").List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("anonymous read with --anonymous-read and no binding: %v, want 403", err)
 	}
+	if err := anon.st.Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "anonymous-view"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: apiserver.GroupUnauthenticated}}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "anonymous reads pods once view is bound to system:unauthenticated", func() error {
+		_, err := anon.client(t, "").CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+		return err
+	})
 	_, err := anon.client(t, "").CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "x"}}, metav1.CreateOptions{})
 	if !apierrors.IsMethodNotSupported(err) {
 		t.Fatalf("anonymous write: %v, want 405", err)

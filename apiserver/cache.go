@@ -92,12 +92,15 @@ type cache struct {
 	log     *slog.Logger
 	metrics *metrics
 
-	mu       sync.Mutex
-	changed  chan struct{} // closed and replaced whenever rv or ready changes
-	ready    bool
-	objs     map[string]*entry
-	sorted   []*entry // objs in key order; nil when it must be rebuilt
-	rv       int64
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced whenever rv or ready changes
+	ready   bool
+	objs    map[string]*entry
+	sorted  []*entry // objs in key order; nil when it must be rebuilt
+	rv      int64
+	// gen counts the changes to objs, for those who derive something from
+	// all of them (the RBAC policy) and must know when to derive it again.
+	gen      uint64
 	history  []event // oldest first, at most cfg.History
 	oldest   int64   // a watch from rv >= oldest misses nothing in history
 	watchers map[*watcher]struct{}
@@ -161,6 +164,7 @@ func (c *cache) listAndWatch(ctx context.Context) error {
 	c.mu.Lock()
 	c.cancelWatch = cancel
 	c.objs, c.sorted, c.rv, c.oldest, c.history = objs, nil, rv, rv, nil
+	c.gen++
 	c.ready, c.progress = true, w.RequestProgress
 	c.notifyLocked()
 	c.mu.Unlock()
@@ -258,6 +262,7 @@ func (c *cache) apply(ev watch.Event) error {
 		c.history = slices.Delete(c.history, 0, n)
 	}
 	c.history = append(c.history, e)
+	c.gen++
 	if rv > c.rv {
 		c.rv = rv
 	}
@@ -375,6 +380,24 @@ func (c *cache) snapshotLocked(match func(*entry) bool) []*entry {
 		}
 	}
 	return out
+}
+
+// all returns every object and the generation they are of.
+func (c *cache) all() ([]*entry, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*entry, 0, len(c.objs))
+	for _, e := range c.objs {
+		out = append(out, e)
+	}
+	return out, c.gen
+}
+
+// generation returns how many times the objects changed.
+func (c *cache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
 }
 
 // get returns one object from the cache, or nil.

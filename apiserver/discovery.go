@@ -37,13 +37,18 @@ func servedGroups() []*groupVersion {
 		}
 		g.resources = append(g.resources, r)
 	}
-	return append(out, &groupVersion{group: metricsGV.Group, version: metricsGV.Version, resources: []store.Resource{metricsNodes, metricsPods}})
+	return append(out, &groupVersion{group: metricsGV.Group, version: metricsGV.Version, resources: []store.Resource{metricsNodes, metricsPods}},
+		&groupVersion{group: authorizationGV.Group, version: authorizationGV.Version, resources: []store.Resource{selfSubjectAccessReviews, selfSubjectRulesReviews}},
+		&groupVersion{group: authenticationGV.Group, version: authenticationGV.Version, resources: []store.Resource{tokenReviews, selfSubjectReviews}})
 }
 
 // verbsOf are the verbs discovery lists for a group.
 func verbsOf(group string) []string {
-	if group == metricsGV.Group {
+	switch group {
+	case metricsGV.Group:
 		return metricsVerbs
+	case authorizationGV.Group, authenticationGV.Group:
+		return reviewVerbs
 	}
 	return readVerbs
 }

@@ -5,7 +5,6 @@ import (
 	"os"
 	"slices"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/yaml"
 )
 
@@ -64,53 +63,4 @@ func (g *Grant) applies(u *User) bool {
 
 func (g *Grant) covers(namespace string) bool {
 	return slices.Contains(g.Namespaces, "*") || (namespace != "" && slices.Contains(g.Namespaces, namespace))
-}
-
-// canRead says whether u may read objects in namespace ("" means every
-// namespace, or a cluster-scoped kind), and whether secret values there.
-func (s *Server) canRead(u *User, namespace string) (read, secrets bool) {
-	if u.InGroup(GroupMasters) {
-		return true, true
-	}
-	if _, ok := u.NodeName(); ok {
-		// Agents read the pods bound to them and the config maps and secret
-		// values those pods use, wherever they are.
-		return true, true
-	}
-	if s.cfg.Grants == nil {
-		return true, false
-	}
-	for _, g := range s.cfg.Grants.Grants {
-		if g.applies(u) && g.covers(namespace) {
-			read = true
-			secrets = secrets || g.Secrets
-		}
-	}
-	return read, secrets
-}
-
-// authorizeRead returns a 403 Status unless u may read q.
-func (s *Server) authorizeRead(u *User, q *request) error {
-	ns := q.namespace
-	if q.res.Plural == "namespaces" && q.name != "" {
-		// Reading a namespace object needs a grant on that namespace.
-		ns = q.name
-	}
-	if ok, _ := s.canRead(u, ns); !ok {
-		where := "in every namespace"
-		if ns != "" {
-			where = "in namespace " + ns
-		}
-		return apierrors.NewForbidden(q.groupResource(), q.name,
-			fmt.Errorf("user %q may not %s %s %s: ask for a grant in the authorization file", u.Name, q.verb, q.res.Plural, where))
-	}
-	return nil
-}
-
-// secretsView returns whether u may see secret values in a namespace.
-func (s *Server) secretsView(u *User) func(string) bool {
-	return func(ns string) bool {
-		_, ok := s.canRead(u, ns)
-		return ok
-	}
 }

@@ -7,6 +7,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
@@ -41,4 +42,33 @@ func statusOf(err error) error {
 		return apierrors.NewNotFound(schema.GroupResource{}, "")
 	}
 	return err
+}
+
+// eventually retries f until it returns nil, failing after 10 seconds with
+// its last error.
+func eventually(t testing.TB, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// errNotYet is what an eventually's function returns while it waits.
+var errNotYet = errors.New("not yet")
+
+func resourceNamed(t testing.TB, name string) store.Resource {
+	t.Helper()
+	r, err := store.ResourceByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

@@ -148,9 +148,8 @@ func (s *Server) metricsSelector(w http.ResponseWriter, r *http.Request) (labels
 
 func (s *Server) nodeMetrics(w http.ResponseWriter, r *http.Request) {
 	u, name := userFrom(r.Context()), r.PathValue("name")
-	if ok, _ := s.canRead(u, ""); !ok {
-		writeStatus(w, apierrors.NewForbidden(schema.GroupResource{Group: metricsGV.Group, Resource: "nodes"}, name,
-			fmt.Errorf("user %q may not read node metrics: ask for the %q grant", u.Name, "*")))
+	if err := s.forbiddenRead(r.Context(), u, schema.GroupResource{Group: metricsGV.Group, Resource: "nodes"}, getOrList(name), "", name); err != nil {
+		writeStatus(w, err)
 		return
 	}
 	sel, ok := s.metricsSelector(w, r)
@@ -193,9 +192,8 @@ func (s *Server) nodeMetrics(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) servePodMetrics(w http.ResponseWriter, r *http.Request) {
 	u, ns, name := userFrom(r.Context()), r.PathValue("namespace"), r.PathValue("name")
-	if ok, _ := s.canRead(u, ns); !ok {
-		writeStatus(w, apierrors.NewForbidden(schema.GroupResource{Group: metricsGV.Group, Resource: "pods"}, name,
-			fmt.Errorf("user %q may not read pod metrics in %q", u.Name, ns)))
+	if err := s.forbiddenRead(r.Context(), u, schema.GroupResource{Group: metricsGV.Group, Resource: "pods"}, getOrList(name), ns, name); err != nil {
+		writeStatus(w, err)
 		return
 	}
 	sel, ok := s.metricsSelector(w, r)
@@ -258,4 +256,11 @@ func (s *Server) podMetrics(ctx context.Context, ns, name string, sel labels.Sel
 		}
 	}
 	return items, nil
+}
+
+func getOrList(name string) string {
+	if name == "" {
+		return "list"
+	}
+	return "get"
 }

@@ -83,7 +83,8 @@ func parseRequest(r *http.Request) (*request, error) {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("%s is cluster-scoped: drop namespaces/%s from the path", res.Plural, q.namespace))
 	}
 	podLog := q.subresource == "log" && res.Plural == "pods" && res.GVK.Group == ""
-	if q.subresource != "" && q.subresource != "status" && !podLog {
+	token := q.subresource == "token" && res.Plural == "serviceaccounts" && res.GVK.Group == ""
+	if q.subresource != "" && q.subresource != "status" && !podLog && !token {
 		return nil, apierrors.NewNotFound(schema.GroupResource{Group: group, Resource: res.Plural + "/" + q.subresource}, q.name)
 	}
 	q.verb = verbOf(r, q.name, legacyWatch)

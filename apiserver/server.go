@@ -45,9 +45,12 @@ type Config struct {
 	Tokens *Tokens
 	// AnonymousRead lets requests without a token read as system:anonymous.
 	AnonymousRead bool
-	// Grants limit who reads what; nil lets every authenticated user read
-	// everything but secret values.
+	// Grants are the authorization file's: who reads what beside what RBAC
+	// from Git allows. Without either, only system:masters and agents read.
 	Grants *Grants
+	// ServiceAccounts, when set, issues tokens to agents for their pods and
+	// takes those tokens as their ServiceAccounts.
+	ServiceAccounts *ServiceAccountConfig
 	// TLS, when set, serves HTTPS with it.
 	TLS *tls.Config
 	// Registerer receives the API's metrics; none are registered when nil.
@@ -79,6 +82,8 @@ type Server struct {
 	metrics *metrics
 
 	// caches are started on first use and stopped by Close.
+	rbac rbacState
+
 	cachesMu sync.Mutex
 	caches   map[string]*cache
 	ctx      context.Context
@@ -106,6 +111,7 @@ func New(cfg Config) *Server {
 	if cfg.Store != nil {
 		s.registerDiscovery()
 		s.registerMetricsAPI()
+		s.registerReviews()
 		s.mux.HandleFunc("/api/", s.serveResource)
 		s.mux.HandleFunc("/apis/", s.serveResource)
 	}

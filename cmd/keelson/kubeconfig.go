@@ -121,7 +121,12 @@ func (o *serverOptions) apiConfig(log *slog.Logger) (apiserver.Config, error) {
 	scheme := "http"
 	if o.tls {
 		files := apiserver.TLSFilesIn(o.dataDir)
-		if cfg.TLS, err = apiserver.EnsureTLS(files, append(listenHosts(o.listen), o.tlsSANs...)); err != nil {
+		// Pods reach the API as the kubernetes service, by its cluster IP
+		// (client-go's in-cluster config) or its names.
+		hosts := append(listenHosts(o.listen), o.tlsSANs...)
+		hosts = append(hosts, o.serviceCIDR.APIServerIP().String(), "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+			"kubernetes.default.svc."+o.services.clusterDomain)
+		if cfg.TLS, err = apiserver.EnsureTLS(files, hosts); err != nil {
 			return cfg, fmt.Errorf("TLS: %w", err)
 		}
 		if caPEM, err = os.ReadFile(files.CACert); err != nil {

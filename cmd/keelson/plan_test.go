@@ -107,8 +107,8 @@ func TestPlanExitCodes(t *testing.T) {
 	}
 }
 
-// startAPI serves the read-only API over a store on a private etcd, with
-// an admin token and a reader's token that may not see secret values.
+// startPlanAPI serves the read-only API over a store on a private etcd,
+// with a reader's token that may not see secret values.
 func startPlanAPI(t testing.TB) (*store.Store, string) {
 	t.Helper()
 	e, err := store.StartEmbedded(t.Context(), t.TempDir(), store.EmbeddedConfig{ClientURL: etcdtest.FreeURL(t), PeerURL: etcdtest.FreeURL(t)}, slog.New(slog.DiscardHandler))
@@ -121,7 +121,10 @@ func startPlanAPI(t testing.TB) (*store.Store, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := apiserver.New(apiserver.Config{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), Store: st, Tokens: tokens})
+	// The reader reads everything, secret values aside, by a grant of the
+	// authorization file.
+	grants := &apiserver.Grants{Grants: []apiserver.Grant{{Users: []string{"reader"}, Namespaces: []string{"*"}}}}
+	srv := apiserver.New(apiserver.Config{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), Store: st, Tokens: tokens, Grants: grants})
 	l, err := srv.Listen()
 	if err != nil {
 		t.Fatal(err)

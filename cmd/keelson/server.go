@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -77,6 +78,8 @@ type serverOptions struct {
 	leaderTTL time.Duration
 	// hpa tunes the autoscaler (--horizontal-pod-autoscaler-*).
 	hpa reconciler.HPAOptions
+	// serviceAccount is how pods' ServiceAccount tokens are signed.
+	serviceAccount serviceAccountFlags
 }
 
 // identity names this server in the leader election: its host and API
@@ -119,6 +122,7 @@ func (o *serverOptions) addFlags(cmd *cobra.Command) {
 	f.Var(cidrFlag{&o.serviceCIDR}, "service-cidr", "the IPv4 block Services get their cluster IPs from (the API is on its first address, cluster DNS on its tenth)")
 	f.Var(portRangeFlag{&o.nodePortRange}, "service-node-port-range", "the ports NodePort Services open on every node, FIRST-LAST")
 	o.services.add(f)
+	o.serviceAccount.add(f)
 	f.StringVar(&o.dataDir, "data-dir", defaultDataDir(), "where keelson keeps its state (the embedded etcd's data among it)")
 	f.StringVar(&o.listen, "listen", "127.0.0.1:7443", "API listen address")
 	f.StringSliceVar(&o.etcdEndpoints, "etcd-endpoints", nil, "external etcd cluster endpoints (comma-separated); empty runs an embedded etcd")
@@ -130,8 +134,8 @@ func (o *serverOptions) addFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.tls, "tls", true, "serve HTTPS with a CA and certificate generated in <data-dir>/tls; --tls=false only on a loopback address, for development")
 	f.StringSliceVar(&o.tlsSANs, "tls-san", nil, "more host names or IPs for the serving certificate (localhost and the --listen address are always in it)")
 	f.StringVar(&o.tokenFile, "token-auth-file", "", `bearer tokens, one "token,user,uid,\"group1,group2\"" per line; default <data-dir>/tokens.csv, made with an admin token on first start`)
-	f.StringVar(&o.authzFile, "authorization-file", "", "YAML read grants (users and groups to namespaces and secret values); without it every authenticated user reads all but secret values")
-	f.BoolVar(&o.anonymousRead, "anonymous-read", false, "let requests without a token read, as system:anonymous")
+	f.StringVar(&o.authzFile, "authorization-file", "", "YAML read grants (users and groups to namespaces and secret values), the bootstrap beside RBAC from Git; what neither grants is refused (system:masters reads everything)")
+	f.BoolVar(&o.anonymousRead, "anonymous-read", false, "take requests without a token as system:anonymous (group system:unauthenticated), who reads what RBAC or the authorization file grants it")
 	f.BoolVar(&o.profiling, "profiling", true, "serve Go's profiles at /debug/pprof/ to members of system:masters")
 }
 
@@ -219,6 +223,14 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 		return err
 	}
 	cfg.Store, cfg.Gatherer, cfg.Registerer, cfg.ReadyChecks = st, reg, reg, ready
+	var tokenKey *ecdsa.PrivateKey
+	if cfg.ServiceAccounts, tokenKey, err = o.serviceAccounts(st); err != nil {
+		return err
+	}
+	rootCA, err := o.rootCA()
+	if err != nil {
+		return err
+	}
 	cfg.Hooks = &gitsync.Webhook{Syncs: syncs, Log: log}
 	srv := apiserver.New(cfg)
 
@@ -238,15 +250,17 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 		}
 		close(keysChecked)
 	}()
+	go publishTokenKey(ctx, st, tokenKey, log)
 	dnsDone, err := startClusterDNS(ctx, o, st, reg, log)
 	if err != nil {
 		return err
 	}
 	opts := reconciler.Options{
-		NodeLifecycle:  reconciler.NodeLifecycleOptions{GracePeriod: o.nodeGracePeriod, ClusterCIDR: o.clusterCIDR},
-		Services:       services,
-		LeaderElection: reconciler.LeaderElection{Disabled: true}, // the term below is the election
-		HPA:            reconciler.HPAOptions{SyncPeriod: o.hpa.SyncPeriod, DownscaleStabilization: o.hpa.DownscaleStabilization, Metrics: apiPodMetrics{srv}},
+		NodeLifecycle:   reconciler.NodeLifecycleOptions{GracePeriod: o.nodeGracePeriod, ClusterCIDR: o.clusterCIDR},
+		Services:        services,
+		LeaderElection:  reconciler.LeaderElection{Disabled: true}, // the term below is the election
+		HPA:             reconciler.HPAOptions{SyncPeriod: o.hpa.SyncPeriod, DownscaleStabilization: o.hpa.DownscaleStabilization, Metrics: apiPodMetrics{srv}},
+		ServiceAccounts: reconciler.ServiceAccountOptions{RootCA: rootCA},
 	}
 	if err := opts.Validate(); err != nil {
 		return err

@@ -48,7 +48,11 @@ func TestSecretsFromGitOnContainerd(t *testing.T) {
 	value := "s3cret-" + rand.String(20)
 	changed := "s3cret-" + rand.String(20)
 	commit(t, u.repo, "app/namespace.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: vault}\n", "vault")
-	up := u.start(t, u.repo, "--path", "app", "--decryption-key-file", ageKey, "--token-auth-file", tokens)
+	// The viewer reads everything but secret values, by a grant of the
+	// authorization file.
+	authz := filepath.Join(u.dir, "authz.yaml")
+	writeTestFile(t, authz, "grants:\n- users: [viewer]\n  namespaces: [\"*\"]\n")
+	up := u.start(t, u.repo, "--path", "app", "--decryption-key-file", ageKey, "--token-auth-file", tokens, "--authorization-file", authz)
 
 	// The author encrypts for the cluster's recipients, read from it.
 	var recipients string

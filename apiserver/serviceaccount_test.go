@@ -1,0 +1,267 @@
+package apiserver_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/keelson/keelson/apiserver"
+	"github.com/keelson/keelson/internal/satoken"
+)
+
+const testIssuer = "https://kubernetes.default.svc.cluster.local"
+
+// syncBuffer is a log the test reads while the server writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// withServiceAccounts has the server sign tokens with a key of its own and
+// log at Info into log.
+func withServiceAccounts(t *testing.T, log *syncBuffer) (option, *ecdsa.PrivateKey) {
+	key, err := satoken.LoadOrCreateKey(filepath.Join(t.TempDir(), "sa.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid := satoken.KeyID(&key.PublicKey)
+	return func(c *apiserver.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		c.ServiceAccounts = &apiserver.ServiceAccountConfig{
+			Signer: satoken.NewSigner(key, testIssuer), Issuer: testIssuer, Audiences: []string{testIssuer},
+			Keys: func(_ context.Context, id string) (*ecdsa.PublicKey, error) {
+				if id != kid {
+					return nil, satoken.ErrUnknownKey
+				}
+				return &key.PublicKey, nil
+			},
+		}
+	}, key
+}
+
+// TestServiceAccountTokens: an agent gets a token for a pod bound to it;
+// the token reads what RBAC in the store grants its ServiceAccount, and
+// stops working when the grant, or the pod, goes. Forged, expired and
+// foreign tokens are refused with the reason in the log, never to the
+// client.
+func TestServiceAccountTokens(t *testing.T) {
+	var log syncBuffer
+	opt, key := withServiceAccounts(t, &log)
+	ts := newTestServer(t, opt)
+	ctx := t.Context()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"}}
+	p := pod("shop", "web-1", nil, "n1", corev1.PodRunning)
+	p.Spec.ServiceAccountName = "web"
+	other := pod("shop", "db-1", nil, "n2", corev1.PodRunning)
+	other.Spec.ServiceAccountName = "web"
+	for _, err := range []error{ts.st.Create(ctx, sa), ts.st.Create(ctx, p), ts.st.Create(ctx, other),
+		ts.st.Create(ctx, pod("shop", "api-1", nil, "n1", corev1.PodRunning)),
+		ts.st.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "db"}, Data: map[string][]byte{"pw": []byte("x")}})} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	request := func(token, saName string, ref *authenticationv1.BoundObjectReference, exp int64) (*authenticationv1.TokenRequest, error) {
+		tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{BoundObjectRef: ref, ExpirationSeconds: &exp}}
+		return ts.client(t, token).CoreV1().ServiceAccounts("shop").CreateToken(ctx, saName, tr, metav1.CreateOptions{})
+	}
+	bound := func(p *corev1.Pod) *authenticationv1.BoundObjectReference {
+		return &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: p.Name, UID: p.UID}
+	}
+
+	// Who may ask, and for what.
+	refused := map[string]struct {
+		token, sa string
+		ref       *authenticationv1.BoundObjectReference
+		exp       int64
+		check     func(error) bool
+	}{
+		"a person":               {"admin-token", "web", bound(p), 3600, apierrors.IsForbidden},
+		"a pod of another node":  {"node1-token", "web", bound(other), 3600, apierrors.IsForbidden},
+		"another ServiceAccount": {"node1-token", "default", bound(p), 3600, apierrors.IsForbidden},
+		"no bound pod":           {"node1-token", "web", nil, 3600, apierrors.IsBadRequest},
+		"a pod's old uid":        {"node1-token", "web", &authenticationv1.BoundObjectReference{Kind: "Pod", Name: p.Name, UID: "old"}, 3600, apierrors.IsConflict},
+		"under ten minutes":      {"node1-token", "web", bound(p), 60, apierrors.IsBadRequest},
+	}
+	for what, c := range refused {
+		if _, err := request(c.token, c.sa, c.ref, c.exp); !c.check(err) {
+			t.Errorf("token request, %s: %v", what, err)
+		}
+	}
+	tr, err := request("node1-token", "web", bound(p), 3600)
+	if err != nil {
+		t.Fatalf("the agent's token request: %v", err)
+	}
+	if left := time.Until(tr.Status.ExpirationTimestamp.Time); left < 59*time.Minute || left > time.Hour {
+		t.Errorf("token expires in %s, want an hour", left)
+	}
+	long, err := request("node1-token", "web", bound(p), 365*24*3600)
+	if err != nil || time.Until(long.Status.ExpirationTimestamp.Time) > 48*time.Hour {
+		t.Errorf("a year-long token request: %v, expires %v, want at most 48 hours", err, long.Status.ExpirationTimestamp)
+	}
+
+	podsOf := func(c kubernetes.Interface) error {
+		_, err := c.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{})
+		return err
+	}
+	app := ts.client(t, tr.Status.Token)
+	if err := podsOf(app); !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), `"system:serviceaccount:shop:web"`) {
+		t.Fatalf("listing pods before any RoleBinding: %v, want 403 naming the ServiceAccount", err)
+	}
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "pod-reader"},
+		Rules: []rbacv1.PolicyRule{{Verbs: []string{"get", "list", "watch"}, APIGroups: []string{""}, Resources: []string{"pods"}}}}
+	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-reads-pods"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "pod-reader"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "web"}}}
+	if err := ts.st.Create(ctx, binding); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the binding's missing role named in the log", func() error {
+		if err := podsOf(app); !apierrors.IsForbidden(err) {
+			return err
+		}
+		if !strings.Contains(log.String(), `RoleBinding shop/web-reads-pods refers to Role \"pod-reader\", which does not exist`) {
+			return errNotYet
+		}
+		return nil
+	})
+	if err := ts.st.Create(ctx, role); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the ServiceAccount lists pods once the RoleBinding's role exists", func() error { return podsOf(app) })
+	if _, err := app.CoreV1().Pods("default").List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("pods of another namespace: %v, want 403", err)
+	}
+	if _, err := app.CoreV1().Secrets("shop").Get(ctx, "db", metav1.GetOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("a secret without a grant of secrets: %v, want 403", err)
+	}
+	review := func(c kubernetes.Interface, verb, resource, ns string) bool {
+		t.Helper()
+		r, err := c.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: verb, Resource: resource, Namespace: ns}}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("can-i %s %s -n %s: %v", verb, resource, ns, err)
+		}
+		return r.Status.Allowed
+	}
+	for _, c := range []struct {
+		token, verb, resource, ns string
+		want                      bool
+	}{
+		{tr.Status.Token, "list", "pods", "shop", true},
+		{tr.Status.Token, "list", "pods", "default", false},
+		{tr.Status.Token, "get", "secrets", "shop", false},
+		{tr.Status.Token, "delete", "pods", "shop", false}, // writes are Git's
+		{"admin-token", "list", "secrets", "", true},
+		{"admin-token", "create", "pods", "shop", false},
+		{"reader-token", "list", "pods", "shop", false},
+	} {
+		if got := review(ts.client(t, c.token), c.verb, c.resource, c.ns); got != c.want {
+			t.Errorf("can-i %s %s -n %q with %.12s…: %v, want %v", c.verb, c.resource, c.ns, c.token, got, c.want)
+		}
+	}
+	who, err := app.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	if err != nil || who.Status.UserInfo.Username != "system:serviceaccount:shop:web" ||
+		strings.Join(who.Status.UserInfo.Groups, ",") != "system:serviceaccounts,system:serviceaccounts:shop,system:authenticated" {
+		t.Errorf("whoami: %v %+v", err, who)
+	}
+	// A reviewer checks the token; one without the grant may not.
+	tokenReview := func(token string) (*authenticationv1.TokenReview, error) {
+		return ts.client(t, token).AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: tr.Status.Token}}, metav1.CreateOptions{})
+	}
+	if rev, err := tokenReview("admin-token"); err != nil || !rev.Status.Authenticated || rev.Status.User.Username != "system:serviceaccount:shop:web" || rev.Spec.Token != "" {
+		t.Errorf("token review by an admin: %v %+v", err, rev)
+	}
+	if _, err := tokenReview("reader-token"); !apierrors.IsForbidden(err) {
+		t.Errorf("token review without the grant: %v, want 403", err)
+	}
+
+	// The binding goes: the token reads nothing again.
+	if err := ts.st.Delete(ctx, resourceNamed(t, "rolebindings.rbac.authorization.k8s.io"), "shop", binding.Name, nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "403 once the RoleBinding is gone", func() error {
+		if err := podsOf(app); !apierrors.IsForbidden(err) {
+			return errNotYet
+		}
+		return nil
+	})
+
+	// Tokens that are not what they say.
+	signer := satoken.NewSigner(key, testIssuer)
+	now := time.Now()
+	claims := satoken.Claims{Issuer: testIssuer, Audiences: []string{testIssuer}, Namespace: "shop", ServiceAccount: "web",
+		ServiceAccountUID: string(sa.UID), Pod: p.Name, PodUID: string(p.UID), IssuedAt: now, NotBefore: now, Expiry: now.Add(time.Hour)}
+	sign := func(s *satoken.Signer, c satoken.Claims) string {
+		tok, err := s.Sign(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	forger, err := satoken.LoadOrCreateKey(filepath.Join(t.TempDir(), "forger.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired := claims
+	expired.IssuedAt, expired.NotBefore, expired.Expiry = now.Add(-2*time.Hour), now.Add(-2*time.Hour), now.Add(-time.Hour)
+	foreign := claims
+	foreign.Audiences = []string{"https://vault.example"}
+	otherPod := claims
+	otherPod.PodUID = "not-the-pod"
+	bad := map[string]struct{ token, logged string }{
+		"forged":            {sign(satoken.NewSigner(forger, testIssuer), claims), "satoken"},
+		"expired":           {sign(signer, expired), "expired"},
+		"another audience":  {sign(signer, foreign), "audience"},
+		"another pod's uid": {sign(signer, otherPod), "the pod no longer exists"},
+		"tampered":          {tr.Status.Token[:len(tr.Status.Token)-4] + "AAAA", "satoken"},
+	}
+	for what, c := range bad {
+		if err := podsOf(ts.client(t, c.token)); !apierrors.IsUnauthorized(err) || strings.Contains(err.Error(), c.logged) {
+			t.Errorf("%s token: %v, want 401 that says nothing more", what, err)
+		}
+		if !strings.Contains(log.String(), c.logged) {
+			t.Errorf("%s token: the log does not say %q:\n%s", what, c.logged, log.String())
+		}
+	}
+
+	// The pod goes: its token with it.
+	if err := ts.st.Delete(ctx, podsRes(t), "shop", p.Name, nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "401 once the token's pod is gone", func() error {
+		if err := podsOf(app); !apierrors.IsUnauthorized(err) {
+			return errNotYet
+		}
+		return nil
+	})
+	if !strings.Contains(log.String(), "token of pod shop/web-1 (uid "+string(p.UID)+"): the pod no longer exists") {
+		t.Errorf("the log does not say the pod is gone:\n%s", log.String())
+	}
+}
