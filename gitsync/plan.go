@@ -190,7 +190,9 @@ type Risk struct {
 	Level RiskLevel `json:"level"`
 	// Code names the kind of risk: immutable-field, replace, delete,
 	// data-loss, scale-to-zero, image-tag, owner-change, plain-secret,
-	// kind-not-acted-on.
+	// kind-not-acted-on, access-gained-sensitive, access-gained,
+	// access-lost (Object is then the subject: a user, group or
+	// ServiceAccount).
 	Code string `json:"code"`
 	// Object is "Kind namespace/name".
 	Object  string `json:"object"`
@@ -236,6 +238,7 @@ func (p *Plan) compare(old, head map[key]*desired, cl *clusterState) error {
 		po := &PlannedObject{Action: Delete, Kind: o.res.GVK.Kind, Namespace: k.namespace, Name: k.name, Origin: o.origin, key: k}
 		p.add(po, o, nil, cl)
 	}
+	p.Risks = append(p.Risks, accessRisks(old, head, p.Objects)...)
 	p.sort()
 	return nil
 }
