@@ -2,6 +2,7 @@ package apiserver_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -264,4 +265,38 @@ func TestNodeRestriction(t *testing.T) {
 	if err := ts.st.Get(ctx, "default", "mine", &corev1.Pod{}); !apierrors.IsNotFound(statusOf(err)) {
 		t.Fatalf("own pod after delete: %v, want gone", err)
 	}
+}
+
+// /metrics is for system:masters and those RBAC lets get it, as
+// Kubernetes' system:monitoring.
+func TestMetricsNeedsMonitoring(t *testing.T) {
+	ts := newTestServer(t)
+	ctx := t.Context()
+	get := func(token string) int {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.url+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get("admin-token"); code != http.StatusOK {
+		t.Errorf("admin: %d, want 200", code)
+	}
+	if code := get("reader-token"); code != http.StatusForbidden {
+		t.Errorf("reader without a binding: %d, want 403", code)
+	}
+	if err := ts.st.Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "reader-monitors"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:monitoring"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "reader"}}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the reader scrapes /metrics once bound to system:monitoring", func() error {
+		if code := get("reader-token"); code != http.StatusOK {
+			return fmt.Errorf("status %d", code)
+		}
+		return nil
+	})
 }

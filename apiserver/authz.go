@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -151,6 +152,25 @@ func (s *Server) authorizeRead(ctx context.Context, u *User, q *request) error {
 	s.log.Info("request forbidden", "user", u.Name, "verb", q.verb, "resource", what, "namespace", q.namespace, "name", q.name, "reason", reason)
 	return apierrors.NewForbidden(q.groupResource(), q.name,
 		fmt.Errorf("user %q cannot %s %s %s: %s; access is granted by RBAC objects in Git (a Role or ClusterRole and a RoleBinding or ClusterRoleBinding naming the user, a group or the ServiceAccount)", u.Name, q.verb, what, where, reason))
+}
+
+// authorizePath serves h to callers RBAC lets get the request's path (a
+// nonResourceURLs rule, as system:monitoring's for /metrics).
+func (s *Server) authorizePath(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u := userFrom(r.Context())
+		if u == nil {
+			writeStatus(w, apierrors.NewUnauthorized("a bearer token is needed"))
+			return
+		}
+		ok, reason := s.authorized(r.Context(), u, rbac.Attributes{User: u.Name, Groups: u.Groups, Verb: "get", Path: r.URL.Path})
+		if !ok {
+			s.log.Info("request forbidden", "user", u.Name, "path", r.URL.Path, "reason", reason)
+			writeStatus(w, apierrors.NewForbidden(schema.GroupResource{}, "", fmt.Errorf("user %q cannot get path %q: %s", u.Name, r.URL.Path, reason)))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // forbiddenRead is the 403 of a read outside the resource API (metrics).

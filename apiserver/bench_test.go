@@ -14,10 +14,12 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/keelson/keelson/apiserver"
+	"github.com/keelson/keelson/internal/satoken"
 	"github.com/keelson/keelson/store"
 )
 
@@ -271,4 +273,88 @@ func fanout(b *testing.B, watchers int, arrivals chan arrival, write func(name s
 		}
 	}
 	percentiles(b, ds)
+}
+
+// BenchmarkAuthenticatedGet reads one pod from the watch cache
+// (resourceVersion=0) with a static token of the token file, and with a
+// pod's ServiceAccount token whose reads RBAC allows (a RoleBinding of
+// view): verified once and remembered, or verified on every request
+// (ECDSA). The pod and the ServiceAccount are looked up on every request
+// either way.
+func BenchmarkAuthenticatedGet(b *testing.B) {
+	var log syncBuffer
+	opt, key := withServiceAccounts(b, &log)
+	ts := newTestServer(b, opt)
+	ctx := context.Background()
+	fill(b, ts.st, 10)
+	p := &corev1.Pod{}
+	if err := ts.st.Get(ctx, "ns-1", "web-00001", p); err != nil {
+		b.Fatal(err)
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "ns-1", Name: "default"}}
+	if err := ts.st.Create(ctx, sa); err != nil {
+		b.Fatal(err)
+	}
+	if err := ts.st.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: "ns-1", Name: "view"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "default"}}}); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	token, err := satoken.NewSigner(key, testIssuer).Sign(satoken.Claims{Issuer: testIssuer, Audiences: []string{testIssuer},
+		Namespace: "ns-1", ServiceAccount: "default", ServiceAccountUID: string(sa.UID), Pod: p.Name, PodUID: string(p.UID),
+		IssuedAt: now, NotBefore: now, Expiry: now.Add(time.Hour)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	url := ts.url + "/api/v1/namespaces/ns-1/pods/web-00001?resourceVersion=0"
+	getAs := func(token string) {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("GET %s: %s\n%s", url, resp.Status, log.String())
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for { // the RBAC and object caches catch up with the writes above
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("the ServiceAccount cannot read the pod: %v\n%s", err, log.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, v := range []struct {
+		name     string
+		token    string
+		remember bool
+	}{
+		{"static-token", "admin-token", true},
+		{"serviceaccount-token", token, true},
+		{"serviceaccount-token-verified-each-time", token, false},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			apiserver.RememberVerifiedTokens(ts.srv, v.remember)
+			ds := make([]time.Duration, 0, b.N)
+			for b.Loop() {
+				start := time.Now()
+				getAs(v.token)
+				ds = append(ds, time.Since(start))
+			}
+			percentiles(b, ds)
+		})
+	}
 }

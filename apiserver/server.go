@@ -82,7 +82,8 @@ type Server struct {
 	metrics *metrics
 
 	// caches are started on first use and stopped by Close.
-	rbac rbacState
+	rbac     rbacState
+	verified verifiedTokens
 
 	cachesMu sync.Mutex
 	caches   map[string]*cache
@@ -104,7 +105,7 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("GET /livez", s.livez)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /version", s.version)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
+	s.mux.Handle("GET /metrics", s.authorizePath(promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{})))
 	if cfg.Profiling {
 		s.registerProfiling()
 	}

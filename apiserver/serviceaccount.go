@@ -72,9 +72,7 @@ func mustResource(name string) store.Resource {
 // exists, of a ServiceAccount that still exists. The error says why not,
 // for the server's log; the client only learns that the token is invalid.
 func (s *Server) serviceAccountUser(ctx context.Context, token string, audiences []string) (*User, error) {
-	sa := s.cfg.ServiceAccounts
-	v := satoken.Verifier{Issuer: sa.Issuer, Keys: func(kid string) (*ecdsa.PublicKey, error) { return sa.Keys(ctx, kid) }}
-	c, err := v.Verify(token, audiences, time.Now())
+	c, err := s.verifyToken(ctx, token, audiences)
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +95,66 @@ func (s *Server) serviceAccountUser(ctx context.Context, token string, audiences
 	}
 	return &User{Name: c.Subject(), UID: c.ServiceAccountUID,
 		Groups: append(rbac.ServiceAccountGroups(c.Namespace), GroupAuthenticated)}, nil
+}
+
+// verifiedTokens remembers the claims of tokens whose signature was checked,
+// until they expire: an ECDSA check costs some 100 µs, and a pod's client
+// sends the same token with every request for most of an hour. What may
+// change meanwhile (the pod, the ServiceAccount, RBAC) is looked at on
+// every request.
+type verifiedTokens struct {
+	mu  sync.Mutex
+	m   map[[sha256.Size]byte]*satoken.Claims
+	off bool // tests and benchmarks turn the memory off
+}
+
+// maxVerifiedTokens bounds the memory: past it, expired tokens go, and if
+// none has, all do.
+const maxVerifiedTokens = 8192
+
+// verifyToken checks a token's signature, issuer, audiences and times.
+func (s *Server) verifyToken(ctx context.Context, token string, audiences []string) (*satoken.Claims, error) {
+	sa, vt := s.cfg.ServiceAccounts, &s.verified
+	h := sha256.New()
+	h.Write([]byte(token))
+	for _, a := range audiences {
+		h.Write([]byte{0})
+		h.Write([]byte(a))
+	}
+	var key [sha256.Size]byte
+	h.Sum(key[:0])
+	now := time.Now()
+	vt.mu.Lock()
+	c, ok := vt.m[key]
+	vt.mu.Unlock()
+	if ok && now.Before(c.Expiry) {
+		return c, nil
+	}
+	v := satoken.Verifier{Issuer: sa.Issuer, Keys: func(kid string) (*ecdsa.PublicKey, error) { return sa.Keys(ctx, kid) }}
+	c, err := v.Verify(token, audiences, now)
+	if err != nil {
+		return nil, err
+	}
+	vt.mu.Lock()
+	defer vt.mu.Unlock()
+	if vt.off {
+		return c, nil
+	}
+	if len(vt.m) >= maxVerifiedTokens {
+		for k, old := range vt.m {
+			if !now.Before(old.Expiry) {
+				delete(vt.m, k)
+			}
+		}
+		if len(vt.m) >= maxVerifiedTokens {
+			clear(vt.m)
+		}
+	}
+	if vt.m == nil {
+		vt.m = map[[sha256.Size]byte]*satoken.Claims{}
+	}
+	vt.m[key] = c
+	return c, nil
 }
 
 // cachedObject reads an object from the resource's watch cache, which is

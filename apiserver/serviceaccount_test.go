@@ -45,7 +45,7 @@ func (s *syncBuffer) String() string {
 
 // withServiceAccounts has the server sign tokens with a key of its own and
 // log at Info into log.
-func withServiceAccounts(t *testing.T, log *syncBuffer) (option, *ecdsa.PrivateKey) {
+func withServiceAccounts(t testing.TB, log *syncBuffer) (option, *ecdsa.PrivateKey) {
 	key, err := satoken.LoadOrCreateKey(filepath.Join(t.TempDir(), "sa.key"))
 	if err != nil {
 		t.Fatal(err)
@@ -263,5 +263,67 @@ func TestServiceAccountTokens(t *testing.T) {
 	})
 	if !strings.Contains(log.String(), "token of pod shop/web-1 (uid "+string(p.UID)+"): the pod no longer exists") {
 		t.Errorf("the log does not say the pod is gone:\n%s", log.String())
+	}
+}
+
+// Servers on one etcd take each other's tokens: each publishes its key's
+// public half, and a server finds a key it does not know there. A key
+// nobody published is refused, and asked for again only after a while.
+func TestPublishedTokenKeys(t *testing.T) {
+	var logA, logB syncBuffer
+	optA, keyA := withServiceAccounts(t, &logA)
+	a := newTestServer(t, optA)
+	ctx := t.Context()
+	optB, keyB := withServiceAccounts(t, &logB)
+	published := &apiserver.PublishedKeys{Store: a.st, Use: "serviceaccount"}
+	b := newTestServer(t, optB, func(c *apiserver.Config) {
+		c.Store = a.st
+		own := satoken.KeyID(&keyB.PublicKey)
+		c.ServiceAccounts.Keys = func(ctx context.Context, kid string) (*ecdsa.PublicKey, error) {
+			if kid == own {
+				return &keyB.PublicKey, nil
+			}
+			return published.Key(ctx, kid)
+		}
+	})
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"}}
+	p := pod("shop", "web-1", nil, "n1", corev1.PodRunning)
+	p.Spec.ServiceAccountName = "web"
+	for _, o := range []error{a.st.Create(ctx, sa), a.st.Create(ctx, p)} {
+		if o != nil {
+			t.Fatal(o)
+		}
+	}
+	tr, err := a.client(t, "node1-token").CoreV1().ServiceAccounts("shop").CreateToken(ctx, "web", &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+		BoundObjectRef: &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: p.Name, UID: p.UID}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	whoami := func(url, token string) error {
+		c := &testServer{url: url}
+		_, err := c.client(t, token).AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+		return err
+	}
+	if err := whoami(b.url, tr.Status.Token); !apierrors.IsUnauthorized(err) {
+		t.Fatalf("server B, before A published its key: %v, want 401", err)
+	}
+	if !strings.Contains(logB.String(), "no key") {
+		t.Errorf("server B's log does not say the key is unknown:\n%s", logB.String())
+	}
+	pub, err := satoken.MarshalPublicKey(&keyA.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // publishing twice is no error
+		if err := a.st.PublishKey(ctx, "serviceaccount", satoken.KeyID(&keyA.PublicKey), pub); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// B asked for the key a moment ago: it asks again after a while.
+	eventuallyWithin(t, 10*time.Second, "server B takes server A's token once A's key is published", func() error {
+		return whoami(b.url, tr.Status.Token)
+	})
+	if err := whoami(a.url, tr.Status.Token); err != nil {
+		t.Errorf("server A, its own token: %v", err)
 	}
 }

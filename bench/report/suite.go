@@ -35,7 +35,7 @@ var suite = []section{
 	},
 	{
 		name: "apiserver", title: "API server", pkg: "./apiserver/",
-		bench: "List10kPods|GetPod|WatchFanout100", args: []string{"-test.benchtime", "300x"},
+		bench: "List10kPods|GetPod|WatchFanout100|AuthenticatedGet", args: []string{"-test.benchtime", "300x"},
 		figures: []figure{
 			{bench: "List10kPods/api-consistent", unit: "p50-ms", what: "List 10,000 pods, consistent, p50", goal: "≤ 1.5× raw etcd", anchor: "Kubernetes SLO: p99 ≤ 30 s"},
 			{bench: "List10kPods/api-consistent", unit: "p99-ms", what: "List 10,000 pods, consistent, p99"},
@@ -44,6 +44,10 @@ var suite = []section{
 			{bench: "GetPod/raw-etcd-get", unit: "p50-ms", what: "raw etcd: get of the key, p50"},
 			{bench: "WatchFanout100/api", unit: "p99-ms", what: "Watch fan-out to 100 watchers, p99", goal: "p99 ≤ 50 ms"},
 			{bench: "WatchFanout100/raw-etcd", unit: "p99-ms", what: "raw etcd: 100 watches, p99"},
+			{bench: "AuthenticatedGet/serviceaccount-token", unit: "p50-ms", what: "Get one pod from the watch cache with a pod's ServiceAccount token, RBAC deciding (RoleBinding of view), p50",
+				goal: "≤ 1.1× a static token", anchor: "AuthenticatedGet/static-token below"},
+			{bench: "AuthenticatedGet/static-token", unit: "p50-ms", what: "the same with a static token of system:masters, p50"},
+			{bench: "AuthenticatedGet/serviceaccount-token-verified-each-time", unit: "p50-ms", what: "the ServiceAccount token with its signature checked on every request (ECDSA P-256), p50"},
 		},
 	},
 	{

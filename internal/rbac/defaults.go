@@ -24,7 +24,7 @@ var (
 // name: upstream's bootstrap roles people bind to (cluster-admin, admin,
 // edit, view and the system:aggregate-to-* roles they aggregate) and
 // those the default bindings refer to (system:discovery,
-// system:basic-user, system:public-info-viewer), plus
+// system:basic-user, system:monitoring, system:public-info-viewer), plus
 // system:auth-delegator. Their rules are upstream's, shortened: the
 // extensions group, which Kubernetes no longer serves, is left out, and
 // so are the roles of upstream's own components. Each call returns new
@@ -50,6 +50,8 @@ func DefaultClusterRoles() []*rbacv1.ClusterRole {
 		clusterRole("system:discovery", nil,
 			urls([]string{"get"}, "/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez",
 				"/openapi", "/openapi/*", "/readyz", "/version", "/version/")),
+		clusterRole("system:monitoring", nil,
+			urls([]string{"get"}, "/healthz", "/healthz/*", "/livez", "/livez/*", "/metrics", "/metrics/slis", "/readyz", "/readyz/*")),
 		clusterRole("system:public-info-viewer", nil,
 			urls([]string{"get"}, "/healthz", "/livez", "/readyz", "/version", "/version/")),
 		aggregatedRole("view", aggregateToView, map[string]string{aggregateToEdit: "true"}),
@@ -105,6 +107,7 @@ func DefaultClusterRoleBindings() []*rbacv1.ClusterRoleBinding {
 		clusterRoleBinding("cluster-admin", "system:masters"),
 		clusterRoleBinding("system:basic-user", "system:authenticated"),
 		clusterRoleBinding("system:discovery", "system:authenticated"),
+		clusterRoleBinding("system:monitoring", "system:monitoring"),
 		clusterRoleBinding("system:public-info-viewer", "system:authenticated", "system:unauthenticated"),
 	}
 }
