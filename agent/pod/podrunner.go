@@ -31,6 +31,9 @@ type podRunner struct {
 	// pull) or a token of its volumes is due for rotation, so the pod is
 	// synced again then; zero when none.
 	wakeAt time.Time
+	// setUpFailures counts the syncs in a row whose sandbox or volumes
+	// failed, for their back-off.
+	setUpFailures int
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -170,9 +170,14 @@ func (r *Runner) Sync(ctx context.Context, p *corev1.Pod) (corev1.PodStatus, err
 	}
 	st := &syncState{pod: p, pr: pr, sandbox: sb, have: cs, waiting: map[string]corev1.ContainerStateWaiting{}}
 	if sbErr == nil {
+		pr.setUpFailures = 0
 		r.runContainers(ctx, st)
 		r.probeContainers(ctx, st)
 	} else {
+		// Tried again soon, then less often: what a volume waits for (a
+		// ServiceAccount, a ConfigMap) often comes a moment later.
+		pr.waitUntil(r.cfg.Clock.Now().Add(setUpBackoff(pr.setUpFailures)))
+		pr.setUpFailures++
 		r.log.Warn("pod sandbox", "pod", p.Namespace+"/"+p.Name, "err", sbErr)
 		st.sandboxErr = sbErr
 		reason := "FailedCreatePodSandBox"
@@ -182,6 +187,12 @@ func (r *Runner) Sync(ctx context.Context, p *corev1.Pod) (corev1.PodStatus, err
 		r.recordf(p, corev1.EventTypeWarning, reason, sbErr.Error())
 	}
 	return r.status(st), nil
+}
+
+// setUpBackoff is how long a pod whose sandbox or volumes failed n times
+// before waits to try again: half a second, doubling to 10 seconds.
+func setUpBackoff(n int) time.Duration {
+	return min(500*time.Millisecond<<min(n, 5), 10*time.Second)
 }
 
 // containers returns the runtime's containers of this pod.

@@ -108,3 +108,15 @@ func TestTokenWithoutAWakeLoop(t *testing.T) {
 		t.Errorf("an empty token: %v, want an error", err)
 	}
 }
+
+func TestSetUpBackoff(t *testing.T) {
+	want := []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 10 * time.Second, 10 * time.Second, 10 * time.Second}
+	for n, w := range want {
+		if got := setUpBackoff(n); got != w {
+			t.Errorf("setUpBackoff(%d) = %v, want %v", n, got, w)
+		}
+	}
+	if got := setUpBackoff(1000); got != 10*time.Second {
+		t.Errorf("setUpBackoff(1000) = %v, want 10s", got)
+	}
+}
