@@ -51,7 +51,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) read(w http.ResponseWriter, r *http.Request, q *request, u *User) {
-	v := &view{res: q.res, secrets: s.secretsView(r.Context(), u), table: wantsTable(r), pretty: isTrue(r.URL.Query().Get("pretty"))}
+	v := &view{res: q.res, secrets: s.secretsView(r.Context(), u, q), table: wantsTable(r), pretty: isTrue(r.URL.Query().Get("pretty"))}
 	switch q.verb {
 	case "get":
 		s.get(w, r, q, v)

@@ -151,9 +151,11 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		if token, ok := bearer(r); ok {
 			var err error
 			if u, _, err = s.authenticateToken(r.Context(), token, nil); err != nil {
-				if satoken.LooksLikeJWT(token) {
+				if satoken.LooksLikeJWT(token) && s.refusals.Allow() {
 					// The reason is for the server's log only: a client
-					// holding a bad token learns nothing from it.
+					// holding a bad token learns nothing from it. The
+					// lines are rationed, so that a flood of bad tokens
+					// does not flood the log.
 					s.log.Info("bearer token refused", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err.Error())
 				}
 				writeStatus(w, apierrors.NewUnauthorized("the bearer token is not valid"))

@@ -36,6 +36,12 @@ func TestPeoplesWritesGet405NamingTheSource(t *testing.T) {
 	if !apierrors.IsMethodNotSupported(err) {
 		t.Fatalf("update: %v, want 405", err)
 	}
+	// Someone who may not read the object learns nothing of it, not even
+	// whether it exists.
+	err = ts.client(t, "reader-token").CoreV1().ConfigMaps("default").Delete(ctx, "web", metav1.DeleteOptions{})
+	if !apierrors.IsMethodNotSupported(err) || strings.Contains(err.Error(), `sync "main"`) || strings.Contains(err.Error(), "deploy/web.yaml") {
+		t.Fatalf("delete by a user who may not read it: %v, want 405 naming nothing", err)
+	}
 	err = cms.Delete(ctx, "web", metav1.DeleteOptions{})
 	if !apierrors.IsMethodNotSupported(err) || !strings.Contains(err.Error(), `sync "main"`) || !strings.Contains(err.Error(), "deploy/web.yaml:3") {
 		t.Fatalf("delete: %v, want 405 naming sync main and deploy/web.yaml:3", err)

@@ -32,6 +32,9 @@ var rbacResources = [4]store.Resource{
 // rbacState is the RBAC policy as of the watch caches' generations it was
 // built from.
 type rbacState struct {
+	once   sync.Once
+	caches [4]*cache
+
 	mu     sync.Mutex
 	gens   [4]uint64
 	policy *rbac.Policy
@@ -40,19 +43,27 @@ type rbacState struct {
 // rbacPolicy returns the policy of the RBAC objects in the store, building
 // it again only when one of them changed.
 func (s *Server) rbacPolicy(ctx context.Context) (*rbac.Policy, error) {
-	var caches [4]*cache
-	var gens [4]uint64
-	for i, res := range rbacResources {
-		caches[i] = s.cacheFor(res)
-		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := caches[i].waitReady(wctx)
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("the %s cache is not ready: %w", res.Plural, err)
-		}
-		gens[i] = caches[i].generation()
-	}
 	st := &s.rbac
+	st.once.Do(func() {
+		for i, res := range rbacResources {
+			st.caches[i] = s.cacheFor(res)
+		}
+	})
+	caches := st.caches
+	var gens [4]uint64
+	for i, c := range caches {
+		g, ready := c.generation()
+		if !ready {
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := c.waitReady(wctx)
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("the %s cache is not ready: %w", rbacResources[i].Plural, err)
+			}
+			g, _ = c.generation()
+		}
+		gens[i] = g
+	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.policy != nil && st.gens == gens {
@@ -181,17 +192,19 @@ func (s *Server) forbiddenRead(ctx context.Context, u *User, gr schema.GroupReso
 	return s.authorizeRead(ctx, u, q)
 }
 
-// secretsView returns whether u may see secret values in a namespace: with
-// a grant of secrets in the authorization file, or leave to get secrets
-// there from RBAC. A grant without secrets lets u list them, values hidden.
-func (s *Server) secretsView(ctx context.Context, u *User) func(string) bool {
+// secretsView returns whether u may see the values of the secrets q reads,
+// by namespace: with a grant of secrets in the authorization file, or when
+// RBAC lets u do what q does (the same verb and name) to secrets there. A
+// grant without secrets lets u read them, values hidden.
+func (s *Server) secretsView(ctx context.Context, u *User, q *request) func(string) bool {
+	if u.InGroup(GroupMasters) {
+		return func(string) bool { return true }
+	}
+	if _, ok := u.NodeName(); ok {
+		return func(string) bool { return true }
+	}
+	var policy *rbac.Policy // read once, on the first secret
 	return func(ns string) bool {
-		if u.InGroup(GroupMasters) {
-			return true
-		}
-		if _, ok := u.NodeName(); ok {
-			return true
-		}
 		if s.cfg.Grants != nil {
 			for _, g := range s.cfg.Grants.Grants {
 				if g.Secrets && g.applies(u) && g.covers(ns) {
@@ -199,11 +212,15 @@ func (s *Server) secretsView(ctx context.Context, u *User) func(string) bool {
 				}
 			}
 		}
-		p, err := s.rbacPolicy(ctx)
-		if err != nil {
-			return false
+		if policy == nil {
+			p, err := s.rbacPolicy(ctx)
+			if err != nil {
+				return false
+			}
+			policy = p
 		}
-		ok, _ := p.Authorize(rbac.Attributes{User: u.Name, Groups: u.Groups, Verb: "get", ResourceRequest: true, Namespace: ns, Resource: "secrets"})
+		ok, _ := policy.Authorize(rbac.Attributes{User: u.Name, Groups: u.Groups, Verb: q.verb, ResourceRequest: true,
+			Namespace: ns, Resource: "secrets", Name: q.name})
 		return ok
 	}
 }

@@ -393,11 +393,12 @@ func (c *cache) all() ([]*entry, uint64) {
 	return out, c.gen
 }
 
-// generation returns how many times the objects changed.
-func (c *cache) generation() uint64 {
+// generation returns how many times the objects changed, and whether the
+// cache has listed them.
+func (c *cache) generation() (uint64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.gen
+	return c.gen, c.ready
 }
 
 // get returns one object from the cache, or nil.

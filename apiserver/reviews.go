@@ -67,6 +67,9 @@ func (s *Server) selfSubjectAccessReview(w http.ResponseWriter, r *http.Request)
 	case ra != nil:
 		a = rbac.Attributes{User: u.Name, Groups: u.Groups, Verb: ra.Verb, ResourceRequest: true,
 			Namespace: ra.Namespace, APIGroup: ra.Group, Resource: ra.Resource, Subresource: ra.Subresource, Name: ra.Name}
+		if a.Resource == "namespaces" && a.APIGroup == "" && a.Name != "" {
+			a.Namespace = a.Name // as the API decides it: a namespace is in itself
+		}
 	case na != nil:
 		a = rbac.Attributes{User: u.Name, Groups: u.Groups, Verb: na.Verb, Path: na.Path}
 	default:
@@ -81,9 +84,14 @@ func (s *Server) selfSubjectAccessReview(w http.ResponseWriter, r *http.Request)
 
 // decide is a review's answer for u.
 func (s *Server) decide(ctx context.Context, u *User, a rbac.Attributes) authorizationv1.SubjectAccessReviewStatus {
+	if a.ResourceRequest && reviewResource(a) {
+		// The reviews store nothing: RBAC decides them, as the API does.
+		ok, reason := s.authorized(ctx, u, a)
+		return authorizationv1.SubjectAccessReviewStatus{Allowed: ok, Reason: reason}
+	}
 	if a.ResourceRequest && !slices.Contains(readVerbs, a.Verb) {
-		if _, ok := u.NodeName(); ok {
-			return authorizationv1.SubjectAccessReviewStatus{Allowed: true, Reason: "node agents write what node restriction allows of the objects of their node"}
+		if _, ok := u.NodeName(); ok && nodeMayWrite(a) {
+			return authorizationv1.SubjectAccessReviewStatus{Allowed: true, Reason: "node restriction lets an agent do this to the objects of its own node"}
 		}
 		return authorizationv1.SubjectAccessReviewStatus{Denied: true,
 			Reason: "keelson is GitOps: the API is read-only, change the manifests in Git"}
@@ -93,6 +101,41 @@ func (s *Server) decide(ctx context.Context, u *User, a rbac.Attributes) authori
 	}
 	ok, reason := s.authorized(ctx, u, a)
 	return authorizationv1.SubjectAccessReviewStatus{Allowed: ok, Reason: reason}
+}
+
+// reviewResource: a review the API serves, which creates nothing.
+func reviewResource(a rbac.Attributes) bool {
+	switch a.APIGroup {
+	case authorizationGV.Group:
+		return a.Resource == selfSubjectAccessReviews.Plural || a.Resource == selfSubjectRulesReviews.Plural
+	case authenticationGV.Group:
+		return a.Resource == tokenReviews.Plural || a.Resource == selfSubjectReviews.Plural
+	}
+	return false
+}
+
+// nodeMayWrite says whether node restriction lets an agent make a write of
+// this kind to some object of its own node (nodeWrite has the rules).
+func nodeMayWrite(a rbac.Attributes) bool {
+	if a.APIGroup == "coordination.k8s.io" {
+		return a.Resource == "leases" && (a.Verb == "create" || a.Verb == "update")
+	}
+	if a.APIGroup != "" {
+		return false
+	}
+	switch a.Resource {
+	case "nodes":
+		return a.Verb == "create" || a.Verb == "update"
+	case "pods":
+		return a.Subresource == "status" && a.Verb == "update" || a.Subresource == "" && a.Verb == "delete"
+	case "events":
+		return a.Verb == "create" || a.Verb == "update"
+	case "serviceaccounts":
+		return a.Subresource == "token" && a.Verb == "create"
+	case "persistentvolumes":
+		return a.Verb == "create" || a.Verb == "update" || a.Verb == "delete"
+	}
+	return false
 }
 
 // discoveryPath: the API's discovery documents, which every caller reads.
@@ -189,15 +232,30 @@ func (s *Server) tokenReview(w http.ResponseWriter, r *http.Request) {
 // file, or a ServiceAccount token valid for one of audiences (the API's own
 // when none). It returns the audiences the token was taken for.
 func (s *Server) authenticateToken(ctx context.Context, token string, audiences []string) (*User, []string, error) {
+	var api []string
+	if s.cfg.ServiceAccounts != nil {
+		api = s.cfg.ServiceAccounts.Audiences
+	}
 	if u := s.cfg.Tokens.lookupUser(token); u != nil && len(audiences) == 0 {
-		return &User{Name: u.Name, UID: u.UID, Groups: append(slices.Clone(u.Groups), GroupAuthenticated)}, nil, nil
+		// A static token is for this API, and only for it.
+		return &User{Name: u.Name, UID: u.UID, Groups: append(slices.Clone(u.Groups), GroupAuthenticated)}, api, nil
 	}
 	if s.cfg.ServiceAccounts == nil || !satoken.LooksLikeJWT(token) {
 		return nil, nil, fmt.Errorf("not a token of this cluster")
 	}
 	if len(audiences) == 0 {
-		audiences = s.cfg.ServiceAccounts.Audiences
+		audiences = api
 	}
-	u, err := s.serviceAccountUser(ctx, token, audiences)
-	return u, audiences, err
+	u, aud, err := s.serviceAccountUser(ctx, token, audiences)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The audiences asked for that the token names, as Kubernetes answers.
+	var both []string
+	for _, a := range audiences {
+		if slices.Contains(aud, a) {
+			both = append(both, a)
+		}
+	}
+	return u, both, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
 
 	"github.com/keelson/keelson/internal/version"
 	"github.com/keelson/keelson/store"
@@ -84,6 +85,8 @@ type Server struct {
 	// caches are started on first use and stopped by Close.
 	rbac     rbacState
 	verified verifiedTokens
+	// refusals rations the log lines of refused tokens.
+	refusals *rate.Limiter
 
 	cachesMu sync.Mutex
 	caches   map[string]*cache
@@ -99,7 +102,7 @@ func New(cfg Config) *Server {
 		cfg.Gatherer = prometheus.DefaultGatherer
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger.With("component", "apiserver"),
-		metrics: newMetrics(cfg.Registerer), caches: map[string]*cache{}}
+		metrics: newMetrics(cfg.Registerer), caches: map[string]*cache{}, refusals: rate.NewLimiter(10, 20)}
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	s.mux.HandleFunc("GET /healthz", s.livez)
 	s.mux.HandleFunc("GET /livez", s.livez)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -51,8 +50,9 @@ const (
 	defaultMaxExpiration   = 48 * time.Hour
 )
 
-// serviceAccountPrefix starts a ServiceAccount's user name.
-const serviceAccountPrefix = "system:serviceaccount:"
+// deletedTokenGrace is how long a deleted pod's token is still taken, while
+// the pod stops, as in Kubernetes.
+const deletedTokenGrace = time.Minute
 
 var (
 	podsResource            = mustResource("pods")
@@ -71,30 +71,37 @@ func mustResource(name string) store.Resource {
 // this cluster, for one of audiences, not expired, and bound to a pod that still
 // exists, of a ServiceAccount that still exists. The error says why not,
 // for the server's log; the client only learns that the token is invalid.
-func (s *Server) serviceAccountUser(ctx context.Context, token string, audiences []string) (*User, error) {
+func (s *Server) serviceAccountUser(ctx context.Context, token string, audiences []string) (*User, []string, error) {
 	c, err := s.verifyToken(ctx, token, audiences)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if c.Pod == "" {
-		return nil, fmt.Errorf("token of ServiceAccount %s/%s is bound to no pod: keelson takes only tokens bound to a pod", c.Namespace, c.ServiceAccount)
+		return nil, nil, fmt.Errorf("token of ServiceAccount %s/%s is bound to no pod: keelson takes only tokens bound to a pod", c.Namespace, c.ServiceAccount)
 	}
 	p, err := s.cachedObject(ctx, podsResource, c.Namespace, c.Pod)
 	if err != nil {
-		return nil, fmt.Errorf("token of pod %s/%s: %w", c.Namespace, c.Pod, err)
+		return nil, nil, fmt.Errorf("token of pod %s/%s: %w", c.Namespace, c.Pod, err)
 	}
 	if p == nil || string(p.GetUID()) != c.PodUID {
-		return nil, fmt.Errorf("token of pod %s/%s (uid %s): the pod no longer exists", c.Namespace, c.Pod, c.PodUID)
+		return nil, nil, fmt.Errorf("token of pod %s/%s (uid %s): the pod no longer exists", c.Namespace, c.Pod, c.PodUID)
+	}
+	if pod := p.(*corev1.Pod); serviceAccountOf(pod) != c.ServiceAccount {
+		return nil, nil, fmt.Errorf("token of pod %s/%s: the pod now runs as ServiceAccount %s, not %s", c.Namespace, c.Pod, serviceAccountOf(pod), c.ServiceAccount)
+	}
+	if gone := p.GetDeletionTimestamp(); gone != nil && gone.Time.Before(time.Now().Add(-deletedTokenGrace)) {
+		// As in Kubernetes: a pod that takes long to stop keeps no token.
+		return nil, nil, fmt.Errorf("token of pod %s/%s: the pod has been deleted since %s", c.Namespace, c.Pod, gone.UTC().Format(time.RFC3339))
 	}
 	a, err := s.cachedObject(ctx, serviceAccountsResource, c.Namespace, c.ServiceAccount)
 	if err != nil {
-		return nil, fmt.Errorf("token of ServiceAccount %s/%s: %w", c.Namespace, c.ServiceAccount, err)
+		return nil, nil, fmt.Errorf("token of ServiceAccount %s/%s: %w", c.Namespace, c.ServiceAccount, err)
 	}
 	if a == nil || (c.ServiceAccountUID != "" && string(a.GetUID()) != c.ServiceAccountUID) {
-		return nil, fmt.Errorf("token of ServiceAccount %s/%s (uid %s): the ServiceAccount no longer exists", c.Namespace, c.ServiceAccount, c.ServiceAccountUID)
+		return nil, nil, fmt.Errorf("token of ServiceAccount %s/%s (uid %s): the ServiceAccount no longer exists", c.Namespace, c.ServiceAccount, c.ServiceAccountUID)
 	}
 	return &User{Name: c.Subject(), UID: c.ServiceAccountUID,
-		Groups: append(rbac.ServiceAccountGroups(c.Namespace), GroupAuthenticated)}, nil
+		Groups: append(rbac.ServiceAccountGroups(c.Namespace), GroupAuthenticated)}, c.Audiences, nil
 }
 
 // verifiedTokens remembers the claims of tokens whose signature was checked,
@@ -108,8 +115,9 @@ type verifiedTokens struct {
 	off bool // tests and benchmarks turn the memory off
 }
 
-// maxVerifiedTokens bounds the memory: past it, expired tokens go, and if
-// none has, all do.
+// maxVerifiedTokens bounds the memory: past it, expired tokens go, then
+// others at random, so that a busy cluster never checks every token again
+// at once.
 const maxVerifiedTokens = 8192
 
 // verifyToken checks a token's signature, issuer, audiences and times.
@@ -146,8 +154,11 @@ func (s *Server) verifyToken(ctx context.Context, token string, audiences []stri
 				delete(vt.m, k)
 			}
 		}
-		if len(vt.m) >= maxVerifiedTokens {
-			clear(vt.m)
+		for k := range vt.m { // any one, at random, while still full
+			if len(vt.m) < maxVerifiedTokens {
+				break
+			}
+			delete(vt.m, k)
 		}
 	}
 	if vt.m == nil {
@@ -211,6 +222,9 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, q *request,
 		return
 	}
 	switch {
+	case p.DeletionTimestamp != nil:
+		forbid(fmt.Sprintf("pod %s/%s is being deleted", p.Namespace, p.Name))
+		return
 	case p.UID != ref.UID:
 		writeStatus(w, apierrors.NewConflict(schema.GroupResource{Resource: "pods"}, ref.Name, fmt.Errorf("the pod's uid is %s, not %s", p.UID, ref.UID)))
 		return
@@ -268,55 +282,65 @@ func serviceAccountOf(p *corev1.Pod) string {
 	return "default"
 }
 
-// PublishedKeys finds the public keys servers published in the store, and
-// remembers them; a key id it cannot find is not asked for again for a
-// while, so that tokens naming made-up keys cost etcd nothing.
+// PublishedKeys finds the public keys the servers published in the store.
+// It reads them all at once, at most every few seconds whatever the key
+// ids asked for (a token naming a made-up key costs etcd nothing), and
+// again each minute, so that a key removed from etcd stops being taken.
 type PublishedKeys struct {
 	Store *store.Store
 	// Use is the keys' purpose, as published ("serviceaccount").
 	Use string
 
-	mu      sync.Mutex
-	keys    map[string]*ecdsa.PublicKey
-	missing map[[sha256.Size]byte]time.Time
+	mu   sync.Mutex
+	keys map[string]*ecdsa.PublicKey
+	read time.Time // when keys were read; zero before the first read
 }
 
-// missRetry is how long a key id that was not found is not looked up again.
-const missRetry = 5 * time.Second
+const (
+	// keysReadAgain is the least time between two reads of the keys.
+	keysReadAgain = 5 * time.Second
+	// keysMaxAge is the longest the keys are taken without reading them.
+	keysMaxAge = time.Minute
+)
 
 // Key returns the public key published under kid.
 func (k *PublishedKeys) Key(ctx context.Context, kid string) (*ecdsa.PublicKey, error) {
-	h := sha256.Sum256([]byte(kid))
-	k.mu.Lock()
-	if pub, ok := k.keys[kid]; ok {
-		k.mu.Unlock()
-		return pub, nil
-	}
-	if at, ok := k.missing[h]; ok && time.Since(at) < missRetry {
-		k.mu.Unlock()
-		return nil, fmt.Errorf("%w: no key %q is published", satoken.ErrUnknownKey, kid)
-	}
-	k.mu.Unlock()
-	b, err := k.Store.PublishedKey(ctx, k.Use, kid)
-	var pub *ecdsa.PublicKey
-	if err == nil {
-		pub, err = satoken.ParsePublicKey(b)
-	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	pub, ok := k.keys[kid]
+	age := time.Since(k.read)
+	if ok && age < keysMaxAge || !ok && !k.read.IsZero() && age < keysReadAgain {
+		if !ok {
+			return nil, fmt.Errorf("%w: no key %q is published", satoken.ErrUnknownKey, short(kid))
+		}
+		return pub, nil
+	}
+	// One read at a time: the lock is held, and those who wait find the
+	// keys read.
+	raw, err := k.Store.PublishedKeys(ctx, k.Use)
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			if k.missing == nil || len(k.missing) > 1024 {
-				k.missing = map[[sha256.Size]byte]time.Time{}
-			}
-			k.missing[h] = time.Now()
-			return nil, fmt.Errorf("%w: no key %q is published", satoken.ErrUnknownKey, kid)
+		if ok {
+			return pub, nil // etcd's trouble: the key read last still holds
 		}
 		return nil, err
 	}
-	if k.keys == nil {
-		k.keys = map[string]*ecdsa.PublicKey{}
+	keys := make(map[string]*ecdsa.PublicKey, len(raw))
+	for id, b := range raw {
+		if p, err := satoken.ParsePublicKey(b); err == nil {
+			keys[id] = p
+		}
 	}
-	k.keys[kid] = pub
+	k.keys, k.read = keys, time.Now()
+	if pub, ok = keys[kid]; !ok {
+		return nil, fmt.Errorf("%w: no key %q is published", satoken.ErrUnknownKey, short(kid))
+	}
 	return pub, nil
+}
+
+// short cuts what a caller sent to a length fit for a log line.
+func short(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -251,19 +253,39 @@ func TestServiceAccountTokens(t *testing.T) {
 		}
 	}
 
-	// The pod goes: its token with it.
-	if err := ts.st.Delete(ctx, podsRes(t), "shop", p.Name, nil); err != nil {
+	// The pod now runs as another ServiceAccount: the old account's token
+	// is refused.
+	moved := &corev1.Pod{}
+	if err := ts.st.Get(ctx, "shop", p.Name, moved); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "401 once the token's pod is gone", func() error {
+	moved.Spec.ServiceAccountName = "other"
+	if err := ts.st.Update(ctx, moved); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "401 once the pod runs as another ServiceAccount", func() error {
 		if err := podsOf(app); !apierrors.IsUnauthorized(err) {
 			return errNotYet
 		}
 		return nil
 	})
-	if !strings.Contains(log.String(), "token of pod shop/web-1 (uid "+string(p.UID)+"): the pod no longer exists") {
-		t.Errorf("the log does not say the pod is gone:\n%s", log.String())
+	if !strings.Contains(log.String(), "the pod now runs as ServiceAccount other, not web") {
+		t.Errorf("the log does not say the pod's account changed:\n%s", log.String())
 	}
+
+	// The pod goes: its token with it.
+	if err := ts.st.Delete(ctx, podsRes(t), "shop", p.Name, nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "401 once the token's pod is gone, for that reason", func() error {
+		if err := podsOf(app); !apierrors.IsUnauthorized(err) {
+			return errNotYet
+		}
+		if !strings.Contains(log.String(), "token of pod shop/web-1 (uid "+string(p.UID)+"): the pod no longer exists") {
+			return errNotYet
+		}
+		return nil
+	})
 }
 
 // Servers on one etcd take each other's tokens: each publishes its key's
@@ -325,5 +347,90 @@ func TestPublishedTokenKeys(t *testing.T) {
 	})
 	if err := whoami(a.url, tr.Status.Token); err != nil {
 		t.Errorf("server A, its own token: %v", err)
+	}
+}
+
+// What RBAC grants by name and by verb holds for secret values too, and
+// the reviews answer as the API decides: RBAC for reads and reviews, node
+// restriction for agents' writes, the audiences a token names.
+func TestSecretGrantsAndReviews(t *testing.T) {
+	var log syncBuffer
+	opt, _ := withServiceAccounts(t, &log)
+	ts := newTestServer(t, opt)
+	ctx := t.Context()
+	for _, name := range []string{"db", "tls"} {
+		if err := ts.st.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name}, Data: map[string][]byte{"v": []byte("s3cret")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, o := range []error{
+		ts.st.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "tls-reader"},
+			Rules: []rbacv1.PolicyRule{{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"tls"}}}}),
+		ts.st.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "alice-tls"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "tls-reader"},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "alice"}}}),
+	} {
+		if o != nil {
+			t.Fatal(o)
+		}
+	}
+	alice := ts.client(t, "alice-token")
+	eventually(t, "alice reads the tls secret's value", func() error {
+		s, err := alice.CoreV1().Secrets("shop").Get(ctx, "tls", metav1.GetOptions{})
+		if err == nil && string(s.Data["v"]) != "s3cret" {
+			return fmt.Errorf("value %q", s.Data["v"])
+		}
+		return err
+	})
+	if _, err := alice.CoreV1().Secrets("shop").Get(ctx, "db", metav1.GetOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("alice, another secret: %v, want 403", err)
+	}
+	if _, err := alice.CoreV1().Secrets("shop").List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("alice lists secrets with a grant by name: %v, want 403", err)
+	}
+
+	can := func(token string, ra authorizationv1.ResourceAttributes) bool {
+		t.Helper()
+		r, err := ts.client(t, token).AuthorizationV1().SelfSubjectAccessReviews().Create(ctx,
+			&authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &ra}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Status.Allowed
+	}
+	for _, c := range []struct {
+		token string
+		ra    authorizationv1.ResourceAttributes
+		want  bool
+	}{
+		{"node1-token", authorizationv1.ResourceAttributes{Verb: "update", Resource: "pods", Subresource: "status", Namespace: "shop"}, true},
+		{"node1-token", authorizationv1.ResourceAttributes{Verb: "create", Resource: "serviceaccounts", Subresource: "token", Namespace: "shop"}, true},
+		{"node1-token", authorizationv1.ResourceAttributes{Verb: "create", Group: "apps", Resource: "deployments", Namespace: "shop"}, false},
+		{"reader-token", authorizationv1.ResourceAttributes{Verb: "create", Group: "authorization.k8s.io", Resource: "selfsubjectaccessreviews"}, true},
+		{"reader-token", authorizationv1.ResourceAttributes{Verb: "create", Group: "authentication.k8s.io", Resource: "tokenreviews"}, false},
+		{"alice-token", authorizationv1.ResourceAttributes{Verb: "get", Resource: "secrets", Name: "tls", Namespace: "shop"}, true},
+		{"alice-token", authorizationv1.ResourceAttributes{Verb: "get", Resource: "secrets", Name: "db", Namespace: "shop"}, false},
+	} {
+		if got := can(c.token, c.ra); got != c.want {
+			t.Errorf("can-i %+v with %s: %v, want %v", c.ra, c.token, got, c.want)
+		}
+	}
+
+	// A TokenReview answers with the audiences asked for that the token
+	// names; a token for none of them is not authenticated.
+	review := func(token string, audiences ...string) *authenticationv1.TokenReview {
+		t.Helper()
+		r, err := ts.client(t, "admin-token").AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{
+			Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: audiences}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := review("reader-token"); !r.Status.Authenticated || r.Status.User.Username != "reader" || !slices.Equal(r.Status.Audiences, []string{testIssuer}) {
+		t.Errorf("review of a static token: %+v", r.Status)
+	}
+	if r := review("reader-token", "https://vault.example"); r.Status.Authenticated {
+		t.Errorf("a static token taken for another audience: %+v", r.Status)
 	}
 }

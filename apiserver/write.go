@@ -18,14 +18,17 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, q *request, u *Us
 		s.nodeWrite(w, r, q, node)
 		return
 	}
-	writeStatus(w, s.gitOpsRefusal(r, q))
+	writeStatus(w, s.gitOpsRefusal(r, q, u))
 }
 
 // gitOpsRefusal is the 405 a person's write gets, naming where the object
-// comes from in Git when the store knows.
-func (s *Server) gitOpsRefusal(r *http.Request, q *request) *apierrors.StatusError {
+// comes from in Git when the store knows and u may read it.
+func (s *Server) gitOpsRefusal(r *http.Request, q *request, u *User) *apierrors.StatusError {
 	msg := fmt.Sprintf("keelson is GitOps: the API is read-only, %s of %s is refused; change the manifests in Git and let the sync apply them", q.verb, q.res.Plural)
-	if q.name != "" {
+	get := &request{verb: "get", res: q.res, namespace: q.namespace, name: q.name}
+	// Where the object comes from is told only to those who may read it:
+	// the refusal must not tell others whether it exists.
+	if ok, _ := s.authorized(r.Context(), u, attributes(u, get)); q.name != "" && ok {
 		obj, err := q.res.New()
 		if err == nil && s.cfg.Store.Get(r.Context(), q.namespace, q.name, obj) == nil {
 			if src := obj.GetLabels()[keelsonv1alpha1.LabelSource]; src != "" {

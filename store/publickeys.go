@@ -29,18 +29,16 @@ func (s *Store) PublishKey(ctx context.Context, use, id string, public []byte) e
 	return nil
 }
 
-// PublishedKey returns the public key published under id, or an error
-// wrapping ErrNotFound.
-func (s *Store) PublishedKey(ctx context.Context, use, id string) ([]byte, error) {
-	if id == "" || strings.Contains(id, "/") {
-		return nil, fmt.Errorf("%w: %s key %q", ErrNotFound, use, id)
-	}
-	resp, err := s.client.Get(ctx, s.publicKeyPrefix(use)+id)
+// PublishedKeys returns every public key published for use, by id.
+func (s *Store) PublishedKeys(ctx context.Context, use string) (map[string][]byte, error) {
+	prefix := s.publicKeyPrefix(use)
+	resp, err := s.client.Get(ctx, prefix, clientv3.WithPrefix())
 	if err != nil {
-		return nil, fmt.Errorf("reading %s key %s: %w", use, id, err)
+		return nil, fmt.Errorf("reading the %s keys: %w", use, err)
 	}
-	if len(resp.Kvs) == 0 {
-		return nil, fmt.Errorf("%w: no %s key %s is published", ErrNotFound, use, id)
+	out := make(map[string][]byte, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		out[strings.TrimPrefix(string(kv.Key), prefix)] = kv.Value
 	}
-	return resp.Kvs[0].Value, nil
+	return out, nil
 }

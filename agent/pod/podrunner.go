@@ -70,6 +70,9 @@ func (r *Runner) dropPod(uid types.UID) {
 func (pr *podRunner) stop() {
 	pr.cancel()
 	pr.wg.Wait()
+	// No lock: like every map of the runner, tokens is touched only by the
+	// pod's syncs and its stop, which never run at once (Kill runs in the
+	// pod's worker; Close after the workers have stopped).
 	clear(pr.tokens)
 }
 
