@@ -22,15 +22,7 @@ type Admission struct {
 
 // New makes the admission of st's writes; st.SetAdmitter(New(st)) turns it on.
 func New(st *store.Store) *Admission {
-	return &Admission{st: st, quotas: mustResource("resourcequotas"), limits: mustResource("limitranges")}
-}
-
-func mustResource(name string) store.Resource {
-	r, err := store.ResourceByName(name)
-	if err != nil {
-		panic(err)
-	}
-	return r
+	return &Admission{st: st, quotas: store.MustResource("resourcequotas"), limits: store.MustResource("limitranges")}
 }
 
 // Admits: the writes a quota may count, and those of quotas (a quota whose

@@ -102,13 +102,13 @@ func TestQuotaExactUnderConcurrentCreates(t *testing.T) {
 		t.Fatalf("%d pods created under a quota of 10", ok)
 	}
 	wantUsed(t, st, "compute", list("pods", "10", "requests.cpu", "1", "count/configmaps", "0"))
-	l, err := st.List(ctx, mustRes(t, "pods"), store.ListOptions{Namespace: "team"})
+	l, err := st.List(ctx, store.MustResource("pods"), store.ListOptions{Namespace: "team"})
 	if err != nil || len(l.Items) != 10 {
 		t.Fatalf("stored pods: %d, %v", len(l.Items), err)
 	}
 	// A deleted pod frees its share; a pod that ended counts no more.
 	p0 := l.Items[0].(*corev1.Pod)
-	if err := st.Delete(ctx, mustRes(t, "pods"), "team", p0.Name, nil); err != nil {
+	if err := st.Delete(ctx, store.MustResource("pods"), "team", p0.Name, nil); err != nil {
 		t.Fatal(err)
 	}
 	p1 := l.Items[1].(*corev1.Pod)
@@ -254,12 +254,4 @@ func TestLimitRange(t *testing.T) {
 	if err := st.Create(ctx, claim); err == nil || !strings.Contains(err.Error(), "maximum storage usage per PersistentVolumeClaim is 10Gi, but request is 20Gi") {
 		t.Errorf("claim: %v", err)
 	}
-}
-
-func mustRes(t *testing.T, name string) store.Resource {
-	r, err := store.ResourceByName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
 }

@@ -23,10 +23,10 @@ import (
 // none of them allows is refused, as in Kubernetes.
 
 var rbacResources = [4]store.Resource{
-	mustResource("roles.rbac.authorization.k8s.io"),
-	mustResource("clusterroles.rbac.authorization.k8s.io"),
-	mustResource("rolebindings.rbac.authorization.k8s.io"),
-	mustResource("clusterrolebindings.rbac.authorization.k8s.io"),
+	store.MustResource("roles.rbac.authorization.k8s.io"),
+	store.MustResource("clusterroles.rbac.authorization.k8s.io"),
+	store.MustResource("rolebindings.rbac.authorization.k8s.io"),
+	store.MustResource("clusterrolebindings.rbac.authorization.k8s.io"),
 }
 
 // rbacState is the RBAC policy as of the watch caches' generations it was

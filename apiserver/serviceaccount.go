@@ -55,17 +55,9 @@ const (
 const deletedTokenGrace = time.Minute
 
 var (
-	podsResource            = mustResource("pods")
-	serviceAccountsResource = mustResource("serviceaccounts")
+	podsResource            = store.MustResource("pods")
+	serviceAccountsResource = store.MustResource("serviceaccounts")
 )
-
-func mustResource(name string) store.Resource {
-	res, err := store.ResourceByName(name)
-	if err != nil {
-		panic(err)
-	}
-	return res
-}
 
 // serviceAccountUser checks a ServiceAccount token: signed by a server of
 // this cluster, for one of audiences, not expired, and bound to a pod that still

@@ -46,19 +46,11 @@ type share struct {
 }
 
 var (
-	podsRes   = mustRes("pods")
-	claimsRes = mustRes("persistentvolumeclaims")
-	quotasRes = mustRes("resourcequotas")
-	rangesRes = mustRes("limitranges")
+	podsRes   = store.MustResource("pods")
+	claimsRes = store.MustResource("persistentvolumeclaims")
+	quotasRes = store.MustResource("resourcequotas")
+	rangesRes = store.MustResource("limitranges")
 )
-
-func mustRes(name string) store.Resource {
-	r, err := store.ResourceByName(name)
-	if err != nil {
-		panic(err)
-	}
-	return r
-}
 
 // checkQuotas finds the quotas a revision would break: for each
 // ResourceQuota of a namespace the revision changes (the revision's own, or
@@ -586,7 +578,7 @@ func (s *Syncer) storeQuotaWorld(ctx context.Context, byNS map[string][]store.Ob
 		return l.Items, nil
 	}
 	w.nodes = func() ([]*corev1.Node, error) {
-		l, err := s.Store.List(ctx, mustRes("nodes"), store.ListOptions{Shared: true})
+		l, err := s.Store.List(ctx, store.MustResource("nodes"), store.ListOptions{Shared: true})
 		if err != nil {
 			return nil, err
 		}

@@ -27,7 +27,7 @@ func BenchmarkDeploymentsAppear(b *testing.B) {
 	for range b.N {
 		st := etcdtest.NewStoreAt(b, endpoints)
 		ctx, cancel := context.WithCancel(context.Background())
-		pods := mustResource("pods")
+		pods := store.MustResource("pods")
 		w, err := st.Watch(ctx, pods, store.WatchOptions{})
 		if err != nil {
 			b.Fatal(err)

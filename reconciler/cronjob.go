@@ -53,7 +53,7 @@ type CronJobController struct {
 // informers.
 func NewCronJobController(st *store.Store, inf *Informers, rec *Recorder, opts CronJobOptions, qopts QueueOptions, log *slog.Logger) *CronJobController {
 	c := &CronJobController{
-		st: st, crons: inf.For(mustResource("cronjobs.batch")), jobs: inf.For(mustResource("jobs.batch")),
+		st: st, crons: inf.For(store.MustResource("cronjobs.batch")), jobs: inf.For(store.MustResource("jobs.batch")),
 		rec: rec, clock: opts.Clock,
 	}
 	if c.clock == nil {

@@ -101,7 +101,7 @@ func (e *cronEnv) reconcile(name string) Result {
 }
 
 func (e *cronEnv) jobs() []*batchv1.Job {
-	l, err := e.st.List(e.t.Context(), mustResource("jobs.batch"), store.ListOptions{Namespace: "default"})
+	l, err := e.st.List(e.t.Context(), store.MustResource("jobs.batch"), store.ListOptions{Namespace: "default"})
 	if err != nil {
 		e.t.Fatal(err)
 	}

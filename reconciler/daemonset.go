@@ -109,8 +109,8 @@ func (b *podBackoff) wait(key string, now time.Time) time.Duration {
 // the informers.
 func NewDaemonSetController(st *store.Store, inf *Informers, rec *Recorder, opts QueueOptions, log *slog.Logger) *DaemonSetController {
 	c := &DaemonSetController{
-		st: st, dsets: inf.For(mustResource("daemonsets.apps")), nodes: inf.For(mustResource("nodes")),
-		pods: inf.For(mustResource("pods")), exp: newExpectations(), rec: rec, now: time.Now,
+		st: st, dsets: inf.For(store.MustResource("daemonsets.apps")), nodes: inf.For(store.MustResource("nodes")),
+		pods: inf.For(store.MustResource("pods")), exp: newExpectations(), rec: rec, now: time.Now,
 	}
 	c.Controller = NewController("daemonset", c, opts, log)
 	c.dsets.AddEventHandler(c.Handler(SelfKeys))

@@ -196,7 +196,7 @@ func TestDaemonSetRollingUpdate(t *testing.T) {
 // most pods there were at once.
 func (e *testEnv) watchDaemonPods(ds *appsv1.DaemonSet) func() (minNodes, maxPods int) {
 	e.t.Helper()
-	w, err := e.st.Watch(e.t.Context(), mustResource("pods"), store.WatchOptions{Namespace: "default"})
+	w, err := e.st.Watch(e.t.Context(), store.MustResource("pods"), store.WatchOptions{Namespace: "default"})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -263,7 +263,7 @@ func TestDaemonSetOnDeleteAndFailed(t *testing.T) {
 	}
 	for _, p := range ownedBy(listPods(t, env.st, "default", labels.Everything()), string(got.UID)) {
 		if p.Spec.NodeName == "node-a" {
-			if err := env.st.Delete(t.Context(), mustResource("pods"), "default", p.Name, nil); err != nil {
+			if err := env.st.Delete(t.Context(), store.MustResource("pods"), "default", p.Name, nil); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -48,8 +48,8 @@ type DeploymentController struct {
 // the informers.
 func NewDeploymentController(st *store.Store, inf *Informers, rec *Recorder, opts QueueOptions, log *slog.Logger) *DeploymentController {
 	c := &DeploymentController{
-		st: st, deploys: inf.For(mustResource("deployments.apps")), rss: inf.For(mustResource("replicasets.apps")),
-		pods: inf.For(mustResource("pods")), rec: rec, now: time.Now, written: map[string]pendingWrite{},
+		st: st, deploys: inf.For(store.MustResource("deployments.apps")), rss: inf.For(store.MustResource("replicasets.apps")),
+		pods: inf.For(store.MustResource("pods")), rec: rec, now: time.Now, written: map[string]pendingWrite{},
 	}
 	c.Controller = NewController("deployment", c, opts, log)
 	c.deploys.AddEventHandler(c.Handler(SelfKeys))

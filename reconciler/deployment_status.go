@@ -166,7 +166,7 @@ func (c *DeploymentController) cleanup(ctx context.Context, r *rollout) error {
 			idle = append(idle, rs)
 		}
 	}
-	res := mustResource("replicasets.apps")
+	res := store.MustResource("replicasets.apps")
 	for i := 0; i < len(idle)-limit; i++ {
 		rs := idle[i]
 		uid := rs.UID

@@ -12,6 +12,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/keelson/keelson/reconciler/fakenode"
+	"github.com/keelson/keelson/store"
 )
 
 func newDeployment(name string, replicas int32, image string) *appsv1.Deployment {
@@ -226,7 +227,7 @@ func TestDeploymentPausedAndHistory(t *testing.T) {
 }
 
 func ownedReplicaSets(t *testing.T, env *testEnv, d *appsv1.Deployment) []*appsv1.ReplicaSet {
-	l, err := env.st.List(t.Context(), mustResource("replicasets.apps"), storeListNS("default"))
+	l, err := env.st.List(t.Context(), store.MustResource("replicasets.apps"), storeListNS("default"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,8 +264,8 @@ func TestDeploymentAdoptsReplicaSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "deployment gone, replicaset orphaned", func() (bool, string) {
-		l, _ := env.st.List(t.Context(), mustResource("deployments.apps"), storeListNS("default"))
-		rss, _ := env.st.List(t.Context(), mustResource("replicasets.apps"), storeListNS("default"))
+		l, _ := env.st.List(t.Context(), store.MustResource("deployments.apps"), storeListNS("default"))
+		rss, _ := env.st.List(t.Context(), store.MustResource("replicasets.apps"), storeListNS("default"))
 		return len(l.Items) == 0 && len(rss.Items) == 1 && len(rss.Items[0].GetOwnerReferences()) == 0, fmt.Sprint(len(l.Items), len(rss.Items))
 	})
 	d2 := newDeployment("web", 2, "web:1")

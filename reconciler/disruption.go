@@ -49,9 +49,9 @@ type DisruptionController struct {
 // informers.
 func NewDisruptionController(st *store.Store, inf *Informers, opts QueueOptions, log *slog.Logger) *DisruptionController {
 	c := &DisruptionController{st: st, now: time.Now,
-		budgets: inf.For(mustResource("poddisruptionbudgets.policy")), pods: inf.For(mustResource("pods")),
-		sets: inf.For(mustResource("statefulsets.apps")), rsets: inf.For(mustResource("replicasets.apps")),
-		deploys: inf.For(mustResource("deployments.apps"))}
+		budgets: inf.For(store.MustResource("poddisruptionbudgets.policy")), pods: inf.For(store.MustResource("pods")),
+		sets: inf.For(store.MustResource("statefulsets.apps")), rsets: inf.For(store.MustResource("replicasets.apps")),
+		deploys: inf.For(store.MustResource("deployments.apps"))}
 	c.Controller = NewController("disruption", c, opts, log)
 	c.budgets.AddEventHandler(c.Handler(SelfKeys))
 	onPod := func(obj any) {

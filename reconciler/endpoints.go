@@ -40,9 +40,9 @@ type EndpointsController struct {
 // informers.
 func NewEndpointsController(st *store.Store, inf *Informers, opts EndpointsOptions, qopts QueueOptions, log *slog.Logger) (*EndpointsController, error) {
 	opts = opts.withDefaults()
-	res := mustResource("endpoints")
+	res := store.MustResource("endpoints")
 	c := &EndpointsController{
-		st: st, res: res, services: inf.For(mustResource("services")), pods: inf.For(mustResource("pods")),
+		st: st, res: res, services: inf.For(store.MustResource("services")), pods: inf.For(store.MustResource("pods")),
 		endpoints: inf.For(res), max: opts.MaxEndpointsAddresses,
 	}
 	c.Controller = NewController("endpoints", c, qopts, log)

@@ -64,7 +64,7 @@ func TestEndpointsTruncated(t *testing.T) {
 	env.waitSlices("web", "all 8 pods", func(ss []*discoveryv1.EndpointSlice) bool { return totalEndpoints(ss) == 8 })
 	var ops []store.Op
 	for i := range 4 {
-		ops = append(ops, store.DeleteOp(mustResource("pods"), "default", fmt.Sprintf("web-%d", i), nil))
+		ops = append(ops, store.DeleteOp(store.MustResource("pods"), "default", fmt.Sprintf("web-%d", i), nil))
 	}
 	if err := env.st.Txn(t.Context(), ops...); err != nil {
 		t.Fatal(err)

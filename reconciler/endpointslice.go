@@ -76,8 +76,8 @@ type EndpointSliceController struct {
 func NewEndpointSliceController(st *store.Store, inf *Informers, opts EndpointsOptions, qopts QueueOptions, log *slog.Logger) (*EndpointSliceController, error) {
 	opts = opts.withDefaults()
 	c := &EndpointSliceController{
-		st: st, services: inf.For(mustResource("services")), pods: inf.For(mustResource("pods")),
-		nodes: inf.For(mustResource("nodes")),
+		st: st, services: inf.For(store.MustResource("services")), pods: inf.For(store.MustResource("pods")),
+		nodes: inf.For(store.MustResource("nodes")),
 		w:     newSliceWriter(st, inf, servicenet.EndpointSliceManagedBy, opts.MaxEndpointsPerSlice),
 	}
 	c.Controller = NewController("endpointslice", c, qopts, log)

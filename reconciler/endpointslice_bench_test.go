@@ -47,7 +47,7 @@ func BenchmarkEndpointSliceUpdate(b *testing.B) {
 			Scheduler: SchedulerOptions{Disabled: true}, NodeLifecycle: NodeLifecycleOptions{Disabled: true}})
 	}()
 	rv := waitAllSlices(b, st, services*perService)
-	w, err := st.Watch(ctx, mustResource("endpointslices.discovery.k8s.io"), store.WatchOptions{ResourceVersion: rv})
+	w, err := st.Watch(ctx, store.MustResource("endpointslices.discovery.k8s.io"), store.WatchOptions{ResourceVersion: rv})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func waitAllSlices(b *testing.B, st *store.Store, n int) string {
 	sel := labels.SelectorFromSet(labels.Set{servicenet.LabelManagedBy: servicenet.EndpointSliceManagedBy})
 	deadline := time.Now().Add(5 * time.Minute)
 	for time.Now().Before(deadline) {
-		l, err := st.List(b.Context(), mustResource("endpointslices.discovery.k8s.io"), store.ListOptions{Selector: sel})
+		l, err := st.List(b.Context(), store.MustResource("endpointslices.discovery.k8s.io"), store.ListOptions{Selector: sel})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -123,7 +123,7 @@ func (e *epEnv) slicesOf(svc, managedBy string) []*discoveryv1.EndpointSlice {
 	if managedBy != "" {
 		set[servicenet.LabelManagedBy] = managedBy
 	}
-	l, err := e.st.List(e.t.Context(), mustResource("endpointslices.discovery.k8s.io"), store.ListOptions{Namespace: "default", Selector: labels.SelectorFromSet(set)})
+	l, err := e.st.List(e.t.Context(), store.MustResource("endpointslices.discovery.k8s.io"), store.ListOptions{Namespace: "default", Selector: labels.SelectorFromSet(set)})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ func TestEndpointSliceScaleAndChurn(t *testing.T) {
 	victim := ss[1]
 	var ops []store.Op
 	for _, ep := range victim.Endpoints[:10] {
-		ops = append(ops, store.DeleteOp(mustResource("pods"), "default", ep.TargetRef.Name, nil))
+		ops = append(ops, store.DeleteOp(store.MustResource("pods"), "default", ep.TargetRef.Name, nil))
 	}
 	if err := env.st.Txn(t.Context(), ops...); err != nil {
 		t.Fatal(err)
@@ -231,7 +231,7 @@ func TestEndpointSliceLaggingCacheMakesNoDuplicates(t *testing.T) {
 	}
 	var synced []cache.InformerSynced
 	for _, r := range []string{"services", "pods", "nodes"} {
-		i := inf.For(mustResource(r))
+		i := inf.For(store.MustResource(r))
 		run(i)
 		synced = append(synced, i.HasSynced)
 	}

@@ -67,12 +67,12 @@ func TestEndpointSliceReadinessFlip(t *testing.T) {
 	env.create(epService("web", map[string]string{"app": "web"}, httpToWeb))
 	ss := env.waitSlices("web", "three ready", readyIPsAre("10.42.0.11", "10.42.0.12", "10.42.0.13"))
 	svc := env.waitCondition("web", metav1.ConditionTrue, ReasonEndpointsReady, "")
-	w, err := env.st.Watch(t.Context(), mustResource("endpointslices.discovery.k8s.io"), store.WatchOptions{ResourceVersion: ss[0].ResourceVersion})
+	w, err := env.st.Watch(t.Context(), store.MustResource("endpointslices.discovery.k8s.io"), store.WatchOptions{ResourceVersion: ss[0].ResourceVersion})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Stop()
-	sw, err := env.st.Watch(t.Context(), mustResource("services"), store.WatchOptions{ResourceVersion: svc.ResourceVersion})
+	sw, err := env.st.Watch(t.Context(), store.MustResource("services"), store.WatchOptions{ResourceVersion: svc.ResourceVersion})
 	if err != nil {
 		t.Fatal(err)
 	}

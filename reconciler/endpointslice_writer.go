@@ -32,8 +32,8 @@ type sliceWriter struct {
 }
 
 func newSliceWriter(st *store.Store, inf *Informers, managedBy string, max int) *sliceWriter {
-	res := mustResource("endpointslices.discovery.k8s.io")
-	return &sliceWriter{st: st, res: res, services: inf.For(mustResource("services")), slices: inf.For(res),
+	res := store.MustResource("endpointslices.discovery.k8s.io")
+	return &sliceWriter{st: st, res: res, services: inf.For(store.MustResource("services")), slices: inf.For(res),
 		tracker: newSliceTracker(), managedBy: managedBy, max: max}
 }
 

@@ -38,7 +38,7 @@ type EndpointSliceMirroringController struct {
 func NewEndpointSliceMirroringController(st *store.Store, inf *Informers, opts EndpointsOptions, qopts QueueOptions, log *slog.Logger) (*EndpointSliceMirroringController, error) {
 	opts = opts.withDefaults()
 	c := &EndpointSliceMirroringController{
-		services: inf.For(mustResource("services")), endpoints: inf.For(mustResource("endpoints")),
+		services: inf.For(store.MustResource("services")), endpoints: inf.For(store.MustResource("endpoints")),
 		w: newSliceWriter(st, inf, servicenet.EndpointSliceMirroringManagedBy, opts.MaxEndpointsPerSlice),
 	}
 	c.Controller = NewController("endpointslice-mirroring", c, qopts, log)

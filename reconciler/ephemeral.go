@@ -47,7 +47,7 @@ type EphemeralController struct {
 // NewEphemeralController returns the controller, registered on the
 // informers.
 func NewEphemeralController(st *store.Store, inf *Informers, rec *Recorder, opts QueueOptions, log *slog.Logger) *EphemeralController {
-	c := &EphemeralController{st: st, pods: inf.For(mustResource("pods")), claims: inf.For(mustResource("persistentvolumeclaims")), rec: rec}
+	c := &EphemeralController{st: st, pods: inf.For(store.MustResource("pods")), claims: inf.For(store.MustResource("persistentvolumeclaims")), rec: rec}
 	c.Controller = NewController("ephemeral-volume", c, opts, log)
 	c.pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {

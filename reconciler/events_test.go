@@ -10,7 +10,7 @@ import (
 
 func listEvents(t *testing.T, st *store.Store) []*corev1.Event {
 	t.Helper()
-	l, err := st.List(t.Context(), mustResource("events"), store.ListOptions{})
+	l, err := st.List(t.Context(), store.MustResource("events"), store.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

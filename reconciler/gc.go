@@ -237,7 +237,7 @@ func (g *GarbageCollector) agentFinishes(obj store.Object) bool {
 	if !ok || p.Spec.NodeName == "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 		return false
 	}
-	_, exists := GetCached[*corev1.Node](g.inf.For(mustResource("nodes")), "", p.Spec.NodeName)
+	_, exists := GetCached[*corev1.Node](g.inf.For(store.MustResource("nodes")), "", p.Spec.NodeName)
 	return exists
 }
 

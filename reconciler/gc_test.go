@@ -16,7 +16,7 @@ func countAll(t *testing.T, st *store.Store, ns string, names ...string) map[str
 	t.Helper()
 	out := map[string]int{}
 	for _, n := range names {
-		l, err := st.List(t.Context(), mustResource(n), store.ListOptions{Namespace: ns})
+		l, err := st.List(t.Context(), store.MustResource(n), store.ListOptions{Namespace: ns})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +104,7 @@ func TestDanglingOwnerCollected(t *testing.T) {
 	}
 	mk("only-gone", ref(owner))
 	mk("both", ref(owner), ref(live))
-	if err := env.st.Delete(t.Context(), mustResource("replicasets.apps"), "default", "gone", nil); err != nil {
+	if err := env.st.Delete(t.Context(), store.MustResource("replicasets.apps"), "default", "gone", nil); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "pod with no owner left collected, the other keeps its live owner", func() (bool, string) {
@@ -145,7 +145,7 @@ func TestNamespaceDelete(t *testing.T) {
 		return ns.Status.Phase == corev1.NamespaceActive, fmt.Sprintf("phase %q", ns.Status.Phase)
 	})
 	// Watch the namespace so the Terminating phase is seen even if brief.
-	w, err := env.st.Watch(t.Context(), mustResource("namespaces"), store.WatchOptions{Name: "team", ResourceVersion: ns.ResourceVersion})
+	w, err := env.st.Watch(t.Context(), store.MustResource("namespaces"), store.WatchOptions{Name: "team", ResourceVersion: ns.ResourceVersion})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,11 +84,11 @@ func NewHPAController(st *store.Store, inf *Informers, rec *Recorder, opts HPAOp
 		opts.DownscaleStabilization = defaultDownscaleStabilization
 	}
 	c := &HPAController{
-		st: st, hpas: inf.For(mustResource("horizontalpodautoscalers.autoscaling")), pods: inf.For(mustResource("pods")),
+		st: st, hpas: inf.For(store.MustResource("horizontalpodautoscalers.autoscaling")), pods: inf.For(store.MustResource("pods")),
 		targets: map[string]cache.SharedIndexInformer{
-			"Deployment":  inf.For(mustResource("deployments.apps")),
-			"ReplicaSet":  inf.For(mustResource("replicasets.apps")),
-			"StatefulSet": inf.For(mustResource("statefulsets.apps")),
+			"Deployment":  inf.For(store.MustResource("deployments.apps")),
+			"ReplicaSet":  inf.For(store.MustResource("replicasets.apps")),
+			"StatefulSet": inf.For(store.MustResource("statefulsets.apps")),
 		},
 		rec: rec, opts: opts, history: map[string]*hpaHistory{},
 	}

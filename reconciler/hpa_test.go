@@ -201,7 +201,7 @@ func (f *fakeUsage) PodUsage(ctx context.Context) (map[types.NamespacedName]PodU
 	if fail != nil {
 		return nil, fail
 	}
-	pods, err := f.st.List(ctx, mustResource("pods"), store.ListOptions{Namespace: "default"})
+	pods, err := f.st.List(ctx, store.MustResource("pods"), store.ListOptions{Namespace: "default"})
 	if err != nil {
 		return nil, err
 	}
@@ -323,7 +323,7 @@ func hpaCondition(h *autoscalingv2.HorizontalPodAutoscaler, typ autoscalingv2.Ho
 // eventsFor lists the Events of one object as "Reason Message" lines.
 func eventsFor(t *testing.T, st *store.Store, kind, name string) string {
 	t.Helper()
-	l, err := st.List(t.Context(), mustResource("events"), store.ListOptions{Namespace: "default"})
+	l, err := st.List(t.Context(), store.MustResource("events"), store.ListOptions{Namespace: "default"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/keelson/keelson/store"
 	"github.com/keelson/keelson/store/etcdtest"
 )
 
@@ -26,7 +27,7 @@ func TestInformerCacheAndIndexes(t *testing.T) {
 	}
 	mk("a", "before", "n1", "u1", map[string]string{"app": "web"})
 	inf := NewInformers(st, 0, testLog())
-	pods := inf.For(mustResource("pods"))
+	pods := inf.For(store.MustResource("pods"))
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	inf.Start(ctx)
@@ -59,7 +60,7 @@ func TestInformerCacheAndIndexes(t *testing.T) {
 	if got := Selected[*corev1.Pod](pods, "a", sel); len(got) != 1 || got[0].Name != "before" {
 		t.Errorf("Selected: %v", got)
 	}
-	if err := st.Delete(t.Context(), mustResource("pods"), "a", "before", nil); err != nil {
+	if err := st.Delete(t.Context(), store.MustResource("pods"), "a", "before", nil); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "watch delivers the deletion", func() (bool, string) {
@@ -88,7 +89,7 @@ func TestListWatchTooOld(t *testing.T) {
 	if _, err := st.Client().Compact(t.Context(), rev); err != nil {
 		t.Fatal(err)
 	}
-	lw := &listWatch{st: st, res: mustResource("pods")}
+	lw := &listWatch{st: st, res: store.MustResource("pods")}
 	if _, err := lw.WatchWithContext(t.Context(), metav1.ListOptions{ResourceVersion: old}); !apierrors.IsResourceExpired(err) {
 		t.Errorf("watch from a compacted revision: %v, want 410 Expired", err)
 	}

@@ -89,7 +89,7 @@ type JobController struct {
 // NewJobController returns the Job controller, registered on the informers.
 func NewJobController(st *store.Store, inf *Informers, rec *Recorder, opts JobOptions, qopts QueueOptions, log *slog.Logger) *JobController {
 	c := &JobController{
-		st: st, jobs: inf.For(mustResource("jobs.batch")), pods: inf.For(mustResource("pods")),
+		st: st, jobs: inf.For(store.MustResource("jobs.batch")), pods: inf.For(store.MustResource("pods")),
 		exp: newExpectations(), rec: rec, opts: opts.withDefaults(), now: time.Now,
 		lastFailure: map[string]time.Time{}, released: map[types.UID]bool{}, gone: map[string]map[types.UID]bool{},
 	}

@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/keelson/keelson/reconciler/fakenode"
+	"github.com/keelson/keelson/store"
 	"github.com/keelson/keelson/store/etcdtest"
 )
 
@@ -438,7 +439,7 @@ func TestJobPodDeletedByOthersCountsAsFailed(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, pods := env.waitJob("evicted", "a pod", func(_ *batchv1.Job, pods []*corev1.Pod) bool { return len(running(pods)) == 1 })
-	if err := env.st.Delete(t.Context(), mustResource("pods"), "default", pods[0].Name, nil); err != nil {
+	if err := env.st.Delete(t.Context(), store.MustResource("pods"), "default", pods[0].Name, nil); err != nil {
 		t.Fatal(err)
 	}
 	j, _ := env.waitJob("evicted", "failed", func(j *batchv1.Job, _ []*corev1.Pod) bool { return jobCondition(j, batchv1.JobFailed) != nil })
@@ -460,13 +461,13 @@ func TestJobPodMarkedForDeletion(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, pods := env.waitJob("lost", "a pod", func(_ *batchv1.Job, pods []*corev1.Pod) bool { return len(running(pods)) == 1 })
-	if err := markDeleted(t.Context(), env.st, mustResource("pods"), pods[0], ""); err != nil {
+	if err := markDeleted(t.Context(), env.st, store.MustResource("pods"), pods[0], ""); err != nil {
 		t.Fatal(err)
 	}
 	env.waitJob("lost", "a replacement beside the marked pod", func(j *batchv1.Job, ps []*corev1.Pod) bool {
 		return len(ps) == 2 && len(running(ps)) == 1 && j.Status.Failed == 0
 	})
-	if err := env.st.Delete(t.Context(), mustResource("pods"), "default", pods[0].Name, nil); err != nil {
+	if err := env.st.Delete(t.Context(), store.MustResource("pods"), "default", pods[0].Name, nil); err != nil {
 		t.Fatal(err)
 	}
 	j, _ := env.waitJob("lost", "the marked pod counted", func(j *batchv1.Job, _ []*corev1.Pod) bool { return j.Status.Failed == 1 })

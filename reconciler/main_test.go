@@ -88,7 +88,7 @@ func eventually(t *testing.T, what string, cond func() (bool, string)) {
 
 func listPods(t *testing.T, st *store.Store, ns string, sel labels.Selector) []*corev1.Pod {
 	t.Helper()
-	l, err := st.List(t.Context(), mustResource("pods"), store.ListOptions{Namespace: ns, Selector: sel})
+	l, err := st.List(t.Context(), store.MustResource("pods"), store.ListOptions{Namespace: ns, Selector: sel})
 	if err != nil {
 		t.Fatal(err)
 	}

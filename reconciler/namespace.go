@@ -26,7 +26,7 @@ type NamespaceController struct {
 // NewNamespaceController returns the namespace controller, registered on the
 // informers.
 func NewNamespaceController(st *store.Store, inf *Informers, opts QueueOptions, log *slog.Logger) *NamespaceController {
-	c := &NamespaceController{st: st, nss: inf.For(mustResource("namespaces"))}
+	c := &NamespaceController{st: st, nss: inf.For(store.MustResource("namespaces"))}
 	c.Controller = NewController("namespace", c, opts, log)
 	c.nss.AddEventHandler(c.Handler(SelfKeys))
 	return c
@@ -69,7 +69,7 @@ func (c *NamespaceController) Reconcile(ctx context.Context, name string) (Resul
 		cp.Spec.Finalizers = nil
 		return Result{}, ignoreNotFound(c.st.Update(ctx, cp))
 	}
-	return Result{}, deleteObject(ctx, c.st, mustResource("namespaces"), ns)
+	return Result{}, deleteObject(ctx, c.st, store.MustResource("namespaces"), ns)
 }
 
 func (c *NamespaceController) setPhase(ctx context.Context, ns *corev1.Namespace, phase corev1.NamespacePhase) error {

@@ -45,7 +45,7 @@ func TestNamespaceDeleteCustomResources(t *testing.T) {
 		if err := env.st.Get(t.Context(), "", "crs", &corev1.Namespace{}); err == nil {
 			return false, "namespace still there"
 		}
-		l, err := env.st.List(t.Context(), mustResource("widgets.ns-test.example.com"), store.ListOptions{Namespace: "crs"})
+		l, err := env.st.List(t.Context(), store.MustResource("widgets.ns-test.example.com"), store.ListOptions{Namespace: "crs"})
 		if err != nil {
 			return false, err.Error()
 		}

@@ -52,7 +52,7 @@ func (c *NodeLifecycleController) evict(ctx context.Context, n *corev1.Node) (Re
 			next = 200 * time.Millisecond
 			continue
 		}
-		err := markDeleted(ctx, c.st, mustResource("pods"), p, "")
+		err := markDeleted(ctx, c.st, store.MustResource("pods"), p, "")
 		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrConflict) {
 			return Result{}, fmt.Errorf("evict pod %s/%s from node %s: %w", p.Namespace, p.Name, n.Name, err)
 		}
@@ -74,7 +74,7 @@ func (c *NodeLifecycleController) deleteOrphans(ctx context.Context, node string
 			left = true
 			continue
 		}
-		err := c.st.Delete(ctx, mustResource("pods"), p.Namespace, p.Name, &metav1.Preconditions{UID: &p.UID})
+		err := c.st.Delete(ctx, store.MustResource("pods"), p.Namespace, p.Name, &metav1.Preconditions{UID: &p.UID})
 		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrConflict) {
 			return Result{}, fmt.Errorf("delete pod %s/%s of deleted node %s: %w", p.Namespace, p.Name, node, err)
 		}

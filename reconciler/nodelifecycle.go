@@ -95,8 +95,8 @@ type NodeLifecycleController struct {
 func NewNodeLifecycleController(st *store.Store, inf *Informers, rec *Recorder, opts NodeLifecycleOptions, queue QueueOptions, log *slog.Logger) *NodeLifecycleController {
 	opts = opts.withDefaults()
 	c := &NodeLifecycleController{
-		st: st, nodes: inf.For(mustResource("nodes")), leases: inf.For(mustResource("leases.coordination.k8s.io")),
-		pods: inf.For(mustResource("pods")), rec: rec, opts: opts, now: time.Now, log: log,
+		st: st, nodes: inf.For(store.MustResource("nodes")), leases: inf.For(store.MustResource("leases.coordination.k8s.io")),
+		pods: inf.For(store.MustResource("pods")), rec: rec, opts: opts, now: time.Now, log: log,
 		limiter: rate.NewLimiter(rate.Limit(opts.EvictionQPS), opts.EvictionBurst),
 		gone:    map[string]time.Time{},
 	}

@@ -160,7 +160,7 @@ func TestEvictionHonoursTolerations(t *testing.T) {
 	// which removes marked objects, leaves it.
 	time.Sleep(time.Second)
 	getPod(t, st, "default-toleration")
-	if err := st.Delete(t.Context(), mustResource("nodes"), "", "gone", nil); err != nil {
+	if err := st.Delete(t.Context(), store.MustResource("nodes"), "", "gone", nil); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the pod deleted with its node", func() (bool, string) {
@@ -221,7 +221,7 @@ func TestDeletedNodeLosesItsPods(t *testing.T) {
 		return m
 	}
 	eventually(t, "a replica on the node to remove", func() (bool, string) { m := count(); return m["removed"] > 0 && m[""] == 0, fmt.Sprint(m) })
-	if err := st.Delete(t.Context(), mustResource("nodes"), "", "removed", nil); err != nil {
+	if err := st.Delete(t.Context(), store.MustResource("nodes"), "", "removed", nil); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "replicas all on the remaining node", func() (bool, string) { m := count(); return m["stays"] == 2 && len(m) == 1, fmt.Sprint(m) })

@@ -51,8 +51,8 @@ type NodePolicyController struct {
 // informers.
 func NewNodePolicyController(st *store.Store, inf *Informers, rec *Recorder, queue QueueOptions, log *slog.Logger) *NodePolicyController {
 	c := &NodePolicyController{st: st, rec: rec,
-		nodes: inf.For(mustResource("nodes")), policies: inf.For(mustResource("nodepolicies.keelson.dev")),
-		pods: inf.For(mustResource("pods")), budgets: inf.For(mustResource("poddisruptionbudgets.policy"))}
+		nodes: inf.For(store.MustResource("nodes")), policies: inf.For(store.MustResource("nodepolicies.keelson.dev")),
+		pods: inf.For(store.MustResource("pods")), budgets: inf.For(store.MustResource("poddisruptionbudgets.policy"))}
 	c.nodeQueue = NewController("node-policy", ReconcileFunc(c.reconcileNode), queue, log)
 	c.statusQueue = NewController("node-policy-status", ReconcileFunc(c.reconcileStatus), queue, log)
 	c.drainQueue = NewController("node-drain", ReconcileFunc(c.reconcileDrain), queue, log)

@@ -62,7 +62,7 @@ func changeNode(t *testing.T, st *store.Store, name string, mutate func(*corev1.
 
 func deletePolicy(t *testing.T, st *store.Store, name string) {
 	t.Helper()
-	if err := st.Delete(t.Context(), mustResource("nodepolicies.keelson.dev"), "", name, nil); err != nil {
+	if err := st.Delete(t.Context(), store.MustResource("nodepolicies.keelson.dev"), "", name, nil); err != nil {
 		t.Fatal(err)
 	}
 }

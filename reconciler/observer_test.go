@@ -26,7 +26,7 @@ type podObserver struct {
 
 func observePods(t *testing.T, st *store.Store, ns string, check func(map[string]*corev1.Pod) error) *podObserver {
 	t.Helper()
-	l, err := st.List(t.Context(), mustResource("pods"), store.ListOptions{Namespace: ns})
+	l, err := st.List(t.Context(), store.MustResource("pods"), store.ListOptions{Namespace: ns})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func observePods(t *testing.T, st *store.Store, ns string, check func(map[string
 	o.verify()
 	ctx, cancel := context.WithCancel(context.Background())
 	o.cancel = cancel
-	w, err := st.Watch(ctx, mustResource("pods"), store.WatchOptions{Namespace: ns, ResourceVersion: l.ResourceVersion})
+	w, err := st.Watch(ctx, store.MustResource("pods"), store.WatchOptions{Namespace: ns, ResourceVersion: l.ResourceVersion})
 	if err != nil {
 		t.Fatal(err)
 	}

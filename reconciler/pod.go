@@ -178,7 +178,7 @@ func createEach(ctx context.Context, st *store.Store, exp *expectations, key str
 // delete deletes exactly these pods (uid preconditions); why, when not
 // empty, ends the event.
 func (w podWriter) delete(ctx context.Context, key string, owner store.Object, pods []*corev1.Pod, why string) error {
-	res := mustResource("pods")
+	res := store.MustResource("pods")
 	var errs []error
 	deleted := 0
 	for _, p := range pods {

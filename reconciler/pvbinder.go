@@ -47,8 +47,8 @@ const (
 // NewPVBinder returns the binder, registered on the informers.
 func NewPVBinder(st *store.Store, inf *Informers, rec *Recorder, opts QueueOptions, log *slog.Logger) *PVBinder {
 	b := &PVBinder{
-		st: st, claims: inf.For(mustResource("persistentvolumeclaims")), volumes: inf.For(mustResource("persistentvolumes")),
-		classes: inf.For(mustResource("storageclasses.storage.k8s.io")), nodes: inf.For(mustResource("nodes")), rec: rec,
+		st: st, claims: inf.For(store.MustResource("persistentvolumeclaims")), volumes: inf.For(store.MustResource("persistentvolumes")),
+		classes: inf.For(store.MustResource("storageclasses.storage.k8s.io")), nodes: inf.For(store.MustResource("nodes")), rec: rec,
 	}
 	b.Controller = NewController("persistentvolume-binder", b, opts, log)
 	unwrap := func(obj any) any {
@@ -333,7 +333,7 @@ func reclaimPolicy(pv *corev1.PersistentVolume) corev1.PersistentVolumeReclaimPo
 func (b *PVBinder) reclaim(ctx context.Context, pv *corev1.PersistentVolume) error {
 	switch reclaimPolicy(pv) {
 	case corev1.PersistentVolumeReclaimDelete:
-		if err := markDeleted(ctx, b.st, mustResource("persistentvolumes"), pv, ""); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := markDeleted(ctx, b.st, store.MustResource("persistentvolumes"), pv, ""); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("delete released volume %s: %w", pv.Name, err)
 		}
 		return nil

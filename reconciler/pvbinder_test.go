@@ -230,7 +230,7 @@ func TestPVBinder(t *testing.T) {
 	want = "claim tmp Bound to scratch (5Gi); volume scratch Bound to default/tmp"
 	eventually(t, want, func() (bool, string) { got := binding(t, st, "tmp", "scratch"); return got == want, got })
 	for _, name := range []string{"data", "tmp"} {
-		if err := st.Delete(t.Context(), mustResource("persistentvolumeclaims"), "default", name, nil); err != nil {
+		if err := st.Delete(t.Context(), store.MustResource("persistentvolumeclaims"), "default", name, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -246,7 +246,7 @@ func TestPVBinder(t *testing.T) {
 	eventually(t, want, func() (bool, string) { got := binding(t, st, "again", "big"); return got == want, got })
 
 	// Volume gone: the claim is Lost.
-	if err := st.Delete(t.Context(), mustResource("persistentvolumes"), "", "giant", nil); err != nil {
+	if err := st.Delete(t.Context(), store.MustResource("persistentvolumes"), "", "giant", nil); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "huge Lost", func() (bool, string) {
@@ -302,7 +302,7 @@ func TestPVBinderClasses(t *testing.T) {
 
 func hasEvent(t *testing.T, st *store.Store, object, reason, text string) bool {
 	t.Helper()
-	l, err := st.List(t.Context(), mustResource("events"), store.ListOptions{})
+	l, err := st.List(t.Context(), store.MustResource("events"), store.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +337,7 @@ func TestPVCProtection(t *testing.T) {
 		p := getPod(t, st, "user")
 		return p.Status.Phase == corev1.PodRunning, string(p.Status.Phase)
 	})
-	if err := markDeleted(t.Context(), st, mustResource("persistentvolumeclaims"), getPVC(t, st, "data"), ""); err != nil {
+	if err := markDeleted(t.Context(), st, store.MustResource("persistentvolumeclaims"), getPVC(t, st, "data"), ""); err != nil {
 		t.Fatal(err)
 	}
 	// A negative: for a while (the controller reacts in milliseconds), the
@@ -348,7 +348,7 @@ func TestPVCProtection(t *testing.T) {
 			t.Fatalf("claim in use: deletionTimestamp %v, finalizers %v", c.DeletionTimestamp, c.Finalizers)
 		}
 	}
-	if err := markDeleted(t.Context(), st, mustResource("pods"), getPod(t, st, "user"), ""); err != nil {
+	if err := markDeleted(t.Context(), st, store.MustResource("pods"), getPod(t, st, "user"), ""); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the claim gone once its pod is", func() (bool, string) {
@@ -378,7 +378,7 @@ func TestEphemeralVolumes(t *testing.T) {
 	if ref := metav1.GetControllerOf(c); ref == nil || ref.UID != p.UID || c.Labels["kind"] != "scratch" || c.Spec.VolumeName != "disk" {
 		t.Fatalf("claim job-scratch: owners %v, labels %v, volume %q", c.OwnerReferences, c.Labels, c.Spec.VolumeName)
 	}
-	if err := st.Delete(t.Context(), mustResource("pods"), "default", "job", nil); err != nil {
+	if err := st.Delete(t.Context(), store.MustResource("pods"), "default", "job", nil); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the claim gone with its pod", func() (bool, string) {

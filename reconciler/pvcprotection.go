@@ -30,7 +30,7 @@ type PVCProtection struct {
 
 // NewPVCProtection returns the controller, registered on the informers.
 func NewPVCProtection(st *store.Store, inf *Informers, opts QueueOptions, log *slog.Logger) *PVCProtection {
-	c := &PVCProtection{st: st, claims: inf.For(mustResource("persistentvolumeclaims")), pods: inf.For(mustResource("pods"))}
+	c := &PVCProtection{st: st, claims: inf.For(store.MustResource("persistentvolumeclaims")), pods: inf.For(store.MustResource("pods"))}
 	c.Controller = NewController("pvc-protection", c, opts, log)
 	c.claims.AddEventHandler(c.Handler(SelfKeys))
 	onPod := func(obj any) {

@@ -25,7 +25,7 @@ type QuotaController struct {
 
 // NewQuotaController returns the controller, registered on the informers.
 func NewQuotaController(st *store.Store, inf *Informers, opts QueueOptions, log *slog.Logger) *QuotaController {
-	c := &QuotaController{st: st, quotas: inf.For(mustResource("resourcequotas"))}
+	c := &QuotaController{st: st, quotas: inf.For(store.MustResource("resourcequotas"))}
 	c.Controller = NewController("resourcequota", c, opts, log)
 	c.quotas.AddEventHandler(c.Handler(SelfKeys))
 	return c

@@ -47,7 +47,7 @@ func NewReplicationControllerController(st *store.Store, inf *Informers, rec *Re
 
 func newPodOwnerController(st *store.Store, inf *Informers, rec *Recorder, kind podOwnerKind, opts QueueOptions, log *slog.Logger) *ReplicaSetController {
 	c := &ReplicaSetController{
-		st: st, kind: kind, owners: inf.For(kind.res), pods: inf.For(mustResource("pods")),
+		st: st, kind: kind, owners: inf.For(kind.res), pods: inf.For(store.MustResource("pods")),
 		exp: newExpectations(), rec: rec, now: time.Now,
 	}
 	c.Controller = NewController(kind.name, c, opts, log)

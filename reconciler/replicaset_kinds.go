@@ -31,7 +31,7 @@ type podOwnerKind struct {
 
 var replicaSetKind = podOwnerKind{
 	name: "replicaset",
-	res:  mustResource("replicasets.apps"),
+	res:  store.MustResource("replicasets.apps"),
 	gvk:  appsv1.SchemeGroupVersion.WithKind("ReplicaSet"),
 	view: func(obj any) (*appsv1.ReplicaSet, labels.Selector, error) {
 		rs := obj.(*appsv1.ReplicaSet)
@@ -51,7 +51,7 @@ var replicaSetKind = podOwnerKind{
 
 var replicationControllerKind = podOwnerKind{
 	name: "replicationcontroller",
-	res:  mustResource("replicationcontrollers"),
+	res:  store.MustResource("replicationcontrollers"),
 	gvk:  corev1.SchemeGroupVersion.WithKind("ReplicationController"),
 	view: func(obj any) (*appsv1.ReplicaSet, labels.Selector, error) {
 		rc := obj.(*corev1.ReplicationController)
@@ -102,12 +102,4 @@ func rcStatusToRS(s corev1.ReplicationControllerStatus) appsv1.ReplicaSetStatus 
 		})
 	}
 	return out
-}
-
-func mustResource(name string) store.Resource {
-	r, err := store.ResourceByName(name)
-	if err != nil {
-		panic(err) // a typo in this package's own table, caught by any test
-	}
-	return r
 }

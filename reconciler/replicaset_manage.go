@@ -84,7 +84,7 @@ func (c *ReplicaSetController) createEach(ctx context.Context, key string, owner
 func (c *ReplicaSetController) deletePods(ctx context.Context, key string, owner store.Object, rs *appsv1.ReplicaSet, pods []*corev1.Pod, n int) ([]*corev1.Pod, error) {
 	sorted := append([]*corev1.Pod(nil), pods...)
 	deletionOrder(sorted)
-	podsRes := mustResource("pods")
+	podsRes := store.MustResource("pods")
 	deleted := map[*corev1.Pod]bool{}
 	var err error
 	for _, p := range sorted[:n] {

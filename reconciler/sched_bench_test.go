@@ -47,7 +47,7 @@ func benchSchedule(b *testing.B, nodes, pods int, antiAffinity bool) {
 		}()
 		// Let the informers list the nodes first, as a running cluster would have.
 		time.Sleep(2 * time.Second)
-		w, err := st.Watch(ctx, mustResource("pods"), store.WatchOptions{})
+		w, err := st.Watch(ctx, store.MustResource("pods"), store.WatchOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}

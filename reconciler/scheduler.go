@@ -91,8 +91,8 @@ type Scheduler struct {
 func NewScheduler(st *store.Store, inf *Informers, rec *Recorder, opts SchedulerOptions, queue QueueOptions, log *slog.Logger) *Scheduler {
 	opts = opts.withDefaults()
 	s := &Scheduler{
-		st: st, pods: inf.For(mustResource("pods")), claims: inf.For(mustResource("persistentvolumeclaims")),
-		volumes: inf.For(mustResource("persistentvolumes")), classes: inf.For(mustResource("storageclasses.storage.k8s.io")),
+		st: st, pods: inf.For(store.MustResource("pods")), claims: inf.For(store.MustResource("persistentvolumeclaims")),
+		volumes: inf.For(store.MustResource("persistentvolumes")), classes: inf.For(store.MustResource("storageclasses.storage.k8s.io")),
 		cache: newSchedCache(), rec: rec, opts: opts, bnd: newBinder(st),
 		names: map[string]bool{"": true}, rnd: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		waiting: map[string]bool{},
@@ -100,7 +100,7 @@ func NewScheduler(st *store.Store, inf *Informers, rec *Recorder, opts Scheduler
 	for _, n := range opts.Names {
 		s.names[n] = true
 	}
-	namespaces := inf.For(mustResource("namespaces"))
+	namespaces := inf.For(store.MustResource("namespaces"))
 	s.cache.nsLabels = func(name string) labels.Set {
 		if ns, ok := GetCached[*corev1.Namespace](namespaces, "", name); ok {
 			return ns.Labels
@@ -109,7 +109,7 @@ func NewScheduler(st *store.Store, inf *Informers, rec *Recorder, opts Scheduler
 	}
 	queue.Workers = opts.Workers
 	s.Controller = NewController("scheduler", s, queue, log)
-	inf.For(mustResource("nodes")).AddEventHandler(cache.ResourceEventHandlerFuncs{
+	inf.For(store.MustResource("nodes")).AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { s.onNode(nil, obj) },
 		UpdateFunc: func(old, cur any) { s.onNode(old, cur) },
 		DeleteFunc: func(obj any) { s.onNode(obj, nil) },

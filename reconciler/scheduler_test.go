@@ -87,7 +87,7 @@ func TestSchedulerExplainsUnschedulableAndRetries(t *testing.T) {
 		return c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable && c.Message == want, c.Message
 	})
 	eventually(t, "FailedScheduling event", func() (bool, string) {
-		l, err := st.List(t.Context(), mustResource("events"), store.ListOptions{Namespace: "default"})
+		l, err := st.List(t.Context(), store.MustResource("events"), store.ListOptions{Namespace: "default"})
 		if err != nil {
 			return false, err.Error()
 		}
@@ -260,7 +260,7 @@ func TestSchedulerUnschedulableIsNotAHotLoop(t *testing.T) {
 		return c != nil && c.Reason == corev1.PodReasonUnschedulable, fmt.Sprintf("%+v", c)
 	})
 	failures := func() int32 {
-		l, err := st.List(t.Context(), mustResource("events"), store.ListOptions{Namespace: "default"})
+		l, err := st.List(t.Context(), store.MustResource("events"), store.ListOptions{Namespace: "default"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -462,7 +462,7 @@ func TestSchedulerChoosesAgainWhenNodeGoes(t *testing.T) {
 		return a == "first", a
 	})
 	createObj(t, st, testNode("second", withCapacity))
-	if err := st.Delete(t.Context(), mustResource("nodes"), "", "first", nil); err != nil {
+	if err := st.Delete(t.Context(), store.MustResource("nodes"), "", "first", nil); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "second chosen", func() (bool, string) {

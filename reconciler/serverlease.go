@@ -83,7 +83,7 @@ func AnnounceServer(ctx context.Context, st *store.Store, log *slog.Logger, a Se
 		case <-ctx.Done():
 			dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
-			if err := st.Delete(dctx, mustResource("leases.coordination.k8s.io"), servicenet.DNSServiceNamespace, name, nil); err != nil && !errors.Is(err, store.ErrNotFound) {
+			if err := st.Delete(dctx, store.MustResource("leases.coordination.k8s.io"), servicenet.DNSServiceNamespace, name, nil); err != nil && !errors.Is(err, store.ErrNotFound) {
 				log.Warn("removing this server's lease: other servers drop it when it runs out", "err", err)
 			}
 			return nil

@@ -49,10 +49,10 @@ type ServiceAccountController struct {
 // informers.
 func NewServiceAccountController(st *store.Store, inf *Informers, opts ServiceAccountOptions, qopts QueueOptions, log *slog.Logger) *ServiceAccountController {
 	c := &ServiceAccountController{st: st, opts: opts,
-		nss: inf.For(mustResource("namespaces")), pods: inf.For(mustResource("pods")),
-		sas: inf.For(mustResource("serviceaccounts")), cms: inf.For(mustResource("configmaps")),
-		clusterRoles: inf.For(mustResource("clusterroles.rbac.authorization.k8s.io")),
-		binding:      inf.For(mustResource("clusterrolebindings.rbac.authorization.k8s.io")),
+		nss: inf.For(store.MustResource("namespaces")), pods: inf.For(store.MustResource("pods")),
+		sas: inf.For(store.MustResource("serviceaccounts")), cms: inf.For(store.MustResource("configmaps")),
+		clusterRoles: inf.For(store.MustResource("clusterroles.rbac.authorization.k8s.io")),
+		binding:      inf.For(store.MustResource("clusterrolebindings.rbac.authorization.k8s.io")),
 	}
 	c.Controller = NewController("serviceaccount", c, qopts, log)
 	c.nss.AddEventHandler(c.Handler(SelfKeys))

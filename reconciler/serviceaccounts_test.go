@@ -10,6 +10,7 @@ import (
 
 	"github.com/keelson/keelson/admission"
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
+	"github.com/keelson/keelson/store"
 	"github.com/keelson/keelson/store/etcdtest"
 )
 
@@ -60,7 +61,7 @@ func TestServiceAccountController(t *testing.T) {
 	if err := st.Get(ctx, "shop", "default", sa); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Delete(ctx, mustResource("serviceaccounts"), "shop", "default", nil); err != nil {
+	if err := st.Delete(ctx, store.MustResource("serviceaccounts"), "shop", "default", nil); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the ServiceAccount and the CA put back", func() (bool, string) {

@@ -135,7 +135,7 @@ type ServiceIPController struct {
 // informers. cfg comes from ServiceOptions.parse.
 func newServiceIPController(st *store.Store, inf *Informers, rec *Recorder, cfg serviceConfig, queue QueueOptions, log *slog.Logger) *ServiceIPController {
 	c := &ServiceIPController{st: st, rec: rec, cfg: cfg, log: log, waiting: map[string]bool{},
-		services: inf.For(mustResource("services")), addresses: inf.For(mustResource("ipaddresses.networking.k8s.io")),
+		services: inf.For(store.MustResource("services")), addresses: inf.For(store.MustResource("ipaddresses.networking.k8s.io")),
 		ports: newNodePorts(cfg.ports)}
 	c.ips = newIPAllocator(cfg.cidr, c.addressUsed)
 	c.Controller = NewController("service-ip", ReconcileFunc(func(ctx context.Context, key string) (Result, error) {
@@ -334,7 +334,7 @@ func (c *ServiceIPController) deleteAddress(ctx context.Context, ip *networkingv
 
 func deleteAddressOp(ip *networkingv1.IPAddress) store.Op {
 	uid, rv := ip.UID, ip.ResourceVersion
-	return store.DeleteOp(mustResource("ipaddresses.networking.k8s.io"), "", ip.Name,
+	return store.DeleteOp(store.MustResource("ipaddresses.networking.k8s.io"), "", ip.Name,
 		&metav1.Preconditions{UID: &uid, ResourceVersion: &rv})
 }
 

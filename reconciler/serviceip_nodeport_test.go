@@ -126,7 +126,7 @@ func TestServiceNodePortRangeFull(t *testing.T) {
 	if msg := allocatedMessage(late); msg != "no free node port left in 30000-30003 for port http" {
 		t.Errorf("message %q", msg)
 	}
-	if err := st.Delete(t.Context(), mustResource("services"), "shop", "two", nil); err != nil {
+	if err := st.Delete(t.Context(), store.MustResource("services"), "shop", "two", nil); err != nil {
 		t.Fatal(err)
 	}
 	late = waitAllocated(t, st, "shop", "late", metav1.ConditionTrue, ReasonAllocated)

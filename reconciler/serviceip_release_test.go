@@ -98,7 +98,7 @@ func TestServiceIPRelease(t *testing.T) {
 
 	gone := waitAllocated(t, st, "shop", "gone", metav1.ConditionTrue, ReasonAllocated)
 	waitReservations(t, st, "shop", "gone", gone.Spec.ClusterIP)
-	if err := st.Delete(t.Context(), mustResource("services"), "shop", "gone", nil); err != nil {
+	if err := st.Delete(t.Context(), store.MustResource("services"), "shop", "gone", nil); err != nil {
 		t.Fatal(err)
 	}
 	waitReservations(t, st, "shop", "gone")

@@ -87,7 +87,7 @@ func listServices(t *testing.T, st *store.Store) []*corev1.Service {
 // and returns the revision read.
 func servicesAt(t *testing.T, st *store.Store, rv string) ([]*corev1.Service, string) {
 	t.Helper()
-	l, err := st.List(t.Context(), mustResource("services"), store.ListOptions{ResourceVersion: rv})
+	l, err := st.List(t.Context(), store.MustResource("services"), store.ListOptions{ResourceVersion: rv})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func listIPAddresses(t *testing.T, st *store.Store) map[string]*networkingv1.IPA
 
 func ipAddressesAt(t *testing.T, st *store.Store, rv string) map[string]*networkingv1.IPAddress {
 	t.Helper()
-	l, err := st.List(t.Context(), mustResource("ipaddresses.networking.k8s.io"), store.ListOptions{ResourceVersion: rv})
+	l, err := st.List(t.Context(), store.MustResource("ipaddresses.networking.k8s.io"), store.ListOptions{ResourceVersion: rv})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestServiceIPFromGit(t *testing.T) {
 	checkReservations(t, st)
 
 	// The holder goes: the service that wanted its address gets it.
-	if err := st.Delete(t.Context(), mustResource("services"), "shop", "cart", nil); err != nil {
+	if err := st.Delete(t.Context(), store.MustResource("services"), "shop", "cart", nil); err != nil {
 		t.Fatal(err)
 	}
 	taken := waitAllocated(t, st, "web", "taken", metav1.ConditionTrue, ReasonAllocated)
@@ -258,7 +258,7 @@ func TestServiceIPFromGit(t *testing.T) {
 func waitEvent(t *testing.T, st *store.Store, ns, name, reason, message string) {
 	t.Helper()
 	eventually(t, fmt.Sprintf("event %s on %s/%s", reason, ns, name), func() (bool, string) {
-		l, err := st.List(t.Context(), mustResource("events"), store.ListOptions{Namespace: ns})
+		l, err := st.List(t.Context(), store.MustResource("events"), store.ListOptions{Namespace: ns})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -306,7 +306,7 @@ func TestServiceIPCIDRFull(t *testing.T) {
 	}
 	checkReservations(t, st)
 
-	if err := st.Delete(t.Context(), mustResource("services"), "shop", "svc-05", nil); err != nil {
+	if err := st.Delete(t.Context(), store.MustResource("services"), "shop", "svc-05", nil); err != nil {
 		t.Fatal(err)
 	}
 	late = waitAllocated(t, st, "shop", "late", metav1.ConditionTrue, ReasonAllocated)

@@ -55,8 +55,8 @@ type StatefulSetController struct {
 // on the informers.
 func NewStatefulSetController(st *store.Store, inf *Informers, rec *Recorder, opts QueueOptions, log *slog.Logger) *StatefulSetController {
 	c := &StatefulSetController{
-		st: st, sets: inf.For(mustResource("statefulsets.apps")), pods: inf.For(mustResource("pods")),
-		claims: inf.For(mustResource("persistentvolumeclaims")), revs: inf.For(mustResource("controllerrevisions.apps")),
+		st: st, sets: inf.For(store.MustResource("statefulsets.apps")), pods: inf.For(store.MustResource("pods")),
+		claims: inf.For(store.MustResource("persistentvolumeclaims")), revs: inf.For(store.MustResource("controllerrevisions.apps")),
 		rec: rec, now: time.Now,
 	}
 	c.Controller = NewController("statefulset", c, opts, log)
@@ -360,7 +360,7 @@ func (c *StatefulSetController) adopt(ctx context.Context, set *appsv1.StatefulS
 // removes it, and only then is its ordinal made again: a pod is never
 // deleted outright while its containers may still run.
 func (c *StatefulSetController) deletePod(ctx context.Context, set *appsv1.StatefulSet, p *corev1.Pod, why string) error {
-	err := markDeleted(ctx, c.st, mustResource("pods"), p, "")
+	err := markDeleted(ctx, c.st, store.MustResource("pods"), p, "")
 	switch {
 	case err == nil:
 		c.rec.Eventf(set, corev1.EventTypeNormal, "SuccessfulDelete", "delete Pod %s in StatefulSet %s successful: %s", p.Name, set.Name, why)

@@ -224,7 +224,7 @@ func (c *StatefulSetController) truncateHistory(ctx context.Context, set *appsv1
 	var errs []error
 	for _, r := range old[:max(0, len(old)-limit)] {
 		uid := r.UID
-		err := c.st.Delete(ctx, mustResource("controllerrevisions.apps"), r.Namespace, r.Name, &metav1.Preconditions{UID: &uid})
+		err := c.st.Delete(ctx, store.MustResource("controllerrevisions.apps"), r.Namespace, r.Name, &metav1.Preconditions{UID: &uid})
 		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrConflict) {
 			errs = append(errs, fmt.Errorf("statefulset %s/%s: delete old revision %s: %w", set.Namespace, set.Name, r.Name, err))
 		}

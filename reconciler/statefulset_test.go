@@ -89,7 +89,7 @@ func watchPods(t *testing.T, st *store.Store) *podLog {
 	l := &podLog{}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	w, err := st.Watch(ctx, mustResource("pods"), store.WatchOptions{})
+	w, err := st.Watch(ctx, store.MustResource("pods"), store.WatchOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func (e *testEnv) statefulSet(name string) *appsv1.StatefulSet {
 // "web-0@1=app:1 web-1@2=app:2", terminating ones with a trailing "!".
 func (e *testEnv) setPods(s *appsv1.StatefulSet) string {
 	revs := map[string]int64{}
-	l, err := e.st.List(e.t.Context(), mustResource("controllerrevisions.apps"), store.ListOptions{Namespace: "default"})
+	l, err := e.st.List(e.t.Context(), store.MustResource("controllerrevisions.apps"), store.ListOptions{Namespace: "default"})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -354,7 +354,7 @@ func TestStatefulSetRollingUpdate(t *testing.T) {
 	})
 	// A pod below the partition that is deleted comes back at the current
 	// revision, not the update one.
-	if err := markDeleted(t.Context(), env.st, mustResource("pods"), getPod(t, env.st, "web-0"), ""); err != nil {
+	if err := markDeleted(t.Context(), env.st, store.MustResource("pods"), getPod(t, env.st, "web-0"), ""); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "web-0 back at app:2", func() (bool, string) {
@@ -460,7 +460,7 @@ func TestStatefulSetOnDelete(t *testing.T) {
 	if got := env.setPods(env.statefulSet("web")); got != "web-0@1=app:1 web-1@1=app:1" {
 		t.Fatalf("OnDelete replaced pods: %s", got)
 	}
-	if err := markDeleted(t.Context(), env.st, mustResource("pods"), getPod(t, env.st, "web-0"), ""); err != nil {
+	if err := markDeleted(t.Context(), env.st, store.MustResource("pods"), getPod(t, env.st, "web-0"), ""); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "web-0 at app:2", func() (bool, string) {
@@ -531,7 +531,7 @@ func TestStatefulSetLostNode(t *testing.T) {
 		t.Fatalf("db-0 replaced while its node may still run it: %s on %s", p.UID, p.Spec.NodeName)
 	}
 	// The node is deleted: its pods go with it, and db-0 runs on node-b.
-	if err := st.Delete(t.Context(), mustResource("nodes"), "", "node-a", nil); err != nil {
+	if err := st.Delete(t.Context(), store.MustResource("nodes"), "", "node-a", nil); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "db-0 on node-b", func() (bool, string) {
@@ -547,7 +547,7 @@ func TestStatefulSetLostNode(t *testing.T) {
 func TestStatefulSetClaims(t *testing.T) {
 	env := statefulEnv(t, &readyGate{openAll: true}, "node-a")
 	claims := func() string {
-		l, err := env.st.List(t.Context(), mustResource("persistentvolumeclaims"), store.ListOptions{Namespace: "default"})
+		l, err := env.st.List(t.Context(), store.MustResource("persistentvolumeclaims"), store.ListOptions{Namespace: "default"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -668,7 +668,7 @@ func TestStatefulSetAdoptsOrphans(t *testing.T) {
 		return ref != nil && ref.UID == set.UID && p.UID == orphan.UID && podReady(p), fmt.Sprint(p.OwnerReferences)
 	})
 	eventually(t, "an event saying whose web-1 is", func() (bool, string) {
-		l, err := env.st.List(t.Context(), mustResource("events"), store.ListOptions{Namespace: "default"})
+		l, err := env.st.List(t.Context(), store.MustResource("events"), store.ListOptions{Namespace: "default"})
 		if err != nil {
 			return false, err.Error()
 		}
@@ -814,7 +814,7 @@ func TestStatefulSetNegativeHistoryLimit(t *testing.T) {
 		env.updateSet("web", func(s *appsv1.StatefulSet) { s.Spec.Template.Spec.Containers[0].Image = img })
 	}
 	env.waitSet("web", "web-0@3=app:3")
-	l, err := env.st.List(t.Context(), mustResource("controllerrevisions.apps"), store.ListOptions{Namespace: "default"})
+	l, err := env.st.List(t.Context(), store.MustResource("controllerrevisions.apps"), store.ListOptions{Namespace: "default"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,12 +52,12 @@ type SyncHealthController struct {
 
 // NewSyncHealthController returns the controller, registered on the informers.
 func NewSyncHealthController(st *store.Store, inf *Informers, opts QueueOptions, log *slog.Logger) *SyncHealthController {
-	c := &SyncHealthController{st: st, syncs: inf.For(mustResource("syncs.keelson.dev")),
+	c := &SyncHealthController{st: st, syncs: inf.For(store.MustResource("syncs.keelson.dev")),
 		watched: map[string]cache.SharedIndexInformer{}, now: time.Now, lists: map[string]*listed{}}
 	c.Controller = NewController("sync-health", c, opts, log)
 	c.syncs.AddEventHandler(c.Handler(SelfKeys))
 	for _, gr := range healthKinds {
-		i := inf.For(mustResource(gr))
+		i := inf.For(store.MustResource(gr))
 		i.AddEventHandler(c.Handler(sourceKeys))
 		c.watched[gr] = i
 	}

@@ -62,7 +62,7 @@ func TestSyncHealthKindsNotActedOn(t *testing.T) {
 			c != nil && c.Status == metav1.ConditionFalse && c.Reason == "Unsupported" && c.Message == h.Message, msg
 	})
 
-	if err := env.st.Delete(ctx, mustResource("storageclasses.storage.k8s.io"), "", "fast", nil); err != nil {
+	if err := env.st.Delete(ctx, store.MustResource("storageclasses.storage.k8s.io"), "", "fast", nil); err != nil {
 		t.Fatal(err)
 	}
 	touchSync(t, env, "shop") // classes are not among the kinds whose changes recompute health: gitsync's next write brings the controller back

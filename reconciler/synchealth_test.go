@@ -58,7 +58,7 @@ func TestSyncHealthRollUp(t *testing.T) {
 		return cur.Status.Health != nil && cur.Status.Health.Status == "Healthy" && cur.Status.Health.Revision == "0123456789abcdef" &&
 			c != nil && c.Status == metav1.ConditionTrue && len(cur.Status.Health.Objects) == 0, msg
 	})
-	if err := env.st.Delete(ctx, mustResource("configmaps"), "default", "cfg", nil); err != nil {
+	if err := env.st.Delete(ctx, store.MustResource("configmaps"), "default", "cfg", nil); err != nil {
 		t.Fatal(err)
 	}
 	// A ConfigMap has no informer here: a change of the Deployment (or a

@@ -51,10 +51,10 @@ type ControlPlaneServicesController struct {
 // the informers. cfg comes from ServiceOptions.parse.
 func newControlPlaneServicesController(st *store.Store, inf *Informers, cfg serviceConfig, queue QueueOptions, log *slog.Logger) *ControlPlaneServicesController {
 	c := &ControlPlaneServicesController{st: st, cfg: cfg,
-		nss: inf.For(mustResource("namespaces")), services: inf.For(mustResource("services")),
-		endpoints: inf.For(mustResource("endpoints")), slices: inf.For(mustResource("endpointslices.discovery.k8s.io")),
-		cidrs: inf.For(mustResource("servicecidrs.networking.k8s.io")), classes: inf.For(mustResource("storageclasses.storage.k8s.io")),
-		leases: inf.For(mustResource("leases.coordination.k8s.io"))}
+		nss: inf.For(store.MustResource("namespaces")), services: inf.For(store.MustResource("services")),
+		endpoints: inf.For(store.MustResource("endpoints")), slices: inf.For(store.MustResource("endpointslices.discovery.k8s.io")),
+		cidrs: inf.For(store.MustResource("servicecidrs.networking.k8s.io")), classes: inf.For(store.MustResource("storageclasses.storage.k8s.io")),
+		leases: inf.For(store.MustResource("leases.coordination.k8s.io"))}
 	c.Controller = NewController("control-plane-services", c, queue, log)
 	h := c.Handler(controlPlaneKeys)
 	for _, i := range []cache.SharedIndexInformer{c.nss, c.services, c.endpoints, c.slices, c.cidrs, c.classes, c.leases} {
@@ -178,7 +178,7 @@ func (c *ControlPlaneServicesController) keepService(ctx context.Context, want *
 	cur, ok := GetCached[*corev1.Service](c.services, want.Namespace, want.Name)
 	if ok && cur.Spec.ClusterIP != "" && cur.Spec.ClusterIP != want.Spec.ClusterIP {
 		uid := cur.UID
-		err := c.st.Delete(ctx, mustResource("services"), cur.Namespace, cur.Name, &metav1.Preconditions{UID: &uid})
+		err := c.st.Delete(ctx, store.MustResource("services"), cur.Namespace, cur.Name, &metav1.Preconditions{UID: &uid})
 		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("service %s/%s on %s, want %s: delete: %w", cur.Namespace, cur.Name, cur.Spec.ClusterIP, want.Spec.ClusterIP, err)
 		}

@@ -133,7 +133,7 @@ func TestControlPlaneServices(t *testing.T) {
 
 	// A pass over objects that are as they should be writes nothing.
 	before := controlPlaneVersions(t, st)
-	if err := st.Delete(t.Context(), mustResource("servicecidrs.networking.k8s.io"), "", servicenet.ServiceCIDRName, nil); err != nil {
+	if err := st.Delete(t.Context(), store.MustResource("servicecidrs.networking.k8s.io"), "", servicenet.ServiceCIDRName, nil); err != nil {
 		t.Fatal(err)
 	}
 	waitControlPlane(t, st, want)
@@ -145,7 +145,7 @@ func TestControlPlaneServices(t *testing.T) {
 
 	old := getService(t, st, "default", "kubernetes")
 	del := func(res, ns, name string) {
-		if err := st.Delete(t.Context(), mustResource(res), ns, name, nil); err != nil {
+		if err := st.Delete(t.Context(), store.MustResource(res), ns, name, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

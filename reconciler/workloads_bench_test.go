@@ -38,7 +38,7 @@ func BenchmarkDaemonSet5000Nodes(b *testing.B) {
 			Run(ctx, st, testLog(), opts)
 		}()
 		time.Sleep(2 * time.Second) // the informers list the nodes first, as in a running cluster
-		w, err := st.Watch(ctx, mustResource("pods"), store.WatchOptions{})
+		w, err := st.Watch(ctx, store.MustResource("pods"), store.WatchOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}

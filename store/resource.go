@@ -147,6 +147,16 @@ func ResourceByName(groupResource string) (Resource, error) {
 	return r, nil
 }
 
+// MustResource is ResourceByName for the names of keelson's built-in
+// resources, which always resolve: it panics on any other.
+func MustResource(groupResource string) Resource {
+	r, err := ResourceByName(groupResource)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
 // ResourceOf returns the resource of a typed object (a *corev1.Pod, …), found
 // through client-go's scheme; the object's TypeMeta is not consulted.
 func ResourceOf(obj runtime.Object) (Resource, error) {
