@@ -191,8 +191,8 @@ type Risk struct {
 	// Code names the kind of risk: immutable-field, replace, delete,
 	// data-loss, scale-to-zero, image-tag, owner-change, plain-secret,
 	// kind-not-acted-on, access-gained-sensitive, access-gained,
-	// access-lost (Object is then the subject: a user, group or
-	// ServiceAccount).
+	// access-lost (Object is then "RBAC", and the message names the user,
+	// group or ServiceAccount).
 	Code string `json:"code"`
 	// Object is "Kind namespace/name".
 	Object  string `json:"object"`

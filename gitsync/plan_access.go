@@ -27,10 +27,14 @@ func accessRisks(old, head map[key]*desired, planned []*PlannedObject) []Risk {
 		case c.Sensitive:
 			code = "access-gained-sensitive"
 		}
-		risks = append(risks, Risk{Level: RiskWarning, Code: code, Object: c.Subject, Message: c.Message})
+		risks = append(risks, Risk{Level: RiskWarning, Code: code, Object: accessObject, Message: c.Message})
 	}
 	return risks
 }
+
+// accessObject is what access risks name as their object: the message
+// names the subject, and the change may come from several objects.
+const accessObject = "RBAC"
 
 func policyOf(objs map[key]*desired) *rbac.Policy {
 	var (
