@@ -132,6 +132,7 @@ var tableColumns = map[string][]column{
 		}),
 		col("Allowed Disruptions", func(o store.Object) any { return int64(o.(*policyv1.PodDisruptionBudget).Status.DisruptionsAllowed) }),
 		ageCol},
+	"ServiceAccount": {nameCol, col("Secrets", func(o store.Object) any { return int64(len(o.(*corev1.ServiceAccount).Secrets)) }), ageCol},
 	"ResourceQuota": {nameCol, ageCol,
 		col("Request", func(o store.Object) any { return quotaColumn(o.(*corev1.ResourceQuota), false) }),
 		col("Limit", func(o store.Object) any { return quotaColumn(o.(*corev1.ResourceQuota), true) })},

@@ -14,9 +14,9 @@ import (
 	"github.com/keelson/keelson/store"
 )
 
-// The columns kubectl prints for the kinds of Kubernetes' own API groups
-// that keelson stores without acting on them; kinds not named here get
-// NAME and AGE.
+// The columns kubectl prints for kinds of Kubernetes' other API groups
+// (RBAC, budgets, priority classes, network policies); kinds not named
+// anywhere get NAME and AGE.
 func init() {
 	tableColumns["Role"] = roleColumns
 	tableColumns["ClusterRole"] = roleColumns

@@ -11,6 +11,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -71,6 +72,16 @@ func TestTableColumnsAsKubectlShows(t *testing.T) {
 	if err := ts.st.Create(ctx, pdb); err != nil {
 		t.Fatal(err)
 	}
+	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "readers"},
+		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, Name: "alice"}, {Kind: rbacv1.GroupKind, Name: "devs"},
+			{Kind: rbacv1.ServiceAccountKind, Name: "web"}, {Kind: rbacv1.ServiceAccountKind, Namespace: "ops", Name: "bot"}}}
+	if err := ts.st.Create(ctx, binding); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.st.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"}}); err != nil {
+		t.Fatal(err)
+	}
 	cs := ts.client(t, "admin-token")
 	cases := []struct {
 		path    string
@@ -92,6 +103,9 @@ func TestTableColumnsAsKubectlShows(t *testing.T) {
 			[]any{"compute", nil, "pods: 3/10, requests.cpu: 300m/1", "limits.memory: 0/2Gi"}}, // nil: any age
 		{"/apis/policy/v1/namespaces/default/poddisruptionbudgets", []string{"Name", "Min Available", "Max Unavailable", "Allowed Disruptions", "Age"},
 			[]any{"web", "50%", "N/A", float64(2)}},
+		{"/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings", []string{"Name", "Role", "Age", "Users", "Groups", "ServiceAccounts"},
+			[]any{"readers", "ClusterRole/view", nil, "alice", "devs", "/web, ops/bot"}}, // as kubectl: the subject's namespace, empty or not,
+		{"/api/v1/namespaces/default/serviceaccounts", []string{"Name", "Secrets", "Age"}, []any{"web", float64(0)}},
 	}
 	for _, c := range cases {
 		t.Run(c.path, func(t *testing.T) {
