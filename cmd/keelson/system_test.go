@@ -326,4 +326,7 @@ func cleanNode(t testing.TB, socket, agentDir string) {
 	for _, ns := range nss {
 		network.RemoveNetNS(ns)
 	}
+	// The pods' in-memory volumes (secrets, ServiceAccount tokens) stay
+	// mounted while their pods run, and the agent stopped with them running.
+	containerdtest.UnmountAll(agentDir)
 }
