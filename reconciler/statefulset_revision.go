@@ -117,13 +117,16 @@ func (c *StatefulSetController) revisions(ctx context.Context, set *appsv1.State
 	if err != nil {
 		return nil, nil, Terminal(fmt.Errorf("statefulset %s/%s: encode template: %w", set.Namespace, set.Name, err))
 	}
-	var latest int64
-	var same *appsv1.ControllerRevision
-	for _, r := range revs {
-		latest = max(latest, r.Revision)
-		if bytes.Equal(canonical(r.Data.Raw), data) {
-			same = r
+	latest, same := newestAndSame(revs, data)
+	if same == nil {
+		// A revision is about to be made: its number comes from etcd, since
+		// the cache may not have seen the revision an earlier pass made (a
+		// new one numbered from a stale cache would be taken for older).
+		live, err := c.liveRevisions(ctx, set)
+		if err != nil {
+			return nil, nil, err
 		}
+		latest, same = newestAndSame(live, data)
 	}
 	switch {
 	case same != nil && same.Revision < latest:
@@ -150,6 +153,34 @@ func (c *StatefulSetController) revisions(ctx context.Context, set *appsv1.State
 		}
 	}
 	return cur, upd, nil
+}
+
+// newestAndSame returns the highest revision number of revs and the
+// revision holding data, if any.
+func newestAndSame(revs []*appsv1.ControllerRevision, data []byte) (latest int64, same *appsv1.ControllerRevision) {
+	for _, r := range revs {
+		latest = max(latest, r.Revision)
+		if bytes.Equal(canonical(r.Data.Raw), data) {
+			same = r
+		}
+	}
+	return latest, same
+}
+
+// liveRevisions reads set's ControllerRevisions from the store.
+func (c *StatefulSetController) liveRevisions(ctx context.Context, set *appsv1.StatefulSet) ([]*appsv1.ControllerRevision, error) {
+	l, err := c.st.List(ctx, store.MustResource("controllerrevisions.apps"), store.ListOptions{Namespace: set.Namespace})
+	if err != nil {
+		return nil, fmt.Errorf("statefulset %s/%s: list revisions: %w", set.Namespace, set.Name, err)
+	}
+	var out []*appsv1.ControllerRevision
+	for _, o := range l.Items {
+		r := o.(*appsv1.ControllerRevision)
+		if ref := metav1.GetControllerOfNoCopy(r); ref != nil && ref.UID == set.UID {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // createRevision stores a new revision of set. A revision of the same name
