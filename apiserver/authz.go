@@ -132,22 +132,30 @@ func (s *Server) authorized(ctx context.Context, u *User, a rbac.Attributes) (bo
 // granted says whether the authorization file lets u read in namespace
 // ("" means every namespace, or a cluster-scoped kind).
 func (s *Server) granted(u *User, namespace string) bool {
+	return s.grantedWith(u, namespace, false)
+}
+
+// grantedWith is granted, of secret values too when secrets is set.
+func (s *Server) grantedWith(u *User, namespace string, secrets bool) bool {
 	if s.cfg.Grants == nil {
 		return false
 	}
-	return slices.ContainsFunc(s.cfg.Grants.Grants, func(g Grant) bool { return g.applies(u) && g.covers(namespace) })
+	return slices.ContainsFunc(s.cfg.Grants.Grants, func(g Grant) bool {
+		return (g.Secrets || !secrets) && g.applies(u) && g.covers(namespace)
+	})
 }
 
 // authorizeRead returns a 403 Status unless u may read q. The reason goes to
 // the server's log and, since it names only the caller's own bindings, to
 // the caller.
 func (s *Server) authorizeRead(ctx context.Context, u *User, q *request) error {
-	ok, reason := s.authorized(ctx, u, attributes(u, q))
+	a := attributes(u, q)
+	ok, reason := s.authorized(ctx, u, a)
 	if ok {
 		return nil
 	}
 	where := "in every namespace"
-	switch a := attributes(u, q); {
+	switch {
 	case a.Namespace != "":
 		where = "in namespace " + a.Namespace
 	case !q.res.Namespaced:
@@ -205,12 +213,8 @@ func (s *Server) secretsView(ctx context.Context, u *User, q *request) func(stri
 	}
 	var policy *rbac.Policy // read once, on the first secret
 	return func(ns string) bool {
-		if s.cfg.Grants != nil {
-			for _, g := range s.cfg.Grants.Grants {
-				if g.Secrets && g.applies(u) && g.covers(ns) {
-					return true
-				}
-			}
+		if s.grantedWith(u, ns, true) {
+			return true
 		}
 		if policy == nil {
 			p, err := s.rbacPolicy(ctx)

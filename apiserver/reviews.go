@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -141,7 +142,7 @@ func nodeMayWrite(a rbac.Attributes) bool {
 // discoveryPath: the API's discovery documents, which every caller reads.
 func discoveryPath(p string) bool {
 	return p == "/api" || p == "/apis" || p == "/openapi/v2" || p == "/version" ||
-		len(p) > 5 && (p[:5] == "/api/" || len(p) > 6 && p[:6] == "/apis/")
+		strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/apis/")
 }
 
 // selfSubjectRulesReview answers `kubectl auth can-i --list`: what may the
