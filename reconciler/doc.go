@@ -1,8 +1,8 @@
 // Package reconciler is keelson's control loop: the controller runtime
 // (informers over store watches, work queues, leader election, events), the
 // controllers that turn declared objects into pods, garbage collection, and
-// the health of objects for GitOps status. It never calls containerd: pods
-// are run by node agents.
+// the roll-up of objects' health into GitOps status. It never calls
+// containerd: pods are run by node agents.
 //
 // keelson server runs every controller with Run. Several servers may share one
 // etcd; one of them is elected (store.Lead) and runs the controllers, the
@@ -218,21 +218,13 @@
 //
 // # Health
 //
-// HealthOf gives an object's health (Healthy, Progressing, Degraded,
-// Suspended, Missing) by Argo CD's rules; RollUp combines several, worst
-// first. An object of a kind keelson stores but does not act on yet
-// (internal/support's list: claims, Ingresses, quotas, ...) is
-// Unsupported, with the list's sentence as its message. Argo CD's Unknown
-// does not fit: it means a health check failed, and ranks worst; here the
-// cause is known and lasts until keelson learns the kind. Unsupported ranks
-// above Healthy and Suspended, so that a source holding such an object is
-// never "every object is healthy", and below Progressing, Missing and
-// Degraded, so that a roll-up shows what is changing or broken first; the
-// objects listed in the Sync's health name every Unsupported one. The SyncHealthController rolls the health of every object in a Git
-// source's inventory up into its Sync object (status.health and the Healthy
-// condition, beside gitsync's Ready), recomputing it when one of the
-// source's workloads changes: workloads from the informers' caches, other
-// kinds by one labelled list each, which only tells whether they exist.
-// A Service is Progressing while it waits for its cluster IP or a node
-// port, Degraded when its IPAllocated condition is False.
+// The health rules (Argo CD's statuses, and Unsupported for a kind keelson
+// stores but does not act on yet) live in internal/health, which gitsync
+// shares. The SyncHealthController rolls the health of every object in a
+// Git source's inventory up into its Sync object (status.health and the
+// Healthy condition, beside gitsync's Ready), recomputing it when one of
+// the source's objects of a kind with a rule (health.Kinds) changes: those
+// from the informers' caches, other kinds by one labelled list each, which
+// only tells whether they exist. The objects listed in the Sync's health
+// name every Unsupported one.
 package reconciler

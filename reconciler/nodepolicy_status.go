@@ -85,18 +85,3 @@ func readyCondition(gen int64, matched int, conflicts, waiting []string) metav1.
 	}
 	return cond
 }
-
-// nodePolicyHealth is Degraded while the policy is in conflict, Progressing
-// until its status is for its generation and every node carries it.
-func nodePolicyHealth(p *keelsonv1alpha1.NodePolicy) Health {
-	c := meta.FindStatusCondition(p.Status.Conditions, keelsonv1alpha1.ConditionReady)
-	switch {
-	case c == nil || p.Status.ObservedGeneration != p.Generation:
-		return Health{Progressing, "NodePolicy is being applied"}
-	case c.Status == metav1.ConditionTrue:
-		return Health{Status: Healthy}
-	case c.Reason == keelsonv1alpha1.ReasonConflict:
-		return Health{Degraded, c.Message}
-	}
-	return Health{Progressing, c.Message}
-}

@@ -16,21 +16,9 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
+	"github.com/keelson/keelson/internal/health"
 	"github.com/keelson/keelson/store"
 )
-
-// healthKinds are the kinds whose health has a rule (HealthOf): the
-// controller watches them and recomputes a source's health when one of its
-// objects changes. Other kinds are Healthy when they exist, or Unsupported
-// when keelson does not act on them yet (presentHealth). Every kind here is
-// acted on now; a kind that gets a rule while still on that list belongs
-// here all the same, so that its rule applies as soon as it leaves.
-var healthKinds = []string{
-	"deployments.apps", "replicasets.apps", "statefulsets.apps", "daemonsets.apps",
-	"replicationcontrollers", "pods", "jobs.batch", "cronjobs.batch", "namespaces",
-	"nodepolicies.keelson.dev", "services", "persistentvolumes", "persistentvolumeclaims",
-	"horizontalpodautoscalers.autoscaling",
-}
 
 // maxUnhealthyListed bounds SyncHealth.Objects.
 const maxUnhealthyListed = 50
@@ -56,7 +44,7 @@ func NewSyncHealthController(st *store.Store, inf *Informers, opts QueueOptions,
 		watched: map[string]cache.SharedIndexInformer{}, now: time.Now, lists: map[string]*listed{}}
 	c.Controller = NewController("sync-health", c, opts, log)
 	c.syncs.AddEventHandler(c.Handler(SelfKeys))
-	for _, gr := range healthKinds {
+	for _, gr := range health.Kinds {
 		i := inf.For(store.MustResource(gr))
 		i.AddEventHandler(c.Handler(sourceKeys))
 		c.watched[gr] = i
@@ -83,7 +71,7 @@ func (c *SyncHealthController) Reconcile(ctx context.Context, name string) (Resu
 	if !ok || s.Status.LastAppliedRevision == "" {
 		return Result{}, nil
 	}
-	h, err := c.health(ctx, s)
+	h, err := c.rollUp(ctx, s)
 	if err != nil {
 		return Result{}, err
 	}
@@ -113,13 +101,13 @@ func (c *SyncHealthController) Reconcile(ctx context.Context, name string) (Resu
 	return Result{}, c.st.UpdateStatus(ctx, fresh)
 }
 
-// health computes the roll-up of the inventory: kinds with a rule from the
-// informers' caches, the others by one labelled list per kind, made once
-// for each version of the Sync.
-func (c *SyncHealthController) health(ctx context.Context, s *keelsonv1alpha1.Sync) (*keelsonv1alpha1.SyncHealth, error) {
+// rollUp computes the health of the inventory: kinds with a rule
+// (health.Kinds) from the informers' caches, the others by one labelled
+// list per kind, made once for each version of the Sync.
+func (c *SyncHealthController) rollUp(ctx context.Context, s *keelsonv1alpha1.Sync) (*keelsonv1alpha1.SyncHealth, error) {
 	name := s.Name
-	out := &keelsonv1alpha1.SyncHealth{Status: string(Healthy)}
-	worst := Health{Status: Healthy}
+	out := &keelsonv1alpha1.SyncHealth{Status: string(health.Healthy)}
+	worst := health.Health{Status: health.Healthy}
 	listed := c.listedFor(s)
 	for _, ref := range s.Status.Inventory {
 		gv, err := schema.ParseGroupVersion(ref.APIVersion)
@@ -134,13 +122,13 @@ func (c *SyncHealthController) health(ctx context.Context, s *keelsonv1alpha1.Sy
 		if ref.Namespace != "" {
 			key = ref.Namespace + "/" + ref.Name
 		}
-		var h Health
+		var h health.Health
 		if inf, ok := c.watched[r.GroupResource()]; ok {
 			var obj store.Object
 			if it, ok, _ := inf.GetIndexer().GetByKey(key); ok {
 				obj, _ = it.(store.Object)
 			}
-			h = healthOfKind(r.GVK.GroupKind(), obj)
+			h = health.OfKind(r.GVK.GroupKind(), obj)
 		} else {
 			present, ok := listed.get(r.GroupResource())
 			if !ok {
@@ -149,15 +137,15 @@ func (c *SyncHealthController) health(ctx context.Context, s *keelsonv1alpha1.Sy
 				}
 				listed.put(r.GroupResource(), present)
 			}
-			h = presentHealth(r.GVK.GroupKind())
+			h = health.Present(r.GVK.GroupKind())
 			if !present[key] {
-				h = HealthOf(nil)
+				h = health.OfKind(r.GVK.GroupKind(), nil)
 			}
 		}
-		if h.Status == Healthy {
+		if h.Status == health.Healthy {
 			continue
 		}
-		if Worse(h.Status, worst.Status) {
+		if health.Worse(h.Status, worst.Status) {
 			worst = h
 		}
 		if len(out.Objects) < maxUnhealthyListed {
@@ -165,7 +153,7 @@ func (c *SyncHealthController) health(ctx context.Context, s *keelsonv1alpha1.Sy
 		}
 	}
 	out.Status = string(worst.Status)
-	if worst.Status != Healthy {
+	if worst.Status != health.Healthy {
 		out.Message = worst.Message
 		for _, o := range out.Objects {
 			if o.Status == out.Status {
@@ -236,7 +224,7 @@ func joinName(ns, name string) string {
 // conditionFor is the Healthy condition of a health roll-up.
 func conditionFor(h *keelsonv1alpha1.SyncHealth) metav1.Condition {
 	c := metav1.Condition{Type: keelsonv1alpha1.ConditionHealthy, Status: metav1.ConditionFalse, Reason: h.Status, Message: h.Message}
-	if h.Status == string(Healthy) {
+	if h.Status == string(health.Healthy) {
 		c.Status, c.Message = metav1.ConditionTrue, "every object of revision "+shortRev(h.Revision)+" is healthy"
 	}
 	return c

@@ -29,6 +29,8 @@ var forbidden = []struct {
 	{"./clusterdns/...", []string{module + "store", module + "reconciler", module + "gitsync", module + "agent", "go.etcd.io/etcd/"},
 		"cluster DNS answers from informers it is given, never from the store per query", nil},
 	{"./internal/servicenet/...", []string{module}, "the service network's agreements are a leaf every part may import", nil},
+	{"./internal/health/...", []string{module + "reconciler", module + "gitsync", module + "agent", module + "apiserver"},
+		"health rules are pure functions of an object, shared by the controllers and the sync", nil},
 	{"./store/...", []string{module}, "the store is the base every part of the control plane stands on: it knows keelson's API types and nothing above them",
 		[]string{module + "api/"}},
 	{"./admission/...", []string{module + "reconciler", module + "gitsync", module + "agent", module + "apiserver"},

@@ -1,4 +1,4 @@
-package reconciler
+package health
 
 import (
 	"testing"
@@ -64,13 +64,13 @@ func TestHealthOfKindsNotActedOn(t *testing.T) {
 			if !ok {
 				t.Fatalf("%s is not on support's list", gk)
 			}
-			if got := HealthOf(tt.obj); got != (Health{Unsupported, want}) {
-				t.Errorf("HealthOf = %+v, want Unsupported: %s", got, want)
+			if got := Of(tt.obj); got != (Health{Unsupported, want}) {
+				t.Errorf("Of = %+v, want Unsupported: %s", got, want)
 			}
-			if got := presentHealth(gk); got != (Health{Unsupported, want}) {
-				t.Errorf("presentHealth = %+v, want Unsupported: %s", got, want)
+			if got := Present(gk); got != (Health{Unsupported, want}) {
+				t.Errorf("Present = %+v, want Unsupported: %s", got, want)
 			}
-			if got := HealthOf(nilOf(tt.obj)); got.Status != Missing {
+			if got := Of(nilOf(tt.obj)); got.Status != Missing {
 				t.Errorf("absent: %+v, want Missing", got)
 			}
 		})
@@ -97,15 +97,15 @@ func nilOf(obj store.Object) store.Object {
 func TestPresentHealthOfKindsActedOn(t *testing.T) {
 	for _, gk := range []schema.GroupKind{{Kind: "ConfigMap"}, {Kind: "Secret"}, {Kind: "Service"}, {Group: "apps", Kind: "Deployment"},
 		{Kind: "Endpoints"}, {Group: "keelson.dev", Kind: "NodePolicy"}} {
-		if got := presentHealth(gk); got != (Health{Status: Healthy}) {
-			t.Errorf("presentHealth(%s) = %+v, want Healthy", gk, got)
+		if got := Present(gk); got != (Health{Status: Healthy}) {
+			t.Errorf("Present(%s) = %+v, want Healthy", gk, got)
 		}
 	}
 }
 
 // These rules were written while their kinds were on the list, before
 // their controllers; they must stay right now that the kinds have left it.
-// StatefulSets have their own test (TestStatefulSetHealth).
+// StatefulSets have their own test (reconciler's TestStatefulSetHealth).
 func TestRuleHealthOfKindsWaiting(t *testing.T) {
 	jobWith := func(c batchv1.JobConditionType) *batchv1.Job {
 		return &batchv1.Job{Status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{{Type: c, Status: corev1.ConditionTrue}}}}
@@ -113,7 +113,7 @@ func TestRuleHealthOfKindsWaiting(t *testing.T) {
 	tests := []struct {
 		name string
 		obj  store.Object
-		want HealthStatus
+		want Status
 	}{
 		{name: "job running", obj: &batchv1.Job{}, want: Progressing},
 		{name: "job suspended", obj: &batchv1.Job{Spec: batchv1.JobSpec{Suspend: ptr.To(true)}}, want: Suspended},
@@ -136,7 +136,7 @@ func TestRuleHealthOfKindsWaiting(t *testing.T) {
 // RollUp keeps the worst object's sentence: the roll-up of a source with a
 // NetworkPolicy says what keelson does not do.
 func TestRollUpUnsupportedMessage(t *testing.T) {
-	policy := HealthOf(&networkingv1.NetworkPolicy{})
+	policy := Of(&networkingv1.NetworkPolicy{})
 	got := RollUp(Health{Status: Healthy}, policy, Health{Suspended, "Deployment is paused"})
 	if got != policy || got.Status != Unsupported || got.Message == "" {
 		t.Errorf("RollUp = %+v, want the NetworkPolicy's %+v", got, policy)
@@ -157,7 +157,7 @@ func TestHPAHealth(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		hpa  *autoscalingv2.HorizontalPodAutoscaler
-		want HealthStatus
+		want Status
 	}{
 		{"an older generation", with(1, able), Progressing},
 		{"no conditions yet", with(2), Progressing},
@@ -166,7 +166,7 @@ func TestHPAHealth(t *testing.T) {
 		{"target scaled to zero", with(2, able, cond(autoscalingv2.ScalingActive, corev1.ConditionFalse, "ScalingDisabled")), Healthy},
 		{"no target", with(2, cond(autoscalingv2.AbleToScale, corev1.ConditionFalse, "FailedGetScale")), Degraded},
 	} {
-		if got := HealthOf(tc.hpa); got.Status != tc.want {
+		if got := Of(tc.hpa); got.Status != tc.want {
 			t.Errorf("%s: %+v, want %s", tc.name, got, tc.want)
 		}
 	}

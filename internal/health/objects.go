@@ -1,4 +1,4 @@
-package reconciler
+package health
 
 import (
 	"context"
@@ -23,11 +23,11 @@ type ObjectHealth struct {
 	Health
 }
 
-// HealthOfObjects reads each declared object from the store and computes its
-// health (Missing when absent), and the roll-up of them all: what a source's
-// Sync status shows beside Ready. Errors: those of store.Get other than
-// ErrNotFound, and ErrUnknownKind.
-func HealthOfObjects(ctx context.Context, st *store.Store, refs []ObjectRef) (Health, []ObjectHealth, error) {
+// OfObjects reads each declared object from the store and computes its
+// health (Missing when absent), and the roll-up of them all: what a
+// source's Sync status shows beside Ready. Errors: those of store.Get other
+// than store.ErrNotFound, and store.ErrUnknownKind.
+func OfObjects(ctx context.Context, st *store.Store, refs []ObjectRef) (Health, []ObjectHealth, error) {
 	out := make([]ObjectHealth, 0, len(refs))
 	all := make([]Health, 0, len(refs))
 	for _, ref := range refs {
@@ -39,14 +39,14 @@ func HealthOfObjects(ctx context.Context, st *store.Store, refs []ObjectRef) (He
 		if err != nil {
 			return Health{}, nil, err
 		}
-		h := Health{}
+		var h Health
 		switch err := st.Get(ctx, ref.Namespace, ref.Name, obj); {
 		case errors.Is(err, store.ErrNotFound):
-			h = HealthOf(nil)
+			h = OfKind(r.GVK.GroupKind(), nil)
 		case err != nil:
 			return Health{}, nil, fmt.Errorf("health of %s %s/%s: %w", ref.GVK.Kind, ref.Namespace, ref.Name, err)
 		default:
-			h = HealthOf(obj)
+			h = OfKind(r.GVK.GroupKind(), obj)
 		}
 		out = append(out, ObjectHealth{Ref: ref, Health: h})
 		all = append(all, h)
