@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -79,6 +81,28 @@ type Config struct {
 	// every sync the keys of its --decryption-key-file.
 	Decryption              *sops.Keys
 	RequireEncryptedSecrets bool
+	// DependsOn names the sources whose Sync must be Ready and Healthy, for
+	// the revision they applied last, before this one applies a revision.
+	// A name Syncs does not run, or a cycle, is refused.
+	DependsOn []string
+	// Wait, Timeout and Logs: see Syncer.
+	Wait    bool
+	Timeout time.Duration
+	Logs    LogReader
+	// Rollback (onFailure: rollback) re-applies the last revision that was
+	// applied and Healthy when a revision fails a hook or a health check
+	// after writing; it needs Wait, which is how that revision is known.
+	Rollback bool
+}
+
+// OnFailureRollback is the onFailure value that turns Config.Rollback on.
+const OnFailureRollback = "rollback"
+
+// sameConfig reports whether two configs describe the same sync.
+func sameConfig(a, b Config) bool {
+	ad, bd := a.DependsOn, b.DependsOn
+	a.DependsOn, b.DependsOn = nil, nil
+	return slices.Equal(ad, bd) && reflect.DeepEqual(a, b)
 }
 
 // Auth is how a sync authenticates to a remote repository; at most one of
@@ -106,6 +130,12 @@ func New(cfg Config, st *store.Store, sch *schema.Schema, cache *schema.Cache, l
 	if errs := validation.IsDNS1123Label(targetOrDefault(cfg.TargetNamespace)); len(errs) > 0 {
 		return nil, fmt.Errorf("%w: target namespace %q: %s", ErrConfig, cfg.TargetNamespace, strings.Join(errs, "; "))
 	}
+	if cfg.Rollback && !cfg.Wait {
+		return nil, fmt.Errorf("%w: sync %s: onFailure rollback needs wait: the revision to go back to is the last one seen Healthy", ErrConfig, cfg.Name)
+	}
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("%w: sync %s: timeout %s is negative", ErrConfig, cfg.Name, cfg.Timeout)
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -115,15 +145,19 @@ func New(cfg Config, st *store.Store, sch *schema.Schema, cache *schema.Cache, l
 		return nil, err
 	}
 	return &Loop{
-		Source:   src,
-		Interval: cfg.Interval,
-		Resync:   cfg.Resync,
-		Suspend:  cfg.Suspend,
-		Log:      log,
+		Source:    src,
+		Interval:  cfg.Interval,
+		Resync:    cfg.Resync,
+		Suspend:   cfg.Suspend,
+		Log:       log,
+		DependsOn: slices.Clone(cfg.DependsOn),
+		Rollback:  cfg.Rollback,
 		Spec: keelsonv1alpha1.SyncSpec{
 			URL: cfg.Repo, Ref: cfg.Ref, Path: cfg.Path, Interval: metav1.Duration{Duration: cmp.Or(cfg.Interval, DefaultInterval)},
 			TargetNamespace: targetOrDefault(cfg.TargetNamespace), Prune: cfg.Prune, AllowEmpty: cfg.AllowEmpty,
 			Suspend: cfg.Suspend, Verified: cfg.VerifyKeysFile != "",
+			DependsOn: slices.Clone(cfg.DependsOn), Wait: cfg.Wait, Timeout: metav1.Duration{Duration: cmp.Or(cfg.Timeout, DefaultTimeout)},
+			OnFailure: onFailureOf(cfg),
 		},
 		Syncer: &Syncer{
 			Name: cfg.Name, Store: st, Schema: sch, Cache: cache,
@@ -132,8 +166,16 @@ func New(cfg Config, st *store.Store, sch *schema.Schema, cache *schema.Cache, l
 			ServiceCIDR: cfg.ServiceCIDR, NodePorts: cfg.NodePorts,
 			Renderer:   chartRenderer(cfg.Charts),
 			Decryption: cfg.Decryption, RequireEncryptedSecrets: cfg.RequireEncryptedSecrets,
+			Wait: cfg.Wait, Timeout: cfg.Timeout, Logs: cfg.Logs, Log: log,
 		},
 	}, nil
+}
+
+func onFailureOf(cfg Config) string {
+	if cfg.Rollback {
+		return OnFailureRollback
+	}
+	return ""
 }
 
 // chartRenderer is the Renderer of a sync given chart repositories; nil

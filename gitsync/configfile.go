@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -62,17 +61,18 @@ func (e *ConfigFileError) Is(target error) bool { return target == ErrConfig }
 
 // LoadConfigFile reads a server config file (see ParseConfigFile).
 func LoadConfigFile(path string) ([]Config, error) {
-	f, err := os.Open(path)
+	c, err := LoadServerConfig(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: config file: %v", ErrConfig, err)
+		return nil, err
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxConfigFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: config file %s: %v", ErrConfig, path, err)
-	}
-	return ParseConfigFile(path, data)
+	return c.Sources, nil
 }
+
+func readAtMost(r io.Reader, n int64) ([]byte, error) {
+	return io.ReadAll(io.LimitReader(r, n))
+}
+
+func dirOf(name string) string { return filepath.Dir(name) }
 
 // ParseConfigFile parses a server config file: the sources keelson syncs,
 // one Config each, in the file's order.
@@ -94,6 +94,11 @@ func LoadConfigFile(path string) ([]Config, error) {
 //	  auth: {tokenFile: F, basicAuthFile: F, sshKeyFile: F, knownHostsFile: F}
 //	  verify: {openpgpKeys: F}
 //	  webhook: {secretFile: F}
+//	  dependsOn: [infra]          # apply only when these sources are Ready and Healthy
+//	  wait: false                 # succeed only when every object is Healthy
+//	  timeout: 5m                 # bound of each wave's, hook's and wait's check
+//	  onFailure: rollback         # (needs wait) go back to the last Healthy revision
+//	notifications:                # see ParseServerConfig
 //
 // name is the file's path: errors start with it, and relative paths in the
 // file (local repositories, auth, keys and secrets) are taken from its
@@ -101,10 +106,18 @@ func LoadConfigFile(path string) ([]Config, error) {
 // errors. Every problem comes back, each a *ConfigFileError ("file:line:col:
 // field: message"), joined; they all match ErrConfig.
 func ParseConfigFile(name string, data []byte) ([]Config, error) {
-	p := &fileParser{file: name, dir: filepath.Dir(name)}
+	c, err := ParseServerConfig(name, data)
+	if err != nil {
+		return nil, err
+	}
+	return c.Sources, nil
+}
+
+// parse reads the file's one document into out.
+func (p *fileParser) parse(data []byte, out *ServerConfig) {
 	if len(data) > maxConfigFileSize {
 		p.errorf(nil, "", "file is over %d bytes: is it the right file?", maxConfigFileSize)
-		return nil, p.err()
+		return
 	}
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	var doc yaml.Node
@@ -114,7 +127,7 @@ func ParseConfigFile(name string, data []byte) ([]Config, error) {
 		} else {
 			p.syntax(err)
 		}
-		return nil, p.err()
+		return
 	}
 	var next yaml.Node
 	if err := dec.Decode(&next); err == nil {
@@ -122,16 +135,17 @@ func ParseConfigFile(name string, data []byte) ([]Config, error) {
 	} else if !errors.Is(err, io.EOF) {
 		p.syntax(err)
 	}
-	srcs := p.top(&doc)
-	if err := p.err(); err != nil {
-		return nil, err
-	}
-	return srcs, nil
+	out.Sources = p.top(&doc, out)
 }
 
 type fileParser struct {
 	file, dir string
 	errs      []error
+	// providerNodes are the notification providers' nodes, in order.
+	providerNodes []*yaml.Node
+	// dependsOn holds each source's dependsOn node (nil when unset), in
+	// the file's order, for the errors of checkDependencies.
+	dependsOn []*yaml.Node
 }
 
 func (p *fileParser) errorf(n *yaml.Node, field, format string, args ...any) {
@@ -159,7 +173,7 @@ func (p *fileParser) syntax(err error) {
 }
 
 // top reads the document's top level.
-func (p *fileParser) top(doc *yaml.Node) []Config {
+func (p *fileParser) top(doc *yaml.Node, out *ServerConfig) []Config {
 	top := doc
 	if top.Kind == yaml.DocumentNode && len(top.Content) == 1 {
 		top = top.Content[0]
@@ -167,11 +181,13 @@ func (p *fileParser) top(doc *yaml.Node) []Config {
 	var apiVersion, kind string
 	var srcs []Config
 	var apiVersionNode, kindNode, sourcesNode *yaml.Node
-	p.fields(top, "", map[string]func(*yaml.Node, string){
-		"apiVersion": func(n *yaml.Node, f string) { apiVersionNode, apiVersion = n, p.str(n, f) },
-		"kind":       func(n *yaml.Node, f string) { kindNode, kind = n, p.str(n, f) },
-		"sources":    func(n *yaml.Node, f string) { sourcesNode = n; srcs = p.sources(n, f) },
-	})
+	known := map[string]func(*yaml.Node, string){
+		"apiVersion":    func(n *yaml.Node, f string) { apiVersionNode, apiVersion = n, p.str(n, f) },
+		"kind":          func(n *yaml.Node, f string) { kindNode, kind = n, p.str(n, f) },
+		"sources":       func(n *yaml.Node, f string) { sourcesNode = n; srcs = p.sources(n, f) },
+		"notifications": func(n *yaml.Node, f string) { out.Notifications = p.notifications(n, f) },
+	}
+	p.fields(top, "", known)
 	if top.Kind != yaml.MappingNode {
 		return nil
 	}
@@ -212,7 +228,40 @@ func (p *fileParser) sources(n *yaml.Node, field string) []Config {
 		firstLine[cfg.Name] = item.Line
 		out = append(out, cfg)
 	}
+	if len(p.errs) == 0 {
+		p.dependencies(n, out)
+	}
 	return out
+}
+
+// dependencies reports the dependsOn entries that name no source, and
+// cycles, at the dependsOn field of the source at fault.
+func (p *fileParser) dependencies(n *yaml.Node, srcs []Config) {
+	at := func(name string) (*yaml.Node, string) {
+		for i, c := range srcs {
+			if c.Name == name && p.dependsOn[i] != nil {
+				return p.dependsOn[i], fmt.Sprintf("sources[%d].dependsOn", i)
+			}
+		}
+		return n, "sources"
+	}
+	names := map[string]bool{}
+	deps := map[string][]string{}
+	for _, c := range srcs {
+		names[c.Name], deps[c.Name] = true, c.DependsOn
+	}
+	for _, c := range srcs {
+		for _, d := range c.DependsOn {
+			if !names[d] {
+				node, f := at(c.Name)
+				p.errorf(node, f, "%q is not the name of a source in this file", d)
+			}
+		}
+	}
+	if cycle := findCycle(deps); cycle != nil {
+		node, f := at(cycle[0])
+		p.errorf(node, f, "sources depend on each other in a cycle: %s", strings.Join(cycle, " → "))
+	}
 }
 
 // source reads one source; ok is false when it is unusable (the errors say
@@ -220,7 +269,8 @@ func (p *fileParser) sources(n *yaml.Node, field string) []Config {
 func (p *fileParser) source(n *yaml.Node, field string) (cfg Config, ok bool) {
 	before := len(p.errs)
 	cfg = Config{Prune: true, Resync: DefaultResync}
-	var nameNode, urlNode *yaml.Node
+	var nameNode, urlNode, onFailureNode *yaml.Node
+	p.dependsOn = append(p.dependsOn, nil)
 	p.fields(n, field, map[string]func(*yaml.Node, string){
 		"name":            func(v *yaml.Node, f string) { nameNode, cfg.Name = v, p.str(v, f) },
 		"url":             func(v *yaml.Node, f string) { urlNode, cfg.Repo = v, p.str(v, f) },
@@ -235,7 +285,17 @@ func (p *fileParser) source(n *yaml.Node, field string) (cfg Config, ok bool) {
 			cfg.RequireEncryptedSecrets = p.boolean(v, f)
 		},
 		"suspend": func(v *yaml.Node, f string) { cfg.Suspend = p.boolean(v, f) },
-		"auth":    func(v *yaml.Node, f string) { cfg.Auth = p.auth(v, f) },
+		"dependsOn": func(v *yaml.Node, f string) {
+			cfg.DependsOn = p.strings(v, f)
+			p.dependsOn[len(p.dependsOn)-1] = v
+		},
+		"wait":    func(v *yaml.Node, f string) { cfg.Wait = p.boolean(v, f) },
+		"timeout": func(v *yaml.Node, f string) { cfg.Timeout = p.duration(v, f) },
+		"onFailure": func(v *yaml.Node, f string) {
+			onFailureNode = v
+			cfg.Rollback = p.oneOf(v, f, OnFailureRollback, "none") == OnFailureRollback
+		},
+		"auth": func(v *yaml.Node, f string) { cfg.Auth = p.auth(v, f) },
 		"verify": func(v *yaml.Node, f string) {
 			p.fields(v, f, map[string]func(*yaml.Node, string){
 				"openpgpKeys": func(v *yaml.Node, f string) { cfg.VerifyKeysFile = p.filePath(v, f) },
@@ -261,6 +321,9 @@ func (p *fileParser) source(n *yaml.Node, field string) (cfg Config, ok bool) {
 		if len(errs) > 0 {
 			p.errorf(nameNode, field+".name", "%q: must be a label value without dots: %s", cfg.Name, strings.Join(errs, "; "))
 		}
+	}
+	if cfg.Rollback && !cfg.Wait {
+		p.errorf(onFailureNode, field+".onFailure", "rollback needs wait: true: the revision to go back to is the last one seen Healthy")
 	}
 	if cfg.Repo == "" {
 		p.required(urlNode, n, field+".url", "the repository to sync (a path, or a URL)")

@@ -1,6 +1,7 @@
 package gitsync
 
 import (
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -140,4 +141,30 @@ func keys(m map[string]func(*yaml.Node, string)) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// strings reads a list of strings.
+func (p *fileParser) strings(n *yaml.Node, field string) []string {
+	n = deref(n)
+	if n.Kind != yaml.SequenceNode {
+		p.errorf(n, field, "want a list of strings, got %s", describe(n))
+		return nil
+	}
+	out := make([]string, 0, len(n.Content))
+	for i, item := range n.Content {
+		if v := p.str(item, fmt.Sprintf("%s[%d]", field, i)); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// oneOf reads a string that must be one of allowed.
+func (p *fileParser) oneOf(n *yaml.Node, field string, allowed ...string) string {
+	s := p.str(n, field)
+	if s != "" && !slices.Contains(allowed, s) {
+		p.errorf(n, field, "%q: want one of %s", s, strings.Join(allowed, ", "))
+		return ""
+	}
+	return s
 }

@@ -51,6 +51,11 @@ type desired struct {
 	// scales the object: its spec.replicas is the autoscaler's.
 	replicasOwner string
 
+	// wave is the object's wave (AnnotationWave); hook is set when the
+	// object is a hook, run rather than synced (order.go).
+	wave int
+	hook *hookSpec
+
 	shared   bool // obj is the schema cache's: copy it before writing
 	finished bool // obj is ready to write (finish)
 }
@@ -89,6 +94,11 @@ func (s *Syncer) collect(objs []*schema.Object, rev Revision, shared bool) ([]*d
 		if r.Namespaced && ns == "" {
 			ns = s.targetNamespace()
 		}
+		wave, hook, problems := ordering(o, obj)
+		if len(problems) > 0 {
+			errs = append(errs, problems...)
+			continue
+		}
 		d := &desired{
 			key:    key{r.GroupResource(), ns, obj.GetName()},
 			res:    r,
@@ -96,6 +106,8 @@ func (s *Syncer) collect(objs []*schema.Object, rev Revision, shared bool) ([]*d
 			origin: originOf(o),
 			src:    o,
 			rev:    rev.ID,
+			wave:   wave,
+			hook:   hook,
 			shared: shared,
 		}
 		if prev := byKey[d.key]; prev != nil {

@@ -45,6 +45,7 @@ type Change struct {
 	d     *desired     // nil for a deletion
 	size  int
 	order int
+	wave  int
 	done  bool // written
 }
 
@@ -56,7 +57,7 @@ var metaFields = map[string]bool{"TypeMeta": true, "ObjectMeta": true, "Status":
 // Git owns the spec, the labels and the annotations; .status and the store's
 // metadata (uid, generation, resourceVersion, …) stay as they are.
 func plan(d *desired, cur store.Object, adopt bool) (*Change, error) {
-	c := &Change{Object: d.key.String(), Origin: d.origin, res: d.res, cur: cur, order: kindOrder(d.res.GVK.Kind)}
+	c := &Change{Object: d.key.String(), Origin: d.origin, res: d.res, cur: cur, order: kindOrder(d.res.GVK.Kind), wave: d.wave}
 	if cur == nil {
 		c.Action, c.obj = Create, d.obj
 		return c, nil

@@ -22,6 +22,9 @@ const (
 	ReasonApplyFailed        = keelsonv1alpha1.ReasonApplyFailed
 	ReasonVerificationFailed = keelsonv1alpha1.ReasonVerificationFailed
 	ReasonDecryptionFailed   = keelsonv1alpha1.ReasonDecryptionFailed
+	ReasonHookFailed         = keelsonv1alpha1.ReasonHookFailed
+	ReasonHealthCheckFailed  = keelsonv1alpha1.ReasonHealthCheckFailed
+	ReasonDependencyNotReady = keelsonv1alpha1.ReasonDependencyNotReady
 )
 
 // DefaultInterval is how often a Loop polls its source.
@@ -55,6 +58,12 @@ type Status struct {
 	// Attempts counts syncs tried since start; a poll that finds the applied
 	// revision again is not an attempt.
 	Attempts int
+	// LastHealthy is the last revision applied and seen Healthy as a whole
+	// (a sync with Wait); rollback goes back to it.
+	LastHealthy Revision
+	// Failed is the revision that failed its hooks or health checks and
+	// was rolled back; it is not tried again until the source moves.
+	Failed Revision
 }
 
 // Loop keeps one source synced: it polls at Interval, syncs when the
@@ -78,6 +87,15 @@ type Loop struct {
 	// Suspend makes SyncOnce do nothing: the source is not read and the store
 	// keeps the last applied revision. Set it before Run.
 	Suspend bool
+	// DependsOn names the syncs whose Sync objects must say Ready and
+	// Healthy before a new revision is applied (ErrDependency).
+	DependsOn []string
+	// Rollback re-applies Status.LastHealthy when a revision fails a hook
+	// or a health check after writing (rollback.go).
+	Rollback bool
+	// OnStart, when set, is called when an attempt at a new revision
+	// begins (from the loop's goroutine: keep it short).
+	OnStart func(name string, rev Revision)
 
 	// Spec describes the source in the Sync object the loop writes its
 	// status to; New fills it from the Config.
@@ -85,6 +103,8 @@ type Loop struct {
 
 	events    *record.Recorder // set by Run; nil records nothing
 	noPending bool             // no staged revision can be pending (see staged.go)
+	waitingOn string           // what the last ErrDependency said, recorded once
+	rolled    *rollback        // the rollback of the attempt being recorded
 	trigger   chan struct{}
 	once      sync.Once
 	syncing   sync.Mutex // one SyncOnce at a time: a Syncer applies serially
@@ -140,7 +160,9 @@ func (l *Loop) Run(ctx context.Context) error {
 	backoff := time.Second
 	for {
 		wait := interval
-		if err := l.SyncOnce(ctx); err != nil && ctx.Err() == nil {
+		if err := l.SyncOnce(ctx); errors.Is(err, ErrDependency) {
+			wait = min(dependencyRetry, interval)
+		} else if err != nil && ctx.Err() == nil {
 			if l.Log != nil {
 				l.Log.Error("sync failed", "revision", l.Status().LastAttempted.Short(), "err", err)
 			}
@@ -179,6 +201,14 @@ func (l *Loop) SyncOnce(ctx context.Context) error {
 	if l.skip(rev, start) {
 		return nil
 	}
+	if len(l.DependsOn) > 0 {
+		if err := l.waitDependencies(ctx, start, rev); err != nil {
+			return err
+		}
+	}
+	if l.OnStart != nil {
+		l.OnStart(l.Syncer.Name, rev)
+	}
 	if !l.noPending {
 		if err := l.finishPending(ctx, rev); err != nil {
 			return err
@@ -191,6 +221,9 @@ func (l *Loop) SyncOnce(ctx context.Context) error {
 		return err
 	}
 	res, err := l.Syncer.Apply(ctx, rev, fsys)
+	if err != nil && l.Rollback && (errors.Is(err, ErrHook) || errors.Is(err, ErrHealth)) && res != nil && res.Transactions > 0 {
+		l.rolled = l.rollback(ctx, rev)
+	}
 	l.record(ctx, start, rev, res, err)
 	// Only a failed write can leave a staged revision pending (besides a
 	// crash, which the first sync of a process checks for).
@@ -205,7 +238,17 @@ func (l *Loop) skip(rev Revision, now time.Time) bool {
 	if rev.ID == st.LastApplied.ID {
 		return l.Resync <= 0 || now.Sub(st.LastAppliedTime) < l.Resync
 	}
-	return rev.ID == st.LastAttempted.ID && (st.Reason == ReasonValidationFailed || st.Reason == ReasonVerificationFailed)
+	if rev.ID == st.Failed.ID {
+		return true
+	}
+	switch st.Reason {
+	case ReasonValidationFailed, ReasonVerificationFailed, ReasonHookFailed, ReasonHealthCheckFailed:
+		// The same files fail the same way; a failed hook or health check
+		// is not run again in a loop (a migration would repeat): a new
+		// commit is the way forward.
+		return rev.ID == st.LastAttempted.ID
+	}
+	return false
 }
 
 // record folds one attempt into the status, then publishes it: the Sync
@@ -247,6 +290,12 @@ func (l *Loop) record(ctx context.Context, start time.Time, rev Revision, res *R
 		}
 	case errors.Is(err, ErrInvalid):
 		st.Reason = ReasonValidationFailed
+	case errors.Is(err, ErrHook):
+		st.Reason = ReasonHookFailed
+	case errors.Is(err, ErrHealth):
+		st.Reason = ReasonHealthCheckFailed
+	case errors.Is(err, ErrDependency):
+		st.Reason = ReasonDependencyNotReady
 	case errors.Is(err, ErrVerify):
 		st.Reason = ReasonVerificationFailed
 	case errors.Is(err, ErrDecrypt):
@@ -270,6 +319,20 @@ func (l *Loop) record(ctx context.Context, start time.Time, rev Revision, res *R
 				st.Errors = []string{err.Error()}
 			}
 		}
+		var hf *hookFailure
+		if errors.As(err, &hf) {
+			st.Errors = append(st.Errors, hf.logs...)
+		}
+		l.rolled.fold(st)
+	}
+	l.rolled = nil
+	if res != nil {
+		for _, e := range res.HookErrors {
+			st.Errors = append(st.Errors, "on-failure "+e)
+		}
+	}
+	if err == nil && l.Syncer.Wait {
+		st.LastHealthy = rev
 	}
 	out := *st
 	out.Errors = append([]string(nil), st.Errors...)

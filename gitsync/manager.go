@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/keelson/keelson/gitsync/notification"
 	"github.com/keelson/keelson/schema"
 	"github.com/keelson/keelson/store"
 )
@@ -21,6 +22,10 @@ type Syncs struct {
 	// OnStatus, when set, becomes the OnStatus of every loop as it starts.
 	// Set it before Run.
 	OnStatus func(Status)
+	// Notify, when set, is told of every attempt of every loop (with
+	// Notifications' link). Set it before Run.
+	Notify        func(notification.Event)
+	Notifications Notifications
 
 	st    *store.Store
 	sch   *schema.Schema
@@ -59,6 +64,9 @@ func NewSyncs(cfgs []Config, st *store.Store, sch *schema.Schema, cache *schema.
 
 // build makes the loops of cfgs, reusing those of old whose Config is the same.
 func (s *Syncs) build(cfgs []Config, old map[string]*managed) ([]string, map[string]*managed, error) {
+	if err := checkDependencies(cfgs); err != nil {
+		return nil, nil, err
+	}
 	var names []string
 	byName := map[string]*managed{}
 	for _, cfg := range cfgs {
@@ -69,7 +77,7 @@ func (s *Syncs) build(cfgs []Config, old map[string]*managed) ([]string, map[str
 			return nil, nil, fmt.Errorf("%w: two sources are named %q: objects are owned by name, so names must differ", ErrConfig, cfg.Name)
 		}
 		m, same := old[cfg.Name]
-		if !same || m.cfg != cfg {
+		if !same || !sameConfig(m.cfg, cfg) {
 			loop, err := New(cfg, s.st, s.sch, s.cache, s.log)
 			if err != nil {
 				return nil, nil, err
@@ -150,8 +158,20 @@ func (s *Syncs) start(m *managed) {
 	if m.cfg.Suspend {
 		s.log.Info("sync suspended: nothing is polled or applied until suspend is removed", "component", "gitsync", "sync", m.cfg.Name)
 	}
-	if s.OnStatus != nil {
-		m.loop.OnStatus = s.OnStatus
+	onStatus, notify, cfg := s.OnStatus, s.Notify, m.cfg
+	if notify != nil {
+		links := s.Notifications
+		m.loop.OnStart = func(_ string, rev Revision) {
+			notify(startEvent(cfg, rev, links.linkOf(cfg.Name, rev.ID)))
+		}
+		m.loop.OnStatus = func(st Status) {
+			if onStatus != nil {
+				onStatus(st)
+			}
+			notify(endEvent(cfg, st, links.linkOf(cfg.Name, st.LastAttempted.ID)))
+		}
+	} else if onStatus != nil {
+		m.loop.OnStatus = onStatus
 	}
 	ctx, stop := context.WithCancel(s.running)
 	m.stop, m.done = stop, make(chan struct{})

@@ -67,6 +67,12 @@ func (l *Loop) resume(ctx context.Context) error {
 	if s.LastApplied != nil && s.LastAppliedTime != nil {
 		st.LastApplied, st.LastAppliedTime = revisionOfCommit(s.LastApplied), s.LastAppliedTime.Time
 	}
+	if s.LastHealthyRevision != "" {
+		st.LastHealthy = Revision{ID: s.LastHealthyRevision, FromGit: s.LastApplied != nil && s.LastApplied.FromGit}
+	}
+	if s.FailedRevision != "" {
+		st.Failed = Revision{ID: s.FailedRevision}
+	}
 	if ready := meta.FindStatusCondition(s.Conditions, keelsonv1alpha1.ConditionReady); ready != nil && s.LastAttempted != nil {
 		st.LastAttempted, st.Reason, st.Message = revisionOfCommit(s.LastAttempted), ready.Reason, ready.Message
 		st.Errors = append([]string(nil), s.Errors...)
@@ -149,6 +155,10 @@ func applyStatus(s *keelsonv1alpha1.SyncStatus, generation int64, st Status, res
 		t := metav1.NewTime(st.LastAppliedTime)
 		s.LastAppliedTime = &t
 	}
+	if st.LastHealthy.ID != "" {
+		s.LastHealthyRevision = st.LastHealthy.ID
+	}
+	s.FailedRevision = st.Failed.ID
 	s.Errors = st.Errors
 	if len(s.Errors) > maxStatusErrors {
 		s.Errors = append(s.Errors[:maxStatusErrors:maxStatusErrors], fmt.Sprintf("… and %d more problems", len(st.Errors)-maxStatusErrors))
@@ -165,8 +175,9 @@ func applyStatus(s *keelsonv1alpha1.SyncStatus, generation int64, st Status, res
 		cond(keelsonv1alpha1.ConditionReady, metav1.ConditionTrue, st.Reason, st.Message)
 		cond(keelsonv1alpha1.ConditionReconciling, metav1.ConditionFalse, st.Reason, plain)
 		cond(keelsonv1alpha1.ConditionStalled, metav1.ConditionFalse, st.Reason, plain)
-	case ReasonValidationFailed, ReasonVerificationFailed:
-		// Only a new commit can fix these: stalled, not retried.
+	case ReasonValidationFailed, ReasonVerificationFailed, ReasonHookFailed, ReasonHealthCheckFailed:
+		// Only a new commit can fix these: stalled, not retried (a hook
+		// run again in a loop would repeat a migration).
 		cond(keelsonv1alpha1.ConditionReady, metav1.ConditionFalse, st.Reason, st.Message)
 		cond(keelsonv1alpha1.ConditionReconciling, metav1.ConditionFalse, st.Reason, st.Message)
 		cond(keelsonv1alpha1.ConditionStalled, metav1.ConditionTrue, st.Reason, st.Message)

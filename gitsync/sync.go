@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -79,8 +81,21 @@ type Syncer struct {
 	// RequireEncryptedSecrets refuses a revision with a Secret in a file
 	// that is not encrypted with sops.
 	RequireEncryptedSecrets bool
+	// Wait makes an apply succeed only when every object of the revision
+	// is Healthy within Timeout (ErrHealth otherwise).
+	Wait bool
+	// Timeout bounds the health check of each wave and of Wait, and each
+	// hook's run; DefaultTimeout when zero.
+	Timeout time.Duration
+	// Logs reads the log of a failed hook for the status; nil shows none.
+	Logs LogReader
+	// Log gets a line per hook run and per problem that does not fail the
+	// apply. Optional.
+	Log *slog.Logger
 
 	renderOnce sync.Once
+	noHooks    bool          // a rollback: the revision's hooks ran when it was first applied
+	pollEvery  time.Duration // how often gates and hooks read the store (defaultPoll)
 
 	mem         *memory     // what the last applies left in the store (memory.go)
 	pending     string      // the pending revision as last written or read (staged.go)
@@ -110,6 +125,16 @@ type Result struct {
 	// Autoscaled names the objects whose replicas an autoscaler of the
 	// revision owns, "Kind namespace/name (HorizontalPodAutoscaler name)".
 	Autoscaled []string
+	// HookErrors are the failures of on-failure hooks, which do not change
+	// the outcome.
+	HookErrors []string
+}
+
+func (s *Syncer) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Log
 }
 
 func (s *Syncer) targetNamespace() string {
@@ -203,6 +228,7 @@ func (s *Syncer) apply(ctx context.Context, rev Revision, fsys fs.FS) (*Result, 
 	if len(problems) > 0 {
 		return res, s.invalid(res, rev, problems)
 	}
+	list, hooks := splitHooks(list, byKey)
 	markAutoscaled(byKey, nil)
 	res.Autoscaled = autoscaledOf(byKey)
 	hashContents(fsys, list)
@@ -237,7 +263,7 @@ func (s *Syncer) apply(ctx context.Context, rev Revision, fsys fs.FS) (*Result, 
 	if s.beforeWrite != nil {
 		s.beforeWrite()
 	}
-	err = s.write(ctx, res, changes, quotas)
+	err = s.write(ctx, res, changes, quotas, hooks)
 	s.remember(changes)
 	return res, err
 }
@@ -285,6 +311,9 @@ func (s *Syncer) owned(ctx context.Context) (map[key]store.Object, error) {
 	for i, l := range lists {
 		res := rs[i].GroupResource()
 		for _, o := range l.Items {
+			if isHook(o) {
+				continue // run by the sync, never pruned as left Git
+			}
 			out[key{res, o.GetNamespace(), o.GetName()}] = o
 		}
 	}
@@ -384,7 +413,7 @@ func (s *Syncer) diff(ctx context.Context, list []*desired, byKey map[key]*desir
 // as the sync last applied it is drift.
 func (s *Syncer) plan(d *desired, cur store.Object, adopt bool) (*Change, error) {
 	if !adopt && s.unchanged(d, cur) {
-		return &Change{Action: Unchanged, Object: d.key.String(), Origin: d.origin, res: d.res, cur: cur, order: kindOrder(d.res.GVK.Kind), d: d}, nil
+		return &Change{Action: Unchanged, Object: d.key.String(), Origin: d.origin, res: d.res, cur: cur, order: kindOrder(d.res.GVK.Kind), wave: d.wave, d: d}, nil
 	}
 	s.finish(d)
 	c, err := plan(d, cur, adopt)
@@ -426,19 +455,22 @@ func (s *Syncer) readAll(ctx context.Context, ds []*desired) ([]store.Object, er
 	return out, errors.Join(errs...)
 }
 
-// sortChanges puts writes first in kind order, then deletions in reverse kind
-// order, then the unchanged; by object name within a kind, so runs repeat.
+// sortChanges puts writes first, by wave and in kind order within a wave,
+// then deletions in reverse kind order, then the unchanged; by object name
+// within a kind, so runs repeat.
 func sortChanges(cs []*Change) {
-	rank := func(c *Change) int {
+	rank := func(c *Change) (int, int) {
 		switch c.Action {
 		case Create, Update, Replace:
-			return c.order
+			return 0, c.wave*100 + c.order
 		case Delete:
-			return 100 - c.order
+			return 1, 100 - c.order
 		}
-		return 1000
+		return 2, 0
 	}
 	slices.SortStableFunc(cs, func(a, b *Change) int {
-		return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(a.Object, b.Object))
+		ga, ra := rank(a)
+		gb, rb := rank(b)
+		return cmp.Or(cmp.Compare(ga, gb), cmp.Compare(ra, rb), cmp.Compare(a.Object, b.Object))
 	})
 }

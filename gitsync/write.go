@@ -8,18 +8,25 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/keelson/keelson/admission"
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/store"
 )
 
-// write applies the changes in as few transactions as the limits allow and
+// write applies the changes in as few transactions as the limits allow,
+// wave after wave with hooks and health checks between them (sequence), and
 // fills in res.
-func (s *Syncer) write(ctx context.Context, res *Result, changes []*Change, quotas map[string][]store.Object) error {
+func (s *Syncer) write(ctx context.Context, res *Result, changes []*Change, quotas map[string][]store.Object, hooks []*desired) error {
 	sortChanges(changes)
-	var pending []*Change
+	var writes, deletes []*Change
 	for _, c := range changes {
-		if c.Action == Unchanged {
+		switch c.Action {
+		case Unchanged:
 			res.Unchanged++
 			continue
+		case Delete:
+			deletes = append(deletes, c)
+		default:
+			writes = append(writes, c)
 		}
 		if c.obj != nil {
 			b, err := json.Marshal(c.obj)
@@ -29,75 +36,83 @@ func (s *Syncer) write(ctx context.Context, res *Result, changes []*Change, quot
 			c.size = len(b)
 		}
 		c.size += opOverhead
-		pending = append(pending, c)
 	}
-	chunks := s.chunk(pending, quotas)
-	if len(chunks) > 1 {
-		// Too big for one transaction: staged, crash-safe (staged.go).
-		if err := s.setPending(ctx, res.Revision.ID); err != nil {
-			return fmt.Errorf("%w: revision %s: nothing applied: %w", ErrApply, res.Revision.Short(), err)
-		}
+	if s.noHooks || !changesFromGit(changes) {
+		hooks = nil // a resync, or drift put back: no hook runs
 	}
-	for i, ch := range chunks {
-		ops := make([]store.Op, len(ch))
-		for j, c := range ch {
-			ops[j] = op(c)
-		}
-		if err := s.Store.Txn(ctx, ops...); err != nil {
-			if len(chunks) > 1 {
-				return fmt.Errorf("%w: revision %s: transaction %d of %d (the earlier ones are applied; the next sync finishes the revision): %w",
-					ErrApply, res.Revision.Short(), i+1, len(chunks), err)
-			}
-			return fmt.Errorf("%w: revision %s: nothing applied: %w", ErrApply, res.Revision.Short(), err)
-		}
-		res.Transactions++
-		if s.afterTxn != nil {
-			s.afterTxn(i + 1)
-		}
-		for _, c := range ch {
-			c.done = true
-			switch c.Action {
-			case Create:
-				res.Created++
-			case Update, Replace:
-				res.Updated++
-				if c.Drift {
-					res.DriftCorrected++
-				}
-			case Delete:
-				res.Deleted++
-			}
-		}
-	}
-	// Replaced objects were deleted above; they are created again here,
-	// in a transaction of their own (etcd writes a key once a
-	// transaction). A crash in between leaves them absent, and the next
-	// sync creates them.
-	var again []store.Op
-	var replaced []*Change
-	for _, c := range pending {
-		if c.Action == Replace {
-			again, replaced = append(again, store.CreateOp(c.obj)), append(replaced, c)
-		}
-	}
-	if len(again) > 0 {
-		if err := s.Store.Txn(ctx, again...); err != nil {
-			return fmt.Errorf("%w: revision %s: the objects to replace are deleted but not created again (the next sync creates them): %w",
-				ErrApply, res.Revision.Short(), err)
-		}
-		res.Transactions++
-		res.Replaced += len(replaced)
-	}
-	if len(chunks) > 1 || s.pending != "" {
-		// A revision applied to its end supersedes any pending one.
-		if err := s.setPending(ctx, ""); err != nil {
-			// Harmless: the next sync finds the revision applied already.
-			return fmt.Errorf("%w: revision %s applied, but its pending mark stays: %w", ErrApply, res.Revision.Short(), err)
-		}
+	seq := &sequence{s: s, res: res, quotas: quotas, healthy: map[string]bool{},
+		stages: stagesOf(changes, hooksOf(hooks, keelsonv1alpha1.HookPreApply)), deletes: deletes,
+		post: hooksOf(hooks, keelsonv1alpha1.HookPostApply), onFailure: hooksOf(hooks, keelsonv1alpha1.HookOnFailure)}
+	if err := seq.run(ctx); err != nil {
+		return err
 	}
 	for _, c := range changes {
 		res.Changes = append(res.Changes, *c)
 	}
+	return nil
+}
+
+// changesFromGit reports whether any change is Git's own, not drift put
+// back.
+func changesFromGit(changes []*Change) bool {
+	for _, c := range changes {
+		if c.Action != Unchanged && !c.Drift {
+			return true
+		}
+	}
+	return false
+}
+
+// writeChunk lands one transaction of changes and counts them in res.
+func (s *Syncer) writeChunk(ctx context.Context, res *Result, ch []*Change) error {
+	ops := make([]store.Op, len(ch))
+	for j, c := range ch {
+		ops[j] = op(c)
+	}
+	if err := s.Store.Txn(ctx, ops...); err != nil {
+		return err
+	}
+	res.Transactions++
+	if s.afterTxn != nil {
+		s.afterTxn(res.Transactions)
+	}
+	for _, c := range ch {
+		c.done = true
+		switch c.Action {
+		case Create:
+			res.Created++
+		case Update, Replace:
+			res.Updated++
+			if c.Drift {
+				res.DriftCorrected++
+			}
+		case Delete:
+			res.Deleted++
+		}
+	}
+	return nil
+}
+
+// recreate creates again the objects of ch that were replaced: deleted in
+// their transaction, created in one of their own (etcd writes a key once a
+// transaction). A crash in between leaves them absent, and the next sync
+// creates them.
+func (s *Syncer) recreate(ctx context.Context, res *Result, ch []*Change) error {
+	var again []store.Op
+	for _, c := range ch {
+		if c.Action == Replace {
+			again = append(again, store.CreateOp(c.obj))
+		}
+	}
+	if len(again) == 0 {
+		return nil
+	}
+	if err := s.Store.Txn(ctx, again...); err != nil {
+		return fmt.Errorf("%w: revision %s: the objects to replace are deleted but not created again (the next sync creates them): %w",
+			ErrApply, res.Revision.Short(), err)
+	}
+	res.Transactions++
+	res.Replaced += len(again)
 	return nil
 }
 

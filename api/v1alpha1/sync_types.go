@@ -42,6 +42,17 @@ type SyncSpec struct {
 	Suspend bool `json:"suspend,omitempty"`
 	// Verified: only commits signed by a trusted OpenPGP key are applied.
 	Verified bool `json:"verified,omitempty"`
+	// DependsOn names the sources that must be Ready and Healthy before
+	// this one applies a revision.
+	DependsOn []string `json:"dependsOn,omitempty"`
+	// Wait: an attempt succeeds only when every object is Healthy within
+	// Timeout.
+	Wait bool `json:"wait,omitempty"`
+	// Timeout bounds each wave's, each hook's and Wait's health check.
+	Timeout metav1.Duration `json:"timeout,omitempty"`
+	// OnFailure is "rollback" when a revision that fails its hooks or
+	// health checks is replaced by the last Healthy one.
+	OnFailure string `json:"onFailure,omitempty"`
 }
 
 // Condition types of a Sync, the ones Flux users know.
@@ -70,6 +81,15 @@ const (
 	// decrypted with the server's keys; nothing of the revision applied.
 	ReasonDecryptionFailed = "DecryptionFailed"
 	ReasonSuspended        = "Suspended"
+	// ReasonHookFailed: a hook of the revision failed or did not finish
+	// in time; the Sync's errors hold its logs' tail.
+	ReasonHookFailed = "HookFailed"
+	// ReasonHealthCheckFailed: a wave, or with wait the whole revision, was
+	// not Healthy within the source's timeout.
+	ReasonHealthCheckFailed = "HealthCheckFailed"
+	// ReasonDependencyNotReady: a source named in dependsOn is not Ready and
+	// Healthy, so the revision waits.
+	ReasonDependencyNotReady = "DependencyNotReady"
 	ReasonProgressing      = "Progressing"
 )
 
@@ -89,6 +109,14 @@ type SyncStatus struct {
 	// transaction and have begun but not all landed. A sync that finds it
 	// set (after a crash) applies it to the end before anything newer.
 	PendingRevision string `json:"pendingRevision,omitempty"`
+	// LastHealthyRevision is the last revision gitsync saw applied and
+	// Healthy as a whole (a source with wait), which onFailure: rollback
+	// goes back to.
+	LastHealthyRevision string `json:"lastHealthyRevision,omitempty"`
+	// FailedRevision is the revision that failed its hooks or health
+	// checks and was rolled back; it is not tried again until the source
+	// moves.
+	FailedRevision string `json:"failedRevision,omitempty"`
 	// LastApplied and LastAttempted describe those commits.
 	LastApplied   *Commit `json:"lastApplied,omitempty"`
 	LastAttempted *Commit `json:"lastAttempted,omitempty"`

@@ -26,6 +26,46 @@ const (
 	AnnotationRedactedValueSizes = "keelson.dev/redacted-value-sizes"
 )
 
+// Ordering within a revision (gitsync): waves and hooks, as Argo CD users
+// know them from argocd.argoproj.io/sync-wave and argocd.argoproj.io/hook.
+const (
+	// AnnotationWave is an object's wave, an integer ("-1", "0", "5"; 0
+	// when absent): the waves of a revision are applied lowest first, each
+	// Healthy before the next one's objects are written.
+	AnnotationWave = "keelson.dev/wave"
+	// AnnotationHook makes a Job or a Pod in Git a hook: not one of the
+	// revision's objects, but run at a point of its apply — HookPreApply,
+	// HookPostApply or HookOnFailure.
+	AnnotationHook = "keelson.dev/hook"
+	// AnnotationHookDeletePolicy lists, comma-separated, when a hook's
+	// object is deleted: HookDeleteBeforeCreation (the default),
+	// HookDeleteSucceeded, HookDeleteFailed.
+	AnnotationHookDeletePolicy = "keelson.dev/hook-delete-policy"
+)
+
+// Hook phases (AnnotationHook).
+const (
+	// HookPreApply runs before the objects of its wave are written; its
+	// failure stops the revision.
+	HookPreApply = "pre-apply"
+	// HookPostApply runs once every object of the revision is written and
+	// Healthy; its failure fails the revision.
+	HookPostApply = "post-apply"
+	// HookOnFailure runs when a revision fails after validation.
+	HookOnFailure = "on-failure"
+)
+
+// Hook delete policies (AnnotationHookDeletePolicy).
+const (
+	// HookDeleteBeforeCreation deletes the hook's object left by an earlier
+	// run before creating it again.
+	HookDeleteBeforeCreation = "before-hook-creation"
+	// HookDeleteSucceeded deletes the hook's object once it succeeded.
+	HookDeleteSucceeded = "hook-succeeded"
+	// HookDeleteFailed deletes the hook's object once it failed.
+	HookDeleteFailed = "hook-failed"
+)
+
 // LabelControlPlane marks objects keelson's control plane makes for itself
 // outside Git (the kubernetes and kube-dns services, their endpoints):
 // gitsync refuses to adopt or overwrite them.
