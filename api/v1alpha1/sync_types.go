@@ -90,7 +90,7 @@ const (
 	// ReasonDependencyNotReady: a source named in dependsOn is not Ready and
 	// Healthy, so the revision waits.
 	ReasonDependencyNotReady = "DependencyNotReady"
-	ReasonProgressing      = "Progressing"
+	ReasonProgressing        = "Progressing"
 )
 
 // SyncStatus is what gitsync and the reconciler report about a source.
