@@ -122,6 +122,10 @@ type Plan struct {
 	// HorizontalPodAutoscaler of head owns: Git's spec.replicas only sets
 	// their first count, and a change of it is not planned.
 	Autoscaled []string `json:"autoscaled,omitempty"`
+	// Order is the sequence a sync would run the head in, when it has
+	// waves or hooks: waves lowest first with their pre-apply hooks, then
+	// the post-apply and on-failure hooks (plan_order.go).
+	Order []PlanStep `json:"order,omitempty"`
 }
 
 // PlannedObject is one object that would change.
@@ -148,6 +152,8 @@ type PlannedObject struct {
 	SecretKeys *SecretKeys `json:"secretKeys,omitempty"`
 	// Encrypted says the object's file in head is encrypted with sops.
 	Encrypted bool `json:"encrypted,omitempty"`
+	// Wave is the object's wave in head (keelson.dev/wave).
+	Wave int `json:"wave,omitempty"`
 
 	key key
 }
@@ -218,6 +224,8 @@ func (p *Plan) Invalid() bool {
 // compare plans every object of head against old (base objects, or the
 // cluster's), both keyed by object; objects in only old are deletions.
 func (p *Plan) compare(old, head map[key]*desired, cl *clusterState) error {
+	hooks := takeHooks(head)
+	takeHooks(old)
 	p.Autoscaled = autoscaledOf(head)
 	for k, d := range head {
 		prev := old[k]
@@ -240,6 +248,7 @@ func (p *Plan) compare(old, head map[key]*desired, cl *clusterState) error {
 	}
 	p.Risks = append(p.Risks, accessRisks(old, head, p.Objects)...)
 	p.sort()
+	p.Order = planOrder(p.Objects, hooks, head)
 	return nil
 }
 
@@ -271,7 +280,8 @@ func (p *Plan) add(po *PlannedObject, old, head *desired, cl *clusterState) {
 // planObject compares one object in old (nil when absent) and head; nil
 // when they are the same.
 func planObject(old, head *desired) (*PlannedObject, error) {
-	po := &PlannedObject{Kind: head.res.GVK.Kind, Namespace: head.key.namespace, Name: head.key.name, Origin: head.origin, RenderedBy: head.renderedBy(), key: head.key}
+	po := &PlannedObject{Kind: head.res.GVK.Kind, Namespace: head.key.namespace, Name: head.key.name, Origin: head.origin, RenderedBy: head.renderedBy(),
+		Wave: head.wave, key: head.key}
 	var o store.Object
 	if old == nil {
 		po.Action = Create
@@ -297,18 +307,20 @@ func planObject(old, head *desired) (*PlannedObject, error) {
 	return po, nil
 }
 
-// sort puts objects in the order a sync writes them, and risks errors
-// first, then by object.
+// sort puts objects in the order a sync writes them (by wave, and kind
+// within a wave, deletions last), and risks errors first, then by object.
 func (p *Plan) sort() {
-	order := func(o *PlannedObject) int {
+	order := func(o *PlannedObject) (int, int) {
 		n := kindOrder(o.Kind)
 		if o.Action == Delete {
-			return 100 - n
+			return 1, 100 - n
 		}
-		return n
+		return 0, o.Wave*100 + n
 	}
 	slices.SortFunc(p.Objects, func(a, b *PlannedObject) int {
-		return cmp.Or(cmp.Compare(order(a), order(b)), cmp.Compare(a.Kind, b.Kind),
+		ga, oa := order(a)
+		gb, ob := order(b)
+		return cmp.Or(cmp.Compare(ga, gb), cmp.Compare(oa, ob), cmp.Compare(a.Kind, b.Kind),
 			cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
 	level := func(r Risk) int {

@@ -97,6 +97,7 @@ func (p *Plan) WriteText(w io.Writer, color bool) error {
 			t.printf("", "  %s\n", a)
 		}
 	}
+	t.order(p.Order)
 	if p.Scheduling != nil {
 		c := ""
 		if p.Scheduling.Pending > 0 {

@@ -57,6 +57,7 @@ func (p *Plan) WriteMarkdown(w io.Writer) error {
 			fmt.Fprintf(&b, "- %s\n", mdEscape(a))
 		}
 	}
+	writeOrderMarkdown(&b, p.Order)
 	if s := p.Scheduling; s != nil {
 		icon := ":white_check_mark:"
 		if s.Pending > 0 {
