@@ -153,3 +153,41 @@ func copyFlushing(w http.ResponseWriter, r io.Reader, limit int64) {
 		}
 	}
 }
+
+// TailLog returns the last lines of a container's log, read from the agent
+// of the pod's node as `kubectl logs --tail` reads it; the sync shows a
+// failed hook's with it. Errors: the pod or its node is unknown, the agent
+// does not answer or refuses.
+func (s *Server) TailLog(ctx context.Context, namespace, pod, container string, lines int) (string, error) {
+	var p corev1.Pod
+	if err := s.cfg.Store.Get(ctx, namespace, pod, &p); err != nil {
+		return "", err
+	}
+	target, token, err := s.agentOf(ctx, p.Spec.NodeName)
+	if err != nil {
+		return "", err
+	}
+	q := url.Values{"tailLines": {strconv.Itoa(lines)}, "limitBytes": {strconv.Itoa(maxTailBytes)}}
+	u := fmt.Sprintf("%s/containerLogs/%s/%s/%s?%s", target, url.PathEscape(namespace), url.PathEscape(pod), url.PathEscape(container), q.Encode())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := agentClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("the agent of node %s does not answer: %w", p.Spec.NodeName, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTailBytes))
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("the agent of node %s answers %s: %s", p.Spec.NodeName, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return string(body), nil
+}
+
+// maxTailBytes bounds what TailLog returns.
+const maxTailBytes = 16 << 10

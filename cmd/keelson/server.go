@@ -21,6 +21,7 @@ import (
 	"github.com/keelson/keelson/apiserver"
 	"github.com/keelson/keelson/gitsync"
 	"github.com/keelson/keelson/gitsync/chartrepo"
+	"github.com/keelson/keelson/gitsync/notification"
 	"github.com/keelson/keelson/gitsync/sops"
 	"github.com/keelson/keelson/internal/servicenet"
 	"github.com/keelson/keelson/reconciler"
@@ -74,6 +75,12 @@ type serverOptions struct {
 	// onSyncStatus, when set, gets the sync's status after every attempt
 	// (keelson up's progress display).
 	onSyncStatus func(gitsync.Status)
+	// notifications is the --config file's notifications section; notify
+	// delivers it, while this server leads.
+	notifications gitsync.Notifications
+	notify        *notification.Dispatcher
+	// logs reads failed hooks' logs for the syncs.
+	logs gitsync.LogReader
 
 	leaderTTL time.Duration
 	// hpa tunes the autoscaler (--horizontal-pod-autoscaler-*).
@@ -218,6 +225,8 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	logs := &apiLogs{}
+	o.logs = logs
 	syncs, err := newSyncs(o, sources, st, log)
 	if err != nil {
 		return err
@@ -233,6 +242,7 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 	}
 	cfg.Hooks = &gitsync.Webhook{Syncs: syncs, Log: log}
 	srv := apiserver.New(cfg)
+	logs.srv = srv // before any sync runs: they run in the leader's term below
 
 	// The controllers run while the API serves; a leader is elected among the
 	// servers that share this etcd. They stop before the store closes.
@@ -302,6 +312,9 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 					}
 				})
 				wg.Go(func() { _ = syncs.Run(term) })
+				if o.notify != nil {
+					wg.Go(func() { _ = o.notify.Run(term) })
+				}
 				wg.Go(func() { reconciler.MirrorLeadership(term, st, log, o.identity(), o.leaderTTL) })
 				wg.Go(func() { resealSecrets(term, st, keys, log) })
 				wg.Go(func() {
@@ -356,6 +369,14 @@ func ignoreCanceled(err error) error {
 		return nil
 	}
 	return err
+}
+
+// apiLogs reads hooks' logs for the syncs through the API's way to the
+// agents.
+type apiLogs struct{ srv *apiserver.Server }
+
+func (a *apiLogs) TailLog(ctx context.Context, namespace, pod, container string, lines int) (string, error) {
+	return a.srv.TailLog(ctx, namespace, pod, container, lines)
 }
 
 // apiPodMetrics gives the autoscaler the pods' usage from the API's

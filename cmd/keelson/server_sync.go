@@ -12,6 +12,7 @@ import (
 
 	"github.com/keelson/keelson/gitsync"
 	"github.com/keelson/keelson/gitsync/chartrepo"
+	"github.com/keelson/keelson/gitsync/notification"
 	"github.com/keelson/keelson/gitsync/sops"
 	"github.com/keelson/keelson/schema"
 	"github.com/keelson/keelson/store"
@@ -29,7 +30,12 @@ func (o *serverOptions) syncSources() ([]gitsync.Config, error) {
 	if o.sync.Repo != "" {
 		return nil, fmt.Errorf("--config and --repo both given: list the repository among the sources of %s, or drop --config", o.configFile)
 	}
-	return gitsync.LoadConfigFile(o.configFile)
+	c, err := gitsync.LoadServerConfig(o.configFile)
+	if err != nil {
+		return nil, err
+	}
+	o.notifications = c.Notifications
+	return c.Sources, nil
 }
 
 // newSyncs builds the syncs of the sources into the store.
@@ -53,6 +59,12 @@ func newSyncs(o *serverOptions, sources []gitsync.Config, st *store.Store, log *
 		return nil, err
 	}
 	syncs.OnStatus = o.onSyncStatus
+	if len(o.notifications.Providers) > 0 {
+		if o.notify, err = notification.New(o.notifications.Providers, notification.Options{Log: log.With("component", "notification")}); err != nil {
+			return nil, err
+		}
+		syncs.Notify, syncs.Notifications = o.notify.Notify, o.notifications
+	}
 	return syncs, nil
 }
 
@@ -107,6 +119,7 @@ func (o *serverOptions) prepareSources(sources []gitsync.Config) {
 			cfg.Charts = o.charts
 		}
 		cfg.Decryption = o.decryption
+		cfg.Logs = o.logs
 	}
 }
 
