@@ -76,6 +76,37 @@
 // of two, even when the branch has since moved to an invalid commit.
 // Validation always covers the whole revision before the first write.
 //
+// Order (order.go, sequence.go): objects annotated keelson.dev/wave (an
+// integer, 0 when absent) are applied by wave, lowest first, kinds in the
+// order above within a wave; before a wave's objects are written, every
+// object of the lower waves must be Healthy (internal/health's rules:
+// Healthy, Suspended, or Unsupported, which would never change) within
+// Config.Timeout, or the revision fails with ErrHealth (a failed Job fails
+// it at once). Jobs and Pods annotated keelson.dev/hook are hooks, run and
+// waited for, not synced: pre-apply hooks before their wave is written,
+// post-apply hooks once everything is written and Healthy, on-failure hooks
+// when a hook or a health check fails the revision; a failed hook (ErrHook)
+// stops the revision, and the Sync's errors hold its log's tail, read with
+// Config.Logs. keelson.dev/hook-delete-policy says when a hook's object goes
+// (before-hook-creation by default, hook-succeeded, hook-failed). Hooks run
+// only when a revision changes objects as Git says, not on a resync. A
+// revision with waves or hooks is applied in stages under the protocol
+// above; one stopped by a hook or a health check is not pending (the next
+// commit is applied, not this one again), keeps what it wrote, and is not
+// retried until the source moves. With Config.Wait an attempt succeeds only
+// when every object is Healthy; with Config.Rollback a revision that fails a
+// hook or a health check after writing is followed by the last revision seen
+// Healthy, applied again without its hooks (Status.Failed marks the one that
+// failed). Config.DependsOn holds a source back (ErrDependency, looked at
+// again every few seconds) until the sources it names are Ready and their
+// Sync's health roll-up for the revision they applied passes; cycles and
+// unknown names are refused when the sources are loaded.
+//
+// Notifications (alerts.go, package notification): Syncs.Notify is told of
+// every attempt, pending when it starts and success or failure when it ends,
+// which a notification.Dispatcher delivers to webhooks, Slack and GitHub or
+// GitLab commit statuses (ParseServerConfig's notifications section).
+//
 // Status: after every attempt a Loop writes the Sync object named after the
 // sync (syncs.keelson.dev, api/v1alpha1): conditions Ready, Reconciling and
 // Stalled with a reason, the applied and attempted revisions with their
@@ -114,7 +145,8 @@
 // changed) and immutable-field errors. For Services it says what they get (cluster IP,
 // node ports) and which pods and pod templates they select, flags selectors
 // that select nothing, and reports the problems a sync would refuse as
-// errors (plan_services.go). Only files whose blobs differ between the two
+// errors (plan_services.go). Plan.Order lists the waves and hooks a
+// revision would run, in order (plan_order.go). Only files whose blobs differ between the two
 // commits are decoded and validated. `keelson plan` renders it as text,
 // markdown or JSON.
 //
