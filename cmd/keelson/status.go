@@ -130,6 +130,9 @@ func printSync(out io.Writer, s *keelsonv1alpha1.Sync, now time.Time) {
 	if h := st.Health; h != nil && h.Status != "Healthy" {
 		fmt.Fprintf(w, "  Health\t%s\t%s\n", h.Status, h.Message)
 	}
+	if st.FailedRevision != "" {
+		fmt.Fprintf(w, "  Rolled back\t%s\tfailed its hooks or health check; not tried again until the source moves\n", keelsonv1alpha1.ShortRevision(st.FailedRevision))
+	}
 	w.Flush()
 	if h := st.Health; h != nil && len(h.Objects) > 0 {
 		fmt.Fprintln(out, "  Not healthy:")
@@ -138,7 +141,12 @@ func printSync(out io.Writer, s *keelsonv1alpha1.Sync, now time.Time) {
 		}
 	}
 	if len(st.Errors) > 0 {
-		fmt.Fprintf(out, "  Errors of revision %s (nothing of it was applied):\n", keelsonv1alpha1.ShortRevision(st.LastAttemptedRevision))
+		what := "nothing of it was applied"
+		if c := meta.FindStatusCondition(st.Conditions, keelsonv1alpha1.ConditionReady); c != nil &&
+			(c.Reason == keelsonv1alpha1.ReasonHookFailed || c.Reason == keelsonv1alpha1.ReasonHealthCheckFailed) {
+			what = "what its earlier waves wrote stays; nothing after the failure was written"
+		}
+		fmt.Fprintf(out, "  Errors of revision %s (%s):\n", keelsonv1alpha1.ShortRevision(st.LastAttemptedRevision), what)
 		for _, e := range st.Errors {
 			fmt.Fprintf(out, "    %s\n", strings.ReplaceAll(e, "\n", "\n    "))
 		}
