@@ -331,8 +331,11 @@ func (l *Loop) record(ctx context.Context, start time.Time, rev Revision, res *R
 			st.Errors = append(st.Errors, "on-failure "+e)
 		}
 	}
-	if err == nil && l.Syncer.Wait {
-		st.LastHealthy = rev
+	if err == nil {
+		st.Failed = Revision{} // a revision applied since: the failed one may be tried again
+		if l.Syncer.Wait {
+			st.LastHealthy = rev
+		}
 	}
 	out := *st
 	out.Errors = append([]string(nil), st.Errors...)

@@ -383,6 +383,17 @@ func TestRollbackToTheLastHealthyRevision(t *testing.T) {
 	if err := l.SyncOnce(t.Context()); err != nil || l.Status().Attempts != attempts {
 		t.Errorf("the rolled-back revision was tried again (err %v)", err)
 	}
+	// A good revision after it clears the mark.
+	fixed := repo.commit(map[string]string{"web.yaml": webDeployment("3", "yes")})
+	if err := l.SyncOnce(t.Context()); err != nil {
+		t.Fatalf("fixed revision: %v", err)
+	}
+	if err := st.Get(t.Context(), "", "shop", sync); err != nil {
+		t.Fatal(err)
+	}
+	if s := l.Status(); s.Failed.ID != "" || sync.Status.FailedRevision != "" || s.LastHealthy.ID != fixed {
+		t.Errorf("after a good revision: failed %q (Sync %q), last healthy %s; want none, %s", s.Failed.ID, sync.Status.FailedRevision, s.LastHealthy.Short(), fixed[:7])
+	}
 }
 
 func TestDependsOnChain(t *testing.T) {
