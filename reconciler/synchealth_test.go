@@ -2,10 +2,12 @@ package reconciler
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
@@ -95,5 +97,45 @@ func TestSyncHealthRollUp(t *testing.T) {
 	eventually(t, "Healthy again after the ConfigMap is back and the rollout ends", func() (bool, string) {
 		cur, msg := health()
 		return cur.Status.Health != nil && cur.Status.Health.Status == "Healthy", msg
+	})
+}
+
+// A quota's and a budget's health follow their rules in the roll-up too,
+// not only their existence: a namespace over its quota is Degraded.
+func TestSyncHealthQuotaRule(t *testing.T) {
+	env := newTestEnv(t)
+	ctx := t.Context()
+	src := map[string]string{keelsonv1alpha1.LabelSource: "limits"}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "cfg"}}
+	q := &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "tight", Labels: src},
+		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{"count/configmaps": resource.MustParse("0")}},
+	}
+	for _, o := range []store.Object{cm, q} {
+		if err := env.st.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &keelsonv1alpha1.Sync{
+		ObjectMeta: metav1.ObjectMeta{Name: "limits"},
+		Spec:       keelsonv1alpha1.SyncSpec{URL: "/srv/limits"},
+		Status: keelsonv1alpha1.SyncStatus{
+			LastAppliedRevision: "0123456789abcdef",
+			Inventory:           []keelsonv1alpha1.ObjectRef{{APIVersion: "v1", Kind: "ResourceQuota", Namespace: "default", Name: "tight"}},
+		},
+	}
+	if err := env.st.Create(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the Sync Degraded by its quota", func() (bool, string) {
+		cur := &keelsonv1alpha1.Sync{}
+		if err := env.st.Get(ctx, "", "limits", cur); err != nil {
+			t.Fatal(err)
+		}
+		h := cur.Status.Health
+		if h == nil {
+			return false, "no health yet"
+		}
+		return h.Status == "Degraded" && strings.Contains(h.Message, "uses more than its quota allows"), fmt.Sprintf("%+v", *h)
 	})
 }

@@ -68,7 +68,7 @@ var Kinds = []string{
 	"deployments.apps", "replicasets.apps", "statefulsets.apps", "daemonsets.apps",
 	"replicationcontrollers", "pods", "jobs.batch", "cronjobs.batch", "namespaces",
 	"nodepolicies.keelson.dev", "services", "persistentvolumes", "persistentvolumeclaims",
-	"horizontalpodautoscalers.autoscaling",
+	"horizontalpodautoscalers.autoscaling", "resourcequotas", "poddisruptionbudgets.policy",
 }
 
 // Of computes the health of one object from its spec and status; nil is
