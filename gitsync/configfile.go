@@ -141,11 +141,20 @@ func (p *fileParser) parse(data []byte, out *ServerConfig) {
 type fileParser struct {
 	file, dir string
 	errs      []error
-	// providerNodes are the notification providers' nodes, in order.
-	providerNodes []*yaml.Node
-	// dependsOn holds each source's dependsOn node (nil when unset), in
-	// the file's order, for the errors of checkDependencies.
-	dependsOn []*yaml.Node
+	// providerSources are the nodes of the notification providers'
+	// sources filters (or of the providers), in order.
+	providerSources []*yaml.Node
+	// sourceNames are the names of the file's sources, those with errors
+	// too, so that a reference to one is not reported as unknown.
+	sourceNames map[string]bool
+	// dependsOn is where each source's dependsOn is, by name.
+	dependsOn map[string]fieldAt
+}
+
+// fieldAt is a field's node and path.
+type fieldAt struct {
+	node  *yaml.Node
+	field string
 }
 
 func (p *fileParser) errorf(n *yaml.Node, field, format string, args ...any) {
@@ -228,31 +237,27 @@ func (p *fileParser) sources(n *yaml.Node, field string) []Config {
 		firstLine[cfg.Name] = item.Line
 		out = append(out, cfg)
 	}
-	if len(p.errs) == 0 {
-		p.dependencies(n, out)
-	}
+	p.dependencies(n, out)
 	return out
 }
 
 // dependencies reports the dependsOn entries that name no source, and
-// cycles, at the dependsOn field of the source at fault.
+// cycles among the sources read, at the dependsOn field of the source at
+// fault.
 func (p *fileParser) dependencies(n *yaml.Node, srcs []Config) {
 	at := func(name string) (*yaml.Node, string) {
-		for i, c := range srcs {
-			if c.Name == name && p.dependsOn[i] != nil {
-				return p.dependsOn[i], fmt.Sprintf("sources[%d].dependsOn", i)
-			}
+		if d, ok := p.dependsOn[name]; ok {
+			return d.node, d.field
 		}
 		return n, "sources"
 	}
-	names := map[string]bool{}
 	deps := map[string][]string{}
 	for _, c := range srcs {
-		names[c.Name], deps[c.Name] = true, c.DependsOn
+		deps[c.Name] = c.DependsOn
 	}
 	for _, c := range srcs {
 		for _, d := range c.DependsOn {
-			if !names[d] {
+			if !p.sourceNames[d] {
 				node, f := at(c.Name)
 				p.errorf(node, f, "%q is not the name of a source in this file", d)
 			}
@@ -269,8 +274,7 @@ func (p *fileParser) dependencies(n *yaml.Node, srcs []Config) {
 func (p *fileParser) source(n *yaml.Node, field string) (cfg Config, ok bool) {
 	before := len(p.errs)
 	cfg = Config{Prune: true, Resync: DefaultResync}
-	var nameNode, urlNode, onFailureNode *yaml.Node
-	p.dependsOn = append(p.dependsOn, nil)
+	var nameNode, urlNode, onFailureNode, dependsOnNode *yaml.Node
 	p.fields(n, field, map[string]func(*yaml.Node, string){
 		"name":            func(v *yaml.Node, f string) { nameNode, cfg.Name = v, p.str(v, f) },
 		"url":             func(v *yaml.Node, f string) { urlNode, cfg.Repo = v, p.str(v, f) },
@@ -284,13 +288,10 @@ func (p *fileParser) source(n *yaml.Node, field string) (cfg Config, ok bool) {
 		"requireEncryptedSecrets": func(v *yaml.Node, f string) {
 			cfg.RequireEncryptedSecrets = p.boolean(v, f)
 		},
-		"suspend": func(v *yaml.Node, f string) { cfg.Suspend = p.boolean(v, f) },
-		"dependsOn": func(v *yaml.Node, f string) {
-			cfg.DependsOn = p.strings(v, f)
-			p.dependsOn[len(p.dependsOn)-1] = v
-		},
-		"wait":    func(v *yaml.Node, f string) { cfg.Wait = p.boolean(v, f) },
-		"timeout": func(v *yaml.Node, f string) { cfg.Timeout = p.duration(v, f) },
+		"suspend":   func(v *yaml.Node, f string) { cfg.Suspend = p.boolean(v, f) },
+		"dependsOn": func(v *yaml.Node, f string) { dependsOnNode, cfg.DependsOn = v, p.strings(v, f) },
+		"wait":      func(v *yaml.Node, f string) { cfg.Wait = p.boolean(v, f) },
+		"timeout":   func(v *yaml.Node, f string) { cfg.Timeout = p.duration(v, f) },
 		"onFailure": func(v *yaml.Node, f string) {
 			onFailureNode = v
 			cfg.Rollback = p.oneOf(v, f, OnFailureRollback, "none") == OnFailureRollback
@@ -320,6 +321,12 @@ func (p *fileParser) source(n *yaml.Node, field string) (cfg Config, ok bool) {
 		}
 		if len(errs) > 0 {
 			p.errorf(nameNode, field+".name", "%q: must be a label value without dots: %s", cfg.Name, strings.Join(errs, "; "))
+		}
+	}
+	if cfg.Name != "" {
+		p.sourceNames[cfg.Name] = true
+		if dependsOnNode != nil {
+			p.dependsOn[cfg.Name] = fieldAt{dependsOnNode, field + ".dependsOn"}
 		}
 	}
 	if cfg.Rollback && !cfg.Wait {

@@ -3,6 +3,7 @@ package gitsync
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -45,12 +46,9 @@ func LoadServerConfig(path string) (*ServerConfig, error) {
 // Providers are checked as notification.New checks them; a filter naming a
 // source the file does not list is an error.
 func ParseServerConfig(name string, data []byte) (*ServerConfig, error) {
-	p := &fileParser{file: name, dir: dirOf(name)}
+	p := &fileParser{file: name, dir: dirOf(name), sourceNames: map[string]bool{}, dependsOn: map[string]fieldAt{}}
 	out := &ServerConfig{}
 	p.parse(data, out)
-	if err := p.err(); err != nil {
-		return nil, err
-	}
 	p.checkFilters(out)
 	if err := p.err(); err != nil {
 		return nil, err
@@ -71,24 +69,31 @@ func (p *fileParser) notifications(n *yaml.Node, field string) Notifications {
 			seen := map[string]int{}
 			for i, item := range v.Content {
 				pf := fmt.Sprintf("%s[%d]", f, i)
-				pr := p.provider(item, pf)
+				before := len(p.errs)
+				pr, sources := p.provider(item, pf)
 				if line, dup := seen[pr.Name]; dup && pr.Name != "" {
 					p.errorf(item, pf+".name", "%q is the name of the provider at line %d too: names must differ", pr.Name, line)
+				} else {
+					seen[pr.Name] = item.Line
 				}
-				seen[pr.Name] = item.Line
-				if err := pr.Validate(); err != nil {
-					p.errorf(item, pf, "%v", err)
+				if len(p.errs) == before { // a field refused reads as unset: Validate would say it is missing
+					if err := pr.Validate(); err != nil {
+						p.errorf(item, pf, "%s", strings.TrimPrefix(err.Error(), notification.ErrConfig.Error()+": "))
+					}
 				}
 				out.Providers = append(out.Providers, pr)
-				p.providerNodes = append(p.providerNodes, item)
+				p.providerSources = append(p.providerSources, orNode(sources, item))
 			}
 		},
 	})
 	return out
 }
 
-func (p *fileParser) provider(n *yaml.Node, field string) notification.Provider {
+// provider reads one provider, and the node of its sources filter (nil
+// when unset).
+func (p *fileParser) provider(n *yaml.Node, field string) (notification.Provider, *yaml.Node) {
 	var pr notification.Provider
+	var sources *yaml.Node
 	p.fields(n, field, map[string]func(*yaml.Node, string){
 		"name": func(v *yaml.Node, f string) { pr.Name = p.str(v, f) },
 		"type": func(v *yaml.Node, f string) {
@@ -101,24 +106,20 @@ func (p *fileParser) provider(n *yaml.Node, field string) notification.Provider 
 		"secretFile":  func(v *yaml.Node, f string) { pr.SecretFile = p.filePath(v, f) },
 		"repository":  func(v *yaml.Node, f string) { pr.Repository = p.str(v, f) },
 		"context":     func(v *yaml.Node, f string) { pr.Context = p.str(v, f) },
-		"sources":     func(v *yaml.Node, f string) { pr.Sources = p.strings(v, f) },
+		"sources":     func(v *yaml.Node, f string) { sources, pr.Sources = v, p.strings(v, f) },
 		"severity": func(v *yaml.Node, f string) {
 			pr.Severity = notification.Severity(p.oneOf(v, f, string(notification.SeverityInfo), string(notification.SeverityError)))
 		},
 	})
-	return pr
+	return pr, sources
 }
 
 // checkFilters reports providers' source filters that name no source.
 func (p *fileParser) checkFilters(c *ServerConfig) {
-	names := map[string]bool{}
-	for _, s := range c.Sources {
-		names[s.Name] = true
-	}
 	for i, pr := range c.Notifications.Providers {
 		for _, s := range pr.Sources {
-			if !names[s] {
-				p.errorf(p.providerNodes[i], fmt.Sprintf("notifications.providers[%d].sources", i), "%q is not the name of a source in this file", s)
+			if !p.sourceNames[s] {
+				p.errorf(p.providerSources[i], fmt.Sprintf("notifications.providers[%d].sources", i), "%q is not the name of a source in this file", s)
 			}
 		}
 	}

@@ -139,6 +139,17 @@ func TestParseConfigFileDependencyErrors(t *testing.T) {
 			`k.yaml:6:14: sources[0].dependsOn: "x" is not the name of a source in this file`,
 			"k.yaml:6:14: sources[0].dependsOn: sources depend on each other in a cycle: a → b → a",
 		}},
+		{"dependency checked beside another source's error", "sources:\n- {name: a, url: /r, interval: x}\n- {name: b, url: /s, dependsOn: [c]}\n", []string{
+			`k.yaml:4:32: sources[0].interval: want a duration such as 30s, 5m or 1h, got "x"`,
+			`k.yaml:5:33: sources[1].dependsOn: "c" is not the name of a source in this file`,
+		}},
+		{"dependency on a source with an error is no unknown name", "sources:\n- {name: a, url: /r, interval: x}\n- {name: b, url: /s, dependsOn: [a]}\n", []string{
+			`k.yaml:4:32: sources[0].interval: want a duration such as 30s, 5m or 1h, got "x"`,
+		}},
+		{"empty dependency", "sources:\n- name: a\n  url: /r\n  dependsOn: [\"\"]\n",
+			[]string{`k.yaml:6:15: sources[0].dependsOn[0]: empty: give a name`}},
+		{"empty onFailure", "sources:\n- name: a\n  url: /r\n  onFailure: \"\"\n",
+			[]string{`k.yaml:6:14: sources[0].onFailure: "": want one of rollback, none`}},
 		{"dependsOn not a list", "sources:\n- name: a\n  url: /r\n  dependsOn: b\n",
 			[]string{`k.yaml:6:14: sources[0].dependsOn: want a list of strings, got "b"`}},
 		{"dependsOn item not a string", "sources:\n- name: a\n  url: /r\n  dependsOn: [[b]]\n",
@@ -261,8 +272,16 @@ func TestParseServerConfigNotificationErrors(t *testing.T) {
 	}{
 		{"unknown type", "  - name: x\n    type: teams\n    address: https://hooks.example.com/k\n", []string{
 			`k.yaml:9:11: notifications.providers[0].type: "teams": want one of webhook, slack, github, gitlab`,
-			// Validate sees the refused type as unset.
-			`k.yaml:8:5: notifications.providers[0]: …type: required`,
+		}},
+		{"provider errors without the package's prefix", "  - name: ci\n    type: github\n", []string{
+			`k.yaml:8:5: notifications.providers[0]: provider "ci": tokenFile: required for a github provider`,
+		}},
+		{"three of a name", "  - name: x\n" + webhook + "  - name: x\n" + webhook + "  - name: x\n" + webhook, []string{
+			`k.yaml:11:5: notifications.providers[1].name: "x" is the name of the provider at line 8 too: names must differ`,
+			`k.yaml:14:5: notifications.providers[2].name: "x" is the name of the provider at line 8 too: names must differ`,
+		}},
+		{"empty source in a filter", "  - name: x\n" + webhook + "    sources: [\"\"]\n", []string{
+			`k.yaml:11:15: notifications.providers[0].sources[0]: empty: give a name`,
 		}},
 		{"unknown field", "  - name: x\n" + webhook + "    secret: s\n", []string{
 			"k.yaml:11:5: notifications.providers[0].secret: unknown field; known fields here: address, addressFile, context, name, repository, secretFile, severity, sources, tokenFile, type",
@@ -289,7 +308,7 @@ func TestParseServerConfigNotificationErrors(t *testing.T) {
 			`k.yaml:8:5: notifications.providers[0]: …provider without a name: name: required`,
 		}},
 		{"filter names no source", "  - name: x\n" + webhook + "    sources: [apps, web]\n", []string{
-			`k.yaml:8:5: notifications.providers[0].sources: "web" is not the name of a source in this file`,
+			`k.yaml:11:14: notifications.providers[0].sources: "web" is not the name of a source in this file`,
 		}},
 		{"severity", "  - name: x\n" + webhook + "    severity: warn\n", []string{
 			`k.yaml:11:15: notifications.providers[0].severity: "warn": want one of info, error`,

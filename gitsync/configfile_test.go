@@ -147,6 +147,8 @@ func FuzzParseConfigFile(f *testing.F) {
 	f.Add([]byte("a: &x [*x]\n"))
 	f.Add([]byte("sources:\n- &s {name: a, url: r}\n- *s\n"))
 	f.Add([]byte("---\n---\n"))
+	f.Add([]byte("apiVersion: keelson.dev/v1alpha1\nkind: ServerConfig\nsources:\n- {name: a, url: /r, dependsOn: [b], wait: true, onFailure: rollback, timeout: 1m}\n" +
+		"- {name: b, url: /s, dependsOn: [a]}\nnotifications:\n  link: https://k/{source}\n  providers:\n  - {name: g, type: github, tokenFile: t, sources: [a, c], severity: error}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfgs, err := ParseConfigFile("/etc/k.yaml", data)
 		if err != nil {

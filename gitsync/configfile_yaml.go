@@ -152,8 +152,11 @@ func (p *fileParser) strings(n *yaml.Node, field string) []string {
 	}
 	out := make([]string, 0, len(n.Content))
 	for i, item := range n.Content {
-		if v := p.str(item, fmt.Sprintf("%s[%d]", field, i)); v != "" {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		if v := p.str(item, f); v != "" {
 			out = append(out, v)
+		} else if deref(item).Kind == yaml.ScalarNode && deref(item).Tag != "!!null" {
+			p.errorf(item, f, "empty: give a name")
 		}
 	}
 	return out
@@ -162,7 +165,7 @@ func (p *fileParser) strings(n *yaml.Node, field string) []string {
 // oneOf reads a string that must be one of allowed.
 func (p *fileParser) oneOf(n *yaml.Node, field string, allowed ...string) string {
 	s := p.str(n, field)
-	if s != "" && !slices.Contains(allowed, s) {
+	if !slices.Contains(allowed, s) && (s != "" || deref(n).Kind == yaml.ScalarNode && deref(n).Tag != "!!null") {
 		p.errorf(n, field, "%q: want one of %s", s, strings.Join(allowed, ", "))
 		return ""
 	}
