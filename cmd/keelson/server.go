@@ -75,6 +75,8 @@ type serverOptions struct {
 	// onSyncStatus, when set, gets the sync's status after every attempt
 	// (keelson up's progress display).
 	onSyncStatus func(gitsync.Status)
+	// onFailure is --on-failure, made into sync.Rollback.
+	onFailure string
 	// notifications is the --config file's notifications section; notify
 	// delivers it, while this server leads.
 	notifications gitsync.Notifications
@@ -114,6 +116,9 @@ func (o *serverOptions) addFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.sync.Prune, "prune", true, "delete objects that left Git")
 	f.BoolVar(&o.sync.AllowEmpty, "allow-empty", false, "apply a revision that would delete every object of the sync")
 	f.BoolVar(&o.sync.RequireEncryptedSecrets, "require-encrypted-secrets", false, "refuse a revision with a Secret in a file not encrypted with sops")
+	f.BoolVar(&o.sync.Wait, "wait", false, "a sync attempt succeeds only when every object of the revision is Healthy within --sync-timeout")
+	f.DurationVar(&o.sync.Timeout, "sync-timeout", gitsync.DefaultTimeout, "how long each wave of a revision, each hook, and --wait may take to be Healthy or done")
+	f.StringVar(&o.onFailure, "on-failure", "none", `"rollback": a revision that fails its hooks or health check goes back to the last Healthy one (needs --wait)`)
 	f.StringArrayVar(&o.decryptionKeyFiles, "decryption-key-file", nil, "age keys (age-keygen's AGE-SECRET-KEY-1… lines) that open the manifests encrypted with sops, for every sync; repeat for more (a key is rotated by adding the new one)")
 	f.StringVar(&o.encryptionKeyFile, "encryption-key-file", "", "the keys that encrypt Secrets in etcd (YAML keys: [{name, secret: 32 bytes base64}]; the first encrypts, all decrypt); default <data-dir>/encryption-keys.yaml, made on first start. Every server on one etcd needs the same file")
 	f.StringArrayVar(&o.chartRepositories, "chart-repository", nil, "a Helm chart repository (https:// URL of its index.yaml's folder, or oci://host/path of a registry) HelmCharts may fetch charts from (spec.repoURL); repeat for more; none: charts must be vendored into Git")

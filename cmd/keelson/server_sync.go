@@ -25,6 +25,13 @@ func (o *serverOptions) syncSources() ([]gitsync.Config, error) {
 		if o.sync.Repo == "" {
 			return nil, nil
 		}
+		switch o.onFailure {
+		case "", "none":
+		case gitsync.OnFailureRollback:
+			o.sync.Rollback = true
+		default:
+			return nil, fmt.Errorf("--on-failure %q: want rollback or none", o.onFailure)
+		}
 		return []gitsync.Config{o.sync}, nil
 	}
 	if o.sync.Repo != "" {
