@@ -253,6 +253,8 @@ func TestServerStartupErrors(t *testing.T) {
 		{"etcd port taken", []string{"--data-dir", t.TempDir(), "--listen", freeAddr(t), "--etcd-listen-client", "http://" + taken.Addr().String(), "--etcd-listen-peer", etcdtest.FreeURL(t)}, "a port is taken"},
 		{"data dir not writable", []string{"--data-dir", filepath.Join(file, "sub"), "--listen", freeAddr(t)}, "is not writable"},
 		{"bad log format", []string{"--log-format", "xml"}, `--log-format "xml"`},
+		{"bad on-failure", []string{"--data-dir", t.TempDir(), "--listen", freeAddr(t), "--repo", t.TempDir(), "--on-failure", "retry"}, `--on-failure "retry": want rollback or none`},
+		{"rollback without wait", []string{"--data-dir", t.TempDir(), "--listen", freeAddr(t), "--repo", t.TempDir(), "--on-failure", "rollback"}, "onFailure rollback needs wait"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
