@@ -1,6 +1,7 @@
 package gitsync
 
 import (
+	"net/url"
 	"strings"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
@@ -23,7 +24,7 @@ func (n Notifications) linkOf(source, revision string) string {
 	if n.Link == "" {
 		return ""
 	}
-	return strings.NewReplacer("{source}", source, "{revision}", revision).Replace(n.Link)
+	return strings.NewReplacer("{source}", url.PathEscape(source), "{revision}", url.PathEscape(revision)).Replace(n.Link)
 }
 
 // startEvent is the event of an attempt that begins.

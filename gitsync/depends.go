@@ -104,15 +104,16 @@ func findCycle(deps map[string][]string) []string {
 // dependenciesReady reads the Sync of every source this one depends on and
 // returns "" when each is Ready (its last attempt applied its revision) and
 // Healthy (the reconciler's roll-up of that revision passes, as a wave's
-// gate does), or else a sentence naming the first that is not.
-func dependenciesReady(ctx context.Context, st *store.Store, deps []string) (string, error) {
+// gate does), or else a sentence naming the first that is not, and what
+// (the source and the condition, without the changing details).
+func dependenciesReady(ctx context.Context, st *store.Store, deps []string) (msg, what string, err error) {
 	for _, name := range deps {
 		s := &keelsonv1alpha1.Sync{}
 		switch err := st.Get(ctx, "", name, s); {
 		case errors.Is(err, store.ErrNotFound):
-			return fmt.Sprintf("source %s has not synced yet", name), nil
+			return fmt.Sprintf("source %s has not synced yet", name), name + " absent", nil
 		case err != nil:
-			return "", fmt.Errorf("%w: read source %s: %v", ErrApply, name, err)
+			return "", "", fmt.Errorf("%w: read source %s: %v", ErrApply, name, err)
 		}
 		ready := meta.FindStatusCondition(s.Status.Conditions, keelsonv1alpha1.ConditionReady)
 		if ready == nil || ready.Status != metav1.ConditionTrue {
@@ -120,15 +121,15 @@ func dependenciesReady(ctx context.Context, st *store.Store, deps []string) (str
 			if ready != nil {
 				msg = ready.Reason + ": " + ready.Message
 			}
-			return fmt.Sprintf("source %s is not Ready (%s)", name, msg), nil
+			return fmt.Sprintf("source %s is not Ready (%s)", name, msg), name + " not ready", nil
 		}
 		h := s.Status.Health
 		if h == nil || h.Revision != s.Status.LastAppliedRevision {
-			return fmt.Sprintf("source %s: the health of revision %s is not known yet", name, Revision{ID: s.Status.LastAppliedRevision}.Short()), nil
+			return fmt.Sprintf("source %s: the health of revision %s is not known yet", name, Revision{ID: s.Status.LastAppliedRevision}.Short()), name + " health unknown", nil
 		}
 		if !passes(health.Health{Status: health.Status(h.Status)}) {
-			return fmt.Sprintf("source %s is not Healthy (%s: %s)", name, h.Status, h.Message), nil
+			return fmt.Sprintf("source %s is not Healthy (%s: %s)", name, h.Status, h.Message), name + " " + h.Status, nil
 		}
 	}
-	return "", nil
+	return "", "", nil
 }

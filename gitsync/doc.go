@@ -88,12 +88,17 @@
 // when a hook or a health check fails the revision; a failed hook (ErrHook)
 // stops the revision, and the Sync's errors hold its log's tail, read with
 // Config.Logs. keelson.dev/hook-delete-policy says when a hook's object goes
-// (before-hook-creation by default, hook-succeeded, hook-failed). Hooks run
-// only when a revision changes objects as Git says, not on a resync. A
-// revision with waves or hooks is applied in stages under the protocol
-// above; one stopped by a hook or a health check is not pending (the next
-// commit is applied, not this one again), keeps what it wrote, and is not
-// retried until the source moves. With Config.Wait an attempt succeeds only
+// (before-hook-creation by default, hook-succeeded, hook-failed); one that
+// does not end within the timeout is deleted. Hooks run only when a
+// revision changes objects as Git says, never on a resync of the applied
+// revision, and once per revision: a retry after a lost race skips those
+// that ran. A revision with waves or hooks is applied in stages under the
+// protocol above, the hooks that ran recorded with the pending mark, so
+// that the sync finishing it after a crash runs only those still due (and
+// waits for one found running). One stopped by a hook or a health check is
+// not pending (the next commit is applied, not this one again), keeps what
+// it wrote, and is not retried until the source moves (Status.Failed).
+// Deletions come after the waves are Healthy. With Config.Wait an attempt succeeds only
 // when every object is Healthy; with Config.Rollback a revision that fails a
 // hook or a health check after writing is followed by the last revision seen
 // Healthy, applied again without its hooks (Status.Failed marks the one that

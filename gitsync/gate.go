@@ -7,7 +7,9 @@ import (
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/keelson/keelson/internal/health"
 	"github.com/keelson/keelson/store"
@@ -50,8 +52,8 @@ func passes(h health.Health) bool {
 }
 
 // waitHealthy waits until every object of objs is Healthy (passes), reading
-// them from the store, for at most the sync's timeout. A failed Job fails
-// at once: it will not recover. what names the objects for the error
+// them from the store, for at most the sync's timeout. A failure that will
+// not mend (finallyFailed) fails at once. what names the objects for the error
 // ("wave -1"). Objects found healthy are added to done and not read again.
 func (s *Syncer) waitHealthy(ctx context.Context, what string, objs []*Change, done map[string]bool) error {
 	deadline := time.Now().Add(s.timeout())
@@ -76,7 +78,7 @@ func (s *Syncer) waitHealthy(ctx context.Context, what string, objs []*Change, d
 				continue
 			}
 			line := fmt.Sprintf("%s %s: %s", c.Object, h.Status, h.Message)
-			if j, ok := obj.(*batchv1.Job); ok && h.Status == health.Degraded && jobFailed(j) {
+			if h.Status == health.Degraded && finallyFailed(obj) {
 				return fmt.Errorf("%w: %s: %s (%s)", ErrHealth, what, line, c.Origin)
 			}
 			waiting = append(waiting, line)
@@ -93,7 +95,7 @@ func (s *Syncer) waitHealthy(ctx context.Context, what string, objs []*Change, d
 			return fmt.Errorf("%w: %s not Healthy after %s: %s", ErrHealth, what, s.timeout(), msg)
 		}
 		if err := sleep(ctx, s.poll()); err != nil {
-			return err
+			return fmt.Errorf("%w: %s: %w", ErrApply, what, err) // stopped half way: the revision stays pending
 		}
 	}
 }
@@ -122,10 +124,23 @@ func (c *Change) name() string {
 	return c.cur.GetName()
 }
 
-func jobFailed(j *batchv1.Job) bool {
-	for _, c := range j.Status.Conditions {
-		if c.Type == batchv1.JobFailed && c.Status == "True" {
-			return true
+// finallyFailed reports a failure that will not mend by waiting: a failed
+// Job or Pod, a Deployment past its progress deadline.
+func finallyFailed(obj store.Object) bool {
+	switch o := obj.(type) {
+	case *batchv1.Job:
+		for _, c := range o.Status.Conditions {
+			if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
+				return true
+			}
+		}
+	case *corev1.Pod:
+		return o.Status.Phase == corev1.PodFailed
+	case *appsv1.Deployment:
+		for _, c := range o.Status.Conditions {
+			if c.Type == appsv1.DeploymentProgressing && c.Status == corev1.ConditionFalse && c.Reason == "ProgressDeadlineExceeded" {
+				return true
+			}
 		}
 	}
 	return false

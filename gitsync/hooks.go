@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/store"
 )
 
@@ -29,8 +30,13 @@ type LogReader interface {
 	TailLog(ctx context.Context, namespace, pod, container string, lines int) (string, error)
 }
 
-// hookLogLines is how many lines of a failed hook's log the status shows.
-const hookLogLines = 20
+// hookLogLines is how many lines of a failed hook's log the status shows;
+// hookLogTimeout bounds reading them, so a node that does not answer does
+// not hold the sync.
+const (
+	hookLogLines   = 20
+	hookLogTimeout = 10 * time.Second
+)
 
 // hookFailure is a hook that failed: the error people read, and its log's
 // tail, which goes into the Sync's errors.
@@ -46,12 +52,21 @@ func (f *hookFailure) Error() string {
 
 func (f *hookFailure) Unwrap() error { return ErrHook }
 
-// runHooks runs hooks one after the other; the first that fails stops the
-// rest.
+// runHooks runs hooks one after the other, but those that succeeded for
+// this revision already (a retry after a lost race, or the sync finishing a
+// revision a crash interrupted); the first that fails stops the rest.
 func (s *Syncer) runHooks(ctx context.Context, hooks []*desired) error {
 	for _, h := range hooks {
+		if s.ran.has(h.rev, h.key) {
+			continue
+		}
 		if err := s.runHook(ctx, h); err != nil {
 			return err
+		}
+		if err := s.hookRan(ctx, h.rev, h.key); err != nil {
+			// Harmless but for a crash before the revision ends: the hook
+			// would run again then.
+			s.log().Warn("cannot record a hook that ran", "hook", h.key.String(), "err", err)
 		}
 	}
 	return nil
@@ -66,16 +81,28 @@ func (s *Syncer) runHook(ctx context.Context, h *desired) error {
 	if !ok {
 		return fmt.Errorf("%w: copy hook %s", ErrApply, h.key)
 	}
-	if err := s.clearHook(ctx, h); err != nil {
-		return err
-	}
-	if err := s.Store.Create(ctx, obj); err != nil {
-		return &hookFailure{hook: h, msg: fmt.Sprintf("cannot create it: %v", err)}
-	}
-	s.log().Info("hook started", "hook", h.key.String(), "phase", h.hook.phase)
-	ok, msg, err := s.waitHook(ctx, h)
+	running, err := s.clearHook(ctx, h)
 	if err != nil {
 		return err
+	}
+	if running {
+		s.log().Info("hook of this revision found running, waited for", "hook", h.key.String())
+	} else {
+		if err := s.Store.Create(ctx, obj); err != nil {
+			return &hookFailure{hook: h, msg: fmt.Sprintf("cannot create it: %v", err)}
+		}
+		s.log().Info("hook started", "hook", h.key.String(), "phase", h.hook.phase)
+	}
+	ok, msg, timedOut, err := s.waitHook(ctx, h)
+	if err != nil {
+		return err
+	}
+	if timedOut {
+		// Stopped, so that it does not run on beside the on-failure hooks
+		// or into the next revision's run.
+		f := &hookFailure{hook: h, msg: msg, logs: s.hookLogs(ctx, h)}
+		s.deleteHook(ctx, h)
+		return f
 	}
 	if ok {
 		s.log().Info("hook succeeded", "hook", h.key.String())
@@ -91,32 +118,37 @@ func (s *Syncer) runHook(ctx context.Context, h *desired) error {
 	return f
 }
 
-// clearHook deletes the object an earlier run of the hook left, when its
-// policy says so; an object there that is not this sync's hook is never
-// touched.
-func (s *Syncer) clearHook(ctx context.Context, h *desired) error {
+// clearHook makes way for a run of the hook: the object an earlier run
+// left is deleted when the policy says so. running reports a run of this
+// very revision still under way (started before a crash or a lost
+// leadership), which is waited for rather than started again. An object
+// there that is not this sync's hook is never touched.
+func (s *Syncer) clearHook(ctx context.Context, h *desired) (running bool, err error) {
 	cur, err := h.res.New()
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrApply, err)
+		return false, fmt.Errorf("%w: %v", ErrApply, err)
 	}
 	switch err := s.Store.Get(ctx, h.key.namespace, h.key.name, cur); {
 	case errors.Is(err, store.ErrNotFound):
-		return nil
+		return false, nil
 	case err != nil:
-		return fmt.Errorf("%w: read hook %s: %v", ErrApply, h.key, err)
+		return false, fmt.Errorf("%w: read hook %s: %v", ErrApply, h.key, err)
 	}
 	if !isHook(cur) || cur.GetLabels()[LabelSource] != s.Name {
-		return &hookFailure{hook: h, msg: "an object of that name exists and is not a hook of this sync; give the hook another name"}
+		return false, &hookFailure{hook: h, msg: "an object of that name exists and is not a hook of this sync; give the hook another name"}
+	}
+	if done, _, _ := hookDone(cur); !done && cur.GetAnnotations()[AnnotationRevision] == h.rev && cur.GetDeletionTimestamp() == nil {
+		return true, nil
 	}
 	if !h.hook.deleteBefore {
-		return &hookFailure{hook: h, msg: fmt.Sprintf("an earlier run's object is still there; delete it, or add %s to annotation %s",
-			"before-hook-creation", AnnotationHookDeletePolicy)}
+		return false, &hookFailure{hook: h, msg: fmt.Sprintf("the object of an earlier run is still there, and the hook's %s lacks %s; add it, or give the hook a new name",
+			AnnotationHookDeletePolicy, keelsonv1alpha1.HookDeleteBeforeCreation)}
 	}
 	rv := cur.GetResourceVersion()
 	if err := s.Store.Delete(ctx, h.res, h.key.namespace, h.key.name, &metav1.Preconditions{ResourceVersion: &rv}); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%w: delete the earlier run of hook %s: %v", ErrApply, h.key, err)
+		return false, fmt.Errorf("%w: delete the earlier run of hook %s: %v", ErrApply, h.key, err)
 	}
-	return nil
+	return false, nil
 }
 
 // deleteHook deletes a finished hook's object; its pods follow (their
@@ -130,27 +162,27 @@ func (s *Syncer) deleteHook(ctx context.Context, h *desired) {
 // waitHook waits until the hook's Job completes or fails, or its Pod
 // succeeds or fails, for at most the sync's timeout. ok reports success;
 // msg says why not.
-func (s *Syncer) waitHook(ctx context.Context, h *desired) (ok bool, msg string, err error) {
+func (s *Syncer) waitHook(ctx context.Context, h *desired) (ok bool, msg string, timedOut bool, err error) {
 	deadline := time.Now().Add(s.timeout())
 	for {
 		obj, err := h.res.New()
 		if err != nil {
-			return false, "", fmt.Errorf("%w: %v", ErrApply, err)
+			return false, "", false, fmt.Errorf("%w: %v", ErrApply, err)
 		}
 		switch err := s.Store.Get(ctx, h.key.namespace, h.key.name, obj); {
 		case errors.Is(err, store.ErrNotFound):
-			return false, "its object was deleted while it ran", nil
+			return false, "its object was deleted while it ran", false, nil
 		case err != nil:
-			return false, "", fmt.Errorf("%w: read hook %s: %v", ErrApply, h.key, err)
+			return false, "", false, fmt.Errorf("%w: read hook %s: %v", ErrApply, h.key, err)
 		}
 		if done, ok, msg := hookDone(obj); done {
-			return ok, msg, nil
+			return ok, msg, false, nil
 		}
 		if !time.Now().Before(deadline) {
-			return false, fmt.Sprintf("not finished after %s", s.timeout()), nil
+			return false, fmt.Sprintf("not finished after %s; stopped", s.timeout()), true, nil
 		}
 		if err := sleep(ctx, s.poll()); err != nil {
-			return false, "", err
+			return false, "", false, fmt.Errorf("%w: hook %s: %w", ErrApply, h.key, err)
 		}
 	}
 }
@@ -182,7 +214,8 @@ func hookDone(obj store.Object) (done, ok bool, msg string) {
 }
 
 // hookLogs is the tail of a failed hook's log: its Pod's, or for a Job its
-// newest pod's, first container that ran. Log lines are prefixed with the
+// newest pod's; of the first container that exited with an error, else of
+// the first container. Log lines are prefixed with the
 // pod and container; when they cannot be read, one line says why.
 func (s *Syncer) hookLogs(ctx context.Context, h *desired) []string {
 	if s.Logs == nil {
@@ -197,8 +230,14 @@ func (s *Syncer) hookLogs(ctx context.Context, h *desired) []string {
 		}
 		pods = []corev1.Pod{p}
 	case *batchv1.Job:
+		var j batchv1.Job
+		if err := s.Store.Get(ctx, h.key.namespace, h.key.name, &j); err != nil {
+			return []string{fmt.Sprintf("logs: %v", err)}
+		}
+		// By the Job's uid: a Job of the same name from an earlier run may
+		// have left pods not collected yet.
 		list, err := s.Store.List(ctx, store.MustResource("pods"), store.ListOptions{
-			Namespace: h.key.namespace, Selector: labels.SelectorFromSet(labels.Set{"batch.kubernetes.io/job-name": h.key.name})})
+			Namespace: h.key.namespace, Selector: labels.SelectorFromSet(labels.Set{batchv1.ControllerUidLabel: string(j.UID)})})
 		if err != nil {
 			return []string{fmt.Sprintf("logs: %v", err)}
 		}
@@ -221,6 +260,8 @@ func (s *Syncer) hookLogs(ctx context.Context, h *desired) []string {
 			break
 		}
 	}
+	ctx, cancel := context.WithTimeout(ctx, hookLogTimeout)
+	defer cancel()
 	text, err := s.Logs.TailLog(ctx, p.Namespace, p.Name, container, hookLogLines)
 	if err != nil {
 		return []string{fmt.Sprintf("logs of pod %s container %s: %v", p.Name, container, err)}

@@ -61,8 +61,9 @@ type Status struct {
 	// LastHealthy is the last revision applied and seen Healthy as a whole
 	// (a sync with Wait); rollback goes back to it.
 	LastHealthy Revision
-	// Failed is the revision that failed its hooks or health checks and
-	// was rolled back; it is not tried again until the source moves.
+	// Failed is the revision that failed its hooks or health checks (and
+	// was rolled back, with Rollback); it is not tried again until the
+	// source moves.
 	Failed Revision
 }
 
@@ -94,7 +95,8 @@ type Loop struct {
 	// or a health check after writing (rollback.go).
 	Rollback bool
 	// OnStart, when set, is called when an attempt at a new revision
-	// begins (from the loop's goroutine: keep it short).
+	// begins, not a resync of the applied one (from the loop's goroutine:
+	// keep it short).
 	OnStart func(name string, rev Revision)
 
 	// Spec describes the source in the Sync object the loop writes its
@@ -206,7 +208,10 @@ func (l *Loop) SyncOnce(ctx context.Context) error {
 			return err
 		}
 	}
-	if l.OnStart != nil {
+	l.mu.Lock()
+	resync := rev.ID == l.status.LastApplied.ID
+	l.mu.Unlock()
+	if l.OnStart != nil && !resync {
 		l.OnStart(l.Syncer.Name, rev)
 	}
 	if !l.noPending {
@@ -220,14 +225,16 @@ func (l *Loop) SyncOnce(ctx context.Context) error {
 		l.record(ctx, start, rev, nil, err)
 		return err
 	}
+	l.Syncer.resync = resync
 	res, err := l.Syncer.Apply(ctx, rev, fsys)
+	l.Syncer.resync = false
 	if err != nil && l.Rollback && (errors.Is(err, ErrHook) || errors.Is(err, ErrHealth)) && res != nil && res.Transactions > 0 {
 		l.rolled = l.rollback(ctx, rev)
 	}
 	l.record(ctx, start, rev, res, err)
-	// Only a failed write can leave a staged revision pending (besides a
-	// crash, which the first sync of a process checks for).
-	l.noPending = err == nil || !errors.Is(err, ErrApply)
+	// Only an apply stopped half way can leave a staged revision pending
+	// (besides a crash, which the first sync of a process checks for).
+	l.noPending = l.Syncer.pending == ""
 	return err
 }
 
@@ -239,16 +246,13 @@ func (l *Loop) skip(rev Revision, now time.Time) bool {
 		return l.Resync <= 0 || now.Sub(st.LastAppliedTime) < l.Resync
 	}
 	if rev.ID == st.Failed.ID {
+		// A revision that failed a hook or a health check is not run
+		// again in a loop (a migration would repeat): a new commit is
+		// the way forward.
 		return true
 	}
-	switch st.Reason {
-	case ReasonValidationFailed, ReasonVerificationFailed, ReasonHookFailed, ReasonHealthCheckFailed:
-		// The same files fail the same way; a failed hook or health check
-		// is not run again in a loop (a migration would repeat): a new
-		// commit is the way forward.
-		return rev.ID == st.LastAttempted.ID
-	}
-	return false
+	// The same files fail the same way.
+	return rev.ID == st.LastAttempted.ID && (st.Reason == ReasonValidationFailed || st.Reason == ReasonVerificationFailed)
 }
 
 // record folds one attempt into the status, then publishes it: the Sync
@@ -322,6 +326,9 @@ func (l *Loop) record(ctx context.Context, start time.Time, rev Revision, res *R
 		var hf *hookFailure
 		if errors.As(err, &hf) {
 			st.Errors = append(st.Errors, hf.logs...)
+		}
+		if errors.Is(err, ErrHook) || errors.Is(err, ErrHealth) {
+			st.Failed = rev
 		}
 		l.rolled.fold(st)
 	}

@@ -164,10 +164,15 @@ func (s *Syncs) start(m *managed) {
 		m.loop.OnStart = func(_ string, rev Revision) {
 			notify(startEvent(cfg, rev, links.linkOf(cfg.Name, rev.ID)))
 		}
+		var lastRev, lastReason string // of the last event sent: a resync, or a retry failing alike, says nothing new
 		m.loop.OnStatus = func(st Status) {
 			if onStatus != nil {
 				onStatus(st)
 			}
+			if st.LastAttempted.ID == lastRev && st.Reason == lastReason {
+				return
+			}
+			lastRev, lastReason = st.LastAttempted.ID, st.Reason
 			notify(endEvent(cfg, st, links.linkOf(cfg.Name, st.LastAttempted.ID)))
 		}
 	} else if onStatus != nil {

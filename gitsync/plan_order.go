@@ -57,7 +57,8 @@ func takeHooks(side map[key]*desired) []*desired {
 // waves or hooks: each wave's pre-apply hooks and objects to write, lowest
 // wave first, then the post-apply hooks, then the on-failure hooks. Hooks
 // run only when the revision changes objects, so a plan without changes
-// has no order. nil when every object is in wave 0 and there is no hook.
+// has no order. nil too when the objects are all in one wave and there is
+// no hook. Deletions, which come last, are not steps.
 func planOrder(objs []*PlannedObject, hooks []*desired, head map[key]*desired) []PlanStep {
 	if len(objs) == 0 {
 		return nil

@@ -55,7 +55,6 @@ func (rb *rollback) fold(st *Status) {
 		st.Message += fmt.Sprintf("; rollback to %s failed: %s", shortOr(rb.to), firstLine(rb.err.Error()))
 		return
 	}
-	st.Failed = st.LastAttempted
 	st.LastApplied, st.LastAppliedTime = rb.to, time.Now()
 	st.Message += "; rolled back to " + rb.to.Short()
 }
@@ -69,9 +68,10 @@ func shortOr(r Revision) string {
 
 // waitDependencies returns ErrDependency while a source this one depends on
 // is not Ready and Healthy, recording the wait in the status when what it
-// waits for changes (not every retry, which would flood the Events).
+// waits for changes (which source, and why), not at every retry nor as a
+// rollout's message moves on, which would flood the history and Events.
 func (l *Loop) waitDependencies(ctx context.Context, start time.Time, rev Revision) error {
-	msg, err := dependenciesReady(ctx, l.Syncer.Store, l.DependsOn)
+	msg, what, err := dependenciesReady(ctx, l.Syncer.Store, l.DependsOn)
 	if err != nil {
 		return err
 	}
@@ -80,8 +80,8 @@ func (l *Loop) waitDependencies(ctx context.Context, start time.Time, rev Revisi
 		return nil
 	}
 	err = fmt.Errorf("%w: revision %s waits: %s", ErrDependency, rev.Short(), msg)
-	if msg != l.waitingOn {
-		l.waitingOn = msg
+	if what != l.waitingOn {
+		l.waitingOn = what
 		l.record(ctx, start, rev, nil, err)
 	}
 	return err

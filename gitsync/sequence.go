@@ -109,12 +109,23 @@ func (q *sequence) steps(ctx context.Context, chunks [][][]*Change, delChunks []
 			return err
 		}
 	}
+	if len(delChunks) > 0 && q.gated() {
+		// Prune once what replaces it is Healthy (a renamed Deployment).
+		if err := q.gate(ctx, q.stages); err != nil {
+			return err
+		}
+	}
 	for _, ch := range delChunks {
 		if err := q.land(ctx, ch); err != nil {
 			return err
 		}
 	}
-	if s.Wait || len(q.post) > 0 {
+	if s.Wait && !(s.resync && q.txns == 0) || len(q.post) > 0 {
+		// Every object, even those a wave's gate found Healthy before:
+		// the revision is Healthy as a whole now. (A resync that writes
+		// nothing waits for nothing: its health is the reconciler's to
+		// report, not a failure of the sync.)
+		q.healthy = map[string]bool{}
 		if err := q.gate(ctx, q.stages); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -69,12 +70,50 @@ func updateSync(ctx context.Context, st *store.Store, name string, change func(*
 // setPending records (or, with "", clears) the revision being applied in
 // stages.
 func (s *Syncer) setPending(ctx context.Context, rev string) error {
-	if err := updateSync(ctx, s.Store, s.Name, func(o *keelsonv1alpha1.Sync) { o.Status.PendingRevision = rev }); err != nil {
+	keep := rev != "" && rev == s.pending // a revision taken up again keeps the hooks it ran
+	err := updateSync(ctx, s.Store, s.Name, func(o *keelsonv1alpha1.Sync) {
+		o.Status.PendingRevision = rev
+		if !keep {
+			o.Status.PendingHooks = nil
+		}
+	})
+	if err != nil {
 		return err
 	}
 	s.pending = rev
 	return nil
 }
+
+// hookRan records that a hook of the pending revision succeeded, so that a
+// sync finishing the revision after a crash does not run it again.
+func (s *Syncer) hookRan(ctx context.Context, rev string, h key) error {
+	s.ran.add(rev, h)
+	if s.pending != rev {
+		return nil
+	}
+	return updateSync(ctx, s.Store, s.Name, func(o *keelsonv1alpha1.Sync) {
+		if !slices.Contains(o.Status.PendingHooks, h.String()) {
+			o.Status.PendingHooks = append(o.Status.PendingHooks, h.String())
+		}
+	})
+}
+
+// ranHooks are the hooks that succeeded for one revision, in this process
+// or (for a pending revision) before a crash: a retry after a lost race, or
+// the sync that finishes the revision, does not run them again.
+type ranHooks struct {
+	rev  string
+	done map[string]bool
+}
+
+func (r *ranHooks) add(rev string, h key) {
+	if r.rev != rev {
+		r.rev, r.done = rev, map[string]bool{}
+	}
+	r.done[h.String()] = true
+}
+
+func (r *ranHooks) has(rev string, h key) bool { return r.rev == rev && r.done[h.String()] }
 
 // PendingRevision returns the revision whose staged apply began and did not
 // finish, or "". Errors: those of the store, except ErrNotFound.
@@ -87,6 +126,12 @@ func (s *Syncer) PendingRevision(ctx context.Context) (string, error) {
 		return "", err
 	}
 	s.pending = o.Status.PendingRevision
+	if s.pending != "" && s.ran.rev != s.pending {
+		s.ran = ranHooks{rev: s.pending, done: map[string]bool{}}
+		for _, h := range o.Status.PendingHooks {
+			s.ran.done[h] = true
+		}
+	}
 	return s.pending, nil
 }
 

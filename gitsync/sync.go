@@ -94,8 +94,13 @@ type Syncer struct {
 	Log *slog.Logger
 
 	renderOnce sync.Once
-	noHooks    bool          // a rollback: the revision's hooks ran when it was first applied
-	pollEvery  time.Duration // how often gates and hooks read the store (defaultPoll)
+	// noHooks: a rollback, whose revision's hooks ran when it was first
+	// applied. resync: the loop applies the revision it applied last
+	// again (drift correction), which runs no hook and, when it writes
+	// nothing, waits for no health.
+	noHooks, resync bool
+	ran             ranHooks      // hooks that succeeded for a revision (staged.go)
+	pollEvery       time.Duration // how often gates and hooks read the store (defaultPoll)
 
 	mem         *memory     // what the last applies left in the store (memory.go)
 	pending     string      // the pending revision as last written or read (staged.go)
@@ -321,9 +326,7 @@ func (s *Syncer) owned(ctx context.Context) (map[key]store.Object, error) {
 }
 
 // diff plans every change of the revision. Objects the sync does not own yet
-// are read from the store: one owned by another sync, or made by a
-// controller, is a problem at its file:line; one nobody owns (made before
-// keelson managed it) is adopted.
+// are read from the store, and taken or refused (adoptable).
 func (s *Syncer) diff(ctx context.Context, list []*desired, byKey map[key]*desired, owned map[key]store.Object) ([]*Change, schema.ErrorList, error) {
 	curs := make([]store.Object, len(list))
 	var fresh []*desired
@@ -346,19 +349,9 @@ func (s *Syncer) diff(ctx context.Context, list []*desired, byKey map[key]*desir
 		if cur == nil {
 			continue
 		}
-		if other := cur.GetLabels()[LabelSource]; other != "" {
-			problems = append(problems, errAt(d.src, fmt.Sprintf("%s is already owned by sync %q (from its file %s); sync %q cannot take it: remove it from one of the two",
-				d.key, other, cur.GetAnnotations()[AnnotationOrigin], s.Name)))
-			continue
-		}
-		if refs := cur.GetOwnerReferences(); len(refs) > 0 {
-			problems = append(problems, errAt(d.src, fmt.Sprintf("%s exists and is managed by %s %s; give the object from Git another name",
-				d.key, refs[0].Kind, refs[0].Name)))
-			continue
-		}
-		if _, ok := cur.GetLabels()[keelsonv1alpha1.LabelControlPlane]; ok {
-			problems = append(problems, errAt(d.src, fmt.Sprintf("%s is made by keelson's control plane (label %s) and cannot come from Git; remove it from the manifests",
-				d.key, keelsonv1alpha1.LabelControlPlane)))
+		replace, problem := s.adoptable(d, cur)
+		if problem != nil {
+			problems = append(problems, problem)
 			continue
 		}
 		owned[d.key] = cur
@@ -367,6 +360,9 @@ func (s *Syncer) diff(ctx context.Context, list []*desired, byKey map[key]*desir
 		c, err := s.plan(d, cur, true)
 		if err != nil {
 			return nil, nil, err
+		}
+		if replace {
+			c.Action, c.obj = Replace, d.obj
 		}
 		changes = append(changes, c)
 	}
@@ -405,6 +401,30 @@ func (s *Syncer) diff(ctx context.Context, list []*desired, byKey map[key]*desir
 		}
 	}
 	return changes, problems, nil
+}
+
+// adoptable says whether the sync may take an object of the revision that
+// exists but is not its own yet: one nobody owns (made before keelson
+// managed it) is adopted; the object a hook of this sync left takes the
+// place of the hook (replace: deleted and created again); one owned by
+// another sync, a controller or keelson's control plane is a problem at
+// the object's file:line.
+func (s *Syncer) adoptable(d *desired, cur store.Object) (replace bool, problem *schema.Error) {
+	if other := cur.GetLabels()[LabelSource]; other == s.Name && isHook(cur) {
+		return true, nil
+	} else if other != "" {
+		return false, errAt(d.src, fmt.Sprintf("%s is already owned by sync %q (from its file %s); sync %q cannot take it: remove it from one of the two",
+			d.key, other, cur.GetAnnotations()[AnnotationOrigin], s.Name))
+	}
+	if refs := cur.GetOwnerReferences(); len(refs) > 0 {
+		return false, errAt(d.src, fmt.Sprintf("%s exists and is managed by %s %s; give the object from Git another name",
+			d.key, refs[0].Kind, refs[0].Name))
+	}
+	if _, ok := cur.GetLabels()[keelsonv1alpha1.LabelControlPlane]; ok {
+		return false, errAt(d.src, fmt.Sprintf("%s is made by keelson's control plane (label %s) and cannot come from Git; remove it from the manifests",
+			d.key, keelsonv1alpha1.LabelControlPlane))
+	}
+	return false, nil
 }
 
 // plan is the change of one object: unchanged without comparing when

@@ -37,8 +37,12 @@ func (s *Syncer) write(ctx context.Context, res *Result, changes []*Change, quot
 		}
 		c.size += opOverhead
 	}
-	if s.noHooks || !changesFromGit(changes) {
-		hooks = nil // a resync, or drift put back: no hook runs
+	// Hooks run when the revision changes objects as Git says, or when a
+	// crash interrupted its apply (its hooks that ran are skipped); never
+	// in a resync, a rollback, or a revision that only puts back drift.
+	resuming := s.pending != "" && s.pending == res.Revision.ID
+	if s.noHooks || s.resync && !resuming || !resuming && !changesFromGit(changes) {
+		hooks = nil
 	}
 	seq := &sequence{s: s, res: res, quotas: quotas, healthy: map[string]bool{},
 		stages: stagesOf(changes, hooksOf(hooks, keelsonv1alpha1.HookPreApply)), deletes: deletes,

@@ -109,13 +109,17 @@ type SyncStatus struct {
 	// transaction and have begun but not all landed. A sync that finds it
 	// set (after a crash) applies it to the end before anything newer.
 	PendingRevision string `json:"pendingRevision,omitempty"`
+	// PendingHooks are the hooks of PendingRevision that have run to
+	// success ("jobs.batch shop/migrate"): a sync that finishes the
+	// revision does not run them again.
+	PendingHooks []string `json:"pendingHooks,omitempty"`
 	// LastHealthyRevision is the last revision gitsync saw applied and
 	// Healthy as a whole (a source with wait), which onFailure: rollback
 	// goes back to.
 	LastHealthyRevision string `json:"lastHealthyRevision,omitempty"`
 	// FailedRevision is the revision that failed its hooks or health
-	// checks and was rolled back; it is not tried again until the source
-	// moves.
+	// checks (and, with onFailure: rollback, was rolled back); it is not
+	// tried again until the source moves.
 	FailedRevision string `json:"failedRevision,omitempty"`
 	// LastApplied and LastAttempted describe those commits.
 	LastApplied   *Commit `json:"lastApplied,omitempty"`

@@ -51,7 +51,7 @@ const (
 	// HookPostApply runs once every object of the revision is written and
 	// Healthy; its failure fails the revision.
 	HookPostApply = "post-apply"
-	// HookOnFailure runs when a revision fails after validation.
+	// HookOnFailure runs when a hook or a health check fails the revision.
 	HookOnFailure = "on-failure"
 )
 

@@ -419,6 +419,11 @@ func (in *SyncStatus) DeepCopyInto(out *SyncStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
+	if in.PendingHooks != nil {
+		in, out := &in.PendingHooks, &out.PendingHooks
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.LastApplied != nil {
 		in, out := &in.LastApplied, &out.LastApplied
 		*out = new(Commit)

@@ -175,7 +175,8 @@ func (w *worker) takes(e Event) bool {
 // 429 and 5xx are retried; other 4xx, which say the request is wrong, are
 // not. An event that cannot be delivered is dropped with a log line. Run
 // returns ctx's error once every goroutine has ended; events still queued
-// are lost. Call it once.
+// are lost. Run may be called again after it returned (a server runs it
+// in each of its terms as leader), never twice at once.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	if d == nil {
 		<-ctx.Done()
