@@ -131,7 +131,7 @@ func printSync(out io.Writer, s *keelsonv1alpha1.Sync, now time.Time) {
 		fmt.Fprintf(w, "  Health\t%s\t%s\n", h.Status, h.Message)
 	}
 	if st.FailedRevision != "" {
-		fmt.Fprintf(w, "  Rolled back\t%s\tfailed its hooks or health check; not tried again until the source moves\n", keelsonv1alpha1.ShortRevision(st.FailedRevision))
+		fmt.Fprintf(w, "  Failed\t%s\tfailed its hooks or health check; not tried again until the source moves\n", keelsonv1alpha1.ShortRevision(st.FailedRevision))
 	}
 	w.Flush()
 	if h := st.Health; h != nil && len(h.Objects) > 0 {
