@@ -156,9 +156,10 @@ func TestPipelinedTCP(t *testing.T) {
 	defer conn.Close()
 	names := []string{"web.default.svc.cluster.local.", "db.default.svc.cluster.local.", "nope.default.svc.cluster.local."}
 	ids := map[uint16]string{}
-	for _, n := range names {
+	for i, n := range names {
 		q := new(dns.Msg)
 		q.SetQuestion(n, dns.TypeA)
+		q.Id = uint16(1000 + i) // distinct: random ids may repeat
 		ids[q.Id] = n
 		if err := conn.WriteMsg(q); err != nil {
 			t.Fatal(err)
