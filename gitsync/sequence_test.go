@@ -107,15 +107,22 @@ func readyObject(o store.Object) bool {
 	return true
 }
 
+// at is the revision recorded for k, waiting for the watch to deliver it
+// (its events trail the writes a little); a hang guard fails the test.
 func (c *created) at(t *testing.T, m map[string]int64, k string) int64 {
 	t.Helper()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v, ok := m[k]
-	if !ok {
-		t.Fatalf("%s was never seen; seen: %v", k, m)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		c.mu.Lock()
+		v, ok := m[k]
+		seen := fmt.Sprint(m)
+		c.mu.Unlock()
+		if ok {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s was never seen; seen: %s", k, seen)
+		}
 	}
-	return v
 }
 
 const (
