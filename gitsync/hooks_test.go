@@ -3,6 +3,7 @@ package gitsync
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -11,8 +12,11 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+
+	"k8s.io/utils/ptr"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/store"
@@ -24,12 +28,13 @@ import (
 type hookRuns struct {
 	mu   sync.Mutex
 	uids map[string][]types.UID // "ns/name" → uid of each creation
-	on   func(*batchv1.Job)     // called on each creation, from the watch
+	st   *store.Store
+	n    int // markers written (settle)
 }
 
-func watchJobs(t *testing.T, st *store.Store, on func(*batchv1.Job)) *hookRuns {
+func watchJobs(t *testing.T, st *store.Store) *hookRuns {
 	t.Helper()
-	r := &hookRuns{uids: map[string][]types.UID{}, on: on}
+	r := &hookRuns{uids: map[string][]types.UID{}, st: st}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	w, err := st.Watch(ctx, store.MustResource("jobs.batch"), store.WatchOptions{})
@@ -46,14 +51,26 @@ func watchJobs(t *testing.T, st *store.Store, on func(*batchv1.Job)) *hookRuns {
 			k := j.Namespace + "/" + j.Name
 			r.uids[k] = append(r.uids[k], j.UID)
 			r.mu.Unlock()
-			if r.on != nil {
-				r.on(j)
-			}
 		}
 	}()
 	return r
 }
 
+// settle returns once the watch has delivered every creation so far: it
+// writes a marker Job (suspended: no pod) and waits for it, as a watch
+// delivers in the store's order.
+func (r *hookRuns) settle(t *testing.T) {
+	t.Helper()
+	r.n++
+	name := fmt.Sprintf("marker-%d", r.n)
+	j := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name}, Spec: batchv1.JobSpec{Suspend: ptr.To(true)}}
+	if err := r.st.Create(t.Context(), j); err != nil {
+		t.Fatal(err)
+	}
+	r.waitRuns(t, "default/"+name, 1)
+}
+
+// count is how many times k was created, as far as the watch has told.
 func (r *hookRuns) count(k string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -71,23 +88,7 @@ func (r *hookRuns) waitRuns(t *testing.T, k string, n int) {
 func TestLostRaceRunsNoHookTwice(t *testing.T) {
 	st := etcdtest.NewStore(t)
 	startCluster(t, st)
-	touched := make(chan struct{})
-	var once sync.Once
-	runs := watchJobs(t, st, func(j *batchv1.Job) {
-		if j.Annotations["round"] != "2" {
-			return
-		}
-		once.Do(func() {
-			// Someone else writes the ConfigMap while the hook runs: the
-			// revision's compare-and-swap on it fails.
-			var cm corev1.ConfigMap
-			if err := st.Get(context.Background(), "shop", "settings", &cm); err == nil {
-				cm.Labels = map[string]string{"touched": "yes"}
-				_ = st.Update(context.Background(), &cm)
-			}
-			close(touched)
-		})
-	})
+	runs := watchJobs(t, st)
 	repo := newRepo(t)
 	settings := func(v string) string {
 		return strings.Replace(configMap("settings", v), "metadata:\n", "metadata:\n  namespace: shop\n", 1)
@@ -99,10 +100,26 @@ func TestLostRaceRunsNoHookTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	repo.commit(map[string]string{"cm.yaml": settings("2"), "migrate.yaml": job("2")})
+	var once sync.Once
+	l.Syncer.beforeWrite = func() {
+		// Someone else writes the ConfigMap after the diff: the
+		// revision's compare-and-swap on it fails once the hook has run.
+		once.Do(func() {
+			var cm corev1.ConfigMap
+			if err := st.Get(t.Context(), "shop", "settings", &cm); err != nil {
+				t.Error(err)
+				return
+			}
+			cm.Labels = map[string]string{"touched": "yes"}
+			if err := st.Update(t.Context(), &cm); err != nil {
+				t.Error(err)
+			}
+		})
+	}
 	if err := l.SyncOnce(t.Context()); err != nil {
 		t.Fatalf("second revision: %v", err)
 	}
-	<-touched
+	runs.settle(t)
 	if n := runs.count("shop/migrate"); n != 2 {
 		t.Errorf("the hook was created %d times for two revisions, want 2: a lost race ran it again", n)
 	}
@@ -120,7 +137,7 @@ func TestLostRaceRunsNoHookTwice(t *testing.T) {
 func TestResyncRunsNoHook(t *testing.T) {
 	st := etcdtest.NewStore(t)
 	startCluster(t, st)
-	runs := watchJobs(t, st, nil)
+	runs := watchJobs(t, st)
 	repo := newRepo(t)
 	repo.commit(map[string]string{"ns.yaml": waveNamespace, "cm.yaml": strings.Replace(configMap("settings", "1"), "metadata:\n", "metadata:\n  namespace: shop\n", 1),
 		"migrate.yaml": hookJob("migrate", 0, "")})
@@ -154,6 +171,7 @@ func TestResyncRunsNoHook(t *testing.T) {
 	if err := st.Get(t.Context(), "shop", "settings", &cm); err != nil {
 		t.Errorf("the deleted ConfigMap was not put back: %v", err)
 	}
+	runs.settle(t)
 	if n := runs.count("shop/migrate"); n != 1 {
 		t.Errorf("the pre-apply hook ran %d times, want once: a resync ran it", n)
 	}
@@ -164,7 +182,7 @@ func TestResyncRunsNoHook(t *testing.T) {
 func TestFailedHookNotRetriedAfterAFetchError(t *testing.T) {
 	st := etcdtest.NewStore(t)
 	startCluster(t, st)
-	runs := watchJobs(t, st, nil)
+	runs := watchJobs(t, st)
 	repo := newRepo(t)
 	repo.commit(map[string]string{"ns.yaml": waveNamespace, "migrate.yaml": hookJob("migrate", 1, ""), "web.yaml": webDeployment("1", "yes")})
 	l := orderedLoop(t, st, repo.dir, Config{Name: "shop"})
@@ -191,6 +209,7 @@ func TestFailedHookNotRetriedAfterAFetchError(t *testing.T) {
 	if err := l2.SyncOnce(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	runs.settle(t)
 	if n := runs.count("shop/migrate"); n != 1 {
 		t.Errorf("the failing hook ran %d times, want once", n)
 	}
@@ -202,7 +221,7 @@ func TestFailedHookNotRetriedAfterAFetchError(t *testing.T) {
 func TestInterruptedRevisionRunsItsRemainingHooks(t *testing.T) {
 	st := etcdtest.NewStore(t)
 	startCluster(t, st)
-	runs := watchJobs(t, st, nil)
+	runs := watchJobs(t, st)
 	repo := newRepo(t)
 	post := strings.NewReplacer("name: migrate", "name: verify", "pre-apply", "post-apply").Replace(hookJob("migrate", 0, ""))
 	repo.commit(map[string]string{"ns.yaml": waveNamespace, "migrate.yaml": hookJob("migrate", 0, ""),
@@ -224,6 +243,7 @@ func TestInterruptedRevisionRunsItsRemainingHooks(t *testing.T) {
 	if sync.Status.PendingRevision == "" || !strings.Contains(strings.Join(sync.Status.PendingHooks, ","), "shop/migrate") {
 		t.Fatalf("after the stop: pending %q, hooks that ran %v", sync.Status.PendingRevision, sync.Status.PendingHooks)
 	}
+	runs.settle(t)
 	if runs.count("shop/verify") != 0 {
 		t.Fatal("the post-apply hook ran before the stop")
 	}
@@ -231,6 +251,7 @@ func TestInterruptedRevisionRunsItsRemainingHooks(t *testing.T) {
 	if err := l2.SyncOnce(t.Context()); err != nil {
 		t.Fatalf("the revision taken up again: %v\n%v", err, l2.Status().Errors)
 	}
+	runs.settle(t)
 	if m, v := runs.count("shop/migrate"), runs.count("shop/verify"); m != 1 || v != 1 {
 		t.Errorf("pre-apply hook ran %d times, post-apply %d; want once each", m, v)
 	}
@@ -248,7 +269,7 @@ func TestInterruptedRevisionRunsItsRemainingHooks(t *testing.T) {
 func TestRunningHookIsWaitedFor(t *testing.T) {
 	st := etcdtest.NewStore(t)
 	startCluster(t, st)
-	runs := watchJobs(t, st, nil)
+	runs := watchJobs(t, st)
 	repo := newRepo(t)
 	forever := strings.Replace(hookJob("migrate", 0, ""), "labels: {exit-code: \"0\"}", "labels: {app: migrate}", 1)
 	repo.commit(map[string]string{"ns.yaml": waveNamespace, "migrate.yaml": forever, "web.yaml": webDeployment("1", "yes")})
@@ -268,6 +289,7 @@ func TestRunningHookIsWaitedFor(t *testing.T) {
 	if !errors.Is(err, ErrHook) || !strings.Contains(err.Error(), "not finished after 1s; stopped") {
 		t.Fatalf("err = %v, want the hook found running to time out", err)
 	}
+	runs.settle(t)
 	if n := runs.count("shop/migrate"); n != 1 {
 		t.Errorf("the hook was created %d times, want once: the run under way was waited for", n)
 	}
