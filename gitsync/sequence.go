@@ -51,6 +51,16 @@ func (q *sequence) gated() bool {
 
 func (q *sequence) run(ctx context.Context) error {
 	s, rev := q.s, q.res.Revision
+	if !q.gated() {
+		// Nothing waits between the writes: they go together, in as few
+		// transactions as the limits allow, deletions last — one, all at
+		// once, when they fit.
+		var all []*Change
+		for _, st := range q.stages {
+			all = append(all, st.writes...)
+		}
+		q.stages, q.deletes = []*stage{{writes: append(all, q.deletes...)}}, nil
+	}
 	chunks := make([][][]*Change, len(q.stages))
 	for i, st := range q.stages {
 		chunks[i] = s.chunk(st.writes, q.quotas)

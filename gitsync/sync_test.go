@@ -245,6 +245,15 @@ func TestCommitsToStore(t *testing.T) {
 			t.Errorf("replicas %d after the restarted sync, want 4", *d.Spec.Replicas)
 		}
 	})
+
+	t.Run("creations, changes and deletions land together", func(t *testing.T) {
+		r.commit(map[string]string{"deploy/extra.yaml": configMap("extra", "1"), "deploy/web.yaml": deployment("web", "web", 6), "deploy/cm.yaml": ""})
+		res := mustApply(t, s, src)
+		wantCounts(t, res, 1, 1, 2, 1)
+		if res.Transactions != 1 {
+			t.Errorf("transactions = %d, want 1: a revision that fits in one lands at once", res.Transactions)
+		}
+	})
 }
 
 func equalMaps(a, b map[string]string) bool {
