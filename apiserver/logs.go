@@ -64,14 +64,7 @@ func (s *Server) podLog(w http.ResponseWriter, r *http.Request, q *request) {
 			forward.Set(k, v)
 		}
 	}
-	u := fmt.Sprintf("%s/containerLogs/%s/%s/%s?%s", target, url.PathEscape(p.Namespace), url.PathEscape(p.Name), url.PathEscape(container), forward.Encode())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		writeStatus(w, apierrors.NewInternalError(err))
-		return
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := agentClient.Do(req)
+	resp, err := agentLog(ctx, target, token, &p, container, forward)
 	if err != nil {
 		writeStatus(w, apierrors.NewServiceUnavailable(fmt.Sprintf("the agent of node %s does not answer: %v", p.Spec.NodeName, err)))
 		return
@@ -154,6 +147,18 @@ func copyFlushing(w http.ResponseWriter, r io.Reader, limit int64) {
 	}
 }
 
+// agentLog asks the agent at target for a container's log, with query
+// (tailLines, follow, …) as the kubelet's containerLogs takes it.
+func agentLog(ctx context.Context, target, token string, p *corev1.Pod, container string, query url.Values) (*http.Response, error) {
+	u := fmt.Sprintf("%s/containerLogs/%s/%s/%s?%s", target, url.PathEscape(p.Namespace), url.PathEscape(p.Name), url.PathEscape(container), query.Encode())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	return agentClient.Do(req)
+}
+
 // TailLog returns the last lines of a container's log, read from the agent
 // of the pod's node as `kubectl logs --tail` reads it; the sync shows a
 // failed hook's with it. Errors: the pod or its node is unknown, the agent
@@ -168,13 +173,7 @@ func (s *Server) TailLog(ctx context.Context, namespace, pod, container string, 
 		return "", err
 	}
 	q := url.Values{"tailLines": {strconv.Itoa(lines)}, "limitBytes": {strconv.Itoa(maxTailBytes)}}
-	u := fmt.Sprintf("%s/containerLogs/%s/%s/%s?%s", target, url.PathEscape(namespace), url.PathEscape(pod), url.PathEscape(container), q.Encode())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := agentClient.Do(req)
+	resp, err := agentLog(ctx, target, token, &p, container, q)
 	if err != nil {
 		return "", fmt.Errorf("the agent of node %s does not answer: %w", p.Spec.NodeName, err)
 	}

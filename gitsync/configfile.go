@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -68,12 +67,6 @@ func LoadConfigFile(path string) ([]Config, error) {
 	return c.Sources, nil
 }
 
-func readAtMost(r io.Reader, n int64) ([]byte, error) {
-	return io.ReadAll(io.LimitReader(r, n))
-}
-
-func dirOf(name string) string { return filepath.Dir(name) }
-
 // ParseConfigFile parses a server config file: the sources keelson syncs,
 // one Config each, in the file's order.
 //
@@ -135,7 +128,7 @@ func (p *fileParser) parse(data []byte, out *ServerConfig) {
 	} else if !errors.Is(err, io.EOF) {
 		p.syntax(err)
 	}
-	out.Sources = p.top(&doc, out)
+	p.top(&doc, out)
 }
 
 type fileParser struct {
@@ -182,23 +175,21 @@ func (p *fileParser) syntax(err error) {
 }
 
 // top reads the document's top level.
-func (p *fileParser) top(doc *yaml.Node, out *ServerConfig) []Config {
+func (p *fileParser) top(doc *yaml.Node, out *ServerConfig) {
 	top := doc
 	if top.Kind == yaml.DocumentNode && len(top.Content) == 1 {
 		top = top.Content[0]
 	}
 	var apiVersion, kind string
-	var srcs []Config
 	var apiVersionNode, kindNode, sourcesNode *yaml.Node
-	known := map[string]func(*yaml.Node, string){
+	p.fields(top, "", map[string]func(*yaml.Node, string){
 		"apiVersion":    func(n *yaml.Node, f string) { apiVersionNode, apiVersion = n, p.str(n, f) },
 		"kind":          func(n *yaml.Node, f string) { kindNode, kind = n, p.str(n, f) },
-		"sources":       func(n *yaml.Node, f string) { sourcesNode = n; srcs = p.sources(n, f) },
+		"sources":       func(n *yaml.Node, f string) { sourcesNode = n; out.Sources = p.sources(n, f) },
 		"notifications": func(n *yaml.Node, f string) { out.Notifications = p.notifications(n, f) },
-	}
-	p.fields(top, "", known)
+	})
 	if top.Kind != yaml.MappingNode {
-		return nil
+		return
 	}
 	switch {
 	case apiVersion == "" && kind == "":
@@ -213,7 +204,6 @@ func (p *fileParser) top(doc *yaml.Node, out *ServerConfig) []Config {
 	} else if n := deref(sourcesNode); n.Kind == yaml.SequenceNode && len(n.Content) == 0 {
 		p.errorf(sourcesNode, "sources", "empty: list the repositories to sync")
 	}
-	return srcs
 }
 
 func (p *fileParser) sources(n *yaml.Node, field string) []Config {

@@ -2,7 +2,9 @@ package gitsync
 
 import (
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -19,9 +21,14 @@ type ServerConfig struct {
 
 // LoadServerConfig reads a server config file (see ParseServerConfig).
 func LoadServerConfig(path string) (*ServerConfig, error) {
-	data, err := readConfigFile(path)
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: config file: %v", ErrConfig, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: config file %s: %v", ErrConfig, path, err)
 	}
 	return ParseServerConfig(path, data)
 }
@@ -46,7 +53,7 @@ func LoadServerConfig(path string) (*ServerConfig, error) {
 // Providers are checked as notification.New checks them; a filter naming a
 // source the file does not list is an error.
 func ParseServerConfig(name string, data []byte) (*ServerConfig, error) {
-	p := &fileParser{file: name, dir: dirOf(name), sourceNames: map[string]bool{}, dependsOn: map[string]fieldAt{}}
+	p := &fileParser{file: name, dir: filepath.Dir(name), sourceNames: map[string]bool{}, dependsOn: map[string]fieldAt{}}
 	out := &ServerConfig{}
 	p.parse(data, out)
 	p.checkFilters(out)
@@ -123,18 +130,4 @@ func (p *fileParser) checkFilters(c *ServerConfig) {
 			}
 		}
 	}
-}
-
-// readConfigFile reads a config file, bounded.
-func readConfigFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("%w: config file: %v", ErrConfig, err)
-	}
-	defer f.Close()
-	data, err := readAtMost(f, maxConfigFileSize+1)
-	if err != nil {
-		return nil, fmt.Errorf("%w: config file %s: %v", ErrConfig, path, err)
-	}
-	return data, nil
 }

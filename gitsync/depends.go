@@ -25,19 +25,19 @@ var ErrDependency = errors.New("gitsync: dependency not ready")
 // them again: their health changes without a sync of theirs.
 const dependencyRetry = 5 * time.Second
 
-// checkDependencies refuses a list of sources in which a source depends on
+// checkDependencies refuses a list of sources (named) in which a source depends on
 // itself, on a source that is not in the list, or on a cycle; each problem
 // names the sources.
 func checkDependencies(cfgs []Config) error {
 	deps := map[string][]string{}
 	for _, c := range cfgs {
-		deps[cmpName(c.Name)] = c.DependsOn
+		deps[c.Name] = c.DependsOn
 	}
 	var errs []error
 	for _, c := range cfgs {
 		for _, d := range c.DependsOn {
 			if _, ok := deps[d]; !ok {
-				errs = append(errs, fmt.Errorf("%w: source %s depends on %q, which is not a source here", ErrConfig, cmpName(c.Name), d))
+				errs = append(errs, fmt.Errorf("%w: source %s depends on %q, which is not a source here", ErrConfig, c.Name, d))
 			}
 		}
 	}
@@ -48,13 +48,6 @@ func checkDependencies(cfgs []Config) error {
 		return fmt.Errorf("%w: sources depend on each other in a cycle: %s", ErrConfig, strings.Join(cycle, " → "))
 	}
 	return nil
-}
-
-func cmpName(name string) string {
-	if name == "" {
-		return "default"
-	}
-	return name
 }
 
 // findCycle returns the names along one cycle of deps (the first name

@@ -63,7 +63,7 @@ func (s *Syncer) waitHealthy(ctx context.Context, what string, objs []*Change, d
 			if done[c.Object] {
 				continue
 			}
-			obj, err := s.read(ctx, c)
+			obj, err := s.get(ctx, c.res, c.namespace(), c.name())
 			if err != nil {
 				return fmt.Errorf("%w: %s: %v", ErrApply, what, err)
 			}
@@ -100,14 +100,13 @@ func (s *Syncer) waitHealthy(ctx context.Context, what string, objs []*Change, d
 	}
 }
 
-// read reads the object of a change from the store; nil when absent.
-func (s *Syncer) read(ctx context.Context, c *Change) (store.Object, error) {
-	obj, err := c.res.New()
+// get reads one object from the store; nil when absent.
+func (s *Syncer) get(ctx context.Context, r store.Resource, namespace, name string) (store.Object, error) {
+	obj, err := r.New()
 	if err != nil {
 		return nil, err
 	}
-	ns, name := c.namespace(), c.name()
-	switch err := s.Store.Get(ctx, ns, name, obj); {
+	switch err := s.Store.Get(ctx, namespace, name, obj); {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, nil
 	case err != nil:

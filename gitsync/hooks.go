@@ -124,15 +124,9 @@ func (s *Syncer) runHook(ctx context.Context, h *desired) error {
 // leadership), which is waited for rather than started again. An object
 // there that is not this sync's hook is never touched.
 func (s *Syncer) clearHook(ctx context.Context, h *desired) (running bool, err error) {
-	cur, err := h.res.New()
-	if err != nil {
-		return false, fmt.Errorf("%w: %v", ErrApply, err)
-	}
-	switch err := s.Store.Get(ctx, h.key.namespace, h.key.name, cur); {
-	case errors.Is(err, store.ErrNotFound):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("%w: read hook %s: %v", ErrApply, h.key, err)
+	cur, err := s.get(ctx, h.res, h.key.namespace, h.key.name)
+	if err != nil || cur == nil {
+		return false, errRead(h, err)
 	}
 	if !isHook(cur) || cur.GetLabels()[LabelSource] != s.Name {
 		return false, &hookFailure{hook: h, msg: "an object of that name exists and is not a hook of this sync; give the hook another name"}
@@ -151,6 +145,14 @@ func (s *Syncer) clearHook(ctx context.Context, h *desired) (running bool, err e
 	return false, nil
 }
 
+// errRead is the error of a hook's object that cannot be read; nil for nil.
+func errRead(h *desired, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: read hook %s: %v", ErrApply, h.key, err)
+}
+
 // deleteHook deletes a finished hook's object; its pods follow (their
 // owner is gone). A failure is logged: the next run deletes it first.
 func (s *Syncer) deleteHook(ctx context.Context, h *desired) {
@@ -165,15 +167,12 @@ func (s *Syncer) deleteHook(ctx context.Context, h *desired) {
 func (s *Syncer) waitHook(ctx context.Context, h *desired) (ok bool, msg string, timedOut bool, err error) {
 	deadline := time.Now().Add(s.timeout())
 	for {
-		obj, err := h.res.New()
-		if err != nil {
-			return false, "", false, fmt.Errorf("%w: %v", ErrApply, err)
-		}
-		switch err := s.Store.Get(ctx, h.key.namespace, h.key.name, obj); {
-		case errors.Is(err, store.ErrNotFound):
-			return false, "its object was deleted while it ran", false, nil
+		obj, err := s.get(ctx, h.res, h.key.namespace, h.key.name)
+		switch {
 		case err != nil:
-			return false, "", false, fmt.Errorf("%w: read hook %s: %v", ErrApply, h.key, err)
+			return false, "", false, errRead(h, err)
+		case obj == nil:
+			return false, "its object was deleted while it ran", false, nil
 		}
 		if done, ok, msg := hookDone(obj); done {
 			return ok, msg, false, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"github.com/keelson/keelson/gitsync/notification"
@@ -64,15 +65,18 @@ func NewSyncs(cfgs []Config, st *store.Store, sch *schema.Schema, cache *schema.
 
 // build makes the loops of cfgs, reusing those of old whose Config is the same.
 func (s *Syncs) build(cfgs []Config, old map[string]*managed) ([]string, map[string]*managed, error) {
+	cfgs = slices.Clone(cfgs)
+	for i := range cfgs {
+		if cfgs[i].Name == "" {
+			cfgs[i].Name = "default"
+		}
+	}
 	if err := checkDependencies(cfgs); err != nil {
 		return nil, nil, err
 	}
 	var names []string
 	byName := map[string]*managed{}
 	for _, cfg := range cfgs {
-		if cfg.Name == "" {
-			cfg.Name = "default"
-		}
 		if _, dup := byName[cfg.Name]; dup {
 			return nil, nil, fmt.Errorf("%w: two sources are named %q: objects are owned by name, so names must differ", ErrConfig, cfg.Name)
 		}
