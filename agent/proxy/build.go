@@ -101,8 +101,8 @@ func addPort(f *fragment, sp *servicePort, eps []endpoint) {
 	default:
 		f.elem(mapNoEndpointIPs, key, verdictReject)
 	}
-	if sp.nodePort != 0 {
-		addNodePort(f, sp, proto, hasAny, len(local) > 0, svcChain, localChain)
+	if sp.external() {
+		addExternal(f, sp, proto, hasAny, len(local) > 0, svcChain, localChain)
 	}
 	if !hasAny {
 		return
@@ -122,20 +122,35 @@ func addPort(f *fragment, sp *servicePort, eps []endpoint) {
 		}
 	}
 	addPolicy(f, sp, svcChain, cluster, internal == svcChain)
-	if len(local) > 0 && (sp.internalLocal || (sp.externalLocal && sp.nodePort != 0)) {
+	if len(local) > 0 && (sp.internalLocal || (sp.externalLocal && sp.external())) {
 		addPolicy(f, sp, localChain, local, internal == localChain)
 	}
 }
 
-// addNodePort adds the node port's map elements and its external chain.
-func addNodePort(f *fragment, sp *servicePort, proto uint8, hasAny, hasLocal bool, svcChain, localChain string) {
-	key := nodePortKey(proto, sp.nodePort)
+// addExternal adds the map elements of the port's node port and load
+// balancer addresses, and their external chain.
+func addExternal(f *fragment, sp *servicePort, proto uint8, hasAny, hasLocal bool, svcChain, localChain string) {
+	type entry struct {
+		vmap, none string
+		key        []byte
+	}
+	var entries []entry
+	if sp.nodePort != 0 {
+		entries = append(entries, entry{mapServiceNodePorts, mapNoEndpointPorts, nodePortKey(proto, sp.nodePort)})
+	}
+	for _, ip := range sp.loadBalancerIPs {
+		entries = append(entries, entry{mapServiceIPs, mapNoEndpointIPs, serviceKey(ip, proto, sp.port)})
+	}
 	if !hasAny {
-		f.elem(mapNoEndpointPorts, key, verdictReject)
+		for _, e := range entries {
+			f.elem(e.none, e.key, verdictReject)
+		}
 		return
 	}
 	ext := portChainName(prefixExternal, sp)
-	f.elem(mapServiceNodePorts, key, gotoVerdict(ext))
+	for _, e := range entries {
+		f.elem(e.vmap, e.key, gotoVerdict(ext))
+	}
 	if !sp.externalLocal {
 		// The endpoint may be on another node: masquerade so the reply
 		// comes back through this one.
@@ -153,8 +168,13 @@ func addNodePort(f *fragment, sp *servicePort, proto uint8, hasAny, hasLocal boo
 	}
 	if hasLocal {
 		rules = append(rules, newRule().gotoChain(localChain))
-	} else {
-		f.elem(mapNoEndpointPorts, key, verdictDrop)
+	} else if sp.nodePort != 0 {
+		// A node port is checked on input only (see skeleton), so that
+		// pods and the node itself still reach the other nodes'
+		// endpoints; outside traffic to a load balancer address with no
+		// endpoint here finds nothing to DNAT it and is refused by the
+		// node, or by the next hop.
+		f.elem(mapNoEndpointPorts, nodePortKey(proto, sp.nodePort), verdictDrop)
 	}
 	f.chain(ext, rules...)
 }

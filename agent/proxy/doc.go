@@ -16,6 +16,13 @@
 //	pick-svc-XXXXXXXX-ns/name/tcp/http   { 0 : goto ep-…, 1 : goto ep-…, 2 : goto ep-… }
 //	ep-XXXXXXXX-ns/name/tcp/http__10.42.0.7/8080   dnat ip to 10.42.0.7:8080
 //
+// The addresses a load balancer controller writes into a LoadBalancer
+// service's status.loadBalancer take the service's traffic as its node port
+// does: their (address . protocol . port) keys in service-ips lead to the
+// port's external chain (masquerade, or externalTrafficPolicy Local), and
+// with no endpoint to no-endpoint-services. An address of ipMode Proxy is
+// the load balancer's own, which proxies to the node ports: it gets no rule.
+//
 // Every rule carries, as its comment, a digest of what it should be. The
 // proxier remembers what it wrote; an informer event marks a service dirty,
 // and the next sync rewrites only that service's chains and map elements,

@@ -3,6 +3,7 @@ package proxy
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -25,6 +26,9 @@ type servicePort struct {
 	ip       netip.Addr
 	port     uint16
 	nodePort uint16
+	// loadBalancerIPs are the IPv4 addresses of status.loadBalancer the
+	// node accepts the port's traffic on, as it does its node port.
+	loadBalancerIPs []netip.Addr
 	// affinity is the ClientIP affinity timeout in seconds, 0 without one.
 	affinity      int32
 	internalLocal bool
@@ -69,8 +73,8 @@ func servicePorts(svc *corev1.Service) ([]servicePort, error) {
 		}
 	}
 	nodePorts := servicenet.HasNodePorts(svc)
+	lbIPs, bad := loadBalancerIPs(svc)
 	var out []servicePort
-	var bad []string
 	for i, p := range svc.Spec.Ports {
 		proto := p.Protocol
 		if proto == "" {
@@ -86,9 +90,10 @@ func servicePorts(svc *corev1.Service) ([]servicePort, error) {
 		}
 		sp := servicePort{
 			ns: svc.Namespace, name: svc.Name, portName: p.Name, proto: proto, ip: ip, port: uint16(p.Port),
-			affinity:      affinity,
-			internalLocal: svc.Spec.InternalTrafficPolicy != nil && *svc.Spec.InternalTrafficPolicy == corev1.ServiceInternalTrafficPolicyLocal,
-			externalLocal: svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal,
+			affinity:        affinity,
+			internalLocal:   svc.Spec.InternalTrafficPolicy != nil && *svc.Spec.InternalTrafficPolicy == corev1.ServiceInternalTrafficPolicyLocal,
+			externalLocal:   svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal,
+			loadBalancerIPs: lbIPs,
 		}
 		if nodePorts && p.NodePort != 0 {
 			if p.NodePort < 1 || p.NodePort > 65535 {
@@ -103,6 +108,32 @@ func servicePorts(svc *corev1.Service) ([]servicePort, error) {
 		err = fmt.Errorf("service %s/%s: %s", svc.Namespace, svc.Name, strings.Join(bad, "; "))
 	}
 	return out, err
+}
+
+// loadBalancerIPs are the IPv4 addresses the load balancer controller gave
+// a service of type LoadBalancer (status.loadBalancer.ingress), each once.
+// An address whose ipMode is Proxy belongs to a load balancer that proxies
+// itself to the node ports: the node does not take its traffic.
+func loadBalancerIPs(svc *corev1.Service) ([]netip.Addr, []string) {
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		return nil, nil
+	}
+	var out []netip.Addr
+	var bad []string
+	for i, in := range svc.Status.LoadBalancer.Ingress {
+		if in.IP == "" || in.IPMode != nil && *in.IPMode == corev1.LoadBalancerIPModeProxy {
+			continue
+		}
+		a, err := netip.ParseAddr(in.IP)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("status.loadBalancer.ingress[%d].ip %q is not an IP address", i, in.IP))
+			continue
+		}
+		if a.Is4() && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out, bad
 }
 
 // clusterIPv4 returns the service's IPv4 cluster IP; ok is false for a

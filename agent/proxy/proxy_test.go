@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -397,4 +398,71 @@ func TestServicesWithoutRules(t *testing.T) {
 			t.Errorf("bad services made a sync fail: %v", err)
 		}
 	}
+}
+
+// TestLoadBalancerAddress: the addresses in a LoadBalancer service's
+// status take its traffic as its node port does, from outside (routed to
+// the node) and from the node itself; with no endpoint they refuse at once;
+// an address of ipMode Proxy is the load balancer's own and is left alone.
+func TestLoadBalancerAddress(t *testing.T) {
+	e := newEnv(t)
+	e.backends(2)
+	e.outside.Route(t, "10.99.0.0/24", nodeIP)
+	lb := func(name, clusterIP, lbIP string, mod ...func(*corev1.Service)) *corev1.Service {
+		return service(name, clusterIP, append([]func(*corev1.Service){func(s *corev1.Service) {
+			s.Spec.Type = corev1.ServiceTypeLoadBalancer
+			s.Spec.AllocateLoadBalancerNodePorts = ptr.To(false)
+			s.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: lbIP}}
+		}}, mod...)...)
+	}
+	e.create(
+		lb("web", "10.43.0.60", "10.99.0.5"),
+		slice("web", corev1.ProtocolTCP, 8080, ready("10.42.0.11"), ready("10.42.0.12")),
+		lb("empty", "10.43.0.61", "10.99.0.6"),
+		lb("proxied", "10.43.0.62", "10.99.0.7", func(s *corev1.Service) {
+			s.Status.LoadBalancer.Ingress[0].IPMode = ptr.To(corev1.LoadBalancerIPModeProxy)
+		}),
+		slice("proxied", corev1.ProtocolTCP, 8080, ready("10.42.0.11")),
+	)
+	e.proxier(nil)
+
+	for _, from := range []*netnstest.NS{e.outside, e.node} {
+		seen := hits(t, from, "10.99.0.5:80", 30)
+		if seen["be1"] == 0 || seen["be2"] == 0 {
+			t.Errorf("load balancer address from %s: %v, want both backends", from.Name, seen)
+		}
+	}
+	r, err := e.outside.DialTCP("10.99.0.5:80", dialTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ClientIP() != bridgeIP {
+		t.Errorf("the backend saw %s, want the node's address on the pod bridge %s (masqueraded)", r.ClientIP(), bridgeIP)
+	}
+	if _, err := e.outside.DialTCP("10.99.0.6:80", dialTimeout); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("load balancer address with no endpoint: %v, want connection refused", err)
+	}
+	tb := e.table(DefaultTable)
+	for _, m := range []string{mapServiceIPs, mapNoEndpointIPs} {
+		for k := range tb.elems[m] {
+			if ip, _, _, _ := parseServiceKey(k.bytes()); ip.String() == "10.99.0.7" {
+				t.Errorf("an address of ipMode Proxy is in %s", m)
+			}
+		}
+	}
+
+	// Losing the address (the service deleted, or another type) takes its
+	// rules away.
+	svc, err := e.cs.CoreV1().Services("default").Get(context.Background(), "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Status.LoadBalancer.Ingress = nil
+	if _, err := e.cs.CoreV1().Services("default").Update(context.Background(), svc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the freed address refuses", func() bool {
+		_, err := e.outside.DialTCP("10.99.0.5:80", 300*time.Millisecond)
+		return err != nil
+	})
 }

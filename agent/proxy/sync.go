@@ -286,15 +286,23 @@ func (p *Proxier) podRanges() []addrRange {
 	return rs
 }
 
-// claims are the addresses a port takes: its cluster IP port and node port.
+// claims are the addresses a port takes: its cluster IP port, node port
+// and load balancer addresses' ports.
 func (sp *servicePort) claims() []string {
 	proto := protoNumbers[sp.proto]
 	c := []string{"ip " + string(keyOf(serviceKey(sp.ip, proto, sp.port)))}
 	if sp.nodePort != 0 {
 		c = append(c, "nodeport "+string(keyOf(nodePortKey(proto, sp.nodePort))))
 	}
+	for _, ip := range sp.loadBalancerIPs {
+		c = append(c, "ip "+string(keyOf(serviceKey(ip, proto, sp.port))))
+	}
 	return c
 }
+
+// external reports whether traffic from outside reaches the port: through
+// its node port or a load balancer address.
+func (sp *servicePort) external() bool { return sp.nodePort != 0 || len(sp.loadBalancerIPs) > 0 }
 
 // owners says which service holds each cluster IP port and node port.
 type owners struct {

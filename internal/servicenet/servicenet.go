@@ -177,6 +177,23 @@ const (
 	// False says why not (no pod selected, a named target port no selected
 	// pod defines, none ready).
 	ConditionEndpointsReady = "keelson.dev/EndpointsReady"
+	// ConditionLoadBalancer is the load balancer controller's, on services
+	// of type LoadBalancer it serves: True once the cloud provider gave the
+	// service its addresses (status.loadBalancer), False with a reason while
+	// it cannot (ReasonNoCloudProvider, ReasonLoadBalancerFailed).
+	ConditionLoadBalancer = "keelson.dev/LoadBalancer"
+)
+
+// Reasons of ConditionLoadBalancer.
+const (
+	// ReasonLoadBalancerReady: the provider made the load balancer.
+	ReasonLoadBalancerReady = "LoadBalancerReady"
+	// ReasonNoCloudProvider: the control plane runs without a cloud
+	// provider, or with one that makes no load balancers.
+	ReasonNoCloudProvider = "NoCloudProvider"
+	// ReasonLoadBalancerFailed: the provider failed (the message says how);
+	// the controller retries with back-off.
+	ReasonLoadBalancerFailed = "SyncLoadBalancerFailed"
 )
 
 // Labels of EndpointSlices, as Kubernetes names them.
