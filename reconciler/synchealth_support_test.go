@@ -18,7 +18,7 @@ import (
 )
 
 // TestSyncHealthKindsNotActedOn: a source whose revision holds a
-// Ingress and a StorageClass beside a running Deployment
+// NetworkPolicy and a StorageClass beside a running Deployment
 // is not "every object is healthy": its Sync's health is Unsupported,
 // lists both with what keelson does not do, and its Healthy condition is
 // False with reason Unsupported. A class then deleted behind Git's back is
@@ -29,11 +29,10 @@ func TestSyncHealthKindsNotActedOn(t *testing.T) {
 	src := map[string]string{keelsonv1alpha1.LabelSource: "shop"}
 	d := newDeployment("web", 2, "localhost/web:1")
 	d.Labels = src
-	ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web", Labels: src},
-		Spec: networkingv1.IngressSpec{DefaultBackend: &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "web", Port: networkingv1.ServiceBackendPort{Number: 80}}}}}
+	policy := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web", Labels: src}}
 	sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "fast", Labels: src}, Provisioner: "example.com/fast"}
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "cfg", Labels: src}}
-	for _, o := range []store.Object{d, ing, sc, cm} {
+	for _, o := range []store.Object{d, policy, sc, cm} {
 		if err := env.st.Create(ctx, o); err != nil {
 			t.Fatal(err)
 		}
@@ -41,24 +40,24 @@ func TestSyncHealthKindsNotActedOn(t *testing.T) {
 	s := &keelsonv1alpha1.Sync{ObjectMeta: metav1.ObjectMeta{Name: "shop"}, Spec: keelsonv1alpha1.SyncSpec{URL: "/srv/shop"},
 		Status: keelsonv1alpha1.SyncStatus{LastAppliedRevision: "fedcba9876543210", Inventory: []keelsonv1alpha1.ObjectRef{
 			{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "default", Name: "web"},
-			{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Namespace: "default", Name: "web"},
+			{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy", Namespace: "default", Name: "web"},
 			{APIVersion: "v1", Kind: "ConfigMap", Namespace: "default", Name: "cfg"},
 			{APIVersion: "storage.k8s.io/v1", Kind: "StorageClass", Name: "fast"},
 		}}}
 	if err := env.st.Create(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	ingressSays, _ := support.NotActedOn(networkingv1.SchemeGroupVersion.WithKind("Ingress").GroupKind())
+	policySays, _ := support.NotActedOn(networkingv1.SchemeGroupVersion.WithKind("NetworkPolicy").GroupKind())
 	scSays, _ := support.NotActedOn(storagev1.SchemeGroupVersion.WithKind("StorageClass").GroupKind())
 	want := []keelsonv1alpha1.ObjectHealth{
-		{ObjectRef: s.Status.Inventory[1], Status: "Unsupported", Message: ingressSays},
+		{ObjectRef: s.Status.Inventory[1], Status: "Unsupported", Message: policySays},
 		{ObjectRef: s.Status.Inventory[3], Status: "Unsupported", Message: scSays},
 	}
-	eventually(t, "the Sync Unsupported, naming the ingress and the class, once the deployment runs", func() (bool, string) {
+	eventually(t, "the Sync Unsupported, naming the policy and the class, once the deployment runs", func() (bool, string) {
 		cur, msg := syncHealthOf(t, env, "shop")
 		h := cur.Status.Health
 		c := meta.FindStatusCondition(cur.Status.Conditions, keelsonv1alpha1.ConditionHealthy)
-		return h != nil && h.Status == "Unsupported" && h.Message == "Ingress default/web: "+ingressSays && slices.Equal(h.Objects, want) &&
+		return h != nil && h.Status == "Unsupported" && h.Message == "NetworkPolicy default/web: "+policySays && slices.Equal(h.Objects, want) &&
 			c != nil && c.Status == metav1.ConditionFalse && c.Reason == "Unsupported" && c.Message == h.Message, msg
 	})
 
@@ -66,7 +65,7 @@ func TestSyncHealthKindsNotActedOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	touchSync(t, env, "shop") // classes are not among the kinds whose changes recompute health: gitsync's next write brings the controller back
-	eventually(t, "the deleted class Missing, ranked above the ingress", func() (bool, string) {
+	eventually(t, "the deleted class Missing, ranked above the policy", func() (bool, string) {
 		cur, msg := syncHealthOf(t, env, "shop")
 		h := cur.Status.Health
 		return h != nil && h.Status == "Missing" && strings.HasPrefix(h.Message, "StorageClass fast: ") && len(h.Objects) == 2 &&

@@ -20,5 +20,20 @@
 //	}
 //	go r.Run(ctx)
 //
-// `ip route show proto 75` lists them; Cleanup removes them.
+// `ip route show proto 75` lists them.
+//
+// Given the Services (Config.Services), the router also makes this node
+// answer for the load balancer addresses it is elected for: an address of a
+// LoadBalancer service's status that lies on one of the node's networks
+// (a pool on the nodes' own segment) is added, as a /32 labelled
+// <interface>:lb, to the interface of that network on one node, so that
+// the kernel answers ARP for it there and the node proxy takes its
+// traffic. Every agent elects the same node from what it sees — of the
+// Ready nodes on that network (for externalTrafficPolicy Local, those with
+// an endpoint of the service), the one whose name hashes lowest with the
+// address — so the addresses spread over the nodes and move when one
+// leaves. An address on no network of the node's (a pool routed to the
+// nodes) needs no answer: the proxy takes its traffic as it arrives.
+//
+// Cleanup removes the routes and the addresses.
 package route

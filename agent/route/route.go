@@ -35,6 +35,12 @@ type Config struct {
 	Nodes cache.SharedIndexInformer
 	// NodeName is this node, whose own pod CIDR is not routed. Required.
 	NodeName string
+	// Services, when set, is an informer of all Services: the router then
+	// also answers ARP for the load balancer addresses this node is elected
+	// for (see syncAddresses). EndpointSlices, when set, limits the
+	// election of an externalTrafficPolicy Local service to the nodes with
+	// its endpoints.
+	Services, EndpointSlices cache.SharedIndexInformer
 	// NetNS is the path of the network namespace to route in; the caller's
 	// when empty.
 	NetNS string
@@ -130,7 +136,20 @@ func (r *Router) Run(ctx context.Context) error {
 		return fmt.Errorf("route: watch nodes: %w", err)
 	}
 	defer r.cfg.Nodes.RemoveEventHandler(reg)
-	if !cache.WaitForCacheSync(ctx.Done(), reg.HasSynced) {
+	synced := []cache.InformerSynced{reg.HasSynced}
+	for _, inf := range []cache.SharedIndexInformer{r.cfg.Services, r.cfg.EndpointSlices} {
+		if inf == nil {
+			continue
+		}
+		reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: poke, DeleteFunc: poke,
+			UpdateFunc: func(_, obj any) { poke(obj) }})
+		if err != nil {
+			return fmt.Errorf("route: watch: %w", err)
+		}
+		defer inf.RemoveEventHandler(reg)
+		synced = append(synced, reg.HasSynced)
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return nil
 	}
 	r.loop(ctx)

@@ -66,11 +66,16 @@ func node(name, podCIDR, ip string) *corev1.Node {
 // router starts a router on ns as nodeName; the returned func stops it and
 // waits for Run to return (t.Cleanup does too).
 func (c *cluster) router(ns *netnstest.NS, nodeName string, onHealth func(error)) (*Router, func()) {
-	r, err := New(Config{
-		Nodes: c.factory.Core().V1().Nodes().Informer(), NodeName: nodeName, NetNS: ns.Path,
-		MinSyncPeriod: 5 * time.Millisecond, OnHealth: onHealth,
-		Logger: slog.New(slog.NewTextHandler(testWriter{c.t}, nil)),
-	})
+	return c.start(Config{Nodes: c.factory.Core().V1().Nodes().Informer(), NodeName: nodeName, NetNS: ns.Path, OnHealth: onHealth})
+}
+
+// start runs a router of cfg, with a short MinSyncPeriod and the test's
+// log, until the returned func or the test's end stops it; it returns
+// after the first sync.
+func (c *cluster) start(cfg Config) (*Router, func()) {
+	cfg.MinSyncPeriod = 5 * time.Millisecond
+	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{c.t}, nil))
+	r, err := New(cfg)
 	if err != nil {
 		c.t.Fatal(err)
 	}

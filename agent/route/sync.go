@@ -183,6 +183,14 @@ func (r *Router) sync(h *netlink.Handle) error {
 		r.changes.Add(1)
 		r.log.Info("pod route removed", "pod_cidr", p)
 	}
+	if r.cfg.Services != nil {
+		if err := r.syncAddresses(h, nodes); err != nil {
+			if isFatal(err) {
+				return err
+			}
+			errs = append(errs, err)
+		}
+	}
 	r.syncs.Add(1)
 	return errors.Join(errs...)
 }
@@ -250,8 +258,9 @@ func handleAt(path string) (*netlink.Handle, error) {
 	return h, nil
 }
 
-// Cleanup removes keelson's pod routes from the namespace at netns (the
-// caller's when empty): `keelson agent --cleanup`. Other routes stay.
+// Cleanup removes keelson's pod routes and load balancer addresses from the
+// namespace at netns (the caller's when empty): `keelson agent --cleanup`.
+// Other routes and addresses stay.
 func Cleanup(netns string) error {
 	h, err := handleAt(netns)
 	if err != nil {
@@ -267,6 +276,18 @@ func Cleanup(netns string) error {
 	for _, rt := range have {
 		if err := h.RouteDel(&rt); err != nil && !errors.Is(err, unix.ESRCH) {
 			errs = append(errs, fmt.Errorf("remove route %s: %w", rt.Dst, err))
+		}
+	}
+	addrs, err := h.AddrList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("list addresses: %w", err))...)
+	}
+	for _, a := range addrs {
+		if !isOurs(a) {
+			continue
+		}
+		if err := h.AddrDel(linkOf(h, a.LinkIndex), &a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+			errs = append(errs, fmt.Errorf("remove load balancer address %s: %w", a.IP, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -15,7 +15,7 @@ import (
 )
 
 // TestStatusKindsNotActedOn: a server syncing a repository with a
-// PodTemplate and an Ingress beside a ConfigMap applies them,
+// PodTemplate and a NetworkPolicy beside a ConfigMap applies them,
 // and `keelson status` says that keelson does not act on them: in the Ready
 // message, a "Not acted on" line, the health (Unsupported, never Healthy)
 // and the list of objects that are not healthy.
@@ -37,12 +37,12 @@ template:
     - {name: web, image: "localhost/web:1"}
 ---
 apiVersion: networking.k8s.io/v1
-kind: Ingress
+kind: NetworkPolicy
 metadata: {name: web}
 spec:
-  defaultBackend:
-    service: {name: web, port: {number: 80}}
-`, "the app, its pod template and its ingress")
+  podSelector: {}
+  policyTypes: [Ingress]
+`, "the app, its pod template and its network policy")
 	data := filepath.Join(dir, "server")
 	api := freeAddr(t)
 	p := start(t, "server", "--data-dir", data, "--listen", api, "--repo", repo, "--path", "deploy", "--sync-interval", "1s",
@@ -50,7 +50,7 @@ spec:
 	defer p.stop(t)
 	readyz(t, p, api, 200)
 	var out string
-	eventuallyOut(t, "`keelson status` to show the PodTemplate and the Ingress as not acted on", func() (string, bool) {
+	eventuallyOut(t, "`keelson status` to show the PodTemplate and the NetworkPolicy as not acted on", func() (string, bool) {
 		b, err := exec.Command(binary, "status", "--data-dir", data).CombinedOutput()
 		out = string(b)
 		return out, err == nil && strings.Contains(out, "Unsupported")
@@ -59,12 +59,12 @@ spec:
 	// with runs of spaces made one.
 	flat := strings.Join(strings.FieldsFunc(out, func(r rune) bool { return r == ' ' }), " ")
 	for _, want := range []string{
-		"Ready True Succeeded applied revision ", ": 2 objects keelson does not act on yet: Ingress default/web, PodTemplate default/web\n",
-		"Not acted on 2 keelson stores these but does not act on their kinds yet: Ingress default/web, PodTemplate default/web\n",
-		"Healthy False Unsupported Ingress default/web: keelson stores Ingresses but routes no traffic for them yet: no ingress proxy listens\n",
-		"Health Unsupported Ingress default/web: keelson stores Ingresses but routes no traffic for them yet: no ingress proxy listens\n",
+		"Ready True Succeeded applied revision ", ": 2 objects keelson does not act on yet: NetworkPolicy default/web, PodTemplate default/web\n",
+		"Not acted on 2 keelson stores these but does not act on their kinds yet: NetworkPolicy default/web, PodTemplate default/web\n",
+		"Healthy False Unsupported NetworkPolicy default/web: keelson stores NetworkPolicies but does not enforce them yet: all pod traffic stays allowed\n",
+		"Health Unsupported NetworkPolicy default/web: keelson stores NetworkPolicies but does not enforce them yet: all pod traffic stays allowed\n",
 		"\n PodTemplate default/web: Unsupported: keelson stores PodTemplates but makes no pods from them, as Kubernetes makes none: they are kept for the tools that read them\n",
-		"\n Ingress default/web: Unsupported: keelson stores Ingresses but routes no traffic for them yet: no ingress proxy listens\n",
+		"\n NetworkPolicy default/web: Unsupported: keelson stores NetworkPolicies but does not enforce them yet: all pod traffic stays allowed\n",
 	} {
 		if !strings.Contains(flat, want) {
 			t.Errorf("keelson status lacks %q:\n%s", want, out)

@@ -7,6 +7,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -69,6 +70,7 @@ var Kinds = []string{
 	"replicationcontrollers", "pods", "jobs.batch", "cronjobs.batch", "namespaces",
 	"nodepolicies.keelson.dev", "services", "persistentvolumes", "persistentvolumeclaims",
 	"horizontalpodautoscalers.autoscaling", "resourcequotas", "poddisruptionbudgets.policy",
+	"ingresses.networking.k8s.io", "ingressclasses.networking.k8s.io",
 }
 
 // Of computes the health of one object from its spec and status; nil is
@@ -160,6 +162,10 @@ func ruleHealth(obj store.Object) Health {
 		return quotaHealth(o)
 	case *policyv1.PodDisruptionBudget:
 		return budgetHealth(o)
+	case *networkingv1.Ingress:
+		return ingressHealth(o)
+	case *networkingv1.IngressClass:
+		return ingressClassHealth(o)
 	}
 	return Health{Status: Healthy}
 }

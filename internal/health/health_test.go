@@ -1,11 +1,13 @@
 package health
 
 import (
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -107,11 +109,73 @@ func TestServiceHealth(t *testing.T) {
 		{name: "node port allocated", obj: svc(corev1.ServiceTypeNodePort, "10.43.3.4", 30080, allocated), want: Health{Status: Healthy}},
 		{name: "endpoints condition is not ours", obj: svc(corev1.ServiceTypeClusterIP, "10.43.3.4", 0, &metav1.Condition{
 			Type: servicenet.ConditionEndpointsReady, Status: metav1.ConditionFalse}), want: Health{Status: Healthy}},
+		{name: "load balancer waiting", obj: lb(nil, nil), want: Health{Progressing, "waiting for a load balancer address"}},
+		{name: "load balancer with its address", obj: lb([]string{"10.99.0.4"}, nil), want: Health{Status: Healthy}},
+		{name: "no cloud provider", obj: lb(nil, func(s *corev1.Service) {
+			s.Status.Conditions = append(s.Status.Conditions, metav1.Condition{Type: servicenet.ConditionLoadBalancer, Status: metav1.ConditionFalse,
+				Reason: servicenet.ReasonNoCloudProvider, Message: "no cloud provider"})
+		}), want: Health{Degraded, "no cloud provider"}},
+		{name: "provider failing", obj: lb([]string{"10.99.0.4"}, func(s *corev1.Service) {
+			s.Status.Conditions = append(s.Status.Conditions, metav1.Condition{Type: servicenet.ConditionLoadBalancer, Status: metav1.ConditionFalse,
+				Reason: servicenet.ReasonLoadBalancerFailed, Message: "pool 10.99.0.0/30 is exhausted"})
+		}), want: Health{Degraded, "pool 10.99.0.0/30 is exhausted"}},
+		{name: "class of another implementation", obj: lb(nil, func(s *corev1.Service) { s.Spec.LoadBalancerClass = ptr.To("example.com/lb") }),
+			want: Health{Unsupported, "keelson has no load balancer of class example.com/lb: nothing gives the service an address"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := Of(tt.obj); got != tt.want {
 				t.Errorf("Of = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// lb is a LoadBalancer service with its cluster IP and node port, and the
+// load balancer addresses ips.
+func lb(ips []string, mod func(*corev1.Service)) *corev1.Service {
+	s := &corev1.Service{Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, ClusterIP: "10.43.3.4",
+		Ports: []corev1.ServicePort{{Port: 80, NodePort: 30080}}}}
+	for _, ip := range ips {
+		s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, corev1.LoadBalancerIngress{IP: ip})
+	}
+	if mod != nil {
+		mod(s)
+	}
+	return s
+}
+
+func TestIngressHealth(t *testing.T) {
+	ing := func(class string, ips ...string) *networkingv1.Ingress {
+		i := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"}}
+		if class != "" {
+			i.Spec.IngressClassName = ptr.To(class)
+		}
+		for _, ip := range ips {
+			i.Status.LoadBalancer.Ingress = append(i.Status.LoadBalancer.Ingress, networkingv1.IngressLoadBalancerIngress{IP: ip})
+		}
+		return i
+	}
+	tests := []struct {
+		name string
+		obj  store.Object
+		want Status
+		msg  string
+	}{
+		{name: "default class, waiting", obj: ing(""), want: Progressing, msg: "waiting for the ingress proxy's addresses"},
+		{name: "keelson's class, served", obj: ing("keelson", "192.168.1.10"), want: Healthy},
+		{name: "another class", obj: ing("nginx"), want: Unsupported, msg: `no controller serves class "nginx"`},
+		{name: "another class with an address", obj: ing("nginx", "192.168.1.10"), want: Healthy},
+		{name: "keelson's class object", obj: &networkingv1.IngressClass{ObjectMeta: metav1.ObjectMeta{Name: "keelson"},
+			Spec: networkingv1.IngressClassSpec{Controller: "keelson.dev/ingress"}}, want: Healthy},
+		{name: "a class of another controller", obj: &networkingv1.IngressClass{ObjectMeta: metav1.ObjectMeta{Name: "nginx"},
+			Spec: networkingv1.IngressClassSpec{Controller: "k8s.io/ingress-nginx"}}, want: Unsupported, msg: `Ingresses of class "nginx" route no traffic`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Of(tt.obj)
+			if got.Status != tt.want || !strings.Contains(got.Message, tt.msg) {
+				t.Errorf("Of = %+v, want %s with %q", got, tt.want, tt.msg)
 			}
 		})
 	}

@@ -8,12 +8,14 @@ import (
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/keelson/keelson/admission"
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
+	"github.com/keelson/keelson/internal/ingressclass"
 	"github.com/keelson/keelson/internal/servicenet"
 )
 
@@ -59,6 +61,54 @@ func serviceHealth(s *corev1.Service) Health {
 				return Health{Progressing, "waiting for a node port"}
 			}
 		}
+	}
+	if s.Spec.Type == corev1.ServiceTypeLoadBalancer {
+		return loadBalancerHealth(s)
+	}
+	return Health{Status: Healthy}
+}
+
+// loadBalancerHealth is Argo CD's rule for LoadBalancer services (Healthy
+// once the status holds an address, Progressing before), with what
+// keelson's load balancer controller says: Degraded while the cloud
+// provider fails or there is none. A service of a load balancer class is
+// another implementation's, and keelson has none.
+func loadBalancerHealth(s *corev1.Service) Health {
+	if c := s.Spec.LoadBalancerClass; c != nil {
+		if len(s.Status.LoadBalancer.Ingress) > 0 {
+			return Health{Status: Healthy}
+		}
+		return Health{Unsupported, fmt.Sprintf("keelson has no load balancer of class %s: nothing gives the service an address", *c)}
+	}
+	if c := meta.FindStatusCondition(s.Status.Conditions, servicenet.ConditionLoadBalancer); c != nil && c.Status == metav1.ConditionFalse {
+		return Health{Degraded, c.Message}
+	}
+	if len(s.Status.LoadBalancer.Ingress) == 0 {
+		return Health{Progressing, "waiting for a load balancer address"}
+	}
+	return Health{Status: Healthy}
+}
+
+// ingressHealth is Argo CD's rule for Ingresses, Healthy once the status
+// holds an address, Progressing before; an Ingress of a class no
+// controller of keelson's serves is Unsupported.
+func ingressHealth(ing *networkingv1.Ingress) Health {
+	if len(ing.Status.LoadBalancer.Ingress) > 0 {
+		return Health{Status: Healthy}
+	}
+	if !ingressclass.Served(ing, nil) {
+		return Health{Unsupported, fmt.Sprintf("keelson's ingress proxy serves the IngressClasses of controller %s (keelson's own is %q, the default): no controller serves class %q, so the Ingress routes no traffic",
+			ingressclass.Controller, ingressclass.Name, ingressclass.ClassName(ing))}
+	}
+	return Health{Progressing, "waiting for the ingress proxy's addresses"}
+}
+
+// ingressClassHealth: a class of another controller is one nothing in
+// keelson serves.
+func ingressClassHealth(c *networkingv1.IngressClass) Health {
+	if c.Spec.Controller != ingressclass.Controller {
+		return Health{Unsupported, fmt.Sprintf("no controller in keelson serves IngressClasses of controller %q (keelson's is %s): Ingresses of class %q route no traffic",
+			c.Spec.Controller, ingressclass.Controller, c.Name)}
 	}
 	return Health{Status: Healthy}
 }

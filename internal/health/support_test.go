@@ -34,7 +34,6 @@ func TestHealthOfKindsNotActedOn(t *testing.T) {
 		obj  store.Object
 	}{
 		{name: "storage class", obj: &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "local-path"}, Provisioner: "rancher.io/local-path"}},
-		{name: "ingress", obj: &networkingv1.Ingress{ObjectMeta: om}},
 		{name: "priority class", obj: &schedulingv1.PriorityClass{ObjectMeta: cluster, Value: 1000}},
 		{name: "runtime class", obj: &nodev1.RuntimeClass{ObjectMeta: cluster, Handler: "runsc"}},
 		{name: "validating webhooks", obj: &admissionv1.ValidatingWebhookConfiguration{ObjectMeta: cluster}},
@@ -42,7 +41,6 @@ func TestHealthOfKindsNotActedOn(t *testing.T) {
 		{name: "admission policy", obj: &admissionv1.ValidatingAdmissionPolicy{ObjectMeta: cluster}},
 		{name: "admission policy binding", obj: &admissionv1.ValidatingAdmissionPolicyBinding{ObjectMeta: cluster}},
 		{name: "network policy", obj: &networkingv1.NetworkPolicy{ObjectMeta: om}},
-		{name: "ingress class", obj: &networkingv1.IngressClass{ObjectMeta: cluster}},
 		{name: "lease from git", obj: &coordinationv1.Lease{ObjectMeta: om}},
 		{name: "csi driver", obj: &storagev1.CSIDriver{ObjectMeta: cluster}},
 		{name: "volume attachment marked attached", obj: &storagev1.VolumeAttachment{ObjectMeta: cluster, Status: storagev1.VolumeAttachmentStatus{Attached: true}}},

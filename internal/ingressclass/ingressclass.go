@@ -14,6 +14,10 @@ const (
 	AnnotationClass = "kubernetes.io/ingress.class"
 	// AnnotationDefault marks the cluster's default IngressClass.
 	AnnotationDefault = "ingressclass.kubernetes.io/is-default-class"
+	// AnnotationNodeProxy is on the Node of an agent whose ingress proxy
+	// listens; its value says where, e.g. "http=:80,https=:443". The
+	// addresses of Ready nodes that carry it are the Ingresses' status.
+	AnnotationNodeProxy = "keelson.dev/ingress-proxy"
 )
 
 // Lookup finds an IngressClass by name; ok is false when there is none.

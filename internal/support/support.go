@@ -26,7 +26,9 @@ type Kind struct {
 // reads them into volumes and environment), NodePolicy (node policy
 // controller), HelmChart (rendered by gitsync into the objects it syncs),
 // ServiceAccount (tokens mounted in pods, image pull secrets), Role,
-// ClusterRole, RoleBinding, ClusterRoleBinding (the API's RBAC).
+// ClusterRole, RoleBinding, ClusterRoleBinding (the API's RBAC), Ingress
+// and IngressClass (the agents' ingress proxy; an Ingress or class no
+// controller of keelson's serves is Unsupported by its health rule).
 // Kinds of the store that Git cannot declare (Node, Event, EndpointSlice,
 // IPAddress, ServiceCIDR, ControllerRevision, Sync) never reach the list's
 // readers. A Lease may come from Git, though keelson's own (the agents'
@@ -46,7 +48,6 @@ type Kind struct {
 // that effect, so it must say that none follows.
 var storedOnly = []Kind{
 	{gk("storage.k8s.io", "StorageClass"), "keelson stores StorageClasses but provisions volumes only for its own local-path class (provisioner keelson.dev/local-path): claims of other classes bind only to PersistentVolumes that exist"},
-	{gk("networking.k8s.io", "Ingress"), "keelson stores Ingresses but routes no traffic for them yet: no ingress proxy listens"},
 	{gk("scheduling.k8s.io", "PriorityClass"), "keelson stores PriorityClasses but does not use them yet: pods naming one get no priority and nothing is preempted"},
 	{gk("node.k8s.io", "RuntimeClass"), "keelson stores RuntimeClasses but does not use them yet: pods naming one run with containerd's default runtime"},
 	{gk("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"), "keelson stores ValidatingWebhookConfigurations but calls no admission webhooks: objects from Git are checked by keelson's schemas only"},
@@ -54,7 +55,6 @@ var storedOnly = []Kind{
 	{gk("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"), "keelson stores ValidatingAdmissionPolicies but does not evaluate them: objects from Git are checked by keelson's schemas only"},
 	{gk("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"), "keelson stores ValidatingAdmissionPolicyBindings but does not evaluate their policies: objects from Git are checked by keelson's schemas only"},
 	{gk("networking.k8s.io", "NetworkPolicy"), "keelson stores NetworkPolicies but does not enforce them yet: all pod traffic stays allowed"},
-	{gk("networking.k8s.io", "IngressClass"), "keelson stores IngressClasses but has no ingress controller yet: Ingresses of the class route no traffic"},
 	{gk("coordination.k8s.io", "Lease"), "keelson stores Leases but nothing in keelson takes, renews or reads one from Git: it stays as written"},
 	{gk("storage.k8s.io", "CSIDriver"), "keelson stores CSIDrivers but runs no CSI plugins: volumes of the driver are neither attached nor mounted"},
 	{gk("storage.k8s.io", "VolumeAttachment"), "keelson stores VolumeAttachments but attaches nothing: no CSI attacher acts on them"},

@@ -41,6 +41,8 @@ var actedOn = map[schema.GroupKind]string{
 	{Group: "keelson.dev", Kind: "NodePolicy"}:                       "reconciler: NodePolicyController",
 	{Group: "keelson.dev", Kind: "HelmChart"}:                        "gitsync/render: rendered into the objects synced beside it",
 	{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}:          "reconciler: HPAController; gitsync: leaves its target's replicas to it",
+	{Group: "networking.k8s.io", Kind: "Ingress"}:                    "agent: ingress proxy; reconciler: IngressStatusController",
+	{Group: "networking.k8s.io", Kind: "IngressClass"}:               "agent: ingress proxy (the classes it serves)",
 }
 
 // TestEveryKindDecided: each kind the schema accepts from Git is either on
@@ -93,7 +95,7 @@ func TestNotActedOn(t *testing.T) {
 	}{
 		{name: "statefulset is acted on", gk: schema.GroupKind{Group: "apps", Kind: "StatefulSet"}},
 		{name: "autoscaler is acted on", gk: schema.GroupKind{Group: "autoscaling", Kind: "HorizontalPodAutoscaler"}},
-		{name: "ingress", gk: schema.GroupKind{Group: "networking.k8s.io", Kind: "Ingress"}, listed: true, prefix: "keelson stores Ingresses but routes no traffic"},
+		{name: "ingress is acted on", gk: schema.GroupKind{Group: "networking.k8s.io", Kind: "Ingress"}},
 		{name: "daemonset is acted on", gk: schema.GroupKind{Group: "apps", Kind: "DaemonSet"}},
 		{name: "cronjob is acted on", gk: schema.GroupKind{Group: "batch", Kind: "CronJob"}},
 		{name: "job is acted on", gk: schema.GroupKind{Group: "batch", Kind: "Job"}},
