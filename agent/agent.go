@@ -76,6 +76,10 @@ type Config struct {
 	// ServiceProxy runs the node proxy (nftables rules for services' cluster
 	// IPs and node ports) and the routes to other nodes' pods.
 	ServiceProxy bool
+	// IngressHTTP and IngressHTTPS are where the ingress proxy listens for
+	// plain HTTP and HTTPS (":80", ":443"); it does not run when both are
+	// empty.
+	IngressHTTP, IngressHTTPS string
 	// ProxyTable is the node proxy's nftables table; "keelson" when empty.
 	ProxyTable string
 	// NetNS is the network namespace (a path) whose rules and routes the
@@ -226,6 +230,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Unlock()
 	wg.Go(func() { a.heartbeat(ctx) }) // the lease is renewed while the node waits for its pod CIDR
 	if err := a.startNetwork(ctx, &wg); err != nil {
+		return err
+	}
+	if err := a.startIngress(ctx, &wg); err != nil {
 		return err
 	}
 	a.cluster.Start(ctx.Done())

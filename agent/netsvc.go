@@ -82,11 +82,13 @@ func (a *Agent) startNetwork(ctx context.Context, wg *sync.WaitGroup) error {
 		return fmt.Errorf("node proxy: %w", err)
 	}
 	r, err := route.New(route.Config{
-		Nodes:    a.cluster.Core().V1().Nodes().Informer(),
-		NodeName: a.cfg.NodeName,
-		NetNS:    a.cfg.NetNS,
-		OnHealth: func(err error) { a.net.set(&a.net.routes, err) },
-		Logger:   a.cfg.Logger,
+		Nodes:          a.cluster.Core().V1().Nodes().Informer(),
+		Services:       a.cluster.Core().V1().Services().Informer(),
+		EndpointSlices: a.cluster.Discovery().V1().EndpointSlices().Informer(),
+		NodeName:       a.cfg.NodeName,
+		NetNS:          a.cfg.NetNS,
+		OnHealth:       func(err error) { a.net.set(&a.net.routes, err) },
+		Logger:         a.cfg.Logger,
 	})
 	if err != nil {
 		return fmt.Errorf("pod routes: %w", err)

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
+	"github.com/keelson/keelson/internal/ingressclass"
 	"github.com/keelson/keelson/internal/version"
 )
 
@@ -101,6 +102,11 @@ func (a *Agent) fillNode(n *corev1.Node) {
 		n.Annotations = map[string]string{}
 	}
 	n.Annotations[keelsonv1alpha1.AnnotationLocalPathCapacity] = resource.NewQuantity(a.cfg.LocalPathCapacity, resource.BinarySI).String()
+	if where := a.ingressListens(); where != "" {
+		n.Annotations[ingressclass.AnnotationNodeProxy] = where
+	} else {
+		delete(n.Annotations, ingressclass.AnnotationNodeProxy)
+	}
 	if n.Spec.PodCIDR == "" && a.cfg.PodCIDR != "" {
 		n.Spec.PodCIDR = a.cfg.PodCIDR
 		n.Spec.PodCIDRs = []string{a.cfg.PodCIDR}

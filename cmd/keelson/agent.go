@@ -43,6 +43,8 @@ type agentOptions struct {
 	domain       string
 	serviceProxy bool
 	proxyTable   string
+	ingressHTTP  string
+	ingressHTTPS string
 	cleanup      bool
 	localPath    string
 	localCap     string
@@ -99,6 +101,8 @@ func (o *agentOptions) addNodeFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.bridge, "cni-bridge", network.DefaultBridge, "the node's bridge for pod networking")
 	f.BoolVar(&o.serviceProxy, "service-proxy", true, "run the node proxy (services' cluster IPs and node ports, in nftables) and the routes to other nodes' pods")
 	f.StringVar(&o.proxyTable, "nftables-table", proxy.DefaultTable, "the node proxy's nftables table (ip family); another name lets several agents share a machine")
+	f.StringVar(&o.ingressHTTP, "ingress-http", ":80", "where the ingress proxy serves plain HTTP (HTTP/1.1 and h2c) for Ingresses; empty: none")
+	f.StringVar(&o.ingressHTTPS, "ingress-https", ":443", "where the ingress proxy serves HTTPS (HTTP/1.1 and HTTP/2, certificates from the Ingresses' TLS Secrets); empty: none")
 	f.StringVar(&o.localPath, "local-path-dir", "", "where this node keeps the directories of its local-path claims (default: storage beside the agent's data dir)")
 	f.StringVar(&o.localCap, "local-path-capacity", "", "how much storage this node gives local-path claims, e.g. 50Gi (default: the size of --local-path-dir's file system)")
 	f.StringVar(&o.evictionHard, "eviction-hard", agent.DefaultEvictionHard, "hard eviction thresholds, as the kubelet's: below one the node reports pressure and evicts pods; signals not given keep their default")
@@ -208,6 +212,7 @@ func runAgent(ctx context.Context, o *agentOptions, log *slog.Logger) error {
 		LocalPathDir: localDir, LocalPathCapacity: localCap, Eviction: eviction,
 		Port: int32(port), ClusterDNS: o.clusterDNS, ClusterDomain: o.domain,
 		ServiceProxy: o.serviceProxy, ProxyTable: o.proxyTable, Masquerade: !o.noMasquerade,
+		IngressHTTP: o.ingressHTTP, IngressHTTPS: o.ingressHTTPS,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,110 @@
+package ingress
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// benchConns is the number of concurrent keep-alive connections, each with
+// one request at a time.
+const benchConns = 64
+
+// BenchmarkProxy: requests per second and p99 latency of a small response,
+// 64 connections, straight to the backend (direct) and through the proxy
+// (ingress), in the same run. Client, proxy and backend share the machine.
+func BenchmarkProxy(b *testing.B) {
+	benchBoth(b, benchConns)
+}
+
+// BenchmarkProxyOneConn: the same over one connection, one request at a
+// time: the latency the proxy adds when nothing queues.
+func BenchmarkProxyOneConn(b *testing.B) {
+	benchBoth(b, 1)
+}
+
+func benchBoth(b *testing.B, conns int) {
+	body := strings.Repeat("k", 100)
+	backend := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, body)
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = backend.Serve(ln) }()
+	b.Cleanup(func() { _ = backend.Close() })
+	port := int32(ln.Addr().(*net.TCPAddr).Port)
+
+	b.Run("direct", func(b *testing.B) {
+		load(b, ln.Addr().String(), "bench.example.com", len(body), conns)
+	})
+	b.Run("ingress", func(b *testing.B) {
+		e := newEnv(b, service("bench"), slice("bench-1", "bench", port, true, "127.0.0.1"),
+			ingress("bench", 0, rule("bench.example.com", prefix("/", "bench"))))
+		p := e.proxy(func(c *Config) {
+			c.Logger, c.Event, c.HTTPSAddr = discard(), nil, ""
+		})
+		httpAddr, _ := p.Addrs()
+		load(b, httpAddr.String(), "bench.example.com", len(body), conns)
+	})
+}
+
+// load sends b.N GET requests to addr from conns goroutines, each on its
+// own keep-alive connection, and reports req/s and the p99 latency.
+func load(b *testing.B, addr, host string, size, conns int) {
+	tr := &http.Transport{
+		MaxConnsPerHost: conns, MaxIdleConnsPerHost: conns, MaxIdleConns: conns,
+		DisableCompression: true,
+	}
+	defer tr.CloseIdleConnections()
+	var next atomic.Int64
+	lat := make([][]time.Duration, conns)
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for g := range conns {
+		lat[g] = make([]time.Duration, 0, b.N/conns+1)
+		wg.Go(func() {
+			req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			req.Host = host
+			for next.Add(1) <= int64(b.N) {
+				t0 := time.Now()
+				resp, err := tr.RoundTrip(req)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				n, _ := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || int(n) != size {
+					b.Errorf("%d with %d bytes, want 200 with %d", resp.StatusCode, n, size)
+					return
+				}
+				lat[g] = append(lat[g], time.Since(t0))
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	all := slices.Concat(lat...)
+	if len(all) == 0 {
+		return
+	}
+	slices.Sort(all)
+	p99 := all[min(len(all)-1, len(all)*99/100)]
+	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
+	b.ReportMetric(float64(p99.Microseconds()), "p99-µs")
+}
