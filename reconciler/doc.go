@@ -214,7 +214,31 @@
 //     is; none when unset) on the leader's API and DNS ports, and the
 //     ServiceCIDR object, all labelled keelson.dev/control-plane, put back
 //     when deleted or changed. A server that dies leaves when its Lease
-//     runs out.
+//     runs out. It also makes, when absent, the local-path StorageClass
+//     and keelson's IngressClass (internal/ingressclass), both the
+//     default of their kind.
+//   - IngressStatusController: the status.loadBalancer of the Ingresses
+//     the agents' ingress proxies serve lists the addresses of the Ready
+//     nodes whose proxy listens (annotation keelson.dev/ingress-proxy).
+//
+// # Traffic from outside: the cloud provider
+//
+// Package cloud is the cloud provider interface (LoadBalancer, Instances,
+// Routes), as k8s.io/cloud-provider's; Options.CloudProvider names the
+// registered provider each leader term builds (package cloud/local makes
+// LoadBalancer services work on bare machines from an address pool or the
+// nodes' addresses). Three controllers drive it, with retries and Events:
+//
+//   - the service load balancer controller (always: with no provider it
+//     tells LoadBalancer services so, in their keelson.dev/LoadBalancer
+//     condition) ensures, updates and deletes each service's load balancer
+//     behind the service.kubernetes.io/load-balancer-cleanup finalizer and
+//     writes status.loadBalancer;
+//   - the cloud node controller (a provider with Instances) labels nodes
+//     with their zone and region, sets their providerID, taints those
+//     shut down and deletes those whose machine is gone;
+//   - the route controller (a provider with Routes) keeps a route per
+//     node's pod CIDR.
 //
 // # Health
 //

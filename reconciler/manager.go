@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keelson/keelson/reconciler/cloud"
 	"github.com/keelson/keelson/store"
 	"github.com/keelson/keelson/store/record"
 )
@@ -40,6 +41,7 @@ func newManager(st *store.Store, log *slog.Logger, opts Options) *manager {
 	quotas := NewQuotaController(st, m.inf, opts.Queue, log)
 	budgets := NewDisruptionController(st, m.inf, opts.Queue, log)
 	accounts := NewServiceAccountController(st, m.inf, opts.ServiceAccounts, opts.Queue, log)
+	ingresses := NewIngressStatusController(st, m.inf, opts.Queue, log)
 	if !opts.Scheduler.Disabled {
 		// The scheduler's events name it as their source, as kube-scheduler's
 		// do, and have their own backlog: a burst of bindings must not crowd
@@ -57,7 +59,8 @@ func newManager(st *store.Store, log *slog.Logger, opts Options) *manager {
 	cps := newControlPlaneServicesController(st, m.inf, opts.services, opts.Queue, log)
 	m.runs = append(m.runs, ips.Run, cps.Run)
 	m.runs = append(m.runs, endpointControllers(st, m.inf, opts.Endpoints, opts.Queue, log)...)
-	m.runs = append(m.runs, rs.Run, rc.Run, d.Run, job.Run, cron.Run, daemons.Run, sets.Run, volumes.Run, protection.Run, ephemeral.Run, gc.Run, ns.Run, hpa.Run, quotas.Run, budgets.Run, accounts.Run, health.Run, np.Run, m.rec.Run, func(ctx context.Context) {
+	m.runs = append(m.runs, cloudControllers(st, m.inf, m.rec, opts, log)...)
+	m.runs = append(m.runs, rs.Run, rc.Run, d.Run, job.Run, cron.Run, daemons.Run, sets.Run, volumes.Run, protection.Run, ephemeral.Run, gc.Run, ns.Run, hpa.Run, quotas.Run, budgets.Run, accounts.Run, ingresses.Run, health.Run, np.Run, m.rec.Run, func(ctx context.Context) {
 		record.ExpireEvents(ctx, st, opts.EventTTL, opts.EventTTL/6, log)
 	})
 	return m
@@ -116,6 +119,22 @@ type Options struct {
 	HPA HPAOptions
 	// ServiceAccounts gives the root CA every namespace publishes.
 	ServiceAccounts ServiceAccountOptions
+	// Cloud is the cloud provider of the service load balancer, cloud node
+	// and route controllers, built by the caller (tests, programs that
+	// embed keelson), used for every leader term. When nil, CloudProvider
+	// names one, built afresh for each term.
+	Cloud cloud.Interface
+	// CloudProvider names a registered provider (cloud.Register; "local"
+	// once package reconciler/cloud/local is imported): keelson server's
+	// --cloud-provider. "" is "none": LoadBalancer services are told that
+	// nothing gives them an address.
+	CloudProvider string
+	// CloudConfig configures CloudProvider (LBPool is --lb-pool). Services
+	// defaults to the term's Service cache, Logger to the controllers'.
+	CloudConfig cloud.Config
+	// CloudResync is how often the cloud node and route controllers ask the
+	// provider again. Default 10s.
+	CloudResync time.Duration
 
 	// services is Services checked by Run, before any controller starts.
 	services serviceConfig

@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/keelson/keelson/reconciler/cloud"
 	"github.com/keelson/keelson/store"
 )
 
@@ -34,6 +37,15 @@ const ElectionName = "controllers"
 func (o Options) Validate() error {
 	if _, err := o.Services.parse(); err != nil {
 		return fmt.Errorf("reconciler: %w", err)
+	}
+	if o.Cloud == nil && o.CloudProvider != "" {
+		// Built once to check its name and configuration (a pool that does
+		// not parse); each term builds its own.
+		cfg := o.CloudConfig
+		cfg.Services = func() []*corev1.Service { return nil }
+		if _, err := cloud.New(o.CloudProvider, cfg); err != nil {
+			return fmt.Errorf("reconciler: %w", err)
+		}
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
+	"github.com/keelson/keelson/internal/ingressclass"
 	"github.com/keelson/keelson/internal/servicenet"
 	"github.com/keelson/keelson/store"
 )
@@ -26,7 +27,8 @@ import (
 const controlPlaneKey = "control-plane"
 
 // ControlPlaneServicesController makes and keeps the control plane's own
-// objects, outside Git: the kube-system namespace, the kubernetes service
+// objects, outside Git: the kube-system namespace, the local-path
+// StorageClass and the keelson IngressClass, the kubernetes service
 // (the API, on the service CIDR's first address) and kube-dns (cluster DNS,
 // on its tenth), their EndpointSlices and Endpoints, and the ServiceCIDR
 // object. A deleted or changed one is put back.
@@ -44,6 +46,7 @@ type ControlPlaneServicesController struct {
 	slices    cache.SharedIndexInformer
 	cidrs     cache.SharedIndexInformer
 	classes   cache.SharedIndexInformer
+	ingresses cache.SharedIndexInformer
 	leases    cache.SharedIndexInformer
 }
 
@@ -54,10 +57,11 @@ func newControlPlaneServicesController(st *store.Store, inf *Informers, cfg serv
 		nss: inf.For(store.MustResource("namespaces")), services: inf.For(store.MustResource("services")),
 		endpoints: inf.For(store.MustResource("endpoints")), slices: inf.For(store.MustResource("endpointslices.discovery.k8s.io")),
 		cidrs: inf.For(store.MustResource("servicecidrs.networking.k8s.io")), classes: inf.For(store.MustResource("storageclasses.storage.k8s.io")),
-		leases: inf.For(store.MustResource("leases.coordination.k8s.io"))}
+		ingresses: inf.For(store.MustResource("ingressclasses.networking.k8s.io")),
+		leases:    inf.For(store.MustResource("leases.coordination.k8s.io"))}
 	c.Controller = NewController("control-plane-services", c, queue, log)
 	h := c.Handler(controlPlaneKeys)
-	for _, i := range []cache.SharedIndexInformer{c.nss, c.services, c.endpoints, c.slices, c.cidrs, c.classes, c.leases} {
+	for _, i := range []cache.SharedIndexInformer{c.nss, c.services, c.endpoints, c.slices, c.cidrs, c.classes, c.ingresses, c.leases} {
 		i.AddEventHandler(h)
 	}
 	return c
@@ -75,6 +79,8 @@ func controlPlaneKeys(obj any) []string {
 		mine = m.GetName() == servicenet.DNSServiceNamespace
 	case *networkingv1.ServiceCIDR:
 		mine = m.GetName() == servicenet.ServiceCIDRName
+	case *networkingv1.IngressClass:
+		mine = m.GetName() == ingressclass.Name
 	case *coordinationv1.Lease:
 		mine = m.GetNamespace() == servicenet.DNSServiceNamespace && m.GetLabels()[LabelServer] == "true"
 	case *corev1.Service, *corev1.Endpoints, *discoveryv1.EndpointSlice:
@@ -115,7 +121,7 @@ func (c *ControlPlaneServicesController) Reconcile(ctx context.Context, _ string
 			}),
 			keep(ctx, c.st, c.endpoints, s.ep, func(out, want *corev1.Endpoints) { out.Subsets = want.Subsets }))
 	}
-	errs = append(errs, c.keepStorageClass(ctx))
+	errs = append(errs, c.keepStorageClass(ctx), c.keepIngressClass(ctx))
 	errs = append(errs, keep(ctx, c.st, c.cidrs, serviceCIDRObject(c.cfg), func(out, want *networkingv1.ServiceCIDR) {
 		out.Spec.CIDRs = want.Spec.CIDRs
 		setServiceCIDRReady(out, c.cfg)
@@ -147,6 +153,21 @@ func (c *ControlPlaneServicesController) keepStorageClass(ctx context.Context) e
 	}
 	if err := c.st.Create(ctx, sc); err != nil && !errors.Is(err, store.ErrExists) {
 		return fmt.Errorf("create storage class %s: %w", sc.Name, err)
+	}
+	return nil
+}
+
+// keepIngressClass makes keelson's IngressClass when absent: the default
+// class, served by the ingress proxy of every agent. Like the local-path
+// class it carries no control-plane label, and a repository may declare
+// its own (gitsync adopts it); a deleted one comes back.
+func (c *ControlPlaneServicesController) keepIngressClass(ctx context.Context) error {
+	if _, ok := GetCached[*networkingv1.IngressClass](c.ingresses, "", ingressclass.Name); ok {
+		return nil
+	}
+	ic := ingressclass.Object()
+	if err := c.st.Create(ctx, ic); err != nil && !errors.Is(err, store.ErrExists) {
+		return fmt.Errorf("create ingress class %s: %w", ic.Name, err)
 	}
 	return nil
 }
