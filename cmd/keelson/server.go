@@ -25,6 +25,8 @@ import (
 	"github.com/keelson/keelson/gitsync/sops"
 	"github.com/keelson/keelson/internal/servicenet"
 	"github.com/keelson/keelson/reconciler"
+	"github.com/keelson/keelson/reconciler/cloud"
+	"github.com/keelson/keelson/reconciler/cloud/local"
 	"github.com/keelson/keelson/store"
 )
 
@@ -55,6 +57,10 @@ type serverOptions struct {
 	serviceCIDR   servicenet.CIDR
 	nodePortRange servicenet.PortRange
 	services      serviceFlags
+	// cloudProvider and lbPool are --cloud-provider and --lb-pool: what
+	// gives LoadBalancer services their addresses.
+	cloudProvider string
+	lbPool        []string
 
 	// extraTokens are more token-file lines, kept in memory only: keelson
 	// up's local agent's node token.
@@ -135,6 +141,9 @@ func (o *serverOptions) addFlags(cmd *cobra.Command) {
 	f.Var(portRangeFlag{&o.nodePortRange}, "service-node-port-range", "the ports NodePort Services open on every node, FIRST-LAST")
 	o.services.add(f)
 	o.serviceAccount.add(f)
+	registerCloudProviders()
+	f.StringVar(&o.cloudProvider, "cloud-provider", local.Name, "the cloud provider that gives LoadBalancer services their addresses and nodes their zones: "+strings.Join(cloud.Names(), ", "))
+	f.StringSliceVar(&o.lbPool, "lb-pool", nil, "with --cloud-provider local: the addresses LoadBalancer services get, as CIDRs or FIRST-LAST ranges (comma-separated or repeated); empty: the Ready nodes' own addresses")
 	f.StringVar(&o.dataDir, "data-dir", defaultDataDir(), "where keelson keeps its state (the embedded etcd's data among it)")
 	f.StringVar(&o.listen, "listen", "127.0.0.1:7443", "API listen address")
 	f.StringSliceVar(&o.etcdEndpoints, "etcd-endpoints", nil, "external etcd cluster endpoints (comma-separated); empty runs an embedded etcd")
@@ -276,6 +285,8 @@ func runServer(ctx context.Context, o *serverOptions, log *slog.Logger) error {
 		LeaderElection:  reconciler.LeaderElection{Disabled: true}, // the term below is the election
 		HPA:             reconciler.HPAOptions{SyncPeriod: o.hpa.SyncPeriod, DownscaleStabilization: o.hpa.DownscaleStabilization, Metrics: apiPodMetrics{srv}},
 		ServiceAccounts: reconciler.ServiceAccountOptions{RootCA: rootCA},
+		CloudProvider:   o.cloudProvider,
+		CloudConfig:     cloud.Config{LBPool: o.lbPool},
 	}
 	if err := opts.Validate(); err != nil {
 		return err
@@ -407,3 +418,7 @@ func (a apiPodMetrics) PodUsage(ctx context.Context) (map[types.NamespacedName]r
 	}
 	return out, nil
 }
+
+// registerCloudProviders registers the cloud providers keelson offers
+// beside none, once (commands are built again and again in tests).
+var registerCloudProviders = sync.OnceFunc(func() { cloud.Register(local.Name, local.New) })

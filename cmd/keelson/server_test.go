@@ -254,6 +254,8 @@ func TestServerStartupErrors(t *testing.T) {
 		{"data dir not writable", []string{"--data-dir", filepath.Join(file, "sub"), "--listen", freeAddr(t)}, "is not writable"},
 		{"bad log format", []string{"--log-format", "xml"}, `--log-format "xml"`},
 		{"bad on-failure", []string{"--data-dir", t.TempDir(), "--listen", freeAddr(t), "--repo", t.TempDir(), "--on-failure", "retry"}, `--on-failure "retry": want rollback or none`},
+		{"unknown cloud provider", []string{"--data-dir", t.TempDir(), "--listen", freeAddr(t), "--cloud-provider", "nope"}, `unknown provider "nope": registered are local, none`},
+		{"bad load balancer pool", []string{"--data-dir", t.TempDir(), "--listen", freeAddr(t), "--lb-pool", "10.99.0.9-10.99.0.2"}, `load balancer pool entry "10.99.0.9-10.99.0.2": the range ends before it starts`},
 		{"rollback without wait", []string{"--data-dir", t.TempDir(), "--listen", freeAddr(t), "--repo", t.TempDir(), "--on-failure", "rollback"}, "onFailure rollback needs wait"},
 	}
 	for _, tc := range cases {

@@ -120,7 +120,10 @@ func newUpFixture(t testing.TB) *upFixture {
 		// The node's address is the machine's (pods reach hostNetwork pods
 		// there), so the agent listens on every address.
 		"--node-name", "local", "--agent-listen", ":" + strings.Split(freeAddr(t), ":")[1],
-		"--cni-bridge", bridge, "--no-masquerade", "--cluster-cidr", cidr, "--sync-interval", "1s"}
+		"--cni-bridge", bridge, "--no-masquerade", "--cluster-cidr", cidr, "--sync-interval", "1s",
+		// Ports 80 and 443 are the machine's: a test that serves Ingresses
+		// asks for ports of its own.
+		"--ingress-http", "", "--ingress-https", ""}
 	return u
 }
 
