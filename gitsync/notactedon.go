@@ -8,6 +8,7 @@ import (
 	k8sschema "k8s.io/apimachinery/pkg/runtime/schema"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
+	"github.com/keelson/keelson/internal/health"
 	"github.com/keelson/keelson/internal/support"
 	"github.com/keelson/keelson/store"
 )
@@ -63,11 +64,23 @@ func notActedOnClause(names []string) string {
 }
 
 // kindRisks flags an object of a kind keelson stores but does not act on,
-// which a plan creates or changes: merging it makes nothing happen.
-func kindRisks(po *PlannedObject, r store.Resource) []Risk {
-	missing, ok := support.NotActedOn(r.GVK.GroupKind())
-	if !ok || po.Action == Delete {
+// which a plan creates or changes: merging it makes nothing happen. An
+// object of a kind keelson acts on whose spec asks for what nothing in
+// keelson serves (an Ingress of another controller's class, a
+// LoadBalancer service of a loadBalancerClass) is flagged too, with what
+// its health rule says, Unsupported from its spec alone.
+func kindRisks(po *PlannedObject, r store.Resource, obj store.Object) []Risk {
+	if po.Action == Delete {
 		return nil
 	}
-	return []Risk{{Level: RiskWarning, Code: "kind-not-acted-on", Object: po.Title(), Message: missing}}
+	if missing, ok := support.NotActedOn(r.GVK.GroupKind()); ok {
+		return []Risk{{Level: RiskWarning, Code: "kind-not-acted-on", Object: po.Title(), Message: missing}}
+	}
+	if obj == nil {
+		return nil
+	}
+	if h := health.OfKind(r.GVK.GroupKind(), obj); h.Status == health.Unsupported {
+		return []Risk{{Level: RiskWarning, Code: "not-served", Object: po.Title(), Message: h.Message}}
+	}
+	return nil
 }

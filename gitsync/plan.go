@@ -272,7 +272,7 @@ func (p *Plan) add(po *PlannedObject, old, head *desired, cl *clusterState) {
 	po.Effects = effects(o, n, cl)
 	p.Risks = append(p.Risks, risks(po, o, n, cl)...)
 	if head != nil {
-		p.Risks = append(p.Risks, kindRisks(po, head.res)...)
+		p.Risks = append(p.Risks, kindRisks(po, head.res, head.obj)...)
 	}
 	p.Objects = append(p.Objects, po)
 }

@@ -90,3 +90,69 @@ func TestPlanKindsNotActedOn(t *testing.T) {
 		t.Errorf("JSON has %d of the %d kind-not-acted-on risks:\n%s", n, len(want), out["json"])
 	}
 }
+
+// TestPlanNotServed: an object of a kind keelson acts on whose spec asks
+// for what nothing in keelson serves — an Ingress of another controller's
+// class, an IngressClass of another controller, a LoadBalancer service of a
+// loadBalancerClass — gets a not-served warning with its health rule's
+// sentence; an Ingress of keelson's class and a plain LoadBalancer service
+// get none.
+func TestPlanNotServed(t *testing.T) {
+	head := map[string]string{
+		"deploy/ns.yaml":  namespace("shop"),
+		"deploy/web.yaml": ingressYAML,
+		"deploy/nginx.yaml": `apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: other, namespace: shop}
+spec:
+  ingressClassName: nginx
+  defaultBackend:
+    service: {name: web, port: {number: 80}}
+---
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: nginx}
+spec: {controller: k8s.io/ingress-nginx}
+`,
+		"deploy/lb.yaml": `apiVersion: v1
+kind: Service
+metadata: {name: lb, namespace: shop}
+spec:
+  type: LoadBalancer
+  selector: {app: web}
+  ports: [{port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: metal, namespace: shop}
+spec:
+  type: LoadBalancer
+  loadBalancerClass: example.com/metal
+  selector: {app: web}
+  ports: [{port: 80}]
+`,
+	}
+	p := planRepo(t, map[string]string{"deploy/ns.yaml": namespace("shop")}, head)
+	if len(p.Errors) > 0 {
+		t.Fatalf("errors: %v", p.Errors)
+	}
+	got := map[string]string{}
+	for _, r := range p.Risks {
+		if r.Code == "not-served" {
+			got[r.Object] = r.Message
+		}
+	}
+	want := map[string]string{
+		"Ingress shop/other": `no controller serves class "nginx"`,
+		"IngressClass nginx": `Ingresses of class "nginx" route no traffic`,
+		"Service shop/metal": "keelson has no load balancer of class example.com/metal",
+	}
+	if len(got) != len(want) {
+		t.Errorf("not-served risks %q, want those of %q", got, want)
+	}
+	for object, part := range want {
+		if !strings.Contains(got[object], part) {
+			t.Errorf("%s: not-served %q, want it to say %q", object, got[object], part)
+		}
+	}
+}

@@ -52,6 +52,9 @@ func serviceHealth(s *corev1.Service) Health {
 	if c := meta.FindStatusCondition(s.Status.Conditions, servicenet.ConditionIPAllocated); c != nil && c.Status == metav1.ConditionFalse {
 		return Health{Degraded, c.Message}
 	}
+	if h, other := otherLoadBalancer(s); other {
+		return h
+	}
 	if s.Spec.Type != corev1.ServiceTypeExternalName && s.Spec.ClusterIP == "" {
 		return Health{Progressing, "waiting for a cluster IP"}
 	}
@@ -71,15 +74,9 @@ func serviceHealth(s *corev1.Service) Health {
 // loadBalancerHealth is Argo CD's rule for LoadBalancer services (Healthy
 // once the status holds an address, Progressing before), with what
 // keelson's load balancer controller says: Degraded while the cloud
-// provider fails or there is none. A service of a load balancer class is
-// another implementation's, and keelson has none.
+// provider fails or there is none. (A service of a load balancer class is
+// otherLoadBalancer's.)
 func loadBalancerHealth(s *corev1.Service) Health {
-	if c := s.Spec.LoadBalancerClass; c != nil {
-		if len(s.Status.LoadBalancer.Ingress) > 0 {
-			return Health{Status: Healthy}
-		}
-		return Health{Unsupported, fmt.Sprintf("keelson has no load balancer of class %s: nothing gives the service an address", *c)}
-	}
 	if c := meta.FindStatusCondition(s.Status.Conditions, servicenet.ConditionLoadBalancer); c != nil && c.Status == metav1.ConditionFalse {
 		return Health{Degraded, c.Message}
 	}
@@ -87,6 +84,21 @@ func loadBalancerHealth(s *corev1.Service) Health {
 		return Health{Progressing, "waiting for a load balancer address"}
 	}
 	return Health{Status: Healthy}
+}
+
+// otherLoadBalancer is the health of a LoadBalancer service of a load
+// balancer class, which another implementation serves, and keelson has
+// none: Unsupported until something gives it an address, whatever else it
+// waits for. other is false for any other service.
+func otherLoadBalancer(s *corev1.Service) (h Health, other bool) {
+	c := s.Spec.LoadBalancerClass
+	if s.Spec.Type != corev1.ServiceTypeLoadBalancer || c == nil {
+		return Health{}, false
+	}
+	if len(s.Status.LoadBalancer.Ingress) > 0 {
+		return Health{Status: Healthy}, true
+	}
+	return Health{Unsupported, fmt.Sprintf("keelson has no load balancer of class %s: nothing gives the service an address", *c)}, true
 }
 
 // ingressHealth is Argo CD's rule for Ingresses, Healthy once the status
