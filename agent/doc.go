@@ -15,4 +15,12 @@
 // volume is deleted, it removes the directory and then the volume's
 // finalizer. Its Node announces the capacity it gives such claims
 // (keelson.dev/local-path-capacity), which the scheduler counts.
+//
+// Beside the pods it runs the node's network: the node proxy (package
+// proxy: services' cluster IPs, node ports and load balancer addresses in
+// nftables), the routes to other nodes' pods and the answers to ARP for the
+// load balancer addresses this node is elected for (package route), and
+// the ingress proxy (package ingress) on --ingress-http and
+// --ingress-https, which its Node announces (keelson.dev/ingress-proxy)
+// while it listens.
 package agent
