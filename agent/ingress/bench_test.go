@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -17,19 +18,20 @@ import (
 const benchConns = 64
 
 // BenchmarkProxy: requests per second and p99 latency of a small response,
-// 64 connections, straight to the backend (direct) and through the proxy
-// (ingress), in the same run. Client, proxy and backend share the machine.
+// 64 connections, straight to the backend (direct), through the proxy
+// (ingress) and through NGINX configured as ingress-nginx does (nginx), in
+// the same run. Client, proxy and backend share the machine.
 func BenchmarkProxy(b *testing.B) {
-	benchBoth(b, benchConns)
+	benchProxies(b, benchConns)
 }
 
 // BenchmarkProxyOneConn: the same over one connection, one request at a
 // time: the latency the proxy adds when nothing queues.
 func BenchmarkProxyOneConn(b *testing.B) {
-	benchBoth(b, 1)
+	benchProxies(b, 1)
 }
 
-func benchBoth(b *testing.B, conns int) {
+func benchProxies(b *testing.B, conns int) {
 	body := strings.Repeat("k", 100)
 	backend := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -55,11 +57,24 @@ func benchBoth(b *testing.B, conns int) {
 		httpAddr, _ := p.Addrs()
 		load(b, httpAddr.String(), "bench.example.com", len(body), conns)
 	})
+	b.Run("nginx", func(b *testing.B) {
+		addr, cpu := startNginx(b, ln.Addr().String(), "bench.example.com")
+		load(b, addr, "bench.example.com", len(body), conns, cpu)
+	})
 }
 
 // load sends b.N GET requests to addr from conns goroutines, each on its
-// own keep-alive connection, and reports req/s and the p99 latency.
-func load(b *testing.B, addr, host string, size, conns int) {
+// own keep-alive connection, and reports req/s, the p99 latency and the CPU
+// time a request took: of this process, which holds the client, the
+// backend and keelson's proxy, plus that of the processes others measure.
+func load(b *testing.B, addr, host string, size, conns int, others ...func() time.Duration) {
+	cpu := func() time.Duration {
+		d := processCPU()
+		for _, o := range others {
+			d += o()
+		}
+		return d
+	}
 	tr := &http.Transport{
 		MaxConnsPerHost: conns, MaxIdleConnsPerHost: conns, MaxIdleConns: conns,
 		DisableCompression: true,
@@ -69,6 +84,7 @@ func load(b *testing.B, addr, host string, size, conns int) {
 	lat := make([][]time.Duration, conns)
 	var wg sync.WaitGroup
 	b.ResetTimer()
+	cpu0 := cpu()
 	start := time.Now()
 	for g := range conns {
 		lat[g] = make([]time.Duration, 0, b.N/conns+1)
@@ -98,6 +114,7 @@ func load(b *testing.B, addr, host string, size, conns int) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	used := cpu() - cpu0
 	b.StopTimer()
 	all := slices.Concat(lat...)
 	if len(all) == 0 {
@@ -107,4 +124,14 @@ func load(b *testing.B, addr, host string, size, conns int) {
 	p99 := all[min(len(all)-1, len(all)*99/100)]
 	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
 	b.ReportMetric(float64(p99.Microseconds()), "p99-µs")
+	b.ReportMetric(float64(used.Microseconds())/float64(len(all)), "cpu-µs/op")
+}
+
+// processCPU is the CPU time, user and system, this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
