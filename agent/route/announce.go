@@ -232,6 +232,12 @@ func (r *Router) syncAddresses(h *netlink.Handle, nodes []*corev1.Node) error {
 		}
 		r.changes.Add(1)
 		r.log.Info("load balancer address announced", "address", w.ip, "interface", w.name)
+		// The address may have been another node's a moment ago: tell the
+		// segment now. A lost announcement only delays the move until the
+		// neighbours ask again.
+		if err := gratuitousARP(r.cfg.NetNS, w.link, link.Attrs().HardwareAddr, w.ip); err != nil {
+			r.log.Warn("load balancer address announced, but not to the neighbours", "address", w.ip, "err", err)
+		}
 	}
 	for ip, a := range have {
 		if keep[ip] {

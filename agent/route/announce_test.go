@@ -2,6 +2,7 @@ package route
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"slices"
 	"testing"
@@ -49,6 +50,23 @@ func TestLoadBalancerAddressesAnswerARP(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Both nodes believe the address is at a machine that left: the one
+	// that takes it must tell them (gratuitous ARP), before they send it
+	// anything. locktime 0 lets an entry be replaced at once.
+	const lbIP = "192.168.60.240"
+	gone, _ := net.ParseMAC("02:00:00:00:00:99")
+	for _, ns := range []*netnstest.NS{c.a, c.b} {
+		ns.Sysctl(t, "ipv4/neigh/eth0/locktime", "0")
+		l, err := ns.NL.LinkByName("eth0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ns.NL.NeighSet(&netlink.Neigh{LinkIndex: l.Attrs().Index, Family: netlink.FAMILY_V4, State: netlink.NUD_STALE,
+			IP: net.ParseIP(lbIP), HardwareAddr: gone}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	c.factory.Core().V1().Services().Informer()
 	c.factory.Discovery().V1().EndpointSlices().Informer()
 	ctx2, cancel := context.WithCancel(ctx)
@@ -57,7 +75,6 @@ func TestLoadBalancerAddressesAnswerARP(t *testing.T) {
 	stopA := c.announcer(c.a, "node-a")
 	c.announcer(c.b, "node-b")
 
-	const lbIP = "192.168.60.240"
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"},
 		Spec:   corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer},
 		Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: lbIP}}}}}
@@ -84,6 +101,14 @@ func TestLoadBalancerAddressesAnswerARP(t *testing.T) {
 		}
 	}
 	t.Logf("%s elected for %s", winner, lbIP)
+	winnerNS := map[string]*netnstest.NS{"node-a": c.a, "node-b": c.b}[winner]
+	eth0, err := winnerNS.NL.LinkByName("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the other node told that "+lbIP+" moved to "+winner, func() bool {
+		return neighbour(t, from[winner], lbIP) == eth0.Attrs().HardwareAddr.String()
+	})
 	answers(winner)
 
 	// externalTrafficPolicy Local: the node with the endpoint answers.
@@ -132,6 +157,26 @@ func (c *cluster) announcer(ns *netnstest.NS, nodeName string) func() {
 	_, stop := c.start(Config{Nodes: c.factory.Core().V1().Nodes().Informer(), NodeName: nodeName, NetNS: ns.Path,
 		Services: c.factory.Core().V1().Services().Informer(), EndpointSlices: c.factory.Discovery().V1().EndpointSlices().Informer()})
 	return stop
+}
+
+// neighbour is the hardware address ns's neighbour table has for ip on
+// eth0, "" when none.
+func neighbour(t *testing.T, ns *netnstest.NS, ip string) string {
+	t.Helper()
+	l, err := ns.NL.LinkByName("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	neighs, err := ns.NL.NeighList(l.Attrs().Index, netlink.FAMILY_V4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range neighs {
+		if n.IP.String() == ip {
+			return n.HardwareAddr.String()
+		}
+	}
+	return ""
 }
 
 // holders are the nodes that have ip as an address.
