@@ -20,7 +20,8 @@ const benchConns = 64
 // BenchmarkProxy: requests per second and p99 latency of a small response,
 // 64 connections, straight to the backend (direct), through the proxy
 // (ingress) and through NGINX configured as ingress-nginx does (nginx), in
-// the same run. Client, proxy and backend share the machine.
+// the same run. Client, proxy and backend share the machine;
+// BenchmarkProxyPinned gives the proxy a core of its own.
 func BenchmarkProxy(b *testing.B) {
 	benchProxies(b, benchConns)
 }
@@ -31,11 +32,15 @@ func BenchmarkProxyOneConn(b *testing.B) {
 	benchProxies(b, 1)
 }
 
-func benchProxies(b *testing.B, conns int) {
-	body := strings.Repeat("k", 100)
+// benchBody is what the benchmarks' backend answers.
+var benchBody = strings.Repeat("k", 100)
+
+// benchBackend starts the benchmarks' backend on 127.0.0.1 and returns its
+// listener; b.Cleanup closes it.
+func benchBackend(b *testing.B) net.Listener {
 	backend := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
-		_, _ = io.WriteString(w, body)
+		_, _ = io.WriteString(w, benchBody)
 	})}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -43,6 +48,12 @@ func benchProxies(b *testing.B, conns int) {
 	}
 	go func() { _ = backend.Serve(ln) }()
 	b.Cleanup(func() { _ = backend.Close() })
+	return ln
+}
+
+func benchProxies(b *testing.B, conns int) {
+	body := benchBody
+	ln := benchBackend(b)
 	port := int32(ln.Addr().(*net.TCPAddr).Port)
 
 	b.Run("direct", func(b *testing.B) {
@@ -58,8 +69,8 @@ func benchProxies(b *testing.B, conns int) {
 		load(b, httpAddr.String(), "bench.example.com", len(body), conns)
 	})
 	b.Run("nginx", func(b *testing.B) {
-		addr, cpu := startNginx(b, ln.Addr().String(), "bench.example.com")
-		load(b, addr, "bench.example.com", len(body), conns, cpu)
+		addr, pid := startNginx(b, ln.Addr().String(), "bench.example.com", 0, "")
+		load(b, addr, "bench.example.com", len(body), conns, func() time.Duration { return treeCPU(pid) })
 	})
 }
 

@@ -49,11 +49,12 @@ func nginxBinary() (string, error) {
 }
 
 // nginxConf is ingress-nginx's forwarding path without its Lua: as many
-// workers as CPUs, kept-alive connections to the upstream (its defaults:
+// workers as CPUs (worker_processes auto, unless a benchmark asks for a
+// number), kept-alive connections to the upstream (its defaults:
 // 320 of them, 10000 requests each; 1000 requests per client connection),
 // HTTP/1.1 to the upstream with the X-Forwarded headers, no access log.
 // Every path nginx writes is in dir.
-const nginxConf = `{{user}}worker_processes auto;
+const nginxConf = `{{user}}worker_processes {{workers}};
 pid {{dir}}/nginx.pid;
 lock_file {{dir}}/nginx.lock;
 error_log stderr warn;
@@ -99,13 +100,16 @@ http {
 }
 `
 
-var nginxInfo sync.Once
+// nginxInfo tells, once per worker_processes value, which nginx runs.
+var nginxInfo sync.Map
 
 // startNginx runs nginx in front of backend ("host:port") on a free port of
 // 127.0.0.1, waits until it answers for host, and returns its address and
-// a func that tells the CPU time its processes have used. b.Cleanup stops
-// it (SIGQUIT) and waits for it to exit. It skips b when no nginx is found.
-func startNginx(b *testing.B, backend, host string) (string, func() time.Duration) {
+// the pid of its master. workers is its worker_processes, 0 for auto (as
+// many as CPUs); cpus, when not "", is the CPU list (taskset -c) nginx and
+// its workers are pinned to. b.Cleanup stops it (SIGQUIT) and waits for it
+// to exit. It skips b when no nginx is found.
+func startNginx(b *testing.B, backend, host string, workers int, cpus string) (addr string, pid int) {
 	b.Helper()
 	bin, err := nginxBinary()
 	if err != nil {
@@ -113,17 +117,17 @@ func startNginx(b *testing.B, backend, host string) (string, func() time.Duratio
 	}
 	var lastErr error
 	for range 3 { // the free port may be taken before nginx binds it
-		addr, pid, err := runNginx(b, bin, backend, host)
+		addr, pid, err := runNginx(b, bin, backend, host, workers, cpus)
 		if err == nil {
-			return addr, func() time.Duration { return nginxCPU(pid) }
+			return addr, pid
 		}
 		lastErr = err
 	}
 	b.Fatal(lastErr)
-	return "", nil
+	return "", 0
 }
 
-func runNginx(b *testing.B, bin, backend, host string) (addr string, pid int, err error) {
+func runNginx(b *testing.B, bin, backend, host string, workers int, cpus string) (addr string, pid int, err error) {
 	dir := b.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -136,19 +140,29 @@ func runNginx(b *testing.B, bin, backend, host string) (addr string, pid int, er
 		// Workers would run as nobody, who may not enter dir.
 		user = "user root;\n"
 	}
-	conf := strings.NewReplacer("{{user}}", user, "{{dir}}", dir, "{{backend}}", backend, "{{listen}}", addr).Replace(nginxConf)
+	wp := "auto"
+	if workers > 0 {
+		wp = strconv.Itoa(workers)
+	}
+	conf := strings.NewReplacer("{{user}}", user, "{{workers}}", wp, "{{dir}}", dir, "{{backend}}", backend, "{{listen}}", addr).Replace(nginxConf)
 	confPath := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return "", 0, err
 	}
 
-	cmd := exec.Command(bin, "-p", dir+"/", "-c", confPath, "-g", "daemon off;")
+	args := []string{bin, "-p", dir + "/", "-c", confPath, "-g", "daemon off;"}
+	if cpus != "" {
+		// taskset execs nginx: the master keeps the pid, its workers
+		// inherit the affinity.
+		args = append([]string{"taskset", "-c", cpus}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	var out bytes.Buffer // read only once Wait has returned
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// Should the benchmark die without its cleanup, nginx quits too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGQUIT}
 	if err := cmd.Start(); err != nil {
-		return "", 0, fmt.Errorf("start %s: %w", bin, err)
+		return "", 0, fmt.Errorf("start %s: %w", args[0], err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
@@ -190,11 +204,11 @@ func runNginx(b *testing.B, bin, backend, host string) (addr string, pid int, er
 	}
 	b.Cleanup(stop)
 
-	nginxInfo.Do(func() {
+	if _, told := nginxInfo.LoadOrStore(wp, true); !told {
 		v, _ := exec.Command(bin, "-v").CombinedOutput()
-		b.Logf("%s, %d workers (worker_processes auto, %d CPUs)",
-			strings.TrimSpace(string(v)), len(children(cmd.Process.Pid)), runtime.NumCPU())
-	})
+		b.Logf("%s, %d workers (worker_processes %s, %d CPUs)",
+			strings.TrimSpace(string(v)), len(children(cmd.Process.Pid)), wp, runtime.NumCPU())
+	}
 	return addr, cmd.Process.Pid, nil
 }
 
@@ -204,9 +218,10 @@ func children(pid int) []string {
 	return strings.Fields(string(b))
 }
 
-// nginxCPU is the CPU time the nginx master and its workers have used, as
-// the scheduler counts it (0 where /proc does not tell).
-func nginxCPU(master int) time.Duration {
+// treeCPU is the CPU time a process and its children (the nginx master and
+// its workers) have used, as the scheduler counts it (0 where /proc does
+// not tell).
+func treeCPU(master int) time.Duration {
 	var sum time.Duration
 	for _, pid := range append(children(master), strconv.Itoa(master)) {
 		tasks, _ := filepath.Glob("/proc/" + pid + "/task/*/schedstat")
