@@ -166,15 +166,19 @@ func addExternal(f *fragment, sp *servicePort, proto uint8, hasAny, hasLocal boo
 		newRule().fibLocal("saddr").jump(chainMarkMasq),
 		newRule().fibLocal("saddr").gotoChain(svcChain),
 	}
-	if hasLocal {
+	switch {
+	case hasLocal:
 		rules = append(rules, newRule().gotoChain(localChain))
-	} else if sp.nodePort != 0 {
-		// A node port is checked on input only (see skeleton), so that
-		// pods and the node itself still reach the other nodes'
-		// endpoints; outside traffic to a load balancer address with no
-		// endpoint here finds nothing to DNAT it and is refused by the
-		// node, or by the next hop.
-		f.elem(mapNoEndpointPorts, nodePortKey(proto, sp.nodePort), verdictDrop)
+	default:
+		// No endpoint here: what comes from outside is dropped, as in
+		// Kubernetes. A node port is also checked on input (see
+		// skeleton); a load balancer address left to itself would be
+		// routed on (a pool routed to the nodes loops back) or reach a
+		// socket of the node's.
+		if sp.nodePort != 0 {
+			f.elem(mapNoEndpointPorts, nodePortKey(proto, sp.nodePort), verdictDrop)
+		}
+		rules = append(rules, newRule().drop())
 	}
 	f.chain(ext, rules...)
 }

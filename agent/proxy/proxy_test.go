@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -423,6 +425,11 @@ func TestLoadBalancerAddress(t *testing.T) {
 			s.Status.LoadBalancer.Ingress[0].IPMode = ptr.To(corev1.LoadBalancerIPModeProxy)
 		}),
 		slice("proxied", corev1.ProtocolTCP, 8080, ready("10.42.0.11")),
+		lb("remote", "10.43.0.63", "10.99.0.8", func(s *corev1.Service) {
+			s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+		}),
+		// Its one endpoint is on another node.
+		slice("remote", corev1.ProtocolTCP, 8080, ep{ip: "10.42.0.12", node: otherNode, ready: true}),
 	)
 	e.proxier(nil)
 
@@ -438,6 +445,19 @@ func TestLoadBalancerAddress(t *testing.T) {
 	}
 	if r.ClientIP() != bridgeIP {
 		t.Errorf("the backend saw %s, want the node's address on the pod bridge %s (masqueraded)", r.ClientIP(), bridgeIP)
+	}
+	// externalTrafficPolicy Local with no endpoint here: outside traffic
+	// is dropped (not routed on), the node itself reaches the endpoint.
+	if _, err := e.outside.DialTCP("10.99.0.8:80", 300*time.Millisecond); !netnstest.IsTimeout(err) {
+		t.Errorf("Local load balancer address with no endpoint here, from outside: %v, want it dropped (a timeout)", err)
+	}
+	if seen := hits(t, e.node, "10.99.0.8:80", 5); seen["be2"] != 5 {
+		t.Errorf("Local load balancer address from the node: %v, want the other node's endpoint be2", seen)
+	}
+	// A timeout alone would not tell a drop from a packet routed back and
+	// forth until it dies: the external chain must end in a drop.
+	if !endsInDrop(t, e, "remote") {
+		t.Error("the external chain of a Local service with no endpoint here does not end in a drop")
 	}
 	if _, err := e.outside.DialTCP("10.99.0.6:80", dialTimeout); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("load balancer address with no endpoint: %v, want connection refused", err)
@@ -465,4 +485,29 @@ func TestLoadBalancerAddress(t *testing.T) {
 		_, err := e.outside.DialTCP("10.99.0.5:80", 300*time.Millisecond)
 		return err != nil
 	})
+}
+
+// endsInDrop reports whether the external chain of service svc's port ends
+// with a drop verdict.
+func endsInDrop(t *testing.T, e *env, svc string) bool {
+	t.Helper()
+	c, err := nftables.New(nftables.WithNetNSFd(int(e.node.Handle())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl := &nftables.Table{Name: DefaultTable, Family: nftables.TableFamilyIPv4}
+	for _, name := range e.table(DefaultTable).chainsWith("/" + svc + "/") {
+		if !strings.HasPrefix(name, prefixExternal) {
+			continue
+		}
+		rules, err := c.GetRules(tbl, &nftables.Chain{Name: name, Table: tbl})
+		if err != nil || len(rules) == 0 {
+			t.Fatalf("rules of %s: %v", name, err)
+		}
+		last := rules[len(rules)-1].Exprs
+		v, ok := last[len(last)-1].(*expr.Verdict)
+		return ok && v.Kind == expr.VerdictDrop
+	}
+	t.Fatalf("no external chain of %s", svc)
+	return false
 }

@@ -247,6 +247,10 @@ func (r *rule) rejectPortUnreachable() *rule {
 	return r.add("reject with icmp port-unreachable", &expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: icmpPortUnreachable})
 }
 
+func (r *rule) drop() *rule {
+	return r.add("drop", &expr.Verdict{Kind: expr.VerdictDrop})
+}
+
 func (r *rule) jump(chain string) *rule {
 	return r.add("jump "+chain, &expr.Verdict{Kind: expr.VerdictJump, Chain: chain})
 }

@@ -85,7 +85,9 @@ func wantedAddresses(services []*corev1.Service, epSlices []*discoveryv1.Endpoin
 	var out []announced
 	seen := map[netip.Addr]bool{}
 	for _, svc := range services {
-		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || svc.Spec.LoadBalancerClass != nil {
+			// A service of a load balancer class is another
+			// implementation's, which answers for its addresses.
 			continue
 		}
 		for _, in := range svc.Status.LoadBalancer.Ingress {

@@ -206,3 +206,35 @@ func hasAddr(t *testing.T, ns *netnstest.NS, cidr string) bool {
 	}
 	return false
 }
+
+// TestWantedAddresses: only this node's elected addresses of the
+// provider's LoadBalancer services on its networks, not another load
+// balancer implementation's (a loadBalancerClass), not the node's own.
+func TestWantedAddresses(t *testing.T) {
+	ready := func(name, ip string) *corev1.Node {
+		n := node(name, "", ip)
+		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+		return n
+	}
+	nodes := []*corev1.Node{ready("node-a", "192.168.60.1")}
+	segs := []segment{{prefix: netip.MustParsePrefix("192.168.60.0/24"), link: 2, name: "eth0"}}
+	lb := func(name, ip string, class *string) *corev1.Service {
+		return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
+			Spec:   corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, LoadBalancerClass: class},
+			Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: ip}}}}}
+	}
+	svcs := []*corev1.Service{
+		lb("ours", "192.168.60.240", nil),
+		lb("metallb", "192.168.60.241", ptr.To("metallb.io/metallb")),
+		lb("off-segment", "10.99.0.5", nil),
+		lb("host", "192.168.60.1", nil),
+	}
+	own := map[netip.Addr]bool{netip.MustParseAddr("192.168.60.1"): true}
+	var got []string
+	for _, a := range wantedAddresses(svcs, nil, nodes, "node-a", segs, own) {
+		got = append(got, a.ip.String()+"@"+a.name)
+	}
+	if !slices.Equal(got, []string{"192.168.60.240@eth0"}) {
+		t.Errorf("wanted %v, want only 192.168.60.240 on eth0", got)
+	}
+}

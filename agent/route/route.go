@@ -70,8 +70,11 @@ type Router struct {
 
 	healthy bool
 	lastErr string
-	syncs   atomic.Uint64
-	changes atomic.Int64
+	// lastAddrErr is the last error of the load balancer addresses, logged
+	// once.
+	lastAddrErr string
+	syncs       atomic.Uint64
+	changes     atomic.Int64
 }
 
 // New checks cfg and returns a Router; Run starts it.

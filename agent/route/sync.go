@@ -184,11 +184,19 @@ func (r *Router) sync(h *netlink.Handle) error {
 		r.log.Info("pod route removed", "pod_cidr", p)
 	}
 	if r.cfg.Services != nil {
-		if err := r.syncAddresses(h, nodes); err != nil {
-			if isFatal(err) {
-				return err
-			}
-			errs = append(errs, err)
+		// An address that cannot be announced is the load balancer's
+		// trouble, not the pod network's: it is logged (once per
+		// error), not reported as the node's network being down.
+		err := r.syncAddresses(h, nodes)
+		if isFatal(err) {
+			return err
+		}
+		if msg := fmt.Sprint(err); err != nil && msg != r.lastAddrErr {
+			r.log.Error("load balancer addresses", "err", err)
+		}
+		r.lastAddrErr = ""
+		if err != nil {
+			r.lastAddrErr = err.Error()
 		}
 	}
 	r.syncs.Add(1)
