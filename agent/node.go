@@ -173,6 +173,13 @@ func (a *Agent) nodeStatus(ctx context.Context, old corev1.NodeStatus, crossed m
 	if a.cfg.HostIP != "" {
 		st.Addresses = append([]corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: a.cfg.HostIP}}, st.Addresses...)
 	}
+	// Addresses of other types (ExternalIP, the DNS names) are the cloud
+	// provider's, written by the control plane: kept.
+	for _, ad := range old.Addresses {
+		if ad.Type != corev1.NodeInternalIP && ad.Type != corev1.NodeHostName {
+			st.Addresses = append(st.Addresses, ad)
+		}
+	}
 	pressure := map[corev1.NodeConditionType]bool{}
 	for _, s := range a.signals() {
 		pressure[s.condition] = s.under() || crossed[s.condition] > 0

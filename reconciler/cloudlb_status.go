@@ -57,7 +57,24 @@ func (c *cloudLBController) deleteLB(ctx context.Context, svc *corev1.Service) e
 		return fmt.Errorf("delete load balancer: %w", err)
 	}
 	c.rec.Eventf(svc, corev1.EventTypeNormal, eventDeletedLB, "Deleted load balancer")
+	c.wakeFailed(svc)
 	return nil
+}
+
+// wakeFailed queues at once the other LoadBalancer services whose last
+// attempt failed: what the deleted load balancer held (an address of the
+// pool, a port of the nodes) may be what they wait for, and their back-off
+// may have grown to minutes.
+func (c *cloudLBController) wakeFailed(deleted *corev1.Service) {
+	for _, s := range cachedList[*corev1.Service](c.services) {
+		if s.UID == deleted.UID || s.Spec.Type != corev1.ServiceTypeLoadBalancer {
+			continue
+		}
+		if cond := meta.FindStatusCondition(s.Status.Conditions, servicenet.ConditionLoadBalancer); cond != nil &&
+			cond.Status == metav1.ConditionFalse && cond.Reason == servicenet.ReasonLoadBalancerFailed {
+			c.Enqueue(s.Namespace + "/" + s.Name)
+		}
+	}
 }
 
 // vanished deletes the load balancer of a service deleted without its

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -70,4 +71,29 @@ func TestCloudLocalLoadBalancerRestart(t *testing.T) {
 	waitLB(t, st, "0c", "ingress=10.99.0.3 cond=True/LoadBalancerReady fin=true")
 	waitLB(t, st, "a", "ingress=10.99.0.1 cond=True/LoadBalancerReady fin=true")
 	waitLB(t, st, "b", "ingress=10.99.0.2 cond=True/LoadBalancerReady fin=true")
+}
+
+// TestCloudLocalFreedAddressWakesTheWaiting: a service that waits for the
+// exhausted pool gets the address as soon as the service holding it is
+// deleted, though its back-off (five minutes here, beyond the test's
+// bound on waiting) has not run out.
+func TestCloudLocalFreedAddressWakesTheWaiting(t *testing.T) {
+	st := etcdtest.NewStore(t)
+	opts := localOptions("10.99.0.7/32")
+	opts.Queue.BaseDelay, opts.Queue.MaxDelay = 5*time.Minute, 5*time.Minute
+	// Allocated and finalized as Git and the allocator leave them, so that
+	// the load balancer controller is the only writer that may fail.
+	allocated := func(ip string, port int32) func(*corev1.Service) {
+		return func(s *corev1.Service) {
+			s.Finalizers = []string{cloud.LoadBalancerCleanupFinalizer}
+			s.Spec.ClusterIP, s.Spec.Ports[0].NodePort = ip, port
+		}
+	}
+	createObj(t, st, lbService("a", allocated("10.43.0.51", 30051)))
+	startControllers(t, st, opts)
+	waitLB(t, st, "a", "ingress=10.99.0.7 cond=True/LoadBalancerReady fin=true")
+	createObj(t, st, lbService("b", allocated("10.43.0.52", 30052)))
+	waitLB(t, st, "b", "ingress= cond=False/SyncLoadBalancerFailed fin=true")
+	markServiceDeleted(t, st, "a")
+	waitLB(t, st, "b", "ingress=10.99.0.7 cond=True/LoadBalancerReady fin=true")
 }

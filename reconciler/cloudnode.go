@@ -101,10 +101,29 @@ func applyInstanceMetadata(n *corev1.Node, md *cloud.InstanceMetadata) bool {
 	if n.Spec.ProviderID == "" && md.ProviderID != "" {
 		n.Spec.ProviderID, changed = md.ProviderID, true
 	}
-	if len(md.NodeAddresses) > 0 && !equality.Semantic.DeepEqual(n.Status.Addresses, md.NodeAddresses) {
-		n.Status.Addresses, changed = slices.Clone(md.NodeAddresses), true
+	if len(md.NodeAddresses) > 0 {
+		if want := withProviderAddresses(n.Status.Addresses, md.NodeAddresses); !equality.Semantic.DeepEqual(n.Status.Addresses, want) {
+			n.Status.Addresses, changed = want, true
+		}
 	}
 	return changed
+}
+
+// withProviderAddresses is the node's addresses with the provider's of
+// every type but those the agent reports itself (InternalIP, Hostname),
+// which stay the agent's: the two would otherwise overwrite each other
+// with every status the agent posts.
+func withProviderAddresses(have, provider []corev1.NodeAddress) []corev1.NodeAddress {
+	agents := func(a corev1.NodeAddress) bool {
+		return a.Type == corev1.NodeInternalIP || a.Type == corev1.NodeHostName
+	}
+	out := slices.DeleteFunc(slices.Clone(have), func(a corev1.NodeAddress) bool { return !agents(a) })
+	for _, a := range provider {
+		if !agents(a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // setNodeTaint adds (on) or removes every taint of t's key (and effect,

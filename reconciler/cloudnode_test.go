@@ -28,13 +28,14 @@ func describeCloudNode(n *corev1.Node) string {
 }
 
 // TestCloudNodeController: nodes get their zone, region, provider ID and
-// addresses from the provider and lose the uninitialized taint; a node not
+// addresses (but the InternalIP, which the agent reports) from the
+// provider and lose the uninitialized taint; a node not
 // Ready whose machine is shut down is tainted until it is no longer; one
 // whose machine is gone is deleted.
 func TestCloudNodeController(t *testing.T) {
 	fake := newFakeCloud()
 	fake.setInstance("n1", false, false, &cloud.InstanceMetadata{ProviderID: "fake://n1", Zone: "z1", Region: "r1",
-		NodeAddresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.0.0.1"}}})
+		NodeAddresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.0.0.1"}, {Type: corev1.NodeExternalIP, Address: "203.0.113.1"}}})
 	fake.setInstance("n2", true, false, &cloud.InstanceMetadata{ProviderID: "fake://n2"})
 	fake.setInstance("n3", false, true, nil)
 	fake.setInstance("n4", false, false, &cloud.InstanceMetadata{ProviderID: "fake://other"})
@@ -45,7 +46,7 @@ func TestCloudNodeController(t *testing.T) {
 		cloudNode("n2", false), cloudNode("n3", false),
 		cloudNode("n4", true, func(n *corev1.Node) { n.Spec.ProviderID = "agent://n4" }))
 
-	waitCloudNode(t, st, "n1", "zone=z1 region=r1 id=fake://n1 addrs=[InternalIP=10.0.0.1] taints=[team:NoSchedule]")
+	waitCloudNode(t, st, "n1", "zone=z1 region=r1 id=fake://n1 addrs=[ExternalIP=203.0.113.1] taints=[team:NoSchedule]")
 	waitCloudNode(t, st, "n2", "zone= region= id=fake://n2 addrs=[] taints=[node.cloudprovider.kubernetes.io/shutdown:NoSchedule]")
 	waitCloudNode(t, st, "n4", "zone= region= id=agent://n4 addrs=[] taints=[]")
 	eventually(t, "n3 deleted", func() (bool, string) {
@@ -78,7 +79,7 @@ func TestCloudNodeController(t *testing.T) {
 	}
 	// A node the agent writes keeps what the agent wrote.
 	changeNode(t, st, "n1", func(n *corev1.Node) { n.Labels["agent"] = "yes" })
-	waitCloudNode(t, st, "n1", "zone=z1 region=r1 id=fake://n1 addrs=[InternalIP=10.0.0.1] taints=[team:NoSchedule]")
+	waitCloudNode(t, st, "n1", "zone=z1 region=r1 id=fake://n1 addrs=[ExternalIP=203.0.113.1] taints=[team:NoSchedule]")
 	if n := getNode(t, st, "n1"); n.Labels["agent"] != "yes" || !slices.ContainsFunc(n.Status.Conditions, func(c corev1.NodeCondition) bool { return c.Type == corev1.NodeReady }) {
 		t.Errorf("n1 lost the agent's fields: %v %v", n.Labels, n.Status.Conditions)
 	}
