@@ -49,7 +49,21 @@ func NewIngressStatusController(st *store.Store, inf *Informers, opts QueueOptio
 		}
 		return keys
 	}
-	c.nodes.AddEventHandler(c.Handler(all))
+	enqueueAll := func(obj any) {
+		for _, k := range all(obj) {
+			c.Enqueue(k)
+		}
+	}
+	// Only what the status is made of: readiness, the annotation, the
+	// addresses (a heartbeat's status post changes none of them).
+	c.nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: enqueueAll, DeleteFunc: enqueueAll,
+		UpdateFunc: func(old, cur any) {
+			if ingressNodeKey(old) != ingressNodeKey(cur) {
+				enqueueAll(cur)
+			}
+		},
+	})
 	c.classes.AddEventHandler(c.Handler(all))
 	return c
 }
@@ -61,10 +75,7 @@ func (c *IngressStatusController) Reconcile(ctx context.Context, key string) (Re
 		return Result{}, nil
 	}
 	ing := obj.(*networkingv1.Ingress)
-	lookup := func(name string) (*networkingv1.IngressClass, bool) {
-		return GetCached[*networkingv1.IngressClass](c.classes, "", name)
-	}
-	if !ingressclass.Served(ing, lookup) {
+	if !ingressclass.Served(ing, ingressclass.FromStore(c.classes.GetStore())) {
 		return Result{}, nil
 	}
 	want := c.addresses()
@@ -102,6 +113,17 @@ func (c *IngressStatusController) addresses() []networkingv1.IngressLoadBalancer
 		out = append(out, networkingv1.IngressLoadBalancerIngress{IP: ip})
 	}
 	return out
+}
+
+// ingressNodeKey is what of a node the Ingresses' status depends on.
+func ingressNodeKey(obj any) string {
+	n, ok := obj.(*corev1.Node)
+	if !ok {
+		return ""
+	}
+	_, runs := n.Annotations[ingressclass.AnnotationNodeProxy]
+	return fmt.Sprintf("%s %v %v %s", nodeReadyStatus(n), runs, n.DeletionTimestamp != nil,
+		ingressProxyAddress(n, corev1.NodeExternalIP, corev1.NodeInternalIP))
 }
 
 // ingressProxyAddress is the node's first address of the first of types it has.

@@ -38,10 +38,7 @@ func sourceOf(objs ...runtime.Object) source {
 	sortIngresses(ings)
 	return source{
 		ingresses: ings,
-		class: func(name string) (*networkingv1.IngressClass, bool) {
-			c, ok := classes[name]
-			return c, ok
-		},
+		class:     mapClasses(classes),
 		service: func(namespace, name string) *corev1.Service {
 			if len(svcs) == 0 {
 				s := service(name)
@@ -209,4 +206,20 @@ func TestHostOnly(t *testing.T) {
 			t.Errorf("hostOnly(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// mapClasses are the classes of a map by name.
+type mapClasses map[string]*networkingv1.IngressClass
+
+func (m mapClasses) Get(name string) (*networkingv1.IngressClass, bool) {
+	c, ok := m[name]
+	return c, ok
+}
+
+func (m mapClasses) List() []*networkingv1.IngressClass {
+	var out []*networkingv1.IngressClass
+	for _, c := range m {
+		out = append(out, c)
+	}
+	return out
 }

@@ -72,7 +72,7 @@ type problem struct {
 // proxy, plain objects in tests. The Ingresses come oldest first.
 type source struct {
 	ingresses []*networkingv1.Ingress
-	class     ingressclass.Lookup
+	class     ingressclass.Classes
 	service   func(namespace, name string) *corev1.Service
 	slices    func(namespace, service string) []*discoveryv1.EndpointSlice
 	secret    func(namespace, name string) *corev1.Secret

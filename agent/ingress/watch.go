@@ -174,7 +174,7 @@ func (p *Proxy) rebuild() {
 	// The references are published before the Services, slices and Secrets
 	// are read: an event on one of them either is in the stores read below
 	// or comes after and pokes the next build.
-	refs := references(ings, p.classLookup)
+	refs := references(ings, ingressclass.FromStore(p.cfg.IngressClasses.GetStore()))
 	p.refs.Store(&refs)
 	t, problems := build(p.source(ings), p.fw, p.certs)
 	p.table.Store(t)
@@ -208,15 +208,6 @@ func sortIngresses(ings []*networkingv1.Ingress) {
 	})
 }
 
-func (p *Proxy) classLookup(name string) (*networkingv1.IngressClass, bool) {
-	o, ok, err := p.cfg.IngressClasses.GetStore().GetByKey(name)
-	if err != nil || !ok {
-		return nil, false
-	}
-	c, ok := o.(*networkingv1.IngressClass)
-	return c, ok
-}
-
 // source reads the informers' stores.
 func (p *Proxy) source(ings []*networkingv1.Ingress) source {
 	get := func(inf cache.SharedIndexInformer, ns, name string) any {
@@ -228,7 +219,7 @@ func (p *Proxy) source(ings []*networkingv1.Ingress) source {
 	}
 	return source{
 		ingresses: ings,
-		class:     p.classLookup,
+		class:     ingressclass.FromStore(p.cfg.IngressClasses.GetStore()),
 		service: func(ns, name string) *corev1.Service {
 			s, _ := get(p.cfg.Services, ns, name).(*corev1.Service)
 			return s
@@ -255,7 +246,7 @@ func (p *Proxy) source(ings []*networkingv1.Ingress) source {
 }
 
 // references lists what the served Ingresses name.
-func references(ings []*networkingv1.Ingress, class ingressclass.Lookup) refSet {
+func references(ings []*networkingv1.Ingress, class ingressclass.Classes) refSet {
 	refs := refSet{}
 	add := func(ns string, b *networkingv1.IngressBackend) {
 		if b != nil && b.Service != nil {

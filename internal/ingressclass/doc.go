@@ -6,9 +6,9 @@
 // keelson.dev/ingress), the cluster's default class. An Ingress is keelson's
 // when it names that class (spec.ingressClassName, or the older annotation
 // kubernetes.io/ingress.class), when it names an IngressClass of keelson's
-// controller, or when it names no class at all:
+// controller, or when it names no class while keelson's is the default:
 //
-//	if ingressclass.Served(ing, classes.Get) {
+//	if ingressclass.Served(ing, ingressclass.FromStore(classes.GetStore())) {
 //		// route it
 //	}
 package ingressclass

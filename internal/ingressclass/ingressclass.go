@@ -2,6 +2,7 @@ package ingressclass
 
 import (
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/client-go/tools/cache"
 )
 
 const (
@@ -20,8 +21,37 @@ const (
 	AnnotationNodeProxy = "keelson.dev/ingress-proxy"
 )
 
-// Lookup finds an IngressClass by name; ok is false when there is none.
-type Lookup func(name string) (class *networkingv1.IngressClass, ok bool)
+// Classes are the cluster's IngressClasses.
+type Classes interface {
+	// Get finds a class by name; ok is false when there is none.
+	Get(name string) (class *networkingv1.IngressClass, ok bool)
+	// List returns every class.
+	List() []*networkingv1.IngressClass
+}
+
+// FromStore reads the classes of an informer's store.
+func FromStore(s cache.Store) Classes { return storeClasses{s} }
+
+type storeClasses struct{ s cache.Store }
+
+func (c storeClasses) Get(name string) (*networkingv1.IngressClass, bool) {
+	o, ok, err := c.s.GetByKey(name)
+	if err != nil || !ok {
+		return nil, false
+	}
+	ic, ok := o.(*networkingv1.IngressClass)
+	return ic, ok
+}
+
+func (c storeClasses) List() []*networkingv1.IngressClass {
+	var out []*networkingv1.IngressClass
+	for _, o := range c.s.List() {
+		if ic, ok := o.(*networkingv1.IngressClass); ok {
+			out = append(out, ic)
+		}
+	}
+	return out
+}
 
 // ClassName is the class an Ingress names, "" when it names none:
 // spec.ingressClassName, else the annotation.
@@ -32,19 +62,40 @@ func ClassName(ing *networkingv1.Ingress) string {
 	return ing.Annotations[AnnotationClass]
 }
 
-// Served reports whether keelson's ingress proxy serves ing: it names no
-// class (keelson's is the default), keelson's own, or an IngressClass whose
-// controller is keelson's. lookup may be nil.
-func Served(ing *networkingv1.Ingress, lookup Lookup) bool {
+// Served reports whether keelson's ingress proxy serves ing: it names
+// keelson's class, or an IngressClass whose controller is keelson's, or no
+// class while keelson's is the default (a class of keelson's controller is
+// marked default, or none is: another controller's default class takes
+// the Ingresses that name none, and two controllers must not fight over
+// them). classes may be nil: then only the names say.
+func Served(ing *networkingv1.Ingress, classes Classes) bool {
 	name := ClassName(ing)
-	if name == "" || name == Name {
+	switch {
+	case name == Name:
 		return true
+	case classes == nil:
+		return name == ""
+	case name == "":
+		return keelsonIsDefault(classes.List())
 	}
-	if lookup == nil {
-		return false
-	}
-	c, ok := lookup(name)
+	c, ok := classes.Get(name)
 	return ok && c.Spec.Controller == Controller
+}
+
+// keelsonIsDefault reports whether Ingresses that name no class are
+// keelson's: no class is marked default, or one of keelson's controller is.
+func keelsonIsDefault(classes []*networkingv1.IngressClass) bool {
+	others := false
+	for _, c := range classes {
+		if c.DeletionTimestamp != nil || c.Annotations[AnnotationDefault] != "true" {
+			continue
+		}
+		if c.Spec.Controller == Controller {
+			return true
+		}
+		others = true
+	}
+	return !others
 }
 
 // Object is keelson's IngressClass as the control plane makes it: the

@@ -13,7 +13,10 @@ func TestServed(t *testing.T) {
 		"internal": {ObjectMeta: metav1.ObjectMeta{Name: "internal"}, Spec: networkingv1.IngressClassSpec{Controller: Controller}},
 		"nginx":    {ObjectMeta: metav1.ObjectMeta{Name: "nginx"}, Spec: networkingv1.IngressClassSpec{Controller: "k8s.io/ingress-nginx"}},
 	}
-	lookup := func(name string) (*networkingv1.IngressClass, bool) { c, ok := classes[name]; return c, ok }
+	lookup := mapClasses(classes)
+	otherDefault := mapClasses{"nginx": {ObjectMeta: metav1.ObjectMeta{Name: "nginx", Annotations: map[string]string{AnnotationDefault: "true"}},
+		Spec: networkingv1.IngressClassSpec{Controller: "k8s.io/ingress-nginx"}}}
+	bothDefault := mapClasses{"nginx": otherDefault["nginx"], "keelson": Object()}
 	ing := func(class *string, annotation string) *networkingv1.Ingress {
 		i := &networkingv1.Ingress{Spec: networkingv1.IngressSpec{IngressClassName: class}}
 		if annotation != "" {
@@ -24,7 +27,7 @@ func TestServed(t *testing.T) {
 	tests := []struct {
 		name   string
 		ing    *networkingv1.Ingress
-		lookup Lookup
+		lookup Classes
 		want   bool
 	}{
 		{"no class: keelson's is the default", ing(nil, ""), lookup, true},
@@ -36,6 +39,9 @@ func TestServed(t *testing.T) {
 		{"another class by the annotation", ing(nil, "nginx"), lookup, false},
 		{"the field before the annotation", ing(ptr.To("keelson"), "nginx"), lookup, true},
 		{"a class that does not exist", ing(ptr.To("missing"), ""), lookup, false},
+		{"no class while another controller's class is the default", ing(nil, ""), otherDefault, false},
+		{"keelson's class still served then", ing(ptr.To("keelson"), ""), otherDefault, true},
+		{"no class while keelson's is a default too", ing(nil, ""), bothDefault, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -47,4 +53,19 @@ func TestServed(t *testing.T) {
 	if o := Object(); o.Name != Name || o.Spec.Controller != Controller || o.Annotations[AnnotationDefault] != "true" {
 		t.Errorf("Object() = %+v, want keelson's default class", o)
 	}
+}
+
+type mapClasses map[string]*networkingv1.IngressClass
+
+func (m mapClasses) Get(name string) (*networkingv1.IngressClass, bool) {
+	c, ok := m[name]
+	return c, ok
+}
+
+func (m mapClasses) List() []*networkingv1.IngressClass {
+	var out []*networkingv1.IngressClass
+	for _, c := range m {
+		out = append(out, c)
+	}
+	return out
 }
