@@ -11,6 +11,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/keelson/keelson/internal/ingressclass"
 )
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -38,7 +40,7 @@ func sourceOf(objs ...runtime.Object) source {
 	sortIngresses(ings)
 	return source{
 		ingresses: ings,
-		class:     mapClasses(classes),
+		class:     ingressclass.Map(classes),
 		service: func(namespace, name string) *corev1.Service {
 			if len(svcs) == 0 {
 				s := service(name)
@@ -206,20 +208,4 @@ func TestHostOnly(t *testing.T) {
 			t.Errorf("hostOnly(%q) = %q, want %q", in, got, want)
 		}
 	}
-}
-
-// mapClasses are the classes of a map by name.
-type mapClasses map[string]*networkingv1.IngressClass
-
-func (m mapClasses) Get(name string) (*networkingv1.IngressClass, bool) {
-	c, ok := m[name]
-	return c, ok
-}
-
-func (m mapClasses) List() []*networkingv1.IngressClass {
-	var out []*networkingv1.IngressClass
-	for _, c := range m {
-		out = append(out, c)
-	}
-	return out
 }

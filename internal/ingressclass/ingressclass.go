@@ -53,6 +53,25 @@ func (c storeClasses) List() []*networkingv1.IngressClass {
 	return out
 }
 
+// Map is Classes of a map by name, for a caller that holds the classes
+// itself (a revision's objects, a test).
+type Map map[string]*networkingv1.IngressClass
+
+// Get finds a class by name.
+func (m Map) Get(name string) (*networkingv1.IngressClass, bool) {
+	c, ok := m[name]
+	return c, ok
+}
+
+// List returns every class, in no order.
+func (m Map) List() []*networkingv1.IngressClass {
+	out := make([]*networkingv1.IngressClass, 0, len(m))
+	for _, c := range m {
+		out = append(out, c)
+	}
+	return out
+}
+
 // ClassName is the class an Ingress names, "" when it names none:
 // spec.ingressClassName, else the annotation.
 func ClassName(ing *networkingv1.Ingress) string {

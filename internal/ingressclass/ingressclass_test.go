@@ -13,10 +13,10 @@ func TestServed(t *testing.T) {
 		"internal": {ObjectMeta: metav1.ObjectMeta{Name: "internal"}, Spec: networkingv1.IngressClassSpec{Controller: Controller}},
 		"nginx":    {ObjectMeta: metav1.ObjectMeta{Name: "nginx"}, Spec: networkingv1.IngressClassSpec{Controller: "k8s.io/ingress-nginx"}},
 	}
-	lookup := mapClasses(classes)
-	otherDefault := mapClasses{"nginx": {ObjectMeta: metav1.ObjectMeta{Name: "nginx", Annotations: map[string]string{AnnotationDefault: "true"}},
+	lookup := Map(classes)
+	otherDefault := Map{"nginx": {ObjectMeta: metav1.ObjectMeta{Name: "nginx", Annotations: map[string]string{AnnotationDefault: "true"}},
 		Spec: networkingv1.IngressClassSpec{Controller: "k8s.io/ingress-nginx"}}}
-	bothDefault := mapClasses{"nginx": otherDefault["nginx"], "keelson": Object()}
+	bothDefault := Map{"nginx": otherDefault["nginx"], "keelson": Object()}
 	ing := func(class *string, annotation string) *networkingv1.Ingress {
 		i := &networkingv1.Ingress{Spec: networkingv1.IngressSpec{IngressClassName: class}}
 		if annotation != "" {
@@ -53,19 +53,4 @@ func TestServed(t *testing.T) {
 	if o := Object(); o.Name != Name || o.Spec.Controller != Controller || o.Annotations[AnnotationDefault] != "true" {
 		t.Errorf("Object() = %+v, want keelson's default class", o)
 	}
-}
-
-type mapClasses map[string]*networkingv1.IngressClass
-
-func (m mapClasses) Get(name string) (*networkingv1.IngressClass, bool) {
-	c, ok := m[name]
-	return c, ok
-}
-
-func (m mapClasses) List() []*networkingv1.IngressClass {
-	var out []*networkingv1.IngressClass
-	for _, c := range m {
-		out = append(out, c)
-	}
-	return out
 }
