@@ -61,6 +61,10 @@ type Config struct {
 	// Hooks, when set, serves every path under /hooks/ without a bearer
 	// token: it authenticates each request itself (a webhook's signature).
 	Hooks http.Handler
+	// UI, when set, makes the web view served under /ui/ from the API's
+	// own handler, which it reads through as each signed-in person; it
+	// authenticates each request itself (a cookie holding a token).
+	UI func(api http.Handler) http.Handler
 }
 
 // WatchCacheConfig tunes the per-resource watch caches.
@@ -120,13 +124,28 @@ func New(cfg Config) *Server {
 		s.mux.HandleFunc("/apis/", s.serveResource)
 	}
 	api := s.authenticate(s.mux)
-	s.handler = s.instrument(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	core := s.instrument(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if cfg.Hooks != nil && strings.HasPrefix(r.URL.Path, "/hooks/") {
 			cfg.Hooks.ServeHTTP(w, r)
 			return
 		}
 		api.ServeHTTP(w, r)
 	}))
+	s.handler = core
+	if cfg.UI != nil {
+		ui := cfg.UI(core)
+		s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch {
+			case strings.HasPrefix(r.URL.Path, "/ui/"):
+				ui.ServeHTTP(w, r)
+			case (r.URL.Path == "/" || r.URL.Path == "/ui") && r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html"):
+				// A browser at the API's address wants the view.
+				http.Redirect(w, r, "/ui/", http.StatusFound)
+			default:
+				core.ServeHTTP(w, r)
+			}
+		})
+	}
 	return s
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 
@@ -12,6 +13,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/keelson/keelson/apiserver"
+	"github.com/keelson/keelson/ui"
 )
 
 func newKubeconfigCmd() *cobra.Command {
@@ -100,6 +102,9 @@ func adminKubeconfig(dataDir string) string { return filepath.Join(dataDir, "adm
 // the CA, certificate and admin token on first start.
 func (o *serverOptions) apiConfig(log *slog.Logger) (apiserver.Config, error) {
 	cfg := apiserver.Config{Addr: o.listen, Logger: log, AnonymousRead: o.anonymousRead, Profiling: o.profiling}
+	if o.ui {
+		cfg.UI = func(api http.Handler) http.Handler { return ui.New(ui.Config{API: api, Logger: log}) }
+	}
 	tokenFile := o.tokenFile
 	if tokenFile == "" {
 		tokenFile = filepath.Join(o.dataDir, "tokens.csv")

@@ -50,6 +50,7 @@ type serverOptions struct {
 	authzFile        string
 	anonymousRead    bool
 	profiling        bool
+	ui               bool
 
 	// serviceCIDR and nodePortRange are what cluster IPs and node ports are
 	// allocated from: the sync checks revisions against them and the
@@ -157,6 +158,7 @@ func (o *serverOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.tokenFile, "token-auth-file", "", `bearer tokens, one "token,user,uid,\"group1,group2\"" per line; default <data-dir>/tokens.csv, made with an admin token on first start`)
 	f.StringVar(&o.authzFile, "authorization-file", "", "YAML read grants (users and groups to namespaces and secret values), the bootstrap beside RBAC from Git; what neither grants is refused (system:masters reads everything)")
 	f.BoolVar(&o.anonymousRead, "anonymous-read", false, "take requests without a token as system:anonymous (group system:unauthenticated), who reads what RBAC or the authorization file grants it")
+	f.BoolVar(&o.ui, "ui", true, "serve the read-only web view at /ui/ of the API address: sign in with an API token")
 	f.BoolVar(&o.profiling, "profiling", true, "serve Go's profiles at /debug/pprof/ to members of system:masters")
 }
 
