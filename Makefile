@@ -12,10 +12,11 @@ LDFLAGS  := -X github.com/keelson/keelson/internal/version.Version=$(VERSION) \
 # and runc (agent), CNI plugins (pod networking), busybox (the test image), git
 # (remote Git sources: upload-pack for file:// and ssh, http-backend for HTTP),
 # qemu (software emulation) for internal/vmtest's VMs, which test cgroup v1 and
-# v2 whatever the machine runs; kmod and xz-utils serve hack/vm-kernel.sh.
-DEB_PKGS := containerd runc containernetworking-plugins etcd-server busybox-static iptables iproute2 git qemu-system-x86 kmod xz-utils
+# v2 whatever the machine runs; kmod and xz-utils serve hack/vm-kernel.sh;
+# chromium, headless, for the web view's browser tests (ui/uitest).
+DEB_PKGS := containerd runc containernetworking-plugins etcd-server busybox-static iptables iproute2 git qemu-system-x86 kmod xz-utils chromium
 DEB_BINS := /usr/bin/containerd /usr/sbin/runc /usr/lib/cni/bridge /usr/bin/etcd /bin/busybox /usr/sbin/iptables /usr/sbin/ip \
-            /usr/bin/git /usr/lib/git-core/git-http-backend /usr/bin/qemu-system-x86_64 /usr/sbin/depmod /usr/bin/xz
+            /usr/bin/git /usr/lib/git-core/git-http-backend /usr/bin/qemu-system-x86_64 /usr/sbin/depmod /usr/bin/xz /usr/bin/chromium
 # Installed without their recommendations (qemu's would add a desktop's libraries).
 DEB_NORECOMMENDS := qemu-system-x86 kmod xz-utils
 

@@ -14,6 +14,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -160,10 +161,8 @@ func (e *env) shop(t testing.TB, pods int) *keelsonv1alpha1.Sync {
 		p := etcdtest.SamplePod("shop", "web-7d9c5b8f6-"+string(rune('a'+i%26))+strings.Repeat("x", i/26))
 		p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: ptr.To(true)}}
 		e.create(t, p)
-		if i < 3 {
-			slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{Addresses: []string{"10.42.0.9"},
-				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "shop", Name: p.Name}})
-		}
+		slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{Addresses: []string{"10.42.0.9"},
+			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "shop", Name: p.Name}})
 	}
 	e.create(t, slice)
 	s := &keelsonv1alpha1.Sync{ObjectMeta: metav1.ObjectMeta{Name: "apps"},
@@ -189,4 +188,13 @@ func (e *env) shop(t testing.TB, pods int) *keelsonv1alpha1.Sync {
 		t.Fatal(err)
 	}
 	return s
+}
+
+func etcdNode(name string) *corev1.Node {
+	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Status: corev1.NodeStatus{
+			Capacity:    corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("24Gi"), corev1.ResourcePods: resource.MustParse("110")},
+			Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("24Gi"), corev1.ResourcePods: resource.MustParse("110")},
+			Conditions:  []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}},
+		}}
 }

@@ -94,20 +94,27 @@ func (f forge) commitURL(rev string) string {
 
 // fileError is one of a sync's errors, split where it names a file.
 type fileError struct {
-	File, Line, Rest string
+	// Before is the text before the file ("revision 1a2b not applied: ").
+	Before     string
+	File, Line string
+	Rest       string
 	// URL is the file at the attempted revision, when the host has pages.
 	URL string
 }
 
-// atFile matches "deploy/web.yaml:14:7: message" and "web.yaml: message".
-var atFile = regexp.MustCompile(`^([^\s:]+\.(?:ya?ml|json|cue|jsonnet|tpl|txt|toml|env)|[^\s:]+/[^\s:]+)(?::(\d+))?(?::\d+)?: (.*)$`)
+// atFile finds "deploy/web.yaml:14:7: " or "web.yaml: " in a message: the
+// first file of the repository it names, by its extension.
+var atFile = regexp.MustCompile(`(?:^|\s)([^\s:]+\.(?:ya?ml|json|cue|jsonnet|tpl|toml|env|txt))(?::(\d+))?(?::\d+)?: `)
 
 func splitError(msg string, f forge, hasForge bool, rev string) fileError {
-	m := atFile.FindStringSubmatch(msg)
+	m := atFile.FindStringSubmatchIndex(msg)
 	if m == nil {
 		return fileError{Rest: msg}
 	}
-	e := fileError{File: m[1], Line: m[2], Rest: m[3]}
+	e := fileError{Before: msg[:m[2]], File: msg[m[2]:m[3]], Rest: msg[m[1]:]}
+	if m[4] >= 0 {
+		e.Line = msg[m[4]:m[5]]
+	}
 	if hasForge && rev != "" {
 		e.URL = f.fileURL(rev, e.File, e.Line)
 	}

@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"net/http"
@@ -125,49 +124,3 @@ func stateOf(s corev1.ContainerState) string {
 	return "Not started"
 }
 
-// podLog streams a container's log as server-sent events, a line each,
-// following it as kubectl logs -f does, from its last 500 lines.
-func (v *View) podLog(w http.ResponseWriter, r *request) {
-	ns, name := r.PathValue("namespace"), r.PathValue("name")
-	q := url.Values{"follow": {"true"}, "tailLines": {"500"}}
-	if c := r.URL.Query().Get("container"); c != "" {
-		q.Set("container", c)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("X-Accel-Buffering", "no")
-	rc := http.NewResponseController(w)
-	body, err := r.api.stream(r.Context(), objectPath(podsRes, ns, name)+"/log", q)
-	if err != nil {
-		if errors.Is(err, errSignedOut) {
-			fmt.Fprint(w, "event: signedout\ndata: \n\n")
-			return
-		}
-		fmt.Fprintf(w, "event: failed\ndata: %s\n\n", oneLine(err.Error()))
-		return
-	}
-	defer body.Close()
-	br := bufio.NewReaderSize(body, 64<<10)
-	for {
-		line, err := br.ReadString('\n')
-		if line != "" {
-			if _, werr := fmt.Fprintf(w, "data: %s\n\n", oneLine(strings.TrimSuffix(line, "\n"))); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			fmt.Fprint(w, "event: end\ndata: \n\n")
-			_ = rc.Flush()
-			return
-		}
-		if br.Buffered() == 0 {
-			if rc.Flush() != nil {
-				return
-			}
-		}
-	}
-}
-
-// oneLine keeps a line one event's data: a bare carriage return would end
-// it early.
-func oneLine(s string) string { return strings.NewReplacer("\r", "", "\n", " ").Replace(s) }

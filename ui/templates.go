@@ -3,6 +3,7 @@ package ui
 import (
 	"html/template"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -27,6 +28,13 @@ var funcs = template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04:05 MST")
 	},
 	"lower": strings.ToLower,
+	// dur is a sync's duration to the millisecond, or 0.1 s past a second.
+	"dur": func(d time.Duration) string {
+		if d >= time.Second {
+			return d.Round(100 * time.Millisecond).String()
+		}
+		return d.Round(time.Millisecond).String()
+	},
 	"short": short,
 }
 

@@ -138,12 +138,19 @@ func lookHints(o *upOptions) []string {
 	if strings.Contains(os.Args[0], "/") {
 		self = os.Args[0] // as it was run, e.g. make demo's bin/keelson
 	}
-	return []string{
+	hints := []string{
 		"  look:   " + self + " get pods -A" + dataFlag,
 		"          kubectl --kubeconfig " + adminKubeconfig(data) + " get pods -A",
 		"          " + self + " status" + dataFlag + "    (the Sync: what was applied, what failed)",
-		"  change: commit to " + source,
 	}
+	if o.server.ui {
+		scheme := "https"
+		if !o.server.tls {
+			scheme = "http"
+		}
+		hints = append(hints, "          "+scheme+"://"+dialAddr(o.server.listen)+"/ui/    (the web view: sign in with the kubeconfig's token)")
+	}
+	return append(hints, "  change: commit to "+source)
 }
 
 // watchCluster shows the node's readiness and how many pods run, checking

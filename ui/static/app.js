@@ -83,7 +83,13 @@
       logs.addEventListener("failed", (ev) => stop("Cannot read the log: " + ev.data));
       logs.addEventListener("end", () => stop("The log ended (the container stopped)."));
       logs.addEventListener("signedout", () => location.reload());
-      logs.onerror = () => stop("The log stream was cut.");
+      // The browser reconnects by itself, and the server goes on after the
+      // last line it sent (Last-Event-ID); only a refusal closes it.
+      logs.onerror = () => {
+        if (logs.readyState === EventSource.CLOSED) stop("The log stream was refused.");
+        else if (state) state.textContent = "Reconnecting…";
+      };
+      logs.onopen = () => { if (state) state.textContent = "Following"; };
     }
     if (button) button.addEventListener("click", () => (logs ? stop("Stopped") : start()));
     if (picker) picker.addEventListener("change", () => { pre.dataset.log = picker.value; start(); });
