@@ -42,7 +42,7 @@ func TestSplitError(t *testing.T) {
 		"revision ff822ffa3c7c not applied: deploy/b.yaml:5:7: data: must be an object": {Before: "revision ff822ffa3c7c not applied: ",
 			File: "deploy/b.yaml", Line: "5", Rest: "data: must be an object", URL: "https://github.com/acme/shop/blob/r1/deploy/b.yaml#L5"},
 		"kustomization.yaml: resource base missing": {File: "kustomization.yaml", Rest: "resource base missing", URL: "https://github.com/acme/shop/blob/r1/kustomization.yaml"},
-		"fetch: connection refused": {Rest: "fetch: connection refused"},
+		"fetch: connection refused":                 {Rest: "fetch: connection refused"},
 	} {
 		if got := splitError(msg, gh, true, "r1"); got != want {
 			t.Errorf("%q:\n got %+v\nwant %+v", msg, got, want)

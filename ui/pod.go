@@ -123,4 +123,3 @@ func stateOf(s corev1.ContainerState) string {
 	}
 	return "Not started"
 }
-
