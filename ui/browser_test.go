@@ -121,7 +121,7 @@ func BenchmarkLiveUpdate(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				i++
-				rev := fmt.Sprintf("%040d", i)
+				rev := fmt.Sprintf("%012d%028d", i, 0) // the page shows the first 12 digits
 				s.Status.LastAppliedRevision = rev
 				if err := e.st.UpdateStatus(b.Context(), s); err != nil {
 					b.Fatal(err)

@@ -141,7 +141,7 @@ func (v *View) sourcePage(w http.ResponseWriter, r *request) {
 		v.failed(w, r, "source.html", p, err)
 		return
 	}
-	d := sourcePageData{Source: toSource(&s), Tree: t.roots, Counts: t.counts()}
+	d := sourcePageData{Source: toSource(&s), Tree: t.roots, Counts: t.counts}
 	if err != nil {
 		d.TreeErr = err.Error()
 	}

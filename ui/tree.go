@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"sort"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -29,6 +30,9 @@ type treeNode struct {
 	// Link is the object's own page, for pods.
 	Link     string
 	Children []*treeNode
+	// More, when not 0, makes the node a line saying how many objects of
+	// Kind were left out, and Info their health.
+	More int
 }
 
 // maxWatches bounds the watches one page holds open; a source spread over
@@ -40,19 +44,8 @@ const maxWatches = 16
 type sourceTree struct {
 	roots   []*treeNode
 	watches []watch
-}
-
-func (t *sourceTree) counts() map[string]int {
-	c := map[string]int{}
-	var walk func([]*treeNode)
-	walk = func(ns []*treeNode) {
-		for _, n := range ns {
-			c[n.Health]++
-			walk(n.Children)
-		}
-	}
-	walk(t.roots)
-	return c
+	// counts are the objects by health, those left out of the tree too.
+	counts map[string]int
 }
 
 // Resources of the objects controllers make under a source's objects.
@@ -82,6 +75,7 @@ type treeReader struct {
 	lists map[string]listed // by resource and namespace
 	t     *sourceTree
 	errs  []error
+	pods  map[string]store.Object // by namespace/name, once indexed
 }
 
 func (tr *treeReader) list(res store.Resource, ns string, q url.Values) []store.Object {
@@ -105,9 +99,24 @@ func (tr *treeReader) cached(res store.Resource, ns string) []store.Object {
 	return tr.lists[res.String()+"/"+ns+"?"].items
 }
 
+// podNamed finds a pod of namespace ns in the pods read already.
+func (tr *treeReader) podNamed(ns, name string) (store.Object, bool) {
+	if tr.pods == nil {
+		tr.pods = map[string]store.Object{}
+	}
+	if _, indexed := tr.pods[ns+"/"]; !indexed {
+		tr.pods[ns+"/"] = nil
+		for _, p := range tr.cached(podsRes, ns) {
+			tr.pods[ns+"/"+p.GetName()] = p
+		}
+	}
+	p, ok := tr.pods[ns+"/"+name]
+	return p, ok
+}
+
 // buildTree reads a source's objects and what controllers made under them.
 func buildTree(ctx context.Context, api *client, s *keelsonv1alpha1.Sync) (*sourceTree, error) {
-	tr := &treeReader{ctx: ctx, api: api, lists: map[string]listed{}, t: &sourceTree{}}
+	tr := &treeReader{ctx: ctx, api: api, lists: map[string]listed{}, t: &sourceTree{counts: map[string]int{}}}
 	bySource := url.Values{"labelSelector": {keelsonv1alpha1.LabelSource + "=" + s.Name}}
 	owned := map[types.UID][]store.Object{}
 	seen := map[string]bool{}
@@ -118,6 +127,7 @@ func buildTree(ctx context.Context, api *client, s *keelsonv1alpha1.Sync) (*sour
 		tr.t.roots = append(tr.t.roots, n)
 		if err != nil {
 			n.Health, n.Message = string(health.Unknown), "keelson does not know this kind"
+			tr.t.counts[n.Health]++
 			continue
 		}
 		var obj store.Object
@@ -129,6 +139,7 @@ func buildTree(ctx context.Context, api *client, s *keelsonv1alpha1.Sync) (*sour
 		}
 		h := health.OfKind(res.GVK.GroupKind(), obj)
 		n.Health, n.Message, n.Info = string(h.Status), h.Message, info(obj)
+		tr.t.counts[n.Health]++
 		if obj == nil {
 			continue
 		}
@@ -179,10 +190,8 @@ func (tr *treeReader) children(obj store.Object, owned map[types.UID][]store.Obj
 			if e.TargetRef == nil || e.TargetRef.Kind != "Pod" {
 				continue
 			}
-			for _, p := range tr.cached(podsRes, o.Namespace) {
-				if p.GetName() == e.TargetRef.Name {
-					kids = append(kids, p)
-				}
+			if p, ok := tr.podNamed(o.Namespace, e.TargetRef.Name); ok {
+				kids = append(kids, p)
 			}
 		}
 	default:
@@ -194,11 +203,69 @@ func (tr *treeReader) children(obj store.Object, owned map[types.UID][]store.Obj
 			continue // an old revision, scaled to nothing
 		}
 		n := nodeOf(k)
+		tr.t.counts[n.Health]++
 		n.Children = tr.children(k, owned, depth+1)
 		out = append(out, n)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return less(out[i], out[j]) })
-	return out
+	return shorten(out, obj)
+}
+
+// maxChildren is how many objects the tree shows under one: a person reads
+// the worst of a thousand pods, not all of them, and a page of a thousand
+// rows paints slowly.
+const maxChildren = 50
+
+// shorten keeps the maxChildren worst of nodes (the worst health first),
+// and says what the rest are, with a search for all of them when parent
+// selects them by labels.
+func shorten(nodes []*treeNode, parent store.Object) []*treeNode {
+	if len(nodes) <= maxChildren {
+		return nodes
+	}
+	sort.SliceStable(nodes, func(i, j int) bool {
+		return health.Worse(health.Status(nodes[i].Health), health.Status(nodes[j].Health))
+	})
+	rest := nodes[maxChildren:]
+	by := map[string]int{}
+	for _, n := range rest {
+		by[n.Health]++
+	}
+	var parts []string
+	for h, c := range by {
+		parts = append(parts, fmt.Sprintf("%d %s", c, h))
+	}
+	sort.Strings(parts)
+	more := &treeNode{More: len(rest), Info: strings.Join(parts, ", "), Kind: rest[0].Kind}
+	if sel := selectorOf(parent); sel != "" {
+		more.Link = "/ui/search?" + url.Values{"q": {sel}}.Encode()
+	}
+	return append(nodes[:maxChildren:maxChildren], more)
+}
+
+// selectorOf is the label selector of the objects a workload controls.
+func selectorOf(obj store.Object) string {
+	var ls *metav1.LabelSelector
+	switch o := obj.(type) {
+	case *appsv1.ReplicaSet:
+		ls = o.Spec.Selector
+	case *appsv1.StatefulSet:
+		ls = o.Spec.Selector
+	case *appsv1.DaemonSet:
+		ls = o.Spec.Selector
+	case *corev1.Service:
+		if len(o.Spec.Selector) > 0 {
+			ls = &metav1.LabelSelector{MatchLabels: o.Spec.Selector}
+		}
+	}
+	if ls == nil {
+		return ""
+	}
+	sel, err := metav1.LabelSelectorAsSelector(ls)
+	if err != nil {
+		return ""
+	}
+	return sel.String()
 }
 
 // serviceChildren are a service's endpoint slices; the slices' children are

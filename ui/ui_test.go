@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -261,5 +262,37 @@ func TestSearch(t *testing.T) {
 	}
 	if code, body := e.get(t, c, "/ui/search?q="+url.QueryEscape("app in (")); code != http.StatusOK || !strings.Contains(body, "is not a label selector") {
 		t.Errorf("bad selector: %d\n%s", code, body)
+	}
+}
+
+// TestTreeShortened: under one object the tree shows the worst 50 and says
+// what the rest are, with a search for all of them.
+func TestTreeShortened(t *testing.T) {
+	e := newEnv(t)
+	e.shop(t, 60)
+	c := e.signedIn(t, adminToken)
+	code, body := e.get(t, c, "/ui/sources/apps")
+	if code != http.StatusOK {
+		t.Fatalf("source: %d\n%s", code, body)
+	}
+	if n := strings.Count(body, `href="/ui/pods/shop/`); n != 100 {
+		t.Errorf("%d pod links, want 50 under the ReplicaSet and 50 behind the Service", n)
+	}
+	// Under the ReplicaSet, a search for the rest; under the slice, none
+	// (a slice selects no pods by label).
+	if !strings.Contains(body, `<a href="/ui/search?q=app%3Dweb">10 more Pods</a>: <span class="info">`) ||
+		!strings.Contains(body, `<li class="more">10 more Pods: `) {
+		t.Errorf("no lines for the 10 pods left out:\n%s", body)
+	}
+	// The counts are of every object, those left out too: a namespace, a
+	// Deployment, a ReplicaSet, a Service, a slice and 60 pods twice.
+	counts := regexp.MustCompile(`</span> (\d+) `).FindAllStringSubmatch(body[strings.Index(body, `class="counts"`):], -1)
+	sum := 0
+	for _, m := range counts {
+		n, _ := strconv.Atoi(m[1])
+		sum += n
+	}
+	if sum != 125 {
+		t.Errorf("counts add up to %d, want 125", sum)
 	}
 }

@@ -42,8 +42,9 @@
     const url = main && main.dataset.live;
     if (!url) return;
     source = new EventSource(url);
-    source.addEventListener("open", () => { backoff = 1000; say("Live"); });
-    source.addEventListener("changed", refresh);
+    source.addEventListener("open", () => say("Live"));
+    // A stream that carried a change worked: the next failure waits little.
+    source.addEventListener("changed", () => { backoff = 1000; refresh(); });
     source.addEventListener("signedout", () => location.reload());
     const restart = () => {
       source.close();
