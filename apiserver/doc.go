@@ -9,6 +9,9 @@
 // the status of pods bound to them, deletions of those pods, the local-path
 // PersistentVolumes they provision, and Events.
 //
+// With Config.UI it also serves the read-only web view (package ui) under
+// /ui/, which reads through this handler as each signed-in person.
+//
 // Lists and watches are served from one watch cache per resource: a single
 // etcd watch keeps every object and a bounded window of recent events in
 // memory and fans them out to every client; a client that falls too far

@@ -296,3 +296,20 @@ func TestTreeShortened(t *testing.T) {
 		t.Errorf("counts add up to %d, want 125", sum)
 	}
 }
+
+func TestNodesPage(t *testing.T) {
+	e := newEnv(t)
+	e.shop(t, 3) // pods bound to node-1
+	e.create(t, etcdNode("node-1"))
+	c := e.signedIn(t, adminToken)
+	code, body := e.get(t, c, "/ui/nodes")
+	if code != http.StatusOK {
+		t.Fatalf("nodes: %d\n%s", code, body)
+	}
+	for _, want := range []string{`id="node-node-1"`, "Ready", `<meter min="0" max="110" value="3"`, "3 of 110 (2%)",
+		"2 (usage not reported)", "24.0 GiB (usage not reported)"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("nodes page lacks %q:\n%s", want, body)
+		}
+	}
+}
