@@ -12,8 +12,12 @@ import (
 
 	"html"
 
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 )
@@ -310,6 +314,55 @@ func TestNodesPage(t *testing.T) {
 		"2 (usage not reported)", "24.0 GiB (usage not reported)"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("nodes page lacks %q:\n%s", want, body)
+		}
+	}
+}
+
+// TestTreeStatefulSetAndCronJob: StatefulSet → Pods → claims, and
+// CronJob → Jobs → Pods.
+func TestTreeStatefulSetAndCronJob(t *testing.T) {
+	e := newEnv(t)
+	src := map[string]string{keelsonv1alpha1.LabelSource: "data"}
+	e.create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "data"}})
+	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "data", Name: "db", Labels: src},
+		Spec: appsv1.StatefulSetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}, ServiceName: "db",
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "db"}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "db", Image: "localhost/busybox:latest"}}}}}}
+	cron := &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Namespace: "data", Name: "backup", Labels: src},
+		Spec: batchv1.CronJobSpec{Schedule: "@hourly", JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{
+			Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "b", Image: "localhost/busybox:latest"}}}}}}}}
+	e.create(t, sts, cron)
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: "data", Name: "backup-29000000",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "CronJob", Name: "backup", UID: cron.UID, Controller: ptr.To(true)}}},
+		Spec: cron.Spec.JobTemplate.Spec}
+	e.create(t, job)
+	claim := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "data", Name: "data-db-0"},
+		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}
+	dbPod := newPod("data", "db-0")
+	dbPod.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "db", UID: sts.UID, Controller: ptr.To(true)}}
+	dbPod.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data-db-0"}}}}
+	jobPod := newPod("data", "backup-29000000-x7k2p")
+	jobPod.OwnerReferences = []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID, Controller: ptr.To(true)}}
+	e.create(t, claim, dbPod, jobPod)
+	s := &keelsonv1alpha1.Sync{ObjectMeta: metav1.ObjectMeta{Name: "data"}, Spec: keelsonv1alpha1.SyncSpec{URL: "file:///srv/git/data"}}
+	e.create(t, s)
+	s.Status.Inventory = []keelsonv1alpha1.ObjectRef{{APIVersion: "apps/v1", Kind: "StatefulSet", Namespace: "data", Name: "db"},
+		{APIVersion: "batch/v1", Kind: "CronJob", Namespace: "data", Name: "backup"}}
+	if err := e.st.UpdateStatus(t.Context(), s); err != nil {
+		t.Fatal(err)
+	}
+	_, body := e.get(t, e.signedIn(t, adminToken), "/ui/sources/data")
+	var kinds []string
+	for _, m := range regexp.MustCompile(`class="kind">(\w+)<`).FindAllStringSubmatch(body, -1) {
+		kinds = append(kinds, m[1])
+	}
+	if got, want := strings.Join(kinds, " "), "StatefulSet Pod PersistentVolumeClaim CronJob Job Pod"; got != want {
+		t.Errorf("tree kinds\n got %s\nwant %s", got, want)
+	}
+	for _, want := range []string{"data/data-db-0", `href="/ui/pods/data/db-0"`, "data/backup-29000000", `href="/ui/pods/data/backup-29000000-x7k2p"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("tree lacks %q", want)
 		}
 	}
 }
