@@ -27,18 +27,17 @@ type client struct {
 }
 
 // apiHost names the API in URLs the in-process transport never dials.
-const apiHost = "http://api.keelson.invalid"
+const apiHost = "api.keelson.invalid"
 
+// do sends a request for path, unescaped: the URL escapes it, so no part
+// of a path can turn into a query or a fragment.
 func (c *client) do(ctx context.Context, method, path string, q url.Values, body []byte) (*http.Response, error) {
-	u := apiHost + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
+	u := url.URL{Scheme: "http", Host: apiHost, Path: path, RawQuery: q.Encode()}
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
 		return nil, err
 	}
@@ -66,8 +65,8 @@ func (c *client) do(ctx context.Context, method, path string, q url.Values, body
 	return nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
 }
 
-// get decodes the JSON object at path into v.
-func (c *client) get(ctx context.Context, path string, q url.Values, v any) error {
+// getInto decodes the JSON object at path into v.
+func (c *client) getInto(ctx context.Context, path string, q url.Values, v any) error {
 	resp, err := c.do(ctx, http.MethodGet, path, q, nil)
 	if err != nil {
 		return err

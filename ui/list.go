@@ -4,32 +4,40 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"path"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/keelson/keelson/store"
 )
 
-// apiPath is the URL path of res's collection in namespace ns ("" for all
-// namespaces, or a cluster-scoped kind).
+// apiPath is the path of res's collection in namespace ns ("" for all
+// namespaces, or a cluster-scoped kind). Names are as they are: the client
+// escapes the path.
 func apiPath(res store.Resource, ns string) string {
 	p := "/apis/" + res.GVK.Group + "/" + res.GVK.Version
 	if res.GVK.Group == "" {
 		p = "/api/" + res.GVK.Version
 	}
 	if res.Namespaced && ns != "" {
-		p += "/namespaces/" + url.PathEscape(ns)
+		p += "/namespaces/" + ns
 	}
 	return p + "/" + res.Plural
 }
 
-// objectPath is the URL path of one object.
+// objectPath is the path of one object.
 func objectPath(res store.Resource, ns, name string) string {
-	return path.Join(apiPath(res, ns), url.PathEscape(name))
+	return apiPath(res, ns) + "/" + name
+}
+
+// validName says whether ns (when not "") and name could name an object:
+// anything else, "..", a slash, is no object's, and the view asks the API
+// for no other path.
+func validName(ns, name string) bool {
+	return (ns == "" || len(validation.IsDNS1123Label(ns)) == 0) && len(validation.IsDNS1123Subdomain(name)) == 0
 }
 
 // listed is one list read from the API: its objects, typed when the kind is
@@ -42,7 +50,7 @@ type listed struct {
 var decoder = scheme.Codecs.UniversalDeserializer()
 
 // list reads res's objects in ns with the query q (selectors).
-func list(ctx context.Context, c *client, res store.Resource, ns string, q url.Values) (listed, error) {
+func (c *client) list(ctx context.Context, res store.Resource, ns string, q url.Values) (listed, error) {
 	b, err := c.getRaw(ctx, apiPath(res, ns), q)
 	if err != nil {
 		return listed{}, err
@@ -76,8 +84,8 @@ func list(ctx context.Context, c *client, res store.Resource, ns string, q url.V
 	return out, nil
 }
 
-// get reads one object of res.
-func get(ctx context.Context, c *client, res store.Resource, ns, name string) (runtime.Object, error) {
+// object reads one object of res.
+func (c *client) object(ctx context.Context, res store.Resource, ns, name string) (runtime.Object, error) {
 	b, err := c.getRaw(ctx, objectPath(res, ns, name), nil)
 	if err != nil {
 		return nil, err

@@ -3,10 +3,12 @@ package ui
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -38,28 +40,40 @@ func liveURL(ws ...watch) string {
 	return "/ui/live?" + q.Encode()
 }
 
+// collection matches the path of a collection of the resource API: a
+// group (or the core API), a version, a namespace perhaps, a resource.
+var collection = regexp.MustCompile(`^/(?:api/v1|apis/[a-z0-9.-]+/[a-z0-9]+)(?:/namespaces/[a-z0-9-]+)?/([a-z0-9.-]+)$`)
+
+// watchParams are what a page may ask of a watch beside its collection.
+var watchParams = []string{"labelSelector", "fieldSelector"}
+
 // parseWatch reads one w parameter back, refusing anything but a
-// collection of the resource API, and secrets, whose changes the view has
-// no business following.
+// collection of the resource API with selectors, and secrets, whose
+// changes the view has no business following.
 func parseWatch(s string) (watch, error) {
 	at := strings.LastIndexByte(s, '@')
 	if at < 0 {
 		return watch{}, fmt.Errorf("watch %q: no @resourceVersion", s)
 	}
-	u, err := url.Parse(s[:at])
+	p, query, _ := strings.Cut(s[:at], "?")
+	m := collection.FindStringSubmatch(p)
+	if m == nil {
+		return watch{}, fmt.Errorf("watch %q: not a collection of the API", s)
+	}
+	if m[1] == "secrets" {
+		return watch{}, fmt.Errorf("watch %q: the view does not follow secrets", s)
+	}
+	q, err := url.ParseQuery(query)
 	if err != nil {
 		return watch{}, fmt.Errorf("watch %q: %w", s, err)
 	}
-	if u.Host != "" || u.Scheme != "" || !(strings.HasPrefix(u.Path, "/api/") || strings.HasPrefix(u.Path, "/apis/")) ||
-		strings.Contains(u.Path, "..") {
-		return watch{}, fmt.Errorf("watch %q: not a collection of the API", s)
-	}
-	for _, seg := range strings.Split(u.Path, "/") {
-		if seg == "secrets" {
-			return watch{}, fmt.Errorf("watch %q: the view does not follow secrets", s)
+	wt := watch{Path: p, Query: url.Values{}, RV: s[at+1:]}
+	for _, k := range watchParams {
+		if v := q.Get(k); v != "" {
+			wt.Query.Set(k, v)
 		}
 	}
-	return watch{Path: u.Path, Query: u.Query(), RV: s[at+1:]}, nil
+	return wt, nil
 }
 
 // liveDelay gathers a burst of changes (a rollout's dozens of pod updates)
@@ -86,7 +100,6 @@ func (v *View) live(w http.ResponseWriter, r *request) {
 		ws = append(ws, wt)
 	}
 	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
 	changed := make(chan struct{}, 1)
 	ended := make(chan error, len(ws))
 	var wg sync.WaitGroup
@@ -97,18 +110,34 @@ func (v *View) live(w http.ResponseWriter, r *request) {
 			ended <- follow(ctx, r.api, wt, changed)
 		}()
 	}
-	defer wg.Wait()
+	defer func() {
+		cancel() // the other watches end with this stream
+		wg.Wait()
+	}()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("X-Accel-Buffering", "no")
-	rc := http.NewResponseController(w)
-	send := func(event string) bool {
-		if _, err := fmt.Fprintf(w, "event: %s\ndata: \n\n", event); err != nil {
-			return false
-		}
-		return rc.Flush() == nil
+	stream(ctx, &sse{w: w, rc: http.NewResponseController(w)}, changed, ended)
+}
+
+// sse writes server-sent events.
+type sse struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+// event sends one event with data, and says whether it reached the client.
+func (s *sse) event(name, data string) bool {
+	if _, err := fmt.Fprintf(s.w, "event: %s\ndata: %s\n\n", name, oneLine(data)); err != nil {
+		return false
 	}
-	if !send("open") {
+	return s.rc.Flush() == nil
+}
+
+// stream tells the client of changes until a watch ends or the client
+// goes.
+func stream(ctx context.Context, out *sse, changed <-chan struct{}, ended <-chan error) {
+	if !out.event("open", "") {
 		return
 	}
 	keepAlive := time.NewTicker(25 * time.Second)
@@ -118,10 +147,10 @@ func (v *View) live(w http.ResponseWriter, r *request) {
 		case <-ctx.Done():
 			return
 		case err := <-ended:
-			if err == errSignedOut {
-				send("signedout")
+			if errors.Is(err, errSignedOut) {
+				out.event("signedout", "")
 			} else {
-				send("resync")
+				out.event("resync", "")
 			}
 			return
 		case <-changed:
@@ -130,11 +159,11 @@ func (v *View) live(w http.ResponseWriter, r *request) {
 			case <-ctx.Done():
 				return
 			}
-			if !send("changed") {
+			if !out.event("changed", "") {
 				return
 			}
 		case <-keepAlive.C:
-			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil || rc.Flush() != nil {
+			if _, err := io.WriteString(out.w, ": keep-alive\n\n"); err != nil || out.rc.Flush() != nil {
 				return
 			}
 		}

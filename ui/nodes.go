@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -23,6 +24,10 @@ type usage struct {
 	Known      bool
 }
 
+// High is where the meter turns to warn: 80% of what the node offers.
+func (u usage) High() float64 { return 0.8 * u.Max }
+
+// Percent is the part used, in percent.
 func (u usage) Percent() int {
 	if u.Max == 0 {
 		return 0
@@ -43,13 +48,13 @@ type nodeMetrics struct {
 
 func (v *View) nodesPage(w http.ResponseWriter, r *request) {
 	p := &page{Title: "Nodes", Nav: "nodes"}
-	nodes, err := list(r.Context(), r.api, nodesRes, "", nil)
+	nodes, err := r.api.list(r.Context(), nodesRes, "", nil)
 	if err != nil {
 		v.failed(w, r, "nodes.html", p, err)
 		return
 	}
 	var m nodeMetrics
-	if err := r.api.get(r.Context(), "/apis/metrics.k8s.io/v1beta1/nodes", nil, &m); errors.Is(err, errSignedOut) {
+	if err := r.api.getInto(r.Context(), "/apis/metrics.k8s.io/v1beta1/nodes", nil, &m); errors.Is(err, errSignedOut) {
 		v.failed(w, r, "nodes.html", p, err)
 		return
 	}
@@ -59,7 +64,7 @@ func (v *View) nodesPage(w http.ResponseWriter, r *request) {
 	}
 	podsOn := map[string]int64{}
 	watches := []watch{watchOf(apiPath(nodesRes, ""), nil, nodes.rv)}
-	if pods, err := list(r.Context(), r.api, podsRes, "", nil); err == nil {
+	if pods, err := r.api.list(r.Context(), podsRes, "", nil); err == nil {
 		for _, o := range pods.items {
 			if pod, ok := o.(*corev1.Pod); ok && pod.Spec.NodeName != "" && pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed {
 				podsOn[pod.Spec.NodeName]++
@@ -89,42 +94,40 @@ func toNodeView(n *corev1.Node, used corev1.ResourceList, pods int64) nodeView {
 			nv.Address = a.Address
 		}
 	}
+	var roles []string
 	for l := range n.Labels {
-		if role, ok := cutRole(l); ok {
-			nv.Roles += role + " "
+		if role, ok := strings.CutPrefix(l, "node-role.kubernetes.io/"); ok && role != "" {
+			roles = append(roles, role)
 		}
 	}
+	sort.Strings(roles)
+	nv.Roles = strings.Join(roles, ",")
 	alloc := n.Status.Allocatable
 	if len(alloc) == 0 {
 		alloc = n.Status.Capacity
 	}
-	cpu, mem := alloc[corev1.ResourceCPU], alloc[corev1.ResourceMemory]
-	nv.CPU = bar(used, corev1.ResourceCPU, cpu, func(q resource.Quantity) float64 { return float64(q.MilliValue()) / 1000 })
-	nv.Memory = bar(used, corev1.ResourceMemory, mem, func(q resource.Quantity) float64 { return float64(q.Value()) })
+	cores := func(q resource.Quantity) float64 { return float64(q.MilliValue()) / 1000 }
+	nv.CPU = bar(alloc[corev1.ResourceCPU], used, corev1.ResourceCPU, cores, quantity)
+	nv.Memory = bar(alloc[corev1.ResourceMemory], used, corev1.ResourceMemory,
+		func(q resource.Quantity) float64 { return float64(q.Value()) },
+		func(q resource.Quantity) string { return bytesString(q.Value()) })
 	maxPods := alloc[corev1.ResourcePods]
-	nv.Pods = usage{Used: resource.NewQuantity(pods, resource.DecimalSI).String(), Capacity: maxPods.String(),
-		Value: float64(pods), Max: float64(maxPods.Value()), Known: !maxPods.IsZero()}
+	podsUsed := *resource.NewQuantity(pods, resource.DecimalSI)
+	nv.Pods = bar(maxPods, corev1.ResourceList{corev1.ResourcePods: podsUsed}, corev1.ResourcePods,
+		func(q resource.Quantity) float64 { return float64(q.Value()) }, quantity)
+	nv.Pods.Known = !maxPods.IsZero()
 	return nv
 }
 
-func bar(used corev1.ResourceList, name corev1.ResourceName, capacity resource.Quantity, f func(resource.Quantity) float64) usage {
-	u := usage{Capacity: capacity.String(), Max: f(capacity)}
+// bar is the usage of resource name out of capacity: value gives the
+// meter's figures, text the words.
+func bar(capacity resource.Quantity, used corev1.ResourceList, name corev1.ResourceName,
+	value func(resource.Quantity) float64, text func(resource.Quantity) string) usage {
+	u := usage{Capacity: text(capacity), Max: value(capacity)}
 	if q, ok := used[name]; ok {
-		u.Used, u.Value, u.Known = q.String(), f(q), true
-	}
-	if name == corev1.ResourceMemory {
-		u.Capacity = bytesString(capacity.Value())
-		if q, ok := used[name]; ok {
-			u.Used = bytesString(q.Value())
-		}
+		u.Used, u.Value, u.Known = text(q), value(q), true
 	}
 	return u
 }
 
-func cutRole(label string) (string, bool) {
-	const prefix = "node-role.kubernetes.io/"
-	if len(label) > len(prefix) && label[:len(prefix)] == prefix {
-		return label[len(prefix):], true
-	}
-	return "", false
-}
+func quantity(q resource.Quantity) string { return q.String() }

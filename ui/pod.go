@@ -10,8 +10,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
+	"github.com/keelson/keelson/store"
 )
 
 type podPageData struct {
@@ -20,9 +22,12 @@ type podPageData struct {
 	Health     string
 	HealthMsg  string
 	Source     string
+	SourceLink string
 	Owner      string
 	Containers []containerView
-	Events     []corev1.Event
+	Events     []eventView
+	// EventsErr says why the events could not be read.
+	EventsErr string
 	// Log is the URL of the first container's log stream.
 	Log string
 }
@@ -38,7 +43,11 @@ type containerView struct {
 func (v *View) podPage(w http.ResponseWriter, r *request) {
 	ns, name := r.PathValue("namespace"), r.PathValue("name")
 	p := &page{Title: "Pod " + ns + "/" + name, Nav: "sources"}
-	obj, err := get(r.Context(), r.api, podsRes, ns, name)
+	if !validName(ns, name) {
+		v.notFound(w, r, "pod.html", p)
+		return
+	}
+	obj, err := r.api.object(r.Context(), podsRes, ns, name)
 	if err != nil {
 		v.failed(w, r, "pod.html", p, err)
 		return
@@ -49,6 +58,9 @@ func (v *View) podPage(w http.ResponseWriter, r *request) {
 		return
 	}
 	d := podPageData{Pod: pod, Summary: podSummary(pod), Source: pod.Labels[keelsonv1alpha1.LabelSource]}
+	if d.Source != "" {
+		d.SourceLink = "/ui/sources/" + url.PathEscape(d.Source)
+	}
 	n := nodeOf(pod)
 	d.Health, d.HealthMsg = n.Health, n.Message
 	if o := metav1.GetControllerOf(pod); o != nil {
@@ -62,33 +74,55 @@ func (v *View) podPage(w http.ResponseWriter, r *request) {
 		}
 	}
 	byPod := url.Values{"fieldSelector": {"involvedObject.kind=Pod,involvedObject.name=" + name}}
-	events, err := list(r.Context(), r.api, eventsRes, ns, byPod)
+	events, err := r.api.list(r.Context(), eventsRes, ns, byPod)
 	var watches []watch
 	watches = append(watches, watchOf(apiPath(podsRes, ns), url.Values{"fieldSelector": {"metadata.name=" + name}}, pod.ResourceVersion))
-	if err == nil {
-		for _, o := range events.items {
-			if e, ok := o.(*corev1.Event); ok {
-				d.Events = append(d.Events, *e)
-			}
-		}
-		sort.SliceStable(d.Events, func(i, j int) bool { return eventTime(&d.Events[i]).After(eventTime(&d.Events[j]).Time) })
+	switch {
+	case err == nil:
+		d.Events = eventViews(events.items, pod.UID)
 		watches = append(watches, watchOf(apiPath(eventsRes, ns), byPod, events.rv))
-	} else if errors.Is(err, errSignedOut) {
+	case errors.Is(err, errSignedOut):
 		v.failed(w, r, "pod.html", p, err)
 		return
+	default:
+		d.EventsErr = "The events cannot be read: " + err.Error()
 	}
 	p.Data, p.Live = d, liveURL(watches...)
 	v.render(w, r, "pod.html", p)
 }
 
-func eventTime(e *corev1.Event) metav1.Time {
-	if !e.LastTimestamp.IsZero() {
-		return e.LastTimestamp
+// eventView is one event of the pod, at the last time it was seen.
+type eventView struct {
+	Type, Reason, Message string
+	Count                 int32
+	Last                  metav1.Time
+}
+
+// eventViews are the events of the pod with uid, newest first: an event
+// of an earlier pod of the same name (a StatefulSet's) is not this pod's.
+func eventViews(items []store.Object, uid types.UID) []eventView {
+	var out []eventView
+	for _, o := range items {
+		e, ok := o.(*corev1.Event)
+		if !ok || (e.InvolvedObject.UID != "" && e.InvolvedObject.UID != uid) {
+			continue
+		}
+		last := e.LastTimestamp
+		switch {
+		case !last.IsZero():
+		case !e.EventTime.IsZero():
+			last = metav1.NewTime(e.EventTime.Time)
+		default:
+			last = e.CreationTimestamp
+		}
+		count := e.Count
+		if e.Series != nil {
+			count = e.Series.Count
+		}
+		out = append(out, eventView{Type: e.Type, Reason: e.Reason, Message: e.Message, Count: max(count, 1), Last: last})
 	}
-	if !e.EventTime.IsZero() {
-		return metav1.NewTime(e.EventTime.Time)
-	}
-	return e.CreationTimestamp
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Last.After(out[j].Last.Time) })
+	return out
 }
 
 func containerViews(pod *corev1.Pod) []containerView {

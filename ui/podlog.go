@@ -25,16 +25,18 @@ const logTail = "500"
 // the container stops.
 func (v *View) podLog(w http.ResponseWriter, r *request) {
 	ns, name := r.PathValue("namespace"), r.PathValue("name")
+	if !validName(ns, name) {
+		http.NotFound(w, r.Request)
+		return
+	}
 	container := r.URL.Query().Get("container")
 	last, _ := time.Parse(time.RFC3339Nano, r.Header.Get("Last-Event-ID"))
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("X-Accel-Buffering", "no")
 	rc := http.NewResponseController(w)
-	event := func(name, data string) {
-		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, oneLine(data))
-		_ = rc.Flush()
-	}
+	out := &sse{w: w, rc: rc}
+	event := func(name, data string) { out.event(name, data) } // the last words: whether they arrive changes nothing
 	ctx := r.Context()
 	for attempt := 0; ; attempt++ {
 		q := url.Values{"follow": {"true"}, "timestamps": {"true"}}
@@ -62,7 +64,7 @@ func (v *View) podLog(w http.ResponseWriter, r *request) {
 				return
 			}
 		}
-		if !v.running(ctx, r.api, ns, name, container) {
+		if !running(ctx, r.api, ns, name, container) {
 			event("end", "")
 			return
 		}
@@ -74,30 +76,39 @@ func (v *View) podLog(w http.ResponseWriter, r *request) {
 	}
 }
 
-// sendLines sends each line of a log read with timestamps, after last,
-// and returns the time of the last line sent and whether the client went.
+// maxLine bounds a line sent as one event; a longer one goes in pieces.
+const maxLine = 64 << 10
+
+// sendLines sends each line of a log read with timestamps and returns the
+// time of the last line sent and whether the client went. A stream read
+// again from last (sinceTime) starts with lines sent already: those up to
+// last are skipped until the first later one, and none after it, so lines
+// with one time, or a clock stepped back, lose nothing.
 func sendLines(w io.Writer, rc *http.ResponseController, body io.Reader, last time.Time) (time.Time, bool) {
-	br := bufio.NewReaderSize(body, 64<<10)
+	br := bufio.NewReaderSize(body, maxLine)
+	catchingUp := !last.IsZero()
 	for {
-		line, err := br.ReadString('\n')
-		if line != "" {
-			stamp, text, _ := strings.Cut(strings.TrimSuffix(line, "\n"), " ")
+		b, err := br.ReadSlice('\n')
+		if len(b) > 0 {
+			line := strings.TrimSuffix(string(b), "\n")
+			stamp, text, _ := strings.Cut(line, " ")
 			t, perr := time.Parse(time.RFC3339Nano, stamp)
-			if perr == nil && !t.After(last) {
-				continue // sent before the stream broke
+			if catchingUp && perr == nil && !t.After(last) {
+				continue
 			}
+			catchingUp = false
 			var werr error
 			if perr == nil {
 				last = t
 				_, werr = fmt.Fprintf(w, "id: %s\ndata: %s\n\n", stamp, oneLine(text))
-			} else { // a line with no time: as it is, with no id to resume from
-				_, werr = fmt.Fprintf(w, "data: %s\n\n", oneLine(strings.TrimSuffix(line, "\n")))
+			} else { // a line with no time, or the rest of a long one: as it is
+				_, werr = fmt.Fprintf(w, "data: %s\n\n", oneLine(line))
 			}
 			if werr != nil {
 				return last, true
 			}
 		}
-		if err != nil {
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
 			return last, false
 		}
 		if br.Buffered() == 0 && rc.Flush() != nil {
@@ -108,8 +119,8 @@ func sendLines(w io.Writer, rc *http.ResponseController, body io.Reader, last ti
 
 // running says whether the pod's container (its first, when none is
 // named) runs now.
-func (v *View) running(ctx context.Context, api *client, ns, name, container string) bool {
-	obj, err := get(ctx, api, podsRes, ns, name)
+func running(ctx context.Context, api *client, ns, name, container string) bool {
+	obj, err := api.object(ctx, podsRes, ns, name)
 	pod, ok := obj.(*corev1.Pod)
 	if err != nil || !ok || pod.DeletionTimestamp != nil {
 		return false

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
@@ -45,8 +46,10 @@ type searchData struct {
 	Selector bool
 	Hits     []hit
 	More     bool
-	// Refused are the kinds the API would not list for this person.
+	// Refused are the kinds the API would not list for this person;
+	// Failed, those it could not list, and why.
 	Refused []string
+	Failed  []string
 }
 
 // isSelector says whether q is a label selector rather than words:
@@ -66,7 +69,7 @@ func (v *View) searchPage(w http.ResponseWriter, r *request) {
 	}
 	if d.Selector {
 		if _, err := labels.Parse(q); err != nil {
-			v.failed(w, r, "search.html", p, fmt.Errorf("%q is not a label selector: %w", q, err))
+			v.failed(w, r, "search.html", p, badRequest{fmt.Errorf("%q is not a label selector: %w", q, err)})
 			return
 		}
 	}
@@ -84,12 +87,15 @@ func search(ctx context.Context, api *client, q string, d *searchData) error {
 	}
 	words := strings.ToLower(q)
 	for _, res := range searched {
-		l, err := list(ctx, api, res, "", query)
-		if errors.Is(err, errSignedOut) {
+		l, err := api.list(ctx, res, "", query)
+		switch {
+		case errors.Is(err, errSignedOut):
 			return err
-		}
-		if err != nil {
+		case apierrors.IsForbidden(err):
 			d.Refused = append(d.Refused, res.String())
+			continue
+		case err != nil:
+			d.Failed = append(d.Failed, fmt.Sprintf("%s: %v", res, err))
 			continue
 		}
 		for _, o := range l.items {
@@ -98,7 +104,7 @@ func search(ctx context.Context, api *client, q string, d *searchData) error {
 			}
 			if len(d.Hits) == maxResults {
 				d.More = true
-				break
+				return nil
 			}
 			n := nodeOf(o)
 			if n.Kind == "" {

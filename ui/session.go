@@ -33,15 +33,13 @@ func (v *View) login(w http.ResponseWriter, r *http.Request) {
 	token := strings.TrimSpace(r.PostFormValue("token"))
 	next := safeNext(r.PostFormValue("next"))
 	fail := func(code int, msg string) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.WriteHeader(code)
-		v.render(w, &request{Request: r}, "login.html", &page{Title: "Sign in", Data: loginData{Next: next, Error: msg}})
+		v.renderCode(w, &request{Request: r}, "login.html", &page{Title: "Sign in", Data: loginData{Next: next, Error: msg}}, code)
 	}
 	if token == "" {
 		fail(http.StatusBadRequest, "Enter a token: the one in your kubeconfig (keelson kubeconfig prints it).")
 		return
 	}
-	user, err := (&client{hc: v.api, token: token}).whoAmI(r.Context())
+	user, err := (&client{hc: v.api, token: token}).whoAmI(withRemote(r.Context(), r.RemoteAddr))
 	switch {
 	case errors.Is(err, errSignedOut):
 		fail(http.StatusUnauthorized, "The API does not take this token.")

@@ -11,9 +11,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
+	"github.com/keelson/keelson/store"
 )
 
-const syncsPath = "/apis/keelson.dev/v1alpha1/syncs"
+var (
+	syncsRes  = store.MustResource("syncs.keelson.dev")
+	syncsPath = apiPath(syncsRes, "")
+)
 
 // source is one Sync as the pages show it.
 type source struct {
@@ -106,7 +110,7 @@ func short(rev string) string {
 func (v *View) sourcesPage(w http.ResponseWriter, r *request) {
 	p := &page{Title: "Sources", Nav: "sources"}
 	var l keelsonv1alpha1.SyncList
-	if err := r.api.get(r.Context(), syncsPath, nil, &l); err != nil {
+	if err := r.api.getInto(r.Context(), syncsPath, nil, &l); err != nil {
 		v.failed(w, r, "sources.html", p, err)
 		return
 	}
@@ -131,8 +135,12 @@ type sourcePageData struct {
 func (v *View) sourcePage(w http.ResponseWriter, r *request) {
 	name := r.PathValue("name")
 	p := &page{Title: name, Nav: "sources"}
+	if !validName("", name) {
+		v.notFound(w, r, "source.html", p)
+		return
+	}
 	var s keelsonv1alpha1.Sync
-	if err := r.api.get(r.Context(), syncsPath+"/"+url.PathEscape(name), nil, &s); err != nil {
+	if err := r.api.getInto(r.Context(), objectPath(syncsRes, "", name), nil, &s); err != nil {
 		v.failed(w, r, "source.html", p, err)
 		return
 	}

@@ -2,8 +2,11 @@ package ui
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"sync"
 )
 
@@ -12,17 +15,28 @@ import (
 // kubectl does (the same authentication, grants and hidden secret values),
 // without a connection, TLS or a second copy of any object. Bodies stream,
 // so watches and followed logs work; closing a body ends its request.
-type inProcess struct{ h http.Handler }
+type inProcess struct {
+	h   http.Handler
+	log *slog.Logger
+}
 
 func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancel(req.Context())
 	pr, pw := io.Pipe()
 	w := &pipeWriter{header: http.Header{}, body: pw, ready: make(chan struct{})}
 	r := req.Clone(ctx)
-	r.RemoteAddr = "127.0.0.1:0"
+	r.RemoteAddr = remoteAddr(ctx)
 	r.RequestURI = req.URL.RequestURI()
 	go func() {
 		defer func() {
+			// As net/http does for a handler that panics: the request
+			// fails, the process goes on.
+			if p := recover(); p != nil && p != http.ErrAbortHandler {
+				t.log.Error("the API's handler panicked serving the view", "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+				w.WriteHeader(http.StatusInternalServerError)
+				pw.CloseWithError(fmt.Errorf("the API's handler panicked: %v", p))
+				return
+			}
 			w.WriteHeader(http.StatusOK) // a handler that wrote nothing
 			pw.Close()
 		}()
@@ -85,3 +99,18 @@ func (w *pipeWriter) Write(p []byte) (int, error) {
 
 // Flush is a no-op: every write reaches the reader as it is made.
 func (w *pipeWriter) Flush() {}
+
+type remoteKey struct{}
+
+// withRemote keeps the address of the person's browser for the API's
+// requests, so the API logs it, not the view's.
+func withRemote(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, remoteKey{}, addr)
+}
+
+func remoteAddr(ctx context.Context) string {
+	if a, ok := ctx.Value(remoteKey{}).(string); ok && a != "" {
+		return a
+	}
+	return "127.0.0.1:0"
+}

@@ -75,7 +75,11 @@ type treeReader struct {
 	lists map[string]listed // by resource and namespace
 	t     *sourceTree
 	errs  []error
-	pods  map[string]store.Object // by namespace/name, once indexed
+	// pods are the pods read, by namespace/name, of the namespaces in
+	// indexed.
+	pods    map[string]store.Object
+	indexed map[string]bool
+	counted map[types.UID]bool
 }
 
 func (tr *treeReader) list(res store.Resource, ns string, q url.Values) []store.Object {
@@ -83,15 +87,31 @@ func (tr *treeReader) list(res store.Resource, ns string, q url.Values) []store.
 	if l, ok := tr.lists[key]; ok {
 		return l.items
 	}
-	l, err := list(tr.ctx, tr.api, res, ns, q)
+	l, err := tr.api.list(tr.ctx, res, ns, q)
 	if err != nil {
-		tr.errs = append(tr.errs, fmt.Errorf("%s in %q: %w", res, ns, err))
+		where := "at the cluster scope"
+		if ns != "" {
+			where = "in namespace " + ns
+		}
+		tr.errs = append(tr.errs, fmt.Errorf("%s %s: %w", res, where, err))
 	}
 	tr.lists[key] = l
 	if err == nil {
 		tr.t.watches = append(tr.t.watches, watchOf(apiPath(res, ns), q, l.rv))
 	}
 	return l.items
+}
+
+// count counts an object of the tree once, though a pod may be shown
+// twice (under its ReplicaSet and behind its Service).
+func (tr *treeReader) count(obj store.Object, n *treeNode) {
+	if obj != nil {
+		if tr.counted[obj.GetUID()] {
+			return
+		}
+		tr.counted[obj.GetUID()] = true
+	}
+	tr.t.counts[n.Health]++
 }
 
 // cached is a collection list read already, unfiltered.
@@ -101,11 +121,8 @@ func (tr *treeReader) cached(res store.Resource, ns string) []store.Object {
 
 // podNamed finds a pod of namespace ns in the pods read already.
 func (tr *treeReader) podNamed(ns, name string) (store.Object, bool) {
-	if tr.pods == nil {
-		tr.pods = map[string]store.Object{}
-	}
-	if _, indexed := tr.pods[ns+"/"]; !indexed {
-		tr.pods[ns+"/"] = nil
+	if !tr.indexed[ns] {
+		tr.indexed[ns] = true
 		for _, p := range tr.cached(podsRes, ns) {
 			tr.pods[ns+"/"+p.GetName()] = p
 		}
@@ -116,7 +133,8 @@ func (tr *treeReader) podNamed(ns, name string) (store.Object, bool) {
 
 // buildTree reads a source's objects and what controllers made under them.
 func buildTree(ctx context.Context, api *client, s *keelsonv1alpha1.Sync) (*sourceTree, error) {
-	tr := &treeReader{ctx: ctx, api: api, lists: map[string]listed{}, t: &sourceTree{counts: map[string]int{}}}
+	tr := &treeReader{ctx: ctx, api: api, lists: map[string]listed{}, t: &sourceTree{counts: map[string]int{}},
+		pods: map[string]store.Object{}, indexed: map[string]bool{}, counted: map[types.UID]bool{}}
 	bySource := url.Values{"labelSelector": {keelsonv1alpha1.LabelSource + "=" + s.Name}}
 	owned := map[types.UID][]store.Object{}
 	seen := map[string]bool{}
@@ -139,7 +157,7 @@ func buildTree(ctx context.Context, api *client, s *keelsonv1alpha1.Sync) (*sour
 		}
 		h := health.OfKind(res.GVK.GroupKind(), obj)
 		n.Health, n.Message, n.Info = string(h.Status), h.Message, info(obj)
-		tr.t.counts[n.Health]++
+		tr.count(obj, n)
 		if obj == nil {
 			continue
 		}
@@ -203,7 +221,7 @@ func (tr *treeReader) children(obj store.Object, owned map[types.UID][]store.Obj
 			continue // an old revision, scaled to nothing
 		}
 		n := nodeOf(k)
-		tr.t.counts[n.Health]++
+		tr.count(k, n)
 		n.Children = tr.children(k, owned, depth+1)
 		out = append(out, n)
 	}

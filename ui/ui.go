@@ -44,9 +44,12 @@ type View struct {
 
 // New returns the view. It serves every path under Prefix.
 func New(cfg Config) *View {
+	log := cfg.Logger.With("component", "ui")
 	v := &View{
-		api:   &http.Client{Transport: inProcess{cfg.API}},
-		log:   cfg.Logger.With("component", "ui"),
+		api: &http.Client{Transport: inProcess{h: cfg.API, log: log},
+			// The API never redirects; the view follows nothing it is sent.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		log:   log,
 		pages: parseTemplates(),
 		mux:   http.NewServeMux(),
 	}
@@ -68,6 +71,7 @@ func New(cfg Config) *View {
 	return v
 }
 
+// ServeHTTP serves the view's paths, under Prefix.
 func (v *View) ServeHTTP(w http.ResponseWriter, r *http.Request) { v.h.ServeHTTP(w, r) }
 
 // contentSecurity lets pages load only the view's own files: no inline
@@ -112,6 +116,7 @@ func (v *View) signedIn(h func(http.ResponseWriter, *request)) http.HandlerFunc 
 			v.toLogin(w, r)
 			return
 		}
+		r = r.WithContext(withRemote(r.Context(), r.RemoteAddr))
 		h(w, &request{Request: r, api: &client{hc: v.api, token: token}, user: cookieValue(r, userCookieName)})
 	}
 }
@@ -147,41 +152,58 @@ const fragmentHeader = "X-Keelson-Fragment"
 
 // render writes a page, or its main element when the script asks for it.
 func (v *View) render(w http.ResponseWriter, r *request, name string, p *page) {
+	v.renderCode(w, r, name, p, http.StatusOK)
+}
+
+// renderCode renders the page first, so that a template that fails
+// answers 500 rather than half a page under another status.
+func (v *View) renderCode(w http.ResponseWriter, r *request, name string, p *page, code int) {
 	p.User = r.user
-	t := v.pages[name]
 	what := "layout"
 	if r.Header.Get(fragmentHeader) != "" {
 		what = "main"
 	}
 	var b bytes.Buffer
-	if err := t.ExecuteTemplate(&b, what, p); err != nil {
+	if err := v.pages[name].ExecuteTemplate(&b, what, p); err != nil {
 		v.log.Error("render page", "page", name, "err", err)
 		http.Error(w, "the page cannot be shown: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
 	_, _ = w.Write(b.Bytes())
 }
 
+// badRequest is an error in what the person asked (a search that is no
+// label selector): 400.
+type badRequest struct{ error }
+
 // failed answers a read that failed: back to sign-in when the token is no
-// longer taken, else the page with the API's words in place of its data.
+// longer taken, else the page with the error in place of its data, under
+// the API's status (403, 404, …), 400 for a bad request, or 502.
 func (v *View) failed(w http.ResponseWriter, r *request, name string, p *page, err error) {
 	if errors.Is(err, errSignedOut) {
 		clearCookies(w)
 		v.toLogin(w, r.Request)
 		return
 	}
-	if !apierrors.IsForbidden(err) && !apierrors.IsNotFound(err) && !errors.Is(err, context.Canceled) {
+	code := http.StatusBadGateway
+	var status apierrors.APIStatus
+	switch {
+	case errors.As(err, &status) && status.Status().Code >= 400:
+		code = int(status.Status().Code)
+	case errors.As(err, new(badRequest)):
+		code = http.StatusBadRequest
+	}
+	if code >= 500 && !errors.Is(err, context.Canceled) {
 		v.log.Warn("read for page", "path", r.URL.Path, "err", err)
 	}
-	p.Err = err.Error()
-	p.Data = nil
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	switch {
-	case apierrors.IsNotFound(err):
-		w.WriteHeader(http.StatusNotFound)
-	case apierrors.IsForbidden(err):
-		w.WriteHeader(http.StatusForbidden)
-	}
-	v.render(w, r, name, p)
+	p.Err, p.Data = err.Error(), nil
+	v.renderCode(w, r, name, p, code)
+}
+
+// notFound answers a path that names no object.
+func (v *View) notFound(w http.ResponseWriter, r *request, name string, p *page) {
+	p.Err = "there is no such object: " + r.URL.Path
+	v.renderCode(w, r, name, p, http.StatusNotFound)
 }

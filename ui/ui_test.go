@@ -232,7 +232,8 @@ func TestLiveRefusesOtherPaths(t *testing.T) {
 	e := newEnv(t)
 	c := e.signedIn(t, adminToken)
 	for _, w := range []string{"/api/v1/secrets?@1", "/api/v1/namespaces/shop/secrets?@1", "/ui/live?@1", "http://evil.example/api/v1/pods?@1",
-		"/api/v1/pods?", "/api/../ui/?@1"} {
+		"/api/v1/pods?", "/api/../ui/?@1", "/api/v1/namespaces/x/secrets#@1", "/api/v1/namespaces/x/secrets%23@1",
+		"/api/v1/secrets%3Fx=@1", "/api/v1/pods/../secrets?@1", "/api/v1/namespaces/shop/pods/web?@1", "/apis/apps/v1/deployments/x/scale?@1"} {
 		if code, _ := e.get(t, c, "/ui/live?"+url.Values{"w": {w}}.Encode()); code != http.StatusBadRequest {
 			t.Errorf("live of %q: %d, want 400", w, code)
 		}
@@ -264,7 +265,7 @@ func TestSearch(t *testing.T) {
 			t.Errorf("search %q shows a secret", q)
 		}
 	}
-	if code, body := e.get(t, c, "/ui/search?q="+url.QueryEscape("app in (")); code != http.StatusOK || !strings.Contains(body, "is not a label selector") {
+	if code, body := e.get(t, c, "/ui/search?q="+url.QueryEscape("app in (")); code != http.StatusBadRequest || !strings.Contains(body, "is not a label selector") {
 		t.Errorf("bad selector: %d\n%s", code, body)
 	}
 }
@@ -288,16 +289,16 @@ func TestTreeShortened(t *testing.T) {
 		!strings.Contains(body, `<li class="more">10 more Pods: `) {
 		t.Errorf("no lines for the 10 pods left out:\n%s", body)
 	}
-	// The counts are of every object, those left out too: a namespace, a
-	// Deployment, a ReplicaSet, a Service, a slice and 60 pods twice.
+	// The counts are of every object once, those left out too: a
+	// namespace, a Deployment, a ReplicaSet, a Service, a slice, 60 pods.
 	counts := regexp.MustCompile(`</span> (\d+) `).FindAllStringSubmatch(body[strings.Index(body, `class="counts"`):], -1)
 	sum := 0
 	for _, m := range counts {
 		n, _ := strconv.Atoi(m[1])
 		sum += n
 	}
-	if sum != 125 {
-		t.Errorf("counts add up to %d, want 125", sum)
+	if sum != 65 {
+		t.Errorf("counts add up to %d, want 65", sum)
 	}
 }
 
@@ -363,6 +364,45 @@ func TestTreeStatefulSetAndCronJob(t *testing.T) {
 	for _, want := range []string{"data/data-db-0", `href="/ui/pods/data/db-0"`, "data/backup-29000000", `href="/ui/pods/data/backup-29000000-x7k2p"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("tree lacks %q", want)
+		}
+	}
+}
+
+// TestLiveEndsWithItsWatches: when one watch of a page ends (here, one the
+// token may not make), the stream says resync and ends, the others with it.
+func TestLiveEndsWithItsWatches(t *testing.T) {
+	e := newEnv(t)
+	e.shop(t, 1)
+	c := e.signedIn(t, viewerToken)
+	var p corev1.Pod
+	if err := e.st.Get(t.Context(), "shop", "web-7d9c5b8f6-a", &p); err != nil {
+		t.Fatal(err)
+	}
+	q := url.Values{"w": {"/api/v1/namespaces/shop/pods?@" + p.ResourceVersion, "/api/v1/namespaces/bank/pods?@" + p.ResourceVersion}}
+	done := make(chan string, 1)
+	go func() {
+		_, body := e.get(t, c, "/ui/live?"+q.Encode())
+		done <- body
+	}()
+	select {
+	case body := <-done:
+		if !strings.Contains(body, "event: open") || !strings.Contains(body, "event: resync") {
+			t.Errorf("stream %q, want open then resync", body)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the stream did not end when one of its watches did")
+	}
+}
+
+// TestNoPathOutsideObjects: a path that names no object reads nothing.
+func TestNoPathOutsideObjects(t *testing.T) {
+	e := newEnv(t)
+	e.shop(t, 1)
+	c := e.signedIn(t, adminToken)
+	for _, path := range []string{"/ui/pods/%2e%2e/%2e%2e", "/ui/pods/shop/%2e%2e", "/ui/sources/%2e%2e", "/ui/pods/Shop/x",
+		"/ui/pods/shop/web%3Fwatch=1", "/ui/pods/%2e%2e/%2e%2e/log"} {
+		if code, body := e.get(t, c, path); code != http.StatusNotFound {
+			t.Errorf("%s: %d, want 404\n%.300s", path, code, body)
 		}
 	}
 }

@@ -6,7 +6,8 @@
 (function () {
   const status = document.getElementById("live-status");
   let source = null;
-  let refreshing = false;
+  let sourceURL = "";
+  let inflight = null;
   let again = false;
   let backoff = 1000;
 
@@ -14,9 +15,19 @@
     if (status) status.textContent = text;
   }
 
-  async function refresh() {
-    if (refreshing) { again = true; return; }
-    refreshing = true;
+  // refresh reads the page's main element again and swaps it in. Asked
+  // while a read is under way, it reads once more after it; the promise it
+  // returns settles when the page is current.
+  function refresh() {
+    if (inflight) { again = true; return inflight; }
+    inflight = swap().finally(() => {
+      inflight = null;
+      if (again) { again = false; return refresh(); }
+    });
+    return inflight;
+  }
+
+  async function swap() {
     try {
       const resp = await fetch(location.href, { headers: { "X-Keelson-Fragment": "1" }, credentials: "same-origin" });
       if (resp.status === 401 || resp.redirected) { location.reload(); return; }
@@ -25,15 +36,14 @@
       tmpl.innerHTML = html.trim();
       const fresh = tmpl.content.querySelector("main");
       const old = document.getElementById("main");
-      if (fresh && old) {
-        old.replaceWith(fresh);
-        say("Updated " + new Date().toLocaleTimeString());
-      }
+      if (!fresh || !old) return;
+      old.replaceWith(fresh);
+      say("Updated " + new Date().toLocaleTimeString());
+      // The page now shows other collections (a namespace, a kind the
+      // source gained): follow those.
+      if (source && (fresh.dataset.live || "") !== sourceURL) { source.close(); source = null; connect(); }
     } catch (e) {
       say("Not live: " + e.message);
-    } finally {
-      refreshing = false;
-      if (again) { again = false; refresh(); }
     }
   }
 
@@ -41,20 +51,23 @@
     const main = document.getElementById("main");
     const url = main && main.dataset.live;
     if (!url) return;
-    source = new EventSource(url);
-    source.addEventListener("open", () => say("Live"));
+    const es = new EventSource(url);
+    source = es;
+    sourceURL = url;
+    es.addEventListener("open", () => say("Live"));
     // A stream that carried a change worked: the next failure waits little.
-    source.addEventListener("changed", () => { backoff = 1000; refresh(); });
-    source.addEventListener("signedout", () => location.reload());
+    es.addEventListener("changed", () => { backoff = 1000; refresh(); });
+    es.addEventListener("signedout", () => location.reload());
     const restart = () => {
-      source.close();
+      es.close();
+      if (source !== es) return;
       source = null;
       say("Reconnecting…");
-      setTimeout(() => refresh().then(connect), backoff);
+      setTimeout(() => refresh().then(() => { if (!source) connect(); }), backoff);
       backoff = Math.min(backoff * 2, 30000);
     };
-    source.addEventListener("resync", restart);
-    source.onerror = restart;
+    es.addEventListener("resync", restart);
+    es.onerror = restart;
   }
 
   // Logs: a <pre data-log> follows the stream its data-log names.
