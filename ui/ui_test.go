@@ -201,14 +201,7 @@ func TestLiveFollowsWatches(t *testing.T) {
 	if err := e.st.UpdateStatus(t.Context(), s); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case ev := <-events:
-		if ev != "changed" {
-			t.Fatalf("event %q, want changed", ev)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no event after the Sync changed")
-	}
+	wantChanged(t, events, "the Sync changed")
 	// A pod of the tree changes: the page hears of it too.
 	var p corev1.Pod
 	if err := e.st.Get(t.Context(), "shop", "web-7d9c5b8f6-a", &p); err != nil {
@@ -218,13 +211,18 @@ func TestLiveFollowsWatches(t *testing.T) {
 	if err := e.st.UpdateStatus(t.Context(), &p); err != nil {
 		t.Fatal(err)
 	}
+	wantChanged(t, events, "a pod of the tree changed")
+}
+
+func wantChanged(t *testing.T, events <-chan string, after string) {
+	t.Helper()
 	select {
 	case ev := <-events:
 		if ev != "changed" {
-			t.Fatalf("event %q, want changed", ev)
+			t.Fatalf("event %q after %s, want changed", ev, after)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("no event after a pod of the tree changed")
+		t.Fatalf("no event after %s", after)
 	}
 }
 

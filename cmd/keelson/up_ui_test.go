@@ -64,25 +64,46 @@ func TestWebViewInABrowser(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			return os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644)
+			return os.WriteFile(filepath.Join(shots, "ui-"+name+".png"), png, 0o644)
 		})
 	}
-	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+	pageText := func() string {
+		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string]("document.body ? document.body.innerText : ''"))
+		return text
+	}
+	// step runs steps; when the machine's network changes under the
+	// browser (the agent adds pods' interfaces and addresses), chromium
+	// aborts what it was loading with ERR_NETWORK_CHANGED, and a step that
+	// begins by loading a page (again) is run again.
+	step := func(what string, retry bool, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		c, cancel := context.WithTimeout(ctx, 90*time.Second)
-		defer cancel()
-		if err := chromedp.Do(c, steps...); err != nil {
-			var text string
-			_ = chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-				text, _ = chromedp.Evaluate[string]("document.body.innerText")(ctx, tg)
-				return nil
-			}))
+		for attempt := 1; ; attempt++ {
+			c, cancel := context.WithTimeout(ctx, 90*time.Second)
+			err := chromedp.Do(c, steps...)
+			cancel()
+			if err == nil {
+				return
+			}
+			text := pageText()
+			if retry && attempt < 3 && (strings.Contains(text, "ERR_NETWORK_CHANGED") || strings.Contains(err.Error(), "ERR_NETWORK_CHANGED")) {
+				t.Logf("%s: the network changed under the browser, again", what)
+				continue
+			}
 			t.Fatalf("%s: %v\npage:\n%s", what, err, text)
 		}
+	}
+	href := func(sel string) string {
+		t.Helper()
+		h, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q).getAttribute("href")`, sel)))
+		if err != nil || !strings.HasPrefix(h, "/ui/") {
+			t.Fatalf("no link %s (%q, %v):\n%s", sel, h, err, pageText())
+		}
+		return h
 	}
 	has := func(id, text string) chromedp.Action[chromedp.Void] {
 		return chromedp.Poll[chromedp.Void](fmt.Sprintf(`(document.getElementById(%q) || {textContent: ""}).textContent.includes(%q)`, id, text))
 	}
+	live := chromedp.Poll[chromedp.Void](`document.getElementById("live-status").textContent === "Live"`)
 	head := func() string {
 		out, err := exec.Command("git", "-C", u.repo, "rev-parse", "HEAD").Output()
 		if err != nil {
@@ -91,39 +112,41 @@ func TestWebViewInABrowser(t *testing.T) {
 		return strings.TrimSpace(string(out))[:12]
 	}
 
-	step("sign in",
+	step("sign in", true,
 		chromedp.Navigate(base+"/ui/"),
 		chromedp.WaitVisible(chromedp.ID("token")),
 		chromedp.SendKeys(chromedp.ID("token"), kc.BearerToken),
 		chromedp.Submit(chromedp.ID("token")),
 		chromedp.WaitVisible(chromedp.CSS(`a[href^="/ui/sources/"]`)),
-		chromedp.Poll[chromedp.Void](`document.getElementById("live-status").textContent === "Live"`),
+		live,
 		shot("sources"),
 	)
-	step("open the source",
-		chromedp.Click(chromedp.CSS(`a[href^="/ui/sources/"]`)),
+	source := href(`a[href^="/ui/sources/"]`)
+	step("open the source", true,
+		chromedp.Navigate(base+source),
 		chromedp.WaitVisible(chromedp.ID("applied")),
 		has("applied", head()+" Add the ticker"),
 		chromedp.Poll[chromedp.Void](`document.querySelectorAll('#tree a[href^="/ui/pods/"]').length > 0`),
-		chromedp.Poll[chromedp.Void](`document.getElementById("live-status").textContent === "Live"`),
+		live,
 		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 			_, err := chromedp.Evaluate[bool]("window.notReloaded = true")(ctx, tg)
 			return err
 		}),
 	)
+	pod := href(`#tree a[href^="/ui/pods/"]`)
 
 	commit(t, u.repo, "deploy/settings.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {mode: fast}\n", "Add the settings")
-	step("see the new revision live", has("applied", head()+" Add the settings"), has("tree", "settings"))
+	step("see the new revision live", false, has("applied", head()+" Add the settings"), has("tree", "settings"))
 
 	commit(t, u.repo, "deploy/broken.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: broken\ndata: 7\n", "Break the config")
-	step("see the broken commit's error", has("attempted", head()+" Break the config"), has("errors", "deploy/broken.yaml:5"), shot("source"))
+	step("see the broken commit's error", false, has("attempted", head()+" Break the config"), has("errors", "deploy/broken.yaml:5"), shot("source"))
 	if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("window.notReloaded === true")); err != nil || !ok {
 		t.Errorf("the source page was loaded again (%v): it must change in place", err)
 	}
 
 	var last int
-	step("open a pod and follow its log",
-		chromedp.Click(chromedp.CSS(`#tree a[href^="/ui/pods/"]`)),
+	step("open a pod and follow its log", true,
+		chromedp.Navigate(base+pod),
 		chromedp.WaitVisible(chromedp.ID("logs")),
 		has("pod-status", "Running"),
 		has("logs", "tick "),
@@ -133,9 +156,11 @@ func TestWebViewInABrowser(t *testing.T) {
 			return err
 		}),
 	)
-	step("follow the log", has("logs", fmt.Sprintf("tick %d\n", last+3)), shot("pod"))
-	step("nodes", chromedp.Click(chromedp.CSS(`nav a[href="/ui/nodes"]`)), chromedp.WaitVisible(chromedp.CSS("table.nodes")), has("main", "local"), shot("nodes"))
-	step("search",
+	step("follow the log", false, has("logs", fmt.Sprintf("tick %d\n", last+3)), shot("pod"))
+	step("nodes", true, chromedp.Navigate(base+href(`nav a[href="/ui/nodes"]`)), chromedp.WaitVisible(chromedp.CSS("table.nodes")), has("main", "local"), shot("nodes"))
+	step("search", true,
+		chromedp.Navigate(base+"/ui/nodes"),
+		chromedp.WaitVisible(chromedp.ID("q")),
 		chromedp.SendKeys(chromedp.ID("q"), "app=ticker\n"),
 		chromedp.WaitVisible(chromedp.ID("results")),
 		has("results", "ticker"), shot("search"))

@@ -43,7 +43,10 @@
       // source gained): follow those.
       if (source && (fresh.dataset.live || "") !== sourceURL) { source.close(); source = null; connect(); }
     } catch (e) {
+      // The network went away (or changed) under the read: read again.
       say("Not live: " + e.message);
+      setTimeout(refresh, backoff);
+      backoff = Math.min(backoff * 2, 30000);
     }
   }
 
