@@ -2,8 +2,10 @@ package ui
 
 import (
 	"errors"
+	"math"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -107,7 +109,9 @@ func toNodeView(n *corev1.Node, used corev1.ResourceList, pods int64) nodeView {
 		alloc = n.Status.Capacity
 	}
 	cores := func(q resource.Quantity) float64 { return float64(q.MilliValue()) / 1000 }
-	nv.CPU = bar(alloc[corev1.ResourceCPU], used, corev1.ResourceCPU, cores, quantity)
+	nv.CPU = bar(alloc[corev1.ResourceCPU], used, corev1.ResourceCPU, cores, func(q resource.Quantity) string {
+		return strconv.FormatFloat(math.Round(cores(q)*100)/100, 'f', -1, 64) + " cores"
+	})
 	nv.Memory = bar(alloc[corev1.ResourceMemory], used, corev1.ResourceMemory,
 		func(q resource.Quantity) float64 { return float64(q.Value()) },
 		func(q resource.Quantity) string { return bytesString(q.Value()) })

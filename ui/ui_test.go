@@ -310,7 +310,7 @@ func TestNodesPage(t *testing.T) {
 		t.Fatalf("nodes: %d\n%s", code, body)
 	}
 	for _, want := range []string{`id="node-node-1"`, "Ready", `<meter min="0" max="110" value="3"`, "3 of 110 (2%)",
-		"2 (usage not reported)", "24.0 GiB (usage not reported)"} {
+		"2 cores (usage not reported)", "24.0 GiB (usage not reported)"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("nodes page lacks %q:\n%s", want, body)
 		}
