@@ -78,7 +78,7 @@ func BenchmarkFirstPaint(b *testing.B) {
 	e.signInBrowser(b, ctx, adminToken)
 	for _, pg := range []struct{ name, path string }{
 		{"sources", "/ui/"}, {"source-1000-pods", "/ui/sources/apps"}, {"pod", "/ui/pods/shop/web-7d9c5b8f6-a"},
-		{"nodes", "/ui/nodes"}, {"search-1000-hits", "/ui/search?q=web"},
+		{"nodes", "/ui/nodes"}, {"search-1000-pods", "/ui/search?q=web"},
 	} {
 		b.Run(pg.name, func(b *testing.B) {
 			var paint, served float64

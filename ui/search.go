@@ -35,7 +35,7 @@ var searched = []store.Resource{
 }
 
 // maxResults bounds a search's answer.
-const maxResults = 200
+const maxResults = 100
 
 type hit struct {
 	*treeNode
