@@ -19,7 +19,8 @@ func (e *env) signInBrowser(t testing.TB, ctx context.Context, token string) {
 		chromedp.WaitVisible(chromedp.ID("token")),
 		chromedp.SendKeys(chromedp.ID("token"), token),
 		chromedp.Submit(chromedp.ID("token")),
-		chromedp.WaitVisible(chromedp.ID("main")),
+		// The sign-out form: in every page but the sign-in page.
+		chromedp.WaitVisible(chromedp.CSS("form.signout")),
 	); err != nil {
 		t.Fatalf("sign in: %v", err)
 	}
