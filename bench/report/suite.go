@@ -260,4 +260,18 @@ var suite = []section{
 				anchor: "k3s documents ~1.4–1.6 GB for its server with a small workload"},
 		},
 	},
+	{
+		name: "ui", title: "Web view in chromium", pkg: "./ui/",
+		bench: "FirstPaint|LiveUpdate", args: []string{"-test.benchtime", "10x"}, root: true,
+		figures: []figure{
+			{bench: "FirstPaint/source-1000-pods", unit: "ms-first-paint", what: "a source of 1,000 pods: first contentful paint from the navigation's start", goal: "≤ 300 ms on localhost with 1,000 pods"},
+			{bench: "FirstPaint/source-1000-pods", unit: "ms-served", what: "the same: the server's part (responseEnd)"},
+			{bench: "FirstPaint/sources", unit: "ms-first-paint", what: "the sources page"},
+			{bench: "FirstPaint/pod", unit: "ms-first-paint", what: "a pod's page"},
+			{bench: "FirstPaint/nodes", unit: "ms-first-paint", what: "the nodes page, counting 1,000 pods"},
+			{bench: "FirstPaint/search-1000-pods", unit: "ms-first-paint", what: "a search for a word 1,000 pods share (100 shown)"},
+			{bench: "LiveUpdate/pods-10", unit: "sec/op", what: "a Sync's new revision in etcd until the open source page shows it, 10 pods", goal: "within 1 s of the sync applying it"},
+			{bench: "LiveUpdate/pods-1000", unit: "sec/op", what: "the same, 1,000 pods", goal: "within 1 s"},
+		},
+	},
 }
