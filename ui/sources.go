@@ -34,7 +34,9 @@ type source struct {
 }
 
 type condition struct {
-	Status, Reason, Message string
+	Status, Reason string
+	// Message, split where it names a file.
+	Message fileError
 }
 
 type commit struct {
@@ -55,9 +57,9 @@ func toSource(s *keelsonv1alpha1.Sync) source {
 	out := source{Name: s.Name, URL: s.Spec.URL, Ref: s.Spec.Ref, Path: s.Spec.Path, Suspended: s.Spec.Suspend,
 		Health: "Unknown", AppliedAt: s.Status.LastAppliedTime, Objects: len(s.Status.Inventory)}
 	if c := meta.FindStatusCondition(s.Status.Conditions, keelsonv1alpha1.ConditionReady); c != nil {
-		out.Ready = condition{string(c.Status), c.Reason, c.Message}
+		out.Ready = condition{string(c.Status), c.Reason, splitError(c.Message, f, hasForge, s.Status.LastAttemptedRevision)}
 	} else {
-		out.Ready = condition{"Unknown", "NotSyncedYet", "no sync has finished yet"}
+		out.Ready = condition{"Unknown", "NotSyncedYet", fileError{Rest: "no sync has finished yet"}}
 	}
 	if h := s.Status.Health; h != nil {
 		out.Health, out.HealthMessage = h.Status, h.Message
