@@ -50,7 +50,7 @@ func TestPagesAccessible(t *testing.T) {
 	e.shop(t, 3)
 	e.create(t, etcdNode("local"))
 	ctx := uitest.Browser(t)
-	if err := chromedp.Do(ctx, chromedp.Navigate(e.url+"/ui/login")); err != nil {
+	if err := chromedp.Do(ctx, uitest.Navigate(e.url+"/ui/login")); err != nil {
 		t.Fatal(err)
 	}
 	check(t, ctx, "login")
@@ -74,7 +74,7 @@ func TestPagesAccessible(t *testing.T) {
 		t.Errorf("skip link: focus on %q (%v), want main", active, err)
 	}
 	for _, path := range []string{"/ui/", "/ui/sources/apps", "/ui/pods/shop/web-7d9c5b8f6-a", "/ui/nodes", "/ui/search?q=web"} {
-		if err := chromedp.Do(ctx, chromedp.Navigate(e.url+path), chromedp.WaitVisible(chromedp.ID("main"))); err != nil {
+		if err := chromedp.Do(ctx, uitest.Navigate(e.url+path), chromedp.WaitVisible(chromedp.ID("main"))); err != nil {
 			t.Fatal(err)
 		}
 		check(t, ctx, path)

@@ -3,6 +3,7 @@ package ui_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,18 +12,28 @@ import (
 	"github.com/keelson/keelson/ui/uitest"
 )
 
-// signInBrowser signs in through the sign-in page as a person does.
+// signInBrowser signs in through the sign-in page as a person does, again
+// if the machine's network changed under the browser meanwhile.
 func (e *env) signInBrowser(t testing.TB, ctx context.Context, token string) {
 	t.Helper()
-	if err := chromedp.Do(ctx,
-		chromedp.Navigate(e.url+"/ui/"),
-		chromedp.WaitVisible(chromedp.ID("token")),
-		chromedp.SendKeys(chromedp.ID("token"), token),
-		chromedp.Submit(chromedp.ID("token")),
-		// The sign-out form: in every page but the sign-in page.
-		chromedp.WaitVisible(chromedp.CSS("form.signout")),
-	); err != nil {
-		t.Fatalf("sign in: %v", err)
+	for attempt := 1; ; attempt++ {
+		c, cancel := context.WithTimeout(ctx, time.Minute)
+		err := chromedp.Do(c,
+			uitest.Navigate(e.url+"/ui/"),
+			chromedp.WaitVisible(chromedp.ID("token")),
+			chromedp.SendKeys(chromedp.ID("token"), token),
+			chromedp.Submit(chromedp.ID("token")),
+			// The sign-out form: in every page but the sign-in page.
+			chromedp.WaitVisible(chromedp.CSS("form.signout")),
+		)
+		cancel()
+		if err == nil {
+			return
+		}
+		text, _ := chromedp.Run(ctx, chromedp.Evaluate[string]("document.body.innerText"))
+		if attempt == 3 || !strings.Contains(text, uitest.NetworkChanged) {
+			t.Fatalf("sign in: %v\n%s", err, text)
+		}
 	}
 }
 
@@ -36,7 +47,8 @@ func TestBrowserFollowsTheSource(t *testing.T) {
 	within, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := chromedp.Do(within,
-		chromedp.Click(chromedp.CSS(`a[href="/ui/sources/apps"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/ui/sources/apps"]`)),
+		uitest.Navigate(e.url+"/ui/sources/apps"),
 		chromedp.WaitVisible(chromedp.ID("applied")),
 		// A mark the page keeps until it is loaded again.
 		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
@@ -84,7 +96,7 @@ func BenchmarkFirstPaint(b *testing.B) {
 		b.Run(pg.name, func(b *testing.B) {
 			var paint, served float64
 			for b.Loop() {
-				if err := chromedp.Do(ctx, chromedp.Navigate(e.url+pg.path)); err != nil {
+				if err := chromedp.Do(ctx, uitest.Navigate(e.url+pg.path)); err != nil {
 					b.Fatal(err)
 				}
 				t, err := chromedp.Run(ctx, chromedp.Poll[[]float64](`(() => {
@@ -115,7 +127,7 @@ func BenchmarkLiveUpdate(b *testing.B) {
 			s := e.shop(b, pods)
 			ctx := uitest.Browser(b)
 			e.signInBrowser(b, ctx, adminToken)
-			if err := chromedp.Do(ctx, chromedp.Navigate(e.url+"/ui/sources/apps"),
+			if err := chromedp.Do(ctx, uitest.Navigate(e.url+"/ui/sources/apps"),
 				chromedp.Poll[chromedp.Void](`document.getElementById("live-status").textContent === "Live"`)); err != nil {
 				b.Fatal(err)
 			}

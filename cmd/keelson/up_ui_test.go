@@ -85,7 +85,7 @@ func TestWebViewInABrowser(t *testing.T) {
 				return
 			}
 			text := pageText()
-			if retry && attempt < 3 && (strings.Contains(text, "ERR_NETWORK_CHANGED") || strings.Contains(err.Error(), "ERR_NETWORK_CHANGED")) {
+			if retry && attempt < 3 && (strings.Contains(text, uitest.NetworkChanged) || strings.Contains(err.Error(), uitest.NetworkChanged)) {
 				t.Logf("%s: the network changed under the browser, again", what)
 				continue
 			}
@@ -113,7 +113,7 @@ func TestWebViewInABrowser(t *testing.T) {
 	}
 
 	step("sign in", true,
-		chromedp.Navigate(base+"/ui/"),
+		uitest.Navigate(base+"/ui/"),
 		chromedp.WaitVisible(chromedp.ID("token")),
 		chromedp.SendKeys(chromedp.ID("token"), kc.BearerToken),
 		chromedp.Submit(chromedp.ID("token")),
@@ -123,7 +123,7 @@ func TestWebViewInABrowser(t *testing.T) {
 	)
 	source := href(`a[href^="/ui/sources/"]`)
 	step("open the source", true,
-		chromedp.Navigate(base+source),
+		uitest.Navigate(base+source),
 		chromedp.WaitVisible(chromedp.ID("applied")),
 		has("applied", head()+" Add the ticker"),
 		chromedp.Poll[chromedp.Void](`document.querySelectorAll('#tree a[href^="/ui/pods/"]').length > 0`),
@@ -146,7 +146,7 @@ func TestWebViewInABrowser(t *testing.T) {
 
 	var last int
 	step("open a pod and follow its log", true,
-		chromedp.Navigate(base+pod),
+		uitest.Navigate(base+pod),
 		chromedp.WaitVisible(chromedp.ID("logs")),
 		has("pod-status", "Running"),
 		has("logs", "tick "),
@@ -157,9 +157,9 @@ func TestWebViewInABrowser(t *testing.T) {
 		}),
 	)
 	step("follow the log", false, has("logs", fmt.Sprintf("tick %d\n", last+3)), shot("pod"))
-	step("nodes", true, chromedp.Navigate(base+href(`nav a[href="/ui/nodes"]`)), chromedp.WaitVisible(chromedp.CSS("table.nodes")), has("main", "local"), shot("nodes"))
+	step("nodes", true, uitest.Navigate(base+href(`nav a[href="/ui/nodes"]`)), chromedp.WaitVisible(chromedp.CSS("table.nodes")), has("main", "local"), shot("nodes"))
 	step("search", true,
-		chromedp.Navigate(base+"/ui/nodes"),
+		uitest.Navigate(base+"/ui/nodes"),
 		chromedp.WaitVisible(chromedp.ID("q")),
 		chromedp.SendKeys(chromedp.ID("q"), "app=ticker\n"),
 		chromedp.WaitVisible(chromedp.ID("results")),

@@ -8,7 +8,10 @@ package uitest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -56,3 +59,30 @@ func Browser(t testing.TB) context.Context {
 	}
 	return ctx
 }
+
+// Navigate loads url, again when the machine's network changed under the
+// browser: chromium aborts a load with ERR_NETWORK_CHANGED when an address
+// changes on any interface, as tests that make network namespaces, veths
+// and bridges do on the same machine.
+func Navigate(url string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		var err error
+		for range 5 {
+			_, err = chromedp.Navigate(url)(ctx, t)
+			if err == nil {
+				text, _ := chromedp.Evaluate[string]("document.body ? document.body.innerText : ''")(ctx, t)
+				if !strings.Contains(text, NetworkChanged) {
+					return nil
+				}
+				err = errors.New(NetworkChanged)
+			}
+			if !strings.Contains(err.Error(), NetworkChanged) {
+				return err
+			}
+		}
+		return fmt.Errorf("load %s: %w", url, err)
+	})
+}
+
+// NetworkChanged is chromium's error for a load the network's change cut.
+const NetworkChanged = "ERR_NETWORK_CHANGED"
