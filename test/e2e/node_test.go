@@ -57,6 +57,10 @@ type gate struct {
 	cut    context.CancelFunc
 	epoch  context.Context
 	next   http.Handler
+	// serving counts the requests being served, so that closing waits for
+	// them: a watch that had not yet seen its cut could otherwise still
+	// deliver an event of a write made after the gate closed.
+	serving sync.WaitGroup
 }
 
 func newGate(next http.Handler) *gate {
@@ -65,25 +69,33 @@ func newGate(next http.Handler) *gate {
 	return g
 }
 
+// set opens or closes the gate; closing returns once no request is being
+// served.
 func (g *gate) set(closed bool) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	g.closed = closed
-	if closed {
-		g.cut()
-	} else {
+	if !closed {
 		g.epoch, g.cut = context.WithCancel(context.Background())
+		g.mu.Unlock()
+		return
 	}
+	g.cut()
+	g.mu.Unlock()
+	g.serving.Wait()
 }
 
 func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	closed, epoch := g.closed, g.epoch
+	if !closed {
+		g.serving.Add(1)
+	}
 	g.mu.Unlock()
 	if closed {
 		http.Error(w, "unavailable", http.StatusServiceUnavailable)
 		return
 	}
+	defer g.serving.Done()
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	stop := context.AfterFunc(epoch, cancel)
