@@ -4,8 +4,9 @@
 // file at that revision on GitHub, GitLab, Bitbucket, Gitea and Forgejo),
 // the tree of each source's objects and what controllers made under them,
 // coloured by health, a page per pod with its conditions, events and a log
-// that follows the container, the nodes with capacity and usage, and a
-// search over names and labels.
+// that follows the container, a page per object with its manifest's place
+// in Git, the nodes with capacity and usage, and a search over names and
+// labels.
 //
 // The view is a client of the API like kubectl: a person signs in with the
 // token of their kubeconfig, kept in an HttpOnly, SameSite=Strict cookie,

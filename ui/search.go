@@ -12,7 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 
-	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/store"
 )
 
@@ -112,8 +111,6 @@ func search(ctx context.Context, api *client, q string, d *searchData) error {
 			}
 			if res.GVK.Kind == "Sync" {
 				n.Link = "/ui/sources/" + url.PathEscape(o.GetName())
-			} else if src := o.GetLabels()[keelsonv1alpha1.LabelSource]; src != "" && n.Link == "" {
-				n.Link = "/ui/sources/" + url.PathEscape(src)
 			}
 			d.Hits = append(d.Hits, hit{treeNode: n, Labels: labelList(o.GetLabels())})
 		}

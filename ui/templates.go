@@ -9,7 +9,7 @@ import (
 )
 
 // pageFiles are the pages; each is parsed with layout.html.
-var pageFiles = []string{"login.html", "sources.html", "source.html", "pod.html", "nodes.html", "search.html"}
+var pageFiles = []string{"login.html", "sources.html", "source.html", "pod.html", "nodes.html", "search.html", "object.html"}
 
 var funcs = template.FuncMap{
 	"ago": func(t any) string {

@@ -27,7 +27,7 @@ type treeNode struct {
 	Message               string
 	// Info is the object's few words: "2/3 ready", "Running, 1 restart".
 	Info string
-	// Link is the object's own page, for pods.
+	// Link is the object's page.
 	Link     string
 	Children []*treeNode
 	// More, when not 0, makes the node a line saying how many objects of
@@ -161,6 +161,7 @@ func buildTree(ctx context.Context, api *client, s *keelsonv1alpha1.Sync) (*sour
 		if obj == nil {
 			continue
 		}
+		n.Link = objectLink(res, ref.Namespace, ref.Name)
 		for _, cr := range childrenOf[ref.Kind] {
 			key := cr.String() + "/" + ref.Namespace
 			if seen[key] {
@@ -303,8 +304,8 @@ func nodeOf(o store.Object) *treeNode {
 	h := health.OfKind(res.GVK.GroupKind(), o)
 	n := &treeNode{Kind: res.GVK.Kind, Namespace: o.GetNamespace(), Name: o.GetName(),
 		Health: string(h.Status), Message: h.Message, Info: info(o)}
-	if n.Kind == "Pod" {
-		n.Link = podLink(n.Namespace, n.Name)
+	if res.Plural != "" {
+		n.Link = objectLink(res, n.Namespace, n.Name)
 	}
 	return n
 }

@@ -62,6 +62,8 @@ func New(cfg Config) *View {
 	v.mux.HandleFunc("GET /ui/sources/{name}", v.signedIn(v.sourcePage))
 	v.mux.HandleFunc("GET /ui/pods/{namespace}/{name}", v.signedIn(v.podPage))
 	v.mux.HandleFunc("GET /ui/pods/{namespace}/{name}/log", v.signedIn(v.podLog))
+	v.mux.HandleFunc("GET /ui/objects/{resource}/{name}", v.signedIn(v.objectPage))
+	v.mux.HandleFunc("GET /ui/objects/{resource}/{namespace}/{name}", v.signedIn(v.objectPage))
 	v.mux.HandleFunc("GET /ui/nodes", v.signedIn(v.nodesPage))
 	v.mux.HandleFunc("GET /ui/search", v.signedIn(v.searchPage))
 	v.mux.HandleFunc("GET /ui/live", v.signedIn(v.live))

@@ -245,7 +245,7 @@ func TestSearch(t *testing.T) {
 		StringData: map[string]string{"password": "hunter2"}})
 	c := e.signedIn(t, adminToken)
 	for q, want := range map[string][]string{
-		"web":                                 {"Deployment", "Service", `href="/ui/pods/shop/web-7d9c5b8f6-b"`, `href="/ui/sources/apps"`},
+		"web":                                 {`href="/ui/objects/deployments.apps/shop/web"`, `href="/ui/objects/services/shop/web"`, `href="/ui/pods/shop/web-7d9c5b8f6-b"`},
 		"app=web":                             {"by label selector", `href="/ui/pods/shop/web-7d9c5b8f6-a"`},
 		keelsonv1alpha1.LabelSource + "=apps": {"Namespace", "Deployment"},
 		"apps":                                {`href="/ui/sources/apps"`},
@@ -402,5 +402,63 @@ func TestNoPathOutsideObjects(t *testing.T) {
 		if code, body := e.get(t, c, path); code != http.StatusNotFound {
 			t.Errorf("%s: %d, want 404\n%.300s", path, code, body)
 		}
+	}
+}
+
+// TestObjectPage: any object but a Secret has a page: its health, its file
+// and line in Git linked at the revision that wrote it, its owner, its
+// conditions, events and the object as the API serves it.
+func TestObjectPage(t *testing.T) {
+	e := newEnv(t)
+	e.shop(t, 1)
+	var dep appsv1.Deployment
+	if err := e.st.Get(t.Context(), "shop", "web", &dep); err != nil {
+		t.Fatal(err)
+	}
+	dep.Annotations = map[string]string{keelsonv1alpha1.AnnotationOrigin: "deploy/web.yaml:3", keelsonv1alpha1.AnnotationRevision: "1111111111111111111111111111111111111111"}
+	if err := e.st.Update(t.Context(), &dep); err != nil {
+		t.Fatal(err)
+	}
+	dep.Status.Conditions = []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable", Message: "rolled out"}}
+	if err := e.st.UpdateStatus(t.Context(), &dep); err != nil {
+		t.Fatal(err)
+	}
+	e.create(t, etcdNode("node-1"), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "db"}, StringData: map[string]string{"password": "hunter2"}})
+	c := e.signedIn(t, adminToken)
+
+	code, body := e.get(t, c, "/ui/objects/deployments.apps/shop/web")
+	if code != http.StatusOK {
+		t.Fatalf("deployment page: %d\n%s", code, body)
+	}
+	body = html.UnescapeString(body)
+	for _, want := range []string{"Deployment shop/web", `href="/ui/sources/apps"`,
+		`<a class="at" href="https://github.com/example/shop/blob/1111111111111111111111111111111111111111/deploy/web.yaml#L3" rel="noreferrer">deploy/web.yaml:3</a>`,
+		"NewReplicaSetAvailable: rolled out", "kind: Deployment", "replicas: 1"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("deployment page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "managedFields") {
+		t.Error("the page shows managedFields")
+	}
+	if code, body := e.get(t, c, "/ui/objects/replicasets.apps/shop/web-7d9c5b8f6"); code != http.StatusOK ||
+		!strings.Contains(body, `<a href="/ui/objects/deployments.apps/shop/web">Deployment web</a>`) {
+		t.Errorf("replica set page: %d, want a link to its Deployment\n%s", code, body)
+	}
+	if code, body := e.get(t, c, "/ui/objects/nodes/node-1"); code != http.StatusOK || !strings.Contains(body, "Node node-1") {
+		t.Errorf("node page: %d\n%s", code, body)
+	}
+	for _, path := range []string{"/ui/objects/secrets/shop/db", "/ui/objects/deployments.apps/web", "/ui/objects/nodes/shop/node-1", "/ui/objects/nope/shop/x"} {
+		if code, body := e.get(t, c, path); code != http.StatusNotFound || strings.Contains(body, "hunter2") {
+			t.Errorf("%s: %d, want 404", path, code)
+		}
+	}
+	if code, _ := e.get(t, c, "/ui/objects/pods/shop/web-7d9c5b8f6-a"); code != http.StatusFound {
+		t.Errorf("a pod's object page: %d, want a redirect to the pod page", code)
+	}
+	// The tree links each object to its page.
+	if _, body := e.get(t, c, "/ui/sources/apps"); !strings.Contains(body, `href="/ui/objects/deployments.apps/shop/web"`) ||
+		!strings.Contains(body, `href="/ui/objects/endpointslices.discovery.k8s.io/shop/web-abcde"`) {
+		t.Errorf("the tree does not link objects to their pages")
 	}
 }
