@@ -73,7 +73,7 @@ func TestPagesAccessible(t *testing.T) {
 	if err != nil || active != "main" {
 		t.Errorf("skip link: focus on %q (%v), want main", active, err)
 	}
-	for _, path := range []string{"/ui/", "/ui/sources/apps", "/ui/pods/shop/web-7d9c5b8f6-a", "/ui/nodes", "/ui/search?q=web"} {
+	for _, path := range []string{"/ui/", "/ui/sources/apps", "/ui/pods/shop/web-7d9c5b8f6-a", "/ui/objects/deployments.apps/shop/web", "/ui/nodes", "/ui/search?q=web"} {
 		if err := chromedp.Do(ctx, uitest.Navigate(e.url+path), chromedp.WaitVisible(chromedp.ID("main"))); err != nil {
 			t.Fatal(err)
 		}
