@@ -432,6 +432,15 @@ func TestLoadBalancerAddress(t *testing.T) {
 		slice("remote", corev1.ProtocolTCP, 8080, ep{ip: "10.42.0.12", node: otherNode, ready: true}),
 	)
 	e.proxier(nil)
+	// A service whose status names web's address too (bad data): the
+	// address stays web's; the clash keeps its cluster IP.
+	e.create(lb("clash", "10.43.0.64", "10.99.0.5"), slice("clash", corev1.ProtocolTCP, 8080, ready("10.42.0.12")))
+	eventually(t, "the clash's cluster IP", func() bool {
+		return e.table(DefaultTable).elems[mapServiceIPs][keyOf(serviceKey(netip.MustParseAddr("10.43.0.64"), 6, 80))].chain != ""
+	})
+	if seen := hits(t, e.node, "10.43.0.64:80", 5); seen["be2"] != 5 {
+		t.Errorf("the clash's cluster IP: %v, want its endpoint be2", seen)
+	}
 
 	for _, from := range []*netnstest.NS{e.outside, e.node} {
 		seen := hits(t, from, "10.99.0.5:80", 30)

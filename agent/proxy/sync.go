@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sort"
 
@@ -253,6 +254,20 @@ func (p *Proxier) buildService(key string) *fragment {
 			p.log.Error("service port conflicts with another service's; left out", "service", key, "port", sp.id(), "holder", holder)
 			continue
 		}
+		// A load balancer address another service holds is left out
+		// alone: the port keeps its cluster IP, node port and other
+		// addresses.
+		lbs := sp.loadBalancerIPs[:0:0]
+		for _, ip := range sp.loadBalancerIPs {
+			c := sp.loadBalancerClaim(ip)
+			if holder, free := p.owners.free(key, []string{c}); !free {
+				p.log.Error("load balancer address conflicts with another service's; left out", "service", key, "port", sp.id(), "address", ip, "holder", holder)
+				continue
+			}
+			lbs = append(lbs, ip)
+			claims = append(claims, c)
+		}
+		sp.loadBalancerIPs = lbs
 		claimed = append(claimed, claims...)
 		addPort(f, sp, endpointsFor(sp, slices, p.cfg.NodeName))
 	}
@@ -286,18 +301,21 @@ func (p *Proxier) podRanges() []addrRange {
 	return rs
 }
 
-// claims are the addresses a port takes: its cluster IP port, node port
-// and load balancer addresses' ports.
+// claims are the addresses a port cannot go without: its cluster IP port
+// and node port. Its load balancer addresses are claimed one by one
+// (loadBalancerClaim).
 func (sp *servicePort) claims() []string {
 	proto := protoNumbers[sp.proto]
 	c := []string{"ip " + string(keyOf(serviceKey(sp.ip, proto, sp.port)))}
 	if sp.nodePort != 0 {
 		c = append(c, "nodeport "+string(keyOf(nodePortKey(proto, sp.nodePort))))
 	}
-	for _, ip := range sp.loadBalancerIPs {
-		c = append(c, "ip "+string(keyOf(serviceKey(ip, proto, sp.port))))
-	}
 	return c
+}
+
+// loadBalancerClaim is the claim of the port on load balancer address ip.
+func (sp *servicePort) loadBalancerClaim(ip netip.Addr) string {
+	return "ip " + string(keyOf(serviceKey(ip, protoNumbers[sp.proto], sp.port)))
 }
 
 // external reports whether traffic from outside reaches the port: through
