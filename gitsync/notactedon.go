@@ -5,10 +5,12 @@ import (
 	"slices"
 	"strings"
 
+	networkingv1 "k8s.io/api/networking/v1"
 	k8sschema "k8s.io/apimachinery/pkg/runtime/schema"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/internal/health"
+	"github.com/keelson/keelson/internal/ingressclass"
 	"github.com/keelson/keelson/internal/support"
 	"github.com/keelson/keelson/store"
 )
@@ -69,7 +71,7 @@ func notActedOnClause(names []string) string {
 // keelson serves (an Ingress of another controller's class, a
 // LoadBalancer service of a loadBalancerClass) is flagged too, with what
 // its health rule says, Unsupported from its spec alone.
-func kindRisks(po *PlannedObject, r store.Resource, obj store.Object) []Risk {
+func kindRisks(po *PlannedObject, r store.Resource, obj store.Object, hc health.Context) []Risk {
 	if po.Action == Delete {
 		return nil
 	}
@@ -79,8 +81,30 @@ func kindRisks(po *PlannedObject, r store.Resource, obj store.Object) []Risk {
 	if obj == nil {
 		return nil
 	}
-	if h := health.OfKind(r.GVK.GroupKind(), obj); h.Status == health.Unsupported {
+	if h := hc.OfKind(r.GVK.GroupKind(), obj); h.Status == health.Unsupported {
 		return []Risk{{Level: RiskWarning, Code: "not-served", Object: po.Title(), Message: h.Message}}
 	}
 	return nil
+}
+
+// ingressClassesOf are the IngressClasses the cluster will hold once head
+// is applied: the cluster's (when the plan reads it), head's, and keelson's
+// own, which the control plane keeps whatever Git says.
+func ingressClassesOf(head map[key]*desired, cl *clusterState) ingressclass.Map {
+	m := ingressclass.Map{}
+	add := func(objs map[key]*desired) {
+		for _, d := range objs {
+			if c, ok := d.obj.(*networkingv1.IngressClass); ok {
+				m[c.Name] = c
+			}
+		}
+	}
+	if cl != nil {
+		add(cl.objects)
+	}
+	add(head)
+	if _, ok := m[ingressclass.Name]; !ok {
+		m[ingressclass.Name] = ingressclass.Object()
+	}
+	return m
 }

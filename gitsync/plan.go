@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/keelson/keelson/gitsync/sops"
+	"github.com/keelson/keelson/internal/health"
 	"github.com/keelson/keelson/internal/servicenet"
 	"github.com/keelson/keelson/schema"
 	"github.com/keelson/keelson/store"
@@ -227,6 +228,7 @@ func (p *Plan) compare(old, head map[key]*desired, cl *clusterState) error {
 	hooks := takeHooks(head)
 	takeHooks(old)
 	p.Autoscaled = autoscaledOf(head)
+	hc := health.Context{IngressClasses: ingressClassesOf(head, cl)}
 	for k, d := range head {
 		prev := old[k]
 		po, err := planObject(prev, d)
@@ -237,14 +239,14 @@ func (p *Plan) compare(old, head map[key]*desired, cl *clusterState) error {
 			p.Unchanged++
 			continue
 		}
-		p.add(po, prev, d, cl)
+		p.add(po, prev, d, cl, hc)
 	}
 	for k, o := range old {
 		if head[k] != nil || (cl != nil && o.obj.GetAnnotations()[AnnotationPrune] == "disabled") {
 			continue
 		}
 		po := &PlannedObject{Action: Delete, Kind: o.res.GVK.Kind, Namespace: k.namespace, Name: k.name, Origin: o.origin, key: k}
-		p.add(po, o, nil, cl)
+		p.add(po, o, nil, cl, hc)
 	}
 	p.Risks = append(p.Risks, accessRisks(old, head, p.Objects)...)
 	p.sort()
@@ -252,7 +254,7 @@ func (p *Plan) compare(old, head map[key]*desired, cl *clusterState) error {
 	return nil
 }
 
-func (p *Plan) add(po *PlannedObject, old, head *desired, cl *clusterState) {
+func (p *Plan) add(po *PlannedObject, old, head *desired, cl *clusterState, hc health.Context) {
 	switch po.Action {
 	case Create:
 		p.Created++
@@ -272,7 +274,7 @@ func (p *Plan) add(po *PlannedObject, old, head *desired, cl *clusterState) {
 	po.Effects = effects(o, n, cl)
 	p.Risks = append(p.Risks, risks(po, o, n, cl)...)
 	if head != nil {
-		p.Risks = append(p.Risks, kindRisks(po, head.res, head.obj)...)
+		p.Risks = append(p.Risks, kindRisks(po, head.res, head.obj, hc)...)
 	}
 	p.Objects = append(p.Objects, po)
 }

@@ -114,6 +114,21 @@ kind: IngressClass
 metadata: {name: nginx}
 spec: {controller: k8s.io/ingress-nginx}
 `,
+		// A class of keelson's controller under a name of its own: its
+		// Ingresses are served, nothing to warn of.
+		"deploy/internal.yaml": `apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: internal}
+spec: {controller: keelson.dev/ingress}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: inside, namespace: shop}
+spec:
+  ingressClassName: internal
+  defaultBackend:
+    service: {name: web, port: {number: 80}}
+`,
 		"deploy/lb.yaml": `apiVersion: v1
 kind: Service
 metadata: {name: lb, namespace: shop}

@@ -17,6 +17,7 @@ import (
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/internal/health"
+	"github.com/keelson/keelson/internal/ingressclass"
 	"github.com/keelson/keelson/store"
 )
 
@@ -109,6 +110,10 @@ func (c *SyncHealthController) rollUp(ctx context.Context, s *keelsonv1alpha1.Sy
 	out := &keelsonv1alpha1.SyncHealth{Status: string(health.Healthy)}
 	worst := health.Health{Status: health.Healthy}
 	listed := c.listedFor(s)
+	var hc health.Context
+	if inf, ok := c.watched["ingressclasses.networking.k8s.io"]; ok {
+		hc.IngressClasses = ingressclass.FromStore(inf.GetStore())
+	}
 	for _, ref := range s.Status.Inventory {
 		gv, err := schema.ParseGroupVersion(ref.APIVersion)
 		if err != nil {
@@ -128,7 +133,7 @@ func (c *SyncHealthController) rollUp(ctx context.Context, s *keelsonv1alpha1.Sy
 			if it, ok, _ := inf.GetIndexer().GetByKey(key); ok {
 				obj, _ = it.(store.Object)
 			}
-			h = health.OfKind(r.GVK.GroupKind(), obj)
+			h = hc.OfKind(r.GVK.GroupKind(), obj)
 		} else {
 			present, ok := listed.get(r.GroupResource())
 			if !ok {

@@ -6,11 +6,14 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
+	"github.com/keelson/keelson/internal/ingressclass"
 	"github.com/keelson/keelson/store"
 )
 
@@ -137,5 +140,44 @@ func TestSyncHealthQuotaRule(t *testing.T) {
 			return false, "no health yet"
 		}
 		return h.Status == "Degraded" && strings.Contains(h.Message, "uses more than its quota allows"), fmt.Sprintf("%+v", *h)
+	})
+}
+
+// TestSyncHealthIngressOfAClassOfKeelsons: an Ingress that names a class
+// of keelson's controller under a name of its own waits for the proxy's
+// addresses; it is not Unsupported, as the name alone would say.
+func TestSyncHealthIngressOfAClassOfKeelsons(t *testing.T) {
+	env := newTestEnv(t)
+	ctx := t.Context()
+	class := &networkingv1.IngressClass{ObjectMeta: metav1.ObjectMeta{Name: "internal"}, Spec: networkingv1.IngressClassSpec{Controller: ingressclass.Controller}}
+	ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "inside", Labels: map[string]string{keelsonv1alpha1.LabelSource: "net"}},
+		Spec: networkingv1.IngressSpec{IngressClassName: ptr.To("internal"),
+			DefaultBackend: &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "web", Port: networkingv1.ServiceBackendPort{Number: 80}}}}}
+	for _, o := range []store.Object{class, ing} {
+		if err := env.st.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &keelsonv1alpha1.Sync{
+		ObjectMeta: metav1.ObjectMeta{Name: "net"},
+		Spec:       keelsonv1alpha1.SyncSpec{URL: "/srv/net"},
+		Status: keelsonv1alpha1.SyncStatus{
+			LastAppliedRevision: "0123456789abcdef",
+			Inventory:           []keelsonv1alpha1.ObjectRef{{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Namespace: "default", Name: "inside"}},
+		},
+	}
+	if err := env.st.Create(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the Sync waiting for the proxy's addresses", func() (bool, string) {
+		cur := &keelsonv1alpha1.Sync{}
+		if err := env.st.Get(ctx, "", "net", cur); err != nil {
+			t.Fatal(err)
+		}
+		h := cur.Status.Health
+		if h == nil {
+			return false, "no health yet"
+		}
+		return h.Status == "Progressing" && strings.Contains(h.Message, "waiting for the ingress proxy's addresses"), fmt.Sprintf("%+v", *h)
 	})
 }

@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -171,5 +172,26 @@ func TestNodesPage(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("nodes page lacks %q:\n%s", want, body)
 		}
+	}
+}
+
+// TestTreeIngressOfAClassOfKeelsons: an Ingress whose class is keelson's
+// controller's under a name of its own is waiting for the proxy's
+// addresses, not Unsupported: the tree reads the IngressClasses.
+func TestTreeIngressOfAClassOfKeelsons(t *testing.T) {
+	e := newEnv(t)
+	e.create(t, &networkingv1.IngressClass{ObjectMeta: metav1.ObjectMeta{Name: "internal"}, Spec: networkingv1.IngressClassSpec{Controller: "keelson.dev/ingress"}},
+		&networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "inside", Labels: map[string]string{keelsonv1alpha1.LabelSource: "net"}},
+			Spec: networkingv1.IngressSpec{IngressClassName: ptr.To("internal"),
+				DefaultBackend: &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "web", Port: networkingv1.ServiceBackendPort{Number: 80}}}}})
+	s := &keelsonv1alpha1.Sync{ObjectMeta: metav1.ObjectMeta{Name: "net"}, Spec: keelsonv1alpha1.SyncSpec{URL: "file:///srv/git/net"}}
+	e.create(t, s)
+	s.Status.Inventory = []keelsonv1alpha1.ObjectRef{{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Namespace: "default", Name: "inside"}}
+	if err := e.st.UpdateStatus(t.Context(), s); err != nil {
+		t.Fatal(err)
+	}
+	_, body := e.get(t, e.signedIn(t, adminToken), "/ui/sources/net")
+	if !strings.Contains(body, `<li class="hl-progressing">`) || strings.Contains(body, "Unsupported") {
+		t.Errorf("the Ingress of class internal is not Progressing:\n%s", body)
 	}
 }

@@ -11,12 +11,14 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
 	"github.com/keelson/keelson/internal/health"
+	"github.com/keelson/keelson/internal/ingressclass"
 	"github.com/keelson/keelson/store"
 )
 
@@ -57,6 +59,7 @@ var (
 	claimsRes  = store.MustResource("persistentvolumeclaims")
 	eventsRes  = store.MustResource("events")
 	nodesRes   = store.MustResource("nodes")
+	classesRes = store.MustResource("ingressclasses.networking.k8s.io")
 	childrenOf = map[string][]store.Resource{
 		"Deployment":  {rsRes, podsRes},
 		"ReplicaSet":  {podsRes},
@@ -114,6 +117,21 @@ func (tr *treeReader) count(obj store.Object, n *treeNode) {
 	tr.t.counts[n.Health]++
 }
 
+// healthContext is what obj's health rule looks up: the IngressClasses,
+// read once, for an Ingress.
+func (tr *treeReader) healthContext(obj store.Object) health.Context {
+	if _, ok := obj.(*networkingv1.Ingress); !ok {
+		return health.Context{}
+	}
+	classes := ingressclass.Map{}
+	for _, o := range tr.list(classesRes, "", nil) {
+		if c, ok := o.(*networkingv1.IngressClass); ok {
+			classes[c.Name] = c
+		}
+	}
+	return health.Context{IngressClasses: classes}
+}
+
 // cached is a collection list read already, unfiltered.
 func (tr *treeReader) cached(res store.Resource, ns string) []store.Object {
 	return tr.lists[res.String()+"/"+ns+"?"].items
@@ -155,7 +173,7 @@ func buildTree(ctx context.Context, api *client, s *keelsonv1alpha1.Sync) (*sour
 				break
 			}
 		}
-		h := health.OfKind(res.GVK.GroupKind(), obj)
+		h := tr.healthContext(obj).OfKind(res.GVK.GroupKind(), obj)
 		n.Health, n.Message, n.Info = string(h.Status), h.Message, info(obj)
 		tr.count(obj, n)
 		if obj == nil {

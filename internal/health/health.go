@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	keelsonv1alpha1 "github.com/keelson/keelson/api/v1alpha1"
+	"github.com/keelson/keelson/internal/ingressclass"
 	"github.com/keelson/keelson/internal/support"
 	"github.com/keelson/keelson/store"
 )
@@ -90,14 +91,26 @@ func Of(obj store.Object) Health {
 // OfKind is Of for a caller that knows obj's kind, which spares a lookup
 // in the scheme for each object of a large inventory. A nil obj, or a
 // typed nil as a cache miss gives, is Missing.
-func OfKind(gk schema.GroupKind, obj store.Object) Health {
+func OfKind(gk schema.GroupKind, obj store.Object) Health { return Context{}.OfKind(gk, obj) }
+
+// Context is what a health rule may look up beside its object. The zero
+// Context looks up nothing: the object alone says.
+type Context struct {
+	// IngressClasses are the cluster's: an Ingress that names a class of
+	// keelson's controller under a name of its own is served. Nil knows
+	// keelson's class by its name only.
+	IngressClasses ingressclass.Classes
+}
+
+// OfKind is the package's OfKind, with what c can look up.
+func (c Context) OfKind(gk schema.GroupKind, obj store.Object) Health {
 	if obj == nil || reflect.ValueOf(obj).IsNil() {
 		return Health{Missing, "not found in the cluster"}
 	}
 	if h := Present(gk); h.Status == Unsupported {
 		return h
 	}
-	return ruleHealth(obj)
+	return c.ruleHealth(obj)
 }
 
 // Present is the health of an existing object of kind gk that has no
@@ -126,7 +139,7 @@ func RollUp(hs ...Health) Health {
 // ruleHealth is the health of an existing object by its kind's rule. A
 // kind on support's list is Unsupported instead (OfKind); when it leaves
 // the list, its rule here applies.
-func ruleHealth(obj store.Object) Health {
+func (c Context) ruleHealth(obj store.Object) Health {
 	switch o := obj.(type) {
 	case *appsv1.Deployment:
 		return deploymentHealth(o)
@@ -163,7 +176,7 @@ func ruleHealth(obj store.Object) Health {
 	case *policyv1.PodDisruptionBudget:
 		return budgetHealth(o)
 	case *networkingv1.Ingress:
-		return ingressHealth(o)
+		return ingressHealth(o, c.IngressClasses)
 	case *networkingv1.IngressClass:
 		return ingressClassHealth(o)
 	}

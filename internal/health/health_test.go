@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/keelson/keelson/internal/ingressclass"
 	"github.com/keelson/keelson/internal/servicenet"
 	"github.com/keelson/keelson/store"
 )
@@ -178,6 +179,24 @@ func TestIngressHealth(t *testing.T) {
 				t.Errorf("Of = %+v, want %s with %q", got, tt.want, tt.msg)
 			}
 		})
+	}
+
+	// With the cluster's classes at hand: a class of keelson's controller
+	// under a name of its own is served, one of another controller's is
+	// not, and an Ingress that names none is not keelson's while another
+	// controller's class is the only default.
+	internal := &networkingv1.IngressClass{ObjectMeta: metav1.ObjectMeta{Name: "internal"},
+		Spec: networkingv1.IngressClassSpec{Controller: ingressclass.Controller}}
+	nginx := &networkingv1.IngressClass{ObjectMeta: metav1.ObjectMeta{Name: "nginx", Annotations: map[string]string{ingressclass.AnnotationDefault: "true"}},
+		Spec: networkingv1.IngressClassSpec{Controller: "k8s.io/ingress-nginx"}}
+	hc := Context{IngressClasses: ingressclass.Map{"internal": internal, "nginx": nginx}}
+	for obj, want := range map[*networkingv1.Ingress]Status{ing("internal"): Progressing, ing("nginx"): Unsupported, ing(""): Unsupported, ing("keelson"): Progressing} {
+		if got := hc.OfKind(networkingv1.SchemeGroupVersion.WithKind("Ingress").GroupKind(), obj); got.Status != want {
+			t.Errorf("class %q with the classes: %+v, want %s", ingressclass.ClassName(obj), got, want)
+		}
+	}
+	if got := Of(ing("internal")); got.Status != Unsupported {
+		t.Errorf("class internal without the classes: %+v, want Unsupported (the name alone does not say)", got)
 	}
 }
 

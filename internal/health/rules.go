@@ -104,11 +104,11 @@ func otherLoadBalancer(s *corev1.Service) (h Health, other bool) {
 // ingressHealth is Argo CD's rule for Ingresses, Healthy once the status
 // holds an address, Progressing before; an Ingress of a class no
 // controller of keelson's serves is Unsupported.
-func ingressHealth(ing *networkingv1.Ingress) Health {
+func ingressHealth(ing *networkingv1.Ingress, classes ingressclass.Classes) Health {
 	if len(ing.Status.LoadBalancer.Ingress) > 0 {
 		return Health{Status: Healthy}
 	}
-	if !ingressclass.Served(ing, nil) {
+	if !ingressclass.Served(ing, classes) {
 		return Health{Unsupported, fmt.Sprintf("keelson's ingress proxy serves the IngressClasses of controller %s (keelson's own is %q, the default): no controller serves class %q, so the Ingress routes no traffic",
 			ingressclass.Controller, ingressclass.Name, ingressclass.ClassName(ing))}
 	}

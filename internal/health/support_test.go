@@ -124,7 +124,7 @@ func TestRuleHealthOfKindsWaiting(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := ruleHealth(tt.obj); got.Status != tt.want {
+			if got := (Context{}).ruleHealth(tt.obj); got.Status != tt.want {
 				t.Errorf("ruleHealth = %+v, want %s", got, tt.want)
 			}
 		})
