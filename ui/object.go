@@ -42,8 +42,7 @@ type objectPageData struct {
 	Owners   []ownerView
 	// Conditions are status.conditions, whatever the kind.
 	Conditions []conditionView
-	Events     []eventView
-	EventsErr  string
+	Events     events
 	// YAML is the object as the API serves it, less managedFields.
 	YAML string
 }
@@ -91,18 +90,15 @@ func (v *View) objectPage(w http.ResponseWriter, r *request) {
 	if d.Source != "" {
 		d.Origin = v.origin(r, o, d.Source)
 	}
-	evQuery := url.Values{"fieldSelector": {"involvedObject.name=" + name}}
 	if ns != "" {
-		events, err := r.api.list(r.Context(), eventsRes, ns, evQuery)
-		switch {
-		case err == nil:
-			d.Events = eventViews(events.items, o.GetUID())
-			watches = append(watches, watchOf(apiPath(eventsRes, ns), evQuery, events.rv))
-		case errors.Is(err, errSignedOut):
+		evs, evWatch, err := readEvents(r, ns, url.Values{"fieldSelector": {"involvedObject.name=" + name}}, o.GetUID())
+		if err != nil {
 			v.failed(w, r, "object.html", p, err)
 			return
-		default:
-			d.EventsErr = "The events cannot be read: " + err.Error()
+		}
+		d.Events = evs
+		if evWatch != nil {
+			watches = append(watches, *evWatch)
 		}
 	}
 	p.Title = d.Kind + " " + name

@@ -118,6 +118,11 @@ func TestObjectPage(t *testing.T) {
 	if err := e.st.UpdateStatus(t.Context(), &dep); err != nil {
 		t.Fatal(err)
 	}
+	// Its event, and one of an earlier Deployment of the same name.
+	e.create(t, &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web.1"}, Type: "Normal", Reason: "ScalingReplicaSet",
+		InvolvedObject: corev1.ObjectReference{Kind: "Deployment", Namespace: "shop", Name: "web", UID: dep.UID}},
+		&corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web.2"}, Type: "Normal", Reason: "OfAnEarlierOne",
+			InvolvedObject: corev1.ObjectReference{Kind: "Deployment", Namespace: "shop", Name: "web", UID: "0ld"}})
 	e.create(t, etcdNode("node-1"), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "db"}, StringData: map[string]string{"password": "hunter2"}})
 	c := e.signedIn(t, adminToken)
 
@@ -135,6 +140,9 @@ func TestObjectPage(t *testing.T) {
 	}
 	if strings.Contains(body, "managedFields") {
 		t.Error("the page shows managedFields")
+	}
+	if !strings.Contains(body, "ScalingReplicaSet") || strings.Contains(body, "OfAnEarlierOne") {
+		t.Error("the page does not show its own events, and only those")
 	}
 	if code, body := e.get(t, c, "/ui/objects/replicasets.apps/shop/web-7d9c5b8f6"); code != http.StatusOK ||
 		!strings.Contains(body, `<a href="/ui/objects/deployments.apps/shop/web">Deployment web</a>`) {

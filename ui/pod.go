@@ -25,9 +25,7 @@ type podPageData struct {
 	SourceLink string
 	Owner      string
 	Containers []containerView
-	Events     []eventView
-	// EventsErr says why the events could not be read.
-	EventsErr string
+	Events     events
 	// Log is the URL of the first container's log stream.
 	Log string
 }
@@ -73,33 +71,52 @@ func (v *View) podPage(w http.ResponseWriter, r *request) {
 			break
 		}
 	}
-	byPod := url.Values{"fieldSelector": {"involvedObject.kind=Pod,involvedObject.name=" + name}}
-	events, err := r.api.list(r.Context(), eventsRes, ns, byPod)
-	var watches []watch
-	watches = append(watches, watchOf(apiPath(podsRes, ns), url.Values{"fieldSelector": {"metadata.name=" + name}}, pod.ResourceVersion))
-	switch {
-	case err == nil:
-		d.Events = eventViews(events.items, pod.UID)
-		watches = append(watches, watchOf(apiPath(eventsRes, ns), byPod, events.rv))
-	case errors.Is(err, errSignedOut):
+	watches := []watch{watchOf(apiPath(podsRes, ns), url.Values{"fieldSelector": {"metadata.name=" + name}}, pod.ResourceVersion)}
+	evs, evWatch, err := readEvents(r, ns, url.Values{"fieldSelector": {"involvedObject.kind=Pod,involvedObject.name=" + name}}, pod.UID)
+	if err != nil {
 		v.failed(w, r, "pod.html", p, err)
 		return
-	default:
-		d.EventsErr = "The events cannot be read: " + err.Error()
+	}
+	d.Events = evs
+	if evWatch != nil {
+		watches = append(watches, *evWatch)
 	}
 	p.Data, p.Live = d, liveURL(watches...)
 	v.render(w, r, "pod.html", p)
 }
 
-// eventView is one event of the pod, at the last time it was seen.
+// events are an object's events as a page shows them, or why they could
+// not be read.
+type events struct {
+	Items []eventView
+	Err   string
+}
+
+// readEvents reads the events query selects in ns, of the object with uid,
+// and the watch that follows them. Only errSignedOut is returned; a read
+// that fails otherwise is said in place of the events.
+func readEvents(r *request, ns string, query url.Values, uid types.UID) (events, *watch, error) {
+	l, err := r.api.list(r.Context(), eventsRes, ns, query)
+	switch {
+	case errors.Is(err, errSignedOut):
+		return events{}, nil, err
+	case err != nil:
+		return events{Err: "The events cannot be read: " + err.Error()}, nil, nil
+	}
+	wt := watchOf(apiPath(eventsRes, ns), query, l.rv)
+	return events{Items: eventViews(l.items, uid)}, &wt, nil
+}
+
+// eventView is one event of an object, at the last time it was seen.
 type eventView struct {
 	Type, Reason, Message string
 	Count                 int32
 	Last                  metav1.Time
 }
 
-// eventViews are the events of the pod with uid, newest first: an event
-// of an earlier pod of the same name (a StatefulSet's) is not this pod's.
+// eventViews are the events of the object with uid, newest first: an
+// event of an earlier object of the same name (a StatefulSet's pod) is not
+// this one's.
 func eventViews(items []store.Object, uid types.UID) []eventView {
 	var out []eventView
 	for _, o := range items {
