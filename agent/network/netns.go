@@ -59,6 +59,42 @@ func newNS(path string, flag int, kind string) error {
 	return nil
 }
 
+// InNetNS runs fn on an OS thread inside the network namespace at path:
+// sockets fn opens belong to that namespace for their whole life, whichever
+// thread uses them later. The thread goes back to its own namespace before
+// it is unlocked; one that cannot ends with its goroutine, locked, so that
+// no other goroutine runs in the wrong namespace.
+func InNetNS(path string, fn func() error) error {
+	target, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("network namespace %s: %w", path, err)
+	}
+	defer target.Close()
+	errc := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread()
+		self := fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
+		orig, err := os.Open(self)
+		if err != nil {
+			goruntime.UnlockOSThread()
+			errc <- fmt.Errorf("open current network namespace: %w", err)
+			return
+		}
+		defer orig.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			goruntime.UnlockOSThread() // still in its own namespace
+			errc <- fmt.Errorf("enter network namespace %s: %w", path, err)
+			return
+		}
+		err = fn()
+		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
+			goruntime.UnlockOSThread()
+		}
+		errc <- err
+	}()
+	return <-errc
+}
+
 // RemoveNetNS releases a namespace made by NewNetNS or NewIPCNS. A path that
 // is already gone is not an error.
 func RemoveNetNS(path string) error {

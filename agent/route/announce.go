@@ -235,9 +235,9 @@ func (r *Router) syncAddresses(h *netlink.Handle, nodes []*corev1.Node) error {
 		r.changes.Add(1)
 		r.log.Info("load balancer address announced", "address", w.ip, "interface", w.name)
 		// The address may have been another node's a moment ago: tell the
-		// segment now. A lost announcement only delays the move until the
-		// neighbours ask again.
-		if err := gratuitousARP(r.cfg.NetNS, w.link, link.Attrs().HardwareAddr, w.ip); err != nil {
+		// segment now, and a few times more. Lost announcements only delay
+		// the move until the neighbours ask again.
+		if err := r.garp.announce(w.ip, w.link, link.Attrs().HardwareAddr); err != nil {
 			r.log.Warn("load balancer address announced, but not to the neighbours", "address", w.ip, "err", err)
 		}
 	}
@@ -245,6 +245,7 @@ func (r *Router) syncAddresses(h *netlink.Handle, nodes []*corev1.Node) error {
 		if keep[ip] {
 			continue
 		}
+		r.garp.withdraw(ip)
 		if err := h.AddrDel(linkOf(h, a.LinkIndex), &a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
 			errs = append(errs, fmt.Errorf("remove load balancer address %s: %w", ip, err))
 			continue

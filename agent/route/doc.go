@@ -28,9 +28,10 @@
 // (a pool on the nodes' own segment) is added, as a /32 labelled
 // <interface>:lb, to the interface of that network on one node, so that
 // the kernel answers ARP for it there and the node proxy takes its
-// traffic; a gratuitous ARP tells the segment at once, so that an address
-// moving from a node that left reaches its new one without waiting for the
-// neighbours' entries to expire. Every agent elects the same node from what it sees — of the
+// traffic; gratuitous ARPs (a request and a reply, five times a second
+// apart, as MetalLB and keepalived repeat theirs) tell the segment at once,
+// so that an address moving from a node that left reaches its new one
+// without waiting for the neighbours' entries to expire. Every agent elects the same node from what it sees — of the
 // Ready nodes on that network (for externalTrafficPolicy Local, those with
 // an endpoint of the service), the one whose name hashes lowest with the
 // address — so the addresses spread over the nodes and move when one

@@ -64,6 +64,8 @@ type Router struct {
 	cfg  Config
 	log  *slog.Logger
 	kick chan struct{}
+	// garp repeats the announcements of the addresses this node takes.
+	garp *announcer
 
 	mu      sync.Mutex
 	running bool
@@ -94,7 +96,8 @@ func New(cfg Config) (*Router, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Router{cfg: cfg, log: cfg.Logger.With("component", "route"), kick: make(chan struct{}, 1)}, nil
+	log := cfg.Logger.With("component", "route")
+	return &Router{cfg: cfg, log: log, kick: make(chan struct{}, 1), garp: newAnnouncer(cfg.NetNS, log)}, nil
 }
 
 // Applied returns how many syncs have completed (routing every node it
@@ -162,6 +165,7 @@ func (r *Router) Run(ctx context.Context) error {
 func (r *Router) loop(ctx context.Context) {
 	resync := time.NewTicker(r.cfg.ResyncPeriod)
 	defer resync.Stop()
+	defer r.garp.stop()
 	var retry <-chan time.Time
 	backoff := time.Duration(0)
 	var h *netlink.Handle

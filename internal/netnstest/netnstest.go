@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
 	"strings"
 	"testing"
 
@@ -76,28 +75,7 @@ func (ns *NS) Handle() netns.NsHandle { return netns.NsHandle(ns.fd.Fd()) }
 
 // Do runs fn on an OS thread inside the namespace: sockets fn opens belong
 // to the namespace for their whole life, whichever thread uses them later.
-func (ns *NS) Do(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		goruntime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(ns.Handle()); err != nil {
-			errc <- fmt.Errorf("enter netns %s: %w", ns.Name, err)
-			return
-		}
-		err = fn()
-		if netns.Set(orig) == nil {
-			goruntime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
-}
+func (ns *NS) Do(fn func() error) error { return network.InNetNS(ns.Path, fn) }
 
 // Sysctl writes a /proc/sys/net value (key like "ipv4/ip_forward") of the
 // namespace.
