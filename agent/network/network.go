@@ -1,6 +1,7 @@
 // Package network gives pods their network: a network namespace per pod, set up
 // through CNI (libcni with the standard plugins: a bridge, host-local IP
-// addresses from the node's pod CIDR, loopback, and portmap for hostPorts).
+// addresses from the node's pod CIDR, and portmap for hostPorts), its
+// loopback brought up by keelson.
 package network
 
 import (
@@ -15,6 +16,7 @@ import (
 	"github.com/containernetworking/cni/pkg/invoke"
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
+	"github.com/vishvananda/netlink"
 )
 
 // Defaults, as DESIGN.md sets them.
@@ -47,9 +49,9 @@ type PortMapping struct {
 
 // Network sets pods' namespaces up and tears them down. Safe for concurrent use.
 type Network struct {
-	cni      *libcni.CNIConfig
-	pod      *libcni.NetworkConfigList
-	loopback *libcni.NetworkConfigList
+	cni          *libcni.CNIConfig
+	pod          *libcni.NetworkConfigList
+	podWithPorts *libcni.NetworkConfigList
 }
 
 // New checks the configuration and prepares the CNI network lists.
@@ -67,33 +69,30 @@ func New(cfg Config) (*Network, error) {
 	if len(cfg.PluginDirs) == 0 {
 		cfg.PluginDirs = []string{DefaultPluginDir}
 	}
-	podList, err := json.Marshal(map[string]any{
-		"cniVersion": "1.0.0",
-		"name":       "keelson",
-		"plugins": []any{
-			map[string]any{
-				"type": "bridge", "bridge": cfg.Bridge, "isGateway": true,
-				"ipMasq": !cfg.NoMasquerade, "hairpinMode": true,
-				"ipam": map[string]any{
-					"type":    "host-local",
-					"ranges":  [][]map[string]string{{{"subnet": cidr.String()}}},
-					"routes":  []map[string]string{{"dst": "0.0.0.0/0"}},
-					"dataDir": filepath.Join(cfg.DataDir, "ipam"),
-				},
-			},
-			map[string]any{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}, "snat": true},
+	bridge := map[string]any{
+		"type": "bridge", "bridge": cfg.Bridge, "isGateway": true,
+		"ipMasq": !cfg.NoMasquerade, "hairpinMode": true,
+		"ipam": map[string]any{
+			"type":    "host-local",
+			"ranges":  [][]map[string]string{{{"subnet": cidr.String()}}},
+			"routes":  []map[string]string{{"dst": "0.0.0.0/0"}},
+			"dataDir": filepath.Join(cfg.DataDir, "ipam"),
 		},
-	})
+	}
+	portmap := map[string]any{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}, "snat": true}
+	// Earlier agents brought loopback up with CNI's plugin, whose cached
+	// results no teardown removed.
+	old, _ := filepath.Glob(filepath.Join(cfg.DataDir, "cache", "results", "keelson-lo-*"))
+	for _, f := range old {
+		os.Remove(f)
+	}
+	pod, err := confList(bridge)
 	if err != nil {
 		return nil, err
 	}
-	pod, err := libcni.ConfListFromBytes(podList)
+	withPorts, err := confList(bridge, portmap)
 	if err != nil {
-		return nil, fmt.Errorf("pod network config: %w", err)
-	}
-	lo, err := libcni.ConfListFromBytes([]byte(`{"cniVersion":"1.0.0","name":"keelson-lo","plugins":[{"type":"loopback"}]}`))
-	if err != nil {
-		return nil, fmt.Errorf("loopback config: %w", err)
+		return nil, err
 	}
 	return &Network{
 		// An explicit exec: libcni makes its default one lazily, unsafely for
@@ -102,9 +101,34 @@ func New(cfg Config) (*Network, error) {
 			RawExec:       &invoke.RawExec{Stderr: os.Stderr},
 			PluginDecoder: version.PluginDecoder{},
 		}),
-		pod:      pod,
-		loopback: lo,
+		pod:          pod,
+		podWithPorts: withPorts,
 	}, nil
+}
+
+// confList is the pod network of these plugins. Both of keelson's lists
+// are named keelson: CNI's cache knows a pod's network by name, whichever
+// list set it up.
+func confList(plugins ...map[string]any) (*libcni.NetworkConfigList, error) {
+	b, err := json.Marshal(map[string]any{"cniVersion": "1.0.0", "name": "keelson", "plugins": plugins})
+	if err != nil {
+		return nil, err
+	}
+	l, err := libcni.ConfListFromBytes(b)
+	if err != nil {
+		return nil, fmt.Errorf("pod network config: %w", err)
+	}
+	return l, nil
+}
+
+// list is the network list of a pod with these port mappings: portmap
+// runs only for a pod with hostPorts, as it has nothing to do for others
+// and costs a process at every start and stop.
+func (n *Network) list(ports []PortMapping) *libcni.NetworkConfigList {
+	if len(ports) > 0 {
+		return n.podWithPorts
+	}
+	return n.pod
 }
 
 func runtimeConf(podID, netns, ifName string, ports []PortMapping) *libcni.RuntimeConf {
@@ -116,12 +140,14 @@ func runtimeConf(podID, netns, ifName string, ports []PortMapping) *libcni.Runti
 }
 
 // Setup brings up loopback and eth0 in the pod's namespace and returns the
-// pod's IP.
+// pod's IP. Loopback is keelson's own (a link brought up, as containerd's
+// CRI does with use_internal_loopback): the loopback plugin would cost a
+// process per pod, and an entry in CNI's cache no teardown removes.
 func (n *Network) Setup(ctx context.Context, podID, netns string, ports []PortMapping) (net.IP, error) {
-	if _, err := n.cni.AddNetworkList(ctx, n.loopback, runtimeConf(podID, netns, "lo", nil)); err != nil {
-		return nil, fmt.Errorf("CNI loopback for pod %s: %w", podID, err)
+	if err := loopbackUp(netns); err != nil {
+		return nil, fmt.Errorf("loopback of pod %s: %w", podID, err)
 	}
-	res, err := n.cni.AddNetworkList(ctx, n.pod, runtimeConf(podID, netns, "eth0", ports))
+	res, err := n.cni.AddNetworkList(ctx, n.list(ports), runtimeConf(podID, netns, "eth0", ports))
 	if err != nil {
 		return nil, fmt.Errorf("CNI network for pod %s: %w", podID, err)
 	}
@@ -143,8 +169,19 @@ func (n *Network) Setup(ctx context.Context, podID, netns string, ports []PortMa
 // Teardown releases what Setup made: the pod's IP, its veth and its port
 // mappings. It is safe to call again, and when the namespace is gone.
 func (n *Network) Teardown(ctx context.Context, podID, netns string, ports []PortMapping) error {
-	if err := n.cni.DelNetworkList(ctx, n.pod, runtimeConf(podID, netns, "eth0", ports)); err != nil {
+	if err := n.cni.DelNetworkList(ctx, n.list(ports), runtimeConf(podID, netns, "eth0", ports)); err != nil {
 		return fmt.Errorf("CNI teardown of pod %s: %w", podID, err)
 	}
 	return nil
+}
+
+// loopbackUp brings up lo in the network namespace at path.
+func loopbackUp(path string) error {
+	return InNetNS(path, func() error {
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetUp(lo)
+	})
 }

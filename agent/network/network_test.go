@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/keelson/keelson/agent/network"
@@ -19,6 +20,13 @@ import (
 // never meets a real keelson0.
 func testNetwork(t *testing.T, cidr string) *network.Network {
 	t.Helper()
+	return testNetworkIn(t, cidr, t.TempDir())
+}
+
+// testNetworkIn is testNetwork keeping its CNI cache and IP allocations
+// in dataDir.
+func testNetworkIn(t *testing.T, cidr, dataDir string) *network.Network {
+	t.Helper()
 	if _, err := os.Stat(filepath.Join(network.DefaultPluginDir, "bridge")); err != nil {
 		if os.Getenv("KEELSON_REQUIRE_CONTAINERD") == "1" {
 			t.Fatalf("CNI plugins missing (apt-get install containernetworking-plugins): %v", err)
@@ -26,7 +34,7 @@ func testNetwork(t *testing.T, cidr string) *network.Network {
 		t.Skipf("CNI plugins missing (apt-get install containernetworking-plugins): %v", err)
 	}
 	bridge := fmt.Sprintf("kt%d", os.Getpid()%100000)
-	n, err := network.New(network.Config{PodCIDR: cidr, Bridge: bridge, DataDir: t.TempDir(), NoMasquerade: true})
+	n, err := network.New(network.Config{PodCIDR: cidr, Bridge: bridge, DataDir: dataDir, NoMasquerade: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,5 +126,75 @@ func TestHostPort(t *testing.T) {
 		"for i in $(seq 50); do wget -q -O /dev/null http://10.99.17.1:18080/passwd && exit 0; sleep 0.1; done; exit 1")
 	if st := runtimetest.WaitState(t, rt, c, runtime.StateExited); st.ExitCode != 0 {
 		t.Fatalf("hostPort 18080 on the node did not reach the pod's port 8080 (exit %d)", st.ExitCode)
+	}
+}
+
+// TestTeardownLeavesNothing: a pod's teardown removes all that its setup
+// wrote under the data dir — CNI's cached results (of the pod with
+// hostPorts and of the one without, whose lists differ) and its address —
+// and its loopback was up without a plugin. What the loopback plugin of
+// earlier agents left is removed.
+func TestTeardownLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	// What an earlier agent's loopback plugin left: removed by New.
+	results := filepath.Join(dir, "cache", "results")
+	if err := os.MkdirAll(results, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(results, "keelson-lo-gone-lo"), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := testNetworkIn(t, "10.99.27.0/24", dir)
+	files := func() []string {
+		var out []string
+		filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && !strings.HasSuffix(path, "/lock") && !strings.HasPrefix(d.Name(), "last_reserved_ip") {
+				out = append(out, strings.TrimPrefix(path, dir+"/"))
+			}
+			return nil
+		})
+		return out
+	}
+	for _, tc := range []struct {
+		id    string
+		ports []network.PortMapping
+	}{
+		{"td-plain", nil},
+		{"td-ports", []network.PortMapping{{HostPort: 18081, ContainerPort: 8080, Protocol: "tcp"}}},
+	} {
+		netns := filepath.Join(t.TempDir(), "netns")
+		if err := network.NewNetNS(netns); err != nil {
+			t.Fatal(err)
+		}
+		ip, err := n.Setup(t.Context(), tc.id, netns, tc.ports)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var up bool
+		if err := network.InNetNS(netns, func() error {
+			lo, err := net.InterfaceByName("lo")
+			up = err == nil && lo.Flags&net.FlagUp != 0
+			return err
+		}); err != nil || !up {
+			t.Errorf("%s: loopback not up (%v)", tc.id, err)
+		}
+		var mine []string
+		for _, f := range files() {
+			if strings.Contains(f, tc.id) || strings.HasSuffix(f, ip.String()) {
+				mine = append(mine, f)
+			}
+		}
+		if len(mine) != 2 {
+			t.Errorf("%s: setup wrote %v, want its cached result and its address", tc.id, mine)
+		}
+		if err := n.Teardown(context.Background(), tc.id, netns, tc.ports); err != nil {
+			t.Fatal(err)
+		}
+		if err := network.RemoveNetNS(netns); err != nil {
+			t.Fatal(err)
+		}
+		if left := files(); len(left) > 0 {
+			t.Errorf("%s: left under the data dir after teardown: %v", tc.id, left)
+		}
 	}
 }
