@@ -109,6 +109,9 @@ type Agent struct {
 	runner *pod.Runner
 	queue  workqueue.TypedRateLimitingInterface[string]
 	pods   cache.Indexer
+	// objects are the ConfigMaps, Secrets, claims and volumes the pods
+	// read, kept by watches.
+	objects *objectCache
 
 	mu    sync.Mutex
 	known map[string]*corev1.Pod // key → last pod seen, to clean up after it is gone
@@ -179,7 +182,8 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a.cluster = informers.NewSharedInformerFactory(cfg.Client, 0)
 	services := a.cluster.Core().V1().Services()
-	lookup := apiLookup{client: cfg.Client, services: services.Lister(), synced: services.Informer().HasSynced, syncWait: servicesSyncWait}
+	a.objects = newObjectCache(cfg.Client, defaultObjectIdle, a.objectChanged)
+	lookup := apiLookup{client: cfg.Client, objects: a.objects, services: services.Lister(), synced: services.Informer().HasSynced, syncWait: servicesSyncWait}
 	runner, err := pod.New(pod.Config{
 		Runtime: cfg.Runtime, Network: net, Lookup: lookup,
 		NodeName: cfg.NodeName, HostIP: cfg.HostIP, RootDir: cfg.RootDir, Logger: cfg.Logger,
@@ -241,6 +245,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	wg.Go(func() { a.objects.run(ctx) })
 	wg.Go(func() { a.sampleLoop(ctx, a.cfg.StatsInterval) })
 	wg.Go(func() { a.localPath.run(ctx) })
 
@@ -328,6 +333,18 @@ func (a *Agent) work(ctx context.Context) bool {
 
 // probeChanged syncs a pod again as soon as one of its probes flips, so its
 // readiness reaches the API without waiting for the next resync.
+// objectChanged syncs the pods that read the object of ref, which its
+// watch saw change.
+func (a *Agent) objectChanged(ref objectRef) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for key, p := range a.known {
+		if a.queue != nil && readsObject(p, ref) {
+			a.queue.Add(key)
+		}
+	}
+}
+
 func (a *Agent) probeChanged(uid types.UID) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

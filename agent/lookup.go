@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	listerscorev1 "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -23,11 +24,13 @@ import (
 // list of Services.
 const servicesSyncWait = 5 * time.Second
 
-// apiLookup reads ConfigMaps and Secrets for pods' environments from the API,
-// and Services from the agent's informer of them, and asks the API for the
-// pods' service account tokens.
+// apiLookup reads ConfigMaps, Secrets, claims and volumes for pods'
+// environments and volumes through the agent's watches of them (an
+// objectCache), Services from the agent's informer of them, and asks the API
+// for the pods' service account tokens and accounts.
 type apiLookup struct {
 	client   kubernetes.Interface
+	objects  *objectCache
 	services listerscorev1.ServiceLister
 	synced   cache.InformerSynced
 	// syncWait is servicesSyncWait; tests shorten it.
@@ -35,19 +38,11 @@ type apiLookup struct {
 }
 
 func (l apiLookup) ConfigMap(ctx context.Context, ns, name string) (*corev1.ConfigMap, error) {
-	cm, err := l.client.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("configmap %s/%s: %w", ns, name, pod.ErrRefNotFound)
-	}
-	return cm, err
+	return lookupAs[*corev1.ConfigMap](ctx, l.objects, objectRef{configMapKind, ns, name}, "configmap")
 }
 
 func (l apiLookup) Secret(ctx context.Context, ns, name string) (*corev1.Secret, error) {
-	s, err := l.client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("secret %s/%s: %w", ns, name, pod.ErrRefNotFound)
-	}
-	return s, err
+	return lookupAs[*corev1.Secret](ctx, l.objects, objectRef{secretKind, ns, name}, "secret")
 }
 
 func (l apiLookup) ServiceAccount(ctx context.Context, ns, name string) (*corev1.ServiceAccount, error) {
@@ -59,19 +54,32 @@ func (l apiLookup) ServiceAccount(ctx context.Context, ns, name string) (*corev1
 }
 
 func (l apiLookup) Claim(ctx context.Context, ns, name string) (*corev1.PersistentVolumeClaim, error) {
-	c, err := l.client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("persistentvolumeclaim %s/%s: %w", ns, name, pod.ErrRefNotFound)
-	}
-	return c, err
+	return lookupAs[*corev1.PersistentVolumeClaim](ctx, l.objects, objectRef{claimKind, ns, name}, "persistentvolumeclaim")
 }
 
 func (l apiLookup) Volume(ctx context.Context, name string) (*corev1.PersistentVolume, error) {
-	v, err := l.client.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{})
+	return lookupAs[*corev1.PersistentVolume](ctx, l.objects, objectRef{volumeKind, "", name}, "persistentvolume")
+}
+
+// lookupAs reads ref through the cache, as T, with ErrRefNotFound when it
+// does not exist.
+func lookupAs[T runtime.Object](ctx context.Context, c *objectCache, ref objectRef, what string) (T, error) {
+	var zero T
+	obj, err := c.get(ctx, ref)
 	if apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("persistentvolume %s: %w", name, pod.ErrRefNotFound)
+		if ref.namespace == "" {
+			return zero, fmt.Errorf("%s %s: %w", what, ref.name, pod.ErrRefNotFound)
+		}
+		return zero, fmt.Errorf("%s %s/%s: %w", what, ref.namespace, ref.name, pod.ErrRefNotFound)
 	}
-	return v, err
+	if err != nil {
+		return zero, err
+	}
+	t, ok := obj.(T)
+	if !ok {
+		return zero, fmt.Errorf("%s %s: the API answered a %T", what, ref.name, obj)
+	}
+	return t, nil
 }
 
 // ServiceAccountToken asks the API for a token of the pod's ServiceAccount

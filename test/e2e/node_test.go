@@ -46,6 +46,7 @@ type node struct {
 	agent  *agent.Agent
 	admin  kubernetes.Interface // a client of the API as an admin user
 	apiURL string
+	root   string // the agent's data dir
 }
 
 // gate stands in front of the API; closed, it cuts the requests in flight
@@ -61,6 +62,20 @@ type gate struct {
 	// them: a watch that had not yet seen its cut could otherwise still
 	// deliver an event of a write made after the gate closed.
 	serving sync.WaitGroup
+	// asked counts the requests let through, by method and path, with
+	// " watch" after those that watch.
+	asked map[string]int
+}
+
+// requests returns how many requests of method for path the gate let
+// through; watch counts the watches instead of the others.
+func (g *gate) requests(method, path string, watch bool) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if watch {
+		path += " watch"
+	}
+	return g.asked[method+" "+path]
 }
 
 func newGate(next http.Handler) *gate {
@@ -89,6 +104,14 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	closed, epoch := g.closed, g.epoch
 	if !closed {
 		g.serving.Add(1)
+		key := r.Method + " " + r.URL.Path
+		if r.URL.Query().Get("watch") == "true" {
+			key += " watch"
+		}
+		if g.asked == nil {
+			g.asked = map[string]int{}
+		}
+		g.asked[key]++
 	}
 	g.mu.Unlock()
 	if closed {
@@ -177,7 +200,7 @@ func startNode(t testing.TB, name, podCIDR string, tune ...func(*agent.Config)) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &node{store: st, rt: rt, ctd: ctd, calls: calls, name: name, api: g, agent: a, admin: admin, apiURL: ts.URL}
+	return &node{store: st, rt: rt, ctd: ctd, calls: calls, name: name, api: g, agent: a, admin: admin, apiURL: ts.URL, root: root}
 }
 
 // eventually polls f until it returns "" (satisfied) or 30s pass.

@@ -1,0 +1,282 @@
+package agent
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// objectKind is one kind of object the pods of this node read by name:
+// how to get, list and watch it.
+type objectKind struct {
+	name  string // the resource, for logs and tests
+	new   func() runtime.Object
+	get   func(ctx context.Context, c kubernetes.Interface, ns, name string) (runtime.Object, error)
+	list  func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error)
+	watch func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (watch.Interface, error)
+}
+
+var (
+	configMapKind = &objectKind{name: "configmaps", new: func() runtime.Object { return &corev1.ConfigMap{} },
+		get: func(ctx context.Context, c kubernetes.Interface, ns, name string) (runtime.Object, error) {
+			return c.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+		},
+		list: func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error) {
+			return c.CoreV1().ConfigMaps(ns).List(ctx, o)
+		},
+		watch: func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (watch.Interface, error) {
+			return c.CoreV1().ConfigMaps(ns).Watch(ctx, o)
+		}}
+	secretKind = &objectKind{name: "secrets", new: func() runtime.Object { return &corev1.Secret{} },
+		get: func(ctx context.Context, c kubernetes.Interface, ns, name string) (runtime.Object, error) {
+			return c.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+		},
+		list: func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error) {
+			return c.CoreV1().Secrets(ns).List(ctx, o)
+		},
+		watch: func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (watch.Interface, error) {
+			return c.CoreV1().Secrets(ns).Watch(ctx, o)
+		}}
+	claimKind = &objectKind{name: "persistentvolumeclaims", new: func() runtime.Object { return &corev1.PersistentVolumeClaim{} },
+		get: func(ctx context.Context, c kubernetes.Interface, ns, name string) (runtime.Object, error) {
+			return c.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, metav1.GetOptions{})
+		},
+		list: func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error) {
+			return c.CoreV1().PersistentVolumeClaims(ns).List(ctx, o)
+		},
+		watch: func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (watch.Interface, error) {
+			return c.CoreV1().PersistentVolumeClaims(ns).Watch(ctx, o)
+		}}
+	volumeKind = &objectKind{name: "persistentvolumes", new: func() runtime.Object { return &corev1.PersistentVolume{} },
+		get: func(ctx context.Context, c kubernetes.Interface, _, name string) (runtime.Object, error) {
+			return c.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{})
+		},
+		list: func(ctx context.Context, c kubernetes.Interface, _ string, o metav1.ListOptions) (runtime.Object, error) {
+			return c.CoreV1().PersistentVolumes().List(ctx, o)
+		},
+		watch: func(ctx context.Context, c kubernetes.Interface, _ string, o metav1.ListOptions) (watch.Interface, error) {
+			return c.CoreV1().PersistentVolumes().Watch(ctx, o)
+		}}
+)
+
+// objectRef names one object of a kind.
+type objectRef struct {
+	kind            *objectKind
+	namespace, name string
+}
+
+// objectCache keeps the ConfigMaps, Secrets, claims and volumes that this
+// node's pods read, each kept current by a watch of that one object (a
+// field selector on its name), as the kubelet's watch-based manager does:
+// a running pod's volumes are checked at every resync, and asking the API
+// each time would cost it a request per pod and resync. The first read of
+// an object asks the API and starts its watch; reads go to the watch's copy
+// once it has listed the object, and to the API until then. An object not
+// read for idle has its watch stopped. A change an established watch
+// reports calls changed, so that the pods using the object sync at once
+// rather than at their next resync.
+type objectCache struct {
+	client  kubernetes.Interface
+	idle    time.Duration
+	changed func(objectRef)
+
+	mu    sync.Mutex
+	ctx   context.Context // of run; nil before and after it: reads ask the API
+	items map[objectRef]*watchedObject
+	wg    sync.WaitGroup
+}
+
+type watchedObject struct {
+	store  cache.Store
+	synced func() bool
+	cancel context.CancelFunc
+	used   time.Time
+}
+
+// defaultObjectIdle is how long an object no pod reads keeps its watch.
+const defaultObjectIdle = 5 * time.Minute
+
+func newObjectCache(client kubernetes.Interface, idle time.Duration, changed func(objectRef)) *objectCache {
+	return &objectCache{client: client, idle: idle, changed: changed, items: map[objectRef]*watchedObject{}}
+}
+
+// run serves reads from watches until ctx ends, stops the watches idle
+// for long, and at the end stops them all and waits for them.
+func (c *objectCache) run(ctx context.Context) {
+	c.mu.Lock()
+	c.ctx = ctx
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.ctx = nil
+		for ref, o := range c.items {
+			o.cancel()
+			delete(c.items, ref)
+		}
+		c.mu.Unlock()
+		c.wg.Wait()
+	}()
+	t := time.NewTicker(max(c.idle/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		for ref, o := range c.items {
+			if time.Since(o.used) > c.idle {
+				o.cancel()
+				delete(c.items, ref)
+			}
+		}
+		c.mu.Unlock()
+	}
+}
+
+// watched is the number of objects being watched.
+func (c *objectCache) watched() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.items)
+}
+
+// get returns the object named by ref, from its watch when that has
+// listed it, else from the API; a NotFound error of the API's kind when it
+// does not exist. The object is shared: the caller must not modify it.
+func (c *objectCache) get(ctx context.Context, ref objectRef) (runtime.Object, error) {
+	c.mu.Lock()
+	o := c.items[ref]
+	if o == nil && c.ctx != nil {
+		o = c.watch(ref)
+		c.items[ref] = o
+	}
+	if o != nil {
+		o.used = time.Now()
+	}
+	c.mu.Unlock()
+	if o != nil && o.synced() {
+		key := ref.name
+		if ref.namespace != "" {
+			key = ref.namespace + "/" + ref.name
+		}
+		obj, ok, err := o.store.GetByKey(key)
+		if err == nil {
+			if !ok {
+				return nil, notFound(ref)
+			}
+			return obj.(runtime.Object), nil
+		}
+	}
+	return ref.kind.get(ctx, c.client, ref.namespace, ref.name)
+}
+
+// watch starts the watch of ref; c.mu is held.
+func (c *objectCache) watch(ref objectRef) *watchedObject {
+	ctx, cancel := context.WithCancel(c.ctx)
+	byName := func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", ref.name).String()
+	}
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			byName(&o)
+			return ref.kind.list(ctx, c.client, ref.namespace, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			byName(&o)
+			return ref.kind.watch(ctx, c.client, ref.namespace, o)
+		},
+	}
+	changed := func() {
+		if c.changed != nil {
+			c.changed(ref)
+		}
+	}
+	store, ctrl := cache.NewInformerWithOptions(cache.InformerOptions{
+		// Watch-list semantics as the client has them (the fake clients of
+		// tests have none).
+		ListerWatcher: cache.ToListWatcherWithWatchListSemantics(lw, c.client),
+		ObjectType:    ref.kind.new(),
+		Handler: cache.ResourceEventHandlerDetailedFuncs{
+			AddFunc: func(_ any, initial bool) {
+				if !initial {
+					changed()
+				}
+			},
+			UpdateFunc: func(old, obj any) {
+				if resourceVersion(old) != resourceVersion(obj) {
+					changed()
+				}
+			},
+			DeleteFunc: func(any) { changed() },
+		},
+	})
+	c.wg.Go(func() { ctrl.RunWithContext(ctx) })
+	return &watchedObject{store: store, synced: ctrl.HasSynced, cancel: cancel}
+}
+
+func resourceVersion(obj any) string {
+	if m, err := meta.Accessor(obj); err == nil {
+		return m.GetResourceVersion()
+	}
+	return ""
+}
+
+// notFound is the API's NotFound error for ref.
+func notFound(ref objectRef) error {
+	return apierrors.NewNotFound(schema.GroupResource{Resource: ref.kind.name}, ref.name)
+}
+
+// readsObject says whether pod p reads the object of ref: through its volumes
+// (at every sync) or its containers' environment (when one is created, so
+// that a container waiting for a missing object starts as soon as it
+// appears).
+func readsObject(p *corev1.Pod, ref objectRef) bool {
+	if ref.kind == volumeKind || p.Namespace != ref.namespace {
+		return false // a volume is the claim's, which its pods name
+	}
+	for _, v := range p.Spec.Volumes {
+		switch {
+		case ref.kind == configMapKind && v.ConfigMap != nil && v.ConfigMap.Name == ref.name,
+			ref.kind == secretKind && v.Secret != nil && v.Secret.SecretName == ref.name,
+			ref.kind == claimKind && v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == ref.name:
+			return true
+		case v.Projected != nil:
+			for _, s := range v.Projected.Sources {
+				if ref.kind == configMapKind && s.ConfigMap != nil && s.ConfigMap.Name == ref.name ||
+					ref.kind == secretKind && s.Secret != nil && s.Secret.Name == ref.name {
+					return true
+				}
+			}
+		}
+	}
+	for _, cs := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
+		for _, c := range cs {
+			for _, e := range c.EnvFrom {
+				if ref.kind == configMapKind && e.ConfigMapRef != nil && e.ConfigMapRef.Name == ref.name ||
+					ref.kind == secretKind && e.SecretRef != nil && e.SecretRef.Name == ref.name {
+					return true
+				}
+			}
+			for _, e := range c.Env {
+				if s := e.ValueFrom; s != nil && (ref.kind == configMapKind && s.ConfigMapKeyRef != nil && s.ConfigMapKeyRef.Name == ref.name ||
+					ref.kind == secretKind && s.SecretKeyRef != nil && s.SecretKeyRef.Name == ref.name) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
