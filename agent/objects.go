@@ -20,54 +20,53 @@ import (
 // objectKind is one kind of object the pods of this node read by name:
 // how to get, list and watch it.
 type objectKind struct {
-	name  string // the resource, for logs and tests
+	name  string // the resource, for errors and logs
 	new   func() runtime.Object
 	get   func(ctx context.Context, c kubernetes.Interface, ns, name string) (runtime.Object, error)
 	list  func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error)
 	watch func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (watch.Interface, error)
 }
 
+// typedClient is the part of a typed client of client-go an objectKind
+// uses, objects of type T listed as L.
+type typedClient[T, L runtime.Object] interface {
+	Get(ctx context.Context, name string, o metav1.GetOptions) (T, error)
+	List(ctx context.Context, o metav1.ListOptions) (L, error)
+	Watch(ctx context.Context, o metav1.ListOptions) (watch.Interface, error)
+}
+
+// kindOf is the objectKind of resource name, whose client in namespace ns
+// (ignored for a cluster-scoped kind) client gives.
+func kindOf[T, L runtime.Object](name string, newObj func() T, client func(c kubernetes.Interface, ns string) typedClient[T, L]) *objectKind {
+	return &objectKind{name: name, new: func() runtime.Object { return newObj() },
+		get: func(ctx context.Context, c kubernetes.Interface, ns, name string) (runtime.Object, error) {
+			return client(c, ns).Get(ctx, name, metav1.GetOptions{})
+		},
+		list: func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error) {
+			return client(c, ns).List(ctx, o)
+		},
+		watch: func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (watch.Interface, error) {
+			return client(c, ns).Watch(ctx, o)
+		}}
+}
+
 var (
-	configMapKind = &objectKind{name: "configmaps", new: func() runtime.Object { return &corev1.ConfigMap{} },
-		get: func(ctx context.Context, c kubernetes.Interface, ns, name string) (runtime.Object, error) {
-			return c.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
-		},
-		list: func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error) {
-			return c.CoreV1().ConfigMaps(ns).List(ctx, o)
-		},
-		watch: func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (watch.Interface, error) {
-			return c.CoreV1().ConfigMaps(ns).Watch(ctx, o)
-		}}
-	secretKind = &objectKind{name: "secrets", new: func() runtime.Object { return &corev1.Secret{} },
-		get: func(ctx context.Context, c kubernetes.Interface, ns, name string) (runtime.Object, error) {
-			return c.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
-		},
-		list: func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error) {
-			return c.CoreV1().Secrets(ns).List(ctx, o)
-		},
-		watch: func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (watch.Interface, error) {
-			return c.CoreV1().Secrets(ns).Watch(ctx, o)
-		}}
-	claimKind = &objectKind{name: "persistentvolumeclaims", new: func() runtime.Object { return &corev1.PersistentVolumeClaim{} },
-		get: func(ctx context.Context, c kubernetes.Interface, ns, name string) (runtime.Object, error) {
-			return c.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, metav1.GetOptions{})
-		},
-		list: func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (runtime.Object, error) {
-			return c.CoreV1().PersistentVolumeClaims(ns).List(ctx, o)
-		},
-		watch: func(ctx context.Context, c kubernetes.Interface, ns string, o metav1.ListOptions) (watch.Interface, error) {
-			return c.CoreV1().PersistentVolumeClaims(ns).Watch(ctx, o)
-		}}
-	volumeKind = &objectKind{name: "persistentvolumes", new: func() runtime.Object { return &corev1.PersistentVolume{} },
-		get: func(ctx context.Context, c kubernetes.Interface, _, name string) (runtime.Object, error) {
-			return c.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{})
-		},
-		list: func(ctx context.Context, c kubernetes.Interface, _ string, o metav1.ListOptions) (runtime.Object, error) {
-			return c.CoreV1().PersistentVolumes().List(ctx, o)
-		},
-		watch: func(ctx context.Context, c kubernetes.Interface, _ string, o metav1.ListOptions) (watch.Interface, error) {
-			return c.CoreV1().PersistentVolumes().Watch(ctx, o)
-		}}
+	configMapKind = kindOf("configmaps", func() *corev1.ConfigMap { return &corev1.ConfigMap{} },
+		func(c kubernetes.Interface, ns string) typedClient[*corev1.ConfigMap, *corev1.ConfigMapList] {
+			return c.CoreV1().ConfigMaps(ns)
+		})
+	secretKind = kindOf("secrets", func() *corev1.Secret { return &corev1.Secret{} },
+		func(c kubernetes.Interface, ns string) typedClient[*corev1.Secret, *corev1.SecretList] {
+			return c.CoreV1().Secrets(ns)
+		})
+	claimKind = kindOf("persistentvolumeclaims", func() *corev1.PersistentVolumeClaim { return &corev1.PersistentVolumeClaim{} },
+		func(c kubernetes.Interface, ns string) typedClient[*corev1.PersistentVolumeClaim, *corev1.PersistentVolumeClaimList] {
+			return c.CoreV1().PersistentVolumeClaims(ns)
+		})
+	volumeKind = kindOf("persistentvolumes", func() *corev1.PersistentVolume { return &corev1.PersistentVolume{} },
+		func(c kubernetes.Interface, _ string) typedClient[*corev1.PersistentVolume, *corev1.PersistentVolumeList] {
+			return c.CoreV1().PersistentVolumes()
+		})
 )
 
 // objectRef names one object of a kind.
