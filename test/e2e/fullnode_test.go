@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/keelson/keelson/agent"
 	"github.com/keelson/keelson/store"
@@ -21,7 +22,7 @@ const maxPods = 110
 
 // startPods writes count sleeper pods bound to the node and waits until
 // all run; it returns their names.
-func startPods(t testing.TB, n *node, prefix string, count int) []string {
+func startPods(t testing.TB, n *node, prefix string, count int, tune ...func(*corev1.Pod)) []string {
 	t.Helper()
 	running, stop := runningWatch(t, n.store)
 	defer stop()
@@ -29,7 +30,11 @@ func startPods(t testing.TB, n *node, prefix string, count int) []string {
 	for i := range count {
 		name := fmt.Sprintf("%s-%d", prefix, i)
 		names = append(names, name)
-		if err := n.store.Create(context.Background(), sleeperPod(name)); err != nil {
+		p := sleeperPod(name)
+		for _, f := range tune {
+			f(p)
+		}
+		if err := n.store.Create(context.Background(), p); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -108,20 +113,34 @@ func BenchmarkAgentSteadyState(b *testing.B) {
 			n := startNode(b, "node-1", fmt.Sprintf("10.99.%d.0/24", 20+i), func(c *agent.Config) {
 				c.Resync, c.StatsInterval, c.LeaseDuration = 0, 0, 0 // the defaults
 			})
-			startPods(b, n, "steady", count)
+			// Every pod mounts a ConfigMap, as every pod of a cluster mounts
+			// kube-root-ca.crt through its kube-api-access volume.
+			ca := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "kube-root-ca.crt"},
+				Data: map[string]string{"ca.crt": "-----BEGIN CERTIFICATE-----\n"}}
+			if err := n.store.Create(b.Context(), ca); err != nil {
+				b.Fatal(err)
+			}
+			startPods(b, n, "steady", count, func(p *corev1.Pod) {
+				p.Spec.Volumes = []corev1.Volume{{Name: "ca", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+					LocalObjectReference: corev1.LocalObjectReference{Name: ca.Name}}}}}
+				p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "ca", MountPath: "/etc/ca"}}
+			})
 			time.Sleep(15 * time.Second) // the start's writes and first resyncs pass
-			var cpu, calls []float64
+			var cpu, calls, asked []float64
 			for b.Loop() {
-				c0, u0, t0 := n.calls.Load(), cpuTime(b), time.Now()
+				c0, a0, u0, t0 := n.calls.Load(), n.api.total(), cpuTime(b), time.Now()
 				time.Sleep(20 * time.Second)
 				d := time.Since(t0)
 				cpu = append(cpu, 100*float64(cpuTime(b)-u0)/float64(d))
 				calls = append(calls, float64(n.calls.Load()-c0)/d.Minutes()/float64(count))
+				asked = append(asked, float64(n.api.total()-a0)/d.Minutes()/float64(count))
 			}
 			slices.Sort(cpu)
 			slices.Sort(calls)
+			slices.Sort(asked)
 			b.ReportMetric(cpu[len(cpu)/2], "cpu-%")
 			b.ReportMetric(calls[len(calls)/2], "calls/min/pod")
+			b.ReportMetric(asked[len(asked)/2], "api-req/min/pod")
 		})
 	}
 }

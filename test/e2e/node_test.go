@@ -67,6 +67,17 @@ type gate struct {
 	asked map[string]int
 }
 
+// total is the number of requests the gate let through.
+func (g *gate) total() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := 0
+	for _, c := range g.asked {
+		n += c
+	}
+	return n
+}
+
 // requests returns how many requests of method for path the gate let
 // through; watch counts the watches instead of the others.
 func (g *gate) requests(method, path string, watch bool) int {
