@@ -260,17 +260,19 @@ func TestHPAScalesDeployment(t *testing.T) {
 	}
 	// 400% of the request against 50%: 8 wanted; 1 → 5 (4 pods a period),
 	// then, with the clock past the period, 8 (the maximum).
-	eventually(t, "scaled up to 5", func() (bool, string) { return replicas() == 5, fmt.Sprint(replicas(), " ", getHPA().Status) })
-	h := getHPA()
-	if c := hpaCondition(h, autoscalingv2.ScalingLimited); c == nil || c.Status != corev1.ConditionTrue || c.Reason != "ScaleUpLimit" {
-		t.Errorf("ScalingLimited %+v, want True ScaleUpLimit", c)
-	}
+	// The controller writes the scale before the status that says why:
+	// wait for both.
+	eventually(t, "scaled up to 5, ScalingLimited True ScaleUpLimit", func() (bool, string) {
+		h := getHPA()
+		c := hpaCondition(h, autoscalingv2.ScalingLimited)
+		return replicas() == 5 && c != nil && c.Status == corev1.ConditionTrue && c.Reason == "ScaleUpLimit", fmt.Sprint(replicas(), " ", h.Status)
+	})
 	clock.SetTime(clock.Now().Add(16 * time.Second))
 	eventually(t, "scaled up to the maximum", func() (bool, string) {
 		h := getHPA()
 		return replicas() == 8 && h.Status.DesiredReplicas == 8 && h.Status.CurrentReplicas == 8, fmt.Sprint(replicas(), " ", h.Status)
 	})
-	h = getHPA()
+	h := getHPA()
 	if c := hpaCondition(h, autoscalingv2.ScalingActive); c == nil || c.Status != corev1.ConditionTrue || c.Reason != "ValidMetricFound" {
 		t.Errorf("ScalingActive %+v", c)
 	}
