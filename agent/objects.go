@@ -145,13 +145,6 @@ func (c *objectCache) run(ctx context.Context) {
 	}
 }
 
-// watched is the number of objects being watched.
-func (c *objectCache) watched() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.items)
-}
-
 // get returns the object named by ref, from its watch when that has
 // listed it, else from the API; a NotFound error of the API's kind when it
 // does not exist. The object is shared: the caller must not modify it.

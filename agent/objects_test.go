@@ -83,3 +83,10 @@ func (c *objectCache) listed(ref objectRef) bool {
 	c.mu.Unlock()
 	return o != nil && o.synced()
 }
+
+// watched is the number of objects being watched.
+func (c *objectCache) watched() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.items)
+}
